@@ -1,0 +1,417 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * liblbus — the C client library of lbus, a local message bus.
+ *
+ *     lbus *bus;
+ *     int r = lbus_connect(&bus, NULL);            // default socket path
+ *     if (r < 0) { fprintf(stderr, "%s\n", lbus_strerror(r)); return 1; }
+ *     lbus_subscribe(bus, "sensors/+/temp", on_msg, NULL, NULL);
+ *     lbus_publish(bus, "sensors/kitchen/temp", "21.5", 4, 0);
+ *     lbus_run(bus, -1);                           // dispatch until error
+ *     lbus_close(bus);
+ *
+ * Errors: every function that can fail returns a negative errno value
+ * (0 or a positive value on success); lbus_strerror() explains it, including
+ * the bus-specific meanings:
+ *   -ENXIO          no such name (send to a name nobody owns)
+ *   -EADDRINUSE     name already taken
+ *   -EPERM          not the owner of that name
+ *   -EACCES         permission denied by the broker
+ *   -ESRCH          no responders (call)
+ *   -ECONNABORTED   the responder disconnected before replying
+ *   -ETIMEDOUT      timed out
+ *   -EMSGSIZE       message larger than the broker's maximum frame
+ *   -EINVAL         invalid topic, pattern, name or argument
+ *   -EPROTO         protocol error
+ *   -ENOSPC         a broker limit was reached (e.g. retained store full)
+ *   -ECONNRESET / -EPIPE   the connection to the broker is gone
+ *
+ * Threads: an lbus handle is not thread-safe; use it from one thread at a
+ * time. Callbacks run inside lbus_dispatch(), lbus_run() and the blocking
+ * calls (which wait by dispatching, so other callbacks may run meanwhile).
+ * Callbacks may call any lbus function on the same handle, except
+ * lbus_close(); to stop, call lbus_break().
+ *
+ * Pointers handed to callbacks (struct lbus_msg and everything it points to)
+ * are valid only during the callback.
+ */
+#ifndef LBUS_H
+#define LBUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(LBUS_BUILDING_LIBRARY)
+#define LBUS_API __attribute__((visibility("default")))
+#else
+#define LBUS_API
+#endif
+
+/* An open connection to the broker. Opaque. */
+typedef struct lbus lbus;
+
+/* Identity of a message's sender, as the broker observed it. id 0 is the
+ * broker itself (presence events). */
+struct lbus_sender {
+	uint64_t id;      /* client id, unique for the broker's lifetime */
+	const char *name; /* the sender's first owned name, "" if none */
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+};
+
+/* What a delivered message is. */
+enum lbus_msg_kind {
+	LBUS_MSG_PUBLISH = 0, /* published on a topic you subscribed to */
+	LBUS_MSG_SEND = 1,    /* sent to a name you own */
+	LBUS_MSG_CALL = 2,    /* a request: answer it with lbus_reply() */
+};
+
+/* A delivered message. Valid only during the callback. */
+struct lbus_msg {
+	enum lbus_msg_kind kind;
+	const char *topic;       /* PUBLISH: the topic; CALL to a topic: the topic;
+				  * SEND and CALL to a name: the name (NUL-terminated) */
+	const void *data;        /* payload, len bytes (not NUL-terminated) */
+	size_t len;
+	struct lbus_sender sender;
+	uint64_t sub_id;         /* the subscription that matched, 0 for names */
+	uint64_t missed;         /* messages dropped on this subscription just
+				  * before this one (drop policy); usually 0 */
+	bool retained;           /* came from the retained store on subscribe */
+	uint64_t reply_token;    /* CALL: pass to lbus_reply(); 0 otherwise */
+};
+
+typedef void (*lbus_msg_fn)(lbus *bus, const struct lbus_msg *msg, void *userdata);
+
+/* ---- connecting --------------------------------------------------------- */
+
+/*
+ * Connect to the broker and complete the hello. path NULL or "" resolves the
+ * default: $LBUS_SOCKET, then $XDG_RUNTIME_DIR/lbus/bus.sock, then
+ * /tmp/lbus-$UID/bus.sock. On success *out owns a new handle; free it with
+ * lbus_close(). Returns 0, -ENOENT/-ECONNREFUSED when no broker listens,
+ * -EPROTONOSUPPORT on a version mismatch, -ETIMEDOUT if the broker does not
+ * answer the hello within 5 s, or another negative errno.
+ */
+LBUS_API int lbus_connect(lbus **out, const char *path);
+
+/* Flush what is buffered (waiting at most 5 s), close the connection and free
+ * the handle. Accepts NULL. */
+LBUS_API void lbus_close(lbus *bus);
+
+/* The client id the broker assigned to this connection. */
+LBUS_API uint64_t lbus_client_id(const lbus *bus);
+
+/* Largest payload-carrying frame the broker accepts (bytes of the encoded
+ * frame); payloads must be somewhat smaller than this. */
+LBUS_API size_t lbus_max_frame(const lbus *bus);
+
+/* Text for a negative errno returned by this library. Never NULL. */
+LBUS_API const char *lbus_strerror(int err);
+
+/* Version of the library, "0.1.0". */
+LBUS_API const char *lbus_version(void);
+
+/* ---- names --------------------------------------------------------------- */
+
+/* Own a unique name (e.g. "player" or "org.example.Player"). Blocks until the
+ * broker answers. Returns 0, -EADDRINUSE if another client owns it, -EINVAL
+ * for an invalid name. Owning it again is a no-op returning 0. */
+LBUS_API int lbus_name_take(lbus *bus, const char *name);
+
+/* Give up a name. Blocks until the broker answers. 0 or -EPERM if you do not
+ * own it. Names are also released when the connection closes. */
+LBUS_API int lbus_name_release(lbus *bus, const char *name);
+
+/* Does anybody own name? Blocks until the broker answers. Returns 1 and sets
+ * *owner (if not NULL) to the owner's client id, 0 if nobody owns it, or a
+ * negative errno. */
+LBUS_API int lbus_name_query(lbus *bus, const char *name, uint64_t *owner);
+
+/* ---- publish / subscribe ------------------------------------------------- */
+
+/* Flags for lbus_publish(). */
+#define LBUS_RETAIN 0x1u  /* keep as the topic's retained message; an empty
+			   * payload clears it */
+
+/*
+ * Publish len bytes of data on topic. The frame is buffered and written in
+ * batches (when the buffer fills, on lbus_flush(), lbus_dispatch(), or any
+ * blocking call), so a tight loop is fast; it never blocks for longer than
+ * the broker takes to accept the bytes. Returns 0, -EINVAL for an invalid
+ * topic, -EACCES for a reserved ('$') topic, -EMSGSIZE when the frame would
+ * exceed the broker's maximum. Errors the broker reports later (denied,
+ * retained store full) go to the error handler (lbus_on_error).
+ */
+LBUS_API int lbus_publish(lbus *bus, const char *topic, const void *data, size_t len, unsigned flags);
+
+/* What to do when this subscriber's queue in the broker is full. */
+enum lbus_policy {
+	LBUS_POLICY_DROP = 0,  /* drop new messages and report how many (msg->missed) */
+	LBUS_POLICY_BLOCK = 1, /* lossless: the broker pauses the publishers */
+};
+
+struct lbus_sub_opts {
+	const char *group;       /* queue group name, NULL for none */
+	enum lbus_policy policy; /* default LBUS_POLICY_DROP */
+};
+
+/*
+ * Subscribe to a topic pattern ('+' one level, '#' as last level: any
+ * number). fn is called for every matching message, retained ones first.
+ * opts may be NULL. Blocks until the broker confirms. Returns the
+ * subscription id (> 0), -EINVAL for an invalid pattern or group, or a
+ * negative errno.
+ */
+LBUS_API int64_t lbus_subscribe(lbus *bus, const char *pattern, lbus_msg_fn fn, void *userdata,
+				const struct lbus_sub_opts *opts);
+
+/* Cancel a subscription. Blocks until the broker confirms; no callback for it
+ * runs after this returns. Returns 0 or -ENOENT for an unknown id. */
+LBUS_API int lbus_unsubscribe(lbus *bus, int64_t sub_id);
+
+/* ---- messages to names --------------------------------------------------- */
+
+/* Flags for lbus_send(). */
+#define LBUS_NOWAIT 0x2u  /* do not wait for the broker's verdict; a failure
+			   * goes to the error handler */
+
+/*
+ * Send len bytes to the owner of name. By default waits for the broker's
+ * verdict: 0 when queued to the owner, -ENXIO when nobody owns the name.
+ * With LBUS_NOWAIT it only buffers the frame like lbus_publish().
+ */
+LBUS_API int lbus_send(lbus *bus, const char *name, const void *data, size_t len, unsigned flags);
+
+/* Receive what is sent to names this client owns (and calls, if no call
+ * handler is set). Replaces the previous handler; fn NULL removes it. */
+LBUS_API void lbus_on_message(lbus *bus, lbus_msg_fn fn, void *userdata);
+
+/* ---- request / reply ----------------------------------------------------- */
+
+/* A reply. Valid only until lbus_reply_free(). */
+struct lbus_reply {
+	const void *data;
+	size_t len;
+	struct lbus_sender sender; /* the responder */
+};
+
+/*
+ * Call target (a name, or else a topic somebody subscribes to) with a
+ * request and wait up to timeout_ms (< 0: 30 s) for the reply. On 0, *reply
+ * is a new reply to free with lbus_reply_free(). Returns -ESRCH when nobody
+ * can answer (at once, not after the timeout), -ECONNABORTED when the
+ * responder disconnected, -ETIMEDOUT.
+ */
+LBUS_API int lbus_call(lbus *bus, const char *target, const void *data, size_t len, int timeout_ms,
+		       struct lbus_reply **reply);
+
+/* Free a reply from lbus_call(). Accepts NULL. */
+LBUS_API void lbus_reply_free(struct lbus_reply *reply);
+
+/* Completion of an asynchronous call: err is 0 and reply valid (only during
+ * the callback), or err < 0 and reply NULL. */
+typedef void (*lbus_reply_fn)(lbus *bus, int err, const struct lbus_reply *reply, void *userdata);
+
+/*
+ * Start a call and return at once; fn runs exactly once, from dispatch, with
+ * the reply or the error (including -ETIMEDOUT after timeout_ms, < 0: 30 s,
+ * and -ECONNRESET if the connection is lost). Many calls may be in flight.
+ * Returns a call id (> 0) or a negative errno (then fn is never called).
+ */
+LBUS_API int64_t lbus_call_async(lbus *bus, const char *target, const void *data, size_t len, int timeout_ms,
+				 lbus_reply_fn fn, void *userdata);
+
+/* Receive calls (requests) addressed to names you own or to topics you
+ * subscribe to. Without a call handler, calls go to the subscription's
+ * callback (topic) or the lbus_on_message() handler (name). */
+LBUS_API void lbus_on_call(lbus *bus, lbus_msg_fn fn, void *userdata);
+
+/* Answer a call (msg->reply_token), now or later. Buffered like publish.
+ * Returns 0, -EINVAL for token 0. */
+LBUS_API int lbus_reply(lbus *bus, uint64_t reply_token, const void *data, size_t len);
+
+/* ---- errors reported later ----------------------------------------------- */
+
+/* Called when the broker reports a failure of a request that did not wait for
+ * it (publish, send with LBUS_NOWAIT, reply): err is a negative errno and
+ * what the broker's reason. Without a handler, such errors are counted and
+ * the last one is kept for lbus_last_error(). */
+typedef void (*lbus_error_fn)(lbus *bus, int err, const char *what, void *userdata);
+LBUS_API void lbus_on_error(lbus *bus, lbus_error_fn fn, void *userdata);
+
+/* The last asynchronous error (0 if none) and its reason (may be NULL). */
+LBUS_API int lbus_last_error(const lbus *bus, const char **reason);
+
+/* ---- event loop integration ---------------------------------------------- */
+
+/* The connection's file descriptor, to poll in your own loop. */
+LBUS_API int lbus_fd(const lbus *bus);
+
+/* The poll events to wait for now: POLLIN, plus POLLOUT while buffered output
+ * remains. */
+LBUS_API short lbus_events(const lbus *bus);
+
+/* Milliseconds until the library needs lbus_dispatch() for a timer (call
+ * timeouts), or -1 for none. */
+LBUS_API int lbus_timeout(const lbus *bus);
+
+/*
+ * Do all the work possible without blocking: write buffered output, read
+ * what has arrived, run callbacks, expire calls. Returns the number of
+ * messages handled (>= 0), or a negative errno when the connection is lost
+ * (-ECONNRESET) or broken; after that only lbus_close() is useful.
+ */
+LBUS_API int lbus_dispatch(lbus *bus);
+
+/*
+ * Simple blocking loop: poll and dispatch until timeout_ms passes (< 0: no
+ * limit), lbus_break() is called, or an error. Returns 0 on timeout or break,
+ * a negative errno on error.
+ */
+LBUS_API int lbus_run(lbus *bus, int timeout_ms);
+
+/* Make the current lbus_run() return after the running callback. */
+LBUS_API void lbus_break(lbus *bus);
+
+/* Write all buffered output, waiting at most timeout_ms (< 0: no limit).
+ * Returns 0, -ETIMEDOUT or a negative errno. */
+LBUS_API int lbus_flush(lbus *bus, int timeout_ms);
+
+/* Round trip to the broker: returns once every frame sent before has been
+ * processed by the broker (and errors for them reported), or -ETIMEDOUT. */
+LBUS_API int lbus_sync(lbus *bus, int timeout_ms);
+
+/* ---- monitor ------------------------------------------------------------- */
+
+enum lbus_monitor_kind {
+	LBUS_MON_PUBLISH = 0,
+	LBUS_MON_SEND = 1,
+	LBUS_MON_CALL = 2,
+	LBUS_MON_REPLY = 3,
+	LBUS_MON_ERROR = 4, /* a call failed: error holds the negative errno */
+};
+
+struct lbus_monitor_event {
+	enum lbus_monitor_kind kind;
+	struct lbus_sender sender;
+	const uint64_t *receivers; /* client ids the message was queued to */
+	size_t n_receivers;
+	const char *topic;  /* PUBLISH and calls to a topic, else "" */
+	const char *name;   /* SEND and calls to a name, else "" */
+	const void *data;
+	size_t len;
+	uint64_t call_id;   /* CALL/REPLY/ERROR: correlation (broker's token) */
+	bool retain;
+	int error;          /* ERROR: negative errno */
+};
+
+typedef void (*lbus_monitor_fn)(lbus *bus, const struct lbus_monitor_event *ev, void *userdata);
+
+/* Turn this connection into a monitor: from now on fn receives a copy of all
+ * traffic whose topic matches pattern (NULL or "": everything, including
+ * sends, calls and replies). Blocks until the broker confirms. */
+LBUS_API int lbus_monitor(lbus *bus, const char *pattern, lbus_monitor_fn fn, void *userdata);
+
+/* ---- introspection ------------------------------------------------------- */
+
+struct lbus_sub_info {
+	uint64_t sub_id;
+	const char *pattern;
+	const char *group;     /* "" if none */
+	enum lbus_policy policy;
+};
+
+struct lbus_counters {
+	uint64_t msgs_in, msgs_out, bytes_in, bytes_out, dropped, errors;
+};
+
+struct lbus_client_info {
+	uint64_t id;
+	const char *const *names;
+	size_t n_names;
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	const char *command;   /* from /proc/PID/comm, "" if unknown */
+	const struct lbus_sub_info *subs;
+	size_t n_subs;
+	uint64_t queued_bytes;
+	struct lbus_counters counters;
+	bool monitor;
+	uint64_t connected_at_ms; /* Unix time in milliseconds */
+};
+
+struct lbus_client_list {
+	const struct lbus_client_info *clients;
+	size_t n_clients;
+};
+
+/* Ask the broker for every connected client. Blocks up to timeout_ms (< 0:
+ * 5 s). On 0, *out is a new list to free with lbus_client_list_free(). */
+LBUS_API int lbus_list_clients(lbus *bus, int timeout_ms, struct lbus_client_list **out);
+LBUS_API void lbus_client_list_free(struct lbus_client_list *list);
+
+struct lbus_broker_stats {
+	struct lbus_counters counters;
+	uint64_t clients, clients_total, uptime_ms;
+	uint64_t retained, retained_bytes, subscriptions, names, calls_pending;
+};
+
+struct lbus_client_stats {
+	uint64_t id;
+	struct lbus_counters counters;
+	uint64_t queued_bytes;
+};
+
+struct lbus_stats {
+	struct lbus_broker_stats broker;
+	const struct lbus_client_stats *clients;
+	size_t n_clients;
+};
+
+/* Ask the broker for its counters. Blocks up to timeout_ms (< 0: 5 s). On 0,
+ * *out is new; free it with lbus_stats_free(). */
+LBUS_API int lbus_get_stats(lbus *bus, int timeout_ms, struct lbus_stats **out);
+LBUS_API void lbus_stats_free(struct lbus_stats *stats);
+
+/* ---- presence ------------------------------------------------------------ */
+
+/* Topics on which the broker publishes presence events. Their payloads are
+ * encoded lbus.ClientEvent / lbus.NameEvent messages (see proto/lbus.proto);
+ * lbus_presence_decode() reads them. */
+#define LBUS_TOPIC_CLIENT_CONNECTED "$lbus/client/connected"
+#define LBUS_TOPIC_CLIENT_DISCONNECTED "$lbus/client/disconnected"
+#define LBUS_TOPIC_NAME_TAKEN "$lbus/name/taken"
+#define LBUS_TOPIC_NAME_RELEASED "$lbus/name/released"
+
+/* A decoded presence event. For name events, names[0] is the name and id
+ * its owner. */
+struct lbus_presence {
+	uint64_t id;
+	const char *const *names;
+	size_t n_names;
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	const char *command;
+};
+
+/* Decode the payload of a message on a $lbus/client/... or $lbus/name/...
+ * topic. On 0, *out is new; free it with lbus_presence_free(). -EPROTO if
+ * the payload is not such an event. */
+LBUS_API int lbus_presence_decode(const struct lbus_msg *msg, struct lbus_presence **out);
+LBUS_API void lbus_presence_free(struct lbus_presence *p);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LBUS_H */

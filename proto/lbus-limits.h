@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Protocol constants and default limits shared by lbusd and liblbus.
+ * The broker may be configured with other values; it announces the ones in
+ * force in Welcome.
+ */
+#pragma once
+
+#define LBUS_PROTOCOL_VERSION 1u
+#define LBUS_VERSION_STRING "0.1.0"
+
+/* Largest frame body (the bytes after the 4-byte length), default. */
+#define LBUS_DEFAULT_MAX_FRAME (8u * 1024u * 1024u)
+/* Smallest max_frame a broker may be configured with. */
+#define LBUS_MIN_MAX_FRAME 4096u
+/* Bytes the broker queues for one client before its policy applies. */
+#define LBUS_DEFAULT_MAX_QUEUE (8u * 1024u * 1024u)
+/* Total bytes of retained messages the broker keeps. */
+#define LBUS_DEFAULT_RETAINED_MAX (64u * 1024u * 1024u)
+
+/* A client must finish its hello within this time. */
+#define LBUS_HELLO_TIMEOUT_MS 5000
+/* A started frame must be complete within this time. */
+#define LBUS_FRAME_TIMEOUT_MS 30000
+/* Default deadline of a call (CLI and broker). */
+#define LBUS_DEFAULT_CALL_TIMEOUT_MS 30000
+
+/* Topic and pattern length in bytes, excluding any terminator. */
+#define LBUS_MAX_TOPIC_LEN 4096u
+/* Name length in bytes. */
+#define LBUS_MAX_NAME_LEN 255u
+/* Queue group name length in bytes. */
+#define LBUS_MAX_GROUP_LEN 255u
+
+/* Length of the frame header (little-endian uint32). */
+#define LBUS_FRAME_HEADER 4u

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Minimal protobuf wire-format reader and writer, for the hot path only
+ * (publish, send, call, deliver) where the generated protobuf-c code would
+ * allocate per message. Everything else uses lbus.pb-c.h. Unit tests prove
+ * that what these write, protoc-c decodes, and the reverse.
+ *
+ * Reader: iterate fields with lbus_pb_next(); unknown fields are returned
+ * like any other and the caller skips them, so newer peers stay compatible.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+	LBUS_PB_VARINT = 0,
+	LBUS_PB_I64 = 1,
+	LBUS_PB_LEN = 2,
+	LBUS_PB_I32 = 5,
+};
+
+struct lbus_pb_reader {
+	const uint8_t *p;
+	const uint8_t *end;
+};
+
+struct lbus_pb_field {
+	uint32_t num;         /* field number */
+	uint32_t type;        /* LBUS_PB_* wire type */
+	uint64_t u;           /* VARINT, I64, I32 value */
+	const uint8_t *data;  /* LEN: bytes */
+	size_t len;           /* LEN: byte count */
+};
+
+static inline void lbus_pb_reader_init(struct lbus_pb_reader *r, const uint8_t *data, size_t len)
+{
+	r->p = data;
+	r->end = data + len;
+}
+
+/*
+ * Read the next field. Returns 1 and fills *f, 0 at the end of the input,
+ * -EPROTO when the bytes are not valid protobuf (bad varint, truncated
+ * field, field number 0, groups).
+ */
+int lbus_pb_next(struct lbus_pb_reader *r, struct lbus_pb_field *f);
+
+/* Read a varint; returns bytes consumed, 0 if invalid or truncated. */
+size_t lbus_pb_get_varint(const uint8_t *p, const uint8_t *end, uint64_t *v);
+
+/* Bytes a varint takes. */
+static inline size_t lbus_pb_varint_len(uint64_t v)
+{
+	size_t n = 1;
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+/* Write a varint; returns bytes written (at most 10). */
+static inline size_t lbus_pb_put_varint(uint8_t *out, uint64_t v)
+{
+	size_t n = 0;
+	while (v >= 0x80) {
+		out[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	out[n++] = (uint8_t)v;
+	return n;
+}
+
+static inline size_t lbus_pb_tag_len(uint32_t num) { return lbus_pb_varint_len((uint64_t)num << 3); }
+
+static inline size_t lbus_pb_put_tag(uint8_t *out, uint32_t num, uint32_t type)
+{
+	return lbus_pb_put_varint(out, (uint64_t)num << 3 | type);
+}
+
+/* Size of a LEN field with a body of len bytes (tag + length + body). */
+static inline size_t lbus_pb_len_field_size(uint32_t num, size_t len)
+{
+	return lbus_pb_tag_len(num) + lbus_pb_varint_len(len) + len;
+}
+
+/* Size of a VARINT field; 0 when v == 0 (proto3 omits defaults). */
+static inline size_t lbus_pb_varint_field_size(uint32_t num, uint64_t v)
+{
+	return v ? lbus_pb_tag_len(num) + lbus_pb_varint_len(v) : 0;
+}
+
+/* Write tag + length + body; returns bytes written. Writes nothing for len 0
+ * when skip_empty is true (proto3 default). */
+size_t lbus_pb_put_bytes(uint8_t *out, uint32_t num, const void *data, size_t len, bool skip_empty);
+/* Write tag + length header of a LEN field whose body follows. */
+size_t lbus_pb_put_len_header(uint8_t *out, uint32_t num, size_t len);
+/* Write a VARINT field unless v == 0; returns bytes written. */
+size_t lbus_pb_put_varint_field(uint8_t *out, uint32_t num, uint64_t v);

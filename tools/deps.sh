@@ -1,0 +1,20 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Install the Debian packages lbus needs to build and test, if any is missing.
+# Used by tools/demo.sh and tools/check.sh; safe to run again.
+set -eu
+
+pkgs="gcc pkg-config meson ninja-build protobuf-c-compiler libprotobuf-c-dev libcmocka-dev valgrind"
+missing=""
+for p in $pkgs; do
+	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "deps: installing$missing" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
