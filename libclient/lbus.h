@@ -28,7 +28,8 @@
  *
  * Threads: an lbus handle is not thread-safe; use it from one thread at a
  * time. Callbacks run inside lbus_dispatch(), lbus_run() and the blocking
- * calls (which wait by dispatching, so other callbacks may run meanwhile).
+ * calls (which wait by dispatching, so other callbacks may run meanwhile),
+ * and lbus_close() completes pending asynchronous calls.
  * Callbacks may call any lbus function on the same handle, except
  * lbus_close(); to stop, call lbus_break().
  *
@@ -97,13 +98,16 @@ typedef void (*lbus_msg_fn)(lbus *bus, const struct lbus_msg *msg, void *userdat
  * default: $LBUS_SOCKET, then $XDG_RUNTIME_DIR/lbus/bus.sock, then
  * /tmp/lbus-$UID/bus.sock. On success *out owns a new handle; free it with
  * lbus_close(). Returns 0, -ENOENT/-ECONNREFUSED when no broker listens,
- * -EPROTONOSUPPORT on a version mismatch, -ETIMEDOUT if the broker does not
- * answer the hello within 5 s, or another negative errno.
+ * -EACCES when the broker refuses this user, -EPROTONOSUPPORT on a version
+ * mismatch, -ETIMEDOUT if the broker does not answer the hello within 5 s,
+ * -EPROTO if what answers is not an lbus broker, or another negative errno.
  */
 LBUS_API int lbus_connect(lbus **out, const char *path);
 
 /* Flush what is buffered (waiting at most 5 s), close the connection and free
- * the handle. Accepts NULL. */
+ * the handle. Asynchronous calls still pending complete here with
+ * -ECONNRESET (their callbacks run, and every lbus function they call on the
+ * handle fails). Accepts NULL. */
 LBUS_API void lbus_close(lbus *bus);
 
 /* The client id the broker assigned to this connection. */
@@ -145,10 +149,14 @@ LBUS_API int lbus_name_query(lbus *bus, const char *name, uint64_t *owner);
  * Publish len bytes of data on topic. The frame is buffered and written in
  * batches (when the buffer fills, on lbus_flush(), lbus_dispatch(), or any
  * blocking call), so a tight loop is fast; it never blocks for longer than
- * the broker takes to accept the bytes. Returns 0, -EINVAL for an invalid
- * topic, -EACCES for a reserved ('$') topic, -EMSGSIZE when the frame would
- * exceed the broker's maximum. Errors the broker reports later (denied,
- * retained store full) go to the error handler (lbus_on_error).
+ * the broker takes to accept the bytes (while it waits it keeps reading
+ * what the broker sends, so two clients publishing at each other cannot
+ * deadlock, but it runs no callbacks: that input waits for the next
+ * dispatch). Returns 0, -EINVAL for an invalid topic or unknown flags,
+ * -EACCES for a reserved ('$') topic, -EMSGSIZE when the frame would exceed
+ * the broker's maximum, or the connection's error once it is lost. Errors
+ * the broker reports later (denied, retained store full) go to the error
+ * handler (lbus_on_error).
  */
 LBUS_API int lbus_publish(lbus *bus, const char *topic, const void *data, size_t len, unsigned flags);
 
@@ -165,10 +173,11 @@ struct lbus_sub_opts {
 
 /*
  * Subscribe to a topic pattern ('+' one level, '#' as last level: any
- * number). fn is called for every matching message, retained ones first.
+ * number). fn (not NULL) is called for every matching message, retained
+ * ones first (these may already arrive while lbus_subscribe() waits).
  * opts may be NULL. Blocks until the broker confirms. Returns the
- * subscription id (> 0), -EINVAL for an invalid pattern or group, or a
- * negative errno.
+ * subscription id (> 0), -EINVAL for an invalid pattern, group or policy, or
+ * a negative errno.
  */
 LBUS_API int64_t lbus_subscribe(lbus *bus, const char *pattern, lbus_msg_fn fn, void *userdata,
 				const struct lbus_sub_opts *opts);
@@ -185,8 +194,9 @@ LBUS_API int lbus_unsubscribe(lbus *bus, int64_t sub_id);
 
 /*
  * Send len bytes to the owner of name. By default waits for the broker's
- * verdict: 0 when queued to the owner, -ENXIO when nobody owns the name.
- * With LBUS_NOWAIT it only buffers the frame like lbus_publish().
+ * verdict: 0 when queued to the owner, -ENXIO when nobody owns the name,
+ * -EINVAL for an invalid name or unknown flags. With LBUS_NOWAIT it only
+ * buffers the frame like lbus_publish().
  */
 LBUS_API int lbus_send(lbus *bus, const char *name, const void *data, size_t len, unsigned flags);
 
@@ -208,7 +218,8 @@ struct lbus_reply {
  * request and wait up to timeout_ms (< 0: 30 s) for the reply. On 0, *reply
  * is a new reply to free with lbus_reply_free(). Returns -ESRCH when nobody
  * can answer (at once, not after the timeout), -ECONNABORTED when the
- * responder disconnected, -ETIMEDOUT.
+ * responder disconnected, -ETIMEDOUT, -EINVAL when target is neither a valid
+ * name nor a valid topic (or the broker refuses the call).
  */
 LBUS_API int lbus_call(lbus *bus, const char *target, const void *data, size_t len, int timeout_ms,
 		       struct lbus_reply **reply);
@@ -260,14 +271,19 @@ LBUS_API int lbus_fd(const lbus *bus);
 LBUS_API short lbus_events(const lbus *bus);
 
 /* Milliseconds until the library needs lbus_dispatch() for a timer (call
- * timeouts), or -1 for none. */
+ * timeouts), or -1 for none. 0 when complete frames already wait in the
+ * library's buffer (read while a publish waited for the socket, or left by
+ * lbus_break()): the fd may not become readable for them, so call
+ * lbus_dispatch() without waiting. */
 LBUS_API int lbus_timeout(const lbus *bus);
 
 /*
  * Do all the work possible without blocking: write buffered output, read
  * what has arrived, run callbacks, expire calls. Returns the number of
  * messages handled (>= 0), or a negative errno when the connection is lost
- * (-ECONNRESET) or broken; after that only lbus_close() is useful.
+ * (-ECONNRESET) or broken (e.g. -EPROTO, or the errno of the broker's fatal
+ * error); after that only lbus_close() is useful. A lbus_break() from a
+ * callback ends it early; the rest waits for the next call.
  */
 LBUS_API int lbus_dispatch(lbus *bus);
 
@@ -278,7 +294,10 @@ LBUS_API int lbus_dispatch(lbus *bus);
  */
 LBUS_API int lbus_run(lbus *bus, int timeout_ms);
 
-/* Make the current lbus_run() return after the running callback. */
+/* Make the current lbus_run() (or lbus_dispatch()) return after the running
+ * callback; messages already received wait for the next dispatch. Called
+ * while no lbus_run() is active (e.g. from a callback run inside a blocking
+ * call), it makes the next lbus_run() return at once. */
 LBUS_API void lbus_break(lbus *bus);
 
 /* Write all buffered output, waiting at most timeout_ms (< 0: no limit).
@@ -317,7 +336,9 @@ typedef void (*lbus_monitor_fn)(lbus *bus, const struct lbus_monitor_event *ev, 
 
 /* Turn this connection into a monitor: from now on fn receives a copy of all
  * traffic whose topic matches pattern (NULL or "": everything, including
- * sends, calls and replies). Blocks until the broker confirms. */
+ * sends, calls and replies). Blocks until the broker confirms. Returns 0,
+ * -EINVAL for an invalid pattern or fn NULL, or a negative errno. The event
+ * and everything it points to are valid only during the callback. */
 LBUS_API int lbus_monitor(lbus *bus, const char *pattern, lbus_monitor_fn fn, void *userdata);
 
 /* ---- introspection ------------------------------------------------------- */
@@ -392,8 +413,8 @@ LBUS_API void lbus_stats_free(struct lbus_stats *stats);
 #define LBUS_TOPIC_NAME_TAKEN "$lbus/name/taken"
 #define LBUS_TOPIC_NAME_RELEASED "$lbus/name/released"
 
-/* A decoded presence event. For name events, names[0] is the name and id
- * its owner. */
+/* A decoded presence event. For name events, names[0] is the name, id its
+ * owner, gid 0 and command "". */
 struct lbus_presence {
 	uint64_t id;
 	const char *const *names;

@@ -13,6 +13,10 @@ size_t lbus_pb_get_varint(const uint8_t *p, const uint8_t *end, uint64_t *v)
 {
 	uint64_t r = 0;
 
+	if (p < end && !(*p & 0x80)) { /* fast path: tags and small values */
+		*v = *p;
+		return 1;
+	}
 	for (size_t i = 0; i < 10; i++) {
 		if (p + i >= end)
 			return 0;
