@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The broker's event loop and life cycle (see broker.h).
+ *
+ * One thread, one epoll set, level-triggered. epoll data points either at a
+ * client or at one of two broker-owned sentinels (the listener and the
+ * signalfd). A loop turn:
+ *   1. epoll_wait (timeout: 0 when unblocked publishers are ready, 1 s when
+ *      deadlines are pending or we are stopping, else infinite);
+ *   2. handle the events: accept, signals, client input/output;
+ *   3. re-process the input of publishers that were unblocked (ready list);
+ *   4. write the output queued during the turn (flush list);
+ *   5. once a second, time out clients whose hello/frame deadline passed
+ *      (only clients on the deadline list are looked at);
+ *   6. free the clients closed during the turn (graveyard), so a client can
+ *      be closed from anywhere, including its own handlers.
+ *
+ * Signals arrive through a signalfd: SIGTERM/SIGINT start the shutdown (stop
+ * accepting and reading, remove the socket, flush queues for at most 2 s),
+ * SIGHUP reloads the configuration. SIGPIPE is ignored; writes also use
+ * MSG_NOSIGNAL.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "client.h"
+#include "notify.h"
+
+#define BROKER_EVENTS 64
+#define BROKER_SWEEP_MS 1000
+#define BROKER_STOP_FLUSH_MS 2000
+
+int64_t broker_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int broker_epoll_add(struct broker *b, int fd, void *ptr)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = ptr };
+
+	return epoll_ctl(b->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+static int broker_signals_init(struct broker *b)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	b->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	return b->sigfd < 0 ? -errno : 0;
+}
+
+static int broker_state_init(struct broker *b)
+{
+	list_init(&b->clients);
+	list_init(&b->flush);
+	list_init(&b->ready);
+	list_init(&b->deadlines);
+	list_init(&b->graveyard);
+	b->next_client_id = 1;
+	msgpool_init(&b->pool);
+	lbus_rbuf_init(&b->scratch);
+	if (trie_init(&b->subs) < 0 || names_init(&b->names) < 0 || router_init(&b->router) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+int broker_init(struct broker *b, const struct broker_options *opts)
+{
+	char err[512];
+	int ret;
+
+	memset(b, 0, sizeof(*b));
+	b->epfd = b->sigfd = b->reserve_fd = b->listener.fd = -1;
+	log_init(&b->log, opts->verbose);
+	ret = broker_state_init(b);
+	if (ret < 0)
+		return ret;
+	config_defaults(&b->cfg);
+	b->config_path = opts->config_path;
+	if (b->config_path && (ret = config_load(&b->cfg, b->config_path, err, sizeof(err))) < 0) {
+		log_msg(&b->log, LOG_ERR, "%s", err);
+		return ret;
+	}
+	b->uid = geteuid();
+	b->started_ms = (uint64_t)broker_now_ms();
+	b->last_sweep_ms = broker_now_ms();
+	b->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (b->epfd < 0)
+		return -errno;
+	ret = broker_signals_init(b);
+	if (ret < 0)
+		return ret;
+	b->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ret = listener_open(&b->listener, opts->socket_path, b->cfg.socket_mode, &b->log);
+	if (ret < 0)
+		return ret;
+	if ((ret = broker_epoll_add(b, b->listener.fd, &b->listener)) < 0 ||
+	    (ret = broker_epoll_add(b, b->sigfd, &b->sigfd)) < 0)
+		return ret;
+	return 0;
+}
+
+static void broker_reload(struct broker *b)
+{
+	struct config cfg;
+	char err[512];
+
+	if (!b->config_path) {
+		log_msg(&b->log, LOG_INFO, "SIGHUP: no configuration file to reload");
+		return;
+	}
+	notify_send("RELOADING=1");
+	config_defaults(&cfg);
+	if (config_load(&cfg, b->config_path, err, sizeof(err)) < 0) {
+		log_msg(&b->log, LOG_ERR, "reload failed, keeping the current configuration: %s", err);
+	} else {
+		if (cfg.socket_mode != b->cfg.socket_mode)
+			log_msg(&b->log, LOG_NOTICE, "socket_mode changes take effect at the next start");
+		cfg.socket_mode = b->cfg.socket_mode;
+		b->cfg = cfg;
+		log_msg(&b->log, LOG_INFO, "configuration reloaded from %s", b->config_path);
+	}
+	notify_send("READY=1");
+}
+
+static void broker_stop(struct broker *b)
+{
+	struct list *l;
+
+	if (b->stopping)
+		return;
+	log_msg(&b->log, LOG_INFO, "shutting down");
+	notify_send("STOPPING=1");
+	b->stopping = true;
+	b->stop_deadline_ms = broker_now_ms() + BROKER_STOP_FLUSH_MS;
+	listener_close(&b->listener);
+	for (l = b->clients.next; l != &b->clients; l = l->next)
+		client_update_events(container_of(l, struct client, link));
+}
+
+static void broker_on_signal(struct broker *b)
+{
+	struct signalfd_siginfo si;
+
+	while (read(b->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			broker_reload(b);
+		else
+			broker_stop(b);
+	}
+}
+
+static void broker_sweep(struct broker *b, int64_t now)
+{
+	struct list *l, *tmp;
+
+	b->last_sweep_ms = now;
+	list_for_each_safe(l, tmp, &b->deadlines) {
+		struct client *c = container_of(l, struct client, deadline_link);
+
+		if (c->deadline_ms > now)
+			continue;
+		if (c->state == CLIENT_HELLO)
+			client_fatal(c, NULL, LBUS__ERROR_CODE__ERR_TIMEOUT, "no hello within %u ms",
+				     b->cfg.hello_timeout_ms);
+		else
+			client_fatal(c, NULL, LBUS__ERROR_CODE__ERR_TIMEOUT, "frame incomplete after %u ms",
+				     b->cfg.frame_timeout_ms);
+	}
+}
+
+/* Steps 3, 4 and 6 of the loop turn. */
+static void broker_end_turn(struct broker *b)
+{
+	while (!list_empty(&b->ready))
+		client_resume(container_of(b->ready.next, struct client, ready_link));
+	while (!list_empty(&b->flush))
+		client_flush(container_of(b->flush.next, struct client, flush_link));
+	while (!list_empty(&b->graveyard))
+		client_free(container_of(b->graveyard.next, struct client, link));
+}
+
+static bool broker_all_flushed(const struct broker *b)
+{
+	const struct list *l;
+
+	for (l = b->clients.next; l != &b->clients; l = l->next)
+		if (!outq_empty(&container_of(l, struct client, link)->outq))
+			return false;
+	return true;
+}
+
+static int broker_timeout(const struct broker *b)
+{
+	if (!list_empty(&b->ready))
+		return 0;
+	if (b->stopping)
+		return 100;
+	return list_empty(&b->deadlines) ? -1 : BROKER_SWEEP_MS;
+}
+
+static void broker_turn(struct broker *b)
+{
+	struct epoll_event ev[BROKER_EVENTS];
+	int n = epoll_wait(b->epfd, ev, BROKER_EVENTS, broker_timeout(b));
+	int64_t now;
+
+	for (int i = 0; i < n; i++) {
+		if (ev[i].data.ptr == &b->listener)
+			client_accept_all(b);
+		else if (ev[i].data.ptr == &b->sigfd)
+			broker_on_signal(b);
+		else
+			client_on_events(ev[i].data.ptr, ev[i].events);
+	}
+	broker_end_turn(b);
+	now = broker_now_ms();
+	if (now - b->last_sweep_ms >= BROKER_SWEEP_MS && !list_empty(&b->deadlines)) {
+		broker_sweep(b, now);
+		broker_end_turn(b);
+	}
+	if (b->stopping && (broker_all_flushed(b) || now >= b->stop_deadline_ms))
+		b->done = true;
+}
+
+int broker_run(struct broker *b)
+{
+	if (!b->listener.activated)
+		log_msg(&b->log, LOG_INFO, "listening on %s", b->listener.path);
+	notify_send("READY=1");
+	while (!b->done)
+		broker_turn(b);
+	return 0;
+}
+
+void broker_deinit(struct broker *b)
+{
+	while (!list_empty(&b->clients))
+		client_close(container_of(b->clients.next, struct client, link), "broker exiting");
+	broker_end_turn(b);
+	listener_close(&b->listener);
+	if (b->reserve_fd >= 0)
+		close(b->reserve_fd);
+	if (b->sigfd >= 0)
+		close(b->sigfd);
+	if (b->epfd >= 0)
+		close(b->epfd);
+	router_deinit(&b->router);
+	names_deinit(&b->names);
+	trie_deinit(&b->subs);
+	lbus_rbuf_deinit(&b->scratch);
+	msgpool_deinit(&b->pool);
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The dispatch table (see dispatch.h) and the checks every frame passes
+ * before its handler runs: well-formed Frame, no file descriptors, a kind,
+ * hello first, a kind a client may send, and the sender's own out queue not
+ * over its limit (a client that floods requests without reading the answers
+ * waits for its own queue, like a blocked publisher, so memory stays bounded).
+ */
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "broker.h"
+#include "client.h"
+#include "dispatch.h"
+
+struct frame_handler {
+	frame_handler_fn fn;
+	bool before_hello; /* allowed as the first frame */
+};
+
+static const struct frame_handler handlers[LBUS_K_MAX + 1] = {
+	[LBUS_K_HELLO] = { session_handle_hello, true },
+	[LBUS_K_PING] = { session_handle_ping, false },
+	[LBUS_K_PONG] = { session_handle_pong, false },
+	[LBUS_K_SUBSCRIBE] = { sub_handle_subscribe, false },
+	[LBUS_K_UNSUBSCRIBE] = { sub_handle_unsubscribe, false },
+	[LBUS_K_PUBLISH] = { router_handle_publish, false },
+	[LBUS_K_TAKE_NAME] = { naming_handle_take, false },
+	[LBUS_K_RELEASE_NAME] = { naming_handle_release, false },
+	[LBUS_K_SEND] = { router_handle_send, false },
+	[LBUS_K_QUERY_NAME] = { naming_handle_query, false },
+};
+
+/* Kinds a client may send: those without a handler are refused politely. */
+static bool is_request_kind(uint32_t kind)
+{
+	switch (kind) {
+	case LBUS_K_CALL:
+	case LBUS_K_REPLY:
+	case LBUS_K_LIST:
+	case LBUS_K_STATS:
+	case LBUS_K_MONITOR:
+		return true;
+	default:
+		return false;
+	}
+}
+
+int dispatch_frame(struct client *c, const uint8_t *frame, size_t len)
+{
+	const struct frame_handler *h;
+	struct lbus_wire_frame f;
+	char reason[96];
+
+	if (lbus_wire_frame_scan(frame, len, &f) < 0)
+		return client_fatal(c, NULL, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable frame");
+	if (f.fds)
+		return client_fatal(c, &f, LBUS__ERROR_CODE__ERR_INVALID, "file descriptors are not supported");
+	if (f.kind == LBUS_K_NONE)
+		return client_fatal(c, &f, LBUS__ERROR_CODE__ERR_PROTOCOL, "frame without a known kind");
+	h = &handlers[f.kind];
+	if (c->state == CLIENT_HELLO && !h->before_hello)
+		return client_fatal(c, &f, LBUS__ERROR_CODE__ERR_PROTOCOL, "expected hello, got %s",
+				    lbus_kind_name(f.kind));
+	if (!h->fn) {
+		if (!is_request_kind(f.kind))
+			return client_fatal(c, &f, LBUS__ERROR_CODE__ERR_PROTOCOL, "unexpected %s frame",
+					    lbus_kind_name(f.kind));
+		snprintf(reason, sizeof(reason), "%s is not supported by this broker", lbus_kind_name(f.kind));
+		client_send_error(c, &f, LBUS__ERROR_CODE__ERR_INVALID, reason);
+		return 0;
+	}
+	if (c->state == CLIENT_READY && c->outq.bytes > c->broker->cfg.max_queue) {
+		client_wait_on(c, c);
+		return CLIENT_BLOCKED;
+	}
+	return h->fn(c, &f);
+}

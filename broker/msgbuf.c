@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Pool of reference-counted message buffers (see msgbuf.h). Each class keeps
+ * at most ~2 MiB of free buffers, so a burst does not pin memory forever.
+ */
+#include <stdlib.h>
+
+#include "msgbuf.h"
+
+#define MSGPOOL_CACHE_BYTES (2u * 1024u * 1024u)
+
+void msgpool_init(struct msgpool *p)
+{
+	for (unsigned i = 0; i < MSGPOOL_CLASSES; i++) {
+		p->free[i] = NULL;
+		p->nfree[i] = 0;
+	}
+	p->live = 0;
+}
+
+void msgpool_deinit(struct msgpool *p)
+{
+	for (unsigned i = 0; i < MSGPOOL_CLASSES; i++) {
+		while (p->free[i]) {
+			struct msgbuf *m = p->free[i];
+			p->free[i] = m->next_free;
+			free(m);
+		}
+		p->nfree[i] = 0;
+	}
+}
+
+static unsigned size_class(size_t size)
+{
+	unsigned cls = 0;
+
+	while (cls < MSGPOOL_CLASSES && ((size_t)1 << (MSGPOOL_MIN_SHIFT + cls)) < size)
+		cls++;
+	return cls;
+}
+
+struct msgbuf *msgbuf_new(struct msgpool *p, size_t size)
+{
+	unsigned cls = size_class(size);
+	struct msgbuf *m;
+	size_t cap;
+
+	if (size > UINT32_MAX)
+		return NULL;
+	if (cls < MSGPOOL_CLASSES && p->free[cls]) {
+		m = p->free[cls];
+		p->free[cls] = m->next_free;
+		p->nfree[cls]--;
+	} else {
+		cap = cls < MSGPOOL_CLASSES ? (size_t)1 << (MSGPOOL_MIN_SHIFT + cls) : size;
+		m = malloc(sizeof(*m) + cap);
+		if (!m)
+			return NULL;
+		m->cap = (uint32_t)cap;
+		m->cls = cls;
+		m->pool = p;
+	}
+	m->refs = 1;
+	m->len = 0;
+	m->next_free = NULL;
+	p->live++;
+	return m;
+}
+
+void msgbuf_unref(struct msgbuf *m)
+{
+	struct msgpool *p;
+
+	if (!m || --m->refs > 0)
+		return;
+	p = m->pool;
+	p->live--;
+	if (m->cls < MSGPOOL_CLASSES &&
+	    p->nfree[m->cls] < (MSGPOOL_CACHE_BYTES >> (MSGPOOL_MIN_SHIFT + m->cls))) {
+		m->next_free = p->free[m->cls];
+		p->free[m->cls] = m;
+		p->nfree[m->cls]++;
+		return;
+	}
+	free(m);
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Name registry: a hash map name -> owner, each name owned by at most one
+ * owner. An owner (embedded in the client as struct name_owner) keeps its
+ * names in the order it took them; the first is the Sender.name of its
+ * messages. Names are validated by the caller (lbus_name_validate).
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct name_entry {
+	struct name_entry *hnext;   /* hash chain */
+	struct name_entry *onext;   /* owner's list, in taking order */
+	struct name_owner *owner;
+	uint32_t hash;
+	uint32_t len;
+	char name[]; /* NUL-terminated */
+};
+
+struct name_owner {
+	struct name_entry *first;
+	uint32_t count;
+};
+
+struct names {
+	struct name_entry **buckets;
+	size_t nbuckets; /* power of two */
+	size_t count;
+};
+
+int names_init(struct names *n);
+/* Free all entries (owners' lists become dangling: release owners first). */
+void names_deinit(struct names *n);
+static inline void name_owner_init(struct name_owner *o)
+{
+	o->first = NULL;
+	o->count = 0;
+}
+
+/* 0 taken, 1 already owned by o, -EADDRINUSE owned by another, -ENOMEM. */
+int names_take(struct names *n, struct name_owner *o, const char *name, size_t len);
+/* 0 released, -EPERM when o does not own it (nobody or someone else). */
+int names_release(struct names *n, struct name_owner *o, const char *name, size_t len);
+/* The owner of name, or NULL. */
+struct name_owner *names_lookup(const struct names *n, const char *name, size_t len);
+
+/* Called for each name released by names_release_all, before it is freed. */
+typedef void (*names_released_fn)(const char *name, size_t len, void *ctx);
+/* Release every name of o, in taking order; fn may be NULL. */
+void names_release_all(struct names *n, struct name_owner *o, names_released_fn fn, void *ctx);

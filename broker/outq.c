@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Out queue (see outq.h). The ring doubles when full. When the queue empties
+ * the ring is freed if it is minimal (an idle client that got a few answers
+ * keeps nothing) or large (a burst to a slow client does not pin memory);
+ * mid-sized rings of steadily busy clients are kept to avoid regrowing them
+ * on every turn.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "outq.h"
+
+#define OUTQ_MIN_CAP 16u
+#define OUTQ_KEEP_CAP 256u
+#define OUTQ_IOV (IOV_MAX < 1024 ? IOV_MAX : 1024)
+
+void outq_init(struct outq *q)
+{
+	memset(q, 0, sizeof(*q));
+}
+
+void outq_deinit(struct outq *q)
+{
+	while (q->count) {
+		msgbuf_unref(q->ring[q->head].buf);
+		q->head = (q->head + 1) & (q->cap - 1);
+		q->count--;
+	}
+	free(q->ring);
+	outq_init(q);
+}
+
+static int outq_grow(struct outq *q)
+{
+	uint32_t cap = q->cap ? q->cap * 2 : OUTQ_MIN_CAP;
+	struct outq_entry *ring = malloc((size_t)cap * sizeof(*ring));
+
+	if (!ring)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < q->count; i++)
+		ring[i] = q->ring[(q->head + i) & (q->cap - 1)];
+	free(q->ring);
+	q->ring = ring;
+	q->cap = cap;
+	q->head = 0;
+	return 0;
+}
+
+int outq_push(struct outq *q, struct msgbuf *buf, const void *hdr, size_t hlen)
+{
+	struct outq_entry *e;
+
+	if (q->count == q->cap && outq_grow(q) < 0) {
+		msgbuf_unref(buf);
+		return -ENOMEM;
+	}
+	e = &q->ring[(q->head + q->count) & (q->cap - 1)];
+	e->buf = buf;
+	e->off = 0;
+	e->hlen = (uint8_t)hlen;
+	if (hlen)
+		memcpy(e->hdr, hdr, hlen);
+	q->count++;
+	q->bytes += hlen + (buf ? buf->len : 0);
+	return 0;
+}
+
+static size_t entry_len(const struct outq_entry *e)
+{
+	return e->hlen + (e->buf ? e->buf->len : 0);
+}
+
+void outq_consume(struct outq *q, size_t n)
+{
+	q->bytes -= n;
+	while (n && q->count) {
+		struct outq_entry *e = &q->ring[q->head];
+		size_t left = entry_len(e) - e->off;
+
+		if (n < left) {
+			e->off += (uint32_t)n;
+			return;
+		}
+		n -= left;
+		msgbuf_unref(e->buf);
+		q->head = (q->head + 1) & (q->cap - 1);
+		q->count--;
+	}
+	if (q->count == 0 && (q->cap <= OUTQ_MIN_CAP || q->cap > OUTQ_KEEP_CAP)) {
+		free(q->ring);
+		q->ring = NULL;
+		q->cap = 0;
+		q->head = 0;
+	}
+}
+
+/* Fill iov from the queue; returns the number of iovecs and total bytes. */
+static int outq_fill_iov(const struct outq *q, struct iovec *iov, size_t *total)
+{
+	int n = 0;
+
+	*total = 0;
+	for (uint32_t i = 0; i < q->count && n + 2 <= OUTQ_IOV; i++) {
+		const struct outq_entry *e = &q->ring[(q->head + i) & (q->cap - 1)];
+		size_t off = e->off;
+
+		if (off < e->hlen) {
+			iov[n].iov_base = (void *)(e->hdr + off);
+			iov[n++].iov_len = e->hlen - off;
+			*total += e->hlen - off;
+			off = 0;
+		} else {
+			off -= e->hlen;
+		}
+		if (e->buf && e->buf->len > off) {
+			iov[n].iov_base = e->buf->data + off;
+			iov[n++].iov_len = e->buf->len - off;
+			*total += e->buf->len - off;
+		}
+	}
+	return n;
+}
+
+ssize_t outq_write(struct outq *q, int fd)
+{
+	struct iovec iov[OUTQ_IOV];
+	size_t written = 0, total;
+
+	while (q->count) {
+		struct msghdr mh = { .msg_iov = iov };
+		ssize_t n;
+
+		mh.msg_iovlen = (size_t)outq_fill_iov(q, iov, &total);
+		n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			return -errno;
+		}
+		outq_consume(q, (size_t)n);
+		written += (size_t)n;
+		if ((size_t)n < total)
+			break;
+	}
+	return (ssize_t)written;
+}

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A client's outgoing queue: a ring of entries, each a small per-recipient
+ * header (copied inline, e.g. a Deliver's length and sub_id) followed by a
+ * reference to a shared msgbuf body. outq_write() gathers as many entries as
+ * fit into one sendmsg() iovec array (IOV_MAX) and repeats until the socket
+ * is full or the queue empty, keeping a partial write's offset in the head
+ * entry. `bytes` is what is still to be written: the flow-control measure.
+ *
+ * An empty queue owns no memory, so idle clients cost nothing here.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "msgbuf.h"
+#include "proto/wire.h"
+
+#define OUTQ_HDR_MAX LBUS_WIRE_DELIVER_HDR_MAX
+
+struct outq_entry {
+	struct msgbuf *buf; /* body (one reference owned by the entry); may be NULL */
+	uint32_t off;       /* bytes of hdr+body already written */
+	uint8_t hlen;
+	uint8_t hdr[OUTQ_HDR_MAX];
+};
+
+struct outq {
+	struct outq_entry *ring;
+	uint32_t cap;   /* power of two, 0 when ring is NULL */
+	uint32_t head;  /* index of the first entry */
+	uint32_t count; /* entries queued */
+	size_t bytes;   /* bytes still to write */
+};
+
+void outq_init(struct outq *q);
+/* Release every entry's reference and the ring. */
+void outq_deinit(struct outq *q);
+
+static inline bool outq_empty(const struct outq *q)
+{
+	return q->count == 0;
+}
+
+/*
+ * Queue hdr (hlen <= OUTQ_HDR_MAX bytes, copied) followed by buf's bytes.
+ * Takes over the caller's reference to buf (also on failure). 0 or -ENOMEM.
+ */
+int outq_push(struct outq *q, struct msgbuf *buf, const void *hdr, size_t hlen);
+
+/*
+ * Write as much as the socket takes. Returns the bytes written (>= 0; 0 when
+ * the socket was full) or -errno when the connection is broken.
+ */
+ssize_t outq_write(struct outq *q, int fd);
+
+/* Drop written bytes from the head (used by outq_write; exposed for tests). */
+void outq_consume(struct outq *q, size_t n);

@@ -1,0 +1,376 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Routing and flow control: the data path of lbusd.
+ *
+ * The path of a publish
+ * ---------------------
+ * 1. A readable publisher borrows the broker's 256 KiB scratch buffer and
+ *    reads one chunk (client.c). Every complete frame in it is handled before
+ *    the loop returns to epoll; one chunk per wakeup keeps clients fair.
+ * 2. lbus_wire_frame_scan() finds the kind and req_id without allocating;
+ *    dispatch.c calls router_handle_publish(), which decodes the Publish with
+ *    lbus_wire_publish_decode() (pointers into the buffer, no copy), checks
+ *    the topic, and asks the trie for the matching subscriptions
+ *    (router_targets(); queue groups will pick members there).
+ * 3. Flow control first, so a message is routed all-or-nothing: if any
+ *    block-policy target (or, for a send, the name's owner) cannot take the
+ *    message even after trying to write its queue now, the publisher waits:
+ *    the frame is put back in its input buffer, its EPOLLIN is switched off
+ *    and it is linked on the target's waiter list (client_wait_on()).
+ * 4. The Deliver body is encoded ONCE into a pooled, reference-counted
+ *    msgbuf: the publish bytes exactly as received plus the publisher's
+ *    cached encoded Sender (rebuilt only when its names change). No payload
+ *    is decoded or copied twice, and the pool means no malloc per message.
+ * 5. Per target, the out queue gets a small inline header (frame length,
+ *    Deliver tag, sub_id: lbus_wire_deliver_header()) and a reference to the
+ *    body. Drop-policy targets whose queue is full are only counted; the
+ *    count is queued as Dropped{sub_id, count} right before the next delivery
+ *    on that subscription, or as soon as the subscriber's queue has drained
+ *    completely (router_flush_dropped()), so nothing is lost silently and a
+ *    subscriber learns of drops at the end of a burst too.
+ * 6. Clients that received output are on the broker's flush list; at the end
+ *    of the loop turn each is written with one sendmsg() of up to IOV_MAX
+ *    iovecs (repeated while the socket takes it); EPOLLOUT is armed only for
+ *    what the socket did not take.
+ *
+ * Flow control and memory bounds
+ * ------------------------------
+ * A client's queue may exceed max_queue by at most one message (a message is
+ * refused only when the queue is non-empty and would pass the limit), plus
+ * small control frames. When a queue with waiters drains below half of
+ * max_queue, its waiters go to the broker's ready list; the loop re-processes
+ * their buffered frames and turns their EPOLLIN back on. A blocked publisher
+ * holds at most one read chunk (or one frame, if larger). A client that
+ * disconnects wakes its waiters (they re-route without it) and leaves the
+ * waiter list it was on. Unrelated clients never wait: a publisher waits only
+ * for the queues its own next message needs.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "client.h"
+#include "dispatch.h"
+#include "proto/lbus-limits.h"
+#include "proto/topic.h"
+#include "subscription.h"
+
+int router_init(struct router *r)
+{
+	r->n = 0;
+	r->cap = 64;
+	r->oom = false;
+	r->subs = malloc(r->cap * sizeof(*r->subs));
+	return r->subs ? 0 : -ENOMEM;
+}
+
+void router_deinit(struct router *r)
+{
+	free(r->subs);
+	r->subs = NULL;
+	r->n = r->cap = 0;
+}
+
+static void collect(struct trie_entry *e, void *ctx)
+{
+	struct router *r = ctx;
+
+	if (r->n == r->cap) {
+		struct sub **subs = realloc(r->subs, 2 * r->cap * sizeof(*subs));
+		if (!subs) {
+			r->oom = true;
+			return;
+		}
+		r->subs = subs;
+		r->cap *= 2;
+	}
+	r->subs[r->n++] = sub_from_entry(e);
+}
+
+int router_targets(struct broker *b, const char *topic, size_t len)
+{
+	struct router *r = &b->router;
+
+	r->n = 0;
+	r->oom = false;
+	trie_match(&b->subs, topic, len, collect, r);
+	return r->oom ? -ENOMEM : 0;
+}
+
+struct client *router_block_target(struct broker *b, size_t frame_len)
+{
+	for (size_t i = 0; i < b->router.n; i++) {
+		struct sub *s = b->router.subs[i];
+		struct client *to = s->client;
+
+		if (s->policy != LBUS__POLICY__POLICY_BLOCK || to->state == CLIENT_CLOSED ||
+		    !client_queue_full(to, frame_len))
+			continue;
+		client_flush(to);
+		if (to->state != CLIENT_CLOSED && client_queue_full(to, frame_len))
+			return to;
+	}
+	return NULL;
+}
+
+bool router_fits(const struct client *to, size_t body_len)
+{
+	return body_len + OUTQ_HDR_MAX <= (size_t)to->max_frame + ROUTER_DELIVER_SLACK;
+}
+
+static void queue_dropped(struct client *to, struct sub *s)
+{
+	Lbus__Dropped d = LBUS__DROPPED__INIT;
+	Lbus__Frame f = LBUS__FRAME__INIT;
+
+	d.sub_id = s->id;
+	d.count = s->dropped;
+	f.kind_case = LBUS__FRAME__KIND_DROPPED;
+	f.dropped = &d;
+	if (client_queue_frame(to, &f) == 0)
+		s->dropped = 0;
+}
+
+static void count_drop(struct broker *b, struct client *to, struct sub *s)
+{
+	if (s) {
+		s->dropped++;
+		s->dropped_total++;
+	}
+	to->ctr.dropped++;
+	to->drops_pending = true;
+	b->ctr.dropped++;
+}
+
+void router_flush_dropped(struct client *c)
+{
+	struct list *l;
+
+	c->drops_pending = false;
+	for (l = c->subs.next; l != &c->subs; l = l->next) {
+		struct sub *s = container_of(l, struct sub, client_link);
+		if (s->dropped)
+			queue_dropped(c, s);
+	}
+}
+
+bool router_deliver_one(struct broker *b, struct client *to, struct sub *s, struct msgbuf *body)
+{
+	uint8_t hdr[OUTQ_HDR_MAX];
+	size_t hlen;
+
+	if (to->state != CLIENT_READY)
+		return false;
+	hlen = lbus_wire_deliver_header(hdr, s ? s->id : 0, false, body->len);
+	if (!router_fits(to, body->len)) {
+		count_drop(b, to, s);
+		return false;
+	}
+	if (s && s->policy == LBUS__POLICY__POLICY_DROP && client_queue_full(to, hlen + body->len)) {
+		count_drop(b, to, s);
+		return false;
+	}
+	if (s && s->dropped)
+		queue_dropped(to, s);
+	if (client_queue(to, msgbuf_ref(body), hdr, hlen) < 0) {
+		count_drop(b, to, s);
+		return false;
+	}
+	to->ctr.msgs_out++;
+	b->ctr.msgs_out++;
+	return true;
+}
+
+void router_deliver(struct broker *b, struct msgbuf *body)
+{
+	for (size_t i = 0; i < b->router.n; i++)
+		router_deliver_one(b, b->router.subs[i]->client, b->router.subs[i], body);
+}
+
+/* Encode the shared Deliver body; NULL on ENOMEM. */
+static struct msgbuf *encode_body(struct broker *b, uint32_t what, const uint8_t *msg, size_t msg_len,
+				  const uint8_t *sender, size_t sender_len)
+{
+	struct msgbuf *m = msgbuf_new(&b->pool, lbus_wire_deliver_body_size(msg_len, sender_len, 0));
+
+	if (m)
+		m->len = (uint32_t)lbus_wire_deliver_body_encode(m->data, what, msg, msg_len, sender, sender_len, 0);
+	return m;
+}
+
+/*
+ * Per-publisher route cache: publishers usually repeat one topic, so the
+ * last valid topic and its targets are kept and reused while the trie's
+ * generation is unchanged (any subscribe, unsubscribe or disconnect bumps
+ * it, so cached pointers never outlive their subscriptions).
+ */
+struct route_cache {
+	uint64_t gen;
+	size_t n, cap;
+	struct sub **subs;
+	size_t topic_len;
+	char topic[ROUTE_CACHE_TOPIC_MAX];
+};
+
+/* On a hit, load the cached targets into b->router and return true. */
+static bool route_cache_get(struct client *c, const char *topic, size_t len)
+{
+	struct route_cache *rc = c->route_cache;
+	struct router *r = &c->broker->router;
+
+	if (!rc || rc->gen != c->broker->subs.gen || rc->topic_len != len || memcmp(rc->topic, topic, len) ||
+	    rc->n > r->cap)
+		return false;
+	memcpy(r->subs, rc->subs, rc->n * sizeof(*r->subs));
+	r->n = rc->n;
+	return true;
+}
+
+/* Remember b->router's targets for this (valid, unreserved) topic. */
+static void route_cache_put(struct client *c, const char *topic, size_t len)
+{
+	struct router *r = &c->broker->router;
+	struct route_cache *rc = c->route_cache;
+
+	if (len > ROUTE_CACHE_TOPIC_MAX)
+		return;
+	if (!rc && !(rc = c->route_cache = calloc(1, sizeof(*rc))))
+		return;
+	rc->gen = 0;
+	if (r->n > rc->cap) {
+		struct sub **subs = realloc(rc->subs, r->n * sizeof(*subs));
+		if (!subs)
+			return;
+		rc->subs = subs;
+		rc->cap = r->n;
+	}
+	memcpy(rc->subs, r->subs, r->n * sizeof(*rc->subs));
+	rc->n = r->n;
+	memcpy(rc->topic, topic, len);
+	rc->topic_len = len;
+	rc->gen = c->broker->subs.gen;
+}
+
+void router_cache_free(struct client *c)
+{
+	if (c->route_cache) {
+		free(c->route_cache->subs);
+		free(c->route_cache);
+		c->route_cache = NULL;
+	}
+}
+
+static void count_in(struct client *c)
+{
+	c->ctr.msgs_in++;
+	c->broker->ctr.msgs_in++;
+}
+
+int router_handle_publish(struct client *c, const struct lbus_wire_frame *f)
+{
+	struct broker *b = c->broker;
+	struct lbus_wire_publish p;
+	struct client *full;
+	struct msgbuf *body;
+	size_t body_len;
+
+	if (lbus_wire_publish_decode(f->body, f->body_len, &p) < 0)
+		return client_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable publish");
+	if (!route_cache_get(c, p.topic, p.topic_len)) {
+		if (lbus_topic_validate(p.topic, p.topic_len) < 0)
+			return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, "invalid topic"), 0;
+		if (lbus_topic_is_reserved(p.topic, p.topic_len))
+			return client_send_error(c, f, LBUS__ERROR_CODE__ERR_DENIED,
+						 "topics starting with $ are reserved"),
+			       0;
+		if (router_targets(b, p.topic, p.topic_len) < 0)
+			return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory"), 0;
+		route_cache_put(c, p.topic, p.topic_len);
+	}
+	body_len = lbus_wire_deliver_body_size(f->body_len, c->sender_len, 0);
+	full = router_block_target(b, body_len + OUTQ_HDR_MAX);
+	if (full) {
+		client_wait_on(c, full);
+		return CLIENT_BLOCKED;
+	}
+	count_in(c);
+	if (b->router.n) {
+		body = encode_body(b, LBUS_D_PUBLISH, f->body, f->body_len, c->sender, c->sender_len);
+		if (!body)
+			return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory"), 0;
+		router_deliver(b, body);
+		msgbuf_unref(body);
+	}
+	if (f->req_id)
+		client_send_ok(c, f, 0);
+	return 0;
+}
+
+int router_handle_send(struct client *c, const struct lbus_wire_frame *f)
+{
+	struct broker *b = c->broker;
+	struct lbus_wire_send s;
+	struct name_owner *o;
+	struct client *to;
+	struct msgbuf *body;
+	size_t body_len;
+
+	if (lbus_wire_send_decode(f->body, f->body_len, &s) < 0)
+		return client_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable send");
+	if (lbus_name_validate(s.name, s.name_len) < 0)
+		return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, "invalid name"), 0;
+	o = names_lookup(&b->names, s.name, s.name_len);
+	if (!o)
+		return client_send_error(c, f, LBUS__ERROR_CODE__ERR_NO_SUCH_NAME, "no such name"), 0;
+	to = container_of(o, struct client, names);
+	body_len = lbus_wire_deliver_body_size(f->body_len, c->sender_len, 0);
+	if (!router_fits(to, body_len))
+		return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, "message too large for the receiver"), 0;
+	if (client_queue_full(to, body_len + OUTQ_HDR_MAX)) {
+		client_flush(to);
+		if (to->state != CLIENT_CLOSED && client_queue_full(to, body_len + OUTQ_HDR_MAX)) {
+			client_wait_on(c, to);
+			return CLIENT_BLOCKED;
+		}
+	}
+	count_in(c);
+	body = encode_body(b, LBUS_D_SEND, f->body, f->body_len, c->sender, c->sender_len);
+	if (!body)
+		return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory"), 0;
+	router_deliver_one(b, to, NULL, body);
+	msgbuf_unref(body);
+	if (f->req_id)
+		client_send_ok(c, f, 0);
+	return 0;
+}
+
+int router_publish_internal(struct broker *b, const char *topic, size_t topic_len, const void *payload,
+			    size_t payload_len)
+{
+	size_t frame_size = lbus_wire_publish_frame_size(topic_len, payload_len, false, 0);
+	struct msgbuf *pub = msgbuf_new(&b->pool, frame_size), *body = NULL;
+	struct lbus_wire_frame f;
+	int ret = -ENOMEM;
+
+	if (!pub)
+		return -ENOMEM;
+	pub->len = (uint32_t)lbus_wire_publish_frame_encode(pub->data, topic, topic_len, payload, payload_len, false, 0);
+	if (lbus_wire_frame_scan(pub->data + LBUS_FRAME_HEADER, pub->len - LBUS_FRAME_HEADER, &f) == 0 &&
+	    router_targets(b, topic, topic_len) == 0) {
+		body = encode_body(b, LBUS_D_PUBLISH, f.body, f.body_len, NULL, 0);
+		ret = body ? 0 : -ENOMEM;
+	}
+	if (body) {
+		for (size_t i = 0; i < b->router.n; i++) {
+			struct sub *s = b->router.subs[i];
+			if (s->policy == LBUS__POLICY__POLICY_BLOCK && client_queue_full(s->client, body->len + OUTQ_HDR_MAX))
+				count_drop(b, s->client, s);
+			else
+				router_deliver_one(b, s->client, s, body);
+		}
+	}
+	msgbuf_unref(body);
+	msgbuf_unref(pub);
+	return ret;
+}

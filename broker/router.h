@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Routing: from a publish or send to the set of recipients, with flow
+ * control (drop / block) and one shared encoded body. See the design essay
+ * at the top of router.c.
+ *
+ * Hook points for later features:
+ *  - router_targets() computes every subscription a topic matches into
+ *    b->router.subs. For publishes its result is cached per publisher
+ *    (route cache, valid while the trie generation is unchanged), so
+ *    per-message choices such as queue-group round-robin must run AFTER it,
+ *    on b->router, in router_handle_publish() before router_block_target().
+ *  - router_deliver() queues one shared body to the computed targets.
+ *  - router_publish_internal() publishes a broker message (sender id 0),
+ *    e.g. presence events on $lbus/...
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct broker;
+struct client;
+struct msgbuf;
+struct sub;
+
+/*
+ * A Deliver wraps the publisher's message with the sender and sub_id, so it
+ * may exceed the recipient's max_frame by at most this much (PROTOCOL.md);
+ * bigger ones are not sent (counted as dropped).
+ */
+#define ROUTER_DELIVER_SLACK 1024u
+/* Longest topic the per-publisher route cache remembers. */
+#define ROUTE_CACHE_TOPIC_MAX 200u
+
+struct router {
+	struct sub **subs; /* targets of the message being routed */
+	size_t n, cap;
+	bool oom;          /* growing subs failed during the last match */
+};
+
+int router_init(struct router *r);
+void router_deinit(struct router *r);
+
+/* Fill b->router.subs with the live subscriptions whose pattern matches the
+ * (valid) topic, in trie order. 0 or -ENOMEM. */
+int router_targets(struct broker *b, const char *topic, size_t len);
+
+/*
+ * The first block-policy target whose queue cannot take `frame_len` more
+ * bytes even after trying to write it now, or NULL.
+ */
+struct client *router_block_target(struct broker *b, size_t frame_len);
+
+/*
+ * Queue a Deliver with the shared body to every target in b->router: drop
+ * policy targets with a full queue are counted instead (Dropped notice
+ * before their next delivery); block targets are queued regardless (the
+ * caller checked router_block_target first). Takes no reference from body.
+ */
+void router_deliver(struct broker *b, struct msgbuf *body);
+/*
+ * Queue a Deliver to one client (sub NULL: a send to a name, sub_id 0).
+ * true when queued; false when not (client not ready, counted as dropped).
+ */
+bool router_deliver_one(struct broker *b, struct client *to, struct sub *sub, struct msgbuf *body);
+
+/* Free c's route cache (client_free). */
+void router_cache_free(struct client *c);
+/* Does a Deliver with this shared body length fit what `to` accepts? */
+bool router_fits(const struct client *to, size_t body_len);
+/* Queue the pending Dropped notices of c's subscriptions (its queue drained). */
+void router_flush_dropped(struct client *c);
+
+/*
+ * Publish a broker-generated message (sender id 0) to a valid topic. Block
+ * subscribers with a full queue get it counted as dropped: the broker never
+ * waits. 0 or -ENOMEM.
+ */
+int router_publish_internal(struct broker *b, const char *topic, size_t topic_len, const void *payload,
+			    size_t payload_len);

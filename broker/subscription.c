@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Subscribe and unsubscribe (see subscription.h). These are control frames,
+ * so they use the generated protobuf-c unpacker. A sub_id must be non-zero
+ * and unused on the connection; the pattern and the optional group are
+ * validated with the same functions the library uses.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "client.h"
+#include "dispatch.h"
+#include "proto/topic.h"
+#include "subscription.h"
+
+struct sub *sub_find(const struct client *c, uint64_t id)
+{
+	struct list *l;
+
+	for (l = c->subs.next; l != &c->subs; l = l->next) {
+		struct sub *s = container_of(l, struct sub, client_link);
+		if (s->id == id)
+			return s;
+	}
+	return NULL;
+}
+
+static void sub_free(struct sub *s)
+{
+	free(s->group);
+	free(s);
+}
+
+void sub_remove(struct sub *s)
+{
+	trie_remove(&s->client->broker->subs, &s->te);
+	list_del(&s->client_link);
+	s->client->nsubs--;
+	sub_free(s);
+}
+
+void sub_remove_all(struct client *c)
+{
+	struct list *l;
+
+	for (l = c->subs.next; l != &c->subs; l = l->next)
+		trie_remove(&c->broker->subs, &container_of(l, struct sub, client_link)->te);
+}
+
+void sub_free_all(struct client *c)
+{
+	while (!list_empty(&c->subs))
+		sub_remove(container_of(c->subs.next, struct sub, client_link));
+}
+
+/* Why a Subscribe is refused, or NULL when it is acceptable. */
+static const char *sub_check(const struct client *c, const Lbus__Subscribe *m)
+{
+	size_t plen = strlen(m->pattern), glen = strlen(m->group);
+
+	if (m->sub_id == 0)
+		return "sub_id must not be 0";
+	if (sub_find(c, m->sub_id))
+		return "sub_id already in use on this connection";
+	if (lbus_pattern_validate(m->pattern, plen) < 0)
+		return "invalid pattern";
+	if (glen && lbus_group_validate(m->group, glen) < 0)
+		return "invalid group name";
+	if (m->policy != LBUS__POLICY__POLICY_DROP && m->policy != LBUS__POLICY__POLICY_BLOCK)
+		return "unknown policy";
+	return NULL;
+}
+
+static struct sub *sub_new(struct client *c, const Lbus__Subscribe *m)
+{
+	size_t plen = strlen(m->pattern);
+	struct sub *s = calloc(1, sizeof(*s) + plen + 1);
+
+	if (!s)
+		return NULL;
+	if (m->group[0] && !(s->group = strdup(m->group))) {
+		free(s);
+		return NULL;
+	}
+	s->client = c;
+	s->id = m->sub_id;
+	s->policy = (uint32_t)m->policy;
+	s->pattern_len = plen;
+	memcpy(s->pattern, m->pattern, plen + 1);
+	if (trie_add(&c->broker->subs, s->pattern, plen, &s->te) < 0) {
+		sub_free(s);
+		return NULL;
+	}
+	list_add_tail(&c->subs, &s->client_link);
+	c->nsubs++;
+	return s;
+}
+
+int sub_handle_subscribe(struct client *c, const struct lbus_wire_frame *f)
+{
+	Lbus__Subscribe *m = lbus__subscribe__unpack(NULL, f->body_len, f->body);
+	const char *why;
+	struct sub *s;
+
+	if (!m)
+		return client_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable subscribe");
+	why = sub_check(c, m);
+	if (why) {
+		client_send_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, why);
+		lbus__subscribe__free_unpacked(m, NULL);
+		return 0;
+	}
+	s = sub_new(c, m);
+	lbus__subscribe__free_unpacked(m, NULL);
+	if (!s) {
+		client_send_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory");
+		return 0;
+	}
+	log_msg(&c->broker->log, LOG_DEBUG, "client %llu subscribed %llu to %s", (unsigned long long)c->id,
+		(unsigned long long)s->id, s->pattern);
+	client_send_ok(c, f, 0);
+	return 0;
+}
+
+int sub_handle_unsubscribe(struct client *c, const struct lbus_wire_frame *f)
+{
+	Lbus__Unsubscribe *m = lbus__unsubscribe__unpack(NULL, f->body_len, f->body);
+	struct sub *s;
+
+	if (!m)
+		return client_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable unsubscribe");
+	s = sub_find(c, m->sub_id);
+	lbus__unsubscribe__free_unpacked(m, NULL);
+	if (!s) {
+		client_send_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, "no such sub_id");
+		return 0;
+	}
+	sub_remove(s);
+	client_send_ok(c, f, 0);
+	return 0;
+}

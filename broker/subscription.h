@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Subscriptions: one per (client, sub_id), indexed in the broker's topic
+ * trie and listed on their client in subscription order.
+ *
+ * Life cycle: created by sub_handle_subscribe; sub_remove() takes it out of
+ * the trie and the client's list and frees it. When a client closes,
+ * sub_remove_all() only takes its subscriptions out of the trie (a routing
+ * pass in progress may still hold pointers to them); sub_free_all() frees
+ * them with the client at the end of the loop turn.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "list.h"
+#include "trie.h"
+
+struct client;
+
+struct sub {
+	struct trie_entry te;    /* in broker->subs */
+	struct client *client;
+	struct list client_link; /* in client->subs */
+	uint64_t id;             /* client-chosen sub_id */
+	uint32_t policy;         /* LBUS__POLICY__POLICY_DROP / _BLOCK */
+	uint64_t dropped;        /* not queued since the last delivery: next Dropped count */
+	uint64_t dropped_total;
+	char *group;             /* queue group, NULL for none */
+	size_t pattern_len;
+	char pattern[];          /* NUL-terminated */
+};
+
+static inline struct sub *sub_from_entry(struct trie_entry *e)
+{
+	return container_of(e, struct sub, te);
+}
+
+/* Find c's subscription with this id, or NULL. */
+struct sub *sub_find(const struct client *c, uint64_t id);
+/* Unindex and free one subscription. */
+void sub_remove(struct sub *s);
+/* Unindex every subscription of a closing client (memory stays). */
+void sub_remove_all(struct client *c);
+/* Free every subscription of a closed client. */
+void sub_free_all(struct client *c);

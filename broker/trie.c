@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Topic trie (see trie.h).
+ *
+ * Level positions: a topic of length len is split at '/'; `pos` is the start
+ * of the next level, and pos > len means every level has been consumed (so
+ * "a/" has the two levels "a" and ""). A '#' child matches at any point,
+ * including when no level is left ("a/#" matches "a").
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "trie.h"
+
+struct trie_node {
+	struct trie_node *parent;
+	struct trie_node **kids; /* literal children sorted by level */
+	uint32_t nkids, capkids;
+	struct trie_node *plus, *hash;
+	struct list entries;
+	uint32_t level_len;
+	char level[];
+};
+
+static struct trie_node *node_new(struct trie_node *parent, const char *level, size_t len)
+{
+	struct trie_node *n = calloc(1, sizeof(*n) + len);
+
+	if (!n)
+		return NULL;
+	n->parent = parent;
+	list_init(&n->entries);
+	n->level_len = (uint32_t)len;
+	memcpy(n->level, level, len);
+	return n;
+}
+
+static void node_free(struct trie_node *n)
+{
+	if (!n)
+		return;
+	for (uint32_t i = 0; i < n->nkids; i++)
+		node_free(n->kids[i]);
+	node_free(n->plus);
+	node_free(n->hash);
+	while (!list_empty(&n->entries)) {
+		struct trie_entry *e = container_of(n->entries.next, struct trie_entry, link);
+		list_del(&e->link);
+		e->node = NULL;
+	}
+	free(n->kids);
+	free(n);
+}
+
+int trie_init(struct trie *t)
+{
+	t->gen = 0;
+	t->count = 0;
+	t->root = node_new(NULL, "", 0);
+	return t->root ? 0 : -ENOMEM;
+}
+
+void trie_deinit(struct trie *t)
+{
+	node_free(t->root);
+	t->root = NULL;
+}
+
+static int level_cmp(const char *a, size_t alen, const struct trie_node *n)
+{
+	size_t min = alen < n->level_len ? alen : n->level_len;
+	int c = memcmp(a, n->level, min);
+
+	if (c)
+		return c;
+	return alen < n->level_len ? -1 : alen > n->level_len;
+}
+
+/* Index of the child with this level, or -(insertion point) - 1. */
+static long kid_find(const struct trie_node *n, const char *level, size_t len)
+{
+	long lo = 0, hi = (long)n->nkids - 1;
+
+	while (lo <= hi) {
+		long mid = (lo + hi) / 2;
+		int c = level_cmp(level, len, n->kids[mid]);
+		if (c == 0)
+			return mid;
+		if (c < 0)
+			hi = mid - 1;
+		else
+			lo = mid + 1;
+	}
+	return -lo - 1;
+}
+
+static struct trie_node *kid_get_or_add(struct trie_node *n, const char *level, size_t len)
+{
+	long i = kid_find(n, level, len);
+	struct trie_node *k;
+
+	if (i >= 0)
+		return n->kids[i];
+	i = -i - 1;
+	if (n->nkids == n->capkids) {
+		uint32_t cap = n->capkids ? n->capkids * 2 : 2;
+		struct trie_node **kids = realloc(n->kids, cap * sizeof(*kids));
+		if (!kids)
+			return NULL;
+		n->kids = kids;
+		n->capkids = cap;
+	}
+	k = node_new(n, level, len);
+	if (!k)
+		return NULL;
+	memmove(&n->kids[i + 1], &n->kids[i], (n->nkids - (size_t)i) * sizeof(*n->kids));
+	n->kids[i] = k;
+	n->nkids++;
+	return k;
+}
+
+static struct trie_node *child_for_level(struct trie_node *n, const char *level, size_t len)
+{
+	struct trie_node **slot;
+
+	if (len == 1 && (level[0] == '+' || level[0] == '#')) {
+		slot = level[0] == '+' ? &n->plus : &n->hash;
+		if (!*slot)
+			*slot = node_new(n, level, 1);
+		return *slot;
+	}
+	return kid_get_or_add(n, level, len);
+}
+
+static bool node_unused(const struct trie_node *n)
+{
+	return n->parent && !n->nkids && !n->plus && !n->hash && list_empty(&n->entries);
+}
+
+static void node_detach(struct trie_node *n)
+{
+	struct trie_node *p = n->parent;
+
+	if (p->plus == n) {
+		p->plus = NULL;
+	} else if (p->hash == n) {
+		p->hash = NULL;
+	} else {
+		long i = kid_find(p, n->level, n->level_len);
+		memmove(&p->kids[i], &p->kids[i + 1], (p->nkids - (size_t)i - 1) * sizeof(*p->kids));
+		p->nkids--;
+		if (!p->nkids) {
+			free(p->kids);
+			p->kids = NULL;
+			p->capkids = 0;
+		}
+	}
+}
+
+static void prune(struct trie_node *n)
+{
+	while (node_unused(n)) {
+		struct trie_node *p = n->parent;
+		node_detach(n);
+		free(n);
+		n = p;
+	}
+}
+
+int trie_add(struct trie *t, const char *pattern, size_t len, struct trie_entry *e)
+{
+	struct trie_node *n = t->root;
+	size_t pos = 0;
+
+	while (pos <= len) {
+		const char *slash = memchr(pattern + pos, '/', len - pos);
+		size_t end = slash ? (size_t)(slash - pattern) : len;
+		struct trie_node *k = child_for_level(n, pattern + pos, end - pos);
+
+		if (!k) {
+			prune(n);
+			return -ENOMEM;
+		}
+		n = k;
+		pos = end + 1;
+	}
+	list_add_tail(&n->entries, &e->link);
+	e->node = n;
+	t->gen++;
+	t->count++;
+	return 0;
+}
+
+void trie_remove(struct trie *t, struct trie_entry *e)
+{
+	struct trie_node *n = e->node;
+
+	if (!n)
+		return;
+	list_del(&e->link);
+	e->node = NULL;
+	t->gen++;
+	t->count--;
+	prune(n);
+}
+
+static void emit(const struct trie_node *n, trie_match_fn fn, void *ctx)
+{
+	struct list *l;
+
+	for (l = n->entries.next; l != &n->entries; l = l->next)
+		fn(container_of(l, struct trie_entry, link), ctx);
+}
+
+static void match_node(const struct trie_node *n, const char *topic, size_t pos, size_t len, bool wild_ok,
+		       trie_match_fn fn, void *ctx)
+{
+	const char *slash;
+	size_t end;
+	long i;
+
+	if (n->hash && wild_ok)
+		emit(n->hash, fn, ctx);
+	if (pos > len) {
+		emit(n, fn, ctx);
+		return;
+	}
+	slash = memchr(topic + pos, '/', len - pos);
+	end = slash ? (size_t)(slash - topic) : len;
+	if (n->nkids) {
+		i = kid_find(n, topic + pos, end - pos);
+		if (i >= 0)
+			match_node(n->kids[i], topic, end + 1, len, true, fn, ctx);
+	}
+	if (n->plus && wild_ok)
+		match_node(n->plus, topic, end + 1, len, true, fn, ctx);
+}
+
+void trie_match(const struct trie *t, const char *topic, size_t len, trie_match_fn fn, void *ctx)
+{
+	match_node(t->root, topic, 0, len, !(len > 0 && topic[0] == '$'), fn, ctx);
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Subscription index: a trie of topic levels. Each node has its literal
+ * children in an array sorted by level (binary search), plus at most one
+ * '+' child and one '#' child; subscriptions hang at the node their pattern
+ * ends on. Matching a topic walks its levels once, following the literal,
+ * '+' and '#' branches, so a publish costs O(levels x wildcard branches), not
+ * O(subscriptions). The `$` rule: at the root, '+' and '#' are not followed
+ * for a topic that starts with '$'.
+ *
+ * Subscriptions embed a struct trie_entry; the trie never owns them. `gen`
+ * changes whenever the set of entries changes, so callers can cache match
+ * results and know when they are stale.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "list.h"
+
+struct trie_node;
+
+struct trie_entry {
+	struct list link;       /* in the node's entry list */
+	struct trie_node *node; /* NULL when not in a trie */
+};
+
+struct trie {
+	struct trie_node *root;
+	uint64_t gen;   /* bumped on every add/remove */
+	size_t count;   /* entries */
+};
+
+int trie_init(struct trie *t);
+/* Free the nodes; entries still present are just unlinked. */
+void trie_deinit(struct trie *t);
+/* Add e under a valid pattern. 0 or -ENOMEM. */
+int trie_add(struct trie *t, const char *pattern, size_t len, struct trie_entry *e);
+/* Remove e (no-op if not added) and prune nodes left empty. */
+void trie_remove(struct trie *t, struct trie_entry *e);
+
+typedef void (*trie_match_fn)(struct trie_entry *e, void *ctx);
+/* Call fn for every entry whose pattern matches the valid topic. Each entry
+ * is reported once. fn must not modify the trie. */
+void trie_match(const struct trie *t, const char *topic, size_t len, trie_match_fn fn, void *ctx);
