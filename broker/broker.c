@@ -31,8 +31,10 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "callreply.h"
 #include "client.h"
 #include "notify.h"
+#include "proto/lbus-limits.h"
 
 #define BROKER_EVENTS 64
 #define BROKER_SWEEP_MS 1000
@@ -78,6 +80,11 @@ static int broker_state_init(struct broker *b)
 	b->next_client_id = 1;
 	msgpool_init(&b->pool);
 	lbus_rbuf_init(&b->scratch);
+	groups_init(&b->groups);
+	retained_init(&b->retained, LBUS_DEFAULT_RETAINED_MAX);
+	calls_init(&b->calls);
+	monitors_init(&b->monitors);
+	presence_init(&b->presence);
 	if (trie_init(&b->subs) < 0 || names_init(&b->names) < 0 || router_init(&b->router) < 0)
 		return -ENOMEM;
 	return 0;
@@ -100,6 +107,7 @@ int broker_init(struct broker *b, const struct broker_options *opts)
 		log_msg(&b->log, LOG_ERR, "%s", err);
 		return ret;
 	}
+	retained_set_max(&b->retained, b->cfg.retained_max);
 	b->uid = geteuid();
 	b->started_ms = (uint64_t)broker_now_ms();
 	b->last_sweep_ms = broker_now_ms();
@@ -137,6 +145,7 @@ static void broker_reload(struct broker *b)
 			log_msg(&b->log, LOG_NOTICE, "socket_mode changes take effect at the next start");
 		cfg.socket_mode = b->cfg.socket_mode;
 		b->cfg = cfg;
+		retained_set_max(&b->retained, cfg.retained_max);
 		log_msg(&b->log, LOG_INFO, "configuration reloaded from %s", b->config_path);
 	}
 	notify_send("READY=1");
@@ -191,10 +200,13 @@ static void broker_sweep(struct broker *b, int64_t now)
 /* Steps 3, 4 and 6 of the loop turn. */
 static void broker_end_turn(struct broker *b)
 {
-	while (!list_empty(&b->ready))
-		client_resume(container_of(b->ready.next, struct client, ready_link));
-	while (!list_empty(&b->flush))
-		client_flush(container_of(b->flush.next, struct client, flush_link));
+	do {
+		presence_flush(b);
+		while (!list_empty(&b->ready))
+			client_resume(container_of(b->ready.next, struct client, ready_link));
+		while (!list_empty(&b->flush))
+			client_flush(container_of(b->flush.next, struct client, flush_link));
+	} while (presence_pending(&b->presence)); /* raised by clients closed meanwhile */
 	while (!list_empty(&b->graveyard))
 		client_free(container_of(b->graveyard.next, struct client, link));
 }
@@ -211,11 +223,19 @@ static bool broker_all_flushed(const struct broker *b)
 
 static int broker_timeout(const struct broker *b)
 {
+	int t, calls;
+
 	if (!list_empty(&b->ready))
 		return 0;
 	if (b->stopping)
 		return 100;
-	return list_empty(&b->deadlines) ? -1 : BROKER_SWEEP_MS;
+	t = list_empty(&b->deadlines) ? -1 : BROKER_SWEEP_MS;
+	if (calls_pending(&b->calls)) {
+		calls = callreply_timeout_ms(b, broker_now_ms());
+		if (t < 0 || calls < t)
+			t = calls;
+	}
+	return t;
 }
 
 static void broker_turn(struct broker *b)
@@ -232,6 +252,8 @@ static void broker_turn(struct broker *b)
 		else
 			client_on_events(ev[i].data.ptr, ev[i].events);
 	}
+	if (calls_pending(&b->calls))
+		callreply_expire(b, broker_now_ms());
 	broker_end_turn(b);
 	now = broker_now_ms();
 	if (now - b->last_sweep_ms >= BROKER_SWEEP_MS && !list_empty(&b->deadlines)) {
@@ -264,6 +286,10 @@ void broker_deinit(struct broker *b)
 		close(b->sigfd);
 	if (b->epfd >= 0)
 		close(b->epfd);
+	presence_deinit(&b->presence);
+	calls_deinit(&b->calls);
+	retained_deinit(&b->retained);
+	groups_deinit(&b->groups);
 	router_deinit(&b->router);
 	names_deinit(&b->names);
 	trie_deinit(&b->subs);

@@ -10,13 +10,18 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "calls.h"
 #include "config.h"
+#include "groups.h"
 #include "list.h"
 #include "listener.h"
 #include "log.h"
 #include "msgbuf.h"
+#include "monitor.h"
 #include "names.h"
+#include "presence.h"
 #include "proto/frame.h"
+#include "retained.h"
 #include "router.h"
 #include "trie.h"
 
@@ -54,6 +59,11 @@ struct broker {
 	struct trie subs;        /* subscription index */
 	struct names names;      /* name registry */
 	struct router router;    /* routing scratch state */
+	struct groups groups;    /* queue groups */
+	struct retained_store retained;
+	struct calls calls;      /* pending request/reply calls */
+	struct monitors monitors;
+	struct presence presence; /* $lbus/... events waiting for the end of the turn */
 	struct lbus_rbuf scratch; /* read buffer lent to whichever client reads */
 
 	struct broker_counters ctr;

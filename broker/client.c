@@ -27,8 +27,10 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "callreply.h"
 #include "client.h"
 #include "dispatch.h"
+#include "introspect.h"
 #include "proto/lbus-limits.h"
 #include "subscription.h"
 
@@ -124,6 +126,8 @@ static void client_new(struct broker *b, int fd)
 	list_add_tail(&b->clients, &c->link);
 	client_set_deadline(c, broker_now_ms() + b->cfg.hello_timeout_ms);
 	client_sender_changed(c);
+	calls_peer_init(&c->calls);
+	introspect_read_comm(c);
 	b->ctr.clients++;
 	b->ctr.clients_total++;
 	log_msg(&b->log, LOG_DEBUG, "client %llu connected (pid %d uid %u)", (unsigned long long)c->id, (int)c->pid,
@@ -537,9 +541,18 @@ void client_resume(struct client *c)
 	client_update_events(c);
 }
 
+/* names_released_fn of a closing client: $lbus/name/released. */
+static void client_name_released(const char *name, size_t len, void *ctx)
+{
+	const struct client *c = ctx;
+
+	presence_name(c->broker, c, name, len, false);
+}
+
 void client_close(struct client *c, const char *why)
 {
 	struct broker *b = c->broker;
+	bool welcomed = c->state == CLIENT_READY;
 
 	if (c->state == CLIENT_CLOSED)
 		return;
@@ -559,8 +572,13 @@ void client_close(struct client *c, const char *why)
 	}
 	client_wake_waiters(c);
 	/* Release what others can see; memory is freed in client_free(). */
+	callreply_client_closed(c);
+	monitor_free(&b->monitors, c->monitor);
+	c->monitor = NULL;
+	if (welcomed)
+		presence_client(b, c, false);
 	sub_remove_all(c);
-	names_release_all(&b->names, &c->names, NULL, NULL);
+	names_release_all(&b->names, &c->names, welcomed ? client_name_released : NULL, c);
 	b->ctr.clients--;
 	list_del(&c->link);
 	list_add_tail(&b->graveyard, &c->link);

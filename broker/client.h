@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "calls.h"
 #include "list.h"
 #include "names.h"
 #include "outq.h"
@@ -79,6 +80,10 @@ struct client {
 	struct list waiters;       /* clients blocked on our queue */
 
 	struct route_cache *route_cache; /* router.c: last topic's targets */
+	struct calls_peer calls;   /* pending calls made and answered */
+	struct monitor *monitor;   /* set once the client asked to monitor */
+	char comm[16];             /* /proc/PID/comm at connect, "" if unknown */
+
 	struct client_counters ctr;
 };
 

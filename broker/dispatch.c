@@ -7,7 +7,6 @@
  * waits for its own queue, like a blocked publisher, so memory stays bounded).
  */
 #include <stdbool.h>
-#include <stdio.h>
 
 #include "broker.h"
 #include "client.h"
@@ -29,28 +28,17 @@ static const struct frame_handler handlers[LBUS_K_MAX + 1] = {
 	[LBUS_K_RELEASE_NAME] = { naming_handle_release, false },
 	[LBUS_K_SEND] = { router_handle_send, false },
 	[LBUS_K_QUERY_NAME] = { naming_handle_query, false },
+	[LBUS_K_CALL] = { callreply_handle_call, false },
+	[LBUS_K_REPLY] = { callreply_handle_reply, false },
+	[LBUS_K_LIST] = { introspect_handle_list, false },
+	[LBUS_K_STATS] = { introspect_handle_stats, false },
+	[LBUS_K_MONITOR] = { monitor_handle_request, false },
 };
-
-/* Kinds a client may send: those without a handler are refused politely. */
-static bool is_request_kind(uint32_t kind)
-{
-	switch (kind) {
-	case LBUS_K_CALL:
-	case LBUS_K_REPLY:
-	case LBUS_K_LIST:
-	case LBUS_K_STATS:
-	case LBUS_K_MONITOR:
-		return true;
-	default:
-		return false;
-	}
-}
 
 int dispatch_frame(struct client *c, const uint8_t *frame, size_t len)
 {
 	const struct frame_handler *h;
 	struct lbus_wire_frame f;
-	char reason[96];
 
 	if (lbus_wire_frame_scan(frame, len, &f) < 0)
 		return client_fatal(c, NULL, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable frame");
@@ -62,14 +50,9 @@ int dispatch_frame(struct client *c, const uint8_t *frame, size_t len)
 	if (c->state == CLIENT_HELLO && !h->before_hello)
 		return client_fatal(c, &f, LBUS__ERROR_CODE__ERR_PROTOCOL, "expected hello, got %s",
 				    lbus_kind_name(f.kind));
-	if (!h->fn) {
-		if (!is_request_kind(f.kind))
-			return client_fatal(c, &f, LBUS__ERROR_CODE__ERR_PROTOCOL, "unexpected %s frame",
-					    lbus_kind_name(f.kind));
-		snprintf(reason, sizeof(reason), "%s is not supported by this broker", lbus_kind_name(f.kind));
-		client_send_error(c, &f, LBUS__ERROR_CODE__ERR_INVALID, reason);
-		return 0;
-	}
+	if (!h->fn)
+		return client_fatal(c, &f, LBUS__ERROR_CODE__ERR_PROTOCOL, "unexpected %s frame",
+				    lbus_kind_name(f.kind));
 	if (c->state == CLIENT_READY && c->outq.bytes > c->broker->cfg.max_queue) {
 		client_wait_on(c, c);
 		return CLIENT_BLOCKED;

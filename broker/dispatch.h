@@ -35,6 +35,14 @@ int sub_handle_unsubscribe(struct client *c, const struct lbus_wire_frame *f);
 /* router.c */
 int router_handle_publish(struct client *c, const struct lbus_wire_frame *f);
 int router_handle_send(struct client *c, const struct lbus_wire_frame *f);
+/* callreply.c */
+int callreply_handle_call(struct client *c, const struct lbus_wire_frame *f);
+int callreply_handle_reply(struct client *c, const struct lbus_wire_frame *f);
+/* introspect.c */
+int introspect_handle_list(struct client *c, const struct lbus_wire_frame *f);
+int introspect_handle_stats(struct client *c, const struct lbus_wire_frame *f);
+/* monitor.c */
+int monitor_handle_request(struct client *c, const struct lbus_wire_frame *f);
 /* naming.c */
 int naming_handle_take(struct client *c, const struct lbus_wire_frame *f);
 int naming_handle_release(struct client *c, const struct lbus_wire_frame *f);

@@ -40,6 +40,7 @@ int naming_handle_take(struct client *c, const struct lbus_wire_frame *f)
 		return c->state == CLIENT_CLOSED ? -EPROTO : 0;
 	ret = names_take(&b->names, &c->names, m->name, strlen(m->name));
 	if (ret == 0) {
+		presence_name(b, c, m->name, strlen(m->name), true);
 		log_msg(&b->log, LOG_DEBUG, "client %llu took name %s", (unsigned long long)c->id, m->name);
 		if (c->names.count == 1)
 			client_sender_changed(c);
@@ -63,6 +64,8 @@ int naming_handle_release(struct client *c, const struct lbus_wire_frame *f)
 	if (!m)
 		return c->state == CLIENT_CLOSED ? -EPROTO : 0;
 	ret = names_release(&c->broker->names, &c->names, m->name, strlen(m->name));
+	if (ret == 0)
+		presence_name(c->broker, c, m->name, strlen(m->name), false);
 	lbus__name_request__free_unpacked(m, NULL);
 	if (ret < 0) {
 		client_send_error(c, f, LBUS__ERROR_CODE__ERR_NOT_OWNER, "not the owner of that name");

@@ -11,7 +11,9 @@
  *    dispatch.c calls router_handle_publish(), which decodes the Publish with
  *    lbus_wire_publish_decode() (pointers into the buffer, no copy), checks
  *    the topic, and asks the trie for the matching subscriptions
- *    (router_targets(); queue groups will pick members there).
+ *    (router_targets(), cached per publisher); when queue groups exist,
+ *    router_pick_groups() then keeps one member per group (groups.c:
+ *    round-robin, skipping full queues).
  * 3. Flow control first, so a message is routed all-or-nothing: if any
  *    block-policy target (or, for a send, the name's owner) cannot take the
  *    message even after trying to write its queue now, the publisher waits:
@@ -28,6 +30,10 @@
  *    on that subscription, or as soon as the subscriber's queue has drained
  *    completely (router_flush_dropped()), so nothing is lost silently and a
  *    subscriber learns of drops at the end of a burst too.
+ *    A publish flagged retain also hands a reference to the same body to
+ *    the retained store (retained.c); when monitors exist, one MonitorEvent
+ *    naming the clients that got the message is queued to them (monitor.c).
+ *    Groups, retain and monitors cost one test each when unused.
  * 6. Clients that received output are on the broker's flush list; at the end
  *    of the loop turn each is written with one sendmsg() of up to IOV_MAX
  *    iovecs (repeated while the socket takes it); EPOLLOUT is armed only for
@@ -52,6 +58,7 @@
 #include "broker.h"
 #include "client.h"
 #include "dispatch.h"
+#include "monitor.h"
 #include "proto/lbus-limits.h"
 #include "proto/topic.h"
 #include "subscription.h"
@@ -70,6 +77,24 @@ void router_deinit(struct router *r)
 	free(r->subs);
 	r->subs = NULL;
 	r->n = r->cap = 0;
+	free(r->recv);
+	r->recv = NULL;
+	r->nrecv = r->caprecv = 0;
+}
+
+/* Remember that client id got the message (for monitors); a failure to grow
+ * only shortens the list. */
+static void note_receiver(struct router *r, uint64_t id)
+{
+	if (r->nrecv == r->caprecv) {
+		size_t cap = r->caprecv ? 2 * r->caprecv : 64;
+		uint64_t *recv = realloc(r->recv, cap * sizeof(*recv));
+		if (!recv)
+			return;
+		r->recv = recv;
+		r->caprecv = cap;
+	}
+	r->recv[r->nrecv++] = id;
 }
 
 static void collect(struct trie_entry *e, void *ctx)
@@ -96,6 +121,29 @@ int router_targets(struct broker *b, const char *topic, size_t len)
 	r->oom = false;
 	trie_match(&b->subs, topic, len, collect, r);
 	return r->oom ? -ENOMEM : 0;
+}
+
+void router_pick_groups(struct broker *b, size_t frame_len)
+{
+	struct router *r = &b->router;
+	struct group_member *w;
+	size_t k = 0;
+
+	if (!groups_count(&b->groups))
+		return;
+	groups_begin(&b->groups);
+	for (size_t i = 0; i < r->n; i++) {
+		struct sub *s = r->subs[i];
+
+		if (!s->member.group)
+			r->subs[k++] = s;
+		else
+			groups_offer(&b->groups, &s->member, client_queue_full(s->client, frame_len),
+				     s->client->outq.bytes);
+	}
+	while ((w = groups_next_winner(&b->groups)))
+		r->subs[k++] = container_of(w, struct sub, member);
+	r->n = k;
 }
 
 struct client *router_block_target(struct broker *b, size_t frame_len)
@@ -155,14 +203,14 @@ void router_flush_dropped(struct client *c)
 	}
 }
 
-bool router_deliver_one(struct broker *b, struct client *to, struct sub *s, struct msgbuf *body)
+static bool deliver(struct broker *b, struct client *to, struct sub *s, struct msgbuf *body, bool retained)
 {
 	uint8_t hdr[OUTQ_HDR_MAX];
 	size_t hlen;
 
 	if (to->state != CLIENT_READY)
 		return false;
-	hlen = lbus_wire_deliver_header(hdr, s ? s->id : 0, false, body->len);
+	hlen = lbus_wire_deliver_header(hdr, s ? s->id : 0, retained, body->len);
 	if (!router_fits(to, body->len)) {
 		count_drop(b, to, s);
 		return false;
@@ -182,10 +230,42 @@ bool router_deliver_one(struct broker *b, struct client *to, struct sub *s, stru
 	return true;
 }
 
+bool router_deliver_one(struct broker *b, struct client *to, struct sub *s, struct msgbuf *body)
+{
+	return deliver(b, to, s, body, false);
+}
+
+void router_deliver_retained(struct broker *b, struct sub *s, struct msgbuf *body)
+{
+	deliver(b, s->client, s, body, true);
+}
+
 void router_deliver(struct broker *b, struct msgbuf *body)
 {
-	for (size_t i = 0; i < b->router.n; i++)
-		router_deliver_one(b, b->router.subs[i]->client, b->router.subs[i], body);
+	struct router *r = &b->router;
+
+	r->nrecv = 0;
+	if (!b->monitors.count) {
+		for (size_t i = 0; i < r->n; i++)
+			deliver(b, r->subs[i]->client, r->subs[i], body, false);
+		return;
+	}
+	for (size_t i = 0; i < r->n; i++)
+		if (deliver(b, r->subs[i]->client, r->subs[i], body, false))
+			note_receiver(r, r->subs[i]->client->id);
+}
+
+/* One MonitorEvent for a routed publish (c NULL: the broker's own). */
+static void monitor_publish(struct broker *b, const struct client *c, const struct lbus_wire_publish *p)
+{
+	struct monitor_event ev = {
+		.kind = LBUS__MONITOR_KIND__MON_PUBLISH, .sender = c ? c->sender : NULL,
+		.sender_len = c ? c->sender_len : 0, .receivers = b->router.recv, .nreceivers = b->router.nrecv,
+		.topic = p->topic, .topic_len = p->topic_len, .payload = p->payload,
+		.payload_len = p->payload_len, .retain = p->retain,
+	};
+
+	monitor_emit(b, &ev);
 }
 
 /* Encode the shared Deliver body; NULL on ENOMEM. */
@@ -222,7 +302,8 @@ static bool route_cache_get(struct client *c, const char *topic, size_t len)
 	if (!rc || rc->gen != c->broker->subs.gen || rc->topic_len != len || memcmp(rc->topic, topic, len) ||
 	    rc->n > r->cap)
 		return false;
-	memcpy(r->subs, rc->subs, rc->n * sizeof(*r->subs));
+	if (rc->n)
+		memcpy(r->subs, rc->subs, rc->n * sizeof(*r->subs));
 	r->n = rc->n;
 	return true;
 }
@@ -245,7 +326,8 @@ static void route_cache_put(struct client *c, const char *topic, size_t len)
 		rc->subs = subs;
 		rc->cap = r->n;
 	}
-	memcpy(rc->subs, r->subs, r->n * sizeof(*rc->subs));
+	if (r->n)
+		memcpy(rc->subs, r->subs, r->n * sizeof(*rc->subs));
 	rc->n = r->n;
 	memcpy(rc->topic, topic, len);
 	rc->topic_len = len;
@@ -267,13 +349,53 @@ static void count_in(struct client *c)
 	c->broker->ctr.msgs_in++;
 }
 
+/* Keep (body) or clear (NULL) the topic's retained message. 0 or an
+ * ErrorCode for the publisher. */
+static uint32_t router_retain(struct broker *b, const struct lbus_wire_publish *p, struct msgbuf *body)
+{
+	int ret;
+
+	if (!body) {
+		retained_clear(&b->retained, p->topic, p->topic_len);
+		return 0;
+	}
+	ret = retained_put(&b->retained, p->topic, p->topic_len, body);
+	if (ret == -ENOSPC)
+		return LBUS__ERROR_CODE__ERR_LIMIT;
+	return ret < 0 ? LBUS__ERROR_CODE__ERR_INTERNAL : 0;
+}
+
+/* Deliver a publish to b->router's targets and apply its retain flag. 0 or
+ * an ErrorCode for the publisher (ERR_LIMIT: delivered, not retained). */
+static uint32_t router_publish(struct client *c, const struct lbus_wire_frame *f, const struct lbus_wire_publish *p)
+{
+	struct broker *b = c->broker;
+	bool keep = p->retain && p->payload_len;
+	struct msgbuf *body = NULL;
+	uint32_t code = 0;
+
+	b->router.nrecv = 0;
+	if (b->router.n || keep) {
+		body = encode_body(b, LBUS_D_PUBLISH, f->body, f->body_len, c->sender, c->sender_len);
+		if (!body)
+			return LBUS__ERROR_CODE__ERR_INTERNAL;
+		router_deliver(b, body);
+	}
+	if (p->retain)
+		code = router_retain(b, p, keep ? body : NULL);
+	msgbuf_unref(body);
+	if (b->monitors.count)
+		monitor_publish(b, c, p);
+	return code;
+}
+
 int router_handle_publish(struct client *c, const struct lbus_wire_frame *f)
 {
 	struct broker *b = c->broker;
 	struct lbus_wire_publish p;
 	struct client *full;
-	struct msgbuf *body;
 	size_t body_len;
+	uint32_t code;
 
 	if (lbus_wire_publish_decode(f->body, f->body_len, &p) < 0)
 		return client_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable publish");
@@ -289,20 +411,19 @@ int router_handle_publish(struct client *c, const struct lbus_wire_frame *f)
 		route_cache_put(c, p.topic, p.topic_len);
 	}
 	body_len = lbus_wire_deliver_body_size(f->body_len, c->sender_len, 0);
+	router_pick_groups(b, body_len + OUTQ_HDR_MAX);
 	full = router_block_target(b, body_len + OUTQ_HDR_MAX);
 	if (full) {
 		client_wait_on(c, full);
 		return CLIENT_BLOCKED;
 	}
 	count_in(c);
-	if (b->router.n) {
-		body = encode_body(b, LBUS_D_PUBLISH, f->body, f->body_len, c->sender, c->sender_len);
-		if (!body)
-			return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory"), 0;
-		router_deliver(b, body);
-		msgbuf_unref(body);
-	}
-	if (f->req_id)
+	code = router_publish(c, f, &p);
+	if (code == LBUS__ERROR_CODE__ERR_LIMIT)
+		client_send_error(c, f, code, "retained store full (retained_max): delivered, not retained");
+	else if (code)
+		client_send_error(c, f, code, "out of memory");
+	else if (f->req_id)
 		client_send_ok(c, f, 0);
 	return 0;
 }
@@ -338,7 +459,14 @@ int router_handle_send(struct client *c, const struct lbus_wire_frame *f)
 	body = encode_body(b, LBUS_D_SEND, f->body, f->body_len, c->sender, c->sender_len);
 	if (!body)
 		return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory"), 0;
-	router_deliver_one(b, to, NULL, body);
+	if (router_deliver_one(b, to, NULL, body) && b->monitors.count) {
+		struct monitor_event ev = {
+			.kind = LBUS__MONITOR_KIND__MON_SEND, .sender = c->sender, .sender_len = c->sender_len,
+			.receivers = &to->id, .nreceivers = 1, .name = s.name, .name_len = s.name_len,
+			.payload = s.payload, .payload_len = s.payload_len,
+		};
+		monitor_emit(b, &ev);
+	}
 	msgbuf_unref(body);
 	if (f->req_id)
 		client_send_ok(c, f, 0);
@@ -362,12 +490,19 @@ int router_publish_internal(struct broker *b, const char *topic, size_t topic_le
 		ret = body ? 0 : -ENOMEM;
 	}
 	if (body) {
+		router_pick_groups(b, body->len + OUTQ_HDR_MAX);
+		b->router.nrecv = 0;
 		for (size_t i = 0; i < b->router.n; i++) {
 			struct sub *s = b->router.subs[i];
 			if (s->policy == LBUS__POLICY__POLICY_BLOCK && client_queue_full(s->client, body->len + OUTQ_HDR_MAX))
 				count_drop(b, s->client, s);
-			else
-				router_deliver_one(b, s->client, s, body);
+			else if (deliver(b, s->client, s, body, false) && b->monitors.count)
+				note_receiver(&b->router, s->client->id);
+		}
+		if (b->monitors.count) {
+			struct lbus_wire_publish p = { .topic = topic, .topic_len = topic_len, .payload = payload,
+						       .payload_len = payload_len };
+			monitor_publish(b, NULL, &p);
 		}
 	}
 	msgbuf_unref(body);

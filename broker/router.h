@@ -4,13 +4,15 @@
  * control (drop / block) and one shared encoded body. See the design essay
  * at the top of router.c.
  *
- * Hook points for later features:
+ * Entry points:
  *  - router_targets() computes every subscription a topic matches into
- *    b->router.subs. For publishes its result is cached per publisher
- *    (route cache, valid while the trie generation is unchanged), so
- *    per-message choices such as queue-group round-robin must run AFTER it,
- *    on b->router, in router_handle_publish() before router_block_target().
- *  - router_deliver() queues one shared body to the computed targets.
+ *    b->router.subs (calls pick one of them themselves). For publishes its
+ *    result is cached per publisher (route cache, valid while the trie
+ *    generation is unchanged), so per-message choices run AFTER it, on
+ *    b->router: router_pick_groups() keeps one member per queue group,
+ *    before router_block_target().
+ *  - router_deliver() queues one shared body to the computed targets and,
+ *    when monitors exist, notes who got it in b->router.recv.
  *  - router_publish_internal() publishes a broker message (sender id 0),
  *    e.g. presence events on $lbus/...
  */
@@ -38,6 +40,8 @@ struct router {
 	struct sub **subs; /* targets of the message being routed */
 	size_t n, cap;
 	bool oom;          /* growing subs failed during the last match */
+	uint64_t *recv;    /* ids of the clients router_deliver queued to, */
+	size_t nrecv, caprecv; /* collected only while monitors exist */
 };
 
 int router_init(struct router *r);
@@ -46,6 +50,10 @@ void router_deinit(struct router *r);
 /* Fill b->router.subs with the live subscriptions whose pattern matches the
  * (valid) topic, in trie order. 0 or -ENOMEM. */
 int router_targets(struct broker *b, const char *topic, size_t len);
+
+/* Queue groups: keep one member of each group among the targets (the
+ * message is frame_len bytes); a no-op when no group exists. */
+void router_pick_groups(struct broker *b, size_t frame_len);
 
 /*
  * The first block-policy target whose queue cannot take `frame_len` more
@@ -65,6 +73,9 @@ void router_deliver(struct broker *b, struct msgbuf *body);
  * true when queued; false when not (client not ready, counted as dropped).
  */
 bool router_deliver_one(struct broker *b, struct client *to, struct sub *sub, struct msgbuf *body);
+/* Queue a retained message to a new subscription (Deliver.retained set);
+ * a full queue counts it as dropped (drop policy) or takes it anyway. */
+void router_deliver_retained(struct broker *b, struct sub *sub, struct msgbuf *body);
 
 /* Free c's route cache (client_free). */
 void router_cache_free(struct client *c);

@@ -38,6 +38,7 @@ int session_handle_hello(struct client *c, const struct lbus_wire_frame *f)
 	out.req_id = f->req_id;
 	c->state = CLIENT_READY;
 	client_set_deadline(c, 0);
+	presence_client(c->broker, c, true);
 	return client_queue_frame(c, &out) < 0 ? client_fatal(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory")
 						: 0;
 }

@@ -3,7 +3,10 @@
  * Subscribe and unsubscribe (see subscription.h). These are control frames,
  * so they use the generated protobuf-c unpacker. A sub_id must be non-zero
  * and unused on the connection; the pattern and the optional group are
- * validated with the same functions the library uses.
+ * validated with the same functions the library uses. Right after the Ok, a
+ * new subscription outside queue groups receives the retained messages its
+ * pattern matches, before any live message (the broker is single-threaded:
+ * nothing can be routed in between).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -26,32 +29,41 @@ struct sub *sub_find(const struct client *c, uint64_t id)
 	return NULL;
 }
 
-static void sub_free(struct sub *s)
-{
-	free(s->group);
-	free(s);
-}
-
 void sub_remove(struct sub *s)
 {
-	trie_remove(&s->client->broker->subs, &s->te);
+	struct broker *b = s->client->broker;
+
+	trie_remove(&b->subs, &s->te);
+	groups_leave(&b->groups, &s->member);
 	list_del(&s->client_link);
 	s->client->nsubs--;
-	sub_free(s);
+	free(s);
 }
 
 void sub_remove_all(struct client *c)
 {
 	struct list *l;
 
-	for (l = c->subs.next; l != &c->subs; l = l->next)
-		trie_remove(&c->broker->subs, &container_of(l, struct sub, client_link)->te);
+	for (l = c->subs.next; l != &c->subs; l = l->next) {
+		struct sub *s = container_of(l, struct sub, client_link);
+		trie_remove(&c->broker->subs, &s->te);
+		groups_leave(&c->broker->groups, &s->member);
+	}
 }
 
 void sub_free_all(struct client *c)
 {
 	while (!list_empty(&c->subs))
 		sub_remove(container_of(c->subs.next, struct sub, client_link));
+}
+
+/* Queue one retained message to a new subscription (Deliver.retained set). */
+static int sub_deliver_retained(const struct retained_msg *m, void *ud)
+{
+	struct sub *s = ud;
+
+	router_deliver_retained(s->client->broker, s, m->body);
+	return 0;
 }
 
 /* Why a Subscribe is refused, or NULL when it is acceptable. */
@@ -79,7 +91,7 @@ static struct sub *sub_new(struct client *c, const Lbus__Subscribe *m)
 
 	if (!s)
 		return NULL;
-	if (m->group[0] && !(s->group = strdup(m->group))) {
+	if (m->group[0] && groups_join(&c->broker->groups, &s->member, m->group, strlen(m->group)) < 0) {
 		free(s);
 		return NULL;
 	}
@@ -89,7 +101,8 @@ static struct sub *sub_new(struct client *c, const Lbus__Subscribe *m)
 	s->pattern_len = plen;
 	memcpy(s->pattern, m->pattern, plen + 1);
 	if (trie_add(&c->broker->subs, s->pattern, plen, &s->te) < 0) {
-		sub_free(s);
+		groups_leave(&c->broker->groups, &s->member);
+		free(s);
 		return NULL;
 	}
 	list_add_tail(&c->subs, &s->client_link);
@@ -120,6 +133,8 @@ int sub_handle_subscribe(struct client *c, const struct lbus_wire_frame *f)
 	log_msg(&c->broker->log, LOG_DEBUG, "client %llu subscribed %llu to %s", (unsigned long long)c->id,
 		(unsigned long long)s->id, s->pattern);
 	client_send_ok(c, f, 0);
+	if (!s->member.group && c->broker->retained.count)
+		retained_foreach_match(&c->broker->retained, s->pattern, s->pattern_len, sub_deliver_retained, s);
 	return 0;
 }
 

@@ -4,8 +4,9 @@
  * trie and listed on their client in subscription order.
  *
  * Life cycle: created by sub_handle_subscribe; sub_remove() takes it out of
- * the trie and the client's list and frees it. When a client closes,
- * sub_remove_all() only takes its subscriptions out of the trie (a routing
+ * the trie, its queue group and the client's list and frees it. When a
+ * client closes, sub_remove_all() only takes its subscriptions out of the
+ * trie and their groups (a routing
  * pass in progress may still hold pointers to them); sub_free_all() frees
  * them with the client at the end of the loop turn.
  */
@@ -14,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "groups.h"
 #include "list.h"
 #include "trie.h"
 
@@ -27,7 +29,7 @@ struct sub {
 	uint32_t policy;         /* LBUS__POLICY__POLICY_DROP / _BLOCK */
 	uint64_t dropped;        /* not queued since the last delivery: next Dropped count */
 	uint64_t dropped_total;
-	char *group;             /* queue group, NULL for none */
+	struct group_member member; /* queue group; member.group NULL for none */
 	size_t pattern_len;
 	char pattern[];          /* NUL-terminated */
 };

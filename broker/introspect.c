@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Introspection requests: list (ClientList) and stats (Stats), answered
+ * with the request's req_id echoed. These are rare, so they use the
+ * generated protobuf-c structs, filled with pointers into the broker's own
+ * state (names, patterns, group names, comm are all NUL-terminated already)
+ * and packed once; the arrays live for the duration of the call only.
+ *
+ * Every live connection is listed, in connection order, including the one
+ * asking and any that has not finished its hello yet. An answer larger than
+ * the asker's max_frame is refused with ERR_LIMIT instead of being cut.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "client.h"
+#include "dispatch.h"
+#include "introspect.h"
+#include "proto/lbus-limits.h"
+#include "subscription.h"
+
+/* Arrays behind one ClientList or Stats answer. */
+struct answer {
+	size_t nclients, nnames, nsubs;
+	Lbus__ClientInfo *infos, **info_ptrs;
+	Lbus__ClientStats *stats, **stats_ptrs;
+	Lbus__ClientCounters *ctrs;
+	char **names;
+	Lbus__SubscriptionInfo *subs, **sub_ptrs;
+};
+
+static void answer_free(struct answer *a)
+{
+	free(a->infos);
+	free(a->info_ptrs);
+	free(a->stats);
+	free(a->stats_ptrs);
+	free(a->ctrs);
+	free(a->names);
+	free(a->subs);
+	free(a->sub_ptrs);
+}
+
+/* Count clients (and, for a list, their names and subscriptions) and
+ * allocate the arrays. 0 or -ENOMEM. */
+static int answer_alloc(struct broker *b, struct answer *a, bool list)
+{
+	const struct list *l;
+
+	memset(a, 0, sizeof(*a));
+	for (l = b->clients.next; l != &b->clients; l = l->next) {
+		const struct client *c = container_of(l, struct client, link);
+		a->nclients++;
+		a->nnames += c->names.count;
+		a->nsubs += c->nsubs;
+	}
+	a->ctrs = calloc(a->nclients + 1, sizeof(*a->ctrs));
+	if (list) {
+		a->infos = calloc(a->nclients + 1, sizeof(*a->infos));
+		a->info_ptrs = calloc(a->nclients + 1, sizeof(*a->info_ptrs));
+		a->names = calloc(a->nnames + 1, sizeof(*a->names));
+		a->subs = calloc(a->nsubs + 1, sizeof(*a->subs));
+		a->sub_ptrs = calloc(a->nsubs + 1, sizeof(*a->sub_ptrs));
+		if (!a->infos || !a->info_ptrs || !a->names || !a->subs || !a->sub_ptrs)
+			goto fail;
+	} else {
+		a->stats = calloc(a->nclients + 1, sizeof(*a->stats));
+		a->stats_ptrs = calloc(a->nclients + 1, sizeof(*a->stats_ptrs));
+		if (!a->stats || !a->stats_ptrs)
+			goto fail;
+	}
+	if (!a->ctrs)
+		goto fail;
+	return 0;
+fail:
+	answer_free(a);
+	return -ENOMEM;
+}
+
+static void fill_counters(Lbus__ClientCounters *out, const struct client *c)
+{
+	lbus__client_counters__init(out);
+	out->msgs_in = c->ctr.msgs_in;
+	out->msgs_out = c->ctr.msgs_out;
+	out->bytes_in = c->ctr.bytes_in;
+	out->bytes_out = c->ctr.bytes_out;
+	out->dropped = c->ctr.dropped;
+	out->errors = c->ctr.errors;
+}
+
+/* Fill info for c, taking its names and subscriptions from the arrays at
+ * *name_i and *sub_i. */
+static void fill_info(struct answer *a, size_t i, const struct client *c, size_t *name_i, size_t *sub_i)
+{
+	Lbus__ClientInfo *info = &a->infos[i];
+	const struct list *l;
+
+	lbus__client_info__init(info);
+	info->id = c->id;
+	info->pid = (uint32_t)c->pid;
+	info->uid = c->uid;
+	info->gid = c->gid;
+	info->command = (char *)c->comm;
+	info->queued_bytes = c->outq.bytes;
+	info->monitor = c->monitor != NULL;
+	info->connected_at_ms = c->connected_at_ms;
+	fill_counters(&a->ctrs[i], c);
+	info->counters = &a->ctrs[i];
+	info->names = &a->names[*name_i];
+	for (const struct name_entry *n = c->names.first; n; n = n->onext)
+		a->names[(*name_i)++] = (char *)n->name;
+	info->n_names = (size_t)(&a->names[*name_i] - info->names);
+	info->subscriptions = &a->sub_ptrs[*sub_i];
+	for (l = c->subs.next; l != &c->subs; l = l->next) {
+		const struct sub *s = container_of(l, struct sub, client_link);
+		Lbus__SubscriptionInfo *si = &a->subs[*sub_i];
+
+		lbus__subscription_info__init(si);
+		si->sub_id = s->id;
+		si->pattern = (char *)s->pattern;
+		si->group = s->member.group ? s->member.group->name : (char *)"";
+		si->policy = (Lbus__Policy)s->policy;
+		a->sub_ptrs[(*sub_i)++] = si;
+	}
+	info->n_subscriptions = (size_t)(&a->sub_ptrs[*sub_i] - info->subscriptions);
+	a->info_ptrs[i] = info;
+}
+
+/* Pack and queue the answer, or ERR_LIMIT when it exceeds c's max_frame. */
+static int answer_queue(struct client *c, const struct lbus_wire_frame *f, Lbus__Frame *out)
+{
+	out->req_id = f->req_id;
+	if (lbus_frame_packed_size(out) - LBUS_FRAME_HEADER > c->max_frame)
+		return client_send_error(c, f, LBUS__ERROR_CODE__ERR_LIMIT, "answer larger than max_frame"), 0;
+	if (client_queue_frame(c, out) < 0)
+		client_send_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory");
+	return 0;
+}
+
+int introspect_handle_list(struct client *c, const struct lbus_wire_frame *f)
+{
+	struct broker *b = c->broker;
+	Lbus__ClientList cl = LBUS__CLIENT_LIST__INIT;
+	Lbus__Frame out = LBUS__FRAME__INIT;
+	struct answer a;
+	size_t i = 0, name_i = 0, sub_i = 0;
+
+	if (answer_alloc(b, &a, true) < 0)
+		return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory"), 0;
+	for (const struct list *l = b->clients.next; l != &b->clients; l = l->next)
+		fill_info(&a, i++, container_of(l, struct client, link), &name_i, &sub_i);
+	cl.n_clients = a.nclients;
+	cl.clients = a.info_ptrs;
+	out.kind_case = LBUS__FRAME__KIND_CLIENT_LIST;
+	out.client_list = &cl;
+	answer_queue(c, f, &out);
+	answer_free(&a);
+	return 0;
+}
+
+static void fill_broker_counters(struct broker *b, Lbus__BrokerCounters *bc)
+{
+	bc->msgs_in = b->ctr.msgs_in;
+	bc->msgs_out = b->ctr.msgs_out;
+	bc->bytes_in = b->ctr.bytes_in;
+	bc->bytes_out = b->ctr.bytes_out;
+	bc->dropped = b->ctr.dropped;
+	bc->errors = b->ctr.errors;
+	bc->clients = b->ctr.clients;
+	bc->clients_total = b->ctr.clients_total;
+	bc->uptime_ms = (uint64_t)broker_now_ms() - b->started_ms;
+	bc->retained = b->retained.count;
+	bc->retained_bytes = b->retained.bytes;
+	bc->subscriptions = b->subs.count;
+	bc->names = b->names.count;
+	bc->calls_pending = calls_pending(&b->calls);
+}
+
+int introspect_handle_stats(struct client *c, const struct lbus_wire_frame *f)
+{
+	struct broker *b = c->broker;
+	Lbus__Stats st = LBUS__STATS__INIT;
+	Lbus__BrokerCounters bc = LBUS__BROKER_COUNTERS__INIT;
+	Lbus__Frame out = LBUS__FRAME__INIT;
+	struct answer a;
+	size_t i = 0;
+
+	if (answer_alloc(b, &a, false) < 0)
+		return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory"), 0;
+	for (const struct list *l = b->clients.next; l != &b->clients; l = l->next, i++) {
+		const struct client *cl = container_of(l, struct client, link);
+
+		lbus__client_stats__init(&a.stats[i]);
+		a.stats[i].id = cl->id;
+		a.stats[i].queued_bytes = cl->outq.bytes;
+		fill_counters(&a.ctrs[i], cl);
+		a.stats[i].counters = &a.ctrs[i];
+		a.stats_ptrs[i] = &a.stats[i];
+	}
+	fill_broker_counters(b, &bc);
+	st.broker = &bc;
+	st.n_clients = a.nclients;
+	st.clients = a.stats_ptrs;
+	out.kind_case = LBUS__FRAME__KIND_STATS_REPLY;
+	out.stats_reply = &st;
+	answer_queue(c, f, &out);
+	answer_free(&a);
+	return 0;
+}
+
+void introspect_read_comm(struct client *c)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	c->comm[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)c->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, c->comm, sizeof(c->comm) - 1);
+	close(fd);
+	if (n <= 0) {
+		c->comm[0] = '\0';
+		return;
+	}
+	if (c->comm[n - 1] == '\n')
+		n--;
+	c->comm[n] = '\0';
+	for (ssize_t i = 0; i < n; i++) /* keep the string fields valid UTF-8 */
+		if ((unsigned char)c->comm[i] < 0x20 || (unsigned char)c->comm[i] > 0x7e)
+			c->comm[i] = '?';
+}

@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Monitors (see monitor.h): the filter and a hand-written encoder of the
+ * MonitorEvent frame on top of pbwire.h, in the same style as the Deliver
+ * codec: the sender is copied as the already encoded Sender body, the
+ * receivers are one packed repeated field, and nothing is allocated besides
+ * the caller's output buffer. Then the broker side: the MonitorRequest
+ * handler and monitor_emit(), which encodes an event once for all monitors.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "client.h"
+#include "dispatch.h"
+#include "lbus.pb-c.h"
+#include "monitor.h"
+#include "proto/frame.h"
+#include "proto/lbus-limits.h"
+#include "proto/pbwire.h"
+#include "proto/topic.h"
+#include "proto/wire.h"
+
+/* MonitorEvent field numbers (lbus.proto). */
+enum {
+	MON_F_KIND = 1,
+	MON_F_SENDER = 2,
+	MON_F_RECEIVERS = 3,
+	MON_F_TOPIC = 4,
+	MON_F_NAME = 5,
+	MON_F_PAYLOAD = 6,
+	MON_F_CALL_ID = 7,
+	MON_F_RETAIN = 8,
+	MON_F_ERROR = 9,
+};
+
+void monitors_init(struct monitors *ms)
+{
+	list_init(&ms->list);
+	ms->count = 0;
+}
+
+int monitor_new(struct client *client, const char *pattern, size_t len, struct monitor **out)
+{
+	struct monitor *m;
+
+	if (len == 0) {
+		pattern = "#"; /* everything: "#" plus sends, calls and replies */
+		len = 1;
+	}
+	if (lbus_pattern_validate(pattern, len) < 0)
+		return -EINVAL;
+	m = calloc(1, sizeof(*m) + len + 1);
+	if (!m)
+		return -ENOMEM;
+	list_init(&m->link);
+	m->client = client;
+	m->everything = len == 1 && pattern[0] == '#';
+	m->pattern_len = len;
+	memcpy(m->pattern, pattern, len);
+	*out = m;
+	return 0;
+}
+
+void monitors_add(struct monitors *ms, struct monitor *m)
+{
+	list_add_tail(&ms->list, &m->link);
+	ms->count++;
+}
+
+void monitor_free(struct monitors *ms, struct monitor *m)
+{
+	if (!m)
+		return;
+	if (list_linked(&m->link)) {
+		list_del(&m->link);
+		ms->count--;
+	}
+	free(m);
+}
+
+bool monitor_wants(const struct monitor *m, const struct monitor_event *ev)
+{
+	if (ev->kind != LBUS__MONITOR_KIND__MON_PUBLISH)
+		return m->everything;
+	return lbus_topic_match(m->pattern, m->pattern_len, ev->topic, ev->topic_len);
+}
+
+/* ---- encoding -------------------------------------------------------------- */
+
+static size_t receivers_len(const struct monitor_event *ev)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < ev->nreceivers; i++)
+		n += lbus_pb_varint_len(ev->receivers[i]);
+	return n;
+}
+
+static size_t opt_len_field(uint32_t num, size_t len)
+{
+	return len ? lbus_pb_len_field_size(num, len) : 0;
+}
+
+/* Size of the MonitorEvent message body. */
+static size_t event_body_size(const struct monitor_event *ev)
+{
+	return lbus_pb_varint_field_size(MON_F_KIND, ev->kind) + opt_len_field(MON_F_SENDER, ev->sender_len) +
+	       opt_len_field(MON_F_RECEIVERS, receivers_len(ev)) + opt_len_field(MON_F_TOPIC, ev->topic_len) +
+	       opt_len_field(MON_F_NAME, ev->name_len) + opt_len_field(MON_F_PAYLOAD, ev->payload_len) +
+	       lbus_pb_varint_field_size(MON_F_CALL_ID, ev->call_token) +
+	       lbus_pb_varint_field_size(MON_F_RETAIN, ev->retain ? 1 : 0) +
+	       lbus_pb_varint_field_size(MON_F_ERROR, ev->error);
+}
+
+static size_t frame_body_size(const struct monitor_event *ev)
+{
+	return lbus_pb_len_field_size(LBUS_K_MONITOR_EVENT, event_body_size(ev));
+}
+
+/* A copy of ev trimmed so that its frame body is at most max_frame bytes. */
+static struct monitor_event event_fit(const struct monitor_event *ev, uint32_t max_frame)
+{
+	struct monitor_event e = *ev;
+	size_t size = frame_body_size(&e);
+
+	if (size <= max_frame)
+		return e;
+	e.nreceivers = 0;
+	while ((size = frame_body_size(&e)) > max_frame && e.payload_len > 0) {
+		size_t excess = size - max_frame;
+		e.payload_len = excess < e.payload_len ? e.payload_len - excess : 0;
+	}
+	return e;
+}
+
+size_t monitor_event_size(const struct monitor_event *ev, uint32_t max_frame)
+{
+	struct monitor_event e = event_fit(ev, max_frame);
+	return LBUS_FRAME_HEADER + frame_body_size(&e);
+}
+
+size_t monitor_event_encode(uint8_t *out, const struct monitor_event *ev, uint32_t max_frame)
+{
+	struct monitor_event e = event_fit(ev, max_frame);
+	size_t body = event_body_size(&e);
+	size_t rlen = receivers_len(&e);
+	size_t n = LBUS_FRAME_HEADER;
+
+	lbus_frame_put_len(out, (uint32_t)lbus_pb_len_field_size(LBUS_K_MONITOR_EVENT, body));
+	n += lbus_pb_put_len_header(out + n, LBUS_K_MONITOR_EVENT, body);
+	n += lbus_pb_put_varint_field(out + n, MON_F_KIND, e.kind);
+	n += lbus_pb_put_bytes(out + n, MON_F_SENDER, e.sender, e.sender_len, true);
+	if (rlen) {
+		n += lbus_pb_put_len_header(out + n, MON_F_RECEIVERS, rlen);
+		for (size_t i = 0; i < e.nreceivers; i++)
+			n += lbus_pb_put_varint(out + n, e.receivers[i]);
+	}
+	n += lbus_pb_put_bytes(out + n, MON_F_TOPIC, e.topic, e.topic_len, true);
+	n += lbus_pb_put_bytes(out + n, MON_F_NAME, e.name, e.name_len, true);
+	n += lbus_pb_put_bytes(out + n, MON_F_PAYLOAD, e.payload, e.payload_len, true);
+	n += lbus_pb_put_varint_field(out + n, MON_F_CALL_ID, e.call_token);
+	n += lbus_pb_put_varint_field(out + n, MON_F_RETAIN, e.retain ? 1 : 0);
+	n += lbus_pb_put_varint_field(out + n, MON_F_ERROR, e.error);
+	return n;
+}
+
+/* ---- the broker side ---------------------------------------------------------- */
+
+int monitor_handle_request(struct client *c, const struct lbus_wire_frame *f)
+{
+	struct broker *b = c->broker;
+	Lbus__MonitorRequest *req = lbus__monitor_request__unpack(NULL, f->body_len, f->body);
+	struct monitor *m = NULL;
+	int ret;
+
+	if (!req)
+		return client_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable monitor request");
+	ret = monitor_new(c, req->pattern, strlen(req->pattern), &m);
+	lbus__monitor_request__free_unpacked(req, NULL);
+	if (ret == -EINVAL)
+		return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, "invalid pattern"), 0;
+	if (ret < 0)
+		return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory"), 0;
+	monitor_free(&b->monitors, c->monitor);
+	c->monitor = m;
+	monitors_add(&b->monitors, m);
+	log_msg(&b->log, LOG_DEBUG, "client %llu monitors %s", (unsigned long long)c->id, m->pattern);
+	client_send_ok(c, f, 0);
+	return 0;
+}
+
+static bool monitor_active_wants(const struct monitor *m, const struct monitor_event *ev)
+{
+	return m->client->state == CLIENT_READY && monitor_wants(m, ev);
+}
+
+static void monitor_drop(struct broker *b, struct monitor *m)
+{
+	m->client->ctr.dropped++;
+	b->ctr.dropped++;
+}
+
+void monitor_emit(struct broker *b, const struct monitor_event *ev)
+{
+	uint32_t max_frame = UINT32_MAX;
+	struct msgbuf *buf;
+	struct list *l;
+	size_t size;
+
+	for (l = b->monitors.list.next; l != &b->monitors.list; l = l->next) {
+		struct monitor *m = container_of(l, struct monitor, link);
+		if (monitor_active_wants(m, ev) && m->client->max_frame < max_frame)
+			max_frame = m->client->max_frame;
+	}
+	if (max_frame == UINT32_MAX)
+		return;
+	size = monitor_event_size(ev, max_frame);
+	buf = size - LBUS_FRAME_HEADER <= max_frame ? msgbuf_new(&b->pool, size) : NULL;
+	if (buf)
+		buf->len = (uint32_t)monitor_event_encode(buf->data, ev, max_frame);
+	for (l = b->monitors.list.next; l != &b->monitors.list; l = l->next) {
+		struct monitor *m = container_of(l, struct monitor, link);
+
+		if (!monitor_active_wants(m, ev))
+			continue;
+		if (!buf || client_queue_full(m->client, size) || client_queue(m->client, msgbuf_ref(buf), NULL, 0) < 0)
+			monitor_drop(b, m);
+	}
+	msgbuf_unref(buf);
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Monitors: connections that asked (MonitorRequest) to see the traffic the
+ * broker routes. For every routed publish, send, call, reply and call error
+ * the router describes what happened in a struct monitor_event; if any
+ * monitor wants it, the event is encoded ONCE as a complete MonitorEvent
+ * frame in a shared msgbuf and queued to each monitor that wants it.
+ *
+ * Filter: a monitor sees the publishes whose topic matches its pattern
+ * (lbus_topic_match; "" means "#", so "$lbus/..." only with an explicit "$"
+ * pattern); with "" or "#" it also sees every send, call, reply and call
+ * error; with another pattern nothing else. The monitor events themselves
+ * are not traffic: they are never monitored.
+ *
+ * Monitors never slow the bus down: an event for a monitor whose queue is
+ * full is not queued, and counted in the client's and the broker's dropped
+ * counters (drop policy, without Dropped frames: they name a subscription,
+ * which a monitor does not have).
+ * When no monitor is registered the router skips all of this with one test
+ * of monitors->count.
+ *
+ * Ownership: a struct monitor belongs to its client (client->monitor) and
+ * is on the broker's list while registered.
+ * Errors: 0 or -errno (-EINVAL bad pattern, -ENOMEM).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "list.h"
+
+struct broker;
+struct client;
+struct lbus_wire_frame;
+
+struct monitor {
+	struct list link;     /* in monitors.list */
+	struct client *client;
+	bool everything;      /* pattern "" or "#": sends, calls, replies too */
+	size_t pattern_len;
+	char pattern[];       /* NUL-terminated; "#" when the request had "" */
+};
+
+struct monitors {
+	struct list list;
+	size_t count;
+};
+
+/* What the router saw; pointers are borrowed for the duration of the call. */
+struct monitor_event {
+	uint32_t kind;                 /* LBUS__MONITOR_KIND__MON_* */
+	const uint8_t *sender;         /* encoded Sender body */
+	size_t sender_len;
+	const uint64_t *receivers;     /* client ids the message was queued to */
+	size_t nreceivers;
+	const char *topic;             /* publish, call to a topic */
+	size_t topic_len;
+	const char *name;              /* send, call to a name */
+	size_t name_len;
+	const uint8_t *payload;
+	size_t payload_len;
+	uint64_t call_token;           /* MonitorEvent.call_id */
+	bool retain;
+	uint32_t error;                /* MON_ERROR: the ErrorCode */
+};
+
+void monitors_init(struct monitors *ms);
+
+/* A monitor for client with pattern ("" = everything; else validated). */
+int monitor_new(struct client *client, const char *pattern, size_t len, struct monitor **out);
+/* Unregister (if registered) and free. NULL is accepted. */
+void monitor_free(struct monitors *ms, struct monitor *m);
+void monitors_add(struct monitors *ms, struct monitor *m);
+
+/* Does m want to see ev? */
+bool monitor_wants(const struct monitor *m, const struct monitor_event *ev);
+
+/*
+ * The complete MonitorEvent frame (length header included) for ev, at most
+ * max_frame bytes after the header: when it would not fit, receivers are
+ * left out first, then the payload is cut short (if even that is too big, a
+ * topic near max_frame, the size says so and the caller skips the event).
+ * Returns the frame's size;
+ * monitor_event_encode writes exactly that many bytes.
+ */
+size_t monitor_event_size(const struct monitor_event *ev, uint32_t max_frame);
+size_t monitor_event_encode(uint8_t *out, const struct monitor_event *ev, uint32_t max_frame);
+
+/* MonitorRequest (dispatch table): validate, register (a second request
+ * replaces the pattern), answer Ok. */
+int monitor_handle_request(struct client *c, const struct lbus_wire_frame *f);
+/* Queue ev to every monitor that wants it; call only when
+ * b->monitors.count != 0. */
+void monitor_emit(struct broker *b, const struct monitor_event *ev);
