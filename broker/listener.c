@@ -2,8 +2,9 @@
 /*
  * Listening socket set-up (see listener.h).
  *
- * Order matters: the directory is made private first (0700, created if only
- * its last component is missing; tightened if it is ours and wider), then an
+ * Order matters: the directory is made private first (created 0700 if only
+ * its last component is missing; an existing one is the user's choice and
+ * left as it is: the socket itself is 0600 and peers are checked), then an
  * existing socket file is probed with connect(): a live broker means refuse,
  * ECONNREFUSED means a stale file that we replace. bind() runs under
  * umask(~mode & 0777) so the socket never exists with wider permissions.
@@ -54,8 +55,8 @@ static int ensure_private_dir(const char *sock_path, const struct logger *log)
 		log_msg(log, LOG_ERR, "%s is not a directory", dir);
 		return -ENOTDIR;
 	}
-	if ((st.st_mode & 077) && st.st_uid == geteuid() && chmod(dir, 0700) == 0)
-		log_msg(log, LOG_NOTICE, "tightened permissions of %s to 0700", dir);
+	if (st.st_mode & 077)
+		log_msg(log, LOG_NOTICE, "directory %s is open to others; the socket stays 0600", dir);
 	return 0;
 }
 

@@ -182,8 +182,12 @@ struct lbus_sub_opts {
 LBUS_API int64_t lbus_subscribe(lbus *bus, const char *pattern, lbus_msg_fn fn, void *userdata,
 				const struct lbus_sub_opts *opts);
 
-/* Cancel a subscription. Blocks until the broker confirms; no callback for it
- * runs after this returns. Returns 0 or -ENOENT for an unknown id. */
+/* Cancel a subscription. Blocks until the broker confirms; messages the
+ * broker queued to it before still reach fn while this waits (nothing routed
+ * to it, e.g. in a queue group, is lost), unless this is called from a
+ * callback of the same subscription: then they are discarded. No callback
+ * for it runs after this returns. Returns 0 or -ENOENT for an unknown id (or
+ * one already being cancelled). */
 LBUS_API int lbus_unsubscribe(lbus *bus, int64_t sub_id);
 
 /* ---- messages to names --------------------------------------------------- */
