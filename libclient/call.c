@@ -1,0 +1,324 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Calls (request/reply).
+ *
+ * Every call, asynchronous or blocking, is a struct lbus_call with a
+ * caller-chosen call_id, kept in a hash map (to match CallResult frames) and
+ * in a binary min-heap ordered by deadline (so lbus_timeout() is O(1) and
+ * expiry O(log n) per call). The dispatch core expires calls whose deadline
+ * passed with -ETIMEDOUT; a lost connection completes all of them with
+ * -ECONNRESET. Each call's callback runs exactly once; the call is removed
+ * from both tables before its callback runs, so callbacks may start calls.
+ *
+ * lbus_call() is lbus_call_async() with an internal callback that copies the
+ * reply, plus a wait in the dispatch core until that callback ran.
+ *
+ * The Call frame also carries a req_id: if the broker refuses it with an
+ * Error frame instead of a CallResult, lbus__calls_error() completes it.
+ *
+ * lbus_reply() encodes Reply{call_token, payload} into the output buffer.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client-internal.h"
+#include "errcode.h"
+#include "lbus-limits.h"
+#include "topic.h"
+
+struct lbus_call {
+	uint64_t id;
+	uint32_t req_id;
+	int64_t deadline;
+	size_t heap_idx;
+	lbus_reply_fn fn;
+	void *userdata;
+};
+
+/* ---- deadline heap ---------------------------------------------------------- */
+
+static void heap_set(struct lbus *bus, size_t i, struct lbus_call *c)
+{
+	bus->heap[i] = c;
+	c->heap_idx = i;
+}
+
+static void heap_up(struct lbus *bus, size_t i)
+{
+	struct lbus_call *c = bus->heap[i];
+	while (i > 0 && bus->heap[(i - 1) / 2]->deadline > c->deadline) {
+		heap_set(bus, i, bus->heap[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	heap_set(bus, i, c);
+}
+
+static void heap_down(struct lbus *bus, size_t i)
+{
+	struct lbus_call *c = bus->heap[i];
+	for (;;) {
+		size_t child = 2 * i + 1;
+		if (child >= bus->heap_len)
+			break;
+		if (child + 1 < bus->heap_len && bus->heap[child + 1]->deadline < bus->heap[child]->deadline)
+			child++;
+		if (bus->heap[child]->deadline >= c->deadline)
+			break;
+		heap_set(bus, i, bus->heap[child]);
+		i = child;
+	}
+	heap_set(bus, i, c);
+}
+
+static int heap_push(struct lbus *bus, struct lbus_call *c)
+{
+	if (bus->heap_len == bus->heap_cap) {
+		size_t cap = bus->heap_cap ? bus->heap_cap * 2 : 16;
+		struct lbus_call **h = realloc(bus->heap, cap * sizeof(*h));
+		if (!h)
+			return -ENOMEM;
+		bus->heap = h;
+		bus->heap_cap = cap;
+	}
+	heap_set(bus, bus->heap_len++, c);
+	heap_up(bus, c->heap_idx);
+	return 0;
+}
+
+static void heap_remove(struct lbus *bus, struct lbus_call *c)
+{
+	size_t i = c->heap_idx;
+	struct lbus_call *last = bus->heap[--bus->heap_len];
+	if (last == c)
+		return;
+	heap_set(bus, i, last);
+	heap_down(bus, i);
+	heap_up(bus, last->heap_idx);
+}
+
+/* ---- completion ------------------------------------------------------------- */
+
+/* Remove c from both tables, free it and run its callback. */
+static void call_complete(struct lbus *bus, struct lbus_call *c, int err, const struct lbus_reply *reply)
+{
+	lbus_reply_fn fn = c->fn;
+	void *userdata = c->userdata;
+	lbus_map_del(&bus->calls, c->id);
+	heap_remove(bus, c);
+	free(c);
+	fn(bus, err, err ? NULL : reply, userdata);
+}
+
+int lbus__calls_timeout(const struct lbus *bus, int64_t now)
+{
+	if (!bus->heap_len)
+		return -1;
+	int64_t left = bus->heap[0]->deadline - now;
+	if (left <= 0)
+		return 0;
+	return left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
+void lbus__calls_expire(struct lbus *bus)
+{
+	if (!bus->heap_len)
+		return;
+	int64_t now = lbus__now_ms();
+	while (bus->heap_len && bus->heap[0]->deadline <= now)
+		call_complete(bus, bus->heap[0], -ETIMEDOUT, NULL);
+}
+
+void lbus__calls_fail_all(struct lbus *bus, int err)
+{
+	while (bus->heap_len)
+		call_complete(bus, bus->heap[0], err, NULL);
+}
+
+bool lbus__calls_error(struct lbus *bus, uint32_t req_id, int err)
+{
+	if (!req_id)
+		return false;
+	for (size_t i = 0; i < bus->heap_len; i++) {
+		if (bus->heap[i]->req_id == req_id) {
+			call_complete(bus, bus->heap[i], err, NULL);
+			return true;
+		}
+	}
+	return false;
+}
+
+void lbus__calls_deinit(struct lbus *bus)
+{
+	for (size_t i = 0; i < bus->heap_len; i++)
+		free(bus->heap[i]);
+	free(bus->heap);
+	bus->heap = NULL;
+	bus->heap_len = bus->heap_cap = 0;
+	lbus_map_deinit(&bus->calls);
+}
+
+int lbus__on_result(struct lbus *bus, const struct lbus_wire_frame *f)
+{
+	Lbus__CallResult *res = lbus__call_result__unpack(NULL, f->body_len, f->body);
+	if (!res)
+		return -EPROTO;
+	struct lbus_call *c = lbus_map_get(&bus->calls, res->call_id);
+	if (c) {
+		const Lbus__Sender *s = res->sender;
+		struct lbus_reply reply = {
+			.data = res->payload.data,
+			.len = res->payload.len,
+			.sender = {
+				.id = s ? s->id : 0,
+				.name = s && s->name ? s->name : "",
+				.pid = s ? (pid_t)s->pid : 0,
+				.uid = s ? (uid_t)s->uid : 0,
+				.gid = s ? (gid_t)s->gid : 0,
+			},
+		};
+		int err = lbus_errcode_to_errno(res->error);
+		call_complete(bus, c, err, &reply);
+	}
+	lbus__call_result__free_unpacked(res, NULL);
+	return c ? 1 : 0;
+}
+
+/* ---- starting calls ------------------------------------------------------------ */
+
+static int call_target_check(const char *target)
+{
+	if (!target)
+		return -EINVAL;
+	size_t len = strlen(target);
+	if (lbus_name_validate(target, len) == 0 || lbus_topic_validate(target, len) == 0)
+		return 0;
+	return -EINVAL;
+}
+
+static int call_send(struct lbus *bus, const struct lbus_call *c, const char *target, const void *data,
+		     size_t len, int timeout_ms)
+{
+	Lbus__Call call = LBUS__CALL__INIT;
+	Lbus__Frame f = LBUS__FRAME__INIT;
+	call.target = (char *)target;
+	call.payload.data = (uint8_t *)data;
+	call.payload.len = len;
+	call.call_id = c->id;
+	call.timeout_ms = timeout_ms > 0 ? (uint32_t)timeout_ms : 1;
+	f.kind_case = LBUS__FRAME__KIND_CALL;
+	f.call = &call;
+	f.req_id = c->req_id;
+	int r = lbus__out_frame(bus, &f);
+	return r < 0 ? r : lbus__out_drain(bus, SIZE_MAX, 0);
+}
+
+int64_t lbus_call_async(lbus *bus, const char *target, const void *data, size_t len, int timeout_ms,
+			lbus_reply_fn fn, void *userdata)
+{
+	if (call_target_check(target) < 0 || !fn || (!data && len))
+		return -EINVAL;
+	if (bus->dead)
+		return bus->dead;
+	if (timeout_ms < 0)
+		timeout_ms = LBUS_DEFAULT_CALL_TIMEOUT_MS;
+	struct lbus_call *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->id = ++bus->next_call_id;
+	c->req_id = lbus__req_id(bus);
+	c->deadline = lbus__now_ms() + timeout_ms;
+	c->fn = fn;
+	c->userdata = userdata;
+	int r = lbus_map_put(&bus->calls, c->id, c);
+	if (r == 0 && (r = heap_push(bus, c)) < 0)
+		lbus_map_del(&bus->calls, c->id);
+	if (r == 0 && (r = call_send(bus, c, target, data, len, timeout_ms)) < 0) {
+		lbus_map_del(&bus->calls, c->id);
+		heap_remove(bus, c);
+	}
+	if (r < 0) {
+		free(c);
+		return r;
+	}
+	return (int64_t)c->id;
+}
+
+/* ---- blocking calls ------------------------------------------------------------ */
+
+struct call_wait {
+	bool done;
+	int err;
+	struct lbus_reply *reply;
+};
+
+/* A reply and its bytes in one allocation (freed by lbus_reply_free). */
+static struct lbus_reply *reply_copy(const struct lbus_reply *r)
+{
+	size_t nlen = strlen(r->sender.name);
+	struct lbus_reply *c = malloc(sizeof(*c) + r->len + nlen + 1);
+	if (!c)
+		return NULL;
+	uint8_t *data = (uint8_t *)(c + 1);
+	char *name = (char *)data + r->len;
+	if (r->len)
+		memcpy(data, r->data, r->len);
+	memcpy(name, r->sender.name, nlen + 1);
+	*c = *r;
+	c->data = data;
+	c->sender.name = name;
+	return c;
+}
+
+static void call_wait_done(lbus *bus, int err, const struct lbus_reply *reply, void *userdata)
+{
+	struct call_wait *w = userdata;
+	w->done = true;
+	w->err = err;
+	if (!err && !(w->reply = reply_copy(reply)))
+		w->err = -ENOMEM;
+}
+
+int lbus_call(lbus *bus, const char *target, const void *data, size_t len, int timeout_ms,
+	      struct lbus_reply **reply)
+{
+	struct call_wait w = { 0 };
+	if (!reply)
+		return -EINVAL;
+	*reply = NULL;
+	int64_t id = lbus_call_async(bus, target, data, len, timeout_ms, call_wait_done, &w);
+	if (id < 0)
+		return (int)id;
+	int r = lbus__io_wait(bus, &w.done, -1);
+	if (!w.done) {
+		/* The wait failed without completing the call: forget it, since
+		 * its callback points at this stack frame. */
+		struct lbus_call *c = lbus_map_del(&bus->calls, (uint64_t)id);
+		if (c) {
+			heap_remove(bus, c);
+			free(c);
+		}
+		return r < 0 ? r : -EIO;
+	}
+	*reply = w.reply;
+	return w.err;
+}
+
+void lbus_reply_free(struct lbus_reply *reply)
+{
+	free(reply);
+}
+
+int lbus_reply(lbus *bus, uint64_t reply_token, const void *data, size_t len)
+{
+	if (!reply_token || (!data && len))
+		return -EINVAL;
+	Lbus__Reply rep = LBUS__REPLY__INIT;
+	Lbus__Frame f = LBUS__FRAME__INIT;
+	rep.call_token = reply_token;
+	rep.payload.data = (uint8_t *)data;
+	rep.payload.len = len;
+	f.kind_case = LBUS__FRAME__KIND_REPLY;
+	f.reply = &rep;
+	return lbus__out_frame(bus, &f);
+}

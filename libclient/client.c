@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The handle's life: connect (resolve the socket path, non-blocking
+ * connect, Hello, wait for Welcome through the dispatch core), close (flush
+ * with a bound, complete pending calls, free everything), plus the small
+ * accessors, handler setters and lbus_strerror()/lbus_version().
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "client-internal.h"
+#include "errcode.h"
+#include "lbus-limits.h"
+#include "sockpath.h"
+
+/* Pause between connect attempts while the broker's backlog is full. */
+#define CONNECT_RETRY_MS 10
+
+/* Non-blocking connect to path; retries while the listen backlog is full
+ * (EAGAIN) until deadline. Returns the fd or -errno. */
+static int sock_connect(const char *path, int64_t deadline)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	size_t len = strlen(path);
+	if (len >= sizeof(addr.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(addr.sun_path, path, len + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		if (connect(fd, (const struct sockaddr *)&addr, sizeof(addr)) == 0)
+			return fd;
+		int err = errno;
+		if (err == EINTR)
+			continue;
+		if (err == EAGAIN && lbus__now_ms() < deadline) {
+			poll(NULL, 0, CONNECT_RETRY_MS);
+			continue;
+		}
+		close(fd);
+		return err == EAGAIN ? -ETIMEDOUT : -err;
+	}
+}
+
+static int send_hello(struct lbus *bus)
+{
+	Lbus__Hello hello = LBUS__HELLO__INIT;
+	Lbus__Frame f = LBUS__FRAME__INIT;
+	hello.version = LBUS_PROTOCOL_VERSION;
+	f.kind_case = LBUS__FRAME__KIND_HELLO;
+	f.hello = &hello;
+	int r = lbus__out_frame(bus, &f);
+	return r < 0 ? r : lbus_flush(bus, LBUS_CONNECT_TIMEOUT_MS);
+}
+
+int lbus__on_welcome(struct lbus *bus, const struct lbus_wire_frame *f)
+{
+	if (bus->welcomed)
+		return 0;
+	Lbus__Welcome *w = lbus__welcome__unpack(NULL, f->body_len, f->body);
+	if (!w)
+		return -EPROTO;
+	if (w->version != LBUS_PROTOCOL_VERSION) {
+		lbus__io_fail(bus, -EPROTONOSUPPORT);
+	} else {
+		bus->client_id = w->client_id;
+		if (w->max_frame)
+			bus->max_frame = w->max_frame;
+		bus->welcomed = true;
+	}
+	lbus__welcome__free_unpacked(w, NULL);
+	return 0;
+}
+
+int lbus_connect(lbus **out, const char *path)
+{
+	char sockpath[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	int r = lbus_socket_path_resolve(path, sockpath, sizeof(sockpath));
+	if (r < 0)
+		return r;
+	struct lbus *bus = calloc(1, sizeof(*bus));
+	if (!bus)
+		return -ENOMEM;
+	bus->max_frame = LBUS_DEFAULT_MAX_FRAME;
+	lbus_rbuf_init(&bus->in);
+	lbus_map_init(&bus->subs);
+	lbus_map_init(&bus->calls);
+	int64_t deadline = lbus__deadline(LBUS_CONNECT_TIMEOUT_MS);
+	bus->fd = sock_connect(sockpath, deadline);
+	if (bus->fd < 0) {
+		r = bus->fd;
+		free(bus);
+		return r;
+	}
+	r = send_hello(bus);
+	if (r == 0 || bus->dead) /* a refusal may be waiting to be read */
+		r = lbus__io_wait(bus, &bus->welcomed, deadline);
+	if (r == 0 && bus->dead)
+		r = bus->dead;
+	if (r < 0) {
+		lbus_close(bus);
+		return r;
+	}
+	*out = bus;
+	return 0;
+}
+
+void lbus_close(lbus *bus)
+{
+	if (!bus)
+		return;
+	if (!bus->dead && bus->welcomed)
+		lbus_flush(bus, LBUS_CLOSE_FLUSH_MS);
+	lbus__io_fail(bus, -ECONNRESET);
+	lbus__req_fail_all(bus, bus->dead);
+	lbus__calls_fail_all(bus, -ECONNRESET);
+	close(bus->fd);
+	lbus__calls_deinit(bus);
+	lbus__pubsub_deinit(bus);
+	lbus__io_deinit(bus);
+	free(bus->last_reason);
+	free(bus);
+}
+
+uint64_t lbus_client_id(const lbus *bus)
+{
+	return bus->client_id;
+}
+
+size_t lbus_max_frame(const lbus *bus)
+{
+	return bus->max_frame;
+}
+
+const char *lbus_strerror(int err)
+{
+	int e = err < 0 ? -err : err;
+	const char *text = lbus_errno_text(-e);
+	if (text)
+		return text;
+	text = strerrordesc_np(e);
+	return text ? text : "unknown error";
+}
+
+const char *lbus_version(void)
+{
+	return LBUS_VERSION_STRING;
+}
+
+void lbus_on_message(lbus *bus, lbus_msg_fn fn, void *userdata)
+{
+	bus->msg_fn = fn;
+	bus->msg_ud = userdata;
+}
+
+void lbus_on_call(lbus *bus, lbus_msg_fn fn, void *userdata)
+{
+	bus->call_fn = fn;
+	bus->call_ud = userdata;
+}
+
+void lbus_on_error(lbus *bus, lbus_error_fn fn, void *userdata)
+{
+	bus->err_fn = fn;
+	bus->err_ud = userdata;
+}
+
+int lbus_last_error(const lbus *bus, const char **reason)
+{
+	if (reason)
+		*reason = bus->last_reason;
+	return bus->last_err;
+}

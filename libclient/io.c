@@ -1,0 +1,510 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The I/O core of liblbus: one output buffer, one receive buffer, and one
+ * dispatch core that every entry point runs.
+ *
+ * Output. Frames are encoded straight into bus->out (publish uses the
+ * allocation-free encoder of wire.h). Nothing is written until
+ * LBUS_OUT_BATCH bytes are pending, or lbus_flush(), lbus_dispatch() or a
+ * blocking call runs: a tight publish loop costs one send() per 64 KiB. When
+ * the kernel buffer is full, publish blocks in poll() until the socket is
+ * writable, but keeps reading what the broker sends into bus->in meanwhile
+ * (without running callbacks): two clients publishing at each other therefore
+ * cannot deadlock on full socket buffers.
+ *
+ * Input. recv() reads LBUS_IN_CHUNK (256 KiB) or more at a time into the
+ * rbuf of frame.h; io_process() then handles every complete frame through a
+ * table indexed by Frame.kind. A read that fills the offered room is followed
+ * by another (up to LBUS_READ_BUDGET per turn), so a backlog is drained
+ * without a poll() per chunk.
+ *
+ * Dispatch core. io_work() writes, handles buffered frames, reads, expires
+ * calls and writes again, all without blocking. lbus_dispatch() is one
+ * io_work(); lbus_run() and lbus__io_wait() (used by every blocking call,
+ * so there is no second frame reader) alternate io_work() and poll() until
+ * their condition holds. Callbacks therefore run inside blocking calls too.
+ *
+ * Buffer pinning: see client-internal.h. While a frame handler is on the
+ * stack, in_room() never moves or overwrites that frame's bytes; it copies
+ * the unconsumed bytes into a fresh buffer and retires the old one, freed
+ * when the outermost handler returns.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "client-internal.h"
+#include "lbus-limits.h"
+
+/* Output buffers larger than this are released once empty. */
+#define OUT_KEEP_MAX (1024u * 1024u)
+/* Receive buffers larger than this are shrunk once empty. */
+#define IN_KEEP_MAX (4u * LBUS_IN_CHUNK)
+/* Deliveries carry a few hundred bytes around the publisher's frame. */
+#define IN_FRAME_SLACK (64u * 1024u)
+
+int64_t lbus__now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t lbus__deadline(int timeout_ms)
+{
+	return timeout_ms < 0 ? -1 : lbus__now_ms() + timeout_ms;
+}
+
+void lbus__io_fail(struct lbus *bus, int err)
+{
+	if (!bus->dead)
+		bus->dead = err < 0 ? err : -ECONNRESET;
+}
+
+/* ---- output --------------------------------------------------------------- */
+
+uint8_t *lbus__out_reserve(struct lbus *bus, size_t n)
+{
+	size_t pending = lbus__out_pending(bus);
+	if (bus->out_cap - bus->out_tail >= n)
+		return bus->out + bus->out_tail;
+	if (bus->out_head) {
+		memmove(bus->out, bus->out + bus->out_head, pending);
+		bus->out_head = 0;
+		bus->out_tail = pending;
+		if (bus->out_cap - pending >= n)
+			return bus->out + bus->out_tail;
+	}
+	size_t cap = bus->out_cap ? bus->out_cap : 2 * LBUS_OUT_BATCH;
+	while (cap - pending < n)
+		cap *= 2;
+	uint8_t *p = realloc(bus->out, cap);
+	if (!p)
+		return NULL;
+	bus->out = p;
+	bus->out_cap = cap;
+	return bus->out + bus->out_tail;
+}
+
+/* Write what the kernel takes now. 0 (also when some remains) or -errno. */
+static int out_write(struct lbus *bus)
+{
+	while (lbus__out_pending(bus)) {
+		ssize_t n = send(bus->fd, bus->out + bus->out_head, lbus__out_pending(bus),
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			bus->out_head += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		return n < 0 ? -errno : -EPIPE;
+	}
+	bus->out_head = bus->out_tail = 0;
+	if (bus->out_cap > OUT_KEEP_MAX) {
+		free(bus->out);
+		bus->out = NULL;
+		bus->out_cap = 0;
+	}
+	return 0;
+}
+
+static int in_fill(struct lbus *bus, bool *full);
+
+/* Write, recording a failure as the connection's error. The broker may have
+ * explained why it closed (a fatal Error, e.g. access denied) just before:
+ * buffer what it sent, so the next dispatch reports that error instead of
+ * -EPIPE. */
+static void out_write_or_fail(struct lbus *bus)
+{
+	if (bus->dead)
+		return;
+	int r = out_write(bus);
+	if (r < 0) {
+		lbus__io_fail(bus, r);
+		bus->out_head = bus->out_tail = 0;
+		bool full;
+		while (in_fill(bus, &full) > 0)
+			;
+	}
+}
+
+/* ---- input ----------------------------------------------------------------- */
+
+static uint32_t in_max_frame(const struct lbus *bus)
+{
+	uint32_t m = bus->max_frame > LBUS_DEFAULT_MAX_FRAME ? bus->max_frame : LBUS_DEFAULT_MAX_FRAME;
+	return m + IN_FRAME_SLACK;
+}
+
+static void in_release_retired(struct lbus *bus)
+{
+	while (bus->retired) {
+		struct lbus_retired *r = bus->retired;
+		bus->retired = r->next;
+		free(r->data);
+		free(r);
+	}
+}
+
+/* Ensure `want` free bytes after the buffered input without touching the
+ * bytes of frames being handled (the pin). lbus_frame_next() rewinds an
+ * emptied buffer to offset 0, so pinned bytes may lie beyond `end`: the tail
+ * is usable only past the pin, and the buffer is never moved while pinned.
+ * 0 or -ENOMEM. */
+static int in_room(struct lbus *bus, size_t want)
+{
+	bool pinned = bus->frame_depth && bus->pin_data == bus->in.data;
+	if (!pinned) {
+		if (lbus_rbuf_avail(&bus->in) >= want)
+			return 0;
+		return lbus_rbuf_reserve(&bus->in, want);
+	}
+	if (bus->in.end >= bus->pin_end && lbus_rbuf_avail(&bus->in) >= want)
+		return 0;
+	size_t len = lbus_rbuf_len(&bus->in);
+	struct lbus_retired *old = malloc(sizeof(*old));
+	struct lbus_rbuf fresh;
+	lbus_rbuf_init(&fresh);
+	if (!old || lbus_rbuf_reserve(&fresh, len + want) < 0) {
+		free(old);
+		return -ENOMEM;
+	}
+	if (len)
+		memcpy(fresh.data, bus->in.data + bus->in.start, len);
+	fresh.end = len;
+	old->data = bus->in.data;
+	old->next = bus->retired;
+	bus->retired = old;
+	bus->in = fresh;
+	return 0;
+}
+
+/* Bytes to offer to the next read: a chunk, or what the partial frame at the
+ * head of the buffer still needs. */
+static size_t in_want(const struct lbus *bus)
+{
+	size_t buffered = lbus_rbuf_len(&bus->in);
+	if (buffered < LBUS_FRAME_HEADER)
+		return LBUS_IN_CHUNK;
+	size_t frame = LBUS_FRAME_HEADER + (size_t)lbus_frame_get_len(bus->in.data + bus->in.start);
+	if (frame <= buffered || frame > (size_t)in_max_frame(bus) + LBUS_FRAME_HEADER)
+		return LBUS_IN_CHUNK;
+	return frame - buffered > LBUS_IN_CHUNK ? frame - buffered : LBUS_IN_CHUNK;
+}
+
+/* Read once. Returns bytes read (> 0), 0 when nothing is available, or
+ * -errno (-ECONNRESET at end of stream). *full: the read filled the room. */
+static int in_fill(struct lbus *bus, bool *full)
+{
+	*full = false;
+	int r = in_room(bus, in_want(bus));
+	if (r < 0)
+		return r;
+	size_t avail = lbus_rbuf_avail(&bus->in);
+	if (avail > INT_MAX)
+		avail = INT_MAX;
+	for (;;) {
+		ssize_t n = recv(bus->fd, lbus_rbuf_tail(&bus->in), avail, MSG_DONTWAIT);
+		if (n > 0) {
+			lbus_rbuf_advance(&bus->in, (size_t)n);
+			*full = (size_t)n == avail;
+			return (int)n;
+		}
+		if (n == 0)
+			return -ECONNRESET;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		return -errno;
+	}
+}
+
+bool lbus__in_ready(const struct lbus *bus)
+{
+	size_t buffered = lbus_rbuf_len(&bus->in);
+	if (buffered < LBUS_FRAME_HEADER)
+		return false;
+	return buffered - LBUS_FRAME_HEADER >= lbus_frame_get_len(bus->in.data + bus->in.start);
+}
+
+typedef int (*frame_fn)(struct lbus *bus, const struct lbus_wire_frame *f);
+
+/* What the client does with each frame kind the broker sends; other kinds
+ * are ignored (forward compatibility). */
+static const frame_fn frame_table[LBUS_K_MAX + 1] = {
+	[LBUS_K_WELCOME] = lbus__on_welcome,
+	[LBUS_K_ERROR] = lbus__on_error,
+	[LBUS_K_PING] = lbus__on_ping,
+	[LBUS_K_PONG] = lbus__on_pong,
+	[LBUS_K_DELIVER] = lbus__on_deliver,
+	[LBUS_K_OK] = lbus__on_ok,
+	[LBUS_K_RESULT] = lbus__on_result,
+	[LBUS_K_DROPPED] = lbus__on_dropped,
+	[LBUS_K_CLIENT_LIST] = lbus__on_answer,
+	[LBUS_K_STATS_REPLY] = lbus__on_answer,
+	[LBUS_K_MONITOR_EVENT] = lbus__on_monitor_event,
+};
+
+/* Scan and handle one frame body. Returns messages handled (0/1) or -EPROTO. */
+static int io_handle(struct lbus *bus, const uint8_t *body, uint32_t len)
+{
+	struct lbus_wire_frame f;
+	if (lbus_wire_frame_scan(body, len, &f) < 0)
+		return -EPROTO;
+	if (!bus->welcomed && f.kind != LBUS_K_WELCOME && f.kind != LBUS_K_ERROR)
+		return -EPROTO;
+	if (f.kind > LBUS_K_MAX || !frame_table[f.kind])
+		return 0;
+	/* Pin the frame: it ends at frame_end in the current buffer. */
+	const uint8_t *saved_data = bus->pin_data;
+	size_t saved_end = bus->pin_end;
+	size_t frame_end = (size_t)(body + len - bus->in.data);
+	if (bus->pin_data != bus->in.data) {
+		bus->pin_data = bus->in.data;
+		bus->pin_end = frame_end;
+	} else if (bus->pin_end < frame_end) {
+		bus->pin_end = frame_end;
+	}
+	bus->frame_depth++;
+	int r = frame_table[f.kind](bus, &f);
+	bus->frame_depth--;
+	bus->pin_data = saved_data;
+	bus->pin_end = saved_end;
+	if (!bus->frame_depth)
+		in_release_retired(bus);
+	return r;
+}
+
+/* Handle every complete buffered frame (stopping at lbus_break() when
+ * stop_on_break). Returns the number of messages handled. A malformed
+ * frame breaks the connection (-EPROTO) and discards the input. */
+static int io_process(struct lbus *bus, bool stop_on_break)
+{
+	int handled = 0;
+	while (!(stop_on_break && bus->brk)) {
+		const uint8_t *body;
+		uint32_t len;
+		int r = lbus_frame_next(&bus->in, in_max_frame(bus), &body, &len, NULL);
+		if (r == 0)
+			break;
+		if (r > 0)
+			r = io_handle(bus, body, len);
+		if (r < 0) {
+			lbus__io_fail(bus, -EPROTO);
+			bus->in.start = bus->in.end;
+			break;
+		}
+		handled += r;
+	}
+	if (!bus->frame_depth && !lbus_rbuf_len(&bus->in) && bus->in.cap > IN_KEEP_MAX)
+		lbus_rbuf_shrink(&bus->in, LBUS_IN_CHUNK);
+	return handled;
+}
+
+/* After the connection is lost: fail whatever still waits, once. */
+static void io_lost(struct lbus *bus)
+{
+	bus->lost_done = true;
+	bus->out_head = bus->out_tail = 0;
+	lbus__req_fail_all(bus, bus->dead);
+	lbus__calls_fail_all(bus, -ECONNRESET);
+}
+
+/* All the work possible without blocking; reads only when try_read. */
+static int io_work(struct lbus *bus, bool try_read, bool stop_on_break)
+{
+	out_write_or_fail(bus);
+	int handled = io_process(bus, stop_on_break);
+	for (int i = 0; try_read && !bus->dead && i < LBUS_READ_BUDGET; i++) {
+		if (stop_on_break && bus->brk)
+			break;
+		bool full;
+		int n = in_fill(bus, &full);
+		if (n < 0)
+			lbus__io_fail(bus, n);
+		handled += io_process(bus, stop_on_break);
+		if (n <= 0 || !full)
+			break;
+	}
+	lbus__calls_expire(bus);
+	if (bus->dead && !bus->lost_done)
+		io_lost(bus);
+	out_write_or_fail(bus);
+	return handled;
+}
+
+/* Milliseconds from now to deadline for poll(): -1 when there is none. */
+static int ms_until(int64_t now, int64_t deadline)
+{
+	if (deadline < 0)
+		return -1;
+	int64_t left = deadline > now ? deadline - now : 0;
+	return left > INT_MAX ? INT_MAX : (int)left;
+}
+
+/* poll() timeout for a wait until deadline (-1: none), honouring call
+ * deadlines and buffered input. */
+static int io_poll_timeout(const struct lbus *bus, int64_t now, int64_t deadline)
+{
+	int t = lbus_timeout(bus);
+	int left = ms_until(now, deadline);
+	if (left >= 0 && (t < 0 || left < t))
+		t = left;
+	return t;
+}
+
+/* Wait for the socket. *readable: input (or hang-up) is there to read. */
+static int io_poll(struct lbus *bus, int timeout, bool *readable)
+{
+	struct pollfd p = { .fd = bus->fd, .events = lbus_events(bus) };
+	*readable = false;
+	int r = poll(&p, 1, timeout);
+	if (r < 0)
+		return errno == EINTR || errno == EAGAIN ? 0 : -errno;
+	if (p.revents & POLLNVAL)
+		return -EBADF;
+	*readable = (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+	return 0;
+}
+
+int lbus__out_drain(struct lbus *bus, size_t keep, int64_t deadline)
+{
+	for (;;) {
+		if (bus->dead)
+			return bus->dead;
+		out_write_or_fail(bus);
+		if (bus->dead)
+			return bus->dead;
+		if (lbus__out_pending(bus) <= keep)
+			return 0;
+		int64_t now = lbus__now_ms();
+		if (deadline >= 0 && now >= deadline)
+			return -ETIMEDOUT;
+		bool readable;
+		int r = io_poll(bus, ms_until(now, deadline), &readable);
+		if (r < 0)
+			return r;
+		if (readable) {
+			bool full;
+			int n = in_fill(bus, &full);
+			if (n < 0)
+				lbus__io_fail(bus, n);
+		}
+	}
+}
+
+int lbus__out_commit(struct lbus *bus, size_t n)
+{
+	bus->out_tail += n;
+	if (lbus__out_pending(bus) < LBUS_OUT_BATCH)
+		return 0;
+	return lbus__out_drain(bus, LBUS_OUT_BATCH - 1, -1);
+}
+
+int lbus__out_frame(struct lbus *bus, const Lbus__Frame *f)
+{
+	if (bus->dead)
+		return bus->dead;
+	size_t size = lbus_frame_packed_size(f);
+	if (size - LBUS_FRAME_HEADER > bus->max_frame)
+		return -EMSGSIZE;
+	uint8_t *p = lbus__out_reserve(bus, size);
+	if (!p)
+		return -ENOMEM;
+	lbus_frame_pack(f, p);
+	return lbus__out_commit(bus, size);
+}
+
+int lbus__io_wait(struct lbus *bus, const bool *done, int64_t deadline)
+{
+	bool readable = false;
+	for (;;) {
+		io_work(bus, readable, false);
+		if (*done)
+			return 0;
+		if (bus->dead)
+			return bus->dead;
+		int64_t now = lbus__now_ms();
+		if (deadline >= 0 && now >= deadline)
+			return -ETIMEDOUT;
+		int r = io_poll(bus, io_poll_timeout(bus, now, deadline), &readable);
+		if (r < 0)
+			return r;
+	}
+}
+
+void lbus__io_deinit(struct lbus *bus)
+{
+	free(bus->out);
+	bus->out = NULL;
+	bus->out_cap = bus->out_head = bus->out_tail = 0;
+	lbus_rbuf_deinit(&bus->in);
+	in_release_retired(bus);
+}
+
+/* ---- public event-loop API -------------------------------------------------- */
+
+int lbus_fd(const lbus *bus)
+{
+	return bus->fd;
+}
+
+short lbus_events(const lbus *bus)
+{
+	return (short)(POLLIN | (lbus__out_pending(bus) ? POLLOUT : 0));
+}
+
+int lbus_timeout(const lbus *bus)
+{
+	if (lbus__in_ready(bus))
+		return 0;
+	return lbus__calls_timeout(bus, lbus__now_ms());
+}
+
+int lbus_dispatch(lbus *bus)
+{
+	if (bus->dead && bus->lost_done)
+		return bus->dead;
+	int n = io_work(bus, true, true);
+	bus->brk = false;
+	return bus->dead ? bus->dead : n;
+}
+
+int lbus_run(lbus *bus, int timeout_ms)
+{
+	int64_t deadline = lbus__deadline(timeout_ms);
+	bool readable = true;
+	for (;;) {
+		io_work(bus, readable, true);
+		if (bus->brk) {
+			bus->brk = false;
+			return 0;
+		}
+		if (bus->dead)
+			return bus->dead;
+		int64_t now = lbus__now_ms();
+		if (deadline >= 0 && now >= deadline)
+			return 0;
+		int r = io_poll(bus, io_poll_timeout(bus, now, deadline), &readable);
+		if (r < 0)
+			return r;
+	}
+}
+
+void lbus_break(lbus *bus)
+{
+	bus->brk = true;
+}
+
+int lbus_flush(lbus *bus, int timeout_ms)
+{
+	return lbus__out_drain(bus, 0, lbus__deadline(timeout_ms));
+}

@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Publish, subscriptions and deliveries: the hot path.
+ *
+ * lbus_publish() encodes the frame with wire.h straight into the output
+ * buffer (no allocation, no protobuf-c; the last valid topic is cached so a
+ * publish loop does not validate the same topic again). Subscriptions live
+ * in a hash map keyed by the client-chosen sub_id, so a delivery finds its
+ * callback in O(1). A Deliver is decoded with the allocation-free decoders of wire.h;
+ * the topic (or name) and the sender's name are copied into stack buffers
+ * to NUL-terminate them (the protocol bounds both), and the payload is handed
+ * to the callback where it lies in the receive buffer.
+ *
+ * Drop notices (Dropped{sub_id, count}) add to the subscription's missed
+ * count, reported in msg->missed of its next delivery and then reset.
+ *
+ * Routing of a delivery: a call goes to the lbus_on_call() handler if set;
+ * otherwise anything with a sub_id goes to that subscription's callback and
+ * anything without (sends and calls to names) to the lbus_on_message()
+ * handler. Deliveries for a subscription already cancelled are ignored.
+ *
+ * Unsubscribing waits for the broker's Ok; deliveries that arrive meanwhile
+ * were queued before the broker processed it and still run the callback
+ * (nothing routed to a queue-group member is lost), except when a callback
+ * of that same subscription cancels it (bus->running records which
+ * subscription callbacks are on the stack): then they are discarded.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client-internal.h"
+#include "lbus-limits.h"
+#include "pbwire.h"
+#include "topic.h"
+
+/* Validate a topic for publishing; the last valid one is remembered, so a
+ * loop publishing on one topic validates it once. */
+static int publish_topic_check(struct lbus *bus, const char *topic, size_t tlen)
+{
+	if (bus->pub_topic && tlen == bus->pub_topic_len && !memcmp(topic, bus->pub_topic, tlen))
+		return 0;
+	if (lbus_topic_validate(topic, tlen) < 0)
+		return -EINVAL;
+	if (lbus_topic_is_reserved(topic, tlen))
+		return -EACCES;
+	char *copy = malloc(tlen + 1);
+	if (copy) {
+		memcpy(copy, topic, tlen + 1);
+		free(bus->pub_topic);
+		bus->pub_topic = copy;
+		bus->pub_topic_len = tlen;
+	}
+	return 0;
+}
+
+int lbus_publish(lbus *bus, const char *topic, const void *data, size_t len, unsigned flags)
+{
+	if (!topic || (!data && len) || (flags & ~LBUS_RETAIN))
+		return -EINVAL;
+	size_t tlen = strlen(topic);
+	int r = publish_topic_check(bus, topic, tlen);
+	if (r < 0)
+		return r;
+	if (bus->dead)
+		return bus->dead;
+	bool retain = flags & LBUS_RETAIN;
+	size_t size = lbus_wire_publish_frame_size(tlen, len, retain, 0);
+	if (size - LBUS_FRAME_HEADER > bus->max_frame)
+		return -EMSGSIZE;
+	uint8_t *p = lbus__out_reserve(bus, size);
+	if (!p)
+		return -ENOMEM;
+	lbus_wire_publish_frame_encode(p, topic, tlen, data, len, retain, 0);
+	return lbus__out_commit(bus, size);
+}
+
+static int sub_check(const char *pattern, const struct lbus_sub_opts *opts)
+{
+	if (!pattern || lbus_pattern_validate(pattern, strlen(pattern)) < 0)
+		return -EINVAL;
+	if (!opts)
+		return 0;
+	if (opts->group && *opts->group && lbus_group_validate(opts->group, strlen(opts->group)) < 0)
+		return -EINVAL;
+	if (opts->policy != LBUS_POLICY_DROP && opts->policy != LBUS_POLICY_BLOCK)
+		return -EINVAL;
+	return 0;
+}
+
+int64_t lbus_subscribe(lbus *bus, const char *pattern, lbus_msg_fn fn, void *userdata,
+		       const struct lbus_sub_opts *opts)
+{
+	int r = sub_check(pattern, opts);
+	if (r < 0 || !fn)
+		return -EINVAL;
+	if (bus->dead)
+		return bus->dead;
+	struct lbus_sub *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->id = ++bus->next_sub_id;
+	s->fn = fn;
+	s->userdata = userdata;
+	uint64_t id = s->id;
+	r = lbus_map_put(&bus->subs, id, s);
+	if (r < 0) {
+		free(s);
+		return r;
+	}
+	Lbus__Subscribe sub = LBUS__SUBSCRIBE__INIT;
+	Lbus__Frame f = LBUS__FRAME__INIT;
+	sub.sub_id = id;
+	sub.pattern = (char *)pattern;
+	sub.group = (char *)(opts && opts->group ? opts->group : "");
+	sub.policy = opts && opts->policy == LBUS_POLICY_BLOCK ? LBUS__POLICY__POLICY_BLOCK
+							       : LBUS__POLICY__POLICY_DROP;
+	f.kind_case = LBUS__FRAME__KIND_SUBSCRIBE;
+	f.subscribe = &sub;
+	r = lbus__req_simple(bus, &f, NULL);
+	if (r < 0) {
+		/* A callback may already have cancelled it while we waited. */
+		free(lbus_map_del(&bus->subs, id));
+		return r;
+	}
+	return (int64_t)id;
+}
+
+int lbus_unsubscribe(lbus *bus, int64_t sub_id)
+{
+	struct lbus_sub *s = sub_id > 0 ? lbus_map_get(&bus->subs, (uint64_t)sub_id) : NULL;
+	if (!s || s->cancelling)
+		return -ENOENT;
+	/* Deliveries queued to it before the broker processes the unsubscribe
+	 * still arrive (and run the callback) until the Ok: in a queue group
+	 * nobody else receives them. Unless its own callback is cancelling it:
+	 * then it has had its last message. */
+	s->cancelling = true;
+	for (const struct lbus_running *r = bus->running; r; r = r->up)
+		if (r->sub_id == s->id)
+			s->discard = true;
+	Lbus__Unsubscribe unsub = LBUS__UNSUBSCRIBE__INIT;
+	Lbus__Frame f = LBUS__FRAME__INIT;
+	unsub.sub_id = (uint64_t)sub_id;
+	f.kind_case = LBUS__FRAME__KIND_UNSUBSCRIBE;
+	f.unsubscribe = &unsub;
+	int r = lbus__req_simple(bus, &f, NULL);
+	free(lbus_map_del(&bus->subs, (uint64_t)sub_id));
+	return r == -EINVAL ? -ENOENT : r;
+}
+
+void lbus__pubsub_deinit(struct lbus *bus)
+{
+	for (size_t i = 0; i < bus->subs.cap; i++)
+		if (bus->subs.slots[i].key)
+			free(bus->subs.slots[i].value);
+	lbus_map_deinit(&bus->subs);
+	free(bus->pub_topic);
+	bus->pub_topic = NULL;
+}
+
+/* NUL-terminated copy of a wire string into dst[cap]; -EPROTO if too long. */
+static int copy_str(char *dst, size_t cap, const char *src, size_t len)
+{
+	if (len >= cap)
+		return -EPROTO;
+	if (len)
+		memcpy(dst, src, len);
+	dst[len] = '\0';
+	return 0;
+}
+
+/* Decode the message a Deliver carries into msg (topic copied into topic). */
+static int deliver_decode_msg(const struct lbus_wire_deliver *d, struct lbus_msg *msg, char *topic,
+			      size_t cap)
+{
+	const char *s;
+	size_t slen;
+	if (d->what == LBUS_D_PUBLISH) {
+		struct lbus_wire_publish p;
+		if (lbus_wire_publish_decode(d->msg, d->msg_len, &p) < 0)
+			return -EPROTO;
+		msg->kind = LBUS_MSG_PUBLISH;
+		s = p.topic, slen = p.topic_len;
+		msg->data = p.payload, msg->len = p.payload_len;
+	} else if (d->what == LBUS_D_SEND) {
+		struct lbus_wire_send sd;
+		if (lbus_wire_send_decode(d->msg, d->msg_len, &sd) < 0)
+			return -EPROTO;
+		msg->kind = LBUS_MSG_SEND;
+		s = sd.name, slen = sd.name_len;
+		msg->data = sd.payload, msg->len = sd.payload_len;
+	} else {
+		struct lbus_wire_call c;
+		if (lbus_wire_call_decode(d->msg, d->msg_len, &c) < 0)
+			return -EPROTO;
+		msg->kind = LBUS_MSG_CALL;
+		msg->reply_token = d->call_token;
+		s = c.target, slen = c.target_len;
+		msg->data = c.payload, msg->len = c.payload_len;
+	}
+	return copy_str(topic, cap, s, slen);
+}
+
+/* Run a subscription's callback, recording on the stack that it runs. */
+static void deliver_to_sub(struct lbus *bus, struct lbus_sub *s, const struct lbus_msg *msg)
+{
+	struct lbus_running running = { .sub_id = s->id, .up = bus->running };
+	bus->running = &running;
+	s->fn(bus, msg, s->userdata);
+	bus->running = running.up;
+}
+
+/* Hand a decoded message to whoever receives it (see the top comment). */
+static void deliver_route(struct lbus *bus, struct lbus_msg *msg)
+{
+	struct lbus_sub *s = msg->sub_id ? lbus_map_get(&bus->subs, msg->sub_id) : NULL;
+	if (s) {
+		msg->missed = s->missed;
+		s->missed = 0;
+		if (s->discard)
+			return;
+	}
+	if (msg->kind == LBUS_MSG_CALL && bus->call_fn)
+		bus->call_fn(bus, msg, bus->call_ud);
+	else if (s)
+		deliver_to_sub(bus, s, msg);
+	else if (!msg->sub_id && bus->msg_fn)
+		bus->msg_fn(bus, msg, bus->msg_ud);
+}
+
+int lbus__on_deliver(struct lbus *bus, const struct lbus_wire_frame *f)
+{
+	struct lbus_wire_deliver d;
+	char topic[LBUS_MAX_TOPIC_LEN + 1];
+	char name[LBUS_MAX_NAME_LEN + 1];
+	if (lbus_wire_deliver_decode(f->body, f->body_len, &d) < 0)
+		return -EPROTO;
+	if (d.what != LBUS_D_PUBLISH && d.what != LBUS_D_SEND && d.what != LBUS_D_CALL)
+		return 0;
+	struct lbus_msg msg = {
+		.topic = topic,
+		.sub_id = d.sub_id,
+		.retained = d.retained,
+		.sender = {
+			.id = d.sender.id,
+			.name = name,
+			.pid = (pid_t)d.sender.pid,
+			.uid = (uid_t)d.sender.uid,
+			.gid = (gid_t)d.sender.gid,
+		},
+	};
+	if (deliver_decode_msg(&d, &msg, topic, sizeof(topic)) < 0 ||
+	    copy_str(name, sizeof(name), d.sender.name, d.sender.name_len) < 0)
+		return -EPROTO;
+	deliver_route(bus, &msg);
+	return 1;
+}
+
+int lbus__on_dropped(struct lbus *bus, const struct lbus_wire_frame *f)
+{
+	struct lbus_pb_reader r;
+	struct lbus_pb_field fl;
+	uint64_t sub_id = 0, count = 0;
+	int n;
+	lbus_pb_reader_init(&r, f->body, f->body_len);
+	while ((n = lbus_pb_next(&r, &fl)) > 0) {
+		if (fl.type != LBUS_PB_VARINT)
+			continue;
+		if (fl.num == 1)
+			sub_id = fl.u;
+		else if (fl.num == 2)
+			count = fl.u;
+	}
+	if (n < 0)
+		return -EPROTO;
+	struct lbus_sub *s = lbus_map_get(&bus->subs, sub_id);
+	if (s)
+		s->missed += count;
+	return 0;
+}
