@@ -9,14 +9,10 @@
 
 #include "proto/pbwire.h"
 
-size_t lbus_pb_get_varint(const uint8_t *p, const uint8_t *end, uint64_t *v)
+size_t lbus_pb_get_varint_slow(const uint8_t *p, const uint8_t *end, uint64_t *v)
 {
 	uint64_t r = 0;
 
-	if (p < end && !(*p & 0x80)) { /* fast path: tags and small values */
-		*v = *p;
-		return 1;
-	}
 	for (size_t i = 0; i < 10; i++) {
 		if (p + i >= end)
 			return 0;
@@ -32,7 +28,7 @@ size_t lbus_pb_get_varint(const uint8_t *p, const uint8_t *end, uint64_t *v)
 	return 0;
 }
 
-int lbus_pb_next(struct lbus_pb_reader *r, struct lbus_pb_field *f)
+int lbus_pb_next_slow(struct lbus_pb_reader *r, struct lbus_pb_field *f)
 {
 	uint64_t key, v;
 	size_t n;

@@ -40,15 +40,52 @@ static inline void lbus_pb_reader_init(struct lbus_pb_reader *r, const uint8_t *
 	r->end = data + len;
 }
 
+/* The general cases of lbus_pb_get_varint() and lbus_pb_next(). */
+size_t lbus_pb_get_varint_slow(const uint8_t *p, const uint8_t *end, uint64_t *v);
+int lbus_pb_next_slow(struct lbus_pb_reader *r, struct lbus_pb_field *f);
+
+/* Read a varint; returns bytes consumed, 0 if invalid or truncated. Inline
+ * for the one-byte case (tags, small lengths and values). */
+static inline size_t lbus_pb_get_varint(const uint8_t *p, const uint8_t *end, uint64_t *v)
+{
+	if (p < end && !(*p & 0x80)) {
+		*v = *p;
+		return 1;
+	}
+	return lbus_pb_get_varint_slow(p, end, v);
+}
+
 /*
  * Read the next field. Returns 1 and fills *f, 0 at the end of the input,
  * -EPROTO when the bytes are not valid protobuf (bad varint, truncated
- * field, field number 0, groups).
+ * field, field number 0, groups). Inline for a one-byte tag followed by a
+ * one-byte varint or length: most fields of the hot messages.
  */
-int lbus_pb_next(struct lbus_pb_reader *r, struct lbus_pb_field *f);
-
-/* Read a varint; returns bytes consumed, 0 if invalid or truncated. */
-size_t lbus_pb_get_varint(const uint8_t *p, const uint8_t *end, uint64_t *v);
+static inline int lbus_pb_next(struct lbus_pb_reader *r, struct lbus_pb_field *f)
+{
+	if (r->end - r->p >= 2 && r->p[0] >= 8 && r->p[0] < 0x80 && r->p[1] < 0x80) {
+		uint8_t key = r->p[0], b = r->p[1];
+		if ((key & 7) == LBUS_PB_VARINT) {
+			f->num = key >> 3;
+			f->type = LBUS_PB_VARINT;
+			f->u = b;
+			f->data = NULL;
+			f->len = 0;
+			r->p += 2;
+			return 1;
+		}
+		if ((key & 7) == LBUS_PB_LEN && b <= r->end - r->p - 2) {
+			f->num = key >> 3;
+			f->type = LBUS_PB_LEN;
+			f->u = 0;
+			f->data = r->p + 2;
+			f->len = b;
+			r->p += 2 + (size_t)b;
+			return 1;
+		}
+	}
+	return lbus_pb_next_slow(r, f);
+}
 
 /* Bytes a varint takes. */
 static inline size_t lbus_pb_varint_len(uint64_t v)
