@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What every command of the lbus tool shares: option parsing on top of
+ * getopt_long (per-command option tables, options before or after the
+ * positional arguments, "--" ends them), the one-line error messages and the
+ * mapping from library errors to the exit statuses of DESIGN.md, connecting,
+ * number parsing, and reading payloads from arguments, files or stdin.
+ *
+ * Exit statuses: 1 when the broker refused (no such name, no responders,
+ * denied, name taken, responder gone, limits), 2 for usage errors
+ * (including an invalid topic, pattern or name, which the library rejects
+ * with -EINVAL before sending), 3 when the broker cannot be reached or the
+ * connection is lost, 4 on a timeout.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int cli_usage_error(const struct cli *cli, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "lbus: %s: ", cli->cmd ? cli->cmd : "usage");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (cli->cmd)
+		fprintf(stderr, " (see 'lbus %s --help')\n", cli->cmd);
+	else
+		fputs(" (see 'lbus --help')\n", stderr);
+	return CLI_USAGE;
+}
+
+/* Report an option getopt_long() rejected; returns CLI_USAGE. */
+static int bad_option(const struct cli *cli, int c, char **argv)
+{
+	const char *arg = argv[optind - 1];
+
+	if (c == ':')
+		return cli_usage_error(cli, "option '%s' needs an argument", arg);
+	if (optopt && arg[0] == '-' && arg[1] != '-')
+		return cli_usage_error(cli, "unknown option '-%c'", optopt);
+	return cli_usage_error(cli, "unknown option '%s'", arg);
+}
+
+bool cli_parse_options(struct cli *cli, int argc, char **argv, const char *shortopts,
+		       const struct option *longopts, cli_opt_fn fn, void *opts, int *first_arg, int *status)
+{
+	char all[64];
+	int c;
+
+	snprintf(all, sizeof(all), ":%sS:h", shortopts);
+	opterr = 0;
+	optind = 0; /* full re-initialisation (GNU getopt) */
+	while ((c = getopt_long(argc, argv, all, longopts, NULL)) != -1) {
+		if (c == 'S') {
+			cli->socket = optarg;
+		} else if (c == 'h') {
+			cli_print_help(stdout, cli->cmd);
+			*status = CLI_OK;
+			return false;
+		} else if (c == '?' || c == ':') {
+			*status = bad_option(cli, c, argv);
+			return false;
+		} else if ((*status = fn(cli, c, optarg, opts)) != 0) {
+			return false;
+		}
+	}
+	*first_arg = optind;
+	return true;
+}
+
+int cli_status_of(int err)
+{
+	switch (-err) {
+	case ETIMEDOUT:
+		return CLI_TIMEOUT;
+	case EINVAL:
+		return CLI_USAGE;
+	case ECONNRESET:
+	case EPIPE:
+	case ENOTCONN:
+		return CLI_NO_BROKER;
+	default:
+		return CLI_REFUSED;
+	}
+}
+
+int cli_fail(int err, const char *what_fmt, ...)
+{
+	va_list ap;
+
+	fputs("lbus: ", stderr);
+	va_start(ap, what_fmt);
+	vfprintf(stderr, what_fmt, ap);
+	va_end(ap);
+	fprintf(stderr, ": %s\n", lbus_strerror(err));
+	return cli_status_of(err);
+}
+
+/* The path lbus_connect() uses for NULL, for the error message only (the
+ * resolution order of DESIGN.md, "Socket path"). */
+static void default_path(char *out, size_t size)
+{
+	const char *env = getenv("LBUS_SOCKET");
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+
+	if (env && *env)
+		snprintf(out, size, "%s", env);
+	else if (xdg && *xdg)
+		snprintf(out, size, "%s/lbus/bus.sock", xdg);
+	else
+		snprintf(out, size, "/tmp/lbus-%u/bus.sock", (unsigned)getuid());
+}
+
+int cli_connect(const struct cli *cli, lbus **bus)
+{
+	char path[4200];
+	int r = lbus_connect(bus, cli->socket);
+
+	if (r >= 0)
+		return 0;
+	if (cli->socket && *cli->socket)
+		snprintf(path, sizeof(path), "%s", cli->socket);
+	else
+		default_path(path, sizeof(path));
+	fprintf(stderr, "lbus: cannot connect to %s: %s\n", path, lbus_strerror(r));
+	return CLI_NO_BROKER;
+}
+
+int cli_parse_count(const struct cli *cli, const char *arg, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (errno || end == arg || *end || arg[0] == '-' || v == 0)
+		return cli_usage_error(cli, "invalid count '%s' (want an integer >= 1)", arg);
+	*out = v;
+	return 0;
+}
+
+int cli_parse_secs(const struct cli *cli, const char *arg, int64_t *ms_out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (errno || end == arg || *end || !(v >= 0 && v <= 1e9)) /* also NaN */
+		return cli_usage_error(cli, "invalid time '%s' (want seconds >= 0, e.g. 2.5)", arg);
+	*ms_out = (int64_t)(v * 1000.0 + 0.999); /* round up to whole ms */
+	return 0;
+}
+
+void cli_watch_init(struct cli_watch_opts *o)
+{
+	*o = (struct cli_watch_opts){.timeout_ms = -1};
+}
+
+int cli_watch_option(struct cli *cli, int opt, const char *arg, struct cli_watch_opts *o)
+{
+	switch (opt) {
+	case 'n':
+		return cli_parse_count(cli, arg, &o->count);
+	case 't':
+		return cli_parse_secs(cli, arg, &o->timeout_ms);
+	case 'v':
+		o->verbose = true;
+		return 0;
+	case 'j':
+		o->json = true;
+		return 0;
+	default:
+		return cli_usage_error(cli, "unexpected option");
+	}
+}
+
+int cli_watch_run(struct cli_loop *loop, const struct cli_watch_opts *o, const uint64_t *count,
+		  bool zero_is_timeout)
+{
+	int end = cli_loop_run(loop);
+	uint64_t received = *count; /* the callbacks counted while the loop ran */
+
+	if (end < 0)
+		return cli_loop_failure(end);
+	if (end != CLI_LOOP_TIMEOUT)
+		return CLI_OK;
+	if (o->count)
+		return received < o->count ? CLI_TIMEOUT : CLI_OK;
+	return received == 0 && zero_is_timeout ? CLI_TIMEOUT : CLI_OK;
+}
+
+int cli_buf_reserve(struct cli_buf *b, size_t more)
+{
+	size_t cap = b->cap ? b->cap : 4096;
+	char *p;
+
+	if (b->cap - b->len >= more)
+		return 0;
+	while (cap - b->len < more) {
+		if (cap > SIZE_MAX / 2)
+			return -ENOMEM;
+		cap *= 2;
+	}
+	p = realloc(b->data, cap);
+	if (!p)
+		return -ENOMEM;
+	b->data = p;
+	b->cap = cap;
+	return 0;
+}
+
+void cli_buf_free(struct cli_buf *b)
+{
+	free(b->data);
+	*b = (struct cli_buf){0};
+}
+
+int cli_buf_read_fd(struct cli_buf *b, int fd)
+{
+	for (;;) {
+		ssize_t n;
+		int r = cli_buf_reserve(b, 65536);
+
+		if (r < 0)
+			return r;
+		n = read(fd, b->data + b->len, b->cap - b->len);
+		if (n == 0)
+			return 0;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		b->len += (size_t)n;
+	}
+}
+
+int cli_payload(const char *message, const char *file, struct cli_buf *b, const void **data, size_t *len)
+{
+	int fd = STDIN_FILENO;
+	int r;
+
+	*b = (struct cli_buf){0};
+	if (message) {
+		*data = message;
+		*len = strlen(message);
+		return 0;
+	}
+	if (file) {
+		fd = open(file, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			cli_fail(-errno, "open %s", file);
+			return CLI_REFUSED;
+		}
+	}
+	r = cli_buf_read_fd(b, fd);
+	if (file)
+		close(fd);
+	if (r < 0) {
+		cli_buf_free(b);
+		cli_fail(r, "read %s", file ? file : "stdin");
+		return CLI_REFUSED;
+	}
+	*data = b->data ? b->data : "";
+	*len = b->len;
+	return 0;
+}
+
+int64_t cli_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lbus list and lbus stats: the broker's introspection answers, printed as
+ * aligned tables for people or, with --json, as one JSON document for
+ * programs:
+ *
+ *   {"clients":[{"id","names","pid","uid","gid","command","subscriptions":
+ *     [{"sub_id","pattern","group","policy"}],"queued_bytes","monitor",
+ *     "connected_at_ms","counters":{...}}]}
+ *   {"broker":{"msgs_in",...,"calls_pending"},
+ *    "clients":[{"id","msgs_in",...,"errors","queued_bytes"}]}
+ *
+ * A table is built as rows of cells first (strings), so every column gets
+ * the width of its widest cell.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define TABLE_MAX_COLS 8
+
+/* Rows of formatted cells; row 0 is the header. */
+struct table {
+	size_t n_cols, n_rows, cap_rows;
+	char **cells; /* n_rows * n_cols, row-major */
+	bool failed;  /* out of memory at some point */
+};
+
+/* Append an empty row and return its cells (fill them with table_cell()),
+ * or NULL when out of memory. */
+static char **table_row(struct table *t)
+{
+	if (t->n_rows == t->cap_rows) {
+		size_t cap = t->cap_rows ? t->cap_rows * 2 : 16;
+		char **cells = reallocarray(t->cells, cap * t->n_cols, sizeof(*cells));
+
+		if (!cells) {
+			t->failed = true;
+			return NULL;
+		}
+		t->cells = cells;
+		t->cap_rows = cap;
+	}
+	memset(t->cells + t->n_rows * t->n_cols, 0, t->n_cols * sizeof(*t->cells));
+	return t->cells + t->n_rows++ * t->n_cols;
+}
+
+static void table_cell(struct table *t, char **row, size_t col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void table_cell(struct table *t, char **row, size_t col, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!row)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&row[col], fmt, ap) < 0) {
+		row[col] = NULL;
+		t->failed = true;
+	}
+	va_end(ap);
+}
+
+/* Print the table with columns padded to their widest cell, and free it. */
+static void table_print_free(struct table *t)
+{
+	size_t width[TABLE_MAX_COLS] = {0};
+
+	for (size_t i = 0; i < t->n_rows * t->n_cols; i++) {
+		size_t len = t->cells[i] ? strlen(t->cells[i]) : 0;
+
+		if (len > width[i % t->n_cols])
+			width[i % t->n_cols] = len;
+	}
+	for (size_t r = 0; r < t->n_rows; r++) {
+		for (size_t c = 0; c < t->n_cols; c++) {
+			const char *cell = t->cells[r * t->n_cols + c];
+
+			if (c + 1 < t->n_cols)
+				printf("%-*s  ", (int)width[c], cell ? cell : "");
+			else
+				printf("%s\n", cell ? cell : "");
+		}
+	}
+	for (size_t i = 0; i < t->n_rows * t->n_cols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+}
+
+/* Write "a,b,c" (or "-" when empty) into a new string. */
+static char *join_names(const struct lbus_client_info *c)
+{
+	char *s = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&s, &len);
+
+	if (!f)
+		return NULL;
+	for (size_t i = 0; i < c->n_names; i++)
+		fprintf(f, "%s%s", i ? "," : "", c->names[i]);
+	if (c->n_names == 0)
+		fputs("-", f);
+	fclose(f);
+	return s;
+}
+
+/* Write "pattern[@group][!block],..." (and "(monitor)") into a new string. */
+static char *join_subs(const struct lbus_client_info *c)
+{
+	char *s = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&s, &len);
+
+	if (!f)
+		return NULL;
+	for (size_t i = 0; i < c->n_subs; i++) {
+		const struct lbus_sub_info *sub = &c->subs[i];
+
+		fprintf(f, "%s%s", i ? "," : "", sub->pattern);
+		if (sub->group && *sub->group)
+			fprintf(f, "@%s", sub->group);
+		if (sub->policy == LBUS_POLICY_BLOCK)
+			fputs("!block", f);
+	}
+	if (c->monitor)
+		fprintf(f, "%s(monitor)", c->n_subs ? "," : "");
+	else if (c->n_subs == 0)
+		fputs("-", f);
+	fclose(f);
+	return s;
+}
+
+static void list_table(const struct lbus_client_list *list, struct table *t)
+{
+	char **row = table_row(t);
+	static const char *const head[] = {"ID", "NAMES", "PID", "UID", "COMMAND", "SUBSCRIPTIONS", "QUEUED"};
+
+	for (size_t c = 0; c < 7; c++)
+		table_cell(t, row, c, "%s", head[c]);
+	for (size_t i = 0; i < list->n_clients; i++) {
+		const struct lbus_client_info *c = &list->clients[i];
+
+		row = table_row(t);
+		if (!row)
+			return;
+		table_cell(t, row, 0, "%" PRIu64, c->id);
+		row[1] = join_names(c);
+		table_cell(t, row, 2, "%ld", (long)c->pid);
+		table_cell(t, row, 3, "%lu", (unsigned long)c->uid);
+		table_cell(t, row, 4, "%s", c->command && *c->command ? c->command : "-");
+		row[5] = join_subs(c);
+		table_cell(t, row, 6, "%" PRIu64, c->queued_bytes);
+	}
+}
+
+static void json_counters(const struct lbus_counters *c)
+{
+	printf("\"msgs_in\":%" PRIu64 ",\"msgs_out\":%" PRIu64 ",\"bytes_in\":%" PRIu64
+	       ",\"bytes_out\":%" PRIu64 ",\"dropped\":%" PRIu64 ",\"errors\":%" PRIu64,
+	       c->msgs_in, c->msgs_out, c->bytes_in, c->bytes_out, c->dropped, c->errors);
+}
+
+static void json_subs(const struct lbus_client_info *c)
+{
+	putchar('[');
+	for (size_t i = 0; i < c->n_subs; i++) {
+		const struct lbus_sub_info *sub = &c->subs[i];
+
+		printf("%s{\"sub_id\":%" PRIu64 ",\"pattern\":", i ? "," : "", sub->sub_id);
+		cli_json_cstring(stdout, sub->pattern);
+		fputs(",\"group\":", stdout);
+		cli_json_cstring(stdout, sub->group);
+		printf(",\"policy\":\"%s\"}", sub->policy == LBUS_POLICY_BLOCK ? "block" : "drop");
+	}
+	putchar(']');
+}
+
+static void list_json(const struct lbus_client_list *list)
+{
+	fputs("{\"clients\":[", stdout);
+	for (size_t i = 0; i < list->n_clients; i++) {
+		const struct lbus_client_info *c = &list->clients[i];
+
+		printf("%s{\"id\":%" PRIu64 ",\"names\":", i ? "," : "", c->id);
+		cli_json_string_array(stdout, c->names, c->n_names);
+		printf(",\"pid\":%ld,\"uid\":%lu,\"gid\":%lu,\"command\":", (long)c->pid,
+		       (unsigned long)c->uid, (unsigned long)c->gid);
+		cli_json_cstring(stdout, c->command);
+		fputs(",\"subscriptions\":", stdout);
+		json_subs(c);
+		printf(",\"queued_bytes\":%" PRIu64 ",\"monitor\":%s,\"connected_at_ms\":%" PRIu64
+		       ",\"counters\":{",
+		       c->queued_bytes, c->monitor ? "true" : "false", c->connected_at_ms);
+		json_counters(&c->counters);
+		fputs("}}", stdout);
+	}
+	fputs("]}\n", stdout);
+}
+
+/* Parse the only option of list and stats, --json ('j'). */
+static int json_option(struct cli *cli, int opt, const char *arg, void *data)
+{
+	*(bool *)data = true;
+	return 0;
+}
+
+/* Parse the options (no positional arguments) and connect. true to go on;
+ * false: return *status. */
+static bool info_start(struct cli *cli, int argc, char **argv, bool *json, lbus **bus, int *status)
+{
+	static const struct option longopts[] = {{"json", no_argument, NULL, 'j'}, CLI_COMMON_LONGOPTS, {0}};
+	int first;
+
+	if (!cli_parse_options(cli, argc, argv, "", longopts, json_option, json, &first, status))
+		return false;
+	if (first < argc) {
+		*status = cli_usage_error(cli, "unexpected argument '%s'", argv[first]);
+		return false;
+	}
+	*status = cli_connect(cli, bus);
+	return *status == 0;
+}
+
+/* Flush stdout; the exit status. */
+static int info_finish(bool out_of_memory)
+{
+	int r = cli_flush_stdout();
+
+	if (r < 0)
+		return cli_loop_failure(r);
+	return out_of_memory ? cli_fail(-ENOMEM, "print the table") : CLI_OK;
+}
+
+int cli_list(struct cli *cli, int argc, char **argv)
+{
+	struct lbus_client_list *list;
+	struct table t = {.n_cols = 7};
+	bool json = false;
+	lbus *bus;
+	int status, r;
+
+	if (!info_start(cli, argc, argv, &json, &bus, &status))
+		return status;
+	r = lbus_list_clients(bus, -1, &list);
+	lbus_close(bus);
+	if (r < 0)
+		return cli_fail(r, "list clients");
+	if (json) {
+		list_json(list);
+	} else {
+		list_table(list, &t);
+		table_print_free(&t);
+	}
+	lbus_client_list_free(list);
+	return info_finish(t.failed);
+}
+
+/* ---- stats -------------------------------------------------------------- */
+
+static void stats_text(const struct lbus_stats *s, struct table *t)
+{
+	const struct lbus_broker_stats *b = &s->broker;
+	static const char *const head[] = {"ID",	"MSGS_IN", "MSGS_OUT", "BYTES_IN",
+					   "BYTES_OUT", "DROPPED", "ERRORS",   "QUEUED"};
+	char **row = table_row(t);
+
+	printf("uptime %.1f s; clients %" PRIu64 " (%" PRIu64 " since start); subscriptions %" PRIu64
+	       "; names %" PRIu64 "\n",
+	       (double)b->uptime_ms / 1000.0, b->clients, b->clients_total, b->subscriptions, b->names);
+	printf("retained %" PRIu64 " (%" PRIu64 " bytes); calls pending %" PRIu64 "\n", b->retained,
+	       b->retained_bytes, b->calls_pending);
+	printf("messages in %" PRIu64 ", out %" PRIu64 "; bytes in %" PRIu64 ", out %" PRIu64
+	       "; dropped %" PRIu64 "; errors %" PRIu64 "\n\n",
+	       b->counters.msgs_in, b->counters.msgs_out, b->counters.bytes_in, b->counters.bytes_out,
+	       b->counters.dropped, b->counters.errors);
+	for (size_t c = 0; c < 8; c++)
+		table_cell(t, row, c, "%s", head[c]);
+	for (size_t i = 0; i < s->n_clients; i++) {
+		const struct lbus_client_stats *c = &s->clients[i];
+		const uint64_t v[] = {c->id,
+				      c->counters.msgs_in,
+				      c->counters.msgs_out,
+				      c->counters.bytes_in,
+				      c->counters.bytes_out,
+				      c->counters.dropped,
+				      c->counters.errors,
+				      c->queued_bytes};
+
+		row = table_row(t);
+		for (size_t col = 0; col < 8; col++)
+			table_cell(t, row, col, "%" PRIu64, v[col]);
+	}
+}
+
+static void stats_json(const struct lbus_stats *s)
+{
+	const struct lbus_broker_stats *b = &s->broker;
+
+	fputs("{\"broker\":{", stdout);
+	json_counters(&b->counters);
+	printf(",\"clients\":%" PRIu64 ",\"clients_total\":%" PRIu64 ",\"uptime_ms\":%" PRIu64
+	       ",\"retained\":%" PRIu64 ",\"retained_bytes\":%" PRIu64 ",\"subscriptions\":%" PRIu64
+	       ",\"names\":%" PRIu64 ",\"calls_pending\":%" PRIu64 "},\"clients\":[",
+	       b->clients, b->clients_total, b->uptime_ms, b->retained, b->retained_bytes, b->subscriptions,
+	       b->names, b->calls_pending);
+	for (size_t i = 0; i < s->n_clients; i++) {
+		const struct lbus_client_stats *c = &s->clients[i];
+
+		printf("%s{\"id\":%" PRIu64 ",", i ? "," : "", c->id);
+		json_counters(&c->counters);
+		printf(",\"queued_bytes\":%" PRIu64 "}", c->queued_bytes);
+	}
+	fputs("]}\n", stdout);
+}
+
+int cli_stats(struct cli *cli, int argc, char **argv)
+{
+	struct lbus_stats *stats;
+	struct table t = {.n_cols = 8};
+	bool json = false;
+	lbus *bus;
+	int status, r;
+
+	if (!info_start(cli, argc, argv, &json, &bus, &status))
+		return status;
+	r = lbus_get_stats(bus, -1, &stats);
+	lbus_close(bus);
+	if (r < 0)
+		return cli_fail(r, "get stats");
+	if (json) {
+		stats_json(stats);
+	} else {
+		stats_text(stats, &t);
+		table_print_free(&t);
+	}
+	lbus_stats_free(stats);
+	return info_finish(t.failed);
+}

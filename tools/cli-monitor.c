@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lbus monitor [PATTERN]: print every message the broker routes, one line
+ * per event, in the spirit of dbus-monitor:
+ *
+ *   publish sensors/a from 7(player) to 3,5: 21.5
+ *   publish $lbus/client/connected from 0 to 4: id=9 pid=123 uid=1000 command=lbus
+ *   send player from 9 to 7: pause
+ *   call player #12 from 9 to 7: status?
+ *   reply #12 from 7 to 9: playing
+ *   error #13 from 0 to 9: no responders
+ *
+ * A publish flagged retain shows "retain" after its topic. -v adds the
+ * sender's pid and uid; --json writes one object per event with kind,
+ * topic, name, call_id, retain, sender, receivers, the payload (or
+ * payload_base64), error and, for presence events, presence.
+ */
+#include <inttypes.h>
+
+#include "cli.h"
+
+struct monitor_state {
+	struct cli_watch_opts opts;
+	struct cli_loop loop;
+	uint64_t seen;
+};
+
+static const char *const kind_names[] = {
+    [LBUS_MON_PUBLISH] = "publish", [LBUS_MON_SEND] = "send",	[LBUS_MON_CALL] = "call",
+    [LBUS_MON_REPLY] = "reply",	    [LBUS_MON_ERROR] = "error",
+};
+
+static const char *kind_name(enum lbus_monitor_kind kind)
+{
+	if ((size_t)kind < sizeof(kind_names) / sizeof(kind_names[0]) && kind_names[kind])
+		return kind_names[kind];
+	return "unknown";
+}
+
+/* The topic or name the event is about ("" for replies and errors). */
+static const char *event_target(const struct lbus_monitor_event *ev)
+{
+	if (ev->kind == LBUS_MON_REPLY || ev->kind == LBUS_MON_ERROR)
+		return "";
+	return ev->name && *ev->name ? ev->name : ev->topic ? ev->topic : "";
+}
+
+static void print_text(const struct lbus_monitor_event *ev, bool verbose)
+{
+	const char *target = event_target(ev);
+
+	fputs(kind_name(ev->kind), stdout);
+	if (*target)
+		printf(" %s", target);
+	if (ev->kind == LBUS_MON_CALL || ev->kind == LBUS_MON_REPLY || ev->kind == LBUS_MON_ERROR)
+		printf(" #%" PRIu64, ev->call_id);
+	if (ev->retain)
+		fputs(" retain", stdout);
+	fputs(" from ", stdout);
+	cli_print_sender(stdout, &ev->sender);
+	if (verbose)
+		printf(" pid=%ld uid=%lu", (long)ev->sender.pid, (unsigned long)ev->sender.uid);
+	fputs(" to ", stdout);
+	for (size_t i = 0; i < ev->n_receivers; i++)
+		printf("%s%" PRIu64, i ? "," : "", ev->receivers[i]);
+	if (ev->n_receivers == 0)
+		putchar('-');
+	fputs(": ", stdout);
+	if (ev->kind == LBUS_MON_ERROR)
+		fputs(lbus_strerror(ev->error), stdout);
+	else if (!cli_print_presence_text(stdout, ev->topic, ev->data, ev->len))
+		cli_print_text_payload(stdout, ev->data, ev->len);
+	putchar('\n');
+}
+
+static void print_json(const struct lbus_monitor_event *ev)
+{
+	printf("{\"kind\":\"%s\",\"topic\":", kind_name(ev->kind));
+	cli_json_cstring(stdout, ev->topic);
+	fputs(",\"name\":", stdout);
+	cli_json_cstring(stdout, ev->name);
+	printf(",\"call_id\":%" PRIu64 ",\"retain\":%s,\"sender\":", ev->call_id,
+	       ev->retain ? "true" : "false");
+	cli_json_sender(stdout, &ev->sender);
+	fputs(",\"receivers\":[", stdout);
+	for (size_t i = 0; i < ev->n_receivers; i++)
+		printf("%s%" PRIu64, i ? "," : "", ev->receivers[i]);
+	fputs("],", stdout);
+	cli_json_payload(stdout, ev->data, ev->len);
+	if (ev->kind == LBUS_MON_ERROR) {
+		fputs(",\"error\":", stdout);
+		cli_json_cstring(stdout, lbus_strerror(ev->error));
+	}
+	cli_print_presence_json(stdout, ev->topic, ev->data, ev->len);
+	fputs("}\n", stdout);
+}
+
+static void monitor_on_event(lbus *bus, const struct lbus_monitor_event *ev, void *userdata)
+{
+	struct monitor_state *st = userdata;
+
+	if (st->loop.stop)
+		return;
+	if (st->opts.json)
+		print_json(ev);
+	else
+		print_text(ev, st->opts.verbose);
+	if (++st->seen == st->opts.count)
+		cli_loop_stop(&st->loop);
+}
+
+static int monitor_option(struct cli *cli, int opt, const char *arg, void *data)
+{
+	struct monitor_state *st = data;
+
+	return cli_watch_option(cli, opt, arg, &st->opts);
+}
+
+int cli_monitor(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {CLI_WATCH_LONGOPTS, CLI_COMMON_LONGOPTS, {0}};
+	struct monitor_state st = {0};
+	const char *pattern;
+	lbus *bus;
+	int first, status, r;
+
+	cli_watch_init(&st.opts);
+	if (!cli_parse_options(cli, argc, argv, CLI_WATCH_SHORTOPTS, longopts, monitor_option, &st, &first,
+			       &status))
+		return status;
+	if (argc - first > 1)
+		return cli_usage_error(cli, "too many arguments (one PATTERN at most)");
+	pattern = argc - first == 1 ? argv[first] : NULL;
+	if ((status = cli_loop_signals()) != 0)
+		return status;
+	if ((status = cli_connect(cli, &bus)) != 0)
+		return status;
+	cli_loop_init(&st.loop, bus, st.opts.timeout_ms);
+	if ((r = lbus_monitor(bus, pattern, monitor_on_event, &st)) < 0)
+		status = cli_fail(r, "monitor %s", pattern ? pattern : "#");
+	else
+		status = cli_watch_run(&st.loop, &st.opts, &st.seen, false);
+	lbus_close(bus);
+	return status;
+}

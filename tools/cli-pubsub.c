@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lbus pub and lbus sub.
+ *
+ * pub sends one payload (the MESSAGE argument, a file, or all of stdin) -n
+ * times, or with -l every line of stdin (or of -f FILE) as its own message.
+ * Lines are cut out of large read() blocks with memchr(), so `seq 1000000 |
+ * lbus pub t -l` costs a few hundred system calls, and the library batches
+ * the frames. Before exiting, pub waits for the broker to have processed
+ * everything (lbus_sync), so an error the broker reports later (denied,
+ * retained store full) still sets the exit status, and nothing is lost.
+ *
+ * sub subscribes to every PATTERN and prints messages through cli-output.c
+ * from the loop of cli-loop.c until -n messages, the -t time limit, a
+ * signal or the end of stdout.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define PUB_READ_BLOCK (256 * 1024)
+
+struct pub_opts {
+	bool lines, retain;
+	const char *file;
+	uint64_t count;
+};
+
+struct pub_state {
+	lbus *bus;
+	const char *topic;
+	const struct pub_opts *opts;
+	int status; /* first error the broker reported later, else 0 */
+};
+
+static int pub_option(struct cli *cli, int opt, const char *arg, void *data)
+{
+	struct pub_opts *o = data;
+
+	switch (opt) {
+	case 'l':
+		o->lines = true;
+		return 0;
+	case 'r':
+		o->retain = true;
+		return 0;
+	case 'f':
+		o->file = arg;
+		return 0;
+	default: /* 'n' */
+		return cli_parse_count(cli, arg, &o->count);
+	}
+}
+
+/* Errors the broker reports after the fact: print the first, keep its
+ * status. */
+static void pub_on_error(lbus *bus, int err, const char *what, void *userdata)
+{
+	struct pub_state *st = userdata;
+
+	if (st->status)
+		return;
+	st->status = cli_status_of(err);
+	if (st->status == CLI_USAGE)
+		st->status = CLI_REFUSED;
+	if (what && *what)
+		fprintf(stderr, "lbus: publish to %s: %s (%s)\n", st->topic, lbus_strerror(err), what);
+	else
+		fprintf(stderr, "lbus: publish to %s: %s\n", st->topic, lbus_strerror(err));
+}
+
+/* Publish one payload opts->count times. 0 or an exit status (printed). */
+static int pub_payload(struct pub_state *st, const void *data, size_t len)
+{
+	unsigned flags = st->opts->retain ? LBUS_RETAIN : 0;
+
+	for (uint64_t i = 0; i < st->opts->count; i++) {
+		int r = lbus_publish(st->bus, st->topic, data, len, flags);
+
+		if (r < 0)
+			return cli_fail(r, "publish to %s", st->topic);
+	}
+	return 0;
+}
+
+/* Publish every complete line in b, keep the unfinished rest at its start.
+ * 0 or an exit status. */
+static int pub_complete_lines(struct pub_state *st, struct cli_buf *b)
+{
+	char *p = b->data, *end = b->data + b->len, *nl;
+	int r;
+
+	while ((nl = memchr(p, '\n', (size_t)(end - p)))) {
+		if ((r = pub_payload(st, p, (size_t)(nl - p))) != 0)
+			return r;
+		p = nl + 1;
+	}
+	b->len = (size_t)(end - p);
+	memmove(b->data, p, b->len);
+	return 0;
+}
+
+/* -l: every line of fd is one message (without its newline); a last line
+ * without a newline counts too. 0 or an exit status. */
+static int pub_lines(struct pub_state *st, int fd, const char *source)
+{
+	struct cli_buf b = {0};
+	int r = 0;
+
+	for (;;) {
+		ssize_t n;
+
+		if (cli_buf_reserve(&b, PUB_READ_BLOCK) < 0) {
+			r = cli_fail(-ENOMEM, "read %s", source);
+			break;
+		}
+		n = read(fd, b.data + b.len, b.cap - b.len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			cli_fail(-errno, "read %s", source);
+			r = CLI_REFUSED;
+			break;
+		}
+		if (n == 0) {
+			if (b.len > 0)
+				r = pub_payload(st, b.data, b.len);
+			break;
+		}
+		b.len += (size_t)n;
+		if ((r = pub_complete_lines(st, &b)) != 0)
+			break;
+	}
+	cli_buf_free(&b);
+	return r;
+}
+
+static int pub_run(struct pub_state *st, const char *message)
+{
+	const struct pub_opts *o = st->opts;
+	struct cli_buf b;
+	const void *data;
+	size_t len;
+	int fd = STDIN_FILENO, r;
+
+	if (!o->lines) {
+		if ((r = cli_payload(message, o->file, &b, &data, &len)) != 0)
+			return r;
+		r = pub_payload(st, data, len);
+		cli_buf_free(&b);
+		return r;
+	}
+	if (o->file && (fd = open(o->file, O_RDONLY | O_CLOEXEC)) < 0) {
+		cli_fail(-errno, "open %s", o->file);
+		return CLI_REFUSED;
+	}
+	r = pub_lines(st, fd, o->file ? o->file : "stdin");
+	if (o->file)
+		close(fd);
+	return r;
+}
+
+int cli_pub(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"lines", no_argument, NULL, 'l'},
+	    {"retain", no_argument, NULL, 'r'},
+	    {"file", required_argument, NULL, 'f'},
+	    {"count", required_argument, NULL, 'n'},
+	    CLI_COMMON_LONGOPTS,
+	    {0},
+	};
+	struct pub_opts o = {.count = 1};
+	struct pub_state st = {.opts = &o};
+	int first, status, r;
+
+	if (!cli_parse_options(cli, argc, argv, "lrf:n:", longopts, pub_option, &o, &first, &status))
+		return status;
+	if (argc - first < 1)
+		return cli_usage_error(cli, "missing TOPIC");
+	if (argc - first > 2)
+		return cli_usage_error(cli, "too many arguments (quote a MESSAGE with spaces)");
+	if (argc - first == 2 && (o.lines || o.file))
+		return cli_usage_error(cli, "a MESSAGE argument excludes -l and -f");
+	st.topic = argv[first];
+	if ((status = cli_connect(cli, &st.bus)) != 0)
+		return status;
+	lbus_on_error(st.bus, pub_on_error, &st);
+	status = pub_run(&st, argc - first == 2 ? argv[first + 1] : NULL);
+	if (status == 0 && (r = lbus_sync(st.bus, -1)) < 0)
+		status = cli_fail(r, "publish to %s", st.topic);
+	if (status == 0)
+		status = st.status;
+	lbus_close(st.bus);
+	return status;
+}
+
+/* ---- sub ---------------------------------------------------------------- */
+
+struct sub_opts {
+	struct cli_watch_opts watch;
+	struct lbus_sub_opts sub;
+	enum cli_format fmt;
+};
+
+struct sub_state {
+	const struct sub_opts *opts;
+	struct cli_loop loop;
+	uint64_t received;
+};
+
+/* What each subscription's callback needs: the shared state and its
+ * pattern, for the drop warning. */
+struct sub_one {
+	struct sub_state *st;
+	const char *pattern;
+};
+
+static int sub_option(struct cli *cli, int opt, const char *arg, void *data)
+{
+	struct sub_opts *o = data;
+
+	switch (opt) {
+	case 'g':
+		o->sub.group = arg;
+		return 0;
+	case 'P': /* --policy */
+		if (strcmp(arg, "drop") == 0)
+			o->sub.policy = LBUS_POLICY_DROP;
+		else if (strcmp(arg, "block") == 0)
+			o->sub.policy = LBUS_POLICY_BLOCK;
+		else
+			return cli_usage_error(cli, "invalid policy '%s' (want drop or block)", arg);
+		return 0;
+	default:
+		return cli_watch_option(cli, opt, arg, &o->watch);
+	}
+}
+
+static void sub_on_msg(lbus *bus, const struct lbus_msg *msg, void *userdata)
+{
+	struct sub_one *one = userdata;
+	struct sub_state *st = one->st;
+
+	if (st->loop.stop)
+		return;
+	cli_print_msg(st->opts->fmt, msg, one->pattern);
+	if (++st->received == st->opts->watch.count)
+		cli_loop_stop(&st->loop);
+}
+
+static int sub_run(lbus *bus, struct sub_state *st, char **patterns, int n)
+{
+	struct sub_one *ones = calloc((size_t)n, sizeof(*ones));
+	int status = CLI_OK;
+
+	if (!ones)
+		return cli_fail(-ENOMEM, "subscribe");
+	cli_loop_init(&st->loop, bus, st->opts->watch.timeout_ms);
+	for (int i = 0; i < n && status == CLI_OK; i++) {
+		int64_t r;
+
+		ones[i] = (struct sub_one){.st = st, .pattern = patterns[i]};
+		r = lbus_subscribe(bus, patterns[i], sub_on_msg, &ones[i], &st->opts->sub);
+		if (r < 0)
+			status = cli_fail((int)r, "subscribe to %s", patterns[i]);
+	}
+	if (status == CLI_OK)
+		status = cli_watch_run(&st->loop, &st->opts->watch, &st->received, true);
+	else
+		cli_flush_stdout();
+	lbus_close(bus);
+	free(ones);
+	return status;
+}
+
+int cli_sub(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    CLI_WATCH_LONGOPTS,
+	    {"group", required_argument, NULL, 'g'},
+	    {"policy", required_argument, NULL, 'P'},
+	    CLI_COMMON_LONGOPTS,
+	    {0},
+	};
+	struct sub_opts o = {0};
+	struct sub_state st = {.opts = &o};
+	lbus *bus;
+	int first, status;
+
+	cli_watch_init(&o.watch);
+	if (!cli_parse_options(cli, argc, argv, CLI_WATCH_SHORTOPTS "g:", longopts, sub_option, &o, &first,
+			       &status))
+		return status;
+	o.fmt = cli_watch_format(&o.watch, CLI_FMT_TOPIC);
+	if (argc - first < 1)
+		return cli_usage_error(cli, "missing PATTERN");
+	if ((status = cli_loop_signals()) != 0)
+		return status;
+	if ((status = cli_connect(cli, &bus)) != 0)
+		return status;
+	return sub_run(bus, &st, argv + first, argc - first);
+}

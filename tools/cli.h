@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal interface of the lbus command line tool.
+ *
+ * The tool is a thin layer over the public client library (lbus.h): lbus.c
+ * holds main(), the global options and the command table with every help
+ * text; each cli-*.c file implements a group of commands or one shared
+ * concern (options and errors, the event loop, message output, JSON).
+ *
+ * Conventions: a command function returns the process exit status
+ * (enum cli_status) and prints its own error line first. Helpers that can
+ * fail in an expected way return 0 or a negative errno and leave the
+ * message to their caller, unless their comment says they print it.
+ */
+#pragma once
+
+#include <getopt.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lbus.h"
+
+/* Exit statuses of the command line contract (DESIGN.md). */
+enum cli_status {
+	CLI_OK = 0,	   /* success */
+	CLI_REFUSED = 1,   /* the broker refused, or another failure */
+	CLI_USAGE = 2,	   /* usage error */
+	CLI_NO_BROKER = 3, /* cannot reach the broker */
+	CLI_TIMEOUT = 4,   /* timed out */
+};
+
+/* State shared by every command: the global options. */
+struct cli {
+	const char *socket; /* -S PATH, NULL for the default */
+	const char *cmd;    /* the command's name, for messages */
+};
+
+/* ---- commands (one function each; argv[0] is the command name) -------- */
+
+int cli_pub(struct cli *cli, int argc, char **argv);
+int cli_sub(struct cli *cli, int argc, char **argv);
+int cli_send(struct cli *cli, int argc, char **argv);
+int cli_listen(struct cli *cli, int argc, char **argv);
+int cli_wait(struct cli *cli, int argc, char **argv);
+int cli_call(struct cli *cli, int argc, char **argv);
+int cli_serve(struct cli *cli, int argc, char **argv);
+int cli_list(struct cli *cli, int argc, char **argv);
+int cli_stats(struct cli *cli, int argc, char **argv);
+int cli_monitor(struct cli *cli, int argc, char **argv);
+
+/* lbus.c: print the help text of command cmd (or of the tool when NULL or
+ * unknown) to f. */
+void cli_print_help(FILE *f, const char *cmd);
+
+/* ---- cli-common.c: options, errors, connecting, reading input ---------- */
+
+/* The long options every command accepts; end each command's table with
+ * CLI_COMMON_LONGOPTS, { 0 }. */
+/* clang-format off */
+#define CLI_COMMON_LONGOPTS { "socket", required_argument, NULL, 'S' }, { "help", no_argument, NULL, 'h' }
+/* clang-format on */
+
+/* Handles one command-specific option: returns 0, or an exit status (after
+ * printing why) to stop. */
+typedef int (*cli_opt_fn)(struct cli *cli, int opt, const char *arg, void *opts);
+
+/*
+ * Parse the options of a command with getopt_long (options and positional
+ * arguments in any order, "--" ends the options). shortopts lists the
+ * command's own options; -S/--socket and -h/--help are added. On true,
+ * argv[*first_arg .. argc-1] are the positional arguments. On false the
+ * command must return *status (0 after --help, 2 after a usage error).
+ */
+bool cli_parse_options(struct cli *cli, int argc, char **argv, const char *shortopts,
+		       const struct option *longopts, cli_opt_fn fn, void *opts, int *first_arg, int *status);
+
+/* Print "lbus: CMD: <message>" and a hint to --help; returns CLI_USAGE. */
+int cli_usage_error(const struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The exit status for a negative errno from the library. */
+int cli_status_of(int err);
+
+/* Print "lbus: <what>: <lbus_strerror(err)>" and return cli_status_of(err). */
+int cli_fail(int err, const char *what_fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Connect to the broker (cli->socket or the default path). On failure prints
+ * "lbus: cannot connect to PATH: <why>" and returns CLI_NO_BROKER. */
+int cli_connect(const struct cli *cli, lbus **bus);
+
+/* Parse "-n N" (an integer >= 1); prints a usage error and returns CLI_USAGE
+ * when invalid, else 0. */
+int cli_parse_count(const struct cli *cli, const char *arg, uint64_t *out);
+
+/* Parse "-t SECS" (a decimal number of seconds >= 0, e.g. 2.5) into
+ * milliseconds; prints a usage error and returns CLI_USAGE when invalid. */
+int cli_parse_secs(const struct cli *cli, const char *arg, int64_t *ms_out);
+
+/* The options of the commands that print messages (sub, listen, monitor):
+ * -n N, -t SECS, -v, --json (option character 'j'). */
+struct cli_watch_opts {
+	uint64_t count;	    /* 0: no limit */
+	int64_t timeout_ms; /* -1: none */
+	bool verbose, json;
+};
+
+#define CLI_WATCH_SHORTOPTS "n:t:v"
+/* clang-format off */
+#define CLI_WATCH_LONGOPTS \
+	{ "count", required_argument, NULL, 'n' }, { "timeout", required_argument, NULL, 't' }, \
+	{ "verbose", no_argument, NULL, 'v' }, { "json", no_argument, NULL, 'j' }
+/* clang-format on */
+
+/* Initialise o to its defaults (no limits, plain output). */
+void cli_watch_init(struct cli_watch_opts *o);
+
+/* Handle one of -n, -t, -v, --json: 0 or CLI_USAGE (printed). */
+int cli_watch_option(struct cli *cli, int opt, const char *arg, struct cli_watch_opts *o);
+
+/* A growable byte buffer. */
+struct cli_buf {
+	char *data;
+	size_t len, cap;
+};
+
+/* Make room for at least more bytes after len. 0 or -ENOMEM. */
+int cli_buf_reserve(struct cli_buf *b, size_t more);
+void cli_buf_free(struct cli_buf *b);
+
+/* Append everything readable from fd until end of file. 0 or -errno. */
+int cli_buf_read_fd(struct cli_buf *b, int fd);
+
+/*
+ * The payload of send/call/pub: the MESSAGE argument when present (even
+ * empty), else the contents of file (when not NULL), else all of stdin.
+ * Points *data at it; *b holds what was read (free with cli_buf_free).
+ * Prints the error and returns an exit status on failure, else 0.
+ */
+int cli_payload(const char *message, const char *file, struct cli_buf *b, const void **data, size_t *len);
+
+/* Monotonic clock in milliseconds. */
+int64_t cli_now_ms(void);
+
+/* ---- cli-loop.c: the event loop of the commands that wait -------------- */
+
+/* Why cli_loop_run() returned. */
+enum cli_loop_end {
+	CLI_LOOP_DONE = 0,    /* a callback called cli_loop_stop() */
+	CLI_LOOP_TIMEOUT = 1, /* the deadline passed */
+	CLI_LOOP_SIGNAL = 2,  /* SIGINT or SIGTERM */
+	CLI_LOOP_HOOK = 3,    /* a hook stopped the loop with loop->status */
+};
+
+/* Extra descriptors to watch besides the bus (serve's child process). */
+struct cli_loop_hooks {
+	/* Fill up to max pollfds; return how many. */
+	size_t (*prepare)(void *userdata, struct pollfd *fds, size_t max);
+	/* Handle the revents of the n pollfds prepare() filled. 0 or an exit
+	 * status (> 0) to stop the loop with. */
+	int (*ready)(void *userdata, const struct pollfd *fds, size_t n);
+	void *userdata;
+};
+
+struct cli_loop {
+	lbus *bus;
+	int64_t deadline_ms;		    /* cli_now_ms() value, or -1 for none */
+	const struct cli_loop_hooks *hooks; /* NULL for none */
+	bool stop;			    /* set by cli_loop_stop() */
+	int status;			    /* exit status a hook asked for */
+};
+
+/* Install the SIGINT/SIGTERM handlers that make cli_loop_run() return
+ * CLI_LOOP_SIGNAL, and give stdout a large buffer (fully buffered). Prints
+ * and returns an exit status on failure, else 0. */
+int cli_loop_signals(void);
+
+/* Initialise loop for bus; timeout_ms < 0 means no deadline. */
+void cli_loop_init(struct cli_loop *loop, lbus *bus, int64_t timeout_ms);
+
+/* Ask cli_loop_run() to return CLI_LOOP_DONE after the current dispatch. */
+void cli_loop_stop(struct cli_loop *loop);
+
+/*
+ * Dispatch the bus until stopped, the deadline, a signal, a hook or an
+ * error. Flushes stdout each time before waiting. Returns an enum
+ * cli_loop_end, or a negative errno: -EPIPE when stdout was closed by its
+ * reader, another errno when the connection is lost or poll fails.
+ */
+int cli_loop_run(struct cli_loop *loop);
+
+/*
+ * Exit status for a negative cli_loop_run() result, printing the error
+ * first: stdout closed (EPIPE) is a quiet 0, a lost connection
+ * "lbus: connection to the broker: <why>" and 3.
+ */
+int cli_loop_failure(int r);
+
+/*
+ * (cli-common.c) Run loop with cli_loop_run() for a command that prints
+ * what it receives and counts it in *count; return the exit status: the
+ * loop's failure, or at the time limit 4 when fewer than -n arrived, or
+ * (without -n) when none arrived and zero_is_timeout; else 0.
+ */
+int cli_watch_run(struct cli_loop *loop, const struct cli_watch_opts *o, const uint64_t *count,
+		  bool zero_is_timeout);
+
+/* Flush stdout. 0, -EPIPE when the reader went away, or -EIO for another
+ * write error (also one that happened earlier, while stdout's buffer
+ * filled). Prints nothing. */
+int cli_flush_stdout(void);
+
+/* ---- cli-output.c: printing delivered messages ------------------------- */
+
+enum cli_format {
+	CLI_FMT_PLAIN = 0, /* the payload and a newline */
+	CLI_FMT_TOPIC,	   /* -v on sub: "TOPIC payload" */
+	CLI_FMT_SENDER,	   /* -v on listen: "SENDER payload" */
+	CLI_FMT_JSON,	   /* --json: one object per line */
+};
+
+/* The format that -v (meaning verbose_fmt) and --json select. */
+enum cli_format cli_watch_format(const struct cli_watch_opts *o, enum cli_format verbose_fmt);
+
+/* Print one delivered message to stdout in format fmt. Presence events
+ * ($lbus/...) are shown decoded. Warns on stderr when msg->missed > 0;
+ * pattern names the subscription in that warning. */
+void cli_print_msg(enum cli_format fmt, const struct lbus_msg *msg, const char *pattern);
+
+/* Write "ID" or "ID(NAME)" for a sender. */
+void cli_print_sender(FILE *f, const struct lbus_sender *s);
+
+/* Write a payload for a human-readable line: as is when it is printable
+ * UTF-8 text, else quoted with escapes, else as "<N bytes> base64:...". */
+void cli_print_text_payload(FILE *f, const void *data, size_t len);
+
+/* If topic is a presence topic and data decodes, write its fields
+ * ("id=7 pid=123 uid=1000 command=foo", or "name=x id=7 ..." for name
+ * events) and return true; else write nothing and return false. */
+bool cli_print_presence_text(FILE *f, const char *topic, const void *data, size_t len);
+
+/* Same, as a JSON member: ,"presence":{...}. */
+bool cli_print_presence_json(FILE *f, const char *topic, const void *data, size_t len);
+
+/* Write the JSON object of a sender: {"id":..,"name":..,"pid":..,"uid":..,"gid":..}. */
+void cli_json_sender(FILE *f, const struct lbus_sender *s);
+
+/* ---- cli-json.c: JSON strings and base64 -------------------------------- */
+
+/* Is data valid UTF-8 (no overlong forms, surrogates or code points above
+ * U+10FFFF)? */
+bool cli_utf8_valid(const void *data, size_t len);
+
+/* Write len bytes of s as a quoted JSON string (s must be valid UTF-8). */
+void cli_json_string(FILE *f, const char *s, size_t len);
+
+/* Write a NUL-terminated string (NULL as "") as a quoted JSON string. */
+void cli_json_cstring(FILE *f, const char *s);
+
+/* Write data as a quoted base64 string (RFC 4648, with padding). */
+void cli_json_base64(FILE *f, const void *data, size_t len);
+
+/* Write the member "payload":"..." when data is valid UTF-8, else
+ * "payload_base64":"...". */
+void cli_json_payload(FILE *f, const void *data, size_t len);
+
+/* Write a quoted JSON array of strings. */
+void cli_json_string_array(FILE *f, const char *const *v, size_t n);

@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lbus — the command line of the lbus message bus.
+ *
+ *     lbus [-S PATH] COMMAND [OPTION...] [ARG...]
+ *
+ * This file holds main(): the global options (-S/--socket, --help,
+ * --version), the command table and every help text. The commands live in
+ * cli-*.c and use only the public client library, lbus.h. The exit statuses
+ * and the output formats are the "Command line contract" of DESIGN.md.
+ */
+#include <signal.h>
+#include <string.h>
+
+#include "cli.h"
+
+struct cli_command {
+	const char *name;
+	int (*run)(struct cli *cli, int argc, char **argv);
+	const char *summary; /* one line for the overview */
+	const char *help;    /* the command's --help */
+};
+
+#define WATCH_OPTS(what)                                                                                     \
+	"  -n, --count N     exit after N messages\n"                                                        \
+	"  -t, --timeout SECS  exit after SECS seconds (may be fractional)\n"                                \
+	"  -v, --verbose     prefix each line with the " what " and a space\n"                               \
+	"      --json        one JSON object per line: topic, kind, payload (or\n"                           \
+	"                    payload_base64 when not UTF-8), sender {id, name, pid,\n"                       \
+	"                    uid, gid}, and retained, missed, presence when they apply\n"
+
+static const struct cli_command commands[] = {
+    {"pub", cli_pub, "publish a message on a topic",
+     "Usage: lbus pub TOPIC [MESSAGE] [OPTION...]\n"
+     "Publish MESSAGE on TOPIC; without MESSAGE, all of stdin is one message.\n"
+     "An empty MESSAGE ('') is an empty message.\n\n"
+     "  -l, --lines       each line of stdin (or of -f FILE) is one message,\n"
+     "                    without its newline\n"
+     "  -f, --file FILE   the payload is the contents of FILE (binary-safe)\n"
+     "  -n, --count N     publish it N times (each line, with -l)\n"
+     "  -r, --retain      keep it as the topic's retained message (an empty\n"
+     "                    payload clears it)\n"},
+    {"sub", cli_sub, "print the messages published on topic patterns",
+     "Usage: lbus sub PATTERN... [OPTION...]\n"
+     "Print the payload of every message on the PATTERNs, then a newline.\n"
+     "'+' matches one level, '#' (last) any number; $lbus/... presence events\n"
+     "are shown decoded.\n\n" WATCH_OPTS(
+	 "topic") "  -g, --group GROUP join queue group GROUP (members share the messages)\n"
+		  "      --policy drop|block  when this subscriber lags: drop messages and\n"
+		  "                    warn how many (default), or make the publishers wait\n\n"
+		  "With -t, the status is 0 if a message arrived (all N with -n), else 4.\n"},
+    {"send", cli_send, "send a message to the owner of a name",
+     "Usage: lbus send NAME [MESSAGE] [OPTION...]\n"
+     "Send MESSAGE (without it, all of stdin) to the client that owns NAME.\n"
+     "Status 1 when nobody owns NAME.\n\n"
+     "  -f, --file FILE   the payload is the contents of FILE\n"},
+    {"listen", cli_listen, "own a name and print what is sent to it",
+     "Usage: lbus listen NAME [OPTION...]\n"
+     "Own NAME and print every message sent to it (status 1 if NAME is taken).\n\n" WATCH_OPTS(
+	 "sender (ID or ID(NAME))") "\nWith -t, the time limit is a normal end (status 0; 4 if fewer than "
+				    "-n\n"
+				    "messages arrived).\n"},
+    {"call", cli_call, "call a name or topic and print the reply",
+     "Usage: lbus call TARGET [MESSAGE] [OPTION...]\n"
+     "Send a request to TARGET (a name, or else a topic somebody subscribes to)\n"
+     "with MESSAGE (without it, all of stdin) and print the reply's payload,\n"
+     "followed by a newline unless it already ends with one.\n"
+     "Status 1 when nobody answers or the responder went away, 4 on timeout.\n\n"
+     "  -f, --file FILE   the request is the contents of FILE\n"
+     "  -t, --timeout SECS  wait at most SECS seconds (default 30)\n"},
+    {"serve", cli_serve, "own a name and answer calls by running a command",
+     "Usage: lbus serve NAME [OPTION...] -- COMMAND [ARG...]\n"
+     "Own NAME; for each call, run COMMAND (no shell) with the request on its\n"
+     "stdin and reply with its stdout. Calls are answered one at a time, in\n"
+     "order, while the bus keeps being served. A command that fails still\n"
+     "answers with its stdout, and a warning goes to stderr. Plain messages\n"
+     "sent to NAME (lbus send) are ignored, with a warning.\n\n"
+     "  -n, --count N     exit after answering N calls\n"
+     "  -t, --timeout SECS  exit after SECS seconds (status 0)\n"},
+    {"wait", cli_wait, "wait until a name is owned",
+     "Usage: lbus wait NAME [OPTION...]\n"
+     "Return as soon as somebody owns NAME (at once if somebody does).\n\n"
+     "  -t, --timeout SECS  give up after SECS seconds (status 4)\n"},
+    {"list", cli_list, "list the clients, their names and subscriptions",
+     "Usage: lbus list [--json]\n"
+     "Show every connected client: id, names, pid, uid, command,\n"
+     "subscriptions (pattern[@group][!block]) and queued bytes.\n\n"
+     "      --json        one JSON document {\"clients\": [...]}\n"},
+    {"stats", cli_stats, "show the broker's and clients' counters",
+     "Usage: lbus stats [--json]\n"
+     "Show the broker's counters and each client's.\n\n"
+     "      --json        one JSON document {\"broker\": {...}, \"clients\": [...]}\n"},
+    {"monitor", cli_monitor, "print all traffic on the bus",
+     "Usage: lbus monitor [PATTERN] [OPTION...]\n"
+     "Print every message the broker routes, one line each, e.g.\n"
+     "  publish sensors/a from 7(player) to 3,5: 21.5\n"
+     "With PATTERN only publishes on matching topics; without it (or with '#')\n"
+     "also sends to names, calls, replies and call errors. Presence events are\n"
+     "shown decoded: watch them with PATTERN '$lbus/#'.\n\n"
+     "  -n, --count N     exit after N events\n"
+     "  -t, --timeout SECS  exit after SECS seconds (status 0)\n"
+     "  -v, --verbose     also show the sender's pid and uid\n"
+     "      --json        one JSON object per event\n"},
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct cli_command *find_command(const char *name)
+{
+	for (size_t i = 0; name && i < N_COMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static void print_overview(FILE *f)
+{
+	fputs("Usage: lbus [-S PATH] COMMAND [OPTION...] [ARG...]\n"
+	      "Talk to the lbus message bus.\n\nCommands:\n",
+	      f);
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fputs("  help     show the help of a command\n\n"
+	      "Options (before or after the command):\n"
+	      "  -S, --socket PATH  the broker's socket (default: $LBUS_SOCKET, else\n"
+	      "                     $XDG_RUNTIME_DIR/lbus/bus.sock, else /tmp/lbus-$UID/bus.sock)\n"
+	      "  -h, --help         show help (of a command: lbus COMMAND --help)\n"
+	      "  -V, --version      show the version\n\n"
+	      "Exit status: 0 success, 1 the broker refused (no such name, no responders,\n"
+	      "denied, name taken, responder gone) or another failure, 2 usage error,\n"
+	      "3 cannot reach the broker, 4 timeout.\n",
+	      f);
+}
+
+void cli_print_help(FILE *f, const char *cmd)
+{
+	const struct cli_command *c = find_command(cmd);
+
+	if (!c) {
+		print_overview(f);
+		return;
+	}
+	fputs(c->help, f);
+	fputs("  -S, --socket PATH the broker's socket\n"
+	      "  -h, --help        show this help\n",
+	      f);
+}
+
+/* lbus help [COMMAND] */
+static int help_command(struct cli *cli, int argc, char **argv)
+{
+	if (argc > 1 && !find_command(argv[1])) {
+		cli->cmd = NULL;
+		return cli_usage_error(cli, "unknown command '%s'", argv[1]);
+	}
+	cli_print_help(stdout, argc > 1 ? argv[1] : NULL);
+	return CLI_OK;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"socket", required_argument, NULL, 'S'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {0},
+	};
+	struct cli cli = {0};
+	const struct cli_command *cmd;
+	int c;
+
+	signal(SIGPIPE, SIG_IGN); /* a closed stdout is EPIPE: a quiet end */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:S:hV", longopts, NULL)) != -1) {
+		if (c == 'S') {
+			cli.socket = optarg;
+		} else if (c == 'h') {
+			print_overview(stdout);
+			return CLI_OK;
+		} else if (c == 'V') {
+			printf("lbus %s\n", lbus_version());
+			return CLI_OK;
+		} else if (c == ':') {
+			return cli_usage_error(&cli, "option '%s' needs an argument", argv[optind - 1]);
+		} else {
+			return cli_usage_error(&cli, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error(&cli, "missing COMMAND");
+	if (strcmp(argv[optind], "help") == 0)
+		return help_command(&cli, argc - optind, argv + optind);
+	cmd = find_command(argv[optind]);
+	if (!cmd)
+		return cli_usage_error(&cli, "unknown command '%s'", argv[optind]);
+	cli.cmd = cmd->name;
+	return cmd->run(&cli, argc - optind, argv + optind);
+}
