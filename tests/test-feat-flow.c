@@ -1,0 +1,648 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Integration tests of flow control (issue 4, "A test proves both"), against
+ * a real lbusd started with a small outgoing queue (max_queue = 64 KiB in a
+ * -c config file) so that a few MiB of traffic overflow it quickly.
+ *
+ * Asserted, as a user would see it:
+ *  - block: a subscriber that stops reading makes the broker stop reading
+ *    its publisher (the publisher cannot finish while the subscriber's queue
+ *    sits full at about max_queue, never much more), unrelated clients keep
+ *    working meanwhile, and once the subscriber reads — slowly — it gets
+ *    every message, in order, with nothing reported missed; the same with
+ *    `lbus sub --policy block` fed by `lbus pub -l`;
+ *  - drop: a stalled subscriber gets fewer messages, but each delivery's
+ *    missed count is exactly the gap in sequence numbers before it, and
+ *    received + missed = published (checked with a final marker published
+ *    once its queue has room); a fast subscriber on the same topic receives
+ *    everything meanwhile; the broker's dropped counter agrees; the same with
+ *    `lbus sub` (drop is the default), whose stderr warnings add up;
+ *  - sends to a name always block: a stalled owner stalls its sender, then
+ *    receives every message in order;
+ *  - a queue group skips a member whose queue is full: the other member
+ *    takes its share, every message is delivered exactly once, none dropped.
+ *
+ * Every message carries its sequence number in its first 8 bytes. Waits are
+ * bounded and scaled with lbt_ms() for valgrind runs.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define MAX_QUEUE 65536
+#define MSG_SIZE 1024
+#define N_MSGS 3000   /* about 3 MiB: 45 times the queue */
+#define FAST_BATCH 32 /* well under MAX_QUEUE per batch for the fast subscriber */
+
+/* The captured output of a child, "" when it printed nothing. */
+static const char *txt(const char *s)
+{
+	return s ? s : "";
+}
+
+/* ---- messages with sequence numbers ---------------------------------------------- */
+
+static void make_msg(char *buf, int seq)
+{
+	memset(buf, 'x', MSG_SIZE);
+	char head[16];
+	snprintf(head, sizeof(head), "%08d", seq);
+	memcpy(buf, head, 8);
+}
+
+static void publish_seq(lbus *bus, const char *topic, int seq)
+{
+	char buf[MSG_SIZE];
+	make_msg(buf, seq);
+	assert_int_equal(lbus_publish(bus, topic, buf, MSG_SIZE, 0), 0);
+}
+
+/* What a subscriber saw. Each delivery must be `size` bytes starting with
+ * its sequence number in `digits` digits, and follow the previous one by
+ * exactly 1 + its missed count. */
+struct seqsub {
+	size_t size;
+	int digits;
+	int count;
+	int last;	 /* sequence number, -1 before the first */
+	uint64_t missed; /* sum of msg->missed */
+	int bad_gaps;	 /* deliveries where seq != last + 1 + missed */
+	int bad_payloads;
+	int delay_us; /* sleep per message: a deliberately slow reader */
+};
+
+static void seqsub_init(struct seqsub *s, size_t size, int digits, int delay_us)
+{
+	memset(s, 0, sizeof(*s));
+	s->size = size;
+	s->digits = digits;
+	s->last = -1;
+	s->delay_us = delay_us;
+}
+
+static void on_seq(lbus *bus, const struct lbus_msg *msg, void *userdata)
+{
+	struct seqsub *s = userdata;
+	char head[9];
+	if (msg->len != s->size) {
+		s->bad_payloads++;
+		return;
+	}
+	memcpy(head, msg->data, (size_t)s->digits);
+	head[s->digits] = '\0';
+	int seq = atoi(head);
+	if ((uint64_t)seq != (uint64_t)(s->last + 1) + msg->missed)
+		s->bad_gaps++;
+	s->missed += msg->missed;
+	s->last = seq;
+	s->count++;
+	if (s->delay_us)
+		usleep((useconds_t)s->delay_us);
+}
+
+/* ---- broker introspection helpers ----------------------------------------------- */
+
+/* Bytes the broker has queued for the client with this id (or, id 0, this
+ * pid). -ENOENT if no such client. */
+static long long queued_bytes(lbus *q, uint64_t id, pid_t pid)
+{
+	struct lbus_client_list *l = NULL;
+	int r = lbus_list_clients(q, lbt_ms(5000), &l);
+	if (r < 0) {
+		fprintf(stderr, "lbus_list_clients: %s\n", lbus_strerror(r));
+		return r;
+	}
+	long long out = -ENOENT;
+	for (size_t i = 0; i < l->n_clients; i++)
+		if (id ? l->clients[i].id == id : l->clients[i].pid == pid)
+			out = (long long)l->clients[i].queued_bytes;
+	lbus_client_list_free(l);
+	return out;
+}
+
+/* Wait until the broker's queue for that client holds at least min bytes;
+ * returns the last reading (or -errno, -ETIMEDOUT). */
+static long long await_queue_full(lbus *q, uint64_t id, pid_t pid, long long min)
+{
+	int64_t end = lbt_now_ms() + lbt_ms(10000);
+	long long v = -ETIMEDOUT;
+	while (lbt_now_ms() < end) {
+		v = queued_bytes(q, id, pid);
+		if (v < 0 || v >= min)
+			return v;
+		usleep(10000);
+	}
+	fprintf(stderr, "queue of client %llu/pid %d stayed at %lld bytes\n", (unsigned long long)id,
+		(int)pid, v);
+	return -ETIMEDOUT;
+}
+
+static uint64_t dropped_for(lbus *q, uint64_t id)
+{
+	struct lbus_stats *st = NULL;
+	assert_int_equal(lbus_get_stats(q, lbt_ms(5000), &st), 0);
+	uint64_t d = UINT64_MAX;
+	for (size_t i = 0; i < st->n_clients; i++)
+		if (st->clients[i].id == id)
+			d = st->clients[i].counters.dropped;
+	lbus_stats_free(st);
+	return d;
+}
+
+/* max_queue announced in the broker's Welcome. */
+static uint64_t welcome_max_queue(const struct lbt_broker *b)
+{
+	int fd = lbt_raw_connect(b);
+	assert_true(fd >= 0);
+	Lbus__Frame f = LBUS__FRAME__INIT;
+	Lbus__Hello h = LBUS__HELLO__INIT;
+	h.version = 1;
+	f.kind_case = LBUS__FRAME__KIND_HELLO;
+	f.hello = &h;
+	assert_int_equal(lbt_raw_send_frame(fd, &f), 0);
+	Lbus__Frame *w = NULL;
+	assert_int_equal(lbt_raw_read_frame(fd, lbt_ms(5000), &w), 0);
+	assert_int_equal(w->kind_case, LBUS__FRAME__KIND_WELCOME);
+	uint64_t mq = w->welcome->max_queue;
+	lbus__frame__free_unpacked(w, NULL);
+	close(fd);
+	return mq;
+}
+
+/* Small numbered messages, counted in order. */
+static void on_small(lbus *bus, const struct lbus_msg *msg, void *userdata)
+{
+	int *next = userdata;
+	char want[16];
+	int n = snprintf(want, sizeof(want), "u-%d", *next);
+	if (msg->len == (size_t)n && memcmp(msg->data, want, (size_t)n) == 0)
+		(*next)++;
+}
+
+/* Unrelated clients still work: 100 small messages from u1 to u2 on another
+ * topic, in order, and a name taken, within a short time. */
+static void assert_unrelated_clients_work(const struct lbt_broker *b)
+{
+	lbus *u1, *u2;
+	int next = 0;
+	int64_t t0 = lbt_now_ms();
+	assert_int_equal(lbt_connect(b, &u1), 0);
+	assert_int_equal(lbt_connect(b, &u2), 0);
+	assert_true(lbus_subscribe(u2, "unrelated/t", on_small, &next, NULL) > 0);
+	for (int i = 0; i < 100; i++) {
+		char buf[16];
+		int n = snprintf(buf, sizeof(buf), "u-%d", i);
+		assert_int_equal(lbus_publish(u1, "unrelated/t", buf, (size_t)n, 0), 0);
+	}
+	assert_int_equal(lbus_sync(u1, lbt_ms(2000)), 0);
+	int64_t end = lbt_now_ms() + lbt_ms(2000);
+	while (next < 100 && lbt_now_ms() < end)
+		lbus_run(u2, 10);
+	assert_int_equal(next, 100);
+	assert_int_equal(lbus_name_take(u2, "unrelated.name"), 0);
+	assert_true(lbt_now_ms() - t0 < lbt_ms(3000));
+	lbus_close(u1);
+	lbus_close(u2);
+}
+
+/* ---- a publisher thread (it will be blocked by the broker) ------------------------ */
+
+struct publisher {
+	lbus *bus;
+	const char *target; /* topic, or name when to_name */
+	bool to_name;	    /* lbus_send (LBUS_NOWAIT) instead of lbus_publish */
+	int n;
+	pthread_t thread;
+	atomic_bool done; /* everything published and synced */
+	int result;
+};
+
+static void *publisher_main(void *arg)
+{
+	struct publisher *p = arg;
+	char buf[MSG_SIZE];
+	p->result = 0;
+	for (int i = 0; i < p->n && p->result == 0; i++) {
+		make_msg(buf, i);
+		if (p->to_name)
+			p->result = lbus_send(p->bus, p->target, buf, MSG_SIZE, LBUS_NOWAIT);
+		else
+			p->result = lbus_publish(p->bus, p->target, buf, MSG_SIZE, 0);
+	}
+	if (p->result == 0)
+		p->result = lbus_sync(p->bus, lbt_ms(60000));
+	atomic_store(&p->done, true);
+	return NULL;
+}
+
+static void publisher_start(struct publisher *p, const struct lbt_broker *b, const char *target, bool to_name)
+{
+	memset(p, 0, sizeof(*p));
+	p->target = target;
+	p->to_name = to_name;
+	p->n = N_MSGS;
+	assert_int_equal(lbt_connect(b, &p->bus), 0);
+	assert_int_equal(pthread_create(&p->thread, NULL, publisher_main, p), 0);
+}
+
+/* ---- fixture: a broker with a 64 KiB queue ---------------------------------------- */
+
+static int setup(void **state)
+{
+	static struct lbt_broker b;
+	static char conf[PATH_MAX];
+	static const char text[] = "# small queue: flow control shows up fast\nmax_queue = 65536\n";
+	if (lbt_broker_make_dir(&b) < 0 ||
+	    lbt_write_file(b.dir, "lbusd.conf", text, sizeof(text) - 1, conf) < 0)
+		return -1;
+	const char *args[] = {"-c", conf, NULL};
+	struct lbt_broker_opts o = {.extra_args = args, .reuse_dir = true};
+	if (lbt_broker_start_opts(&b, &o) != 0)
+		return -1;
+	*state = &b;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	return lbt_broker_stop(*state) == 0 ? 0 : -1;
+}
+
+/* ---- block -------------------------------------------------------------------------- */
+
+static void test_block_slow_subscriber_gets_everything(void **state)
+{
+	struct lbt_broker *b = *state;
+	assert_int_equal(welcome_max_queue(b), MAX_QUEUE);
+	lbus *sub, *q;
+	assert_int_equal(lbt_connect(b, &sub), 0);
+	assert_int_equal(lbt_connect(b, &q), 0);
+	struct seqsub s;
+	seqsub_init(&s, MSG_SIZE, 8, 100);
+	struct lbus_sub_opts block = {.policy = LBUS_POLICY_BLOCK};
+	assert_true(lbus_subscribe(sub, "flow/block", on_seq, &s, &block) > 0);
+
+	static struct publisher p;
+	publisher_start(&p, b, "flow/block", false);
+
+	/* The subscriber does not read: its queue fills up and stays bounded. */
+	long long full = await_queue_full(q, lbus_client_id(sub), 0, MAX_QUEUE / 2);
+	assert_true(full >= MAX_QUEUE / 2);
+	assert_unrelated_clients_work(b);
+	long long still = queued_bytes(q, lbus_client_id(sub), 0);
+	assert_true(still <= MAX_QUEUE + 2 * MSG_SIZE);
+	assert_false(atomic_load(&p.done));
+	assert_int_equal(s.count, 0);
+
+	/* Now read, slowly: everything arrives, in order. */
+	int64_t end = lbt_now_ms() + lbt_ms(30000);
+	while (s.count < N_MSGS && lbt_now_ms() < end)
+		assert_true(lbus_run(sub, 10) >= 0);
+	pthread_join(p.thread, NULL);
+	assert_int_equal(p.result, 0);
+	assert_true(atomic_load(&p.done));
+	assert_int_equal(lbus_sync(sub, lbt_ms(5000)), 0);
+	assert_int_equal(s.count, N_MSGS);
+	assert_int_equal(s.last, N_MSGS - 1);
+	assert_int_equal(s.missed, 0);
+	assert_int_equal(s.bad_gaps, 0);
+	assert_int_equal(s.bad_payloads, 0);
+	assert_int_equal(dropped_for(q, lbus_client_id(sub)), 0);
+
+	lbus_close(p.bus);
+	lbus_close(sub);
+	lbus_close(q);
+}
+
+/* ---- drop --------------------------------------------------------------------------- */
+
+static void test_drop_reports_every_missed_message(void **state)
+{
+	struct lbt_broker *b = *state;
+	lbus *pub, *slow, *fast, *q;
+	assert_int_equal(lbt_connect(b, &pub), 0);
+	assert_int_equal(lbt_connect(b, &slow), 0);
+	assert_int_equal(lbt_connect(b, &fast), 0);
+	assert_int_equal(lbt_connect(b, &q), 0);
+	struct seqsub s, f;
+	seqsub_init(&s, MSG_SIZE, 8, 0);
+	seqsub_init(&f, MSG_SIZE, 8, 0);
+	assert_true(lbus_subscribe(slow, "flow/drop", on_seq, &s, NULL) > 0);
+	struct lbus_sub_opts drop = {.policy = LBUS_POLICY_DROP};
+	assert_true(lbus_subscribe(fast, "flow/drop", on_seq, &f, &drop) > 0);
+
+	/* slow never reads meanwhile; fast reads after every small batch. */
+	for (int i = 0; i < N_MSGS; i += FAST_BATCH) {
+		for (int k = i; k < i + FAST_BATCH && k < N_MSGS; k++)
+			publish_seq(pub, "flow/drop", k);
+		assert_int_equal(lbus_sync(pub, lbt_ms(5000)), 0);
+		assert_int_equal(lbus_sync(fast, lbt_ms(5000)), 0);
+	}
+	assert_int_equal(f.count, N_MSGS);
+	assert_int_equal(f.missed, 0);
+	assert_int_equal(f.bad_gaps, 0);
+	long long held = queued_bytes(q, lbus_client_id(slow), 0);
+	assert_true(held >= 0 && held <= MAX_QUEUE + 2 * MSG_SIZE);
+
+	/* slow reads what was kept; then markers until one gets through, so
+	 * the count of the last drops is reported too. */
+	assert_int_equal(lbus_sync(slow, lbt_ms(10000)), 0);
+	assert_true(s.count < N_MSGS);
+	int seq = N_MSGS;
+	while (s.last < N_MSGS && seq < N_MSGS + 10) {
+		publish_seq(pub, "flow/drop", seq++);
+		assert_int_equal(lbus_sync(pub, lbt_ms(5000)), 0);
+		assert_int_equal(lbus_sync(slow, lbt_ms(5000)), 0);
+		assert_int_equal(lbus_sync(fast, lbt_ms(5000)), 0);
+	}
+	assert_true(s.last >= N_MSGS);
+	assert_int_equal(s.bad_gaps, 0);
+	assert_int_equal(s.bad_payloads, 0);
+	assert_true(s.missed > 0);
+	assert_int_equal((uint64_t)s.count + s.missed, (uint64_t)s.last + 1);
+	assert_int_equal(f.count, seq);
+	assert_int_equal(dropped_for(q, lbus_client_id(slow)), s.missed);
+	assert_int_equal(dropped_for(q, lbus_client_id(fast)), 0);
+
+	lbus_close(pub);
+	lbus_close(slow);
+	lbus_close(fast);
+	lbus_close(q);
+}
+
+/* ---- sends and queue groups ---------------------------------------------------------- */
+
+static void test_send_to_stalled_owner_blocks(void **state)
+{
+	struct lbt_broker *b = *state;
+	lbus *owner, *q;
+	assert_int_equal(lbt_connect(b, &owner), 0);
+	assert_int_equal(lbt_connect(b, &q), 0);
+	assert_int_equal(lbus_name_take(owner, "flow.owner"), 0);
+	struct seqsub s;
+	seqsub_init(&s, MSG_SIZE, 8, 50);
+	lbus_on_message(owner, on_seq, &s);
+
+	/* Sends always block: the sender waits while the owner does not read. */
+	static struct publisher p;
+	publisher_start(&p, b, "flow.owner", true);
+	assert_true(await_queue_full(q, lbus_client_id(owner), 0, MAX_QUEUE / 2) >= MAX_QUEUE / 2);
+	assert_unrelated_clients_work(b);
+	assert_false(atomic_load(&p.done));
+
+	int64_t end = lbt_now_ms() + lbt_ms(30000);
+	while (s.count < N_MSGS && lbt_now_ms() < end)
+		assert_true(lbus_run(owner, 10) >= 0);
+	pthread_join(p.thread, NULL);
+	assert_int_equal(p.result, 0);
+	assert_int_equal(s.count, N_MSGS);
+	assert_int_equal(s.last, N_MSGS - 1);
+	assert_int_equal(s.missed, 0);
+	assert_int_equal(s.bad_gaps, 0);
+	assert_int_equal(s.bad_payloads, 0);
+	lbus_close(p.bus);
+	lbus_close(owner);
+	lbus_close(q);
+}
+
+/* Members of one group share a counter of deliveries per sequence number. */
+struct group_member {
+	struct seqsub s;
+	int *seen;
+};
+
+static void on_group_seq(lbus *bus, const struct lbus_msg *msg, void *userdata)
+{
+	struct group_member *m = userdata;
+	on_seq(bus, msg, &m->s);
+	if (msg->len == MSG_SIZE && m->s.last >= 0 && m->s.last < N_MSGS)
+		m->seen[m->s.last]++;
+}
+
+static void test_group_skips_stalled_member(void **state)
+{
+	struct lbt_broker *b = *state;
+	static int seen[N_MSGS];
+	memset(seen, 0, sizeof(seen));
+	lbus *pub, *stalled, *worker;
+	assert_int_equal(lbt_connect(b, &pub), 0);
+	assert_int_equal(lbt_connect(b, &stalled), 0);
+	assert_int_equal(lbt_connect(b, &worker), 0);
+	struct group_member ms = {.seen = seen}, mw = {.seen = seen};
+	seqsub_init(&ms.s, MSG_SIZE, 8, 0);
+	seqsub_init(&mw.s, MSG_SIZE, 8, 0);
+	struct lbus_sub_opts group = {.group = "flowg"};
+	assert_true(lbus_subscribe(stalled, "flow/group", on_group_seq, &ms, &group) > 0);
+	assert_true(lbus_subscribe(worker, "flow/group", on_group_seq, &mw, &group) > 0);
+
+	/* One member stops reading: its share goes to the other, none lost. */
+	for (int i = 0; i < N_MSGS; i += FAST_BATCH) {
+		for (int k = i; k < i + FAST_BATCH && k < N_MSGS; k++)
+			publish_seq(pub, "flow/group", k);
+		assert_int_equal(lbus_sync(pub, lbt_ms(5000)), 0);
+		assert_int_equal(lbus_sync(worker, lbt_ms(5000)), 0);
+	}
+	assert_int_equal(lbus_sync(stalled, lbt_ms(10000)), 0);
+	assert_int_equal(ms.s.count + mw.s.count, N_MSGS);
+	for (int i = 0; i < N_MSGS; i++)
+		assert_int_equal(seen[i], 1);
+	assert_true(ms.s.count > 0);
+	assert_true(ms.s.count < N_MSGS / 2); /* less than its even share */
+	assert_int_equal(ms.s.missed + mw.s.missed, 0);
+	assert_int_equal(ms.s.bad_payloads + mw.s.bad_payloads, 0);
+	lbus_close(pub);
+	lbus_close(stalled);
+	lbus_close(worker);
+}
+
+/* ---- the CLI ------------------------------------------------------------------------ */
+
+#define CLI_LINES 10000
+#define CLI_LINE_LEN 200 /* 6 digits, filler, newline: 2 MB in all */
+
+static void cli_line(char *buf, int seq)
+{
+	memset(buf, 'y', CLI_LINE_LEN);
+	char head[16];
+	snprintf(head, sizeof(head), "%06d", seq);
+	memcpy(buf, head, 6);
+	buf[CLI_LINE_LEN - 1] = '\n';
+}
+
+/* Check that text holds lines "NNNNNNyyy..." in increasing order, starting
+ * after `from`; returns how many, or -1 on a malformed or out-of-order line.
+ * *last gets the last sequence number seen. */
+static int count_seq_lines(const char *text, size_t from, bool strictly_consecutive, int *last)
+{
+	int n = 0;
+	*last = -1;
+	const char *p = text + from;
+	const char *nl;
+	while ((nl = strchr(p, '\n'))) {
+		if (nl - p != CLI_LINE_LEN - 1 || !isdigit((unsigned char)p[0]))
+			return -1;
+		int seq = atoi(p);
+		if (seq <= *last || (strictly_consecutive && seq != *last + 1))
+			return -1;
+		*last = seq;
+		n++;
+		p = nl + 1;
+	}
+	return n;
+}
+
+static void test_cli_sub_policy_block(void **state)
+{
+	struct lbt_broker *b = *state;
+	char path[PATH_MAX];
+	size_t size = (size_t)CLI_LINES * CLI_LINE_LEN;
+	char *data = malloc(size);
+	for (int i = 0; i < CLI_LINES; i++)
+		cli_line(data + (size_t)i * CLI_LINE_LEN, i);
+	assert_int_equal(lbt_write_file(b->dir, "lines.txt", data, size, path), 0);
+
+	struct lbt_proc sub, pub;
+	assert_int_equal(lbt_cli_spawn(&sub, b, "sub", "flow/cli-block", "--policy", "block", NULL), 0);
+	long from = lbt_sub_ready(b, &sub, "flow/cli-block", lbt_ms(10000));
+	assert_true(from >= 0);
+	const char *argv[] = {
+	    "/bin/sh", "-c", "exec \"$0\" -S \"$1\" pub flow/cli-block -l < \"$2\"", lbt_cli_path(), b->sock,
+	    path,      NULL};
+	assert_int_equal(lbt_proc_spawn(&pub, argv), 0);
+
+	/* We do not read the subscriber's output: it stalls, so does the
+	 * publisher, and the rest of the bus does not notice. */
+	lbus *q;
+	assert_int_equal(lbt_connect(b, &q), 0);
+	assert_true(await_queue_full(q, 0, sub.pid, MAX_QUEUE / 2) >= MAX_QUEUE / 2);
+	assert_unrelated_clients_work(b);
+	assert_false(lbt_proc_exited(&pub));
+
+	/* Read it all: every line, in order, nothing missed. */
+	char last_line[16];
+	snprintf(last_line, sizeof(last_line), "%06d", CLI_LINES - 1);
+	assert_true(lbt_proc_read_until(&sub, last_line, (size_t)from, lbt_ms(30000)) >= 0);
+	assert_int_equal(lbt_proc_read_bytes(&sub, (size_t)from + size, lbt_ms(5000)), 0);
+	assert_int_equal(lbt_proc_wait(&pub, lbt_ms(10000)), 0);
+	assert_int_equal(pub.exit_code, 0);
+	int last;
+	assert_int_equal(count_seq_lines(sub.out, (size_t)from, true, &last), CLI_LINES);
+	assert_int_equal(memcmp(sub.out + from, data, size), 0);
+	assert_null(strstr(txt(sub.err), "miss"));
+
+	lbt_proc_free(&pub);
+	lbt_proc_free(&sub);
+	lbus_close(q);
+	free(data);
+}
+
+/* Sum of the first number on each stderr line that reports drops. */
+static uint64_t missed_in_warnings(const char *err)
+{
+	uint64_t sum = 0;
+	const char *line = err;
+	while (line && *line) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		char buf[512];
+		snprintf(buf, sizeof(buf), "%.*s", (int)len, line);
+		if (strcasestr(buf, "miss") || strcasestr(buf, "drop")) {
+			const char *d = buf;
+			while (*d && !isdigit((unsigned char)*d))
+				d++;
+			sum += strtoull(d, NULL, 10);
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	return sum;
+}
+
+static void test_cli_sub_drop_warns(void **state)
+{
+	struct lbt_broker *b = *state;
+	struct lbt_proc sub;
+	assert_int_equal(lbt_cli_spawn(&sub, b, "sub", "flow/cli-drop", NULL), 0);
+	long from = lbt_sub_ready(b, &sub, "flow/cli-drop", lbt_ms(10000));
+	assert_true(from >= 0);
+
+	lbus *pub, *fast, *q;
+	assert_int_equal(lbt_connect(b, &pub), 0);
+	assert_int_equal(lbt_connect(b, &fast), 0);
+	assert_int_equal(lbt_connect(b, &q), 0);
+	struct seqsub f;
+	seqsub_init(&f, CLI_LINE_LEN - 1, 6, 0);
+	assert_true(lbus_subscribe(fast, "flow/cli-drop", on_seq, &f, NULL) > 0);
+
+	/* Lines of CLI_LINE_LEN - 1 bytes (the CLI adds the newline). */
+	for (int i = 0; i < CLI_LINES; i += FAST_BATCH) {
+		for (int k = i; k < i + FAST_BATCH && k < CLI_LINES; k++) {
+			char line[CLI_LINE_LEN];
+			cli_line(line, k);
+			assert_int_equal(lbus_publish(pub, "flow/cli-drop", line, CLI_LINE_LEN - 1, 0), 0);
+		}
+		assert_int_equal(lbus_sync(pub, lbt_ms(5000)), 0);
+		assert_int_equal(lbus_sync(fast, lbt_ms(5000)), 0);
+	}
+	assert_int_equal(f.count, CLI_LINES);
+	assert_int_equal(f.missed, 0);
+	assert_int_equal(f.bad_gaps, 0);
+
+	/* Drain the subscriber until the broker holds nothing for it, then a
+	 * marker that is sure to be queued shows where its output ends. */
+	int64_t end = lbt_now_ms() + lbt_ms(20000);
+	long long held;
+	do {
+		lbt_proc_read_bytes(&sub, sub.out_len + 1, 20);
+		held = queued_bytes(q, 0, sub.pid);
+	} while (held != 0 && lbt_now_ms() < end);
+	assert_int_equal(held, 0);
+	assert_int_equal(lbus_publish(pub, "flow/cli-drop", "END", 3, 0), 0);
+	assert_int_equal(lbus_sync(pub, lbt_ms(5000)), 0);
+	long at = lbt_proc_read_until(&sub, "END\n", (size_t)from, lbt_ms(10000));
+	assert_true(at >= 0);
+	lbt_proc_signal(&sub, SIGTERM);
+	lbt_proc_wait(&sub, lbt_ms(5000));
+
+	sub.out[at] = '\0';
+	int last;
+	int lines = count_seq_lines(sub.out, (size_t)from, false, &last);
+	assert_true(lines > 0);
+	assert_true(lines < CLI_LINES);
+	uint64_t missed = missed_in_warnings(txt(sub.err));
+	if ((uint64_t)lines + missed != CLI_LINES)
+		fprintf(stderr, "received %d, warnings say %llu missed:\n%s\n", lines,
+			(unsigned long long)missed, txt(sub.err));
+	assert_int_equal((uint64_t)lines + missed, CLI_LINES);
+
+	lbt_proc_free(&sub);
+	lbus_close(pub);
+	lbus_close(fast);
+	lbus_close(q);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_block_slow_subscriber_gets_everything, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_drop_reports_every_missed_message, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_send_to_stalled_owner_blocks, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_group_skips_stalled_member, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_sub_policy_block, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_sub_drop_warns, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

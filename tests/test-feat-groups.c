@@ -1,0 +1,369 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Integration tests of queue groups (issue 3), through liblbus and `lbus sub
+ * -g`, against a real lbusd on a private socket.
+ *
+ * Asserted, as a user would see it:
+ *  - 4 members of one group, 10,000 messages from one publisher: every
+ *    message reaches exactly one member, in publish order per member, no
+ *    drops reported, and every member gets within 10% of the even share;
+ *  - a subscriber of the same topic outside the group gets all 10,000;
+ *  - members joining and leaving (unsubscribe) while traffic is queued: still
+ *    every message exactly once; the leaver gets nothing published after it
+ *    left, the joiner nothing published before it joined; the members
+ *    present share the last batch evenly;
+ *  - two `lbus sub -g` processes split 200 messages between them, each
+ *    exactly once, while a plain `lbus sub` prints all 200.
+ *
+ * Messages carry their sequence number as the payload, so loss, duplication
+ * and reordering are all visible. Every wait is bounded (lbt_ms()).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define N_MSGS 10000
+#define MAX_MEMBERS 8
+
+/* ---- collecting deliveries ------------------------------------------------- */
+
+/* What one subscription received. seen (shared by a group's members) counts
+ * deliveries per sequence number. */
+struct member {
+	lbus *bus;
+	int64_t sub_id;
+	int count;
+	int first, last; /* sequence numbers, -1 before the first */
+	bool out_of_order;
+	uint64_t missed;
+	int bad_payload;
+	int count_in[3]; /* per batch of the join/leave test */
+	int *seen;
+};
+
+static int batch_size = N_MSGS;
+
+static void on_seq(lbus *bus, const struct lbus_msg *msg, void *userdata)
+{
+	struct member *m = userdata;
+	char buf[16];
+	if (msg->len == 0 || msg->len >= sizeof(buf)) {
+		m->bad_payload++;
+		return;
+	}
+	memcpy(buf, msg->data, msg->len);
+	buf[msg->len] = '\0';
+	char *end;
+	long seq = strtol(buf, &end, 10);
+	if (*end || seq < 0 || seq >= N_MSGS) {
+		m->bad_payload++;
+		return;
+	}
+	if (m->last >= 0 && seq <= m->last)
+		m->out_of_order = true;
+	if (m->first < 0)
+		m->first = (int)seq;
+	m->last = (int)seq;
+	m->count++;
+	m->missed += msg->missed;
+	if (seq / batch_size < 3)
+		m->count_in[seq / batch_size]++;
+	if (m->seen)
+		m->seen[seq]++;
+}
+
+static void member_join(struct member *m, const struct lbt_broker *b, const char *pattern, const char *group,
+			int *seen)
+{
+	memset(m, 0, sizeof(*m));
+	m->first = m->last = -1;
+	m->seen = seen;
+	assert_int_equal(lbt_connect(b, &m->bus), 0);
+	struct lbus_sub_opts o = {.group = group, .policy = LBUS_POLICY_DROP};
+	m->sub_id = lbus_subscribe(m->bus, pattern, on_seq, m, &o);
+	assert_true(m->sub_id > 0);
+}
+
+struct pump_goal {
+	struct member *members;
+	int n;
+	int want_total; /* sum of counts over members[0..n) */
+};
+
+static bool goal_reached(void *arg)
+{
+	struct pump_goal *g = arg;
+	int total = 0;
+	for (int i = 0; i < g->n; i++)
+		total += g->members[i].count;
+	return total >= g->want_total;
+}
+
+/* Dispatch every member's connection until the goal or timeout_ms. */
+static int pump_members(struct member *ms, int n, int timeout_ms, bool (*done)(void *), void *arg)
+{
+	int64_t end = lbt_now_ms() + timeout_ms;
+	while (!done(arg)) {
+		if (lbt_now_ms() >= end)
+			return -ETIMEDOUT;
+		struct pollfd pfd[MAX_MEMBERS];
+		for (int i = 0; i < n; i++)
+			pfd[i] = (struct pollfd){.fd = lbus_fd(ms[i].bus), .events = lbus_events(ms[i].bus)};
+		poll(pfd, (nfds_t)n, 20);
+		for (int i = 0; i < n; i++) {
+			int r = lbus_dispatch(ms[i].bus);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static void publish_range(lbus *pub, const char *topic, int from, int to)
+{
+	for (int i = from; i < to; i++) {
+		char buf[16];
+		int n = snprintf(buf, sizeof(buf), "%d", i);
+		assert_int_equal(lbus_publish(pub, topic, buf, (size_t)n, 0), 0);
+	}
+	assert_int_equal(lbus_sync(pub, lbt_ms(10000)), 0);
+}
+
+/* After the goal: one more round trip per member, so a duplicate or a stray
+ * late delivery would be counted before the assertions. */
+static void settle(struct member *ms, int n)
+{
+	for (int i = 0; i < n; i++)
+		assert_int_equal(lbus_sync(ms[i].bus, lbt_ms(5000)), 0);
+}
+
+static void assert_member_clean(const struct member *m)
+{
+	assert_false(m->out_of_order);
+	assert_int_equal(m->missed, 0);
+	assert_int_equal(m->bad_payload, 0);
+}
+
+/* ---- fixture ---------------------------------------------------------------- */
+
+static int setup(void **state)
+{
+	static struct lbt_broker b;
+	if (lbt_broker_start(&b, NULL) != 0)
+		return -1;
+	*state = &b;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	return lbt_broker_stop(*state) == 0 ? 0 : -1;
+}
+
+/* ---- the tests ---------------------------------------------------------------- */
+
+static void test_group_even_and_exactly_once(void **state)
+{
+	struct lbt_broker *b = *state;
+	static int seen[N_MSGS];
+	memset(seen, 0, sizeof(seen));
+	batch_size = N_MSGS;
+
+	/* members[0..3]: the group; members[4]: a plain subscriber. */
+	struct member ms[5];
+	for (int i = 0; i < 4; i++)
+		member_join(&ms[i], b, "grp/even", "workers", seen);
+	member_join(&ms[4], b, "grp/even", NULL, NULL);
+
+	lbus *pub;
+	assert_int_equal(lbt_connect(b, &pub), 0);
+	for (int k = 0; k < N_MSGS; k += 1000) {
+		publish_range(pub, "grp/even", k, k + 1000);
+		struct pump_goal g = {ms, 5, 2 * (k + 1000)};
+		assert_int_equal(pump_members(ms, 5, lbt_ms(10000), goal_reached, &g), 0);
+	}
+	settle(ms, 5);
+
+	int group_total = 0;
+	for (int i = 0; i < 4; i++) {
+		assert_member_clean(&ms[i]);
+		group_total += ms[i].count;
+		/* Within 10% of the even share of 2,500. */
+		assert_in_range(ms[i].count, 2250, 2750);
+	}
+	assert_int_equal(group_total, N_MSGS);
+	for (int s = 0; s < N_MSGS; s++)
+		assert_int_equal(seen[s], 1);
+
+	assert_member_clean(&ms[4]);
+	assert_int_equal(ms[4].count, N_MSGS);
+	assert_int_equal(ms[4].first, 0);
+	assert_int_equal(ms[4].last, N_MSGS - 1);
+
+	for (int i = 0; i < 5; i++)
+		lbus_close(ms[i].bus);
+	lbus_close(pub);
+}
+
+static void test_group_join_and_leave_during_traffic(void **state)
+{
+	struct lbt_broker *b = *state;
+	static int seen[N_MSGS];
+	memset(seen, 0, sizeof(seen));
+	enum { BATCH = 2000 };
+	batch_size = BATCH;
+
+	/* ms[0..2] start in the group, ms[3] joins later, ms[4] is outside. */
+	struct member ms[5];
+	for (int i = 0; i < 3; i++)
+		member_join(&ms[i], b, "grp/churn", "churn", seen);
+	member_join(&ms[4], b, "grp/churn", NULL, NULL);
+	lbus *pub;
+	assert_int_equal(lbt_connect(b, &pub), 0);
+
+	/* Batch 0 is queued, unread, when ms[3] joins ... */
+	publish_range(pub, "grp/churn", 0, BATCH);
+	member_join(&ms[3], b, "grp/+", "churn", seen);
+	/* ... and batch 1 when ms[0] leaves; its unsubscribe dispatches what
+	 * was queued to it before. */
+	publish_range(pub, "grp/churn", BATCH, 2 * BATCH);
+	assert_int_equal(lbus_unsubscribe(ms[0].bus, ms[0].sub_id), 0);
+	int leaver_count = ms[0].count;
+	publish_range(pub, "grp/churn", 2 * BATCH, 3 * BATCH);
+
+	struct pump_goal g = {ms, 5, 2 * 3 * BATCH};
+	int r = pump_members(ms, 5, lbt_ms(10000), goal_reached, &g);
+	if (r < 0)
+		for (int i = 0; i < 5; i++)
+			fprintf(stderr, "member %d: %d messages (%d, %d, %d per batch), %llu missed\n", i,
+				ms[i].count, ms[i].count_in[0], ms[i].count_in[1], ms[i].count_in[2],
+				(unsigned long long)ms[i].missed);
+	assert_int_equal(r, 0);
+	settle(ms, 5);
+
+	for (int s = 0; s < 3 * BATCH; s++)
+		assert_int_equal(seen[s], 1);
+	for (int i = 0; i < 5; i++)
+		assert_member_clean(&ms[i]);
+	assert_int_equal(ms[4].count, 3 * BATCH);
+
+	/* The leaver got nothing after it left, the joiner nothing before. */
+	assert_int_equal(ms[0].count, leaver_count);
+	assert_int_equal(ms[0].count_in[2], 0);
+	assert_true(ms[0].count_in[0] > 0);
+	assert_int_equal(ms[3].count_in[0], 0);
+	assert_true(ms[3].count_in[1] > 0);
+	/* Batch 2 was shared evenly by the three members present. */
+	for (int i = 1; i < 4; i++)
+		assert_in_range(ms[i].count_in[2], 600, 734);
+
+	for (int i = 0; i < 5; i++)
+		lbus_close(ms[i].bus);
+	lbus_close(pub);
+}
+
+/* ---- the CLI ------------------------------------------------------------------ */
+
+/* How many lines of p's stdout start with prefix; marks each "m-NNN" line's
+ * number in hits (if not NULL). */
+static int count_lines(const struct lbt_proc *p, const char *prefix, int *hits, int n_hits)
+{
+	int count = 0;
+	const char *s = p->out;
+	while (s && *s) {
+		const char *nl = strchr(s, '\n');
+		if (!nl)
+			break;
+		if (strncmp(s, prefix, strlen(prefix)) == 0) {
+			count++;
+			int v = atoi(s + strlen(prefix));
+			if (hits && v >= 0 && v < n_hits)
+				hits[v]++;
+		}
+		s = nl + 1;
+	}
+	return count;
+}
+
+/* Publish probes until one shows up in p's stdout: p is subscribed. */
+static int probe_until_seen(lbus *pub, const char *topic, struct lbt_proc *p, int timeout_ms)
+{
+	int64_t end = lbt_now_ms() + timeout_ms;
+	while (lbt_now_ms() < end) {
+		if (lbus_publish(pub, topic, "probe", 5, 0) < 0 || lbus_sync(pub, lbt_ms(5000)) < 0)
+			return -EIO;
+		if (lbt_proc_read_until(p, "probe\n", 0, 100) >= 0)
+			return 0;
+	}
+	return -ETIMEDOUT;
+}
+
+static void test_cli_sub_group(void **state)
+{
+	struct lbt_broker *b = *state;
+	enum { N = 200 };
+	struct lbt_proc plain, g1, g2;
+	lbus *pub;
+	assert_int_equal(lbt_connect(b, &pub), 0);
+
+	assert_int_equal(lbt_cli_spawn(&plain, b, "sub", "grp/cli", NULL), 0);
+	assert_true(lbt_sub_ready(b, &plain, "grp/cli", lbt_ms(10000)) >= 0);
+	assert_int_equal(lbt_cli_spawn(&g1, b, "sub", "-g", "clig", "grp/cli", NULL), 0);
+	assert_true(lbt_sub_ready(b, &g1, "grp/cli", lbt_ms(10000)) >= 0);
+	/* Options after the pattern work as well. */
+	assert_int_equal(lbt_cli_spawn(&g2, b, "sub", "grp/cli", "-g", "clig", NULL), 0);
+	assert_int_equal(probe_until_seen(pub, "grp/cli", &g2, lbt_ms(10000)), 0);
+
+	for (int i = 0; i < N; i++) {
+		char buf[16];
+		int n = snprintf(buf, sizeof(buf), "m-%d", i);
+		assert_int_equal(lbus_publish(pub, "grp/cli", buf, (size_t)n, 0), 0);
+	}
+	assert_int_equal(lbus_sync(pub, lbt_ms(10000)), 0);
+
+	int64_t end = lbt_now_ms() + lbt_ms(10000);
+	while (lbt_now_ms() < end && count_lines(&g1, "m-", NULL, 0) + count_lines(&g2, "m-", NULL, 0) < N) {
+		lbt_proc_read_bytes(&g1, g1.out_len + 1, 20);
+		lbt_proc_read_bytes(&g2, g2.out_len + 1, 20);
+	}
+	assert_true(lbt_proc_read_until(&plain, "m-199\n", 0, lbt_ms(5000)) >= 0);
+	/* Let a duplicate (if any) arrive before counting. */
+	assert_int_equal(lbus_sync(pub, lbt_ms(5000)), 0);
+	lbt_proc_read_bytes(&g1, g1.out_len + 1, 100);
+	lbt_proc_read_bytes(&g2, g2.out_len + 1, 100);
+
+	int hits[N] = {0};
+	int c1 = count_lines(&g1, "m-", hits, N);
+	int c2 = count_lines(&g2, "m-", hits, N);
+	assert_int_equal(c1 + c2, N);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(hits[i], 1);
+	assert_in_range(c1, 90, 110);
+	assert_in_range(c2, 90, 110);
+	assert_int_equal(count_lines(&plain, "m-", NULL, 0), N);
+
+	lbt_proc_free(&plain);
+	lbt_proc_free(&g1);
+	lbt_proc_free(&g2);
+	lbus_close(pub);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_group_even_and_exactly_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_group_join_and_leave_during_traffic, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_sub_group, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

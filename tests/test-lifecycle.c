@@ -1,0 +1,496 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The broker's life as a user sees it: where its socket appears and with
+ * which permissions (also when found through $LBUS_SOCKET or
+ * $XDG_RUNTIME_DIR), what happens when a second broker, a stale socket or a
+ * user's file is in the way, clean exit on SIGTERM/SIGINT (flushing what is
+ * queued), many clients, running out of descriptors without spinning, and a
+ * subscriber that dies (SIGKILL) in the middle of a flood without harming
+ * anybody else.
+ *
+ * Every test starts its own lbusd in a fresh temporary directory
+ * (tests/harness.h) and stops it, checking exit status 0 and that the socket
+ * file is gone.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+static mode_t mode_of(const char *path)
+{
+	struct stat st;
+	assert_int_equal(lstat(path, &st), 0);
+	return st.st_mode;
+}
+
+/* Socket 0600 in a directory the broker creates with 0700, even when the
+ * broker is started with a permissive umask. */
+static void test_socket_and_dir_modes(void **state)
+{
+	struct lbt_broker b;
+	struct lbt_broker_opts o = {.sock_name = "lbus/bus.sock"};
+	mode_t old = umask(0);
+	int r = lbt_broker_start_opts(&b, &o);
+	umask(old);
+	assert_int_equal(r, 0);
+
+	char dir[PATH_MAX];
+	assert_int_equal(lbt_path(dir, b.dir, "lbus"), 0);
+	mode_t dm = mode_of(dir), sm = mode_of(b.sock);
+	assert_true(S_ISDIR(dm));
+	assert_int_equal(dm & 07777, 0700);
+	assert_true(S_ISSOCK(sm));
+	assert_int_equal(sm & 07777, 0600);
+	assert_int_equal(lbt_pubsub_roundtrip(&b, "modes"), 0);
+	assert_int_equal(lbt_broker_stop(&b), 0);
+}
+
+/* An existing directory is the user's: the broker puts its socket there
+ * without changing the directory's mode (think `lbusd -S ./bus.sock`, or
+ * root running `lbusd -S /tmp/bus.sock`). */
+static void test_existing_dir_mode_untouched(void **state)
+{
+	struct lbt_broker b;
+	assert_int_equal(lbt_broker_make_dir(&b), 0);
+	assert_int_equal(chmod(b.dir, 0750), 0);
+	struct lbt_broker_opts o = {.reuse_dir = true};
+	assert_int_equal(lbt_broker_start_opts(&b, &o), 0);
+	assert_int_equal(mode_of(b.dir) & 07777, 0750);
+	assert_int_equal(mode_of(b.sock) & 07777, 0600);
+	assert_int_equal(lbt_broker_stop(&b), 0);
+}
+
+/* A second lbusd on the same path exits non-zero with a message naming the
+ * problem; the first keeps its socket and keeps working. */
+static void test_second_broker_refused(void **state)
+{
+	struct lbt_broker b;
+	assert_int_equal(lbt_broker_start(&b, NULL), 0);
+	const char *argv[] = {lbt_lbusd_path(), "-S", b.sock, NULL};
+	struct lbt_proc p;
+	assert_int_equal(lbt_runv(argv, NULL, 0, lbt_ms(5000), &p), 0);
+	assert_int_not_equal(p.exit_code, 0);
+	assert_true(p.exit_code < 128); /* a clean refusal, not a crash */
+	assert_true(p.err_len > 0);
+	fprintf(stderr, "second broker said: %s", p.err);
+	assert_non_null(strstr(p.err, b.sock));
+	lbt_proc_free(&p);
+
+	assert_true(S_ISSOCK(mode_of(b.sock)));
+	assert_int_equal(lbt_pubsub_roundtrip(&b, "still/first"), 0);
+	assert_int_equal(lbt_broker_stop(&b), 0);
+}
+
+/* Leave a socket file behind with nobody listening, as a crashed broker does. */
+static void make_stale_socket(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	assert_true(strlen(path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 1), 0);
+	close(fd);
+	assert_true(S_ISSOCK(mode_of(path)));
+}
+
+static void test_stale_socket_replaced(void **state)
+{
+	struct lbt_broker b;
+	assert_int_equal(lbt_broker_make_dir(&b), 0);
+	char path[PATH_MAX];
+	assert_int_equal(lbt_path(path, b.dir, "bus.sock"), 0);
+	make_stale_socket(path);
+
+	struct lbt_broker_opts o = {.reuse_dir = true};
+	assert_int_equal(lbt_broker_start_opts(&b, &o), 0);
+	assert_int_equal(lbt_pubsub_roundtrip(&b, "stale/replaced"), 0);
+	assert_int_equal(lbt_broker_stop(&b), 0);
+}
+
+/* Something that is not a socket at the path is the user's file: the broker
+ * refuses to start and leaves it alone. */
+static void test_regular_file_not_replaced(void **state)
+{
+	struct lbt_broker b;
+	assert_int_equal(lbt_broker_make_dir(&b), 0);
+	char path[PATH_MAX];
+	assert_int_equal(lbt_write_file(b.dir, "bus.sock", "precious", 8, path), 0);
+	const char *argv[] = {lbt_lbusd_path(), "-S", path, NULL};
+	struct lbt_proc p;
+	assert_int_equal(lbt_runv(argv, NULL, 0, lbt_ms(5000), &p), 0);
+	assert_true(p.exit_code > 0 && p.exit_code < 128);
+	assert_non_null(strstr(p.err, path));
+	lbt_proc_free(&p);
+	struct stat st;
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_size, 8);
+	lbt_broker_kill(&b); /* removes the directory */
+}
+
+/* After a SIGKILLed broker, a new broker takes over its stale socket. */
+static void test_restart_after_crash(void **state)
+{
+	struct lbt_broker b;
+	assert_int_equal(lbt_broker_start(&b, NULL), 0);
+	kill(b.pid, SIGKILL);
+	assert_int_equal(lbt_broker_wait_exit(&b, lbt_ms(5000)), 128 + SIGKILL);
+	assert_true(S_ISSOCK(mode_of(b.sock))); /* left behind by the crash */
+
+	struct lbt_broker_opts o = {.reuse_dir = true};
+	assert_int_equal(lbt_broker_start_opts(&b, &o), 0);
+	assert_int_equal(lbt_pubsub_roundtrip(&b, "after/crash"), 0);
+	assert_int_equal(lbt_broker_stop(&b), 0);
+}
+
+static void on_nothing(lbus *bus, const struct lbus_msg *m, void *ud) {}
+
+static void on_count(lbus *bus, const struct lbus_msg *m, void *ud) { ++*(int *)ud; }
+
+/* SIGTERM and SIGINT: exit 0 and the socket file removed, also with
+ * clients connected. */
+static void stop_with_signal(int sig)
+{
+	struct lbt_broker b;
+	assert_int_equal(lbt_broker_start(&b, NULL), 0);
+	lbus *bus;
+	assert_int_equal(lbt_connect(&b, &bus), 0);
+	assert_true(lbus_subscribe(bus, "x/#", on_nothing, NULL, NULL) > 0);
+	kill(b.pid, sig);
+	assert_int_equal(lbt_broker_wait_exit(&b, lbt_ms(10000)), 0);
+	struct stat st;
+	assert_int_equal(lstat(b.sock, &st), -1);
+	assert_int_equal(errno, ENOENT);
+	/* The client notices the broker is gone instead of hanging. */
+	int r = lbus_run(bus, lbt_ms(5000));
+	assert_true(r < 0);
+	lbus_close(bus);
+	assert_int_equal(lbt_broker_stop(&b), 0);
+}
+
+static void test_sigterm_clean_exit(void **state) { stop_with_signal(SIGTERM); }
+
+/* SIGTERM flushes what is queued: a subscriber that had not read yet still
+ * receives every message published before the signal, then the end. */
+static void test_sigterm_flushes_queues(void **state)
+{
+	enum { N = 20000 };
+	struct lbt_broker b;
+	assert_int_equal(lbt_broker_start(&b, NULL), 0);
+	lbus *sub, *pub;
+	int got = 0;
+	assert_int_equal(lbt_connect(&b, &sub), 0);
+	assert_int_equal(lbt_connect(&b, &pub), 0);
+	assert_true(lbus_subscribe(sub, "drain", on_count, &got, NULL) > 0);
+	char payload[100];
+	memset(payload, 'd', sizeof(payload));
+	for (int i = 0; i < N; i++)
+		assert_int_equal(lbus_publish(pub, "drain", payload, sizeof(payload), 0), 0);
+	assert_int_equal(lbus_sync(pub, lbt_ms(10000)), 0); /* all 2 MB queued for sub */
+	lbus_close(pub);
+	kill(b.pid, SIGTERM);
+	int64_t deadline = lbt_now_ms() + lbt_ms(10000);
+	int r = 0;
+	while (r == 0 && lbt_now_ms() < deadline)
+		r = lbus_run(sub, 100); /* until the broker hangs up */
+	assert_true(r < 0);
+	assert_int_equal(got, N);
+	lbus_close(sub);
+	assert_int_equal(lbt_broker_wait_exit(&b, lbt_ms(10000)), 0);
+	assert_int_equal(lbt_broker_stop(&b), 0);
+}
+static void test_sigint_clean_exit(void **state) { stop_with_signal(SIGINT); }
+
+/* Socket path from $LBUS_SOCKET, then $XDG_RUNTIME_DIR/lbus/bus.sock, for the
+ * broker and for the CLI alike (no -S anywhere). */
+static void test_socket_from_environment(void **state)
+{
+	struct lbt_broker b;
+	assert_int_equal(lbt_broker_make_dir(&b), 0);
+	char path[PATH_MAX];
+	assert_int_equal(lbt_path(path, b.dir, "env.sock"), 0);
+	setenv("LBUS_SOCKET", path, 1);
+	setenv("XDG_RUNTIME_DIR", "/nonexistent-lbt", 1);
+	struct lbt_broker_opts o = {.sock_name = "env.sock", .no_socket_arg = true, .reuse_dir = true};
+	assert_int_equal(lbt_broker_start_opts(&b, &o), 0);
+
+	struct lbt_proc p;
+	assert_int_equal(lbt_cli_run(NULL, NULL, 0, lbt_ms(5000), &p, "pub", "env/t", "x", NULL), 0);
+	assert_int_equal(p.exit_code, 0);
+	lbt_proc_free(&p);
+	assert_int_equal(lbt_broker_stop(&b), 0);
+
+	/* Now XDG_RUNTIME_DIR: the broker creates $XDG_RUNTIME_DIR/lbus/. */
+	assert_int_equal(lbt_broker_make_dir(&b), 0);
+	unsetenv("LBUS_SOCKET");
+	setenv("XDG_RUNTIME_DIR", b.dir, 1);
+	o.sock_name = "lbus/bus.sock";
+	assert_int_equal(lbt_broker_start_opts(&b, &o), 0);
+	assert_int_equal(mode_of(b.sock) & 07777, 0600);
+	assert_int_equal(lbt_cli_run(NULL, NULL, 0, lbt_ms(5000), &p, "pub", "xdg/t", "x", NULL), 0);
+	assert_int_equal(p.exit_code, 0);
+	lbt_proc_free(&p);
+	assert_int_equal(lbt_broker_stop(&b), 0);
+	unsetenv("XDG_RUNTIME_DIR");
+}
+
+/* ---- many clients, and more than the broker may open ------------------------- */
+
+/* Two hundred clients at once all receive a publish; once they are gone the
+ * broker holds no descriptor for them. */
+static void test_many_clients(void **state)
+{
+	enum { N = 200 };
+	struct lbt_broker b;
+	assert_int_equal(lbt_broker_start(&b, NULL), 0);
+	int fds = lbt_broker_fd_count(&b);
+	lbus *c[N];
+	int got[N];
+	memset(got, 0, sizeof(got));
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(lbt_connect(&b, &c[i]), 0);
+		assert_true(lbus_subscribe(c[i], "all", on_count, &got[i], NULL) > 0);
+	}
+	/* (fds may still count the harness's readiness probe.) */
+	int now = lbt_broker_fd_count(&b);
+	if (now < N + 3)
+		fail_msg("broker has %d descriptors for %d clients", now, N);
+	lbus *pub;
+	assert_int_equal(lbt_connect(&b, &pub), 0);
+	assert_int_equal(lbus_publish(pub, "all", "hi", 2, 0), 0);
+	assert_int_equal(lbus_sync(pub, lbt_ms(5000)), 0);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(lbus_sync(c[i], lbt_ms(5000)), 0);
+		assert_int_equal(got[i], 1);
+		lbus_close(c[i]);
+	}
+	lbus_close(pub);
+	assert_true(lbt_broker_wait_fds(&b, fds, lbt_ms(5000)) <= fds);
+	assert_int_equal(lbt_broker_stop(&b), 0);
+}
+
+/* CPU time (user + system, clock ticks) the process has used. */
+static long cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	assert_non_null(f);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')'); /* after the command name */
+	assert_non_null(p);
+	unsigned long ut, st;
+	assert_int_equal(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st), 2);
+	return (long)(ut + st);
+}
+
+/* Out of descriptors (EMFILE on accept): the broker does not spin, and it
+ * serves again once descriptors are free. */
+static void test_emfile_no_busy_loop(void **state)
+{
+	const char *w = getenv("LBUSD_WRAPPER");
+	if (w && *w)
+		skip(); /* valgrind needs descriptors of its own */
+	struct rlimit old, low = {.rlim_cur = 40, .rlim_max = 0};
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low.rlim_max = old.rlim_max;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0); /* inherited by lbusd */
+	struct lbt_broker b;
+	int r = lbt_broker_start(&b, NULL);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(r, 0);
+
+	enum { N = 80 };
+	int fd[N];
+	for (int i = 0; i < N; i++) {
+		fd[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		assert_true(fd[i] >= 0);
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		memcpy(sa.sun_path, b.sock, strlen(b.sock) + 1);
+		connect(fd[i], (struct sockaddr *)&sa, sizeof(sa)); /* may fail once the backlog is full */
+	}
+	/* The broker reaches its limit (a descriptor may be held in reserve). */
+	int64_t until = lbt_now_ms() + lbt_ms(5000);
+	while (lbt_broker_fd_count(&b) < 38 && lbt_now_ms() < until)
+		lbt_sleep_ms(5);
+	assert_true(lbt_broker_fd_count(&b) >= 38);
+	long t0 = cpu_ticks(b.pid);
+	int64_t m0 = lbt_now_ms();
+	lbt_sleep_ms(500); /* measuring idleness: nothing to wait for */
+	long used = cpu_ticks(b.pid) - t0;
+	long wall = (long)(lbt_now_ms() - m0);
+	fprintf(stderr, "broker used %ld ticks of CPU in %ld ms at EMFILE\n", used, wall);
+	assert_true(used * 1000 / sysconf(_SC_CLK_TCK) < wall / 5); /* under 20% of a core */
+	for (int i = 0; i < N; i++)
+		close(fd[i]);
+	int64_t deadline = lbt_now_ms() + lbt_ms(5000);
+	while (lbt_pubsub_roundtrip(&b, "after/emfile") != 0 && lbt_now_ms() < deadline)
+		lbt_sleep_ms(50);
+	assert_int_equal(lbt_pubsub_roundtrip(&b, "after/emfile"), 0);
+	assert_int_equal(lbt_broker_stop(&b), 0);
+}
+
+/* ---- a subscriber killed while a publisher floods ---------------------------- */
+
+#define FLOOD_N 100000
+#define FLOOD_SIZE 200
+
+struct flood {
+	const struct lbt_broker *b;
+	int result;
+};
+
+static void *flood_publisher(void *arg)
+{
+	struct flood *f = arg;
+	lbus *bus;
+	f->result = lbt_connect(f->b, &bus);
+	if (f->result < 0)
+		return NULL;
+	uint8_t payload[FLOOD_SIZE];
+	memset(payload, 'p', sizeof(payload));
+	for (uint32_t i = 0; i < FLOOD_N && f->result == 0; i++) {
+		memcpy(payload, &i, sizeof(i));
+		f->result = lbus_publish(bus, "flood", payload, sizeof(payload), 0);
+	}
+	if (f->result == 0)
+		f->result = lbus_flush(bus, lbt_ms(60000));
+	if (f->result == 0)
+		f->result = lbus_sync(bus, lbt_ms(60000));
+	lbus_close(bus);
+	return NULL;
+}
+
+struct counter {
+	uint32_t next;
+	uint32_t bad;
+};
+
+static void on_flood(lbus *bus, const struct lbus_msg *m, void *ud)
+{
+	struct counter *c = ud;
+	uint32_t seq = UINT32_MAX;
+	if (m->len == FLOOD_SIZE)
+		memcpy(&seq, m->data, sizeof(seq));
+	if (seq != c->next || m->missed)
+		c->bad++;
+	c->next++;
+}
+
+/* A child that subscribes with the block policy and then never reads. */
+static pid_t start_stuck_subscriber(const struct lbt_broker *b)
+{
+	int pfd[2];
+	assert_int_equal(pipe(pfd), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		lbus *bus;
+		struct lbus_sub_opts so = {.policy = LBUS_POLICY_BLOCK};
+		if (lbus_connect(&bus, b->sock) < 0 || lbus_subscribe(bus, "flood", on_flood, NULL, &so) < 0)
+			_exit(1);
+		if (write(pfd[1], "r", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(pfd[1]);
+	struct pollfd pf = {.fd = pfd[0], .events = POLLIN};
+	char c;
+	assert_int_equal(poll(&pf, 1, lbt_ms(5000)), 1);
+	assert_int_equal(read(pfd[0], &c, 1), 1);
+	close(pfd[0]);
+	return pid;
+}
+
+static void test_subscriber_killed_during_flood(void **state)
+{
+	struct lbt_broker b;
+	assert_int_equal(lbt_broker_start(&b, NULL), 0);
+	lbus *sub;
+	struct counter c = {0};
+	struct lbus_sub_opts so = {.policy = LBUS_POLICY_BLOCK};
+	assert_int_equal(lbt_connect(&b, &sub), 0);
+	assert_true(lbus_subscribe(sub, "flood", on_flood, &c, &so) > 0);
+	pid_t stuck = start_stuck_subscriber(&b);
+
+	struct flood f = {.b = &b};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, flood_publisher, &f), 0);
+
+	/* Kill the stuck subscriber once the flow has stalled on it (no progress
+	 * for 300 ms: its queue is full and the block policy holds the publisher
+	 * back), or, should it never stall, once 90% has arrived. */
+	int64_t deadline = lbt_now_ms() + lbt_ms(60000), last_progress = lbt_now_ms();
+	uint32_t seen = 0;
+	bool killed = false;
+	while (c.next < FLOOD_N && lbt_now_ms() < deadline) {
+		assert_int_equal(lbus_run(sub, 20), 0);
+		if (c.next != seen) {
+			seen = c.next;
+			last_progress = lbt_now_ms();
+		}
+		bool stalled = lbt_now_ms() - last_progress > lbt_ms(300);
+		if (!killed && (stalled || c.next >= FLOOD_N / 10 * 9)) {
+			fprintf(stderr, "killing the stuck subscriber after %u deliveries (%s)\n", c.next,
+				stalled ? "the flow stalled" : "90% arrived");
+			kill(stuck, SIGKILL);
+			assert_int_equal(waitpid(stuck, NULL, 0), stuck);
+			killed = true;
+		}
+	}
+	if (!killed) {
+		kill(stuck, SIGKILL);
+		waitpid(stuck, NULL, 0);
+	}
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(f.result, 0);
+	assert_int_equal(c.next, FLOOD_N);
+	assert_int_equal(c.bad, 0);
+	lbus_close(sub);
+
+	assert_int_equal(lbt_pubsub_roundtrip(&b, "after/flood"), 0);
+	assert_int_equal(lbt_broker_stop(&b), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_socket_and_dir_modes),
+		cmocka_unit_test(test_existing_dir_mode_untouched),
+		cmocka_unit_test(test_second_broker_refused),
+		cmocka_unit_test(test_stale_socket_replaced),
+		cmocka_unit_test(test_regular_file_not_replaced),
+		cmocka_unit_test(test_restart_after_crash),
+		cmocka_unit_test(test_sigterm_clean_exit),
+		cmocka_unit_test(test_sigint_clean_exit),
+		cmocka_unit_test(test_sigterm_flushes_queues),
+		cmocka_unit_test(test_socket_from_environment),
+		cmocka_unit_test(test_many_clients),
+		cmocka_unit_test(test_emfile_no_busy_loop),
+		cmocka_unit_test(test_subscriber_killed_during_flood),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
