@@ -42,7 +42,7 @@ until $lbus list 2>/dev/null | grep -q 'demo/#'; do
 	sleep 0.1
 done
 $lbus pub demo/greeting "hello from lbus"
-echo '{"temp": 21.5}' | $lbus pub demo/kitchen/temp
+printf '{"temp": 21.5}' | $lbus pub demo/kitchen/temp
 wait $sub
 echo "demo: clients on the bus now:"
 $lbus list
