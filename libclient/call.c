@@ -167,7 +167,7 @@ int lbus__on_result(struct lbus *bus, const struct lbus_wire_frame *f)
 	if (c) {
 		const Lbus__Sender *s = res->sender;
 		struct lbus_reply reply = {
-			.data = res->payload.data,
+			.data = res->payload.data ? (const void *)res->payload.data : "",
 			.len = res->payload.len,
 			.sender = {
 				.id = s ? s->id : 0,

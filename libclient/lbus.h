@@ -79,7 +79,7 @@ struct lbus_msg {
 	enum lbus_msg_kind kind;
 	const char *topic;       /* PUBLISH: the topic; CALL to a topic: the topic;
 				  * SEND and CALL to a name: the name (NUL-terminated) */
-	const void *data;        /* payload, len bytes (not NUL-terminated) */
+	const void *data;        /* payload, len bytes (not NUL-terminated; never NULL) */
 	size_t len;
 	struct lbus_sender sender;
 	uint64_t sub_id;         /* the subscription that matched, 0 for names */

@@ -71,7 +71,7 @@ int lbus__on_monitor_event(struct lbus *bus, const struct lbus_wire_frame *f)
 		.n_receivers = e->n_receivers,
 		.topic = e->topic ? e->topic : "",
 		.name = e->name ? e->name : "",
-		.data = e->payload.data,
+		.data = e->payload.data ? (const void *)e->payload.data : "",
 		.len = e->payload.len,
 		.call_id = e->call_id,
 		.retain = e->retain,

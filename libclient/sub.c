@@ -199,6 +199,8 @@ static int deliver_decode_msg(const struct lbus_wire_deliver *d, struct lbus_msg
 		s = c.target, slen = c.target_len;
 		msg->data = c.payload, msg->len = c.payload_len;
 	}
+	if (!msg->data)
+		msg->data = ""; /* an empty payload: never NULL, so memcpy(dst, data, 0) is fine */
 	return copy_str(topic, cap, s, slen);
 }
 
