@@ -92,6 +92,10 @@ int lbt_proc_spawn(struct lbt_proc *p, const char *const *argv)
 	}
 	p->pid = pid;
 	fcntl(p->in_fd, F_SETFL, O_NONBLOCK);
+	/* out and err are "" (not NULL) even when the child prints nothing */
+	if (buf_append(&p->out, &p->out_len, &p->out_cap, "", 0) < 0 ||
+	    buf_append(&p->err, &p->err_len, &p->err_cap, "", 0) < 0)
+		return -ENOMEM;
 	return 0;
 }
 
