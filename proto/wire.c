@@ -52,14 +52,40 @@ const char *lbus_kind_name(uint32_t kind)
 	return kind <= LBUS_K_MAX ? kind_names[kind] : kind_names[LBUS_K_NONE];
 }
 
+/*
+ * Fast path: a frame almost always starts with its kind as a one-byte LEN
+ * tag (kinds 1..15). Take it without the generic loop; the loop then checks
+ * the rest (req_id, a second kind) exactly as for any other layout.
+ * Returns the bytes taken (0: not this layout, the loop does it all).
+ */
+static size_t scan_first_kind(const uint8_t *frame, size_t len, struct lbus_wire_frame *out)
+{
+	uint64_t body_len;
+	size_t n;
+
+	if (len < 2 || (frame[0] & 7) != LBUS_PB_LEN || frame[0] >> 3 == 0 || frame[0] & 0x80)
+		return 0;
+	n = lbus_pb_get_varint(frame + 1, frame + len, &body_len);
+	if (!n || body_len > len - 1 - n)
+		return 0;
+	out->kind = frame[0] >> 3;
+	out->body = frame + 1 + n;
+	out->body_len = (size_t)body_len;
+	return 1 + n + (size_t)body_len;
+}
+
 int lbus_wire_frame_scan(const uint8_t *frame, size_t len, struct lbus_wire_frame *out)
 {
 	struct lbus_pb_reader r;
 	struct lbus_pb_field f;
+	size_t first;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	lbus_pb_reader_init(&r, frame, len);
+	first = scan_first_kind(frame, len, out);
+	if (first == len && first)
+		return 0;
+	lbus_pb_reader_init(&r, frame + first, len - first);
 	while ((ret = lbus_pb_next(&r, &f)) > 0) {
 		if (f.num >= 1 && f.num <= LBUS_K_MAX) {
 			if (f.type != LBUS_PB_LEN || out->kind)
@@ -91,12 +117,55 @@ int lbus_wire_frame_scan(const uint8_t *frame, size_t len, struct lbus_wire_fram
 			return -EPROTO;                                                                               \
 	} while (0)
 
+/* A LEN field with a one-byte tag at *p: advance past it; false if absent
+ * or truncated. */
+static bool take_len_field(const uint8_t **p, const uint8_t *end, uint8_t tag, const uint8_t **data,
+			   size_t *len)
+{
+	uint64_t v;
+	size_t n;
+
+	if (*p >= end || **p != tag)
+		return false;
+	n = lbus_pb_get_varint(*p + 1, end, &v);
+	if (!n || v > (uint64_t)(end - *p - 1 - (ptrdiff_t)n))
+		return false;
+	*data = *p + 1 + n;
+	*len = (size_t)v;
+	*p = *data + v;
+	return true;
+}
+
+/*
+ * Fast path for the layout every encoder writes (topic, payload if any,
+ * retain 1 if set, nothing else). false: some other layout, decode it with
+ * the generic loop.
+ */
+static bool publish_decode_fast(const uint8_t *body, size_t len, struct lbus_wire_publish *out)
+{
+	const uint8_t *p = body, *end = body + len, *data;
+
+	if (!take_len_field(&p, end, 0x0a, &data, &out->topic_len))
+		return false;
+	out->topic = (const char *)data;
+	if (take_len_field(&p, end, 0x12, &out->payload, &out->payload_len) && p == end)
+		return true;
+	if (end - p == 2 && p[0] == 0x18 && p[1] == 1) {
+		out->retain = true;
+		return true;
+	}
+	return p == end;
+}
+
 int lbus_wire_publish_decode(const uint8_t *body, size_t len, struct lbus_wire_publish *out)
 {
 	struct lbus_pb_reader r;
 	struct lbus_pb_field f;
 	int ret;
 
+	memset(out, 0, sizeof(*out));
+	if (publish_decode_fast(body, len, out))
+		return 0;
 	memset(out, 0, sizeof(*out));
 	lbus_pb_reader_init(&r, body, len);
 	while ((ret = lbus_pb_next(&r, &f)) > 0) {
@@ -281,6 +350,14 @@ size_t lbus_wire_deliver_header(uint8_t *out, uint64_t sub_id, bool retained, si
 	n += lbus_pb_put_varint_field(out + n, 1, sub_id);
 	n += lbus_pb_put_varint_field(out + n, 7, retained ? 1 : 0);
 	return n;
+}
+
+size_t lbus_wire_deliver_header_size(uint64_t sub_id, bool retained, size_t body_len)
+{
+	size_t fields = lbus_pb_varint_field_size(1, sub_id) + (retained ? 2 : 0);
+
+	return LBUS_FRAME_HEADER + lbus_pb_tag_len(LBUS_K_DELIVER) + lbus_pb_varint_len(fields + body_len) +
+	       fields;
 }
 
 size_t lbus_wire_deliver_body_size(size_t msg_len, size_t sender_len, uint64_t call_token)

@@ -131,6 +131,8 @@ int lbus_wire_deliver_decode(const uint8_t *body, size_t len, struct lbus_wire_d
  * header followed by body.
  */
 size_t lbus_wire_deliver_header(uint8_t *out, uint64_t sub_id, bool retained, size_t body_len);
+/* The byte count lbus_wire_deliver_header() will write for these values. */
+size_t lbus_wire_deliver_header_size(uint64_t sub_id, bool retained, size_t body_len);
 /* Size and encoding of a Deliver's shared body: the message (what, msg), the
  * encoded Sender body and the call token (0 = none). */
 size_t lbus_wire_deliver_body_size(size_t msg_len, size_t sender_len, uint64_t call_token);
