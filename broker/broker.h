@@ -64,7 +64,7 @@ struct broker {
 	struct calls calls;      /* pending request/reply calls */
 	struct monitors monitors;
 	struct presence presence; /* $lbus/... events waiting for the end of the turn */
-	struct lbus_rbuf scratch; /* read buffer lent to whichever client reads */
+	struct lbus_rbuf scratch; /* read buffer lent to whichever client reads (client.c) */
 
 	struct broker_counters ctr;
 	uint64_t started_ms;

@@ -4,12 +4,15 @@
  * framing, writing, epoll interest, deadlines, protocol errors, close.
  *
  * Reading: an idle client owns no input buffer. When it becomes readable it
- * borrows the broker's scratch buffer (256 KiB), reads one chunk, and every
- * complete frame in it is dispatched before we return to epoll; that one
- * chunk is the per-wakeup fairness bound. What is left (a partial frame, or
- * frames a blocked publisher could not hand on yet) stays with the client:
- * a few bytes are copied to a small buffer and the scratch buffer goes back
- * to the broker; a larger rest keeps the buffer.
+ * borrows the broker's one scratch buffer (256 KiB), reads one chunk, and
+ * every complete frame in it is dispatched before we return to epoll; that
+ * one chunk is the per-wakeup fairness bound. What is left (a partial frame,
+ * or frames a blocked publisher could not hand on yet) is copied to a buffer
+ * of the client's own, sized to it, and the scratch buffer always goes back
+ * to the broker, so a connection storm costs one read buffer, not one per
+ * client. Only a frame bigger than the scratch buffer is read into the
+ * client's own buffer, which grows as the frame's bytes arrive (not to the
+ * length it announces) and is freed once the frame is consumed.
  *
  * Writing: queued output is written at the end of the loop turn (the broker's
  * flush list), so a burst of deliveries to a client goes out in one sendmsg;
@@ -36,6 +39,7 @@
 
 #define CLIENT_READ_CHUNK (256u * 1024u)
 #define CLIENT_RBUF_SMALL 4096u
+#define CLIENT_READ_MIN 4096u /* least free room offered to read() */
 #define CLIENT_ACCEPT_BATCH 64
 
 static uint64_t realtime_ms(void)
@@ -222,11 +226,34 @@ int client_queue(struct client *c, struct msgbuf *buf, const void *hdr, size_t h
 	return 0;
 }
 
+uint8_t *client_queue_reserve(struct client *c, size_t len)
+{
+	uint8_t *p;
+
+	if (c->state == CLIENT_CLOSED)
+		return NULL;
+	p = outq_append(&c->outq, &c->broker->pool, len);
+	if (p && !c->write_blocked && !list_linked(&c->flush_link))
+		list_add_tail(&c->broker->flush, &c->flush_link);
+	return p;
+}
+
 int client_queue_frame(struct client *c, const Lbus__Frame *f)
 {
 	size_t size = lbus_frame_packed_size(f);
-	struct msgbuf *m = msgbuf_new(&c->broker->pool, size);
+	struct msgbuf *m;
+	uint8_t *p;
 
+	if (c->state == CLIENT_CLOSED)
+		return 0;
+	if (size <= OUTQ_COPY_MAX) {
+		p = client_queue_reserve(c, size);
+		if (!p)
+			return -ENOMEM;
+		lbus_frame_pack(f, p);
+		return 0;
+	}
+	m = msgbuf_new(&c->broker->pool, size);
 	if (!m)
 		return -ENOMEM;
 	m->len = (uint32_t)lbus_frame_pack(f, m->data);
@@ -354,47 +381,74 @@ void client_sender_changed(struct client *c)
 	c->sender_len = lbus_wire_sender_encode(enc, &s);
 }
 
-/* Give the borrowed scratch buffer back, or shrink a small rest. */
-static void client_rbuf_settle(struct client *c)
+/* Hand the scratch buffer back to the broker, dropping what it holds (freed
+ * if the broker made another meanwhile, after a failed settle). */
+static void client_rbuf_return(struct client *c)
 {
 	struct broker *b = c->broker;
-	size_t len = lbus_rbuf_len(&c->rbuf);
-	struct lbus_rbuf small;
 
-	if (len > CLIENT_RBUF_SMALL || (len && c->rbuf.cap <= CLIENT_RBUF_SMALL))
-		return;
-	lbus_rbuf_init(&small);
-	if (len) {
-		if (lbus_rbuf_reserve(&small, len) < 0)
-			return;
-		memcpy(small.data, c->rbuf.data + c->rbuf.start, len);
-		small.end = len;
-	}
-	if (!b->scratch.data && c->rbuf.cap >= CLIENT_READ_CHUNK && c->rbuf.cap <= 2 * CLIENT_READ_CHUNK) {
+	if (b->scratch.data) {
+		lbus_rbuf_deinit(&c->rbuf);
+	} else {
 		b->scratch = c->rbuf;
 		b->scratch.start = b->scratch.end = 0;
-	} else {
-		lbus_rbuf_deinit(&c->rbuf);
+		lbus_rbuf_init(&c->rbuf);
 	}
-	c->rbuf = small;
+	c->rbuf_scratch = false;
 }
 
-/* Read into the broker's scratch buffer unless we hold a big partial frame:
- * a small rest moves over to it. */
+/*
+ * After processing: the scratch buffer goes back to the broker, what is left
+ * in it (a partial frame, or frames a blocked publisher could not hand on
+ * yet) is copied to a buffer of the client's own, sized to it. An own buffer
+ * (a big frame) is freed or shrunk once it is (nearly) consumed.
+ */
+static void client_rbuf_settle(struct client *c)
+{
+	size_t len = lbus_rbuf_len(&c->rbuf);
+	struct lbus_rbuf own;
+
+	if (!c->rbuf_scratch) {
+		if (len == 0)
+			lbus_rbuf_deinit(&c->rbuf);
+		else
+			lbus_rbuf_shrink(&c->rbuf, CLIENT_RBUF_SMALL);
+		return;
+	}
+	lbus_rbuf_init(&own);
+	if (len) {
+		if (lbus_rbuf_reserve(&own, len) < 0)
+			return; /* keep the scratch; the next reader makes another */
+		memcpy(own.data, c->rbuf.data + c->rbuf.start, len);
+		own.end = len;
+	}
+	client_rbuf_return(c);
+	c->rbuf = own;
+}
+
+/*
+ * Read into the broker's scratch buffer (allocated on first use), with the
+ * client's pending bytes moved in front, unless the pending frame is bigger
+ * than the scratch buffer: then the client reads into its own.
+ */
 static void client_rbuf_borrow(struct client *c)
 {
 	struct broker *b = c->broker;
 	size_t len = lbus_rbuf_len(&c->rbuf);
-	struct lbus_rbuf s = b->scratch;
+	struct lbus_rbuf s;
 
-	if (!s.data || len > CLIENT_RBUF_SMALL || c->rbuf.cap >= s.cap)
+	if (c->rbuf_need > CLIENT_READ_CHUNK || len + CLIENT_READ_MIN > CLIENT_READ_CHUNK)
 		return;
+	if (!b->scratch.data && lbus_rbuf_reserve(&b->scratch, CLIENT_READ_CHUNK) < 0)
+		return;
+	s = b->scratch;
 	s.start = 0;
 	s.end = len;
 	if (len)
 		memcpy(s.data, c->rbuf.data + c->rbuf.start, len);
 	lbus_rbuf_deinit(&c->rbuf);
 	c->rbuf = s;
+	c->rbuf_scratch = true;
 	lbus_rbuf_init(&b->scratch);
 }
 
@@ -460,23 +514,28 @@ static void client_process(struct client *c)
 	client_rbuf_settle(c);
 }
 
-/* Read one chunk; returns bytes read, 0 at EOF, -errno (-EAGAIN: nothing). */
+/*
+ * Read one chunk; returns bytes read, 0 at EOF, -errno (-EAGAIN: nothing).
+ * A big pending frame's buffer grows as its bytes arrive (at most doubling
+ * per read), not to the length it announced, which costs nothing to send.
+ */
 static ssize_t client_read(struct client *c)
 {
-	size_t len = lbus_rbuf_len(&c->rbuf), min_free = 4096, avail;
+	size_t len, min_free = CLIENT_READ_MIN, avail;
 	ssize_t n;
 
 	client_rbuf_borrow(c);
 	len = lbus_rbuf_len(&c->rbuf);
-	if (c->rbuf.cap < CLIENT_READ_CHUNK)
-		min_free = CLIENT_READ_CHUNK - len;
-	if (c->rbuf_need > len + min_free)
+	if (c->rbuf_need > len + min_free) {
 		min_free = c->rbuf_need - len;
+		if (min_free > len && min_free > CLIENT_READ_CHUNK)
+			min_free = len > CLIENT_READ_CHUNK ? len : CLIENT_READ_CHUNK;
+	}
 	if (lbus_rbuf_reserve(&c->rbuf, min_free) < 0)
 		return -ENOMEM;
 	avail = lbus_rbuf_avail(&c->rbuf);
-	if (avail > CLIENT_READ_CHUNK && c->rbuf_need <= len + CLIENT_READ_CHUNK)
-		avail = CLIENT_READ_CHUNK;
+	if (avail > CLIENT_READ_CHUNK && avail > min_free)
+		avail = min_free > CLIENT_READ_CHUNK ? min_free : CLIENT_READ_CHUNK;
 	do
 		n = read(c->fd, lbus_rbuf_tail(&c->rbuf), avail);
 	while (n < 0 && errno == EINTR);
@@ -563,6 +622,8 @@ void client_close(struct client *c, const char *why)
 	close(c->fd);
 	c->fd = -1;
 	c->state = CLIENT_CLOSED;
+	if (c->rbuf_scratch)
+		client_rbuf_return(c);
 	list_del(&c->flush_link);
 	list_del(&c->ready_link);
 	list_del(&c->deadline_link);

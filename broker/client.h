@@ -60,6 +60,7 @@ struct client {
 	struct lbus_rbuf rbuf;  /* unprocessed input; empty (no memory) when idle */
 	size_t rbuf_need;       /* bytes the pending partial frame needs, 0 if none */
 	struct outq outq;
+	bool rbuf_scratch;      /* rbuf is the broker's scratch, lent for one read */
 	bool write_blocked;     /* socket was full: EPOLLOUT armed */
 	bool drops_pending;     /* some subscription has an unreported drop count */
 
@@ -112,7 +113,14 @@ bool client_queue_full(const struct client *c, size_t add);
  * bytes; takes over the reference to buf. Schedules the write. 0 or -ENOMEM.
  */
 int client_queue(struct client *c, struct msgbuf *buf, const void *hdr, size_t hlen);
-/* Pack and queue any generated frame. 0 or -ENOMEM. */
+/*
+ * Reserve len bytes at the end of c's queue for a small frame the caller
+ * writes there at once (copied into the queue's chunk, see outq.h).
+ * Schedules the write. NULL on ENOMEM or when c is closed.
+ */
+uint8_t *client_queue_reserve(struct client *c, size_t len);
+/* Pack and queue any generated frame (small ones are copied into the
+ * queue's chunk). 0 or -ENOMEM. */
 int client_queue_frame(struct client *c, const Lbus__Frame *f);
 /* Queue Ok{request, owner} for the frame f (echoes its req_id). */
 int client_send_ok(struct client *c, const struct lbus_wire_frame *f, uint64_t owner);

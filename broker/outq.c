@@ -60,6 +60,7 @@ int outq_push(struct outq *q, struct msgbuf *buf, const void *hdr, size_t hlen)
 		return -ENOMEM;
 	}
 	e = &q->ring[(q->head + q->count) & (q->cap - 1)];
+	q->tail = NULL;
 	e->buf = buf;
 	e->off = 0;
 	e->hlen = (uint8_t)hlen;
@@ -68,6 +69,45 @@ int outq_push(struct outq *q, struct msgbuf *buf, const void *hdr, size_t hlen)
 	q->count++;
 	q->bytes += hlen + (buf ? buf->len : 0);
 	return 0;
+}
+
+/*
+ * Open a chunk for at least len bytes. A chunk that filled up is followed by
+ * one twice its size (up to OUTQ_CHUNK_MAX), so a burst of small frames
+ * soon travels in large chunks; after a referenced entry closed the chunk,
+ * or once the queue drained, sizes start again at OUTQ_CHUNK_MIN. A chunk's
+ * unused room is thus bounded by its own filled part (or OUTQ_CHUNK_MIN),
+ * whatever the mix of shared and copied messages: the queue's memory stays
+ * within a small factor of the bytes it counts against max_queue.
+ */
+static struct msgbuf *outq_open_chunk(struct outq *q, struct msgpool *pool, size_t len)
+{
+	size_t size = q->tail ? 2 * (size_t)q->tail->cap : OUTQ_CHUNK_MIN;
+	struct msgbuf *m;
+
+	if (size > OUTQ_CHUNK_MAX)
+		size = OUTQ_CHUNK_MAX;
+	m = msgbuf_new(pool, size < len ? len : size);
+	if (!m || outq_push(q, m, NULL, 0) < 0)
+		return NULL;
+	q->tail = m;
+	return m;
+}
+
+uint8_t *outq_append(struct outq *q, struct msgpool *pool, size_t len)
+{
+	struct msgbuf *t = q->tail;
+	uint8_t *p;
+
+	if (!t || t->cap - t->len < len) {
+		t = outq_open_chunk(q, pool, len);
+		if (!t)
+			return NULL;
+	}
+	p = t->data + t->len;
+	t->len += (uint32_t)len;
+	q->bytes += len;
+	return p;
 }
 
 static size_t entry_len(const struct outq_entry *e)
@@ -87,6 +127,8 @@ void outq_consume(struct outq *q, size_t n)
 			return;
 		}
 		n -= left;
+		if (e->buf == q->tail)
+			q->tail = NULL;
 		msgbuf_unref(e->buf);
 		q->head = (q->head + 1) & (q->cap - 1);
 		q->count--;

@@ -4,40 +4,57 @@
  *
  * The path of a publish
  * ---------------------
- * 1. A readable publisher borrows the broker's 256 KiB scratch buffer and
- *    reads one chunk (client.c). Every complete frame in it is handled before
- *    the loop returns to epoll; one chunk per wakeup keeps clients fair.
- * 2. lbus_wire_frame_scan() finds the kind and req_id without allocating;
- *    dispatch.c calls router_handle_publish(), which decodes the Publish with
- *    lbus_wire_publish_decode() (pointers into the buffer, no copy), checks
- *    the topic, and asks the trie for the matching subscriptions
- *    (router_targets(), cached per publisher); when queue groups exist,
- *    router_pick_groups() then keeps one member per group (groups.c:
- *    round-robin, skipping full queues).
+ * 1. A readable publisher borrows the broker's one 256 KiB scratch buffer
+ *    and reads one chunk (client.c). Every complete frame in it is handled
+ *    before the loop returns to epoll; one chunk per wakeup keeps clients
+ *    fair. What is left (a partial frame) is copied to a buffer of the
+ *    client's own, sized to it, and the scratch goes back: however many
+ *    clients read in a turn, there is one read buffer.
+ * 2. lbus_wire_frame_scan() finds the kind and req_id without allocating
+ *    (the usual layout, kind first, is taken without the generic field
+ *    loop); dispatch.c calls router_handle_publish(), which decodes the
+ *    Publish with lbus_wire_publish_decode() (one pass over the layout every
+ *    encoder writes; pointers into the buffer, no copy), checks the topic,
+ *    and asks the trie for the matching subscriptions (router_targets(),
+ *    cached per publisher); when queue groups exist, router_pick_groups()
+ *    then keeps one member per group (groups.c: round-robin, skipping full
+ *    queues).
  * 3. Flow control first, so a message is routed all-or-nothing: if any
  *    block-policy target (or, for a send, the name's owner) cannot take the
  *    message even after trying to write its queue now, the publisher waits:
  *    the frame is put back in its input buffer, its EPOLLIN is switched off
  *    and it is linked on the target's waiter list (client_wait_on()).
- * 4. The Deliver body is encoded ONCE into a pooled, reference-counted
- *    msgbuf: the publish bytes exactly as received plus the publisher's
- *    cached encoded Sender (rebuilt only when its names change). No payload
- *    is decoded or copied twice, and the pool means no malloc per message.
- * 5. Per target, the out queue gets a small inline header (frame length,
- *    Deliver tag, sub_id: lbus_wire_deliver_header()) and a reference to the
- *    body. Drop-policy targets whose queue is full are only counted; the
- *    count is queued as Dropped{sub_id, count} right before the next delivery
- *    on that subscription, or as soon as the subscriber's queue has drained
- *    completely (router_flush_dropped()), so nothing is lost silently and a
- *    subscriber learns of drops at the end of a burst too.
- *    A publish flagged retain also hands a reference to the same body to
- *    the retained store (retained.c); when monitors exist, one MonitorEvent
- *    naming the clients that got the message is queued to them (monitor.c).
- *    Groups, retain and monitors cost one test each when unused.
+ * 4. The Deliver body is encoded ONCE: the publish bytes exactly as received
+ *    plus the publisher's cached encoded Sender (rebuilt only when its names
+ *    change). A small body (<= OUTQ_COPY_MAX, 512 B) that nothing keeps is
+ *    encoded into the router's scratch body; a large or retained one into a
+ *    pooled, reference-counted msgbuf. No payload is decoded, and nothing is
+ *    allocated per message.
+ * 5. Per target, lbus_wire_deliver_header() writes the small per-recipient
+ *    header (frame length, Deliver tag, sub_id). For a small body the header
+ *    is written in place at the end of the target's out-queue chunk and the
+ *    body copied right behind it (outq.h): a burst of small deliveries is one
+ *    contiguous byte run, so a sendmsg() carries thousands of messages in a
+ *    few large iovecs instead of two tiny ones per message (the kernel's
+ *    per-segment cost dominated). A body up to 2 KiB is copied too when the
+ *    message has one recipient (OUTQ_COPY_ALONE_MAX): its buffer is then
+ *    reused at once. A larger body is shared: the queue entry holds the header
+ *    inline and a reference to the body, so fan-out copies it to no one.
+ *    Drop-policy targets whose queue is full are only counted; the count is
+ *    queued as Dropped{sub_id, count} right before the next delivery on that
+ *    subscription, or as soon as the subscriber's queue has drained
+ *    completely (router_flush_dropped()), so nothing is lost silently and a subscriber
+ *    learns of drops at the end of a burst too. A publish flagged retain also
+ *    hands a reference to the body to the retained store (retained.c); when
+ *    monitors exist, one MonitorEvent naming the clients that got the message
+ *    is queued to them (monitor.c). Groups, retain and monitors cost one test
+ *    each when unused. Small control frames (Ok, Error, Dropped) are packed
+ *    straight into the chunk as well.
  * 6. Clients that received output are on the broker's flush list; at the end
  *    of the loop turn each is written with one sendmsg() of up to IOV_MAX
  *    iovecs (repeated while the socket takes it); EPOLLOUT is armed only for
- *    what the socket did not take.
+ *    what the socket did not take. A request/reply round trip thus costs the
+ *    broker one read, one sendmsg and one epoll_wait per direction.
  *
  * Flow control and memory bounds
  * ------------------------------
@@ -46,7 +63,10 @@
  * small control frames. When a queue with waiters drains below half of
  * max_queue, its waiters go to the broker's ready list; the loop re-processes
  * their buffered frames and turns their EPOLLIN back on. A blocked publisher
- * holds at most one read chunk (or one frame, if larger). A client that
+ * holds at most one read chunk (or one frame, if larger), in a buffer of its
+ * own sized to what is left. Copied deliveries cost a queue their bytes plus
+ * the free room of its last chunk (chunks grow with the queue's depth, from
+ * 256 B to 64 KiB, and go back to the pool once written). A client that
  * disconnects wakes its waiters (they re-route without it) and leaves the
  * waiter list it was on. Unrelated clients never wait: a publisher waits only
  * for the queues its own next message needs.
@@ -63,17 +83,20 @@
 #include "proto/topic.h"
 #include "subscription.h"
 
-int router_init(struct router *r)
+int router_init(struct router *r, struct msgpool *pool)
 {
 	r->n = 0;
 	r->cap = 64;
 	r->oom = false;
 	r->subs = malloc(r->cap * sizeof(*r->subs));
-	return r->subs ? 0 : -ENOMEM;
+	r->small = msgbuf_new(pool, OUTQ_COPY_MAX);
+	return r->subs && r->small ? 0 : -ENOMEM;
 }
 
 void router_deinit(struct router *r)
 {
+	msgbuf_unref(r->small);
+	r->small = NULL;
 	free(r->subs);
 	r->subs = NULL;
 	r->n = r->cap = 0;
@@ -203,14 +226,49 @@ void router_flush_dropped(struct client *c)
 	}
 }
 
-static bool deliver(struct broker *b, struct client *to, struct sub *s, struct msgbuf *body, bool retained)
+/* How a body is delivered. */
+enum deliver_flags {
+	DELIVER_RETAINED = 1, /* a retained message for a new subscription */
+	DELIVER_ALONE = 2,    /* the message's only recipient */
+};
+
+/*
+ * Copy the body into the recipient's queue, or share it? Small bodies are
+ * always copied; a body up to OUTQ_COPY_ALONE_MAX too when nobody else gets
+ * it (its buffer is then reused at once, and the queue holds only bytes).
+ */
+static bool copy_body(size_t len, unsigned flags)
 {
-	uint8_t hdr[OUTQ_HDR_MAX];
+	return len <= OUTQ_COPY_MAX || ((flags & DELIVER_ALONE) && len <= OUTQ_COPY_ALONE_MAX);
+}
+
+/* Queue a Deliver of body for sub_id, its header hlen bytes: copied right
+ * after the header into the queue's chunk, or referenced. 0 or -ENOMEM. */
+static int queue_deliver(struct client *to, uint64_t sub_id, struct msgbuf *body, size_t hlen, unsigned flags)
+{
+	bool retained = flags & DELIVER_RETAINED;
+	uint8_t hdr[OUTQ_HDR_MAX], *p;
+
+	if (!copy_body(body->len, flags)) {
+		lbus_wire_deliver_header(hdr, sub_id, retained, body->len);
+		return client_queue(to, msgbuf_ref(body), hdr, hlen);
+	}
+	p = client_queue_reserve(to, hlen + body->len);
+	if (!p)
+		return -ENOMEM;
+	lbus_wire_deliver_header(p, sub_id, retained, body->len);
+	memcpy(p + hlen, body->data, body->len);
+	return 0;
+}
+
+static bool deliver(struct broker *b, struct client *to, struct sub *s, struct msgbuf *body, unsigned flags)
+{
+	uint64_t sub_id = s ? s->id : 0;
 	size_t hlen;
 
 	if (to->state != CLIENT_READY)
 		return false;
-	hlen = lbus_wire_deliver_header(hdr, s ? s->id : 0, retained, body->len);
+	hlen = lbus_wire_deliver_header_size(sub_id, flags & DELIVER_RETAINED, body->len);
 	if (!router_fits(to, body->len)) {
 		count_drop(b, to, s);
 		return false;
@@ -221,7 +279,7 @@ static bool deliver(struct broker *b, struct client *to, struct sub *s, struct m
 	}
 	if (s && s->dropped)
 		queue_dropped(to, s);
-	if (client_queue(to, msgbuf_ref(body), hdr, hlen) < 0) {
+	if (queue_deliver(to, sub_id, body, hlen, flags) < 0) {
 		count_drop(b, to, s);
 		return false;
 	}
@@ -232,26 +290,27 @@ static bool deliver(struct broker *b, struct client *to, struct sub *s, struct m
 
 bool router_deliver_one(struct broker *b, struct client *to, struct sub *s, struct msgbuf *body)
 {
-	return deliver(b, to, s, body, false);
+	return deliver(b, to, s, body, DELIVER_ALONE);
 }
 
 void router_deliver_retained(struct broker *b, struct sub *s, struct msgbuf *body)
 {
-	deliver(b, s->client, s, body, true);
+	deliver(b, s->client, s, body, DELIVER_RETAINED | DELIVER_ALONE);
 }
 
 void router_deliver(struct broker *b, struct msgbuf *body)
 {
 	struct router *r = &b->router;
+	unsigned flags = r->n == 1 ? DELIVER_ALONE : 0;
 
 	r->nrecv = 0;
 	if (!b->monitors.count) {
 		for (size_t i = 0; i < r->n; i++)
-			deliver(b, r->subs[i]->client, r->subs[i], body, false);
+			deliver(b, r->subs[i]->client, r->subs[i], body, flags);
 		return;
 	}
 	for (size_t i = 0; i < r->n; i++)
-		if (deliver(b, r->subs[i]->client, r->subs[i], body, false))
+		if (deliver(b, r->subs[i]->client, r->subs[i], body, flags))
 			note_receiver(r, r->subs[i]->client->id);
 }
 
@@ -268,11 +327,27 @@ static void monitor_publish(struct broker *b, const struct client *c, const stru
 	monitor_emit(b, &ev);
 }
 
+/*
+ * A buffer for a Deliver body of size bytes, one reference for the caller.
+ * Small bodies that nothing will keep (kept: the retained store takes a
+ * reference) use the router's scratch body: recipients copy small bodies, so
+ * no reference outlives the message and no buffer is taken from the pool.
+ * NULL on ENOMEM.
+ */
+static struct msgbuf *body_buffer(struct broker *b, size_t size, bool kept)
+{
+	struct msgbuf *small = b->router.small;
+
+	if (!kept && size <= OUTQ_COPY_MAX && small->refs == 1)
+		return msgbuf_ref(small);
+	return msgbuf_new(&b->pool, size);
+}
+
 /* Encode the shared Deliver body; NULL on ENOMEM. */
 static struct msgbuf *encode_body(struct broker *b, uint32_t what, const uint8_t *msg, size_t msg_len,
-				  const uint8_t *sender, size_t sender_len)
+				  const uint8_t *sender, size_t sender_len, bool kept)
 {
-	struct msgbuf *m = msgbuf_new(&b->pool, lbus_wire_deliver_body_size(msg_len, sender_len, 0));
+	struct msgbuf *m = body_buffer(b, lbus_wire_deliver_body_size(msg_len, sender_len, 0), kept);
 
 	if (m)
 		m->len = (uint32_t)lbus_wire_deliver_body_encode(m->data, what, msg, msg_len, sender, sender_len, 0);
@@ -376,7 +451,7 @@ static uint32_t router_publish(struct client *c, const struct lbus_wire_frame *f
 
 	b->router.nrecv = 0;
 	if (b->router.n || keep) {
-		body = encode_body(b, LBUS_D_PUBLISH, f->body, f->body_len, c->sender, c->sender_len);
+		body = encode_body(b, LBUS_D_PUBLISH, f->body, f->body_len, c->sender, c->sender_len, keep);
 		if (!body)
 			return LBUS__ERROR_CODE__ERR_INTERNAL;
 		router_deliver(b, body);
@@ -456,7 +531,7 @@ int router_handle_send(struct client *c, const struct lbus_wire_frame *f)
 		}
 	}
 	count_in(c);
-	body = encode_body(b, LBUS_D_SEND, f->body, f->body_len, c->sender, c->sender_len);
+	body = encode_body(b, LBUS_D_SEND, f->body, f->body_len, c->sender, c->sender_len, false);
 	if (!body)
 		return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory"), 0;
 	if (router_deliver_one(b, to, NULL, body) && b->monitors.count) {
@@ -486,7 +561,7 @@ int router_publish_internal(struct broker *b, const char *topic, size_t topic_le
 	pub->len = (uint32_t)lbus_wire_publish_frame_encode(pub->data, topic, topic_len, payload, payload_len, false, 0);
 	if (lbus_wire_frame_scan(pub->data + LBUS_FRAME_HEADER, pub->len - LBUS_FRAME_HEADER, &f) == 0 &&
 	    router_targets(b, topic, topic_len) == 0) {
-		body = encode_body(b, LBUS_D_PUBLISH, f.body, f.body_len, NULL, 0);
+		body = encode_body(b, LBUS_D_PUBLISH, f.body, f.body_len, NULL, 0, false);
 		ret = body ? 0 : -ENOMEM;
 	}
 	if (body) {
@@ -496,7 +571,7 @@ int router_publish_internal(struct broker *b, const char *topic, size_t topic_le
 			struct sub *s = b->router.subs[i];
 			if (s->policy == LBUS__POLICY__POLICY_BLOCK && client_queue_full(s->client, body->len + OUTQ_HDR_MAX))
 				count_drop(b, s->client, s);
-			else if (deliver(b, s->client, s, body, false) && b->monitors.count)
+			else if (deliver(b, s->client, s, body, 0) && b->monitors.count)
 				note_receiver(&b->router, s->client->id);
 		}
 		if (b->monitors.count) {

@@ -42,9 +42,11 @@ struct router {
 	bool oom;          /* growing subs failed during the last match */
 	uint64_t *recv;    /* ids of the clients router_deliver queued to, */
 	size_t nrecv, caprecv; /* collected only while monitors exist */
+	struct msgbuf *small; /* scratch for small bodies (OUTQ_COPY_MAX), see router.c */
 };
 
-int router_init(struct router *r);
+/* 0 or -ENOMEM; pool must outlive router_deinit(). */
+int router_init(struct router *r, struct msgpool *pool);
 void router_deinit(struct router *r);
 
 /* Fill b->router.subs with the live subscriptions whose pattern matches the
