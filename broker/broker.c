@@ -206,7 +206,7 @@ static void broker_end_turn(struct broker *b)
 			client_resume(container_of(b->ready.next, struct client, ready_link));
 		while (!list_empty(&b->flush))
 			client_flush(container_of(b->flush.next, struct client, flush_link));
-	} while (presence_pending(&b->presence)); /* raised by clients closed meanwhile */
+	} while (presence_pending(&b->presence) || !list_empty(&b->ready)); /* raised by clients closed meanwhile */
 	while (!list_empty(&b->graveyard))
 		client_free(container_of(b->graveyard.next, struct client, link));
 }

@@ -254,7 +254,7 @@ int callreply_handle_call(struct client *c, const struct lbus_wire_frame *f)
 			return call_refuse(c, f, &call, LBUS__ERROR_CODE__ERR_INVALID, "call too large for the responder");
 		if (!client_queue_full(to, need))
 			break;
-		client_flush(to);
+		client_write_now(to);
 		if (to->state == CLIENT_CLOSED)
 			continue; /* it went away: resolve again */
 		if (client_queue_full(to, need)) {
@@ -319,7 +319,7 @@ int callreply_handle_reply(struct client *c, const struct lbus_wire_frame *f)
 		r.reason = "reply larger than the caller's max_frame";
 	}
 	if (client_queue_full(caller, result_frame_size(&r))) {
-		client_flush(caller);
+		client_write_now(caller);
 		if (caller->state != CLIENT_CLOSED && client_queue_full(caller, result_frame_size(&r))) {
 			client_wait_on(c, caller);
 			return CLIENT_BLOCKED;

@@ -338,19 +338,15 @@ void client_wait_on(struct client *c, struct client *target)
 	client_update_events(c);
 }
 
-void client_flush(struct client *c)
+/* Write what the socket takes; -errno when the connection is broken. */
+static int client_write(struct client *c)
 {
 	ssize_t n;
 	bool blocked;
 
-	list_del(&c->flush_link);
-	if (c->state == CLIENT_CLOSED)
-		return;
 	n = outq_write(&c->outq, c->fd);
-	if (n < 0) {
-		client_close(c, strerror((int)-n));
-		return;
-	}
+	if (n < 0)
+		return (int)n;
 	c->ctr.bytes_out += (uint64_t)n;
 	c->broker->ctr.bytes_out += (uint64_t)n;
 	blocked = !outq_empty(&c->outq);
@@ -362,6 +358,27 @@ void client_flush(struct client *c)
 		router_flush_dropped(c); /* queued, flushed later in this turn */
 	if (!list_empty(&c->waiters) && c->outq.bytes < c->broker->cfg.max_queue / 2)
 		client_wake_waiters(c);
+	return 0;
+}
+
+void client_flush(struct client *c)
+{
+	int r;
+
+	list_del(&c->flush_link);
+	if (c->state == CLIENT_CLOSED)
+		return;
+	r = client_write(c);
+	if (r < 0)
+		client_close(c, strerror(-r));
+}
+
+void client_write_now(struct client *c)
+{
+	if (c->state == CLIENT_CLOSED)
+		return;
+	if (client_write(c) < 0 && !list_linked(&c->flush_link))
+		list_add_tail(&c->broker->flush, &c->flush_link);
 }
 
 void client_sender_changed(struct client *c)

@@ -101,8 +101,16 @@ void client_free(struct client *c);
 
 /* Set (when_ms > 0, monotonic) or clear (0) c's hello/frame deadline. */
 void client_set_deadline(struct client *c, int64_t when_ms);
-/* Try to write c's queue now; closes c on a write error. */
+/* Try to write c's queue now; closes c on a write error. For the end of
+ * the loop turn and epoll events, never from inside a frame handler. */
 void client_flush(struct client *c);
+/*
+ * Try to write c's queue now, from inside a frame handler (c may be the
+ * client whose frame is being handled, or one the handler holds pointers
+ * to): a write error does not close c here; c stays on the flush list,
+ * whose end-of-turn client_flush() meets the error again and closes it.
+ */
+void client_write_now(struct client *c);
 /* Recompute and apply c's epoll events (input paused while blocked/stopping). */
 void client_update_events(struct client *c);
 

@@ -178,7 +178,7 @@ struct client *router_block_target(struct broker *b, size_t frame_len)
 		if (s->policy != LBUS__POLICY__POLICY_BLOCK || to->state == CLIENT_CLOSED ||
 		    !client_queue_full(to, frame_len))
 			continue;
-		client_flush(to);
+		client_write_now(to);
 		if (to->state != CLIENT_CLOSED && client_queue_full(to, frame_len))
 			return to;
 	}
@@ -524,7 +524,7 @@ int router_handle_send(struct client *c, const struct lbus_wire_frame *f)
 	if (!router_fits(to, body_len))
 		return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, "message too large for the receiver"), 0;
 	if (client_queue_full(to, body_len + OUTQ_HDR_MAX)) {
-		client_flush(to);
+		client_write_now(to);
 		if (to->state != CLIENT_CLOSED && client_queue_full(to, body_len + OUTQ_HDR_MAX)) {
 			client_wait_on(c, to);
 			return CLIENT_BLOCKED;

@@ -20,7 +20,11 @@
  *  - sends to a name always block: a stalled owner stalls its sender, then
  *    receives every message in order;
  *  - a queue group skips a member whose queue is full: the other member
- *    takes its share, every message is delivered exactly once, none dropped.
+ *    takes its share, every message is delivered exactly once, none dropped;
+ *  - a publisher whose own connection breaks while the broker handles its
+ *    publish to a full block queue (it subscribes to its own topic and stops
+ *    reading) is closed cleanly: the stalled subscriber then drains and the
+ *    broker serves everyone (under ASan/valgrind: no use after free).
  *
  * Every message carries its sequence number in its first 8 bytes. Waits are
  * bounded and scaled with lbt_ms() for valgrind runs.
@@ -39,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -266,6 +271,24 @@ static int setup(void **state)
 	static struct lbt_broker b;
 	static char conf[PATH_MAX];
 	static const char text[] = "# small queue: flow control shows up fast\nmax_queue = 65536\n";
+	if (lbt_broker_make_dir(&b) < 0 ||
+	    lbt_write_file(b.dir, "lbusd.conf", text, sizeof(text) - 1, conf) < 0)
+		return -1;
+	const char *args[] = {"-c", conf, NULL};
+	struct lbt_broker_opts o = {.extra_args = args, .reuse_dir = true};
+	if (lbt_broker_start_opts(&b, &o) != 0)
+		return -1;
+	*state = &b;
+	return 0;
+}
+
+/* A broker with a 4 KiB queue: the queues of the self-subscribing test fill
+ * with a few frames, so their order in the broker decides nothing. */
+static int setup_tiny(void **state)
+{
+	static struct lbt_broker b;
+	static char conf[PATH_MAX];
+	static const char text[] = "max_queue = 4096\n";
 	if (lbt_broker_make_dir(&b) < 0 ||
 	    lbt_write_file(b.dir, "lbusd.conf", text, sizeof(text) - 1, conf) < 0)
 		return -1;
@@ -634,6 +657,109 @@ static void test_cli_sub_drop_warns(void **state)
 	lbus_close(q);
 }
 
+/* ---- a connection that breaks inside its own frame handler ------------------------- */
+
+static void raw_subscribe_block(int fd, const char *pattern)
+{
+	Lbus__Frame f = LBUS__FRAME__INIT, *in = NULL;
+	Lbus__Subscribe s = LBUS__SUBSCRIBE__INIT;
+
+	s.sub_id = 1;
+	s.pattern = (char *)pattern;
+	s.policy = LBUS__POLICY__POLICY_BLOCK;
+	f.kind_case = LBUS__FRAME__KIND_SUBSCRIBE;
+	f.subscribe = &s;
+	f.req_id = 7;
+	assert_int_equal(lbt_raw_send_frame(fd, &f), 0);
+	assert_int_equal(lbt_raw_read_frame(fd, lbt_ms(5000), &in), 0);
+	assert_int_equal(in->kind_case, LBUS__FRAME__KIND_OK);
+	lbus__frame__free_unpacked(in, NULL);
+}
+
+static void raw_publish(int fd, const char *topic, size_t len)
+{
+	static uint8_t payload[MSG_SIZE];
+	Lbus__Frame f = LBUS__FRAME__INIT;
+	Lbus__Publish p = LBUS__PUBLISH__INIT;
+
+	p.topic = (char *)topic;
+	p.payload.data = payload;
+	p.payload.len = len;
+	f.kind_case = LBUS__FRAME__KIND_PUBLISH;
+	f.publish = &p;
+	assert_int_equal(lbt_raw_send_frame(fd, &f), 0);
+}
+
+/* Publish on fd (non-blocking) until the broker stops reading it. */
+static void flood_until_blocked(int fd, const char *topic)
+{
+	uint8_t frame[64 * 1024];
+	size_t len = 0, off = 0;
+	int64_t idle_since = lbt_now_ms();
+
+	for (int i = 0; len + 300 < sizeof(frame); i++) {
+		uint8_t *p = frame + len + 4;
+		size_t tl = strlen(topic), n = 0;
+		p[n++] = 0x42; /* Frame.publish (8), LEN */
+		p[n++] = 0;    /* patched below: < 128 */
+		p[n++] = 0x0a; p[n++] = (uint8_t)tl; memcpy(p + n, topic, tl); n += tl;
+		p[n++] = 0x12; p[n++] = 100; memset(p + n, 'x', 100); n += 100;
+		p[1] = (uint8_t)(n - 2);
+		frame[len] = (uint8_t)n; frame[len + 1] = frame[len + 2] = frame[len + 3] = 0;
+		len += 4 + n;
+	}
+	while (lbt_now_ms() - idle_since < lbt_ms(500)) {
+		ssize_t n = send(fd, frame + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			off = (off + (size_t)n) % len;
+			idle_since = lbt_now_ms();
+		} else {
+			lbt_sleep_ms(10);
+		}
+	}
+}
+
+static void test_publisher_broken_inside_its_publish(void **state)
+{
+	struct lbt_broker *b = *state;
+	int self_sub = lbt_raw_connect(b), stalled = lbt_raw_connect(b), flood = lbt_raw_connect(b);
+	char buf[65536];
+	size_t got = 0;
+
+	assert_true(self_sub >= 0 && stalled >= 0 && flood >= 0);
+	assert_int_equal(lbt_raw_hello(self_sub, NULL), 0);
+	assert_int_equal(lbt_raw_hello(stalled, NULL), 0);
+	assert_int_equal(lbt_raw_hello(flood, NULL), 0);
+	raw_subscribe_block(self_sub, "loop/t");
+	raw_subscribe_block(stalled, "loop/t");
+	flood_until_blocked(flood, "loop/t"); /* both block queues are full now */
+
+	/* The broker's next write to self_sub fails, while it handles
+	 * self_sub's own publish to the full queues (bigger than the flood's
+	 * messages, so it cannot squeeze in). */
+	assert_int_equal(shutdown(self_sub, SHUT_RD), 0);
+	raw_publish(self_sub, "loop/t", MSG_SIZE);
+	lbt_sleep_ms(300);
+	assert_true(lbt_broker_alive(b));
+
+	/* The stalled subscriber drains: the flood resumes and ends. */
+	for (int64_t t0 = lbt_now_ms(); lbt_now_ms() - t0 < lbt_ms(2000);) {
+		ssize_t n = recv(stalled, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n > 0)
+			got += (size_t)n;
+		else if (n == 0)
+			break;
+		else
+			lbt_sleep_ms(5);
+	}
+	assert_true(got > 4096);
+	assert_true(lbt_broker_alive(b));
+	assert_int_equal(lbt_pubsub_roundtrip(b, "after/break"), 0);
+	close(self_sub);
+	close(stalled);
+	close(flood);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -643,6 +769,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_group_skips_stalled_member, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_sub_policy_block, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_sub_drop_warns, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_publisher_broken_inside_its_publish, setup_tiny, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
