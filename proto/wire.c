@@ -244,12 +244,69 @@ int lbus_wire_call_decode(const uint8_t *body, size_t len, struct lbus_wire_call
 	return ret;
 }
 
+/*
+ * Fast paths for the layouts the broker writes: fields in ascending wire
+ * order, each at most once, one-byte tags. opt_varint()/opt_len() take the
+ * field if it comes next: 1 taken, 0 absent, -1 malformed. A decoder that
+ * meets anything else falls back to its generic loop, which accepts every
+ * valid encoding, so both give the same result for any input.
+ */
+static int opt_varint(const uint8_t **p, const uint8_t *end, uint8_t tag, uint64_t *v)
+{
+	size_t n;
+
+	if (*p >= end || **p != tag)
+		return 0;
+	n = lbus_pb_get_varint(*p + 1, end, v);
+	if (!n)
+		return -1;
+	*p += 1 + n;
+	return 1;
+}
+
+static int opt_len(const uint8_t **p, const uint8_t *end, uint8_t tag, const uint8_t **data, size_t *len)
+{
+	return take_len_field(p, end, tag, data, len) ? 1 : (*p < end && **p == tag ? -1 : 0);
+}
+
+static bool sender_decode_fast(const uint8_t *p, const uint8_t *end, struct lbus_wire_sender *out)
+{
+	const uint8_t *name;
+	uint64_t v;
+	int r;
+
+	if ((r = opt_varint(&p, end, 0x08, &v)) < 0)
+		return false;
+	if (r)
+		out->id = v;
+	if ((r = opt_len(&p, end, 0x12, &name, &out->name_len)) < 0)
+		return false;
+	if (r)
+		out->name = (const char *)name;
+	if ((r = opt_varint(&p, end, 0x18, &v)) < 0)
+		return false;
+	if (r)
+		out->pid = (uint32_t)v;
+	if ((r = opt_varint(&p, end, 0x20, &v)) < 0)
+		return false;
+	if (r)
+		out->uid = (uint32_t)v;
+	if ((r = opt_varint(&p, end, 0x28, &v)) < 0)
+		return false;
+	if (r)
+		out->gid = (uint32_t)v;
+	return p == end;
+}
+
 int lbus_wire_sender_decode(const uint8_t *body, size_t len, struct lbus_wire_sender *out)
 {
 	struct lbus_pb_reader r;
 	struct lbus_pb_field f;
 	int ret;
 
+	memset(out, 0, sizeof(*out));
+	if (sender_decode_fast(body, body + len, out))
+		return 0;
 	memset(out, 0, sizeof(*out));
 	lbus_pb_reader_init(&r, body, len);
 	while ((ret = lbus_pb_next(&r, &f)) > 0) {
@@ -296,12 +353,43 @@ size_t lbus_wire_sender_encode(uint8_t *out, const struct lbus_wire_sender *s)
 	return n;
 }
 
+/* sub_id, retained (the per-recipient header), then the shared body: the
+ * message, the sender, the call token. */
+static bool deliver_decode_fast(const uint8_t *p, const uint8_t *end, struct lbus_wire_deliver *out)
+{
+	const uint8_t *sender;
+	size_t sender_len;
+	uint64_t v;
+	int r;
+
+	if (opt_varint(&p, end, 0x08, &out->sub_id) < 0)
+		return false;
+	if ((r = opt_varint(&p, end, 0x38, &v)) < 0)
+		return false;
+	out->retained = r && v;
+	if (p >= end || (*p != 0x12 && *p != 0x1a && *p != 0x22))
+		return false;
+	out->what = *p >> 3;
+	if (opt_len(&p, end, *p, &out->msg, &out->msg_len) <= 0)
+		return false;
+	if ((r = opt_len(&p, end, 0x2a, &sender, &sender_len)) < 0)
+		return false;
+	if (r && !sender_decode_fast(sender, sender + sender_len, &out->sender))
+		return false;
+	if (opt_varint(&p, end, 0x30, &out->call_token) < 0)
+		return false;
+	return p == end;
+}
+
 int lbus_wire_deliver_decode(const uint8_t *body, size_t len, struct lbus_wire_deliver *out)
 {
 	struct lbus_pb_reader r;
 	struct lbus_pb_field f;
 	int ret;
 
+	memset(out, 0, sizeof(*out));
+	if (deliver_decode_fast(body, body + len, out))
+		return 0;
 	memset(out, 0, sizeof(*out));
 	lbus_pb_reader_init(&r, body, len);
 	while ((ret = lbus_pb_next(&r, &f)) > 0) {
