@@ -346,6 +346,53 @@ static size_t add_unknown_fields(uint8_t *out)
 	return n + 4;
 }
 
+/* What the broker writes decodes back through lbus_wire_deliver_decode()
+ * (its fast path), for every optional field present or absent: sub_id 0
+ * (a send), retained, a call token, a sender that is root (uid 0, an
+ * absent field) or the broker itself (id 0, no name). */
+static void test_deliver_wire_roundtrip(void **state)
+{
+	static const struct lbus_wire_sender senders[] = {
+		{.id = 42, .name = "org.ex", .name_len = 6, .pid = 4242, .uid = 1000, .gid = 100},
+		{.id = 7, .pid = 1, .uid = 0, .gid = 0},
+		{0},
+	};
+	static const struct {
+		uint64_t sub_id, token;
+		bool retained;
+		uint32_t what;
+	} v[] = {{1, 0, false, LBUS_D_PUBLISH}, {0, 0, false, LBUS_D_SEND}, {300, 0, true, LBUS_D_PUBLISH},
+		 {5, UINT64_MAX, false, LBUS_D_CALL}, {UINT64_MAX, 128, true, LBUS_D_CALL}};
+	static const uint8_t msg[] = "\x0a\x03x/y\x12\x02hi";
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		for (size_t j = 0; j < sizeof(senders) / sizeof(senders[0]); j++) {
+			uint8_t out[256];
+			struct lbus_wire_frame wf;
+			struct lbus_wire_deliver d;
+			size_t n = build_deliver(out, v[i].sub_id, v[i].retained, v[i].what, msg, sizeof(msg) - 1,
+						 &senders[j], v[i].token);
+
+			assert_int_equal(lbus_wire_frame_scan(out + 4, n - 4, &wf), 0);
+			assert_int_equal(wf.kind, LBUS_K_DELIVER);
+			assert_int_equal(lbus_wire_deliver_decode(wf.body, wf.body_len, &d), 0);
+			assert_true(d.sub_id == v[i].sub_id);
+			assert_true(d.call_token == v[i].token);
+			assert_int_equal(d.retained, v[i].retained);
+			assert_int_equal(d.what, v[i].what);
+			assert_int_equal(d.msg_len, sizeof(msg) - 1);
+			assert_memory_equal(d.msg, msg, sizeof(msg) - 1);
+			assert_true(d.sender.id == senders[j].id);
+			assert_int_equal(d.sender.name_len, senders[j].name_len);
+			if (d.sender.name_len)
+				assert_memory_equal(d.sender.name, senders[j].name, d.sender.name_len);
+			assert_int_equal(d.sender.pid, senders[j].pid);
+			assert_int_equal(d.sender.uid, senders[j].uid);
+			assert_int_equal(d.sender.gid, senders[j].gid);
+		}
+}
+
 static void test_unknown_fields_are_skipped(void **state)
 {
 	/* A Publish with unknown fields before and after the known ones. */
@@ -498,6 +545,7 @@ int main(void)
 		cmocka_unit_test(test_deliver_publish_decodes_with_protoc),
 		cmocka_unit_test(test_deliver_send_and_call_decode_with_protoc),
 		cmocka_unit_test(test_deliver_protoc_to_wire_decode),
+		cmocka_unit_test(test_deliver_wire_roundtrip),
 		cmocka_unit_test(test_unknown_fields_are_skipped),
 		cmocka_unit_test(test_malformed_is_eproto),
 		cmocka_unit_test(test_every_truncation_of_a_frame),
