@@ -152,6 +152,8 @@ struct lbus {
 	void *call_ud;
 	lbus_error_fn err_fn;
 	void *err_ud;
+	lbus_dropped_fn dropped_fn;
+	void *dropped_ud;
 	lbus_monitor_fn mon_fn;
 	void *mon_ud;
 

@@ -168,6 +168,12 @@ void lbus_on_call(lbus *bus, lbus_msg_fn fn, void *userdata)
 	bus->call_ud = userdata;
 }
 
+void lbus_on_dropped(lbus *bus, lbus_dropped_fn fn, void *userdata)
+{
+	bus->dropped_fn = fn;
+	bus->dropped_ud = userdata;
+}
+
 void lbus_on_error(lbus *bus, lbus_error_fn fn, void *userdata)
 {
 	bus->err_fn = fn;

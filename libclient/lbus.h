@@ -84,7 +84,8 @@ struct lbus_msg {
 	struct lbus_sender sender;
 	uint64_t sub_id;         /* the subscription that matched, 0 for names */
 	uint64_t missed;         /* messages dropped on this subscription just
-				  * before this one (drop policy); usually 0 */
+				  * before this one (drop policy); usually 0,
+				  * always 0 with an lbus_on_dropped() handler */
 	bool retained;           /* came from the retained store on subscribe */
 	uint64_t reply_token;    /* CALL: pass to lbus_reply(); 0 otherwise */
 };
@@ -252,6 +253,20 @@ LBUS_API void lbus_on_call(lbus *bus, lbus_msg_fn fn, void *userdata);
 /* Answer a call (msg->reply_token), now or later. Buffered like publish.
  * Returns 0, -EINVAL for token 0. */
 LBUS_API int lbus_reply(lbus *bus, uint64_t reply_token, const void *data, size_t len);
+
+/*
+ * Drop notices. With the drop policy, the broker tells a subscriber how many
+ * messages it did not queue for a subscription (its queue was full), in
+ * order: before the subscription's next delivery, or as soon as the queue
+ * has drained. With a handler set, fn runs as soon as a notice arrives
+ * (count > 0 messages were lost on sub_id, between the deliveries before and
+ * after this call), so even the end of a burst is reported without waiting
+ * for another message; without one, the count is reported in msg->missed
+ * of the subscription's next delivery. Replaces the previous handler; fn
+ * NULL removes it.
+ */
+typedef void (*lbus_dropped_fn)(lbus *bus, uint64_t sub_id, uint64_t count, void *userdata);
+LBUS_API void lbus_on_dropped(lbus *bus, lbus_dropped_fn fn, void *userdata);
 
 /* ---- errors reported later ----------------------------------------------- */
 

@@ -11,7 +11,8 @@
  * to NUL-terminate them (the protocol bounds both), and the payload is handed
  * to the callback where it lies in the receive buffer.
  *
- * Drop notices (Dropped{sub_id, count}) add to the subscription's missed
+ * Drop notices (Dropped{sub_id, count}) go to the lbus_on_dropped() handler
+ * at once if one is set; otherwise they add to the subscription's missed
  * count, reported in msg->missed of its next delivery and then reset.
  *
  * Routing of a delivery: a call goes to the lbus_on_call() handler if set;
@@ -277,7 +278,11 @@ int lbus__on_dropped(struct lbus *bus, const struct lbus_wire_frame *f)
 	if (n < 0)
 		return -EPROTO;
 	struct lbus_sub *s = lbus_map_get(&bus->subs, sub_id);
-	if (s)
+	if (!s || !count)
+		return 0;
+	if (bus->dropped_fn)
+		bus->dropped_fn(bus, sub_id, count, bus->dropped_ud);
+	else
 		s->missed += count;
 	return 0;
 }

@@ -624,8 +624,7 @@ static void test_cli_sub_drop_warns(void **state)
 	assert_int_equal(f.missed, 0);
 	assert_int_equal(f.bad_gaps, 0);
 
-	/* Drain the subscriber until the broker holds nothing for it, then a
-	 * marker that is sure to be queued shows where its output ends. */
+	/* Drain the subscriber until the broker holds nothing for it. */
 	int64_t end = lbt_now_ms() + lbt_ms(20000);
 	long long held;
 	do {
@@ -633,6 +632,21 @@ static void test_cli_sub_drop_warns(void **state)
 		held = queued_bytes(q, 0, sub.pid);
 	} while (held != 0 && lbt_now_ms() < end);
 	assert_int_equal(held, 0);
+
+	/* Every drop is reported without waiting for a further message: once
+	 * the broker holds nothing for the subscriber, its printed lines plus
+	 * its warnings add up to what was published. */
+	int64_t until = lbt_now_ms() + lbt_ms(10000);
+	int seen, seen_last;
+	uint64_t warned;
+	do {
+		lbt_proc_read_bytes(&sub, sub.out_len + 1, 20);
+		seen = count_seq_lines(sub.out, (size_t)from, false, &seen_last);
+		warned = missed_in_warnings(txt(sub.err));
+	} while ((uint64_t)seen + warned != CLI_LINES && lbt_now_ms() < until);
+	assert_int_equal((uint64_t)seen + warned, CLI_LINES);
+
+	/* A marker that is sure to be queued shows where its output ends. */
 	assert_int_equal(lbus_publish(pub, "flow/cli-drop", "END", 3, 0), 0);
 	assert_int_equal(lbus_sync(pub, lbt_ms(5000)), 0);
 	long at = lbt_proc_read_until(&sub, "END\n", (size_t)from, lbt_ms(10000));

@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -207,10 +208,14 @@ struct sub_opts {
 	enum cli_format fmt;
 };
 
+struct sub_one;
+
 struct sub_state {
 	const struct sub_opts *opts;
 	struct cli_loop loop;
 	uint64_t received;
+	struct sub_one *ones; /* one per pattern */
+	int n;
 };
 
 /* What each subscription's callback needs: the shared state and its
@@ -218,6 +223,7 @@ struct sub_state {
 struct sub_one {
 	struct sub_state *st;
 	const char *pattern;
+	int64_t id;
 };
 
 static int sub_option(struct cli *cli, int opt, const char *arg, void *data)
@@ -253,6 +259,17 @@ static void sub_on_msg(lbus *bus, const struct lbus_msg *msg, void *userdata)
 		cli_loop_stop(&st->loop);
 }
 
+/* A drop notice: warn at once, even when no message follows it. */
+static void sub_on_dropped(lbus *bus, uint64_t sub_id, uint64_t count, void *userdata)
+{
+	struct sub_state *st = userdata;
+
+	for (int i = 0; i < st->n; i++)
+		if ((uint64_t)st->ones[i].id == sub_id)
+			fprintf(stderr, "lbus: warning: %" PRIu64 " messages dropped on %s\n", count,
+				st->ones[i].pattern);
+}
+
 static int sub_run(lbus *bus, struct sub_state *st, char **patterns, int n)
 {
 	struct sub_one *ones = calloc((size_t)n, sizeof(*ones));
@@ -261,13 +278,14 @@ static int sub_run(lbus *bus, struct sub_state *st, char **patterns, int n)
 	if (!ones)
 		return cli_fail(-ENOMEM, "subscribe");
 	cli_loop_init(&st->loop, bus, st->opts->watch.timeout_ms);
+	st->ones = ones;
+	st->n = n;
+	lbus_on_dropped(bus, sub_on_dropped, st);
 	for (int i = 0; i < n && status == CLI_OK; i++) {
-		int64_t r;
-
 		ones[i] = (struct sub_one){.st = st, .pattern = patterns[i]};
-		r = lbus_subscribe(bus, patterns[i], sub_on_msg, &ones[i], &st->opts->sub);
-		if (r < 0)
-			status = cli_fail((int)r, "subscribe to %s", patterns[i]);
+		ones[i].id = lbus_subscribe(bus, patterns[i], sub_on_msg, &ones[i], &st->opts->sub);
+		if (ones[i].id < 0)
+			status = cli_fail((int)ones[i].id, "subscribe to %s", patterns[i]);
 	}
 	if (status == CLI_OK)
 		status = cli_watch_run(&st->loop, &st->opts->watch, &st->received, true);
