@@ -35,6 +35,7 @@
 #include "client.h"
 #include "notify.h"
 #include "proto/lbus-limits.h"
+#include "subscription.h"
 
 #define BROKER_EVENTS 64
 #define BROKER_SWEEP_MS 1000
@@ -77,6 +78,7 @@ static int broker_state_init(struct broker *b)
 	list_init(&b->ready);
 	list_init(&b->deadlines);
 	list_init(&b->graveyard);
+	list_init(&b->expired_subs);
 	b->next_client_id = 1;
 	msgpool_init(&b->pool);
 	lbus_rbuf_init(&b->scratch);
@@ -207,6 +209,7 @@ static void broker_end_turn(struct broker *b)
 		while (!list_empty(&b->flush))
 			client_flush(container_of(b->flush.next, struct client, flush_link));
 	} while (presence_pending(&b->presence) || !list_empty(&b->ready)); /* raised by clients closed meanwhile */
+	sub_free_expired(b);
 	while (!list_empty(&b->graveyard))
 		client_free(container_of(b->graveyard.next, struct client, link));
 }

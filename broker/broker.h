@@ -53,6 +53,7 @@ struct broker {
 	struct list ready;       /* unblocked publishers with buffered input */
 	struct list deadlines;   /* clients with a hello/frame deadline */
 	struct list graveyard;   /* closed clients, freed at the end of the turn */
+	struct list expired_subs; /* struct sub.client_link: reached max_msgs, freed at the end of the turn */
 	uint64_t next_client_id;
 
 	struct msgpool pool;     /* shared message bodies */

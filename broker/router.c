@@ -266,7 +266,7 @@ static bool deliver(struct broker *b, struct client *to, struct sub *s, struct m
 	uint64_t sub_id = s ? s->id : 0;
 	size_t hlen;
 
-	if (to->state != CLIENT_READY)
+	if (to->state != CLIENT_READY || (s && s->expired))
 		return false;
 	hlen = lbus_wire_deliver_header_size(sub_id, flags & DELIVER_RETAINED, body->len);
 	if (!router_fits(to, body->len)) {
@@ -285,6 +285,8 @@ static bool deliver(struct broker *b, struct client *to, struct sub *s, struct m
 	}
 	to->ctr.msgs_out++;
 	b->ctr.msgs_out++;
+	if (s && s->max_msgs && ++s->delivered == s->max_msgs)
+		sub_expire(s); /* its last one: route the next message without it */
 	return true;
 }
 

@@ -6,7 +6,9 @@
  * validated with the same functions the library uses. Right after the Ok, a
  * new subscription outside queue groups receives the retained messages its
  * pattern matches, before any live message (the broker is single-threaded:
- * nothing can be routed in between).
+ * nothing can be routed in between). A subscription with max_msgs expires
+ * by itself after that many deliveries (retained ones and calls included):
+ * see sub_expire() in subscription.h.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +59,31 @@ void sub_free_all(struct client *c)
 		sub_remove(container_of(c->subs.next, struct sub, client_link));
 }
 
+void sub_expire(struct sub *s)
+{
+	struct client *c = s->client;
+	struct broker *b = c->broker;
+
+	trie_remove(&b->subs, &s->te);
+	groups_leave(&b->groups, &s->member);
+	list_del(&s->client_link);
+	c->nsubs--;
+	s->expired = true;
+	list_add_tail(&b->expired_subs, &s->client_link);
+	log_msg(&b->log, LOG_DEBUG, "client %llu subscription %llu expired after %llu messages",
+		(unsigned long long)c->id, (unsigned long long)s->id, (unsigned long long)s->max_msgs);
+}
+
+void sub_free_expired(struct broker *b)
+{
+	while (!list_empty(&b->expired_subs)) {
+		struct sub *s = container_of(b->expired_subs.next, struct sub, client_link);
+
+		list_del(&s->client_link);
+		free(s);
+	}
+}
+
 /* Queue one retained message to a new subscription (Deliver.retained set). */
 static int sub_deliver_retained(const struct retained_msg *m, void *ud)
 {
@@ -98,6 +125,7 @@ static struct sub *sub_new(struct client *c, const Lbus__Subscribe *m)
 	s->client = c;
 	s->id = m->sub_id;
 	s->policy = (uint32_t)m->policy;
+	s->max_msgs = m->max_msgs;
 	s->pattern_len = plen;
 	memcpy(s->pattern, m->pattern, plen + 1);
 	if (trie_add(&c->broker->subs, s->pattern, plen, &s->te) < 0) {

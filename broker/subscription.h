@@ -8,10 +8,16 @@
  * client closes, sub_remove_all() only takes its subscriptions out of the
  * trie and their groups (a routing
  * pass in progress may still hold pointers to them); sub_free_all() frees
- * them with the client at the end of the loop turn.
+ * them with the client at the end of the loop turn. A subscription that
+ * reached its max_msgs is expired by sub_expire(): taken out of the trie, its
+ * group and the client's list at once (so the next message is routed without
+ * it), and moved to broker->expired_subs, freed by sub_free_expired() at the
+ * end of the loop turn (routing passes, like a call being routed, may still
+ * hold a pointer to it).
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +25,7 @@
 #include "list.h"
 #include "trie.h"
 
+struct broker;
 struct client;
 
 struct sub {
@@ -29,6 +36,9 @@ struct sub {
 	uint32_t policy;         /* LBUS__POLICY__POLICY_DROP / _BLOCK */
 	uint64_t dropped;        /* not queued since the last delivery: next Dropped count */
 	uint64_t dropped_total;
+	uint64_t max_msgs;       /* Subscribe.max_msgs: expire after this many deliveries; 0 = never */
+	uint64_t delivered;      /* deliveries queued on it (counted only when max_msgs != 0) */
+	bool expired;            /* reached max_msgs: unindexed, on broker->expired_subs */
 	struct group_member member; /* queue group; member.group NULL for none */
 	size_t pattern_len;
 	char pattern[];          /* NUL-terminated */
@@ -47,3 +57,8 @@ void sub_remove(struct sub *s);
 void sub_remove_all(struct client *c);
 /* Free every subscription of a closed client. */
 void sub_free_all(struct client *c);
+/* s has had its last message (max_msgs): unindex it, move it to the broker's
+ * expired list (see above). */
+void sub_expire(struct sub *s);
+/* Free the expired subscriptions (end of the loop turn). */
+void sub_free_expired(struct broker *b);
