@@ -79,6 +79,8 @@ struct lbus_sub {
 	uint64_t missed; /* Dropped counts not yet reported */
 	bool cancelling; /* lbus_unsubscribe() waits for the broker */
 	bool discard;    /* ... and was called from this subscription's callback */
+	uint64_t left;   /* max_msgs: deliveries still to come; 0 = unlimited */
+	bool expired;    /* had its last delivery while cancelling */
 };
 
 /* A subscription callback on the stack (innermost first). */

@@ -170,6 +170,15 @@ enum lbus_policy {
 struct lbus_sub_opts {
 	const char *group;       /* queue group name, NULL for none */
 	enum lbus_policy policy; /* default LBUS_POLICY_DROP */
+	uint64_t max_msgs;       /* > 0: the broker delivers at most this many
+				  * messages (retained ones and calls
+				  * included), then removes the subscription
+				  * by itself; in a queue group the following
+				  * messages go to the other members. The
+				  * library forgets it once the last one's
+				  * callback has returned (lbus_unsubscribe()
+				  * then returns -ENOENT, harmlessly).
+				  * 0: unlimited */
 };
 
 /*
@@ -190,6 +199,12 @@ LBUS_API int64_t lbus_subscribe(lbus *bus, const char *pattern, lbus_msg_fn fn, 
  * for it runs after this returns. Returns 0 or -ENOENT for an unknown id (or
  * one already being cancelled). */
 LBUS_API int lbus_unsubscribe(lbus *bus, int64_t sub_id);
+
+/* lbus_unsubscribe(), waiting at most timeout_ms (< 0: no limit) for the
+ * broker. On -ETIMEDOUT the subscription is forgotten all the same: no
+ * callback for it runs any more (what the broker still delivers to it is
+ * discarded). */
+LBUS_API int lbus_unsubscribe_timeout(lbus *bus, int64_t sub_id, int timeout_ms);
 
 /* ---- messages to names --------------------------------------------------- */
 

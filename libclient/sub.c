@@ -25,6 +25,12 @@
  * (nothing routed to a queue-group member is lost), except when a callback
  * of that same subscription cancels it (bus->running records which
  * subscription callbacks are on the stack): then they are discarded.
+ *
+ * A subscription with max_msgs counts its deliveries down; the broker
+ * removes it after the last one, so the library forgets it once that
+ * callback has returned (lbus_unsubscribe() then answers -ENOENT without
+ * asking the broker). If an unsubscribe is waiting meanwhile, it is left to
+ * free it, and succeeds although the broker no longer knew the sub_id.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -103,6 +109,7 @@ int64_t lbus_subscribe(lbus *bus, const char *pattern, lbus_msg_fn fn, void *use
 	s->id = ++bus->next_sub_id;
 	s->fn = fn;
 	s->userdata = userdata;
+	s->left = opts ? opts->max_msgs : 0;
 	uint64_t id = s->id;
 	r = lbus_map_put(&bus->subs, id, s);
 	if (r < 0) {
@@ -116,6 +123,7 @@ int64_t lbus_subscribe(lbus *bus, const char *pattern, lbus_msg_fn fn, void *use
 	sub.group = (char *)(opts && opts->group ? opts->group : "");
 	sub.policy = opts && opts->policy == LBUS_POLICY_BLOCK ? LBUS__POLICY__POLICY_BLOCK
 							       : LBUS__POLICY__POLICY_DROP;
+	sub.max_msgs = opts ? opts->max_msgs : 0;
 	f.kind_case = LBUS__FRAME__KIND_SUBSCRIBE;
 	f.subscribe = &sub;
 	r = lbus__req_simple(bus, &f, NULL);
@@ -128,6 +136,11 @@ int64_t lbus_subscribe(lbus *bus, const char *pattern, lbus_msg_fn fn, void *use
 }
 
 int lbus_unsubscribe(lbus *bus, int64_t sub_id)
+{
+	return lbus_unsubscribe_timeout(bus, sub_id, -1);
+}
+
+int lbus_unsubscribe_timeout(lbus *bus, int64_t sub_id, int timeout_ms)
 {
 	struct lbus_sub *s = sub_id > 0 ? lbus_map_get(&bus->subs, (uint64_t)sub_id) : NULL;
 	if (!s || s->cancelling)
@@ -145,8 +158,12 @@ int lbus_unsubscribe(lbus *bus, int64_t sub_id)
 	unsub.sub_id = (uint64_t)sub_id;
 	f.kind_case = LBUS__FRAME__KIND_UNSUBSCRIBE;
 	f.unsubscribe = &unsub;
-	int r = lbus__req_simple(bus, &f, NULL);
-	free(lbus_map_del(&bus->subs, (uint64_t)sub_id));
+	struct lbus_req req = { 0 };
+	int r = lbus__req_call(bus, &req, LBUS_K_OK, &f, lbus__deadline(timeout_ms));
+	s = lbus_map_del(&bus->subs, (uint64_t)sub_id);
+	if (r == -EINVAL && s && s->expired)
+		r = 0; /* the broker removed it after its last message meanwhile */
+	free(s);
 	return r == -EINVAL ? -ENOENT : r;
 }
 
@@ -214,22 +231,38 @@ static void deliver_to_sub(struct lbus *bus, struct lbus_sub *s, const struct lb
 	bus->running = running.up;
 }
 
+/* s (with max_msgs) is receiving its last message: the broker has removed
+ * it. Returns true when the caller must free it after the callback. */
+static bool sub_last(struct lbus_sub *s)
+{
+	if (!s || !s->left || --s->left)
+		return false;
+	s->expired = true;
+	if (s->cancelling)
+		return false; /* lbus_unsubscribe() frees it */
+	s->cancelling = true; /* from now on lbus_unsubscribe() says -ENOENT */
+	return true;
+}
+
 /* Hand a decoded message to whoever receives it (see the top comment). */
 static void deliver_route(struct lbus *bus, struct lbus_msg *msg)
 {
 	struct lbus_sub *s = msg->sub_id ? lbus_map_get(&bus->subs, msg->sub_id) : NULL;
+	bool last = sub_last(s);
 	if (s) {
 		msg->missed = s->missed;
 		s->missed = 0;
-		if (s->discard)
-			return;
 	}
-	if (msg->kind == LBUS_MSG_CALL && bus->call_fn)
+	if (s && s->discard) {
+		/* cancelled from its own callback: it has had its last message */
+	} else if (msg->kind == LBUS_MSG_CALL && bus->call_fn)
 		bus->call_fn(bus, msg, bus->call_ud);
 	else if (s)
 		deliver_to_sub(bus, s, msg);
 	else if (!msg->sub_id && bus->msg_fn)
 		bus->msg_fn(bus, msg, bus->msg_ud);
+	if (last)
+		free(lbus_map_del(&bus->subs, msg->sub_id));
 }
 
 int lbus__on_deliver(struct lbus *bus, const struct lbus_wire_frame *f)
