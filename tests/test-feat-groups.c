@@ -13,7 +13,12 @@
  *    left, the joiner nothing published before it joined; the members
  *    present share the last batch evenly;
  *  - two `lbus sub -g` processes split 200 messages between them, each
- *    exactly once, while a plain `lbus sub` prints all 200.
+ *    exactly once, while a plain `lbus sub` prints all 200;
+ *  - max_msgs: a member with max_msgs 3 gets 3, the other the rest, and the
+ *    library has forgotten the exhausted subscription;
+ *  - `lbus sub -g` members that stop (-n 50, SIGINT mid-traffic) lose
+ *    nothing queued to them: the two members' outputs add up to all 20000
+ *    messages, each exactly once.
  *
  * Messages carry their sequence number as the payload, so loss, duplication
  * and reordering are all visible. Every wait is bounded (lbt_ms()).
@@ -26,6 +31,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -358,12 +364,168 @@ static void test_cli_sub_group(void **state)
 	lbus_close(pub);
 }
 
+/* ---- members that stop: nothing queued to them is lost ----------------------- */
+
+/* Wait until the broker counts want subscriptions in all. 0 or -ETIMEDOUT. */
+static int wait_subscriptions(lbus *q, uint64_t want, int timeout_ms)
+{
+	int64_t end = lbt_now_ms() + timeout_ms;
+	for (;;) {
+		struct lbus_stats *st;
+		if (lbus_get_stats(q, lbt_ms(5000), &st) < 0)
+			return -EIO;
+		uint64_t n = st->broker.subscriptions;
+		lbus_stats_free(st);
+		if (n == want)
+			return 0;
+		if (lbt_now_ms() >= end)
+			return -ETIMEDOUT;
+		lbt_sleep_ms(10);
+	}
+}
+
+/* Publish "m-FROM pad" .. "m-(TO-1) pad" on topic and flush. The 200 bytes
+ * of padding make a member's share of 10000 messages larger than its
+ * socket's buffer, so most of it waits in the broker's queue. */
+static void publish_lines(lbus *pub, const char *topic, int from, int to)
+{
+	for (int i = from; i < to; i++) {
+		char buf[256];
+		int n = snprintf(buf, sizeof(buf), "m-%d %0200d", i, 0);
+		assert_int_equal(lbus_publish(pub, topic, buf, (size_t)n, 0), 0);
+	}
+	assert_int_equal(lbus_flush(pub, lbt_ms(10000)), 0);
+}
+
+/* Read stay's output until the two members printed want "m-" lines between
+ * them (gone has exited), then stop stay with SIGINT. Asserts every message
+ * exactly once. */
+static void assert_shared_exactly_once(struct lbt_proc *stay, struct lbt_proc *gone, int want)
+{
+	int64_t end = lbt_now_ms() + lbt_ms(10000);
+	while (lbt_now_ms() < end && count_lines(stay, "m-", NULL, 0) + count_lines(gone, "m-", NULL, 0) < want)
+		lbt_proc_read_bytes(stay, stay->out_len + 1, 50);
+	lbt_proc_signal(stay, SIGINT);
+	assert_int_equal(lbt_proc_wait(stay, lbt_ms(5000)), 0);
+	assert_int_equal(stay->exit_code, 0);
+	int *hits = calloc((size_t)want, sizeof(*hits));
+	assert_non_null(hits);
+	int total = count_lines(stay, "m-", hits, want) + count_lines(gone, "m-", hits, want);
+	assert_int_equal(total, want);
+	for (int i = 0; i < want; i++)
+		assert_int_equal(hits[i], 1);
+	free(hits);
+}
+
+/* `lbus sub -g w -n 50` next to a member that stays: 20000 messages, the
+ * -n member prints 50 and exits, the other prints the other 19950 (before,
+ * what the broker had queued to the -n member beyond 50 was lost). */
+static void test_cli_group_member_count_loses_nothing(void **state)
+{
+	struct lbt_broker *b = *state;
+	enum { N = 20000 };
+	struct lbt_proc stay, counted;
+	lbus *pub;
+	assert_int_equal(lbt_connect(b, &pub), 0);
+
+	assert_int_equal(lbt_cli_spawn(&stay, b, "sub", "jobs", "-g", "w", NULL), 0);
+	assert_true(lbt_sub_ready(b, &stay, "jobs", lbt_ms(10000)) >= 0);
+	assert_int_equal(lbt_cli_spawn(&counted, b, "sub", "jobs", "-g", "w", "-n", "50", NULL), 0);
+	assert_int_equal(wait_subscriptions(pub, 2, lbt_ms(10000)), 0);
+
+	publish_lines(pub, "jobs", 0, N);
+	assert_int_equal(lbus_sync(pub, lbt_ms(10000)), 0);
+	assert_int_equal(lbt_proc_wait(&counted, lbt_ms(10000)), 0);
+	assert_int_equal(counted.exit_code, 0);
+	assert_int_equal(count_lines(&counted, "m-", NULL, 0), 50);
+	assert_shared_exactly_once(&stay, &counted, N);
+
+	lbt_proc_free(&stay);
+	lbt_proc_free(&counted);
+	lbus_close(pub);
+}
+
+/* A member stopped with SIGINT while messages are queued to it and more are
+ * being published: it prints what was queued to it before it leaves, the
+ * other member gets the rest. (SIGSTOP first makes sure its queue is full
+ * when the SIGINT is handled.) */
+static void test_cli_group_member_sigint_loses_nothing(void **state)
+{
+	struct lbt_broker *b = *state;
+	enum { N = 20000 };
+	struct lbt_proc stay, stopped;
+	lbus *pub;
+	assert_int_equal(lbt_connect(b, &pub), 0);
+
+	assert_int_equal(lbt_cli_spawn(&stay, b, "sub", "jobs", "-g", "w", NULL), 0);
+	assert_true(lbt_sub_ready(b, &stay, "jobs", lbt_ms(10000)) >= 0);
+	assert_int_equal(lbt_cli_spawn(&stopped, b, "sub", "-g", "w", "jobs", NULL), 0);
+	assert_int_equal(wait_subscriptions(pub, 2, lbt_ms(10000)), 0);
+
+	lbt_proc_signal(&stopped, SIGSTOP);
+	publish_lines(pub, "jobs", 0, N / 2);
+	assert_int_equal(lbus_sync(pub, lbt_ms(10000)), 0);
+	lbt_proc_signal(&stopped, SIGINT);
+	lbt_proc_signal(&stopped, SIGCONT);
+	for (int i = N / 2; i < N; i += 1000) {
+		/* Read it meanwhile: it must not block on a full pipe while it leaves. */
+		publish_lines(pub, "jobs", i, i + 1000);
+		lbt_proc_read_bytes(&stopped, stopped.out_len + 1, 5);
+		lbt_proc_read_bytes(&stay, stay.out_len + 1, 5);
+	}
+	assert_int_equal(lbus_sync(pub, lbt_ms(10000)), 0);
+	assert_int_equal(lbt_proc_wait(&stopped, lbt_ms(10000)), 0);
+	assert_int_equal(stopped.exit_code, 0);
+	assert_true(count_lines(&stopped, "m-", NULL, 0) >= N / 4);
+	assert_shared_exactly_once(&stay, &stopped, N);
+
+	lbt_proc_free(&stay);
+	lbt_proc_free(&stopped);
+	lbus_close(pub);
+}
+
+/* lbus_sub_opts.max_msgs: the broker delivers 3, then removes the
+ * subscription (the group's next messages go to the other member), and the
+ * library has forgotten it. */
+static void test_group_max_msgs_hands_over(void **state)
+{
+	struct lbt_broker *b = *state;
+	int seen[N_MSGS] = {0};
+	struct member ms[2];
+	lbus *pub;
+	member_join(&ms[0], b, "grp/max", "gmax", seen);
+	memset(&ms[1], 0, sizeof(ms[1]));
+	assert_int_equal(lbt_connect(b, &ms[1].bus), 0);
+	ms[1].first = ms[1].last = -1;
+	ms[1].seen = seen;
+	struct lbus_sub_opts o = {.group = "gmax", .max_msgs = 3};
+	ms[1].sub_id = lbus_subscribe(ms[1].bus, "grp/max", on_seq, &ms[1], &o);
+	assert_true(ms[1].sub_id > 0);
+	assert_int_equal(lbt_connect(b, &pub), 0);
+
+	publish_range(pub, "grp/max", 0, 100);
+	struct pump_goal g = {.members = ms, .n = 2, .want_total = 100};
+	assert_int_equal(pump_members(ms, 2, lbt_ms(10000), goal_reached, &g), 0);
+	assert_int_equal(ms[1].count, 3);
+	assert_int_equal(ms[0].count, 97);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(seen[i], 1);
+	assert_int_equal(lbus_unsubscribe(ms[1].bus, ms[1].sub_id), -ENOENT);
+	assert_int_equal(wait_subscriptions(pub, 1, lbt_ms(5000)), 0);
+	lbus_close(ms[0].bus);
+	lbus_close(ms[1].bus);
+	lbus_close(pub);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_group_even_and_exactly_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_group_join_and_leave_during_traffic, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_sub_group, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_group_max_msgs_hands_over, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_group_member_count_loses_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_group_member_sigint_loses_nothing, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

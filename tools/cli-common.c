@@ -187,8 +187,12 @@ int cli_watch_run(struct cli_loop *loop, const struct cli_watch_opts *o, const u
 		  bool zero_is_timeout)
 {
 	int end = cli_loop_run(loop);
-	uint64_t received = *count; /* the callbacks counted while the loop ran */
 
+	return cli_watch_status(end, o, *count, zero_is_timeout); /* the callbacks counted while it ran */
+}
+
+int cli_watch_status(int end, const struct cli_watch_opts *o, uint64_t received, bool zero_is_timeout)
+{
 	if (end < 0)
 		return cli_loop_failure(end);
 	if (end != CLI_LOOP_TIMEOUT)

@@ -13,6 +13,17 @@
  * sub subscribes to every PATTERN and prints messages through cli-output.c
  * from the loop of cli-loop.c until -n messages, the -t time limit, a
  * signal or the end of stdout.
+ *
+ * Nothing routed to it is lost when it stops (a queue-group member's share
+ * is nobody else's): with one PATTERN, -n N is also the subscription's
+ * max_msgs, so the broker itself stops after N and routes the group's next
+ * messages to the other members. Whenever else it stops (-t, SIGINT,
+ * SIGTERM, -n counted across several PATTERNs) it leaves gracefully: it
+ * unsubscribes and keeps printing what the broker had already queued to it
+ * until the broker confirms (frames arrive in order, so nothing for those
+ * subscriptions follows the Ok), waiting at most SUB_LEAVE_MS. Those
+ * messages count for the exit status. Past -n, only a group member prints
+ * them (outside a group they were copies nobody misses).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +35,8 @@
 #include "cli.h"
 
 #define PUB_READ_BLOCK (256 * 1024)
+/* How long sub waits for the broker to confirm its unsubscribes. */
+#define SUB_LEAVE_MS 2000
 
 struct pub_opts {
 	bool lines, retain;
@@ -216,6 +229,7 @@ struct sub_state {
 	uint64_t received;
 	struct sub_one *ones; /* one per pattern */
 	int n;
+	bool done; /* -n reached outside a group: print nothing more */
 };
 
 /* What each subscription's callback needs: the shared state and its
@@ -252,11 +266,37 @@ static void sub_on_msg(lbus *bus, const struct lbus_msg *msg, void *userdata)
 	struct sub_one *one = userdata;
 	struct sub_state *st = one->st;
 
-	if (st->loop.stop)
+	if (st->done)
 		return;
 	cli_print_msg(st->opts->fmt, msg, one->pattern);
-	if (++st->received == st->opts->watch.count)
+	if (++st->received == st->opts->watch.count) {
 		cli_loop_stop(&st->loop);
+		st->done = !st->opts->sub.group;
+	}
+}
+
+/*
+ * Leave gracefully (see the top comment): cancel every subscription, printing
+ * what arrives meanwhile, within SUB_LEAVE_MS in all. Returns the loop end to
+ * report: end itself, or a negative errno when stdout or the connection
+ * failed meanwhile. A subscription already gone (max_msgs reached) is
+ * skipped by the library without a round trip.
+ */
+static int sub_leave(lbus *bus, const struct sub_state *st, int end)
+{
+	int64_t deadline = cli_now_ms() + SUB_LEAVE_MS;
+
+	for (int i = 0; i < st->n; i++) {
+		int64_t left = deadline - cli_now_ms();
+		int r = lbus_unsubscribe_timeout(bus, st->ones[i].id, left > 0 ? (int)left : 0);
+
+		if (r == -ETIMEDOUT)
+			break;
+		if (r < 0 && r != -ENOENT)
+			return r;
+	}
+	int out = cli_flush_stdout();
+	return out < 0 ? out : end;
 }
 
 /* A drop notice: warn at once, even when no message follows it. */
@@ -273,24 +313,31 @@ static void sub_on_dropped(lbus *bus, uint64_t sub_id, uint64_t count, void *use
 static int sub_run(lbus *bus, struct sub_state *st, char **patterns, int n)
 {
 	struct sub_one *ones = calloc((size_t)n, sizeof(*ones));
-	int status = CLI_OK;
+	struct lbus_sub_opts sub = st->opts->sub;
+	int status = CLI_OK, end;
 
 	if (!ones)
 		return cli_fail(-ENOMEM, "subscribe");
+	if (n == 1)
+		sub.max_msgs = st->opts->watch.count; /* the broker stops after N itself */
 	cli_loop_init(&st->loop, bus, st->opts->watch.timeout_ms);
 	st->ones = ones;
 	st->n = n;
 	lbus_on_dropped(bus, sub_on_dropped, st);
 	for (int i = 0; i < n && status == CLI_OK; i++) {
 		ones[i] = (struct sub_one){.st = st, .pattern = patterns[i]};
-		ones[i].id = lbus_subscribe(bus, patterns[i], sub_on_msg, &ones[i], &st->opts->sub);
+		ones[i].id = lbus_subscribe(bus, patterns[i], sub_on_msg, &ones[i], &sub);
 		if (ones[i].id < 0)
 			status = cli_fail((int)ones[i].id, "subscribe to %s", patterns[i]);
 	}
-	if (status == CLI_OK)
-		status = cli_watch_run(&st->loop, &st->opts->watch, &st->received, true);
-	else
+	if (status == CLI_OK) {
+		end = cli_loop_run(&st->loop);
+		if (end >= 0)
+			end = sub_leave(bus, st, end);
+		status = cli_watch_status(end, &st->opts->watch, st->received, true);
+	} else {
 		cli_flush_stdout();
+	}
 	lbus_close(bus);
 	free(ones);
 	return status;

@@ -205,6 +205,9 @@ int cli_loop_failure(int r);
  */
 int cli_watch_run(struct cli_loop *loop, const struct cli_watch_opts *o, const uint64_t *count,
 		  bool zero_is_timeout);
+/* The exit status cli_watch_run() gives for cli_loop_run()'s result end when
+ * received messages were counted (for commands that do more after the loop). */
+int cli_watch_status(int end, const struct cli_watch_opts *o, uint64_t received, bool zero_is_timeout);
 
 /* Flush stdout. 0, -EPIPE when the reader went away, or -EIO for another
  * write error (also one that happened earlier, while stdout's buffer

@@ -48,7 +48,12 @@ static const struct cli_command commands[] = {
 	 "topic") "  -g, --group GROUP join queue group GROUP (members share the messages)\n"
 		  "      --policy drop|block  when this subscriber lags: drop messages and\n"
 		  "                    warn how many (default), or make the publishers wait\n\n"
-		  "With -t, the status is 0 if a message arrived (all N with -n), else 4.\n"},
+		  "With -t, the status is 0 if a message arrived (all N with -n), else 4.\n"
+		  "With one PATTERN, the broker itself stops after the -n messages. Whenever\n"
+		  "else sub stops (-t, SIGINT, SIGTERM), it unsubscribes and still prints\n"
+		  "what the broker had already routed to it (waiting at most 2 s), so a\n"
+		  "queue-group member that leaves loses none of its share; those count\n"
+		  "for the status. Past -n (several PATTERNs) only a group member prints them.\n"},
     {"send", cli_send, "send a message to the owner of a name",
      "Usage: lbus send NAME [MESSAGE] [OPTION...]\n"
      "Send MESSAGE (without it, all of stdin) to the client that owns NAME.\n"
