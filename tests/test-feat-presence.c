@@ -12,7 +12,9 @@
  *    disconnect event lists the names held when the client left; patterns
  *    that start with a wildcard ('#', '+/client/#') never see them;
  *  - `lbus sub '$lbus/#' -v` prints those events decoded (the child's pid in
- *    decimal and its name appear in the text);
+ *    decimal and its name appear in the text); without -v each line still
+ *    says which event it is ("connected id=...", "name taken name=...",
+ *    "name released name=...", "disconnected id=...");
  *  - `lbus wait NAME` returns 0 at once when NAME is already owned, returns 0
  *    as soon as NAME is taken while it waits (and not before), and returns 4
  *    after -t SECS when nobody takes it.
@@ -302,6 +304,62 @@ static void test_cli_sub_shows_presence_decoded(void **state)
 	lbt_proc_free(&sub);
 }
 
+/* The text of the first line of p's stdout, from offset from, that starts
+ * with prefix (copied into buf), or NULL. */
+static const char *find_line(const struct lbt_proc *p, size_t from, const char *prefix, char *buf, size_t cap)
+{
+	const char *s = p->out + from;
+	while (*s) {
+		const char *nl = strchr(s, '\n');
+		if (!nl)
+			return NULL;
+		if (strncmp(s, prefix, strlen(prefix)) == 0) {
+			snprintf(buf, cap, "%.*s", (int)(nl - s), s);
+			return buf;
+		}
+		s = nl + 1;
+	}
+	return NULL;
+}
+
+/* Without -v the four events still tell apart: each line says what
+ * happened, then the decoded fields. */
+static void test_cli_sub_tells_presence_events_apart(void **state)
+{
+	struct lbt_broker *b = *state;
+	struct lbt_proc sub;
+	assert_int_equal(lbt_cli_spawn(&sub, b, "sub", "$lbus/#", NULL), 0);
+	int64_t end = lbt_now_ms() + lbt_ms(10000);
+	while (sub.out_len == 0 && lbt_now_ms() < end) {
+		lbus *probe;
+		assert_int_equal(lbt_connect(b, &probe), 0);
+		lbus_close(probe);
+		lbt_proc_read_bytes(&sub, 1, 100);
+	}
+	assert_true(sub.out_len > 0);
+	size_t from = sub.out_len;
+
+	lbus *c;
+	assert_int_equal(lbt_connect(b, &c), 0);
+	unsigned long long id = (unsigned long long)lbus_client_id(c);
+	assert_int_equal(lbus_name_take(c, "pres.apart"), 0);
+	assert_int_equal(lbus_name_release(c, "pres.apart"), 0);
+	lbus_close(c);
+	/* Each event is found by its own prefix, which names this client (the
+	 * probes' events may come in between). */
+	char want[4][96], buf[512];
+	snprintf(want[0], sizeof(want[0]), "connected id=%llu ", id);
+	snprintf(want[1], sizeof(want[1]), "name taken name=pres.apart id=%llu ", id);
+	snprintf(want[2], sizeof(want[2]), "name released name=pres.apart id=%llu ", id);
+	snprintf(want[3], sizeof(want[3]), "disconnected id=%llu ", id);
+	long at = lbt_proc_read_until(&sub, want[3], from, lbt_ms(5000));
+	assert_true(at >= 0);
+	assert_true(lbt_proc_read_until(&sub, "\n", (size_t)at, lbt_ms(5000)) >= 0);
+	for (int i = 0; i < 4; i++)
+		assert_non_null(find_line(&sub, from, want[i], buf, sizeof(buf)));
+	lbt_proc_free(&sub);
+}
+
 static void test_cli_wait(void **state)
 {
 	struct lbt_broker *b = *state;
@@ -352,6 +410,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_presence_library_client, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_presence_child_process, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_sub_shows_presence_decoded, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_sub_tells_presence_events_apart, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_wait, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,8 +8,10 @@
  * followed by "\n", so `lbus sub t > file` round-trips text; -v prefixes the
  * topic (sub) or the sender (listen) and a space; --json writes one object
  * per line. A presence event ($lbus/client/..., $lbus/name/...) carries a
- * protobuf payload, which is shown decoded: "id=7 pid=123 uid=1000
- * command=foo" in the text formats, a "presence" member in JSON.
+ * protobuf payload, which is shown decoded, led by what happened:
+ * "connected id=7 pid=123 uid=1000 command=foo", "disconnected ...",
+ * "name taken name=player id=7 ...", "name released ..." in the text formats
+ * (so that the events tell apart without -v), a "presence" member in JSON.
  *
  * Everything goes to stdout's buffer; cli-loop.c decides when it is flushed.
  */
@@ -84,12 +86,26 @@ static bool is_name_event(const char *topic)
 	return strncmp(topic, "$lbus/name/", 11) == 0;
 }
 
+/* The words that lead a presence event's text: what happened. topic is
+ * one of the four presence topics (lbus_presence_decode() accepted it). */
+static const char *presence_event_word(const char *topic)
+{
+	if (strcmp(topic, LBUS_TOPIC_CLIENT_CONNECTED) == 0)
+		return "connected";
+	if (strcmp(topic, LBUS_TOPIC_CLIENT_DISCONNECTED) == 0)
+		return "disconnected";
+	if (strcmp(topic, LBUS_TOPIC_NAME_TAKEN) == 0)
+		return "name taken";
+	return "name released";
+}
+
 bool cli_print_presence_text(FILE *f, const char *topic, const void *data, size_t len)
 {
 	struct lbus_presence *p = presence_decode(topic, data, len);
 
 	if (!p)
 		return false;
+	fprintf(f, "%s ", presence_event_word(topic));
 	if (is_name_event(topic) && p->n_names > 0) {
 		fprintf(f, "name=%s ", p->names[0]);
 	} else if (p->n_names > 0) {
