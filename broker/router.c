@@ -505,6 +505,25 @@ int router_handle_publish(struct client *c, const struct lbus_wire_frame *f)
 	return 0;
 }
 
+/* Refuse a send to a valid name: an Error for the sender and, for monitors,
+ * a MON_ERROR event naming the target, from the broker to the sender. */
+static int send_refuse(struct client *c, const struct lbus_wire_frame *f, const struct lbus_wire_send *s,
+		       uint32_t code, const char *reason)
+{
+	struct broker *b = c->broker;
+
+	client_send_error(c, f, code, reason);
+	if (b->monitors.count) {
+		struct monitor_event ev = {
+			.kind = LBUS__MONITOR_KIND__MON_ERROR, .receivers = &c->id, .nreceivers = 1,
+			.name = s->name, .name_len = s->name_len, .payload = s->payload,
+			.payload_len = s->payload_len, .error = code,
+		};
+		monitor_emit(b, &ev);
+	}
+	return 0;
+}
+
 int router_handle_send(struct client *c, const struct lbus_wire_frame *f)
 {
 	struct broker *b = c->broker;
@@ -520,11 +539,11 @@ int router_handle_send(struct client *c, const struct lbus_wire_frame *f)
 		return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, "invalid name"), 0;
 	o = names_lookup(&b->names, s.name, s.name_len);
 	if (!o)
-		return client_send_error(c, f, LBUS__ERROR_CODE__ERR_NO_SUCH_NAME, "no such name"), 0;
+		return send_refuse(c, f, &s, LBUS__ERROR_CODE__ERR_NO_SUCH_NAME, "no such name");
 	to = container_of(o, struct client, names);
 	body_len = lbus_wire_deliver_body_size(f->body_len, c->sender_len, 0);
 	if (!router_fits(to, body_len))
-		return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, "message too large for the receiver"), 0;
+		return send_refuse(c, f, &s, LBUS__ERROR_CODE__ERR_INVALID, "message too large for the receiver");
 	if (client_queue_full(to, body_len + OUTQ_HDR_MAX)) {
 		client_write_now(to);
 		if (to->state != CLIENT_CLOSED && client_queue_full(to, body_len + OUTQ_HDR_MAX)) {

@@ -349,7 +349,8 @@ enum lbus_monitor_kind {
 	LBUS_MON_SEND = 1,
 	LBUS_MON_CALL = 2,
 	LBUS_MON_REPLY = 3,
-	LBUS_MON_ERROR = 4, /* a call failed: error holds the negative errno */
+	LBUS_MON_ERROR = 4, /* a call failed, or a send was refused (name: its
+			     * target): error holds the negative errno */
 };
 
 struct lbus_monitor_event {

@@ -5,11 +5,13 @@
  *
  * A known exchange is made — a publish with two subscribers, a publish with
  * none, a send to a name, a call answered by a responder, a call nobody can
- * answer — and the monitor must show each of them exactly, with its sender
- * (client id, pid) and its receivers (client ids), calls and replies linked
+ * answer, a send to a name nobody owns — and the monitor must show each of
+ * them exactly, with its sender (client id, pid) and its receivers (client ids), calls and replies linked
  * by one call id. A monitor with a pattern sees only the publishes that
  * match it, and no sends. `lbus monitor --json` prints the same facts: the
- * payload, the topic or name, the sender's id and the receivers' ids.
+ * payload, the topic or name, the sender's id and the receivers' ids. A send
+ * to a name nobody owns shows as an error naming the target, like a call
+ * nobody can answer; in text too ("error mon.nobody #0 from 0 to 7: ...").
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -186,6 +188,7 @@ static void cast_play(struct cast *c)
 	assert_int_equal(reply->len, 4);
 	lbus_reply_free(reply);
 	assert_int_equal(lbus_call(c->a, "mon.nobody", "lost", 4, lbt_ms(5000), &reply), -ESRCH);
+	assert_int_equal(lbus_send(c->a, "mon.nobody", "nosend", 6, 0), -ENXIO);
 	assert_int_equal(lbus_sync(c->a, lbt_ms(5000)), 0);
 }
 
@@ -272,6 +275,15 @@ static void test_monitor_sees_all_traffic(void **state)
 			lbus_run(mon, 20);
 	}
 	assert_true(error_seen);
+
+	/* So does a send to a name nobody owns: from the broker to the sender,
+	 * naming the target. */
+	e = await_ev(mon, &log, LBUS_MON_ERROR, "nosend");
+	assert_non_null(e);
+	assert_int_equal(e->error, -ENXIO);
+	assert_string_equal(e->name, "mon.nobody");
+	assert_int_equal(e->sender_id, 0);
+	assert_true(has_receivers(e, 1, &a));
 
 	/* Every message was seen once, and the monitor got no deliveries. */
 	assert_int_equal(lbus_sync(mon, lbt_ms(5000)), 0);
@@ -430,6 +442,39 @@ static void test_cli_monitor_json(void **state)
 	cast_stop(&c);
 }
 
+/* The text lines of errors name their target: the call nobody answered and
+ * the sends to names nobody owns (from the library and from `lbus send`). */
+static void test_cli_monitor_errors_name_target(void **state)
+{
+	struct lbt_broker *b = *state;
+	struct cast c;
+	cast_start(&c, b);
+	struct lbt_proc mon, send;
+	assert_int_equal(lbt_cli_spawn(&mon, b, "monitor", NULL), 0);
+	monitor_ready(b, &mon, "mon/probe");
+
+	cast_play(&c);
+	assert_int_equal(lbt_cli_run(b, NULL, 0, lbt_ms(5000), &send, "send", "mon.cli.nobody", "z", NULL), 0);
+	assert_int_equal(send.exit_code, 1);
+	lbt_proc_free(&send);
+	assert_true(lbt_proc_read_until(&mon, "error mon.cli.nobody ", 0, lbt_ms(5000)) >= 0);
+	assert_true(lbt_proc_read_until(&mon, "\n", mon.out_len - 1, lbt_ms(5000)) >= 0);
+
+	char want[256], line[1024];
+	unsigned long long a = (unsigned long long)lbus_client_id(c.a);
+	snprintf(want, sizeof(want), "error mon.nobody #0 from 0 to %llu: %s\n", a, lbus_strerror(-ESRCH));
+	assert_non_null(strstr(mon.out, want));
+	snprintf(want, sizeof(want), "error mon.nobody #0 from 0 to %llu: %s\n", a, lbus_strerror(-ENXIO));
+	assert_non_null(strstr(mon.out, want));
+	assert_true(line_with(mon.out, "error mon.cli.nobody ", line, sizeof(line)));
+	assert_non_null(strstr(line, lbus_strerror(-ENXIO)));
+
+	lbt_proc_signal(&mon, SIGTERM);
+	lbt_proc_wait(&mon, lbt_ms(5000));
+	lbt_proc_free(&mon);
+	cast_stop(&c);
+}
+
 static void test_cli_monitor_pattern(void **state)
 {
 	struct lbt_broker *b = *state;
@@ -459,6 +504,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_monitor_sees_all_traffic, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_monitor_pattern_filters, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_monitor_json, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_monitor_errors_name_target, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_monitor_pattern, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

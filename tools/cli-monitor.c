@@ -4,11 +4,12 @@
  * per event, in the spirit of dbus-monitor:
  *
  *   publish sensors/a from 7(player) to 3,5: 21.5
- *   publish $lbus/client/connected from 0 to 4: id=9 pid=123 uid=1000 command=lbus
+ *   publish $lbus/client/connected from 0 to 4: connected id=9 pid=123 uid=1000 command=lbus
  *   send player from 9 to 7: pause
  *   call player #12 from 9 to 7: status?
  *   reply #12 from 7 to 9: playing
- *   error #13 from 0 to 9: no responders
+ *   error upper #13 from 0 to 9: no responders
+ *   error nobody #0 from 0 to 9: no such name      (a refused send)
  *
  * A publish flagged retain shows "retain" after its topic. -v adds the
  * sender's pid and uid; --json writes one object per event with kind,
@@ -37,10 +38,11 @@ static const char *kind_name(enum lbus_monitor_kind kind)
 	return "unknown";
 }
 
-/* The topic or name the event is about ("" for replies and errors). */
+/* The topic or name the event is about ("" for replies, and for errors of
+ * calls that had been routed: the broker does not say). */
 static const char *event_target(const struct lbus_monitor_event *ev)
 {
-	if (ev->kind == LBUS_MON_REPLY || ev->kind == LBUS_MON_ERROR)
+	if (ev->kind == LBUS_MON_REPLY)
 		return "";
 	return ev->name && *ev->name ? ev->name : ev->topic ? ev->topic : "";
 }
