@@ -16,7 +16,7 @@
  *    exactly once, while a plain `lbus sub` prints all 200;
  *  - max_msgs: a member with max_msgs 3 gets 3, the other the rest, and the
  *    library has forgotten the exhausted subscription;
- *  - `lbus sub -g` members that stop (-n 50, SIGINT mid-traffic) lose
+ *  - `lbus sub -g` members that stop (-n 50, SIGINT or -t mid-traffic) lose
  *    nothing queued to them: the two members' outputs add up to all 20000
  *    messages, each exactly once.
  *
@@ -445,27 +445,36 @@ static void test_cli_group_member_count_loses_nothing(void **state)
 	lbus_close(pub);
 }
 
-/* A member stopped with SIGINT while messages are queued to it and more are
- * being published: it prints what was queued to it before it leaves, the
- * other member gets the rest. (SIGSTOP first makes sure its queue is full
- * when the SIGINT is handled.) */
-static void test_cli_group_member_sigint_loses_nothing(void **state)
+/*
+ * A member that stops while messages are queued to it and more are being
+ * published (SIGINT, or its -t time limit): it prints what was queued to it
+ * before it leaves, the other member gets the rest. SIGSTOP first makes sure
+ * its queue is full when it notices that it must stop.
+ */
+static void member_leaves_mid_traffic(const struct lbt_broker *b, bool by_timeout)
 {
-	struct lbt_broker *b = *state;
 	enum { N = 20000 };
 	struct lbt_proc stay, stopped;
+	char secs[16];
+	int limit_ms = lbt_ms(2000);
 	lbus *pub;
 	assert_int_equal(lbt_connect(b, &pub), 0);
 
 	assert_int_equal(lbt_cli_spawn(&stay, b, "sub", "jobs", "-g", "w", NULL), 0);
 	assert_true(lbt_sub_ready(b, &stay, "jobs", lbt_ms(10000)) >= 0);
-	assert_int_equal(lbt_cli_spawn(&stopped, b, "sub", "-g", "w", "jobs", NULL), 0);
+	snprintf(secs, sizeof(secs), "%d", by_timeout ? limit_ms / 1000 : 3600);
+	int64_t started = lbt_now_ms();
+	assert_int_equal(lbt_cli_spawn(&stopped, b, "sub", "-g", "w", "jobs", "-t", secs, NULL), 0);
 	assert_int_equal(wait_subscriptions(pub, 2, lbt_ms(10000)), 0);
 
 	lbt_proc_signal(&stopped, SIGSTOP);
+	assert_true(lbt_now_ms() - started < limit_ms); /* else it timed out before the test began */
 	publish_lines(pub, "jobs", 0, N / 2);
 	assert_int_equal(lbus_sync(pub, lbt_ms(10000)), 0);
-	lbt_proc_signal(&stopped, SIGINT);
+	if (by_timeout)
+		lbt_sleep_ms((int)(started + limit_ms + 100 - lbt_now_ms()));
+	else
+		lbt_proc_signal(&stopped, SIGINT);
 	lbt_proc_signal(&stopped, SIGCONT);
 	for (int i = N / 2; i < N; i += 1000) {
 		/* Read it meanwhile: it must not block on a full pipe while it leaves. */
@@ -482,6 +491,16 @@ static void test_cli_group_member_sigint_loses_nothing(void **state)
 	lbt_proc_free(&stay);
 	lbt_proc_free(&stopped);
 	lbus_close(pub);
+}
+
+static void test_cli_group_member_sigint_loses_nothing(void **state)
+{
+	member_leaves_mid_traffic(*state, false);
+}
+
+static void test_cli_group_member_timeout_loses_nothing(void **state)
+{
+	member_leaves_mid_traffic(*state, true);
 }
 
 /* lbus_sub_opts.max_msgs: the broker delivers 3, then removes the
@@ -526,6 +545,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_group_max_msgs_hands_over, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_group_member_count_loses_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_group_member_sigint_loses_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_group_member_timeout_loses_nothing, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
