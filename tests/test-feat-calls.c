@@ -158,8 +158,6 @@ static void responder_on_call(lbus *bus, const struct lbus_msg *msg, void *userd
 	}
 }
 
-static void on_publish_ignore(lbus *bus, const struct lbus_msg *msg, void *userdata) {}
-
 static void *responder_main(void *arg)
 {
 	struct responder *r = arg;
@@ -181,8 +179,11 @@ static void responder_start(struct responder *r, const struct lbt_broker *b, con
 	lbus_on_call(r->bus, responder_on_call, r);
 	if (name)
 		assert_int_equal(lbus_name_take(r->bus, name), 0);
-	if (topic)
-		assert_true(lbus_subscribe(r->bus, topic, on_publish_ignore, NULL, NULL) > 0);
+	if (topic) {
+		/* A responder subscription: its callback takes the calls. */
+		const struct lbus_sub_opts opts = {.responder = true};
+		assert_true(lbus_subscribe(r->bus, topic, responder_on_call, r, &opts) > 0);
+	}
 	assert_int_equal(pthread_create(&r->thread, NULL, responder_main, r), 0);
 }
 
