@@ -25,7 +25,8 @@
  *    and the reason; `lbus serve` with a failing command, a command that
  *    cannot run, or a reply too large makes `lbus call` exit 1 at once with
  *    the reason; serve skips queued calls whose caller gave up, and kills
- *    (SIGKILL) a command that ignores SIGTERM when it is stopped.
+ *    (SIGKILL) a command that ignores SIGTERM when it is stopped;
+ *  - `lbus serve -T PATTERN` answers calls to matching topics.
  *
  * Responders that must answer while the test thread blocks in lbus_call()
  * run on their own connection in a thread (struct responder); the responder
@@ -860,6 +861,34 @@ static void test_cli_serve_kills_stubborn_command(void **state)
 	lbus_close(bus);
 }
 
+static void test_cli_serve_topic(void **state)
+{
+	struct lbt_broker *b = *state;
+	lbus *bus;
+	assert_int_equal(lbt_connect(b, &bus), 0);
+	struct lbt_proc serve;
+	assert_int_equal(lbt_cli_spawn(&serve, b, "serve", "-T", "svc/serve/+", "--", "tr", "a-z", "A-Z", NULL), 0);
+	/* Ready once a call stops finding no responder. */
+	struct lbus_reply *reply = NULL;
+	int r = -ESRCH;
+	for (int64_t t0 = lbt_now_ms(); r == -ESRCH && lbt_now_ms() - t0 < lbt_ms(10000);)
+		if ((r = lbus_call(bus, "svc/serve/a", "ready", 5, lbt_ms(5000), &reply)) == -ESRCH)
+			lbt_sleep_ms(10);
+	assert_int_equal(r, 0);
+	assert_true(bytes_eq(reply->data, reply->len, "READY"));
+	lbus_reply_free(reply);
+	/* A publish on the pattern is no call: ignored. */
+	assert_int_equal(lbus_publish(bus, "svc/serve/a", "pub", 3, 0), 0);
+	struct lbt_proc p;
+	assert_int_equal(lbt_cli_run(b, NULL, 0, lbt_ms(10000), &p, "call", "svc/serve/b", "hello", NULL), 0);
+	assert_int_equal(p.exit_code, 0);
+	assert_string_equal(txt(p.out), "HELLO\n");
+	lbt_proc_free(&p);
+	assert_false(lbt_proc_exited(&serve));
+	lbt_proc_free(&serve);
+	lbus_close(bus);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -879,6 +908,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_cli_serve_reply_too_large, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_serve_skips_expired_calls, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_serve_kills_stubborn_command, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_serve_topic, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,7 +25,9 @@
  * SERVE_KILL_GRACE_MS, SIGKILL.
  *
  * Messages sent to NAME with `lbus send` (not calls) are ignored, with a
- * warning.
+ * warning. With -T (--topic), NAME is a topic pattern instead: serve
+ * subscribes to it as a responder (lbus_sub_opts.responder) and answers the
+ * calls to matching topics; publishes on them are ignored.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -72,6 +74,7 @@ struct serve_state {
 	char **argv;	    /* the command */
 	uint64_t count;	    /* -n: exit after this many answers, 0 none */
 	int64_t timeout_ms; /* -t, -1 none */
+	bool topic;	    /* -T: name is a topic pattern to answer calls on */
 	uint64_t answered;
 	struct serve_req *head, **tail;
 	struct serve_child child;
@@ -268,6 +271,14 @@ static void serve_on_message(lbus *bus, const struct lbus_msg *msg, void *userda
 	fprintf(stderr, " to %s\n", st->name);
 }
 
+/* -T: the responder subscription's callback. Publishes on the pattern are
+ * not calls: ignored, quietly (a topic may be busy). */
+static void serve_on_topic(lbus *bus, const struct lbus_msg *msg, void *userdata)
+{
+	if (msg->kind == LBUS_MSG_CALL)
+		serve_on_call(bus, msg, userdata);
+}
+
 /* ---- the loop hooks: feed the child, collect its output and status ------- */
 
 static size_t serve_prepare(void *userdata, struct pollfd *fds, size_t max)
@@ -395,6 +406,10 @@ static int serve_option(struct cli *cli, int opt, const char *arg, void *data)
 
 	if (opt == 'n')
 		return cli_parse_count(cli, arg, &st->count);
+	if (opt == 'T') {
+		st->topic = true;
+		return 0;
+	}
 	return cli_parse_secs(cli, arg, &st->timeout_ms); /* 't' */
 }
 
@@ -407,8 +422,15 @@ static int serve_run(struct serve_state *st)
 	st->loop.hooks = &hooks;
 	lbus_on_call(st->bus, serve_on_call, st);
 	lbus_on_message(st->bus, serve_on_message, st);
-	if ((r = lbus_name_take(st->bus, st->name)) < 0)
+	if (st->topic) {
+		const struct lbus_sub_opts opts = {.responder = true, .policy = LBUS_POLICY_BLOCK};
+		int64_t sub = lbus_subscribe(st->bus, st->name, serve_on_topic, st, &opts);
+
+		if (sub < 0)
+			return cli_fail((int)sub, "subscribe to %s", st->name);
+	} else if ((r = lbus_name_take(st->bus, st->name)) < 0) {
 		return cli_fail(r, "take name %s", st->name);
+	}
 	r = cli_loop_run(&st->loop);
 	if (r == CLI_LOOP_HOOK)
 		return st->loop.status;
@@ -420,6 +442,7 @@ int cli_serve(struct cli *cli, int argc, char **argv)
 	static const struct option longopts[] = {
 	    {"count", required_argument, NULL, 'n'},
 	    {"timeout", required_argument, NULL, 't'},
+	    {"topic", no_argument, NULL, 'T'},
 	    CLI_COMMON_LONGOPTS,
 	    {0},
 	};
@@ -428,7 +451,7 @@ int cli_serve(struct cli *cli, int argc, char **argv)
 
 	st.tail = &st.head;
 	st.child = (struct serve_child){.in_fd = -1, .out_fd = -1, .pidfd = -1};
-	if (!cli_parse_options(cli, argc, argv, "n:t:", longopts, serve_option, &st, &first, &status))
+	if (!cli_parse_options(cli, argc, argv, "n:t:T", longopts, serve_option, &st, &first, &status))
 		return status;
 	if (argc - first < 2)
 		return cli_usage_error(cli, "%s", argc - first < 1 ? "missing NAME" : "missing COMMAND");

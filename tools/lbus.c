@@ -83,7 +83,10 @@ static const struct cli_command commands[] = {
      "SIGKILL after 1.5 s. Plain messages sent to NAME (lbus send) are\n"
      "ignored, with a warning.\n\n"
      "  -n, --count N     exit after answering N calls\n"
-     "  -t, --timeout SECS  exit after SECS seconds (status 0)\n"},
+     "  -t, --timeout SECS  exit after SECS seconds (status 0)\n"
+     "  -T, --topic       NAME is a topic pattern: answer the calls to matching\n"
+     "                    topics (as a responder subscription) instead of owning\n"
+     "                    a name; publishes on them are ignored\n"},
     {"wait", cli_wait, "wait until a name is owned",
      "Usage: lbus wait NAME [OPTION...]\n"
      "Return as soon as somebody owns NAME (at once if somebody does).\n\n"
