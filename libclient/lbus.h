@@ -235,7 +235,7 @@ struct lbus_reply {
 };
 
 /*
- * Call target (a name, or else a topic somebody subscribes to) with a
+ * Call target (a name, or else a topic with a responder subscription) with a
  * request and wait up to timeout_ms (< 0: 30 s) for the reply. On 0, *reply
  * is a new reply to free with lbus_reply_free(). Returns -ESRCH when nobody
  * can answer (at once, not after the timeout: also when the name's owner
