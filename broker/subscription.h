@@ -12,6 +12,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,7 @@ struct sub {
 	struct list client_link; /* in client->subs */
 	uint64_t id;             /* client-chosen sub_id */
 	uint32_t policy;         /* LBUS__POLICY__POLICY_DROP / _BLOCK */
+	bool responder;          /* answers calls to matching topics (Subscribe.responder) */
 	uint64_t dropped;        /* not queued since the last delivery: next Dropped count */
 	uint64_t dropped_total;
 	struct group_member member; /* queue group; member.group NULL for none */

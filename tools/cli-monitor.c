@@ -9,6 +9,7 @@
  *   call player #12 from 9 to 7: status?
  *   reply #12 from 7 to 9: playing
  *   error #13 from 0 to 9: no responders
+ *   error #14 from 7(upper) to 9: the responder failed: command exited with status 3
  *
  * A publish flagged retain shows "retain" after its topic. -v adds the
  * sender's pid and uid; --json writes one object per event with kind,
@@ -66,9 +67,13 @@ static void print_text(const struct lbus_monitor_event *ev, bool verbose)
 	if (ev->n_receivers == 0)
 		putchar('-');
 	fputs(": ", stdout);
-	if (ev->kind == LBUS_MON_ERROR)
+	if (ev->kind == LBUS_MON_ERROR) {
 		fputs(lbus_strerror(ev->error), stdout);
-	else if (!cli_print_presence_text(stdout, ev->topic, ev->data, ev->len))
+		if (ev->len) { /* a responder's error reply: its reason */
+			fputs(": ", stdout);
+			cli_print_text_payload(stdout, ev->data, ev->len);
+		}
+	} else if (!cli_print_presence_text(stdout, ev->topic, ev->data, ev->len))
 		cli_print_text_payload(stdout, ev->data, ev->len);
 	putchar('\n');
 }
