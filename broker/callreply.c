@@ -5,8 +5,9 @@
  *
  * A call (PROTOCOL.md, "Request / reply"):
  *  1. resolve the target: a name first; else, if it is a valid topic, one
- *     of the subscriptions matching it, round-robin (queue groups do not
- *     matter: a call always has exactly one responder); else, at once,
+ *     of the responder subscriptions (Subscribe.responder) matching it,
+ *     round-robin (queue groups do not matter: a call always has exactly
+ *     one responder; plain subscriptions never get calls); else, at once,
  *     CallResult{ERR_NO_RESPONDERS} (ERR_INVALID for a target that is
  *     neither a name nor a topic, ERR_DENIED for a '$' topic);
  *  2. flow control as for a send (block): when the responder's queue cannot
@@ -15,7 +16,9 @@
  *     Deliver{sub_id, call, sender, call_token} to the responder; its body
  *     is the Call exactly as the caller sent it.
  * A Reply whose token is pending and addressed to the replying client
- * becomes CallResult{call_id, payload, sender: responder} for the caller
+ * becomes CallResult{call_id, payload, sender: responder} for the caller,
+ * or, when the Reply carries an error (the responder failed, or takes no
+ * calls), CallResult{call_id, error, reason, sender}
  * (again with block flow control, this time for the responder); any other
  * token is ignored, the caller already got its answer. A responder that
  * disconnects fails its calls with ERR_RESPONDER_GONE; a deadline that
@@ -52,7 +55,8 @@ struct result {
 	const uint8_t *payload;
 	size_t payload_len;
 	uint32_t error;
-	const char *reason; /* NULL for none */
+	const char *reason; /* reason_len bytes, not NUL-terminated; NULL for none */
+	size_t reason_len;
 	const uint8_t *sender;
 	size_t sender_len;
 	uint32_t req_id;
@@ -60,7 +64,7 @@ struct result {
 
 static size_t result_body_size(const struct result *r)
 {
-	size_t rlen = r->reason ? strlen(r->reason) : 0;
+	size_t rlen = r->reason_len;
 
 	return lbus_pb_varint_field_size(RES_F_CALL_ID, r->call_id) +
 	       (r->payload_len ? lbus_pb_len_field_size(RES_F_PAYLOAD, r->payload_len) : 0) +
@@ -90,7 +94,7 @@ static struct msgbuf *result_encode(struct broker *b, const struct result *r)
 	n += lbus_pb_put_varint_field(out + n, RES_F_CALL_ID, r->call_id);
 	n += lbus_pb_put_bytes(out + n, RES_F_PAYLOAD, r->payload, r->payload_len, true);
 	n += lbus_pb_put_varint_field(out + n, RES_F_ERROR, r->error);
-	n += lbus_pb_put_bytes(out + n, RES_F_REASON, r->reason, r->reason ? strlen(r->reason) : 0, true);
+	n += lbus_pb_put_bytes(out + n, RES_F_REASON, r->reason, r->reason_len, true);
 	n += lbus_pb_put_bytes(out + n, RES_F_SENDER, r->sender, r->sender_len, true);
 	n += lbus_pb_put_varint_field(out + n, LBUS_F_REQ_ID, r->req_id);
 	m->len = (uint32_t)n;
@@ -127,9 +131,19 @@ static const char *error_reason(uint32_t code)
 		return "topics starting with $ are reserved";
 	case LBUS__ERROR_CODE__ERR_INVALID:
 		return "invalid call: target or call_id";
+	case LBUS__ERROR_CODE__ERR_RESPONDER_FAILED:
+		return "the responder failed";
 	default:
 		return "out of memory";
 	}
+}
+
+/* Set r's error and its reason (a NUL-terminated string; NULL: the usual). */
+static void result_set_error(struct result *r, uint32_t code, const char *reason)
+{
+	r->error = code;
+	r->reason = reason ? reason : error_reason(code);
+	r->reason_len = strlen(r->reason);
 }
 
 /* Tell monitors that a call (token 0: never routed) failed for caller. */
@@ -153,8 +167,9 @@ static void monitor_call_error(struct broker *b, struct client *caller, uint64_t
 static int call_refuse(struct client *c, const struct lbus_wire_frame *f, const struct lbus_wire_call *call,
 		       uint32_t code, const char *reason)
 {
-	struct result r = { .call_id = call->call_id, .error = code, .reason = reason ? reason : error_reason(code),
-			    .req_id = f->req_id };
+	struct result r = { .call_id = call->call_id, .req_id = f->req_id };
+
+	result_set_error(&r, code, reason);
 
 	result_queue(c, &r);
 	monitor_call_error(c->broker, c, 0, code, call);
@@ -163,6 +178,19 @@ static int call_refuse(struct client *c, const struct lbus_wire_frame *f, const 
 
 /* ---- call --------------------------------------------------------------------- */
 
+/* Keep only the responder subscriptions among the router's targets (in
+ * order); plain subscribers never see calls. Returns how many remain. */
+static size_t call_keep_responders(struct router *r)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->n; i++)
+		if (r->subs[i]->responder)
+			r->subs[n++] = r->subs[i];
+	r->n = n;
+	return n;
+}
+
 /* Pick the responder: 0, or the ErrorCode to refuse the call with. */
 static uint32_t call_resolve(struct broker *b, const struct lbus_wire_call *call, struct client **to,
 			     struct sub **sub)
@@ -170,6 +198,7 @@ static uint32_t call_resolve(struct broker *b, const struct lbus_wire_call *call
 	bool is_name = lbus_name_validate(call->target, call->target_len) == 0;
 	bool is_topic = lbus_topic_validate(call->target, call->target_len) == 0;
 	struct name_owner *o;
+	size_t n;
 
 	if (call->call_id == 0 || (!is_name && !is_topic))
 		return LBUS__ERROR_CODE__ERR_INVALID;
@@ -184,9 +213,10 @@ static uint32_t call_resolve(struct broker *b, const struct lbus_wire_call *call
 		return LBUS__ERROR_CODE__ERR_DENIED;
 	if (router_targets(b, call->target, call->target_len) < 0)
 		return LBUS__ERROR_CODE__ERR_INTERNAL;
-	if (b->router.n == 0)
+	n = call_keep_responders(&b->router);
+	if (n == 0)
 		return LBUS__ERROR_CODE__ERR_NO_RESPONDERS;
-	*sub = b->router.subs[calls_pick(&b->calls, b->router.n)];
+	*sub = b->router.subs[calls_pick(&b->calls, n)];
 	*to = (*sub)->client;
 	return 0;
 }
@@ -271,52 +301,105 @@ int callreply_handle_call(struct client *c, const struct lbus_wire_frame *f)
 
 /* ---- reply --------------------------------------------------------------------- */
 
-/* Reply{call_token = 1, payload = 2}. 0 or -EPROTO. */
-static int reply_decode(const struct lbus_wire_frame *f, uint64_t *token, const uint8_t **payload, size_t *len)
+/* A decoded Reply{call_token = 1, payload = 2, error = 3, reason = 4}. */
+struct reply_in {
+	uint64_t token;
+	const uint8_t *payload;
+	size_t len;
+	uint32_t error;
+	const char *reason; /* not NUL-terminated */
+	size_t reason_len;
+};
+
+/* 0 or -EPROTO. */
+static int reply_decode(const struct lbus_wire_frame *f, struct reply_in *in)
 {
 	struct lbus_pb_reader r;
 	struct lbus_pb_field fld;
 	int ret;
 
-	*token = 0;
-	*payload = NULL;
-	*len = 0;
+	*in = (struct reply_in){ 0 };
 	lbus_pb_reader_init(&r, f->body, f->body_len);
 	while ((ret = lbus_pb_next(&r, &fld)) > 0) {
+		bool varint = fld.num == 1 || fld.num == 3;
+
+		if (fld.num < 1 || fld.num > 4)
+			continue;
+		if (fld.type != (varint ? LBUS_PB_VARINT : LBUS_PB_LEN))
+			return -EPROTO;
 		if (fld.num == 1) {
-			if (fld.type != LBUS_PB_VARINT)
-				return -EPROTO;
-			*token = fld.u;
+			in->token = fld.u;
 		} else if (fld.num == 2) {
-			if (fld.type != LBUS_PB_LEN)
-				return -EPROTO;
-			*payload = fld.data;
-			*len = fld.len;
+			in->payload = fld.data;
+			in->len = fld.len;
+		} else if (fld.num == 3) {
+			in->error = (uint32_t)fld.u;
+		} else {
+			in->reason = (const char *)fld.data;
+			in->reason_len = fld.len;
 		}
 	}
 	return ret;
+}
+
+/* The responder's error as the caller sees it: ERR_NO_RESPONDERS (a client
+ * that takes no calls) and ERR_RESPONDER_FAILED pass; any other code is the
+ * responder's failure too (it cannot pose as the broker). */
+static uint32_t reply_error_code(uint32_t error)
+{
+	if (error == LBUS__ERROR_CODE__ERR_NONE || error == LBUS__ERROR_CODE__ERR_NO_RESPONDERS)
+		return error;
+	return LBUS__ERROR_CODE__ERR_RESPONDER_FAILED;
+}
+
+/* Fill r (call_id and sender already set) from the responder's Reply. */
+static void result_from_reply(struct result *r, const struct reply_in *in)
+{
+	r->error = reply_error_code(in->error);
+	if (!r->error) {
+		r->payload = in->payload;
+		r->payload_len = in->len;
+	} else if (in->reason_len) {
+		r->reason = in->reason;
+		r->reason_len = in->reason_len;
+	} else {
+		result_set_error(r, r->error, NULL);
+	}
+}
+
+/* Tell monitors about a reply (an error reply is a MON_ERROR). */
+static void monitor_reply(struct client *c, struct client *caller, uint64_t token, const struct result *r)
+{
+	struct monitor_event ev = {
+		.kind = r->error ? LBUS__MONITOR_KIND__MON_ERROR : LBUS__MONITOR_KIND__MON_REPLY,
+		.sender = c->sender, .sender_len = c->sender_len, .receivers = &caller->id, .nreceivers = 1,
+		.payload = r->error ? (const uint8_t *)r->reason : r->payload,
+		.payload_len = r->error ? r->reason_len : r->payload_len, .call_token = token, .error = r->error,
+	};
+
+	monitor_emit(c->broker, &ev);
 }
 
 int callreply_handle_reply(struct client *c, const struct lbus_wire_frame *f)
 {
 	struct broker *b = c->broker;
 	struct result r = { .sender = c->sender, .sender_len = c->sender_len };
+	struct reply_in in;
 	struct client *caller;
 	struct call *pc;
-	uint64_t token;
 
-	if (reply_decode(f, &token, &r.payload, &r.payload_len) < 0)
+	if (reply_decode(f, &in) < 0)
 		return client_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable reply");
-	pc = calls_find(&b->calls, token);
+	pc = calls_find(&b->calls, in.token);
 	if (!pc || pc->responder != &c->calls)
 		return 0; /* answered, expired, or not this client's: ignored */
 	caller = container_of(pc->caller, struct client, calls);
 	r.call_id = pc->call_id;
+	result_from_reply(&r, &in);
 	if (result_frame_size(&r) - LBUS_FRAME_HEADER > caller->max_frame) {
 		r.payload_len = 0;
 		r.sender_len = 0;
-		r.error = LBUS__ERROR_CODE__ERR_LIMIT;
-		r.reason = "reply larger than the caller's max_frame";
+		result_set_error(&r, LBUS__ERROR_CODE__ERR_LIMIT, "reply larger than the caller's max_frame");
 	}
 	if (client_queue_full(caller, result_frame_size(&r))) {
 		client_write_now(caller);
@@ -331,18 +414,11 @@ int callreply_handle_reply(struct client *c, const struct lbus_wire_frame *f)
 	b->ctr.msgs_in++;
 	if (result_queue(caller, &r) < 0) {
 		r.payload_len = 0;
-		r.error = LBUS__ERROR_CODE__ERR_INTERNAL;
-		r.reason = error_reason(r.error);
+		result_set_error(&r, LBUS__ERROR_CODE__ERR_INTERNAL, NULL);
 		result_queue(caller, &r);
 	}
-	if (b->monitors.count) {
-		struct monitor_event ev = {
-			.kind = LBUS__MONITOR_KIND__MON_REPLY, .sender = c->sender, .sender_len = c->sender_len,
-			.receivers = &caller->id, .nreceivers = 1, .payload = r.payload,
-			.payload_len = r.payload_len, .call_token = token,
-		};
-		monitor_emit(b, &ev);
-	}
+	if (b->monitors.count)
+		monitor_reply(c, caller, in.token, &r);
 	calls_remove(&b->calls, pc);
 	return 0;
 }
@@ -354,10 +430,11 @@ static void call_fail(struct call *pc, void *ud)
 {
 	uint32_t code = *(const uint32_t *)ud;
 	struct client *caller = container_of(pc->caller, struct client, calls);
-	struct result r = { .call_id = pc->call_id, .error = code, .reason = error_reason(code) };
+	struct result r = { .call_id = pc->call_id };
 
 	if (caller->state == CLIENT_CLOSED)
 		return;
+	result_set_error(&r, code, NULL);
 	result_queue(caller, &r);
 	monitor_call_error(caller->broker, caller, pc->token, code, NULL);
 }

@@ -125,6 +125,7 @@ static void fill_info(struct answer *a, size_t i, const struct client *c, size_t
 		si->pattern = (char *)s->pattern;
 		si->group = s->member.group ? s->member.group->name : (char *)"";
 		si->policy = (Lbus__Policy)s->policy;
+		si->responder = s->responder;
 		a->sub_ptrs[(*sub_i)++] = si;
 	}
 	info->n_subscriptions = (size_t)(&a->sub_ptrs[*sub_i] - info->subscriptions);

@@ -506,7 +506,8 @@ int router_handle_publish(struct client *c, const struct lbus_wire_frame *f)
 }
 
 /* Refuse a send to a valid name: an Error for the sender and, for monitors,
- * a MON_ERROR event naming the target, from the broker to the sender. */
+ * a MON_ERROR event naming the target, from the broker to the sender (no
+ * payload: in an error event the payload is a responder's reason). */
 static int send_refuse(struct client *c, const struct lbus_wire_frame *f, const struct lbus_wire_send *s,
 		       uint32_t code, const char *reason)
 {
@@ -516,8 +517,7 @@ static int send_refuse(struct client *c, const struct lbus_wire_frame *f, const 
 	if (b->monitors.count) {
 		struct monitor_event ev = {
 			.kind = LBUS__MONITOR_KIND__MON_ERROR, .receivers = &c->id, .nreceivers = 1,
-			.name = s->name, .name_len = s->name_len, .payload = s->payload,
-			.payload_len = s->payload_len, .error = code,
+			.name = s->name, .name_len = s->name_len, .error = code,
 		};
 		monitor_emit(b, &ev);
 	}

@@ -126,6 +126,7 @@ static struct sub *sub_new(struct client *c, const Lbus__Subscribe *m)
 	s->id = m->sub_id;
 	s->policy = (uint32_t)m->policy;
 	s->max_msgs = m->max_msgs;
+	s->responder = m->responder;
 	s->pattern_len = plen;
 	memcpy(s->pattern, m->pattern, plen + 1);
 	if (trie_add(&c->broker->subs, s->pattern, plen, &s->te) < 0) {
@@ -158,8 +159,8 @@ int sub_handle_subscribe(struct client *c, const struct lbus_wire_frame *f)
 		client_send_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory");
 		return 0;
 	}
-	log_msg(&c->broker->log, LOG_DEBUG, "client %llu subscribed %llu to %s", (unsigned long long)c->id,
-		(unsigned long long)s->id, s->pattern);
+	log_msg(&c->broker->log, LOG_DEBUG, "client %llu subscribed %llu to %s%s", (unsigned long long)c->id,
+		(unsigned long long)s->id, s->pattern, s->responder ? " (responder)" : "");
 	client_send_ok(c, f, 0);
 	if (!s->member.group && c->broker->retained.count)
 		retained_foreach_match(&c->broker->retained, s->pattern, s->pattern_len, sub_deliver_retained, s);

@@ -16,9 +16,15 @@
  * The Call frame also carries a req_id: if the broker refuses it with an
  * Error frame instead of a CallResult, lbus__calls_error() completes it.
  *
- * lbus_reply() encodes Reply{call_token, payload} into the output buffer.
+ * lbus_reply() encodes Reply{call_token, payload} into the output buffer;
+ * lbus_reply_error() Reply{call_token, error: ERR_RESPONDER_FAILED,
+ * reason}, which the caller gets as -EREMOTEIO with the reason in
+ * lbus_reply.error. lbus__reply_refuse() answers a call that reached this
+ * client without a handler for it with ERR_NO_RESPONDERS (-ESRCH for the
+ * caller), so the caller fails at once instead of timing out.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,7 +113,7 @@ static void call_complete(struct lbus *bus, struct lbus_call *c, int err, const 
 	lbus_map_del(&bus->calls, c->id);
 	heap_remove(bus, c);
 	free(c);
-	fn(bus, err, err ? NULL : reply, userdata);
+	fn(bus, err, err && err != -EREMOTEIO ? NULL : reply, userdata);
 }
 
 int lbus__calls_timeout(const struct lbus *bus, int64_t now)
@@ -178,6 +184,8 @@ int lbus__on_result(struct lbus *bus, const struct lbus_wire_frame *f)
 			},
 		};
 		int err = lbus_errcode_to_errno(res->error);
+		if (err == -EREMOTEIO)
+			reply.error = res->reason && *res->reason ? res->reason : lbus_strerror(err);
 		call_complete(bus, c, err, &reply);
 	}
 	lbus__call_result__free_unpacked(res, NULL);
@@ -255,8 +263,8 @@ struct call_wait {
 /* A reply and its bytes in one allocation (freed by lbus_reply_free). */
 static struct lbus_reply *reply_copy(const struct lbus_reply *r)
 {
-	size_t nlen = strlen(r->sender.name);
-	struct lbus_reply *c = malloc(sizeof(*c) + r->len + nlen + 1);
+	size_t nlen = strlen(r->sender.name), elen = r->error ? strlen(r->error) + 1 : 0;
+	struct lbus_reply *c = malloc(sizeof(*c) + r->len + nlen + 1 + elen);
 	if (!c)
 		return NULL;
 	uint8_t *data = (uint8_t *)(c + 1);
@@ -267,6 +275,8 @@ static struct lbus_reply *reply_copy(const struct lbus_reply *r)
 	*c = *r;
 	c->data = data;
 	c->sender.name = name;
+	if (r->error)
+		c->error = memcpy(name + nlen + 1, r->error, elen);
 	return c;
 }
 
@@ -275,7 +285,7 @@ static void call_wait_done(lbus *bus, int err, const struct lbus_reply *reply, v
 	struct call_wait *w = userdata;
 	w->done = true;
 	w->err = err;
-	if (!err && !(w->reply = reply_copy(reply)))
+	if (reply && !(w->reply = reply_copy(reply)))
 		w->err = -ENOMEM;
 }
 
@@ -309,16 +319,41 @@ void lbus_reply_free(struct lbus_reply *reply)
 	free(reply);
 }
 
-int lbus_reply(lbus *bus, uint64_t reply_token, const void *data, size_t len)
+/* Reply{call_token, payload} or, with code != ERR_NONE, Reply{call_token,
+ * error, reason}, into the output buffer. */
+static int reply_send(struct lbus *bus, uint64_t token, const void *data, size_t len, uint32_t code,
+		      const char *reason)
 {
-	if (!reply_token || (!data && len))
+	if (!token || (!data && len))
 		return -EINVAL;
 	Lbus__Reply rep = LBUS__REPLY__INIT;
 	Lbus__Frame f = LBUS__FRAME__INIT;
-	rep.call_token = reply_token;
+	rep.call_token = token;
 	rep.payload.data = (uint8_t *)data;
 	rep.payload.len = len;
+	rep.error = (Lbus__ErrorCode)code;
+	rep.reason = (char *)(reason ? reason : "");
 	f.kind_case = LBUS__FRAME__KIND_REPLY;
 	f.reply = &rep;
 	return lbus__out_frame(bus, &f);
+}
+
+int lbus_reply(lbus *bus, uint64_t reply_token, const void *data, size_t len)
+{
+	return reply_send(bus, reply_token, data, len, LBUS__ERROR_CODE__ERR_NONE, NULL);
+}
+
+int lbus_reply_error(lbus *bus, uint64_t reply_token, const char *reason)
+{
+	return reply_send(bus, reply_token, NULL, 0, LBUS__ERROR_CODE__ERR_RESPONDER_FAILED, reason);
+}
+
+void lbus__reply_refuse(struct lbus *bus, const struct lbus_msg *msg)
+{
+	char reason[LBUS_MAX_TOPIC_LEN + 64];
+	if (msg->sub_id)
+		snprintf(reason, sizeof(reason), "the subscriber of %s does not answer calls", msg->topic);
+	else
+		snprintf(reason, sizeof(reason), "the owner of %s does not answer calls", msg->topic);
+	reply_send(bus, msg->reply_token, NULL, 0, LBUS__ERROR_CODE__ERR_NO_RESPONDERS, reason);
 }

@@ -79,6 +79,7 @@ struct lbus_sub {
 	uint64_t missed; /* Dropped counts not yet reported */
 	bool cancelling; /* lbus_unsubscribe() waits for the broker */
 	bool discard;    /* ... and was called from this subscription's callback */
+	bool responder;  /* answers calls (lbus_sub_opts.responder) */
 	uint64_t left;   /* max_msgs: deliveries still to come; 0 = unlimited */
 	bool expired;    /* had its last delivery while cancelling */
 };
@@ -214,6 +215,9 @@ int lbus__on_ping(struct lbus *bus, const struct lbus_wire_frame *f);
 int lbus__on_pong(struct lbus *bus, const struct lbus_wire_frame *f);
 int lbus__on_answer(struct lbus *bus, const struct lbus_wire_frame *f);
 int lbus__on_result(struct lbus *bus, const struct lbus_wire_frame *f);
+/* Answer a call nobody here handles with ERR_NO_RESPONDERS, so its caller
+ * fails at once (msg->topic names the target). */
+void lbus__reply_refuse(struct lbus *bus, const struct lbus_msg *msg);
 int lbus__on_monitor_event(struct lbus *bus, const struct lbus_wire_frame *f);
 
 /* ---- req.c ----------------------------------------------------------------- */

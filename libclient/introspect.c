@@ -106,6 +106,7 @@ static void client_fill(struct blk *b, struct lbus_client_info *out, const Lbus_
 		subs[i].pattern = blk_str(b, s->pattern);
 		subs[i].group = blk_str(b, s->group);
 		subs[i].policy = s->policy == LBUS__POLICY__POLICY_BLOCK ? LBUS_POLICY_BLOCK : LBUS_POLICY_DROP;
+		subs[i].responder = s->responder;
 	}
 	out->subs = subs;
 	out->n_subs = c->n_subscriptions;

@@ -19,6 +19,8 @@
  *   -EACCES         permission denied by the broker
  *   -ESRCH          no responders (call)
  *   -ECONNABORTED   the responder disconnected before replying
+ *   -EREMOTEIO      the responder failed (lbus_reply_error(); the reason is
+ *                   in struct lbus_reply.error)
  *   -ETIMEDOUT      timed out
  *   -EMSGSIZE       message larger than the broker's maximum frame
  *   -EINVAL         invalid topic, pattern, name or argument
@@ -71,7 +73,8 @@ struct lbus_sender {
 enum lbus_msg_kind {
 	LBUS_MSG_PUBLISH = 0, /* published on a topic you subscribed to */
 	LBUS_MSG_SEND = 1,    /* sent to a name you own */
-	LBUS_MSG_CALL = 2,    /* a request: answer it with lbus_reply() */
+	LBUS_MSG_CALL = 2,    /* a request: answer it with lbus_reply() or
+			       * lbus_reply_error() */
 };
 
 /* A delivered message. Valid only during the callback. */
@@ -88,6 +91,11 @@ struct lbus_msg {
 				  * always 0 with an lbus_on_dropped() handler */
 	bool retained;           /* came from the retained store on subscribe */
 	uint64_t reply_token;    /* CALL: pass to lbus_reply(); 0 otherwise */
+	int64_t deadline_ms;     /* CALL: when the caller stops waiting, on the
+				  * CLOCK_MONOTONIC clock in milliseconds (the
+				  * time of receipt plus the call's timeout, so
+				  * a little late, never early): work for a call
+				  * whose deadline passed is wasted; 0 otherwise */
 };
 
 typedef void (*lbus_msg_fn)(lbus *bus, const struct lbus_msg *msg, void *userdata);
@@ -170,6 +178,11 @@ enum lbus_policy {
 struct lbus_sub_opts {
 	const char *group;       /* queue group name, NULL for none */
 	enum lbus_policy policy; /* default LBUS_POLICY_DROP */
+	bool responder;          /* also answer calls to matching topics: the
+				  * broker routes a call to one responder
+				  * subscription, and fn receives it with
+				  * msg->kind == LBUS_MSG_CALL. Plain
+				  * subscriptions never receive calls. */
 	uint64_t max_msgs;       /* > 0: the broker delivers at most this many
 				  * messages (retained ones and calls
 				  * included), then removes the subscription
@@ -220,54 +233,10 @@ LBUS_API int lbus_unsubscribe_timeout(lbus *bus, int64_t sub_id, int timeout_ms)
  */
 LBUS_API int lbus_send(lbus *bus, const char *name, const void *data, size_t len, unsigned flags);
 
-/* Receive what is sent to names this client owns (and calls, if no call
- * handler is set). Replaces the previous handler; fn NULL removes it. */
+/* Receive what is sent (lbus_send) to names this client owns. Calls never
+ * arrive here (see lbus_on_call()). Replaces the previous handler; fn NULL
+ * removes it. */
 LBUS_API void lbus_on_message(lbus *bus, lbus_msg_fn fn, void *userdata);
-
-/* ---- request / reply ----------------------------------------------------- */
-
-/* A reply. Valid only until lbus_reply_free(). */
-struct lbus_reply {
-	const void *data;
-	size_t len;
-	struct lbus_sender sender; /* the responder */
-};
-
-/*
- * Call target (a name, or else a topic somebody subscribes to) with a
- * request and wait up to timeout_ms (< 0: 30 s) for the reply. On 0, *reply
- * is a new reply to free with lbus_reply_free(). Returns -ESRCH when nobody
- * can answer (at once, not after the timeout), -ECONNABORTED when the
- * responder disconnected, -ETIMEDOUT, -EINVAL when target is neither a valid
- * name nor a valid topic (or the broker refuses the call).
- */
-LBUS_API int lbus_call(lbus *bus, const char *target, const void *data, size_t len, int timeout_ms,
-		       struct lbus_reply **reply);
-
-/* Free a reply from lbus_call(). Accepts NULL. */
-LBUS_API void lbus_reply_free(struct lbus_reply *reply);
-
-/* Completion of an asynchronous call: err is 0 and reply valid (only during
- * the callback), or err < 0 and reply NULL. */
-typedef void (*lbus_reply_fn)(lbus *bus, int err, const struct lbus_reply *reply, void *userdata);
-
-/*
- * Start a call and return at once; fn runs exactly once, from dispatch, with
- * the reply or the error (including -ETIMEDOUT after timeout_ms, < 0: 30 s,
- * and -ECONNRESET if the connection is lost). Many calls may be in flight.
- * Returns a call id (> 0) or a negative errno (then fn is never called).
- */
-LBUS_API int64_t lbus_call_async(lbus *bus, const char *target, const void *data, size_t len, int timeout_ms,
-				 lbus_reply_fn fn, void *userdata);
-
-/* Receive calls (requests) addressed to names you own or to topics you
- * subscribe to. Without a call handler, calls go to the subscription's
- * callback (topic) or the lbus_on_message() handler (name). */
-LBUS_API void lbus_on_call(lbus *bus, lbus_msg_fn fn, void *userdata);
-
-/* Answer a call (msg->reply_token), now or later. Buffered like publish.
- * Returns 0, -EINVAL for token 0. */
-LBUS_API int lbus_reply(lbus *bus, uint64_t reply_token, const void *data, size_t len);
 
 /*
  * Drop notices. With the drop policy, the broker tells a subscriber how many
@@ -282,6 +251,70 @@ LBUS_API int lbus_reply(lbus *bus, uint64_t reply_token, const void *data, size_
  */
 typedef void (*lbus_dropped_fn)(lbus *bus, uint64_t sub_id, uint64_t count, void *userdata);
 LBUS_API void lbus_on_dropped(lbus *bus, lbus_dropped_fn fn, void *userdata);
+
+/* ---- request / reply ----------------------------------------------------- */
+
+/* A reply. Valid only until lbus_reply_free(). */
+struct lbus_reply {
+	const void *data;
+	size_t len;
+	struct lbus_sender sender; /* the responder */
+	const char *error;         /* NULL for a reply; for a call that failed
+				    * with -EREMOTEIO, the responder's reason
+				    * (one line; data is then empty) */
+};
+
+/*
+ * Call target (a name, or else a topic with a responder subscription) with a
+ * request and wait up to timeout_ms (< 0: 30 s) for the reply. On 0, *reply
+ * is a new reply to free with lbus_reply_free(). Returns -ESRCH when nobody
+ * can answer (at once, not after the timeout: also when the name's owner
+ * handles no calls), -ECONNABORTED when the responder disconnected,
+ * -EREMOTEIO when the responder answered with lbus_reply_error(): then
+ * *reply is set too, and (*reply)->error holds its reason; free it as well.
+ * -ETIMEDOUT, -EINVAL when target is neither a valid name nor a valid topic
+ * (or the broker refuses the call). On other errors *reply is NULL, so
+ * calling lbus_reply_free(*reply) after any return is always right.
+ */
+LBUS_API int lbus_call(lbus *bus, const char *target, const void *data, size_t len, int timeout_ms,
+		       struct lbus_reply **reply);
+
+/* Free a reply from lbus_call(). Accepts NULL. */
+LBUS_API void lbus_reply_free(struct lbus_reply *reply);
+
+/* Completion of an asynchronous call: err is 0 and reply valid (only during
+ * the callback), or err < 0 and reply NULL, except for -EREMOTEIO (the
+ * responder failed): then reply->error is its reason. */
+typedef void (*lbus_reply_fn)(lbus *bus, int err, const struct lbus_reply *reply, void *userdata);
+
+/*
+ * Start a call and return at once; fn runs exactly once, from dispatch, with
+ * the reply or the error (including -ETIMEDOUT after timeout_ms, < 0: 30 s,
+ * and -ECONNRESET if the connection is lost). Many calls may be in flight.
+ * Returns a call id (> 0) or a negative errno (then fn is never called).
+ */
+LBUS_API int64_t lbus_call_async(lbus *bus, const char *target, const void *data, size_t len, int timeout_ms,
+				 lbus_reply_fn fn, void *userdata);
+
+/* Receive calls (requests) addressed to names you own. Calls to a topic go
+ * to the callback of the responder subscription they matched
+ * (lbus_sub_opts.responder), or here if that subscription is gone. A call
+ * that arrives with no handler for it (a name owner without a call handler)
+ * is answered by the library at once with "no responders" (-ESRCH for the
+ * caller), so nobody waits for a reply that cannot come. Replaces the
+ * previous handler; fn NULL removes it. */
+LBUS_API void lbus_on_call(lbus *bus, lbus_msg_fn fn, void *userdata);
+
+/* Answer a call (msg->reply_token), now or later, once. Buffered like
+ * publish. Returns 0, -EINVAL for token 0, -EMSGSIZE when the reply does not
+ * fit the broker's maximum frame (answer with lbus_reply_error() then). */
+LBUS_API int lbus_reply(lbus *bus, uint64_t reply_token, const void *data, size_t len);
+
+/* Answer a call with a failure instead of a reply: the caller's lbus_call()
+ * returns -EREMOTEIO with reason (one human-readable line, NULL for none;
+ * copied) in its struct lbus_reply.error. Buffered like lbus_reply().
+ * Returns 0, -EINVAL for token 0, -EMSGSIZE for an overlong reason. */
+LBUS_API int lbus_reply_error(lbus *bus, uint64_t reply_token, const char *reason);
 
 /* ---- errors reported later ----------------------------------------------- */
 
@@ -383,6 +416,7 @@ struct lbus_sub_info {
 	const char *pattern;
 	const char *group;     /* "" if none */
 	enum lbus_policy policy;
+	bool responder;        /* answers calls to matching topics */
 };
 
 struct lbus_counters {

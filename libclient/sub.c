@@ -15,10 +15,14 @@
  * at once if one is set; otherwise they add to the subscription's missed
  * count, reported in msg->missed of its next delivery and then reset.
  *
- * Routing of a delivery: a call goes to the lbus_on_call() handler if set;
- * otherwise anything with a sub_id goes to that subscription's callback and
- * anything without (sends and calls to names) to the lbus_on_message()
- * handler. Deliveries for a subscription already cancelled are ignored.
+ * Routing of a delivery: a call goes to its responder subscription's
+ * callback (sub_id of a subscription made with opts->responder), else to
+ * the lbus_on_call() handler; a call nobody here handles (a name owner
+ * without a call handler, e.g. `lbus listen`) is answered at once with
+ * ERR_NO_RESPONDERS, so its caller fails fast instead of timing out.
+ * Publishes go to their subscription's callback and sends to the
+ * lbus_on_message() handler. Deliveries for a subscription already
+ * cancelled are ignored (a call to it is refused).
  *
  * Unsubscribing waits for the broker's Ok; deliveries that arrive meanwhile
  * were queued before the broker processed it and still run the callback
@@ -109,6 +113,7 @@ int64_t lbus_subscribe(lbus *bus, const char *pattern, lbus_msg_fn fn, void *use
 	s->id = ++bus->next_sub_id;
 	s->fn = fn;
 	s->userdata = userdata;
+	s->responder = opts && opts->responder;
 	s->left = opts ? opts->max_msgs : 0;
 	uint64_t id = s->id;
 	r = lbus_map_put(&bus->subs, id, s);
@@ -123,6 +128,7 @@ int64_t lbus_subscribe(lbus *bus, const char *pattern, lbus_msg_fn fn, void *use
 	sub.group = (char *)(opts && opts->group ? opts->group : "");
 	sub.policy = opts && opts->policy == LBUS_POLICY_BLOCK ? LBUS__POLICY__POLICY_BLOCK
 							       : LBUS__POLICY__POLICY_DROP;
+	sub.responder = s->responder;
 	sub.max_msgs = opts ? opts->max_msgs : 0;
 	f.kind_case = LBUS__FRAME__KIND_SUBSCRIBE;
 	f.subscribe = &sub;
@@ -214,6 +220,7 @@ static int deliver_decode_msg(const struct lbus_wire_deliver *d, struct lbus_msg
 			return -EPROTO;
 		msg->kind = LBUS_MSG_CALL;
 		msg->reply_token = d->call_token;
+		msg->deadline_ms = lbus__now_ms() + (c.timeout_ms ? c.timeout_ms : LBUS_DEFAULT_CALL_TIMEOUT_MS);
 		s = c.target, slen = c.target_len;
 		msg->data = c.payload, msg->len = c.payload_len;
 	}
@@ -244,6 +251,18 @@ static bool sub_last(struct lbus_sub *s)
 	return true;
 }
 
+/* Hand a call to its handler: a responder subscription's callback, else the
+ * lbus_on_call() handler; nobody: answer it with an error at once. */
+static void deliver_call(struct lbus *bus, struct lbus_sub *s, struct lbus_msg *msg)
+{
+	if (s && s->responder && !s->discard)
+		deliver_to_sub(bus, s, msg);
+	else if (bus->call_fn)
+		bus->call_fn(bus, msg, bus->call_ud);
+	else
+		lbus__reply_refuse(bus, msg);
+}
+
 /* Hand a decoded message to whoever receives it (see the top comment). */
 static void deliver_route(struct lbus *bus, struct lbus_msg *msg)
 {
@@ -253,11 +272,9 @@ static void deliver_route(struct lbus *bus, struct lbus_msg *msg)
 		msg->missed = s->missed;
 		s->missed = 0;
 	}
-	if (s && s->discard) {
-		/* cancelled from its own callback: it has had its last message */
-	} else if (msg->kind == LBUS_MSG_CALL && bus->call_fn)
-		bus->call_fn(bus, msg, bus->call_ud);
-	else if (s)
+	if (msg->kind == LBUS_MSG_CALL)
+		deliver_call(bus, s, msg);
+	else if (s && !s->discard)
 		deliver_to_sub(bus, s, msg);
 	else if (!msg->sub_id && bus->msg_fn)
 		bus->msg_fn(bus, msg, bus->msg_ud);

@@ -30,6 +30,7 @@ static const struct errcode_map errcode_table[] = {
 	{ LBUS__ERROR_CODE__ERR_TIMEOUT, ETIMEDOUT, "timed out" },
 	{ LBUS__ERROR_CODE__ERR_LIMIT, ENOSPC, "broker limit reached" },
 	{ LBUS__ERROR_CODE__ERR_INTERNAL, EIO, "broker internal error" },
+	{ LBUS__ERROR_CODE__ERR_RESPONDER_FAILED, EREMOTEIO, "the responder failed" },
 };
 
 #define ERRCODE_COUNT (sizeof(errcode_table) / sizeof(errcode_table[0]))
@@ -70,6 +71,8 @@ const char *lbus_errno_text(int err)
 	case EPROTO:
 	case EPROTONOSUPPORT:
 	case EMSGSIZE:
+	case ETIMEDOUT:
+	case EREMOTEIO:
 		break;
 	default:
 		return NULL;

@@ -21,6 +21,9 @@
  * ERR_TIMEOUT    ETIMEDOUT        timed out
  * ERR_LIMIT      ENOSPC           broker limit reached
  * ERR_INTERNAL   EIO              broker internal error
+ * ERR_RESPONDER_FAILED EREMOTEIO  the responder failed
+ * (ETIMEDOUT also has the bus's own text: strerror()'s "Connection timed
+ * out" would mislead when a call or a wait ran out of time.)
  */
 #pragma once
 

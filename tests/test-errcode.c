@@ -33,6 +33,7 @@ static const struct {
 	{LBUS__ERROR_CODE__ERR_TIMEOUT, -ETIMEDOUT},
 	{LBUS__ERROR_CODE__ERR_LIMIT, -ENOSPC},
 	{LBUS__ERROR_CODE__ERR_INTERNAL, -EIO},
+	{LBUS__ERROR_CODE__ERR_RESPONDER_FAILED, -EREMOTEIO},
 };
 
 static void test_errcode_both_ways(void **state)
@@ -57,6 +58,8 @@ static void test_errno_texts(void **state)
 	assert_string_equal(lbus_errno_text(-EPERM), "not the owner of that name");
 	assert_non_null(lbus_errno_text(-ECONNABORTED));
 	assert_non_null(lbus_errno_text(-EMSGSIZE));
+	assert_string_equal(lbus_errno_text(-ETIMEDOUT), "timed out");
+	assert_string_equal(lbus_errno_text(-EREMOTEIO), "the responder failed");
 	/* ...the ordinary ones use strerror(). */
 	assert_null(lbus_errno_text(-EINVAL));
 	assert_null(lbus_errno_text(-ENOMEM));

@@ -17,6 +17,16 @@
  *    `lbus call -t 1` exits 4;
  *  - `lbus serve NAME -- tr a-z A-Z` answers `lbus call NAME hello` with
  *    HELLO.
+ *  - only call handlers take calls: with `lbus sub '#'` running, a call to
+ *    nobody still fails at once; a topic call goes to the responder
+ *    subscription, never to a plain subscriber; a call to `lbus listen
+ *    NAME` fails at once (and listen keeps printing sends);
+ *  - a responder's failure: lbus_reply_error() gives the caller -EREMOTEIO
+ *    and the reason; `lbus serve` with a failing command, a command that
+ *    cannot run, or a reply too large makes `lbus call` exit 1 at once with
+ *    the reason; serve skips queued calls whose caller gave up, and kills
+ *    (SIGKILL) a command that ignores SIGTERM when it is stopped;
+ *  - `lbus serve -T PATTERN` answers calls to matching topics.
  *
  * Responders that must answer while the test thread blocks in lbus_call()
  * run on their own connection in a thread (struct responder); the responder
@@ -100,7 +110,11 @@ enum responder_mode {
 	RESP_UPPER,   /* reply at once with the request upper-cased */
 	RESP_REVERSE, /* collect `batch` calls, then reply "re:<req>" last first */
 	RESP_SILENT,  /* never reply */
+	RESP_FAIL,    /* lbus_reply_error(FAIL_REASON) */
 };
+
+#define FAIL_REASON "out of cheese"
+
 
 struct responder {
 	lbus *bus;
@@ -155,10 +169,11 @@ static void responder_on_call(lbus *bus, const struct lbus_msg *msg, void *userd
 		break;
 	case RESP_SILENT:
 		break;
+	case RESP_FAIL:
+		lbus_reply_error(bus, msg->reply_token, FAIL_REASON);
+		break;
 	}
 }
-
-static void on_publish_ignore(lbus *bus, const struct lbus_msg *msg, void *userdata) {}
 
 static void *responder_main(void *arg)
 {
@@ -181,8 +196,11 @@ static void responder_start(struct responder *r, const struct lbt_broker *b, con
 	lbus_on_call(r->bus, responder_on_call, r);
 	if (name)
 		assert_int_equal(lbus_name_take(r->bus, name), 0);
-	if (topic)
-		assert_true(lbus_subscribe(r->bus, topic, on_publish_ignore, NULL, NULL) > 0);
+	if (topic) {
+		/* A responder subscription: its callback takes the calls. */
+		const struct lbus_sub_opts opts = {.responder = true};
+		assert_true(lbus_subscribe(r->bus, topic, responder_on_call, r, &opts) > 0);
+	}
 	assert_int_equal(pthread_create(&r->thread, NULL, responder_main, r), 0);
 }
 
@@ -543,6 +561,9 @@ static void test_call_timeout(void **state)
 	took = lbt_now_ms() - t0;
 	assert_int_equal(p.exit_code, 4);
 	assert_string_equal(txt(p.out), "");
+	/* "timed out", not strerror()'s "Connection timed out". */
+	assert_non_null(strstr(txt(p.err), "lbus: call calls.silent: timed out"));
+	assert_null(strstr(txt(p.err), "Connection"));
 	assert_true(took >= 900);
 	assert_true(took < lbt_ms(5000));
 	lbt_proc_free(&p);
@@ -587,6 +608,287 @@ static void test_cli_serve_and_call(void **state)
 	lbus_close(bus);
 }
 
+/* ---- only call handlers take calls ------------------------------------------- */
+
+static void test_cli_sub_all_is_no_responder(void **state)
+{
+	struct lbt_broker *b = *state;
+	struct lbt_proc sub;
+	assert_int_equal(lbt_cli_spawn(&sub, b, "sub", "#", NULL), 0);
+	assert_true(lbt_sub_ready(b, &sub, "calls/probe", lbt_ms(10000)) > 0);
+
+	/* A name nobody owns, and a topic only a plain subscriber matches. */
+	const char *targets[] = {"calls.nobody", "calls/probe"};
+	for (size_t i = 0; i < 2; i++) {
+		struct lbt_proc p;
+		int64_t t0 = lbt_now_ms();
+		assert_int_equal(
+		    lbt_cli_run(b, NULL, 0, lbt_ms(15000), &p, "call", targets[i], "hi", "-t", "5", NULL), 0);
+		assert_int_equal(p.exit_code, 1);
+		assert_true(lbt_now_ms() - t0 < lbt_ms(2000));
+		assert_non_null(strstr(txt(p.err), "no responders"));
+		lbt_proc_free(&p);
+	}
+	assert_false(lbt_proc_exited(&sub));
+	lbt_proc_free(&sub);
+}
+
+static void test_topic_call_skips_plain_subscriber(void **state)
+{
+	struct lbt_broker *b = *state;
+	struct lbt_proc sub; /* a plain subscriber that cannot answer */
+	assert_int_equal(lbt_cli_spawn(&sub, b, "sub", "svc/pick", NULL), 0);
+	long start = lbt_sub_ready(b, &sub, "svc/pick", lbt_ms(10000));
+	assert_true(start > 0);
+	struct responder r;
+	responder_start(&r, b, NULL, "svc/pick", RESP_UPPER);
+
+	lbus *caller;
+	assert_int_equal(lbt_connect(b, &caller), 0);
+	for (int i = 0; i < 20; i++) {
+		struct lbus_reply *reply = NULL;
+		assert_int_equal(lbus_call(caller, "svc/pick", "abc", 3, lbt_ms(1000), &reply), 0);
+		assert_true(bytes_eq(reply->data, reply->len, "ABC"));
+		assert_int_equal(reply->sender.id, lbus_client_id(r.bus));
+		lbus_reply_free(reply);
+	}
+	assert_int_equal(atomic_load(&r.calls_seen), 20);
+	/* list tells the two subscriptions apart. */
+	struct lbus_client_list *list = NULL;
+	int flagged = 0, plain = 0;
+	assert_int_equal(lbus_list_clients(caller, lbt_ms(5000), &list), 0);
+	for (size_t i = 0; i < list->n_clients; i++)
+		for (size_t k = 0; k < list->clients[i].n_subs; k++)
+			if (strcmp(list->clients[i].subs[k].pattern, "svc/pick") == 0)
+				*(list->clients[i].subs[k].responder ? &flagged : &plain) += 1;
+	lbus_client_list_free(list);
+	assert_int_equal(flagged, 1);
+	assert_int_equal(plain, 1);
+	/* The plain subscriber printed no call. */
+	assert_int_equal(lbt_sub_ready(b, &sub, "svc/pick", lbt_ms(10000)) > 0, 1);
+	assert_null(strstr(sub.out + start, "abc"));
+	lbus_close(caller);
+	responder_stop(&r);
+	lbt_proc_free(&sub);
+}
+
+static void test_cli_listen_refuses_calls(void **state)
+{
+	struct lbt_broker *b = *state;
+	struct lbt_proc listen;
+	assert_int_equal(lbt_cli_spawn(&listen, b, "listen", "calls.listen", NULL), 0);
+	long start = lbt_listen_ready(b, &listen, "calls.listen", lbt_ms(10000));
+	assert_true(start > 0);
+
+	struct lbt_proc p;
+	int64_t t0 = lbt_now_ms();
+	assert_int_equal(lbt_cli_run(b, NULL, 0, lbt_ms(15000), &p, "call", "calls.listen", "hi", "-t", "5", NULL),
+			 0);
+	assert_int_equal(p.exit_code, 1);
+	assert_true(lbt_now_ms() - t0 < lbt_ms(2000));
+	assert_string_equal(txt(p.out), "");
+	lbt_proc_free(&p);
+
+	/* listen still prints what is sent to it, and printed no call. */
+	assert_int_equal(lbt_cli_run(b, NULL, 0, lbt_ms(10000), &p, "send", "calls.listen", "a-send", NULL), 0);
+	assert_int_equal(p.exit_code, 0);
+	lbt_proc_free(&p);
+	assert_true(lbt_proc_read_until(&listen, "a-send", (size_t)start, lbt_ms(5000)) >= 0);
+	assert_null(strstr(listen.out + start, "hi"));
+	lbt_proc_free(&listen);
+}
+
+/* ---- a responder's failure ------------------------------------------------------ */
+
+static void test_reply_error_through_library(void **state)
+{
+	struct lbt_broker *b = *state;
+	struct responder r;
+	responder_start(&r, b, "calls.fail", NULL, RESP_FAIL);
+	lbus *caller;
+	assert_int_equal(lbt_connect(b, &caller), 0);
+
+	struct lbus_reply *reply = NULL;
+	int64_t t0 = lbt_now_ms();
+	assert_int_equal(lbus_call(caller, "calls.fail", "x", 1, lbt_ms(5000), &reply), -EREMOTEIO);
+	assert_true(lbt_now_ms() - t0 < lbt_ms(2000));
+	assert_non_null(reply);
+	assert_string_equal(reply->error, FAIL_REASON);
+	assert_int_equal(reply->len, 0);
+	assert_int_equal(reply->sender.id, lbus_client_id(r.bus));
+	lbus_reply_free(reply);
+	assert_string_equal(lbus_strerror(-EREMOTEIO), "the responder failed");
+
+	/* A successful reply has no error. */
+	responder_stop(&r);
+	responder_start(&r, b, "calls.fail", NULL, RESP_UPPER);
+	assert_int_equal(lbus_call(caller, "calls.fail", "x", 1, lbt_ms(5000), &reply), 0);
+	assert_null(reply->error);
+	lbus_reply_free(reply);
+	lbus_close(caller);
+	responder_stop(&r);
+}
+
+/* Start `lbus serve NAME -- sh -c SCRIPT` and wait until it owns NAME. */
+static void serve_sh(struct lbt_proc *serve, const struct lbt_broker *b, lbus *bus, const char *name,
+		     const char *script)
+{
+	assert_int_equal(lbt_cli_spawn(serve, b, "serve", name, "--", "/bin/sh", "-c", script, NULL), 0);
+	assert_int_equal(wait_name_owned(bus, name, lbt_ms(10000)), 0);
+}
+
+/* `lbus call NAME` must fail with status 1, within 2 s, saying want. */
+static void expect_call_fails_fast(const struct lbt_broker *b, const char *name, const char *want)
+{
+	struct lbt_proc p;
+	int64_t t0 = lbt_now_ms();
+	assert_int_equal(lbt_cli_run(b, NULL, 0, lbt_ms(30000), &p, "call", name, "hi", "-t", "20", NULL), 0);
+	assert_int_equal(p.exit_code, 1);
+	assert_true(lbt_now_ms() - t0 < lbt_ms(5000));
+	assert_string_equal(txt(p.out), "");
+	assert_non_null(strstr(txt(p.err), "responder failed"));
+	assert_non_null(strstr(txt(p.err), want));
+	lbt_proc_free(&p);
+}
+
+static void test_cli_serve_failing_command(void **state)
+{
+	struct lbt_broker *b = *state;
+	lbus *bus;
+	assert_int_equal(lbt_connect(b, &bus), 0);
+	struct lbt_proc serve;
+	serve_sh(&serve, b, bus, "calls.exit3", "cat >/dev/null; echo partial; exit 3");
+	expect_call_fails_fast(b, "calls.exit3", "status 3");
+	lbt_proc_free(&serve);
+
+	serve_sh(&serve, b, bus, "calls.killed", "kill -9 $$");
+	expect_call_fails_fast(b, "calls.killed", "signal 9");
+	lbt_proc_free(&serve);
+
+	assert_int_equal(lbt_cli_spawn(&serve, b, "serve", "calls.norun", "--", "/nonexistent/cmd", NULL), 0);
+	assert_int_equal(wait_name_owned(bus, "calls.norun", lbt_ms(10000)), 0);
+	expect_call_fails_fast(b, "calls.norun", "cannot run /nonexistent/cmd");
+	lbt_proc_free(&serve);
+	lbus_close(bus);
+}
+
+static void test_cli_serve_reply_too_large(void **state)
+{
+	struct lbt_broker *b = *state;
+	lbus *bus;
+	assert_int_equal(lbt_connect(b, &bus), 0);
+	struct lbt_proc serve;
+	/* More than the broker's 8 MiB frame. */
+	serve_sh(&serve, b, bus, "calls.big", "head -c 9000000 /dev/zero");
+	expect_call_fails_fast(b, "calls.big", "reply too large");
+	lbt_proc_free(&serve);
+	lbus_close(bus);
+}
+
+/* Lines in dir/name, or -1 if it cannot be read. */
+static int count_lines(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+	if (lbt_path(path, dir, name) < 0)
+		return -1;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	int n = 0, c;
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+static void test_cli_serve_skips_expired_calls(void **state)
+{
+	struct lbt_broker *b = *state;
+	lbus *bus;
+	assert_int_equal(lbt_connect(b, &bus), 0);
+	char script[PATH_MAX + 64];
+	snprintf(script, sizeof(script), "echo ran >> '%s/runs'; sleep 1; echo done", b->dir);
+	struct lbt_proc serve;
+	serve_sh(&serve, b, bus, "calls.slow", script);
+
+	/* The first call runs for 1 s; the second gives up after 300 ms while
+	 * queued behind it, so serve must not run it. */
+	struct async_calls calls = {0};
+	struct async_slot slots[2] = {{&calls, 0}, {&calls, 1}};
+	assert_true(lbus_call_async(bus, "calls.slow", "a", 1, lbt_ms(10000), on_async_reply, &slots[0]) > 0);
+	assert_true(lbus_call_async(bus, "calls.slow", "b", 1, 300, on_async_reply, &slots[1]) > 0);
+	int64_t t0 = lbt_now_ms();
+	while (calls.times_called[0] == 0 && lbt_now_ms() - t0 < lbt_ms(10000))
+		assert_true(lbus_run(bus, 10) >= 0);
+	assert_int_equal(calls.err[0], 0);
+	assert_int_equal(calls.err[1], -ETIMEDOUT);
+	free(calls.reply[0]);
+	lbus_run(bus, 300); /* a second run would have started by now */
+	assert_int_equal(count_lines(b->dir, "runs"), 1);
+	assert_false(lbt_proc_exited(&serve));
+	lbt_proc_free(&serve);
+	lbus_close(bus);
+}
+
+static void test_cli_serve_kills_stubborn_command(void **state)
+{
+	struct lbt_broker *b = *state;
+	lbus *bus;
+	assert_int_equal(lbt_connect(b, &bus), 0);
+	char script[PATH_MAX + 64];
+	snprintf(script, sizeof(script), "trap '' TERM; echo x > '%s/started'; sleep 30", b->dir);
+	struct lbt_proc serve;
+	serve_sh(&serve, b, bus, "calls.stubborn", script);
+	struct async_calls calls = {0};
+	struct async_slot slot = {&calls, 0};
+	assert_true(lbus_call_async(bus, "calls.stubborn", "a", 1, lbt_ms(20000), on_async_reply, &slot) > 0);
+	int64_t t0 = lbt_now_ms();
+	while (count_lines(b->dir, "started") < 1 && lbt_now_ms() - t0 < lbt_ms(10000))
+		assert_true(lbus_run(bus, 10) >= 0);
+	assert_int_equal(count_lines(b->dir, "started"), 1);
+
+	t0 = lbt_now_ms();
+	lbt_proc_signal(&serve, SIGTERM);
+	assert_int_equal(lbt_proc_wait(&serve, lbt_ms(8000)), 0);
+	assert_false(serve.timed_out);
+	assert_true(lbt_now_ms() - t0 < lbt_ms(4000));
+	assert_int_equal(serve.exit_code, 0);
+	/* The caller learns at once that its responder is gone. */
+	while (calls.completed < 1 && lbt_now_ms() - t0 < lbt_ms(5000))
+		assert_true(lbus_run(bus, 10) >= 0);
+	assert_int_equal(calls.err[0], -ECONNABORTED);
+	lbt_proc_free(&serve);
+	lbus_close(bus);
+}
+
+static void test_cli_serve_topic(void **state)
+{
+	struct lbt_broker *b = *state;
+	lbus *bus;
+	assert_int_equal(lbt_connect(b, &bus), 0);
+	struct lbt_proc serve;
+	assert_int_equal(lbt_cli_spawn(&serve, b, "serve", "-T", "svc/serve/+", "--", "tr", "a-z", "A-Z", NULL), 0);
+	/* Ready once a call stops finding no responder. */
+	struct lbus_reply *reply = NULL;
+	int r = -ESRCH;
+	for (int64_t t0 = lbt_now_ms(); r == -ESRCH && lbt_now_ms() - t0 < lbt_ms(10000);)
+		if ((r = lbus_call(bus, "svc/serve/a", "ready", 5, lbt_ms(5000), &reply)) == -ESRCH)
+			lbt_sleep_ms(10);
+	assert_int_equal(r, 0);
+	assert_true(bytes_eq(reply->data, reply->len, "READY"));
+	lbus_reply_free(reply);
+	/* A publish on the pattern is no call: ignored. */
+	assert_int_equal(lbus_publish(bus, "svc/serve/a", "pub", 3, 0), 0);
+	struct lbt_proc p;
+	assert_int_equal(lbt_cli_run(b, NULL, 0, lbt_ms(10000), &p, "call", "svc/serve/b", "hello", NULL), 0);
+	assert_int_equal(p.exit_code, 0);
+	assert_string_equal(txt(p.out), "HELLO\n");
+	lbt_proc_free(&p);
+	assert_false(lbt_proc_exited(&serve));
+	lbt_proc_free(&serve);
+	lbus_close(bus);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -598,6 +900,15 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_cli_call_responder_killed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_call_timeout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_serve_and_call, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_sub_all_is_no_responder, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_topic_call_skips_plain_subscriber, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_listen_refuses_calls, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reply_error_through_library, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_serve_failing_command, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_serve_reply_too_large, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_serve_skips_expired_calls, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_serve_kills_stubborn_command, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_serve_topic, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

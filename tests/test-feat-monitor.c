@@ -278,9 +278,16 @@ static void test_monitor_sees_all_traffic(void **state)
 
 	/* So does a send to a name nobody owns: from the broker to the sender,
 	 * naming the target. */
-	e = await_ev(mon, &log, LBUS_MON_ERROR, "nosend");
+	e = NULL;
+	end = lbt_now_ms() + lbt_ms(5000);
+	while (!e && lbt_now_ms() < end) {
+		for (int i = 0; i < log.n; i++)
+			if (log.ev[i].kind == LBUS_MON_ERROR && log.ev[i].error == -ENXIO)
+				e = &log.ev[i];
+		if (!e)
+			lbus_run(mon, 20);
+	}
 	assert_non_null(e);
-	assert_int_equal(e->error, -ENXIO);
 	assert_string_equal(e->name, "mon.nobody");
 	assert_int_equal(e->sender_id, 0);
 	assert_true(has_receivers(e, 1, &a));

@@ -5,9 +5,11 @@
  * The request is the MESSAGE argument, -f FILE or all of stdin. The reply's
  * payload is written as is, followed by a newline unless it already ends
  * with one (so both `echo`-style and raw responders read well in a shell).
- * "No responders" and "responder gone" come back at once as status 1; the
- * time limit (-t, default 30 s) as status 4.
+ * "No responders", "responder gone" and a responder's failure
+ * (lbus_reply_error: "lbus: call TARGET: responder failed: REASON") come
+ * back at once as status 1; the time limit (-t, default 30 s) as status 4.
  */
+#include <errno.h>
 #include <limits.h>
 
 #include "cli.h"
@@ -47,6 +49,13 @@ static int print_reply(const struct lbus_reply *reply)
 	return r < 0 ? cli_loop_failure(r) : CLI_OK;
 }
 
+/* The responder answered with lbus_reply_error(): say why, status 1. */
+static int responder_failed(const char *target, const char *reason)
+{
+	fprintf(stderr, "lbus: call %s: responder failed: %s\n", target, reason);
+	return CLI_REFUSED;
+}
+
 int cli_call(struct cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -78,7 +87,10 @@ int cli_call(struct cli *cli, int argc, char **argv)
 	status = cli_payload(argc - first == 2 ? argv[first + 1] : NULL, o.file, &b, &data, &len);
 	if (status == 0) {
 		r = lbus_call(bus, argv[first], data, len, (int)o.timeout_ms, &reply);
-		status = r < 0 ? cli_fail(r, "call %s", argv[first]) : print_reply(reply);
+		if (r == -EREMOTEIO && reply && reply->error)
+			status = responder_failed(argv[first], reply->error);
+		else
+			status = r < 0 ? cli_fail(r, "call %s", argv[first]) : print_reply(reply);
 	}
 	lbus_reply_free(reply);
 	cli_buf_free(&b);

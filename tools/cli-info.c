@@ -5,7 +5,7 @@
  * programs:
  *
  *   {"clients":[{"id","names","pid","uid","gid","command","subscriptions":
- *     [{"sub_id","pattern","group","policy"}],"queued_bytes","monitor",
+ *     [{"sub_id","pattern","group","policy","responder"}],"queued_bytes","monitor",
  *     "connected_at_ms","counters":{...}}]}
  *   {"broker":{"msgs_in",...,"calls_pending"},
  *    "clients":[{"id","msgs_in",...,"errors","queued_bytes"}]}
@@ -109,7 +109,8 @@ static char *join_names(const struct lbus_client_info *c)
 	return s;
 }
 
-/* Write "pattern[@group][!block],..." (and "(monitor)") into a new string. */
+/* Write "pattern[@group][!block][!responder],..." (and "(monitor)") into a
+ * new string. */
 static char *join_subs(const struct lbus_client_info *c)
 {
 	char *s = NULL;
@@ -126,6 +127,8 @@ static char *join_subs(const struct lbus_client_info *c)
 			fprintf(f, "@%s", sub->group);
 		if (sub->policy == LBUS_POLICY_BLOCK)
 			fputs("!block", f);
+		if (sub->responder)
+			fputs("!responder", f);
 	}
 	if (c->monitor)
 		fprintf(f, "%s(monitor)", c->n_subs ? "," : "");
@@ -175,7 +178,8 @@ static void json_subs(const struct lbus_client_info *c)
 		cli_json_cstring(stdout, sub->pattern);
 		fputs(",\"group\":", stdout);
 		cli_json_cstring(stdout, sub->group);
-		printf(",\"policy\":\"%s\"}", sub->policy == LBUS_POLICY_BLOCK ? "block" : "drop");
+		printf(",\"policy\":\"%s\",\"responder\":%s}", sub->policy == LBUS_POLICY_BLOCK ? "block" : "drop",
+		       sub->responder ? "true" : "false");
 	}
 	putchar(']');
 }

@@ -8,7 +8,8 @@
  *   send player from 9 to 7: pause
  *   call player #12 from 9 to 7: status?
  *   reply #12 from 7 to 9: playing
- *   error upper #13 from 0 to 9: no responders
+ *   error upper #0 from 0 to 9: no responders
+ *   error #14 from 7(upper) to 9: the responder failed: command exited with status 3
  *   error nobody #0 from 0 to 9: no such name      (a refused send)
  *
  * A publish flagged retain shows "retain" after its topic. -v adds the
@@ -68,9 +69,13 @@ static void print_text(const struct lbus_monitor_event *ev, bool verbose)
 	if (ev->n_receivers == 0)
 		putchar('-');
 	fputs(": ", stdout);
-	if (ev->kind == LBUS_MON_ERROR)
+	if (ev->kind == LBUS_MON_ERROR) {
 		fputs(lbus_strerror(ev->error), stdout);
-	else if (!cli_print_presence_text(stdout, ev->topic, ev->data, ev->len))
+		if (ev->len) { /* a responder's error reply: its reason */
+			fputs(": ", stdout);
+			cli_print_text_payload(stdout, ev->data, ev->len);
+		}
+	} else if (!cli_print_presence_text(stdout, ev->topic, ev->data, ev->len))
 		cli_print_text_payload(stdout, ev->data, ev->len);
 	putchar('\n');
 }

@@ -11,12 +11,23 @@
  * collected once stdout is closed). So the connection keeps being served (pings,
  * further calls, the broker's flow control) while a slow command runs, and
  * a large request or reply cannot deadlock the pipes. A request is answered
- * once the command has closed its stdout and exited; a non-zero status or a
- * signal still answers with the output, and warns on stderr. A command that
- * cannot be started answers with an empty reply and a warning.
+ * once the command has closed its stdout and exited: with its output when it
+ * exited with status 0, else with an error reply (lbus_reply_error: "command
+ * exited with status N", "command killed by signal N"), and likewise for a
+ * command that cannot be started ("cannot run COMMAND: why") and for output
+ * too large for a reply ("reply too large"); the caller fails at once
+ * (-EREMOTEIO) instead of taking a failure for an answer or waiting for its
+ * timeout. A queued call whose caller's deadline (lbus_msg.deadline_ms) has
+ * passed before its turn is skipped, not run: nobody waits for its answer.
+ *
+ * When serve ends (signal, -t, -n) while a command runs, the command's
+ * process group gets SIGTERM and, if the command has not exited after
+ * SERVE_KILL_GRACE_MS, SIGKILL.
  *
  * Messages sent to NAME with `lbus send` (not calls) are ignored, with a
- * warning.
+ * warning. With -T (--topic), NAME is a topic pattern instead: serve
+ * subscribes to it as a responder (lbus_sub_opts.responder) and answers the
+ * calls to matching topics; publishes on them are ignored.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +35,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
@@ -34,10 +46,14 @@
 
 extern char **environ;
 
+/* How long a command may take to exit after SIGTERM before SIGKILL. */
+#define SERVE_KILL_GRACE_MS 1500
+
 /* A call waiting for its turn. */
 struct serve_req {
 	struct serve_req *next;
 	uint64_t token;
+	int64_t deadline_ms; /* lbus_msg.deadline_ms: the caller gives up then */
 	size_t len;
 	char data[];
 };
@@ -58,6 +74,7 @@ struct serve_state {
 	char **argv;	    /* the command */
 	uint64_t count;	    /* -n: exit after this many answers, 0 none */
 	int64_t timeout_ms; /* -t, -1 none */
+	bool topic;	    /* -T: name is a topic pattern to answer calls on */
 	uint64_t answered;
 	struct serve_req *head, **tail;
 	struct serve_child child;
@@ -72,8 +89,10 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
-/* Start argv with stdin and stdout on the given descriptors and the signals
- * this process handles or ignores back at their defaults. 0 or -errno. */
+/* Start argv with stdin and stdout on the given descriptors, the signals
+ * this process handles or ignores back at their defaults, in a process
+ * group of its own (so child_kill() reaches what it starts, too). 0 or
+ * -errno. */
 static int spawn_command(char **argv, int in_fd, int out_fd, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
@@ -90,7 +109,8 @@ static int spawn_command(char **argv, int in_fd, int out_fd, pid_t *pid)
 	sigaddset(&def, SIGINT);
 	sigaddset(&def, SIGTERM);
 	posix_spawnattr_setsigdefault(&attr, &def);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
+	posix_spawnattr_setpgroup(&attr, 0); /* its own group: stopped as a whole */
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
 	r = -posix_spawnp(pid, argv[0], &fa, &attr, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
@@ -130,25 +150,11 @@ static int child_spawn(struct serve_state *st)
 	return 0;
 }
 
-/* Warn about a command that did not end well. */
-static void warn_status(const struct serve_state *st, int wstatus)
-{
-	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) != 0)
-		fprintf(stderr, "lbus: warning: serve %s: %s exited with status %d\n", st->name, st->argv[0],
-			WEXITSTATUS(wstatus));
-	else if (WIFSIGNALED(wstatus))
-		fprintf(stderr, "lbus: warning: serve %s: %s killed by signal %d\n", st->name, st->argv[0],
-			WTERMSIG(wstatus));
-}
-
-/* Answer the current call with data, forget it, count it. */
-static void answer(struct serve_state *st, const void *data, size_t len)
+/* Forget the current call and count it as answered. */
+static void answered(struct serve_state *st)
 {
 	struct serve_child *c = &st->child;
-	int r = lbus_reply(st->bus, c->req->token, data, len);
 
-	if (r < 0)
-		fprintf(stderr, "lbus: warning: serve %s: reply: %s\n", st->name, lbus_strerror(r));
 	free(c->req);
 	c->req = NULL;
 	c->out.len = 0;
@@ -156,27 +162,86 @@ static void answer(struct serve_state *st, const void *data, size_t len)
 		cli_loop_stop(&st->loop);
 }
 
+/* Answer the current call with a failure: reason, also warned on stderr. */
+static void answer_error(struct serve_state *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void answer_error(struct serve_state *st, const char *fmt, ...)
+{
+	char reason[512];
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "lbus: warning: serve %s: %s\n", st->name, reason);
+	r = lbus_reply_error(st->bus, st->child.req->token, reason);
+	if (r < 0)
+		fprintf(stderr, "lbus: warning: serve %s: reply: %s\n", st->name, lbus_strerror(r));
+	answered(st);
+}
+
+/* Answer the current call with data (too large for a reply: an error). */
+static void answer(struct serve_state *st, const void *data, size_t len)
+{
+	int r = lbus_reply(st->bus, st->child.req->token, data, len);
+
+	if (r == -EMSGSIZE) {
+		answer_error(st, "reply too large (%zu bytes, the broker's limit is %zu)", len,
+			     lbus_max_frame(st->bus));
+		return;
+	}
+	if (r < 0)
+		fprintf(stderr, "lbus: warning: serve %s: reply: %s\n", st->name, lbus_strerror(r));
+	answered(st);
+}
+
+/* Answer the current call for a command that ended with wstatus. */
+static void answer_status(struct serve_state *st, int wstatus)
+{
+	struct serve_child *c = &st->child;
+
+	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) != 0)
+		answer_error(st, "command exited with status %d", WEXITSTATUS(wstatus));
+	else if (WIFSIGNALED(wstatus))
+		answer_error(st, "command killed by signal %d", WTERMSIG(wstatus));
+	else
+		answer(st, c->out.data ? c->out.data : "", c->out.len);
+}
+
+/* Take the next queued call, skipping those whose caller stopped waiting.
+ * NULL when none is left. */
+static struct serve_req *next_req(struct serve_state *st)
+{
+	struct serve_req *req;
+
+	while ((req = st->head)) {
+		st->head = req->next;
+		if (!st->head)
+			st->tail = &st->head;
+		if (!req->deadline_ms || cli_now_ms() < req->deadline_ms)
+			return req;
+		fprintf(stderr, "lbus: warning: serve %s: skipping a call whose caller stopped waiting\n",
+			st->name);
+		free(req);
+	}
+	return NULL;
+}
+
 /* Start the next queued call, if idle. Calls whose command cannot start are
- * answered empty at once. */
+ * answered with an error at once. */
 static void start_next(struct serve_state *st)
 {
 	struct serve_child *c = &st->child;
 
-	while (!c->req && st->head && !st->loop.stop) {
+	while (!c->req && !st->loop.stop && (c->req = next_req(st))) {
 		int r;
 
-		c->req = st->head;
-		st->head = c->req->next;
-		if (!st->head)
-			st->tail = &st->head;
 		c->written = 0;
 		c->exited = false;
 		r = child_spawn(st);
 		if (r == 0)
 			return;
-		fprintf(stderr, "lbus: warning: serve %s: cannot run %s: %s\n", st->name, st->argv[0],
-			strerror(-r));
-		answer(st, "", 0);
+		answer_error(st, "cannot run %s: %s", st->argv[0], strerror(-r));
 	}
 }
 
@@ -189,7 +254,7 @@ static void serve_on_call(lbus *bus, const struct lbus_msg *msg, void *userdata)
 		fprintf(stderr, "lbus: warning: serve %s: dropping a call: %s\n", st->name, strerror(ENOMEM));
 		return;
 	}
-	*req = (struct serve_req){.token = msg->reply_token, .len = msg->len};
+	*req = (struct serve_req){.token = msg->reply_token, .deadline_ms = msg->deadline_ms, .len = msg->len};
 	if (msg->len) /* data may be NULL then */
 		memcpy(req->data, msg->data, msg->len);
 	*st->tail = req;
@@ -201,13 +266,17 @@ static void serve_on_message(lbus *bus, const struct lbus_msg *msg, void *userda
 {
 	struct serve_state *st = userdata;
 
-	if (msg->kind == LBUS_MSG_CALL) {
-		serve_on_call(bus, msg, userdata);
-		return;
-	}
 	fputs("lbus: warning: serve: ignoring a message (not a call) from ", stderr);
 	cli_print_sender(stderr, &msg->sender);
 	fprintf(stderr, " to %s\n", st->name);
+}
+
+/* -T: the responder subscription's callback. Publishes on the pattern are
+ * not calls: ignored, quietly (a topic may be busy). */
+static void serve_on_topic(lbus *bus, const struct lbus_msg *msg, void *userdata)
+{
+	if (msg->kind == LBUS_MSG_CALL)
+		serve_on_call(bus, msg, userdata);
 }
 
 /* ---- the loop hooks: feed the child, collect its output and status ------- */
@@ -272,21 +341,47 @@ static int serve_ready(void *userdata, const struct pollfd *fds, size_t n)
 	}
 	if (c->exited && c->out_fd < 0) {
 		close_fd(&c->in_fd);
-		warn_status(st, c->wstatus);
-		answer(st, c->out.data ? c->out.data : "", c->out.len);
+		answer_status(st, c->wstatus);
 		start_next(st);
 	}
 	return 0;
 }
 
-/* Stop a command still running when serve ends. */
+/* Wait up to ms for the command to exit (reaping it). true once reaped. */
+static bool child_reap_within(struct serve_child *c, int ms)
+{
+	int64_t end = cli_now_ms() + ms;
+
+	for (;;) {
+		pid_t r = waitpid(c->pid, NULL, WNOHANG);
+
+		if (r == c->pid || (r < 0 && errno != EINTR))
+			return true;
+		if (cli_now_ms() >= end)
+			return false;
+		if (c->pidfd >= 0) {
+			struct pollfd pfd = {.fd = c->pidfd, .events = POLLIN};
+			int64_t left = end - cli_now_ms();
+
+			poll(&pfd, 1, left > 0 ? (int)left : 0);
+		} else {
+			usleep(10000);
+		}
+	}
+}
+
+/* Stop a command still running when serve ends: SIGTERM, then SIGKILL if it
+ * is still there after SERVE_KILL_GRACE_MS. */
 static void child_kill(struct serve_child *c)
 {
 	if (!c->req)
 		return;
 	if (!c->exited) {
-		kill(c->pid, SIGTERM);
-		waitpid(c->pid, NULL, 0);
+		kill(-c->pid, SIGTERM);
+		if (!child_reap_within(c, SERVE_KILL_GRACE_MS)) {
+			kill(-c->pid, SIGKILL);
+			waitpid(c->pid, NULL, 0);
+		}
 	}
 	close_fd(&c->in_fd);
 	close_fd(&c->out_fd);
@@ -311,6 +406,10 @@ static int serve_option(struct cli *cli, int opt, const char *arg, void *data)
 
 	if (opt == 'n')
 		return cli_parse_count(cli, arg, &st->count);
+	if (opt == 'T') {
+		st->topic = true;
+		return 0;
+	}
 	return cli_parse_secs(cli, arg, &st->timeout_ms); /* 't' */
 }
 
@@ -323,8 +422,15 @@ static int serve_run(struct serve_state *st)
 	st->loop.hooks = &hooks;
 	lbus_on_call(st->bus, serve_on_call, st);
 	lbus_on_message(st->bus, serve_on_message, st);
-	if ((r = lbus_name_take(st->bus, st->name)) < 0)
+	if (st->topic) {
+		const struct lbus_sub_opts opts = {.responder = true, .policy = LBUS_POLICY_BLOCK};
+		int64_t sub = lbus_subscribe(st->bus, st->name, serve_on_topic, st, &opts);
+
+		if (sub < 0)
+			return cli_fail((int)sub, "subscribe to %s", st->name);
+	} else if ((r = lbus_name_take(st->bus, st->name)) < 0) {
 		return cli_fail(r, "take name %s", st->name);
+	}
 	r = cli_loop_run(&st->loop);
 	if (r == CLI_LOOP_HOOK)
 		return st->loop.status;
@@ -336,6 +442,7 @@ int cli_serve(struct cli *cli, int argc, char **argv)
 	static const struct option longopts[] = {
 	    {"count", required_argument, NULL, 'n'},
 	    {"timeout", required_argument, NULL, 't'},
+	    {"topic", no_argument, NULL, 'T'},
 	    CLI_COMMON_LONGOPTS,
 	    {0},
 	};
@@ -344,7 +451,7 @@ int cli_serve(struct cli *cli, int argc, char **argv)
 
 	st.tail = &st.head;
 	st.child = (struct serve_child){.in_fd = -1, .out_fd = -1, .pidfd = -1};
-	if (!cli_parse_options(cli, argc, argv, "n:t:", longopts, serve_option, &st, &first, &status))
+	if (!cli_parse_options(cli, argc, argv, "n:t:T", longopts, serve_option, &st, &first, &status))
 		return status;
 	if (argc - first < 2)
 		return cli_usage_error(cli, "%s", argc - first < 1 ? "missing NAME" : "missing COMMAND");

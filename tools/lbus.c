@@ -61,27 +61,37 @@ static const struct cli_command commands[] = {
      "  -f, --file FILE   the payload is the contents of FILE\n"},
     {"listen", cli_listen, "own a name and print what is sent to it",
      "Usage: lbus listen NAME [OPTION...]\n"
-     "Own NAME and print every message sent to it (status 1 if NAME is taken).\n\n" WATCH_OPTS(
+     "Own NAME and print every message sent to it (status 1 if NAME is taken).\n"
+     "Calls to NAME are refused at once (the caller gets \"no responders\");\n"
+     "use lbus serve to answer them.\n\n" WATCH_OPTS(
 	 "sender (ID or ID(NAME))") "\nWith -t, the time limit is a normal end (status 0; 4 if fewer than "
 				    "-n\n"
 				    "messages arrived).\n"},
     {"call", cli_call, "call a name or topic and print the reply",
      "Usage: lbus call TARGET [MESSAGE] [OPTION...]\n"
-     "Send a request to TARGET (a name, or else a topic somebody subscribes to)\n"
-     "with MESSAGE (without it, all of stdin) and print the reply's payload,\n"
+     "Send a request to TARGET (a name, or else a topic a responder subscribes\n"
+     "to) with MESSAGE (without it, all of stdin) and print the reply's payload,\n"
      "followed by a newline unless it already ends with one.\n"
-     "Status 1 when nobody answers or the responder went away, 4 on timeout.\n\n"
+     "Status 1 when nobody answers, the responder went away or reported a\n"
+     "failure (\"responder failed: REASON\"), 4 on timeout.\n\n"
      "  -f, --file FILE   the request is the contents of FILE\n"
      "  -t, --timeout SECS  wait at most SECS seconds (default 30)\n"},
     {"serve", cli_serve, "own a name and answer calls by running a command",
      "Usage: lbus serve NAME [OPTION...] -- COMMAND [ARG...]\n"
      "Own NAME; for each call, run COMMAND (no shell) with the request on its\n"
      "stdin and reply with its stdout. Calls are answered one at a time, in\n"
-     "order, while the bus keeps being served. A command that fails still\n"
-     "answers with its stdout, and a warning goes to stderr. Plain messages\n"
-     "sent to NAME (lbus send) are ignored, with a warning.\n\n"
+     "order, while the bus keeps being served. A command that fails (non-zero\n"
+     "status, killed, cannot run) or whose output is too large for a reply\n"
+     "answers with an error: the caller fails at once with the reason, and a\n"
+     "warning goes to stderr. Calls whose caller stopped waiting before their\n"
+     "turn are skipped. On SIGINT/SIGTERM a running command gets SIGTERM, then\n"
+     "SIGKILL after 1.5 s. Plain messages sent to NAME (lbus send) are\n"
+     "ignored, with a warning.\n\n"
      "  -n, --count N     exit after answering N calls\n"
-     "  -t, --timeout SECS  exit after SECS seconds (status 0)\n"},
+     "  -t, --timeout SECS  exit after SECS seconds (status 0)\n"
+     "  -T, --topic       NAME is a topic pattern: answer the calls to matching\n"
+     "                    topics (as a responder subscription) instead of owning\n"
+     "                    a name; publishes on them are ignored\n"},
     {"wait", cli_wait, "wait until a name is owned",
      "Usage: lbus wait NAME [OPTION...]\n"
      "Return as soon as somebody owns NAME (at once if somebody does).\n\n"
@@ -89,7 +99,7 @@ static const struct cli_command commands[] = {
     {"list", cli_list, "list the clients, their names and subscriptions",
      "Usage: lbus list [--json]\n"
      "Show every connected client: id, names, pid, uid, command,\n"
-     "subscriptions (pattern[@group][!block]) and queued bytes.\n\n"
+     "subscriptions (pattern[@group][!block][!responder]) and queued bytes.\n\n"
      "      --json        one JSON document {\"clients\": [...]}\n"},
     {"stats", cli_stats, "show the broker's and clients' counters",
      "Usage: lbus stats [--json]\n"
