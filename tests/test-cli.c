@@ -165,6 +165,36 @@ static void test_pub_many_lines_in_order(void **state)
 	free(want);
 }
 
+/* The issue's pipeline, at full speed with the CLI's defaults: a burst far
+ * larger than the broker's 8 MiB queue (500,000 lines, ~16 MB of
+ * deliveries), read by a consumer that pauses, reaches `lbus sub` complete
+ * and in order, since lbus sub is lossless by default (block), like a pipe. */
+static void test_pipeline_burst_lossless(void **state)
+{
+	enum { LINES = 500000 };
+	size_t cap = LINES * 8;
+	char *in = malloc(cap);
+	size_t n = 0;
+	for (int i = 0; i < LINES; i++)
+		n += (size_t)snprintf(in + n, cap - n, "%d\n", i);
+	char path[PATH_MAX];
+	struct lbt_proc pub;
+	assert_int_equal(lbt_write_file(broker.dir, "lines.txt", in, n, path), 0);
+	sub_start(&g_s, "cli/burst", (const char *const[]){"sub", "cli/burst", NULL});
+	/* The reader of the sub's output pauses for a second mid-burst (a
+	 * stalled pipe): the publisher waits meanwhile, and nothing is lost. */
+	assert_int_equal(lbt_cli_spawnv(&pub, &broker, (const char *const[]){"pub", "cli/burst", "-l", "-f", path, NULL}), 0);
+	lbt_proc_read_bytes(&g_s.p, (size_t)g_s.start + n / 4, lbt_ms(10000));
+	lbt_sleep_ms(1000);
+	sub_expect(&g_s, in, n);
+	assert_int_equal(lbt_proc_wait(&pub, RUN_MS), 0);
+	assert_int_equal(pub.exit_code, 0);
+	assert_null(strstr(g_s.p.err ? g_s.p.err : "", "dropped"));
+	lbt_proc_free(&pub);
+	sub_stop(&g_s);
+	free(in);
+}
+
 /* A 300 KB binary payload (NULs, newlines, invalid UTF-8) arrives intact,
  * from a file (-f) and from stdin. */
 static void test_pub_file_binary_intact(void **state)
@@ -483,6 +513,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_pub_argument_stdin_and_empty, teardown_procs),
 		cmocka_unit_test_teardown(test_pub_lines_and_count, teardown_procs),
 		cmocka_unit_test_teardown(test_pub_many_lines_in_order, teardown_procs),
+		cmocka_unit_test_teardown(test_pipeline_burst_lossless, teardown_procs),
 		cmocka_unit_test_teardown(test_pub_file_binary_intact, teardown_procs),
 		cmocka_unit_test_teardown(test_sub_count_exits, teardown_procs),
 		cmocka_unit_test_teardown(test_sub_timeout_statuses, teardown_procs),

@@ -16,7 +16,7 @@
  *    received + missed = published (checked with a final marker published
  *    once its queue has room); a fast subscriber on the same topic receives
  *    everything meanwhile; the broker's dropped counter agrees; the same with
- *    `lbus sub` (drop is the default), whose stderr warnings add up;
+ *    `lbus sub --policy drop`, whose stderr warnings add up;
  *  - sends to a name always block: a stalled owner stalls its sender, then
  *    receives every message in order;
  *  - a queue group skips a member whose queue is full: the other member
@@ -598,7 +598,7 @@ static void test_cli_sub_drop_warns(void **state)
 {
 	struct lbt_broker *b = *state;
 	struct lbt_proc sub;
-	assert_int_equal(lbt_cli_spawn(&sub, b, "sub", "flow/cli-drop", NULL), 0);
+	assert_int_equal(lbt_cli_spawn(&sub, b, "sub", "flow/cli-drop", "--policy", "drop", NULL), 0);
 	long from = lbt_sub_ready(b, &sub, "flow/cli-drop", lbt_ms(10000));
 	assert_true(from >= 0);
 

@@ -352,7 +352,10 @@ int cli_sub(struct cli *cli, int argc, char **argv)
 	    CLI_COMMON_LONGOPTS,
 	    {0},
 	};
-	struct sub_opts o = {0};
+	/* Lossless by default, like a pipe: a shell pipeline (seq 1000000 | lbus
+	 * pub t -l, lbus sub t -n 1000000) gets every message however fast the
+	 * burst; --policy drop never slows the publishers instead. */
+	struct sub_opts o = {.sub.policy = LBUS_POLICY_BLOCK};
 	struct sub_state st = {.opts = &o};
 	lbus *bus;
 	int first, status;

@@ -46,8 +46,9 @@ static const struct cli_command commands[] = {
      "'+' matches one level, '#' (last) any number; $lbus/... presence events\n"
      "are shown decoded.\n\n" WATCH_OPTS(
 	 "topic") "  -g, --group GROUP join queue group GROUP (members share the messages)\n"
-		  "      --policy drop|block  when this subscriber lags: drop messages and\n"
-		  "                    warn how many (default), or make the publishers wait\n\n"
+		  "      --policy block|drop  when this subscriber lags: make the publishers\n"
+		  "                    wait, losing nothing, like a pipe (default); or drop\n"
+		  "                    messages and warn how many, never slowing anyone\n\n"
 		  "With -t, the status is 0 if a message arrived (all N with -n), else 4.\n"
 		  "With one PATTERN, the broker itself stops after the -n messages. Whenever\n"
 		  "else sub stops (-t, SIGINT, SIGTERM), it unsubscribes and still prints\n"
