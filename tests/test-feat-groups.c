@@ -403,7 +403,8 @@ static void publish_lines(lbus *pub, const char *topic, int from, int to)
 static void assert_shared_exactly_once(struct lbt_proc *stay, struct lbt_proc *gone, int want)
 {
 	int64_t end = lbt_now_ms() + lbt_ms(10000);
-	while (lbt_now_ms() < end && count_lines(stay, "m-", NULL, 0) + count_lines(gone, "m-", NULL, 0) < want)
+	while (lbt_now_ms() < end &&
+	       count_lines(stay, "m-", NULL, 0) + count_lines(gone, "m-", NULL, 0) < want)
 		lbt_proc_read_bytes(stay, stay->out_len + 1, 50);
 	lbt_proc_signal(stay, SIGINT);
 	assert_int_equal(lbt_proc_wait(stay, lbt_ms(5000)), 0);

@@ -461,7 +461,8 @@ static void test_cli_monitor_errors_name_target(void **state)
 	monitor_ready(b, &mon, "mon/probe");
 
 	cast_play(&c);
-	assert_int_equal(lbt_cli_run(b, NULL, 0, lbt_ms(5000), &send, "send", "mon.cli.nobody", "z", NULL), 0);
+	assert_int_equal(lbt_cli_run(b, NULL, 0, lbt_ms(5000), &send, "send", "mon.cli.nobody", "z", NULL),
+			 0);
 	assert_int_equal(send.exit_code, 1);
 	lbt_proc_free(&send);
 	assert_true(lbt_proc_read_until(&mon, "error mon.cli.nobody ", 0, lbt_ms(5000)) >= 0);
