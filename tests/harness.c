@@ -300,6 +300,21 @@ int lbt_broker_start_opts(struct lbt_broker *b, const struct lbt_broker_opts *o)
 	return r;
 }
 
+int lbt_broker_start_config(struct lbt_broker *b, const char *config)
+{
+	char conf[PATH_MAX];
+	int r = lbt_broker_make_dir(b);
+
+	if (r < 0)
+		return r;
+	r = lbt_write_file(b->dir, "lbusd.conf", config, strlen(config), conf);
+	if (r < 0)
+		return r;
+	const char *args[] = {"-c", conf, NULL};
+	struct lbt_broker_opts o = {.extra_args = args, .reuse_dir = true};
+	return lbt_broker_start_opts(b, &o);
+}
+
 int lbt_broker_start(struct lbt_broker *b, const char *const *extra_args)
 {
 	struct lbt_broker_opts o = {.extra_args = extra_args};

@@ -96,6 +96,9 @@ int lbt_broker_make_dir(struct lbt_broker *b);
  */
 int lbt_broker_start(struct lbt_broker *b, const char *const *extra_args);
 int lbt_broker_start_opts(struct lbt_broker *b, const struct lbt_broker_opts *o);
+/* The same with "-c dir/lbusd.conf", a file holding config (lbusd's
+ * "key = value" lines). */
+int lbt_broker_start_config(struct lbt_broker *b, const char *config);
 
 /*
  * SIGTERM the broker and wait (bounded) for it. Returns 0 when it exited with

@@ -494,14 +494,10 @@ static void test_frame_with_fds_refused(void **state)
 static void test_hello_and_frame_timeouts(void **state)
 {
 	struct lbt_broker b;
-	assert_int_equal(lbt_broker_make_dir(&b), 0);
-	char conf[PATH_MAX], text[128];
+	char text[128];
 	int ms = lbt_ms(300);
 	snprintf(text, sizeof(text), "hello_timeout_ms = %d\nframe_timeout_ms = %d\n", ms, ms);
-	assert_int_equal(lbt_write_file(b.dir, "lbusd.conf", text, strlen(text), conf), 0);
-	const char *args[] = {"-c", conf, NULL};
-	struct lbt_broker_opts o = {.extra_args = args, .reuse_dir = true};
-	assert_int_equal(lbt_broker_start_opts(&b, &o), 0);
+	assert_int_equal(lbt_broker_start_config(&b, text), 0);
 
 	/* Silent after connect: closed with ERR_TIMEOUT. */
 	int fd = lbt_raw_connect(&b);
@@ -538,13 +534,7 @@ static void test_hello_and_frame_timeouts(void **state)
 static void test_configured_max_frame(void **state)
 {
 	struct lbt_broker b;
-	assert_int_equal(lbt_broker_make_dir(&b), 0);
-	char conf[PATH_MAX];
-	static const char text[] = "max_frame = 4096\n";
-	assert_int_equal(lbt_write_file(b.dir, "lbusd.conf", text, strlen(text), conf), 0);
-	const char *args[] = {"-c", conf, NULL};
-	struct lbt_broker_opts o = {.extra_args = args, .reuse_dir = true};
-	assert_int_equal(lbt_broker_start_opts(&b, &o), 0);
+	assert_int_equal(lbt_broker_start_config(&b, "max_frame = 4096\n"), 0);
 
 	lbus *bus;
 	assert_int_equal(lbt_connect(&b, &bus), 0);

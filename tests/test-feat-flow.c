@@ -269,14 +269,9 @@ static void publisher_start(struct publisher *p, const struct lbt_broker *b, con
 static int setup(void **state)
 {
 	static struct lbt_broker b;
-	static char conf[PATH_MAX];
-	static const char text[] = "# small queue: flow control shows up fast\nmax_queue = 65536\n";
-	if (lbt_broker_make_dir(&b) < 0 ||
-	    lbt_write_file(b.dir, "lbusd.conf", text, sizeof(text) - 1, conf) < 0)
-		return -1;
-	const char *args[] = {"-c", conf, NULL};
-	struct lbt_broker_opts o = {.extra_args = args, .reuse_dir = true};
-	if (lbt_broker_start_opts(&b, &o) != 0)
+
+	/* small queue: flow control shows up fast */
+	if (lbt_broker_start_config(&b, "max_queue = 65536\n") != 0)
 		return -1;
 	*state = &b;
 	return 0;
@@ -287,14 +282,8 @@ static int setup(void **state)
 static int setup_tiny(void **state)
 {
 	static struct lbt_broker b;
-	static char conf[PATH_MAX];
-	static const char text[] = "max_queue = 4096\n";
-	if (lbt_broker_make_dir(&b) < 0 ||
-	    lbt_write_file(b.dir, "lbusd.conf", text, sizeof(text) - 1, conf) < 0)
-		return -1;
-	const char *args[] = {"-c", conf, NULL};
-	struct lbt_broker_opts o = {.extra_args = args, .reuse_dir = true};
-	if (lbt_broker_start_opts(&b, &o) != 0)
+
+	if (lbt_broker_start_config(&b, "max_queue = 4096\n") != 0)
 		return -1;
 	*state = &b;
 	return 0;

@@ -121,14 +121,8 @@ static int setup(void **state)
 static int setup_small_store(void **state)
 {
 	static struct lbt_broker b;
-	static char conf[PATH_MAX];
-	static const char text[] = "retained_max = 1000\n";
-	if (lbt_broker_make_dir(&b) < 0 ||
-	    lbt_write_file(b.dir, "lbusd.conf", text, sizeof(text) - 1, conf) < 0)
-		return -1;
-	const char *args[] = {"-c", conf, NULL};
-	struct lbt_broker_opts o = {.extra_args = args, .reuse_dir = true};
-	if (lbt_broker_start_opts(&b, &o) != 0)
+
+	if (lbt_broker_start_config(&b, "retained_max = 1000\n") != 0)
 		return -1;
 	*state = &b;
 	return 0;
