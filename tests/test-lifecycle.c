@@ -3,7 +3,8 @@
  * The broker's life as a user sees it: where its socket appears and with
  * which permissions (also when found through $LBUS_SOCKET or
  * $XDG_RUNTIME_DIR), what happens when a second broker, a stale socket or a
- * user's file is in the way, clean exit on SIGTERM/SIGINT (flushing what is
+ * user's file is in the way, a socket directory that others control, a
+ * socket another user's broker holds, clean exit on SIGTERM/SIGINT (flushing what is
  * queued), many clients, running out of descriptors without spinning, and a
  * subscriber that dies (SIGKILL) in the middle of a flood without harming
  * anybody else.
@@ -95,6 +96,106 @@ static void test_second_broker_refused(void **state)
 	lbt_proc_free(&p);
 
 	assert_true(S_ISSOCK(mode_of(b.sock)));
+	assert_int_equal(lbt_pubsub_roundtrip(&b, "still/first"), 0);
+	assert_int_equal(lbt_broker_stop(&b), 0);
+}
+
+/* Run "lbusd -S path" to completion; as uid/gid 65534 (through setpriv)
+ * when as_nobody. *p must be freed with lbt_proc_free(). */
+static void run_lbusd(const char *path, bool as_nobody, struct lbt_proc *p)
+{
+	const char *plain[] = {lbt_lbusd_path(), "-S", path, NULL};
+	const char *nobody[] = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+				lbt_lbusd_path(), "-S", path, NULL};
+	assert_int_equal(lbt_runv(as_nobody ? nobody : plain, NULL, 0, lbt_ms(5000), p), 0);
+	fprintf(stderr, "lbusd said: %s", p->err);
+}
+
+static bool can_switch_uid(void)
+{
+	if (geteuid() == 0 && access("/usr/bin/setpriv", X_OK) == 0)
+		return true;
+	fprintf(stderr, "skipped: needs root and /usr/bin/setpriv to run lbusd as uid 65534\n");
+	return false;
+}
+
+/* The directory of the socket must be trustworthy: a directory writable by
+ * others without the sticky bit is refused (anybody could swap the socket),
+ * while a sticky one (like /tmp) is fine. */
+static void test_writable_dir_refused(void **state)
+{
+	struct lbt_broker b;
+	assert_int_equal(lbt_broker_make_dir(&b), 0);
+	assert_int_equal(chmod(b.dir, 0777), 0);
+	char path[PATH_MAX];
+	assert_int_equal(lbt_path(path, b.dir, "bus.sock"), 0);
+	struct lbt_proc p;
+	run_lbusd(path, false, &p);
+	assert_true(p.exit_code > 0 && p.exit_code < 128);
+	assert_non_null(strstr(p.err, b.dir));
+	assert_non_null(strstr(p.err, "refusing"));
+	lbt_proc_free(&p);
+	struct stat st;
+	assert_int_equal(lstat(path, &st), -1);
+
+	assert_int_equal(chmod(b.dir, 01777), 0); /* sticky: accepted */
+	struct lbt_broker_opts o = {.reuse_dir = true};
+	assert_int_equal(lbt_broker_start_opts(&b, &o), 0);
+	assert_int_equal(lbt_pubsub_roundtrip(&b, "sticky/dir"), 0);
+	assert_int_equal(lbt_broker_stop(&b), 0);
+}
+
+/* A directory that another user owns (say, one pre-created as /tmp/lbus-0)
+ * is refused: its owner could replace the socket. Needs root to chown. */
+static void test_foreign_dir_refused(void **state)
+{
+	if (!can_switch_uid())
+		skip();
+	struct lbt_broker b;
+	assert_int_equal(lbt_broker_make_dir(&b), 0);
+	assert_int_equal(chown(b.dir, 65534, 65534), 0);
+	assert_int_equal(chmod(b.dir, 0755), 0);
+	char path[PATH_MAX];
+	assert_int_equal(lbt_path(path, b.dir, "bus.sock"), 0);
+	struct lbt_proc p;
+	run_lbusd(path, false, &p);
+	assert_true(p.exit_code > 0 && p.exit_code < 128);
+	assert_non_null(strstr(p.err, b.dir));
+	assert_non_null(strstr(p.err, "65534"));
+	lbt_proc_free(&p);
+	struct stat st;
+	assert_int_equal(lstat(path, &st), -1);
+	lbt_broker_kill(&b); /* removes the directory */
+}
+
+/* A socket we cannot connect to for another reason than "nobody listens"
+ * (here EACCES: root's broker, 0600, probed by uid 65534 in a sticky
+ * directory) is not stale: the second broker refuses to start, says why,
+ * and leaves the live socket and its broker alone. */
+static void test_unreachable_socket_not_replaced(void **state)
+{
+	if (!can_switch_uid())
+		skip();
+	struct lbt_broker b;
+	assert_int_equal(lbt_broker_make_dir(&b), 0);
+	assert_int_equal(chmod(b.dir, 01777), 0);
+	struct lbt_broker_opts o = {.reuse_dir = true};
+	assert_int_equal(lbt_broker_start_opts(&b, &o), 0);
+	struct stat before, after;
+	assert_int_equal(lstat(b.sock, &before), 0);
+
+	struct lbt_proc p;
+	run_lbusd(b.sock, true, &p);
+	assert_true(p.exit_code > 0 && p.exit_code < 128);
+	assert_non_null(strstr(p.err, b.sock));
+	assert_non_null(strstr(p.err, "Permission denied"));
+	assert_null(strstr(p.err, "stale"));
+	lbt_proc_free(&p);
+
+	assert_int_equal(lstat(b.sock, &after), 0);
+	assert_true(S_ISSOCK(after.st_mode));
+	assert_int_equal(after.st_ino, before.st_ino);
+	assert_int_equal(after.st_uid, 0);
 	assert_int_equal(lbt_pubsub_roundtrip(&b, "still/first"), 0);
 	assert_int_equal(lbt_broker_stop(&b), 0);
 }
@@ -482,6 +583,9 @@ int main(void)
 		cmocka_unit_test(test_existing_dir_mode_untouched),
 		cmocka_unit_test(test_second_broker_refused),
 		cmocka_unit_test(test_stale_socket_replaced),
+		cmocka_unit_test(test_writable_dir_refused),
+		cmocka_unit_test(test_foreign_dir_refused),
+		cmocka_unit_test(test_unreachable_socket_not_replaced),
 		cmocka_unit_test(test_regular_file_not_replaced),
 		cmocka_unit_test(test_restart_after_crash),
 		cmocka_unit_test(test_sigterm_clean_exit),
