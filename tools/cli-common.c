@@ -130,7 +130,10 @@ int cli_connect(const struct cli *cli, lbus **bus)
 		snprintf(path, sizeof(path), "%s", cli->socket);
 	else
 		default_path(path, sizeof(path));
-	fprintf(stderr, "lbus: cannot connect to %s: %s\n", path, lbus_strerror(r));
+	if (r == -EPERM) /* the /tmp fallback, served by another user */
+		fprintf(stderr, "lbus: cannot connect to %s: the broker there runs as another user\n", path);
+	else
+		fprintf(stderr, "lbus: cannot connect to %s: %s\n", path, lbus_strerror(r));
 	return CLI_NO_BROKER;
 }
 
