@@ -182,7 +182,11 @@ int main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN); /* a closed stdout is EPIPE: a quiet end */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:S:hV", longopts, NULL)) != -1) {
+	for (;;) {
+		int at = optind; /* the element getopt looks at (optind starts at 1) */
+
+		if ((c = getopt_long(argc, argv, "+:S:hV", longopts, NULL)) == -1)
+			break;
 		if (c == 'S') {
 			cli.socket = optarg;
 		} else if (c == 'h') {
@@ -191,10 +195,8 @@ int main(int argc, char **argv)
 		} else if (c == 'V') {
 			printf("lbus %s\n", lbus_version());
 			return CLI_OK;
-		} else if (c == ':') {
-			return cli_usage_error(&cli, "option '%s' needs an argument", argv[optind - 1]);
 		} else {
-			return cli_usage_error(&cli, "unknown option '%s'", argv[optind - 1]);
+			return cli_bad_option(&cli, c, at < argc ? argv[at] : "");
 		}
 	}
 	if (optind >= argc)
