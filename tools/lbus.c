@@ -39,7 +39,8 @@ static const struct cli_command commands[] = {
      "  -f, --file FILE   the payload is the contents of FILE (binary-safe)\n"
      "  -n, --count N     publish it N times (each line, with -l)\n"
      "  -r, --retain      keep it as the topic's retained message (an empty\n"
-     "                    payload clears it)\n"},
+     "                    payload clears it)\n\n"
+     "Status 1 when FILE (or stdin) cannot be read; nothing is published.\n"},
     {"sub", cli_sub, "print the messages published on topic patterns",
      "Usage: lbus sub PATTERN... [OPTION...]\n"
      "Print the payload of every message on the PATTERNs, then a newline.\n"
