@@ -212,9 +212,9 @@ int cli_loop_failure(int r);
 int cli_watch_run(struct cli_loop *loop, const struct cli_watch_opts *o, const uint64_t *count,
 		  bool zero_is_timeout);
 
-/* Flush stdout. 0, -EPIPE when the reader went away, or -EIO for another
- * write error (also one that happened earlier, while stdout's buffer
- * filled). Prints nothing. */
+/* Flush stdout. 0, -EPIPE when the reader went away, or the write's negative
+ * errno (-ENOSPC...; -EIO for one that happened earlier, while stdout's
+ * buffer filled). Prints nothing. */
 int cli_flush_stdout(void);
 
 /* ---- cli-output.c: printing delivered messages ------------------------- */
