@@ -200,6 +200,29 @@ static void test_unreachable_socket_not_replaced(void **state)
 	assert_int_equal(lbt_broker_stop(&b), 0);
 }
 
+/* A bad value in the config file: the broker refuses to start and says
+ * which values are valid, not only that this one is not. */
+static void test_config_bad_value_says_range(void **state)
+{
+	struct lbt_broker b;
+	assert_int_equal(lbt_broker_make_dir(&b), 0);
+	char cfg[PATH_MAX], path[PATH_MAX];
+	static const char text[] = "# limits\nmax_frame = 1000\n";
+	assert_int_equal(lbt_write_file(b.dir, "lbusd.conf", text, sizeof(text) - 1, cfg), 0);
+	assert_int_equal(lbt_path(path, b.dir, "bus.sock"), 0);
+	const char *argv[] = {lbt_lbusd_path(), "-S", path, "-c", cfg, NULL};
+	struct lbt_proc p;
+	assert_int_equal(lbt_runv(argv, NULL, 0, lbt_ms(5000), &p), 0);
+	fprintf(stderr, "lbusd said: %s", p.err);
+	assert_true(p.exit_code > 0 && p.exit_code < 128);
+	assert_non_null(strstr(p.err, ":2: "));
+	assert_non_null(strstr(p.err, "max_frame"));
+	assert_non_null(strstr(p.err, "4096"));
+	assert_non_null(strstr(p.err, "1073741824"));
+	lbt_proc_free(&p);
+	lbt_broker_kill(&b); /* removes the directory */
+}
+
 /* Leave a socket file behind with nobody listening, as a crashed broker does. */
 static void make_stale_socket(const char *path)
 {
@@ -587,6 +610,7 @@ int main(void)
 		cmocka_unit_test(test_foreign_dir_refused),
 		cmocka_unit_test(test_unreachable_socket_not_replaced),
 		cmocka_unit_test(test_regular_file_not_replaced),
+		cmocka_unit_test(test_config_bad_value_says_range),
 		cmocka_unit_test(test_restart_after_crash),
 		cmocka_unit_test(test_sigterm_clean_exit),
 		cmocka_unit_test(test_sigint_clean_exit),
