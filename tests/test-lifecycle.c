@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -221,6 +223,73 @@ static void test_config_bad_value_says_range(void **state)
 	assert_non_null(strstr(p.err, "1073741824"));
 	lbt_proc_free(&p);
 	lbt_broker_kill(&b); /* removes the directory */
+}
+
+/* The child of test_fallback_path_foreign_broker, in a mount namespace of
+ * its own with a fresh tmpfs on /tmp (the real /tmp is never touched).
+ * Returns its exit code: 0 passed, 77 cannot set up the namespace (skip),
+ * else the step that failed. */
+static int fallback_child(void)
+{
+	static const char dir[] = "/tmp/lbus-0", sock[] = "/tmp/lbus-0/bus.sock";
+	struct lbt_proc p = {0};
+	struct stat st;
+	lbus *bus = NULL;
+	int code = 0, r;
+
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("lbt-tmp", "/tmp", "tmpfs", 0, "mode=1777") < 0)
+		return 77;
+	/* An attacker (uid 65534) got to /tmp/lbus-0 first and runs a broker. */
+	if (mkdir(dir, 0755) < 0 || chown(dir, 65534, 65534) < 0)
+		return 2;
+	const char *argv[] = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+			      lbt_lbusd_path(), "-S", sock, NULL};
+	if (lbt_proc_spawn(&p, argv) < 0)
+		return 3;
+	for (int64_t until = lbt_now_ms() + lbt_ms(5000); lstat(sock, &st) < 0 && lbt_now_ms() < until;)
+		lbt_sleep_ms(10);
+	unsetenv("LBUS_SOCKET");
+	unsetenv("XDG_RUNTIME_DIR");
+	r = lbus_connect(&bus, NULL); /* resolves to the fallback */
+	if (r != -EPERM) {
+		fprintf(stderr, "lbus_connect(NULL) at the fallback: %d (%s), want -EPERM\n", r, lbus_strerror(r));
+		code = 4;
+	}
+	lbus_close(bus);
+	bus = NULL;
+	/* Given explicitly, the path is trusted: the broker itself answers
+	 * (and refuses root, who is not its owner). */
+	r = lbus_connect(&bus, sock);
+	if (code == 0 && r != -EACCES) {
+		fprintf(stderr, "lbus_connect(explicit): %d (%s), want -EACCES\n", r, lbus_strerror(r));
+		code = 5;
+	}
+	lbus_close(bus);
+	lbt_proc_free(&p); /* kills the broker */
+	return code;
+}
+
+/* A client that resolved the default path to its last fallback,
+ * /tmp/lbus-$UID/bus.sock (a directory anybody could create first), refuses
+ * a broker running as another user (-EPERM) before sending anything. Needs
+ * root (another uid, a private mount namespace). */
+static void test_fallback_path_foreign_broker(void **state)
+{
+	if (!can_switch_uid())
+		skip();
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(fallback_child());
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77) {
+		fprintf(stderr, "skipped: cannot make a private /tmp (mount namespace)\n");
+		skip();
+	}
+	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 /* Leave a socket file behind with nobody listening, as a crashed broker does. */
@@ -609,6 +678,7 @@ int main(void)
 		cmocka_unit_test(test_writable_dir_refused),
 		cmocka_unit_test(test_foreign_dir_refused),
 		cmocka_unit_test(test_unreachable_socket_not_replaced),
+		cmocka_unit_test(test_fallback_path_foreign_broker),
 		cmocka_unit_test(test_regular_file_not_replaced),
 		cmocka_unit_test(test_config_bad_value_says_range),
 		cmocka_unit_test(test_restart_after_crash),
