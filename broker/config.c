@@ -50,43 +50,63 @@ static int parse_u64(const char *v, int base, uint64_t min, uint64_t max, uint64
 	return 0;
 }
 
-/* Apply one key = value to cfg; -EINVAL with *why set on failure. */
-static int config_set(struct config *cfg, const char *key, const char *val, const char **why)
+/* Text of a rejection, sized for config_load()'s message. */
+struct why {
+	char text[160];
+};
+
+/* Parse val for key as an integer in [min, max] (base 8 or 10). 0, or
+ * -EINVAL with why saying what the valid values are. */
+static int get_u64(const char *key, const char *val, int base, uint64_t min, uint64_t max, uint64_t *out,
+		   struct why *why)
+{
+	if (parse_u64(val, base, min, max, out) == 0)
+		return 0;
+	if (base == 8)
+		snprintf(why->text, sizeof(why->text), "invalid value '%.40s' for %s (want octal %#llo to %#llo)", val,
+			 key, (unsigned long long)min, (unsigned long long)max);
+	else
+		snprintf(why->text, sizeof(why->text), "invalid value '%.40s' for %s (want an integer from %llu to %llu)",
+			 val, key, (unsigned long long)min, (unsigned long long)max);
+	return -EINVAL;
+}
+
+/* Apply one key = value to cfg; -EINVAL with why set on failure. */
+static int config_set(struct config *cfg, const char *key, const char *val, struct why *why)
 {
 	uint64_t n;
 
-	*why = "invalid value";
 	if (!strcmp(key, "max_frame")) {
-		if (parse_u64(val, 10, LBUS_MIN_MAX_FRAME, 1u << 30, &n))
+		if (get_u64(key, val, 10, LBUS_MIN_MAX_FRAME, 1u << 30, &n, why))
 			return -EINVAL;
 		cfg->max_frame = (uint32_t)n;
 	} else if (!strcmp(key, "max_queue")) {
-		if (parse_u64(val, 10, 4096, UINT64_MAX / 4, &n))
+		if (get_u64(key, val, 10, 4096, UINT64_MAX / 4, &n, why))
 			return -EINVAL;
 		cfg->max_queue = n;
 	} else if (!strcmp(key, "hello_timeout_ms") || !strcmp(key, "frame_timeout_ms")) {
-		if (parse_u64(val, 10, 1, 86400000, &n))
+		if (get_u64(key, val, 10, 1, 86400000, &n, why))
 			return -EINVAL;
 		if (key[0] == 'h')
 			cfg->hello_timeout_ms = (uint32_t)n;
 		else
 			cfg->frame_timeout_ms = (uint32_t)n;
 	} else if (!strcmp(key, "retained_max")) {
-		if (parse_u64(val, 10, 0, UINT64_MAX / 4, &n))
+		if (get_u64(key, val, 10, 0, UINT64_MAX / 4, &n, why))
 			return -EINVAL;
 		cfg->retained_max = n;
 	} else if (!strcmp(key, "socket_mode")) {
-		if (parse_u64(val, 8, 0, 0777, &n))
+		if (get_u64(key, val, 8, 0, 0777, &n, why))
 			return -EINVAL;
 		cfg->socket_mode = (mode_t)n;
 	} else {
-		*why = "unknown key";
+		snprintf(why->text, sizeof(why->text), "unknown key '%s'", key);
 		return -EINVAL;
 	}
 	return 0;
 }
 
-static int config_parse_line(struct config *cfg, char *line, const char **why)
+static int config_parse_line(struct config *cfg, char *line, struct why *why)
 {
 	char *eq, *key, *val, *hash = strchr(line, '#');
 
@@ -97,7 +117,7 @@ static int config_parse_line(struct config *cfg, char *line, const char **why)
 		return 0;
 	eq = strchr(key, '=');
 	if (!eq) {
-		*why = "expected key = value";
+		snprintf(why->text, sizeof(why->text), "expected key = value");
 		return -EINVAL;
 	}
 	*eq = '\0';
@@ -111,7 +131,7 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	struct config tmp = *cfg;
 	char line[1024];
 	unsigned lineno = 0;
-	const char *why = NULL;
+	struct why why = {{0}};
 	int ret = 0;
 	FILE *f = fopen(path, "re");
 
@@ -124,7 +144,7 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 		lineno++;
 		ret = config_parse_line(&tmp, line, &why);
 		if (ret < 0) {
-			snprintf(err, errlen, "%s:%u: %s", path, lineno, why);
+			snprintf(err, errlen, "%s:%u: %s", path, lineno, why.text);
 			break;
 		}
 	}

@@ -3,7 +3,8 @@
  * Broker configuration: compiled-in defaults (proto/lbus-limits.h),
  * overridden by an optional file of `key = value` lines (-c FILE). Blank
  * lines and `#` comments are ignored; an unknown key or a bad value is an
- * error naming file:line, so a typo never goes unnoticed. SIGHUP reloads the
+ * error naming file:line (and, for a value, the valid range), so a typo
+ * never goes unnoticed. SIGHUP reloads the
  * file; limits apply to what happens after the reload (max_frame to new
  * connections, socket_mode only at start).
  *

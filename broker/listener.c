@@ -4,9 +4,14 @@
  *
  * Order matters: the directory is made private first (created 0700 if only
  * its last component is missing; an existing one is the user's choice and
- * left as it is: the socket itself is 0600 and peers are checked), then an
- * existing socket file is probed with connect(): a live broker means refuse,
- * ECONNREFUSED means a stale file that we replace. bind() runs under
+ * its mode left as it is: the socket itself is 0600 and peers are checked),
+ * but an existing directory must be safe to trust: owned by us or root, and
+ * not writable by others unless sticky (like /tmp); otherwise whoever
+ * controls it could replace our socket and receive our clients' traffic.
+ * Then an existing socket file is probed with connect(): a live broker means
+ * refuse; only ECONNREFUSED (nobody listening) means a stale file that we
+ * replace; any other error (EACCES: a broker we may not talk to, EAGAIN: a
+ * busy one, ...) means refuse and leave the file alone. bind() runs under
  * umask(~mode & 0777) so the socket never exists with wider permissions.
  */
 #include <errno.h>
@@ -55,6 +60,16 @@ static int ensure_private_dir(const char *sock_path, const struct logger *log)
 		log_msg(log, LOG_ERR, "%s is not a directory", dir);
 		return -ENOTDIR;
 	}
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		log_msg(log, LOG_ERR, "directory %s is owned by uid %u, neither this user (%u) nor root; refusing to use it",
+			dir, (unsigned)st.st_uid, (unsigned)geteuid());
+		return -EPERM;
+	}
+	if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
+		log_msg(log, LOG_ERR, "directory %s is writable by group or others and not sticky; refusing to use it",
+			dir);
+		return -EPERM;
+	}
 	if (st.st_mode & 077)
 		log_msg(log, LOG_NOTICE, "directory %s is open to others; the socket stays 0600", dir);
 	return 0;
@@ -65,7 +80,7 @@ static int check_existing(const char *path, const struct logger *log)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
-	int fd, ret;
+	int fd, ret, err;
 
 	if (lstat(path, &st) < 0)
 		return errno == ENOENT ? 0 : -errno;
@@ -78,10 +93,18 @@ static int check_existing(const char *path, const struct logger *log)
 		return -errno;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	ret = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	err = errno;
 	close(fd);
 	if (ret == 0) {
 		log_msg(log, LOG_ERR, "another broker is already running on %s", path);
 		return -EADDRINUSE;
+	}
+	if (err == ENOENT) /* removed meanwhile */
+		return 0;
+	if (err != ECONNREFUSED) {
+		log_msg(log, LOG_ERR, "cannot tell whether a broker is running on %s (connect: %s); refusing to replace it",
+			path, strerror(err));
+		return -err;
 	}
 	log_msg(log, LOG_NOTICE, "removing stale socket %s", path);
 	if (unlink(path) < 0 && errno != ENOENT)
@@ -121,7 +144,7 @@ int listener_open(struct listener *l, const char *explicit_path, mode_t mode, co
 
 	l->fd = -1;
 	l->activated = false;
-	ret = lbus_socket_path_resolve(explicit_path, l->path, sizeof(l->path));
+	ret = lbus_socket_path_resolve(explicit_path, l->path, sizeof(l->path), NULL);
 	if (ret < 0) {
 		log_msg(log, LOG_ERR, "socket path too long");
 		return ret;

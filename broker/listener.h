@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The listening socket: resolved path (proto/sockpath.h), private directory,
- * refusal when a live broker answers, stale socket replacement, bind under a
+ * The listening socket: resolved path (proto/sockpath.h), private directory
+ * (an existing one must be ours or root's, not writable by others unless
+ * sticky), refusal when a live broker answers or the probe fails other than
+ * with ECONNREFUSED, stale socket replacement, bind under a
  * umask that makes the socket exactly socket_mode from the first moment; or
  * the socket systemd passed us (LISTEN_FDS), which we neither bind nor unlink.
  */

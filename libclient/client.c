@@ -48,6 +48,21 @@ static int sock_connect(const char *path, int64_t deadline)
 	}
 }
 
+/* A broker found at the /tmp fallback path may be an impostor: anybody can
+ * create /tmp/lbus-$UID first. Trust it only if it runs as our effective
+ * user or root (SO_PEERCRED). 0, -EPERM, or -errno. */
+static int check_fallback_peer(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -errno;
+	if (cred.uid != geteuid() && cred.uid != 0)
+		return -EPERM;
+	return 0;
+}
+
 static int send_hello(struct lbus *bus)
 {
 	Lbus__Hello hello = LBUS__HELLO__INIT;
@@ -81,10 +96,11 @@ int lbus__on_welcome(struct lbus *bus, const struct lbus_wire_frame *f)
 int lbus_connect(lbus **out, const char *path)
 {
 	char sockpath[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
+	enum lbus_sockpath_source source;
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
-	int r = lbus_socket_path_resolve(path, sockpath, sizeof(sockpath));
+	int r = lbus_socket_path_resolve(path, sockpath, sizeof(sockpath), &source);
 	if (r < 0)
 		return r;
 	struct lbus *bus = calloc(1, sizeof(*bus));
@@ -96,6 +112,13 @@ int lbus_connect(lbus **out, const char *path)
 	lbus_map_init(&bus->calls);
 	int64_t deadline = lbus__deadline(LBUS_CONNECT_TIMEOUT_MS);
 	bus->fd = sock_connect(sockpath, deadline);
+	if (bus->fd >= 0 && source == LBUS_SOCKPATH_FALLBACK) {
+		r = check_fallback_peer(bus->fd);
+		if (r < 0) {
+			close(bus->fd);
+			bus->fd = r;
+		}
+	}
 	if (bus->fd < 0) {
 		r = bus->fd;
 		free(bus);

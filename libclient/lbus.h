@@ -107,7 +107,11 @@ typedef void (*lbus_msg_fn)(lbus *bus, const struct lbus_msg *msg, void *userdat
  * default: $LBUS_SOCKET, then $XDG_RUNTIME_DIR/lbus/bus.sock, then
  * /tmp/lbus-$UID/bus.sock. On success *out owns a new handle; free it with
  * lbus_close(). Returns 0, -ENOENT/-ECONNREFUSED when no broker listens,
- * -EACCES when the broker refuses this user, -EPROTONOSUPPORT on a version
+ * -EACCES when the broker refuses this user, -EPERM when the path came from
+ * the last fallback (/tmp/lbus-$UID/bus.sock, a directory another user may
+ * have created) and the process listening there runs as neither this
+ * process's effective user nor root (checked with SO_PEERCRED before
+ * anything is sent), -EPROTONOSUPPORT on a version
  * mismatch, -ETIMEDOUT if the broker does not answer the hello within 5 s,
  * -EPROTO if what answers is not an lbus broker, or another negative errno.
  */

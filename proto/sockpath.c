@@ -18,17 +18,24 @@ static int put_path(char *out, size_t size, int n)
 	return 0;
 }
 
-int lbus_socket_path_resolve(const char *explicit_path, char *out, size_t size)
+int lbus_socket_path_resolve(const char *explicit_path, char *out, size_t size, enum lbus_sockpath_source *source)
 {
+	enum lbus_sockpath_source unused;
 	const char *env;
 
+	if (!source)
+		source = &unused;
+	*source = LBUS_SOCKPATH_EXPLICIT;
 	if (explicit_path && *explicit_path)
 		return put_path(out, size, snprintf(out, size, "%s", explicit_path));
+	*source = LBUS_SOCKPATH_ENV;
 	env = getenv("LBUS_SOCKET");
 	if (env && *env)
 		return put_path(out, size, snprintf(out, size, "%s", env));
+	*source = LBUS_SOCKPATH_XDG;
 	env = getenv("XDG_RUNTIME_DIR");
 	if (env && *env)
 		return put_path(out, size, snprintf(out, size, "%s/lbus/bus.sock", env));
+	*source = LBUS_SOCKPATH_FALLBACK;
 	return put_path(out, size, snprintf(out, size, "/tmp/lbus-%u/bus.sock", (unsigned)getuid()));
 }

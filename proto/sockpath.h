@@ -10,6 +10,18 @@
 
 #include <stddef.h>
 
-/* Writes the path into out. Returns 0, or -ENAMETOOLONG when it does not fit
- * in out or in a sockaddr_un. */
-int lbus_socket_path_resolve(const char *explicit_path, char *out, size_t size);
+/* Which rule of the resolution order produced the path. Only the last
+ * fallback lies in a directory that anybody may have created first, so a
+ * client trusts a broker found there only if it runs as the client's user
+ * or root (libclient/client.c). */
+enum lbus_sockpath_source {
+	LBUS_SOCKPATH_EXPLICIT = 1,
+	LBUS_SOCKPATH_ENV,	/* $LBUS_SOCKET */
+	LBUS_SOCKPATH_XDG,	/* $XDG_RUNTIME_DIR/lbus/bus.sock */
+	LBUS_SOCKPATH_FALLBACK, /* /tmp/lbus-$UID/bus.sock */
+};
+
+/* Writes the path into out and, when source is not NULL, which rule gave it
+ * into *source. Returns 0, or -ENAMETOOLONG when it does not fit in out or in
+ * a sockaddr_un. */
+int lbus_socket_path_resolve(const char *explicit_path, char *out, size_t size, enum lbus_sockpath_source *source);

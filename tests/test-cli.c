@@ -40,6 +40,7 @@ static struct sub g_s;
 
 static int teardown_procs(void **state)
 {
+	unsetenv("POSIXLY_CORRECT"); /* in case a failed test left it set */
 	lbt_proc_free(&g_r);
 	lbt_proc_free(&g_p);
 	lbt_proc_free(&g_l);
@@ -448,10 +449,18 @@ static void test_no_broker_is_3(void **state)
 
 static void test_help_and_version(void **state)
 {
-	static const char *const cmds[] = {"pub", "sub", "send", "listen"};
-	for (size_t i = 0; i < 4; i++) {
+	static const char *const cmds[] = {"pub",  "sub",  "send", "listen", "call",
+					   "serve", "wait", "list", "stats",  "monitor"};
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		char want[64];
+		snprintf(want, sizeof(want), "Usage: lbus %s", cmds[i]);
 		cli_expect(0, NULL, (const char *const[]){cmds[i], "--help", NULL}, &g_r);
-		assert_non_null(strstr(g_r.out, "Usage"));
+		if (!strstr(g_r.out, want) || !strstr(g_r.out, "--help"))
+			fail_msg("lbus %s --help: no '%s' in '%s'", cmds[i], want, g_r.out);
+		assert_int_equal(g_r.err_len, 0);
+		lbt_proc_free(&g_r);
+		/* The overview lists it too. */
+		cli_expect(0, NULL, (const char *const[]){"--help", NULL}, &g_r);
 		assert_non_null(strstr(g_r.out, cmds[i]));
 		lbt_proc_free(&g_r);
 	}
@@ -463,20 +472,73 @@ static void test_help_and_version(void **state)
 	lbt_proc_free(&g_r);
 }
 
-/* A file that cannot be read: a one-line error naming it, no publish. */
+/* An unknown option inside a cluster is named by its letter, not by a
+ * neighbouring argument or the program's path; status 2. */
+static void test_unknown_option_in_cluster(void **state)
+{
+	static const struct {
+		const char *args[5];
+		bool global; /* run without -S, so the option comes first */
+		const char *want;
+	} cases[] = {
+		{{"sub", "cli/cluster", "-xv", NULL}, false, "unknown option '-x'"},
+		{{"sub", "cli/cluster", "-vx", NULL}, false, "unknown option '-x'"},
+		{{"pub", "-zl", "cli/cluster", NULL}, false, "unknown option '-z'"},
+		{{"-Zq", "pub", "cli/cluster", NULL}, true, "unknown option '-Z'"},
+		{{"sub", "cli/cluster", "-vn", NULL}, false, "option '-n' needs an argument"},
+		{{"sub", "cli/cluster", "--bogus", NULL}, false, "unknown option '--bogus'"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct lbt_broker *b = cases[i].global ? NULL : &broker;
+		assert_int_equal(lbt_cli_runv(b, NULL, 0, RUN_MS, &g_r, cases[i].args), 0);
+		if (g_r.exit_code != 2 || !strstr(g_r.err, cases[i].want))
+			fail_msg("lbus %s %s %s: status %d, stderr '%s'; want 2 and \"%s\"", cases[i].args[0],
+				 cases[i].args[1], cases[i].args[2] ? cases[i].args[2] : "", g_r.exit_code, g_r.err,
+				 cases[i].want);
+		assert_one_error_line(&g_r);
+		assert_int_equal(g_r.out_len, 0);
+		lbt_proc_free(&g_r);
+	}
+}
+
+/* Options after positionals work also when POSIXLY_CORRECT is set (GNU
+ * getopt would stop at the first positional), and "--" still ends them. */
+static void test_options_after_args_posixly_correct(void **state)
+{
+	setenv("POSIXLY_CORRECT", "1", 1); /* inherited by the children */
+	cli_ok_quiet(NULL, (const char *const[]){"pub", "cli/posix", "kept", "-r", NULL});
+	cli_ok_quiet(NULL, (const char *const[]){"pub", "cli/posix-dash", "-r", "--", "-n", NULL});
+	cli_expect(0, NULL, (const char *const[]){"sub", "cli/posix", "-n", "1", "-t", "5", NULL}, &g_r);
+	assert_string_equal(g_r.out, "kept\n");
+	lbt_proc_free(&g_r);
+	cli_expect(0, NULL, (const char *const[]){"sub", "cli/posix-dash", "-n", "1", "-t", "5", NULL}, &g_r);
+	assert_string_equal(g_r.out, "-n\n");
+	lbt_proc_free(&g_r);
+	/* -t after the pattern: a time limit, not a pattern; nothing arrives. */
+	cli_expect(4, NULL, (const char *const[]){"sub", "cli/posix-none", "-n", "1", "-t", "0.2", NULL}, &g_r);
+	assert_int_equal(g_r.out_len, 0);
+	lbt_proc_free(&g_r);
+	unsetenv("POSIXLY_CORRECT");
+	cli_ok_quiet(NULL, (const char *const[]){"pub", "-r", "cli/posix", "", NULL}); /* clear */
+	cli_ok_quiet(NULL, (const char *const[]){"pub", "-r", "cli/posix-dash", "", NULL});
+}
+
+/* A file that cannot be read: a one-line error naming it, no publish, and
+ * status 1 ("another failure", as `lbus pub --help` says): the command line
+ * itself is well-formed, so it is not a usage error (2). */
 static void test_pub_missing_file(void **state)
 {
 	char path[PATH_MAX];
 	assert_int_equal(lbt_path(path, broker.dir, "no-such-file"), 0);
 	assert_int_equal(lbt_cli_run(&broker, NULL, 0, RUN_MS, &g_r, "pub", "cli/nofile", "-f", path, NULL), 0);
-	assert_true(g_r.exit_code == 1 || g_r.exit_code == 2);
+	assert_int_equal(g_r.exit_code, 1);
 	assert_one_error_line(&g_r);
 	assert_non_null(strstr(g_r.err, path));
 	lbt_proc_free(&g_r);
 }
 
 /* The broker goes away under a running `sub` and `listen`: they end (no
- * hang) with an error status and a one-line message. */
+ * hang) with status 3 (cannot reach the broker) and a one-line message. */
 static void test_broker_gone(void **state)
 {
 	struct lbt_broker b;
@@ -489,7 +551,7 @@ static void test_broker_gone(void **state)
 	struct lbt_proc *procs[] = {&g_s.p, &g_l};
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(lbt_proc_wait(procs[i], lbt_ms(5000)), 0);
-		assert_true(procs[i]->exit_code > 0 && procs[i]->exit_code < 128);
+		assert_int_equal(procs[i]->exit_code, 3);
 		assert_one_error_line(procs[i]);
 		lbt_proc_free(procs[i]);
 	}
@@ -525,6 +587,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_no_broker_is_3, teardown_procs),
 		cmocka_unit_test_teardown(test_help_and_version, teardown_procs),
 		cmocka_unit_test_teardown(test_socket_option_anywhere, teardown_procs),
+		cmocka_unit_test_teardown(test_unknown_option_in_cluster, teardown_procs),
+		cmocka_unit_test_teardown(test_options_after_args_posixly_correct, teardown_procs),
 		cmocka_unit_test_teardown(test_pub_missing_file, teardown_procs),
 		cmocka_unit_test_teardown(test_broker_gone, teardown_procs),
 	};

@@ -3,7 +3,8 @@
  * The broker's life as a user sees it: where its socket appears and with
  * which permissions (also when found through $LBUS_SOCKET or
  * $XDG_RUNTIME_DIR), what happens when a second broker, a stale socket or a
- * user's file is in the way, clean exit on SIGTERM/SIGINT (flushing what is
+ * user's file is in the way, a socket directory that others control, a
+ * socket another user's broker holds, clean exit on SIGTERM/SIGINT (flushing what is
  * queued), many clients, running out of descriptors without spinning, and a
  * subscriber that dies (SIGKILL) in the middle of a flood without harming
  * anybody else.
@@ -16,6 +17,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -23,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -97,6 +100,196 @@ static void test_second_broker_refused(void **state)
 	assert_true(S_ISSOCK(mode_of(b.sock)));
 	assert_int_equal(lbt_pubsub_roundtrip(&b, "still/first"), 0);
 	assert_int_equal(lbt_broker_stop(&b), 0);
+}
+
+/* Run "lbusd -S path" to completion; as uid/gid 65534 (through setpriv)
+ * when as_nobody. *p must be freed with lbt_proc_free(). */
+static void run_lbusd(const char *path, bool as_nobody, struct lbt_proc *p)
+{
+	const char *plain[] = {lbt_lbusd_path(), "-S", path, NULL};
+	const char *nobody[] = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+				lbt_lbusd_path(), "-S", path, NULL};
+	assert_int_equal(lbt_runv(as_nobody ? nobody : plain, NULL, 0, lbt_ms(5000), p), 0);
+	fprintf(stderr, "lbusd said: %s", p->err);
+}
+
+static bool can_switch_uid(void)
+{
+	if (geteuid() == 0 && access("/usr/bin/setpriv", X_OK) == 0)
+		return true;
+	fprintf(stderr, "skipped: needs root and /usr/bin/setpriv to run lbusd as uid 65534\n");
+	return false;
+}
+
+/* The directory of the socket must be trustworthy: a directory writable by
+ * others without the sticky bit is refused (anybody could swap the socket),
+ * while a sticky one (like /tmp) is fine. */
+static void test_writable_dir_refused(void **state)
+{
+	struct lbt_broker b;
+	assert_int_equal(lbt_broker_make_dir(&b), 0);
+	assert_int_equal(chmod(b.dir, 0777), 0);
+	char path[PATH_MAX];
+	assert_int_equal(lbt_path(path, b.dir, "bus.sock"), 0);
+	struct lbt_proc p;
+	run_lbusd(path, false, &p);
+	assert_true(p.exit_code > 0 && p.exit_code < 128);
+	assert_non_null(strstr(p.err, b.dir));
+	assert_non_null(strstr(p.err, "refusing"));
+	lbt_proc_free(&p);
+	struct stat st;
+	assert_int_equal(lstat(path, &st), -1);
+
+	assert_int_equal(chmod(b.dir, 01777), 0); /* sticky: accepted */
+	struct lbt_broker_opts o = {.reuse_dir = true};
+	assert_int_equal(lbt_broker_start_opts(&b, &o), 0);
+	assert_int_equal(lbt_pubsub_roundtrip(&b, "sticky/dir"), 0);
+	assert_int_equal(lbt_broker_stop(&b), 0);
+}
+
+/* A directory that another user owns (say, one pre-created as /tmp/lbus-0)
+ * is refused: its owner could replace the socket. Needs root to chown. */
+static void test_foreign_dir_refused(void **state)
+{
+	if (!can_switch_uid())
+		skip();
+	struct lbt_broker b;
+	assert_int_equal(lbt_broker_make_dir(&b), 0);
+	assert_int_equal(chown(b.dir, 65534, 65534), 0);
+	assert_int_equal(chmod(b.dir, 0755), 0);
+	char path[PATH_MAX];
+	assert_int_equal(lbt_path(path, b.dir, "bus.sock"), 0);
+	struct lbt_proc p;
+	run_lbusd(path, false, &p);
+	assert_true(p.exit_code > 0 && p.exit_code < 128);
+	assert_non_null(strstr(p.err, b.dir));
+	assert_non_null(strstr(p.err, "65534"));
+	lbt_proc_free(&p);
+	struct stat st;
+	assert_int_equal(lstat(path, &st), -1);
+	lbt_broker_kill(&b); /* removes the directory */
+}
+
+/* A socket we cannot connect to for another reason than "nobody listens"
+ * (here EACCES: root's broker, 0600, probed by uid 65534 in a sticky
+ * directory) is not stale: the second broker refuses to start, says why,
+ * and leaves the live socket and its broker alone. */
+static void test_unreachable_socket_not_replaced(void **state)
+{
+	if (!can_switch_uid())
+		skip();
+	struct lbt_broker b;
+	assert_int_equal(lbt_broker_make_dir(&b), 0);
+	assert_int_equal(chmod(b.dir, 01777), 0);
+	struct lbt_broker_opts o = {.reuse_dir = true};
+	assert_int_equal(lbt_broker_start_opts(&b, &o), 0);
+	struct stat before, after;
+	assert_int_equal(lstat(b.sock, &before), 0);
+
+	struct lbt_proc p;
+	run_lbusd(b.sock, true, &p);
+	assert_true(p.exit_code > 0 && p.exit_code < 128);
+	assert_non_null(strstr(p.err, b.sock));
+	assert_non_null(strstr(p.err, "Permission denied"));
+	assert_null(strstr(p.err, "stale"));
+	lbt_proc_free(&p);
+
+	assert_int_equal(lstat(b.sock, &after), 0);
+	assert_true(S_ISSOCK(after.st_mode));
+	assert_int_equal(after.st_ino, before.st_ino);
+	assert_int_equal(after.st_uid, 0);
+	assert_int_equal(lbt_pubsub_roundtrip(&b, "still/first"), 0);
+	assert_int_equal(lbt_broker_stop(&b), 0);
+}
+
+/* A bad value in the config file: the broker refuses to start and says
+ * which values are valid, not only that this one is not. */
+static void test_config_bad_value_says_range(void **state)
+{
+	struct lbt_broker b;
+	assert_int_equal(lbt_broker_make_dir(&b), 0);
+	char cfg[PATH_MAX], path[PATH_MAX];
+	static const char text[] = "# limits\nmax_frame = 1000\n";
+	assert_int_equal(lbt_write_file(b.dir, "lbusd.conf", text, sizeof(text) - 1, cfg), 0);
+	assert_int_equal(lbt_path(path, b.dir, "bus.sock"), 0);
+	const char *argv[] = {lbt_lbusd_path(), "-S", path, "-c", cfg, NULL};
+	struct lbt_proc p;
+	assert_int_equal(lbt_runv(argv, NULL, 0, lbt_ms(5000), &p), 0);
+	fprintf(stderr, "lbusd said: %s", p.err);
+	assert_true(p.exit_code > 0 && p.exit_code < 128);
+	assert_non_null(strstr(p.err, ":2: "));
+	assert_non_null(strstr(p.err, "max_frame"));
+	assert_non_null(strstr(p.err, "4096"));
+	assert_non_null(strstr(p.err, "1073741824"));
+	lbt_proc_free(&p);
+	lbt_broker_kill(&b); /* removes the directory */
+}
+
+/* The child of test_fallback_path_foreign_broker, in a mount namespace of
+ * its own with a fresh tmpfs on /tmp (the real /tmp is never touched).
+ * Returns its exit code: 0 passed, 77 cannot set up the namespace (skip),
+ * else the step that failed. */
+static int fallback_child(void)
+{
+	static const char dir[] = "/tmp/lbus-0", sock[] = "/tmp/lbus-0/bus.sock";
+	struct lbt_proc p = {0};
+	struct stat st;
+	lbus *bus = NULL;
+	int code = 0, r;
+
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("lbt-tmp", "/tmp", "tmpfs", 0, "mode=1777") < 0)
+		return 77;
+	/* An attacker (uid 65534) got to /tmp/lbus-0 first and runs a broker. */
+	if (mkdir(dir, 0755) < 0 || chown(dir, 65534, 65534) < 0)
+		return 2;
+	const char *argv[] = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+			      lbt_lbusd_path(), "-S", sock, NULL};
+	if (lbt_proc_spawn(&p, argv) < 0)
+		return 3;
+	for (int64_t until = lbt_now_ms() + lbt_ms(5000); lstat(sock, &st) < 0 && lbt_now_ms() < until;)
+		lbt_sleep_ms(10);
+	unsetenv("LBUS_SOCKET");
+	unsetenv("XDG_RUNTIME_DIR");
+	r = lbus_connect(&bus, NULL); /* resolves to the fallback */
+	if (r != -EPERM) {
+		fprintf(stderr, "lbus_connect(NULL) at the fallback: %d (%s), want -EPERM\n", r, lbus_strerror(r));
+		code = 4;
+	}
+	lbus_close(bus);
+	bus = NULL;
+	/* Given explicitly, the path is trusted: the broker itself answers
+	 * (and refuses root, who is not its owner). */
+	r = lbus_connect(&bus, sock);
+	if (code == 0 && r != -EACCES) {
+		fprintf(stderr, "lbus_connect(explicit): %d (%s), want -EACCES\n", r, lbus_strerror(r));
+		code = 5;
+	}
+	lbus_close(bus);
+	lbt_proc_free(&p); /* kills the broker */
+	return code;
+}
+
+/* A client that resolved the default path to its last fallback,
+ * /tmp/lbus-$UID/bus.sock (a directory anybody could create first), refuses
+ * a broker running as another user (-EPERM) before sending anything. Needs
+ * root (another uid, a private mount namespace). */
+static void test_fallback_path_foreign_broker(void **state)
+{
+	if (!can_switch_uid())
+		skip();
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(fallback_child());
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77) {
+		fprintf(stderr, "skipped: cannot make a private /tmp (mount namespace)\n");
+		skip();
+	}
+	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 /* Leave a socket file behind with nobody listening, as a crashed broker does. */
@@ -482,7 +675,12 @@ int main(void)
 		cmocka_unit_test(test_existing_dir_mode_untouched),
 		cmocka_unit_test(test_second_broker_refused),
 		cmocka_unit_test(test_stale_socket_replaced),
+		cmocka_unit_test(test_writable_dir_refused),
+		cmocka_unit_test(test_foreign_dir_refused),
+		cmocka_unit_test(test_unreachable_socket_not_replaced),
+		cmocka_unit_test(test_fallback_path_foreign_broker),
 		cmocka_unit_test(test_regular_file_not_replaced),
+		cmocka_unit_test(test_config_bad_value_says_range),
 		cmocka_unit_test(test_restart_after_crash),
 		cmocka_unit_test(test_sigterm_clean_exit),
 		cmocka_unit_test(test_sigint_clean_exit),

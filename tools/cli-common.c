@@ -2,7 +2,7 @@
 /*
  * What every command of the lbus tool shares: option parsing on top of
  * getopt_long (per-command option tables, options before or after the
- * positional arguments, "--" ends them), the one-line error messages and the
+ * positional arguments, also with POSIXLY_CORRECT set, "--" ends them), the one-line error messages and the
  * mapping from library errors to the exit statuses of DESIGN.md, connecting,
  * number parsing, and reading payloads from arguments, files or stdin.
  *
@@ -37,43 +37,70 @@ int cli_usage_error(const struct cli *cli, const char *fmt, ...)
 	return CLI_USAGE;
 }
 
-/* Report an option getopt_long() rejected; returns CLI_USAGE. */
-static int bad_option(const struct cli *cli, int c, char **argv)
+int cli_bad_option(const struct cli *cli, int c, const char *elem)
 {
-	const char *arg = argv[optind - 1];
+	bool is_long = elem[0] == '-' && elem[1] == '-';
 
+	if (!is_long && optopt) /* within a cluster (-xv), name the letter */
+		return cli_usage_error(cli, c == ':' ? "option '-%c' needs an argument" : "unknown option '-%c'",
+				       optopt);
 	if (c == ':')
-		return cli_usage_error(cli, "option '%s' needs an argument", arg);
-	if (optopt && arg[0] == '-' && arg[1] != '-')
-		return cli_usage_error(cli, "unknown option '-%c'", optopt);
-	return cli_usage_error(cli, "unknown option '%s'", arg);
+		return cli_usage_error(cli, "option '%s' needs an argument", elem);
+	return cli_usage_error(cli, "unknown option '%s'", elem);
 }
 
+/*
+ * getopt_long in RETURN_IN_ORDER mode (optstring starts with '-'): options
+ * are parsed where they stand, positional arguments come back as 1, whatever
+ * POSIXLY_CORRECT says. We collect the positional arguments (and what follows
+ * "--") and move them, in order, to the end of argv, where the callers expect
+ * them. argv[argc] stays NULL.
+ */
 bool cli_parse_options(struct cli *cli, int argc, char **argv, const char *shortopts,
 		       const struct option *longopts, cli_opt_fn fn, void *opts, int *first_arg, int *status)
 {
+	char **pos = calloc((size_t)argc + 1, sizeof(*pos));
 	char all[64];
-	int c;
+	int c, npos = 0, at;
+	bool ok = false;
 
-	snprintf(all, sizeof(all), ":%sS:h", shortopts);
+	if (!pos) {
+		*status = cli_fail(-ENOMEM, "parse options");
+		return false;
+	}
+	snprintf(all, sizeof(all), "-:%sS:h", shortopts);
 	opterr = 0;
 	optind = 0; /* full re-initialisation (GNU getopt) */
-	while ((c = getopt_long(argc, argv, all, longopts, NULL)) != -1) {
-		if (c == 'S') {
+	for (;;) {
+		at = optind ? optind : 1; /* the element this call looks at */
+		c = getopt_long(argc, argv, all, longopts, NULL);
+		if (c == -1) {
+			ok = true;
+			break;
+		}
+		if (c == 1) {
+			pos[npos++] = optarg;
+		} else if (c == 'S') {
 			cli->socket = optarg;
 		} else if (c == 'h') {
 			cli_print_help(stdout, cli->cmd);
 			*status = CLI_OK;
-			return false;
+			break;
 		} else if (c == '?' || c == ':') {
-			*status = bad_option(cli, c, argv);
-			return false;
+			*status = cli_bad_option(cli, c, at < argc ? argv[at] : "");
+			break;
 		} else if ((*status = fn(cli, c, optarg, opts)) != 0) {
-			return false;
+			break;
 		}
 	}
-	*first_arg = optind;
-	return true;
+	if (ok) {
+		while (optind < argc) /* after "--" */
+			pos[npos++] = argv[optind++];
+		*first_arg = argc - npos;
+		memcpy(argv + *first_arg, pos, (size_t)npos * sizeof(*pos));
+	}
+	free(pos);
+	return ok;
 }
 
 int cli_status_of(int err)
@@ -130,7 +157,10 @@ int cli_connect(const struct cli *cli, lbus **bus)
 		snprintf(path, sizeof(path), "%s", cli->socket);
 	else
 		default_path(path, sizeof(path));
-	fprintf(stderr, "lbus: cannot connect to %s: %s\n", path, lbus_strerror(r));
+	if (r == -EPERM) /* the /tmp fallback, served by another user */
+		fprintf(stderr, "lbus: cannot connect to %s: the broker there runs as another user\n", path);
+	else
+		fprintf(stderr, "lbus: cannot connect to %s: %s\n", path, lbus_strerror(r));
 	return CLI_NO_BROKER;
 }
 

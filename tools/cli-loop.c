@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -71,24 +72,27 @@ void cli_loop_stop(struct cli_loop *loop)
 	loop->stop = true;
 }
 
+/* The last write error of stdout (a negative errno), for cli_loop_failure(). */
+static int stdout_err;
+
 /* The error of a stdout that has its error flag set: -EPIPE when the
- * reader is gone (a pipe without readers polls as POLLERR), else -EIO. */
-static int stdout_error(void)
+ * reader is gone (a pipe without readers polls as POLLERR), else -err. */
+static int stdout_error(int err)
 {
 	struct pollfd p = {.fd = STDOUT_FILENO, .events = POLLOUT};
 
 	if (poll(&p, 1, 0) == 1 && (p.revents & POLLERR))
 		return -EPIPE;
-	return -EIO;
+	return stdout_err = -err;
 }
 
 int cli_flush_stdout(void)
 {
 	if (ferror(stdout))
-		return stdout_error();
+		return stdout_error(EIO); /* failed earlier: its errno is gone */
 	if (fflush(stdout) == 0)
 		return 0;
-	return errno == EPIPE ? -EPIPE : stdout_error();
+	return errno == EPIPE ? -EPIPE : stdout_error(errno ? errno : EIO);
 }
 
 /* The poll timeout: the sooner of the library's timer and our deadline. */
@@ -159,8 +163,8 @@ int cli_loop_failure(int r)
 {
 	if (r == -EPIPE)
 		return CLI_OK;
-	if (r == -EIO) {
-		fputs("lbus: write to stdout: Input/output error\n", stderr);
+	if (r == stdout_err) {
+		fprintf(stderr, "lbus: write to stdout: %s\n", strerror(-r));
 		return CLI_REFUSED;
 	}
 	fprintf(stderr, "lbus: connection to the broker: %s\n", lbus_strerror(r));

@@ -69,13 +69,19 @@ typedef int (*cli_opt_fn)(struct cli *cli, int opt, const char *arg, void *opts)
 
 /*
  * Parse the options of a command with getopt_long (options and positional
- * arguments in any order, "--" ends the options). shortopts lists the
+ * arguments in any order, whatever POSIXLY_CORRECT says; "--" ends the
+ * options). The positional arguments are moved, in order, to the end of argv. shortopts lists the
  * command's own options; -S/--socket and -h/--help are added. On true,
  * argv[*first_arg .. argc-1] are the positional arguments. On false the
  * command must return *status (0 after --help, 2 after a usage error).
  */
 bool cli_parse_options(struct cli *cli, int argc, char **argv, const char *shortopts,
 		       const struct option *longopts, cli_opt_fn fn, void *opts, int *first_arg, int *status);
+
+/* Report an option getopt_long() rejected (c is '?' or ':'); elem is the
+ * argument it was looking at ("-xv", "--bogus"). Names the option itself
+ * ("-x", "--bogus"). Returns CLI_USAGE. */
+int cli_bad_option(const struct cli *cli, int c, const char *elem);
 
 /* Print "lbus: CMD: <message>" and a hint to --help; returns CLI_USAGE. */
 int cli_usage_error(const struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -209,9 +215,9 @@ int cli_watch_run(struct cli_loop *loop, const struct cli_watch_opts *o, const u
  * received messages were counted (for commands that do more after the loop). */
 int cli_watch_status(int end, const struct cli_watch_opts *o, uint64_t received, bool zero_is_timeout);
 
-/* Flush stdout. 0, -EPIPE when the reader went away, or -EIO for another
- * write error (also one that happened earlier, while stdout's buffer
- * filled). Prints nothing. */
+/* Flush stdout. 0, -EPIPE when the reader went away, or the write's negative
+ * errno (-ENOSPC...; -EIO for one that happened earlier, while stdout's
+ * buffer filled). Prints nothing. */
 int cli_flush_stdout(void);
 
 /* ---- cli-output.c: printing delivered messages ------------------------- */

@@ -39,7 +39,8 @@ static const struct cli_command commands[] = {
      "  -f, --file FILE   the payload is the contents of FILE (binary-safe)\n"
      "  -n, --count N     publish it N times (each line, with -l)\n"
      "  -r, --retain      keep it as the topic's retained message (an empty\n"
-     "                    payload clears it)\n"},
+     "                    payload clears it)\n\n"
+     "Status 1 when FILE (or stdin) cannot be read; nothing is published.\n"},
     {"sub", cli_sub, "print the messages published on topic patterns",
      "Usage: lbus sub PATTERN... [OPTION...]\n"
      "Print the payload of every message on the PATTERNs, then a newline.\n"
@@ -188,7 +189,11 @@ int main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN); /* a closed stdout is EPIPE: a quiet end */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:S:hV", longopts, NULL)) != -1) {
+	for (;;) {
+		int at = optind; /* the element getopt looks at (optind starts at 1) */
+
+		if ((c = getopt_long(argc, argv, "+:S:hV", longopts, NULL)) == -1)
+			break;
 		if (c == 'S') {
 			cli.socket = optarg;
 		} else if (c == 'h') {
@@ -197,10 +202,8 @@ int main(int argc, char **argv)
 		} else if (c == 'V') {
 			printf("lbus %s\n", lbus_version());
 			return CLI_OK;
-		} else if (c == ':') {
-			return cli_usage_error(&cli, "option '%s' needs an argument", argv[optind - 1]);
 		} else {
-			return cli_usage_error(&cli, "unknown option '%s'", argv[optind - 1]);
+			return cli_bad_option(&cli, c, at < argc ? argv[at] : "");
 		}
 	}
 	if (optind >= argc)
