@@ -229,22 +229,53 @@ static void test_config_bad_value_says_range(void **state)
  * its own with a fresh tmpfs on /tmp (the real /tmp is never touched).
  * Returns its exit code: 0 passed, 77 cannot set up the namespace (skip),
  * else the step that failed. */
+/* Read all of path into a new buffer (*len bytes); NULL on failure. */
+static char *slurp(const char *path, size_t *len)
+{
+	struct stat st;
+	char *buf = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0 && fstat(fd, &st) == 0 && (buf = malloc((size_t)st.st_size + 1)) != NULL) {
+		*len = 0;
+		while (*len < (size_t)st.st_size) {
+			ssize_t n = read(fd, buf + *len, (size_t)st.st_size - *len);
+			if (n <= 0)
+				break;
+			*len += (size_t)n;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	return buf;
+}
+
 static int fallback_child(void)
 {
-	static const char dir[] = "/tmp/lbus-0", sock[] = "/tmp/lbus-0/bus.sock";
+	static const char dir[] = "/tmp/lbus-0", sock[] = "/tmp/lbus-0/bus.sock", exe[] = "/tmp/lbusd";
 	struct lbt_proc p = {0};
 	struct stat st;
 	lbus *bus = NULL;
-	int code = 0, r;
+	size_t exe_len = 0;
+	char *exe_data = slurp(lbt_lbusd_path(), &exe_len);
+	int code = 0, r, fd;
 
+	/* The broker may be built under /tmp, which the private tmpfs hides:
+	 * run a copy of it from there. */
+	if (!exe_data)
+		return 1;
 	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
 	    mount("lbt-tmp", "/tmp", "tmpfs", 0, "mode=1777") < 0)
 		return 77;
+	fd = open(exe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+	if (fd < 0 || write(fd, exe_data, exe_len) != (ssize_t)exe_len || close(fd) < 0)
+		return 1;
+	free(exe_data);
 	/* An attacker (uid 65534) got to /tmp/lbus-0 first and runs a broker. */
 	if (mkdir(dir, 0755) < 0 || chown(dir, 65534, 65534) < 0)
 		return 2;
 	const char *argv[] = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-			      lbt_lbusd_path(), "-S", sock, NULL};
+			      exe, "-S", sock, NULL};
 	if (lbt_proc_spawn(&p, argv) < 0)
 		return 3;
 	for (int64_t until = lbt_now_ms() + lbt_ms(5000); lstat(sock, &st) < 0 && lbt_now_ms() < until;)
