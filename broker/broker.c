@@ -190,7 +190,9 @@ static void broker_sweep(struct broker *b, int64_t now)
 
 		if (c->deadline_ms > now)
 			continue;
-		if (c->state == CLIENT_HELLO)
+		if (c->blocked_on)
+			client_wait_recheck(c);
+		else if (c->state == CLIENT_HELLO)
 			client_fatal(c, NULL, LBUS__ERROR_CODE__ERR_TIMEOUT, "no hello within %u ms",
 				     b->cfg.hello_timeout_ms);
 		else

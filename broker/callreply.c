@@ -288,7 +288,7 @@ int callreply_handle_call(struct client *c, const struct lbus_wire_frame *f)
 		if (to->state == CLIENT_CLOSED)
 			continue; /* it went away: resolve again */
 		if (client_queue_full(to, need)) {
-			client_wait_on(c, to);
+			client_wait_on(c, to, 0);
 			return CLIENT_BLOCKED;
 		}
 		break;
@@ -404,7 +404,7 @@ int callreply_handle_reply(struct client *c, const struct lbus_wire_frame *f)
 	if (client_queue_full(caller, result_frame_size(&r))) {
 		client_write_now(caller);
 		if (caller->state != CLIENT_CLOSED && client_queue_full(caller, result_frame_size(&r))) {
-			client_wait_on(c, caller);
+			client_wait_on(c, caller, 0);
 			return CLIENT_BLOCKED;
 		}
 		if (caller->state == CLIENT_CLOSED)

@@ -109,6 +109,7 @@ static void client_new(struct broker *b, int fd)
 	c->gid = cr.gid;
 	c->max_frame = b->cfg.max_frame;
 	c->connected_at_ms = realtime_ms();
+	c->progress_ms = broker_now_ms();
 	lbus_rbuf_init(&c->rbuf);
 	outq_init(&c->outq);
 	list_init(&c->flush_link);
@@ -316,26 +317,36 @@ int client_fatal(struct client *c, const struct lbus_wire_frame *f, uint32_t cod
 	return -EPROTO;
 }
 
+/* Stop c waiting: it goes to the ready list (client_resume()). */
+static void client_wake(struct client *c)
+{
+	list_del(&c->wait_link);
+	c->blocked_on = NULL;
+	client_set_deadline(c, 0);
+	if (!list_linked(&c->ready_link))
+		list_add_tail(&c->broker->ready, &c->ready_link);
+}
+
 static void client_wake_waiters(struct client *c)
 {
 	struct list *l, *tmp;
 
-	list_for_each_safe(l, tmp, &c->waiters) {
-		struct client *w = container_of(l, struct client, wait_link);
-
-		list_del(&w->wait_link);
-		w->blocked_on = NULL;
-		if (!list_linked(&w->ready_link))
-			list_add_tail(&c->broker->ready, &w->ready_link);
-	}
+	list_for_each_safe(l, tmp, &c->waiters)
+		client_wake(container_of(l, struct client, wait_link));
 }
 
-void client_wait_on(struct client *c, struct client *target)
+void client_wait_on(struct client *c, struct client *target, int64_t recheck_ms)
 {
 	c->blocked_on = target;
 	list_add_tail(&target->waiters, &c->wait_link);
-	client_set_deadline(c, 0);
+	client_set_deadline(c, recheck_ms);
 	client_update_events(c);
+}
+
+void client_wait_recheck(struct client *c)
+{
+	if (c->blocked_on)
+		client_wake(c);
 }
 
 /* Write what the socket takes; -errno when the connection is broken. */
@@ -347,6 +358,8 @@ static int client_write(struct client *c)
 	n = outq_write(&c->outq, c->fd);
 	if (n < 0)
 		return (int)n;
+	if (n > 0)
+		c->progress_ms = broker_now_ms();
 	c->ctr.bytes_out += (uint64_t)n;
 	c->broker->ctr.bytes_out += (uint64_t)n;
 	blocked = !outq_empty(&c->outq);
@@ -483,7 +496,9 @@ static void client_update_frame_deadline(struct client *c, bool progressed)
 {
 	if (c->state != CLIENT_READY)
 		return;
-	if (c->blocked_on || lbus_rbuf_len(&c->rbuf) == 0)
+	if (c->blocked_on)
+		return; /* its deadline is the wait's recheck time, if any */
+	if (lbus_rbuf_len(&c->rbuf) == 0)
 		client_set_deadline(c, 0);
 	else if (progressed || !c->deadline_ms)
 		client_set_deadline(c, broker_now_ms() + c->broker->cfg.frame_timeout_ms);

@@ -68,7 +68,9 @@ struct client {
 	struct list flush_link;    /* broker->flush */
 	struct list ready_link;    /* broker->ready */
 	struct list deadline_link; /* broker->deadlines */
-	int64_t deadline_ms;       /* hello or frame deadline (monotonic) */
+	int64_t deadline_ms;       /* hello or frame deadline, or when a waiting
+				    * publisher re-checks a stalled target (monotonic) */
+	int64_t progress_ms;       /* last write that the socket took (monotonic) */
 
 	struct list subs;       /* struct sub.client_link, in subscription order */
 	uint32_t nsubs;
@@ -141,7 +143,12 @@ int client_send_error(struct client *c, const struct lbus_wire_frame *f, uint32_
 int client_fatal(struct client *c, const struct lbus_wire_frame *f, uint32_t code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-/* Stop processing c's input until `target`'s queue drains below half. */
-void client_wait_on(struct client *c, struct client *target);
+/* Stop processing c's input until `target`'s queue drains below half, or
+ * (recheck_ms > 0, monotonic) until then at the latest: a stall_ms
+ * subscription of target may start dropping by that time (router.c). */
+void client_wait_on(struct client *c, struct client *target, int64_t recheck_ms);
+/* c was waiting (client_wait_on) and its recheck time came: it goes back
+ * to the ready list, to route its pending frame again. */
+void client_wait_recheck(struct client *c);
 /* Encoded Sender of c (cached; rebuilt by client_sender_changed). */
 void client_sender_changed(struct client *c);

@@ -54,7 +54,7 @@ int dispatch_frame(struct client *c, const uint8_t *frame, size_t len)
 		return client_fatal(c, &f, LBUS__ERROR_CODE__ERR_PROTOCOL, "unexpected %s frame",
 				    lbus_kind_name(f.kind));
 	if (c->state == CLIENT_READY && c->outq.bytes > c->broker->cfg.max_queue) {
-		client_wait_on(c, c);
+		client_wait_on(c, c, 0);
 		return CLIENT_BLOCKED;
 	}
 	return h->fn(c, &f);

@@ -169,8 +169,16 @@ void router_pick_groups(struct broker *b, size_t frame_len)
 	r->n = k;
 }
 
-struct client *router_block_target(struct broker *b, size_t frame_len)
+/* When a block subscription with stall_ms starts dropping (its client has
+ * taken nothing since progress_ms); 0 for a plain block one (never). */
+static int64_t stall_at(const struct sub *s)
 {
+	return s->stall_ms ? s->client->progress_ms + s->stall_ms : 0;
+}
+
+struct client *router_block_target(struct broker *b, size_t frame_len, int64_t *recheck_ms)
+{
+	*recheck_ms = 0;
 	for (size_t i = 0; i < b->router.n; i++) {
 		struct sub *s = b->router.subs[i];
 		struct client *to = s->client;
@@ -179,10 +187,21 @@ struct client *router_block_target(struct broker *b, size_t frame_len)
 		    !client_queue_full(to, frame_len))
 			continue;
 		client_write_now(to);
-		if (to->state != CLIENT_CLOSED && client_queue_full(to, frame_len))
+		if (to->state == CLIENT_CLOSED || !client_queue_full(to, frame_len))
+			continue;
+		if (!s->stall_ms || broker_now_ms() < stall_at(s)) {
+			*recheck_ms = stall_at(s);
 			return to;
+		}
 	}
 	return NULL;
+}
+
+/* Does s lose a message that its client's full queue cannot take? With
+ * drop, always; with block only once the client has stalled (stall_ms). */
+static bool sub_drops_when_full(const struct sub *s)
+{
+	return s->policy == LBUS__POLICY__POLICY_DROP || (s->stall_ms && broker_now_ms() >= stall_at(s));
 }
 
 bool router_fits(const struct client *to, size_t body_len)
@@ -273,7 +292,7 @@ static bool deliver(struct broker *b, struct client *to, struct sub *s, struct m
 		count_drop(b, to, s);
 		return false;
 	}
-	if (s && s->policy == LBUS__POLICY__POLICY_DROP && client_queue_full(to, hlen + body->len)) {
+	if (s && client_queue_full(to, hlen + body->len) && sub_drops_when_full(s)) {
 		count_drop(b, to, s);
 		return false;
 	}
@@ -471,6 +490,7 @@ int router_handle_publish(struct client *c, const struct lbus_wire_frame *f)
 	struct broker *b = c->broker;
 	struct lbus_wire_publish p;
 	struct client *full;
+	int64_t recheck_ms;
 	size_t body_len;
 	uint32_t code;
 
@@ -489,9 +509,9 @@ int router_handle_publish(struct client *c, const struct lbus_wire_frame *f)
 	}
 	body_len = lbus_wire_deliver_body_size(f->body_len, c->sender_len, 0);
 	router_pick_groups(b, body_len + OUTQ_HDR_MAX);
-	full = router_block_target(b, body_len + OUTQ_HDR_MAX);
+	full = router_block_target(b, body_len + OUTQ_HDR_MAX, &recheck_ms);
 	if (full) {
-		client_wait_on(c, full);
+		client_wait_on(c, full, recheck_ms);
 		return CLIENT_BLOCKED;
 	}
 	count_in(c);
@@ -547,7 +567,7 @@ int router_handle_send(struct client *c, const struct lbus_wire_frame *f)
 	if (client_queue_full(to, body_len + OUTQ_HDR_MAX)) {
 		client_write_now(to);
 		if (to->state != CLIENT_CLOSED && client_queue_full(to, body_len + OUTQ_HDR_MAX)) {
-			client_wait_on(c, to);
+			client_wait_on(c, to, 0);
 			return CLIENT_BLOCKED;
 		}
 	}

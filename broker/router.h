@@ -59,9 +59,13 @@ void router_pick_groups(struct broker *b, size_t frame_len);
 
 /*
  * The first block-policy target whose queue cannot take `frame_len` more
- * bytes even after trying to write it now, or NULL.
+ * bytes even after trying to write it now, or NULL. A target whose
+ * subscription has a stall_ms and whose client has taken nothing for that
+ * long does not block (deliver() drops for it); one that may stall later
+ * sets *recheck_ms (monotonic) to when the waiting publisher looks again,
+ * else 0.
  */
-struct client *router_block_target(struct broker *b, size_t frame_len);
+struct client *router_block_target(struct broker *b, size_t frame_len, int64_t *recheck_ms);
 
 /*
  * Queue a Deliver with the shared body to every target in b->router: drop

@@ -126,6 +126,7 @@ static struct sub *sub_new(struct client *c, const Lbus__Subscribe *m)
 	s->id = m->sub_id;
 	s->policy = (uint32_t)m->policy;
 	s->max_msgs = m->max_msgs;
+	s->stall_ms = m->policy == LBUS__POLICY__POLICY_BLOCK ? m->stall_ms : 0;
 	s->responder = m->responder;
 	s->pattern_len = plen;
 	memcpy(s->pattern, m->pattern, plen + 1);

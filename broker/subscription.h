@@ -34,6 +34,7 @@ struct sub {
 	struct list client_link; /* in client->subs */
 	uint64_t id;             /* client-chosen sub_id */
 	uint32_t policy;         /* LBUS__POLICY__POLICY_DROP / _BLOCK */
+	uint32_t stall_ms;       /* block: drop once the client stalled this long; 0 never */
 	bool responder;          /* answers calls to matching topics (Subscribe.responder) */
 	uint64_t dropped;        /* not queued since the last delivery: next Dropped count */
 	uint64_t dropped_total;

@@ -130,6 +130,7 @@ int64_t lbus_subscribe(lbus *bus, const char *pattern, lbus_msg_fn fn, void *use
 							       : LBUS__POLICY__POLICY_DROP;
 	sub.responder = s->responder;
 	sub.max_msgs = opts ? opts->max_msgs : 0;
+	sub.stall_ms = opts && opts->policy == LBUS_POLICY_BLOCK ? opts->stall_ms : 0;
 	f.kind_case = LBUS__FRAME__KIND_SUBSCRIBE;
 	f.subscribe = &sub;
 	r = lbus__req_simple(bus, &f, NULL);

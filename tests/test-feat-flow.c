@@ -21,6 +21,9 @@
  *    receives every message in order;
  *  - a queue group skips a member whose queue is full: the other member
  *    takes its share, every message is delivered exactly once, none dropped;
+ *  - `lbus sub` (block by default) that is suspended holds a flood up only
+ *    for its --stall time; then the broker drops for it, and once resumed it
+ *    warns of exactly what it missed;
  *  - a publisher whose own connection breaks while the broker handles its
  *    publish to a full block queue (it subscribes to its own topic and stops
  *    reading) is closed cleanly: the stalled subscriber then drains and the
@@ -660,6 +663,51 @@ static void test_cli_sub_drop_warns(void **state)
 	lbus_close(q);
 }
 
+/* `lbus sub` blocks by default, but only while it reads: suspended
+ * (SIGSTOP), it holds up a flood for about its --stall time, then the broker
+ * drops for it instead, and once resumed it warns of every message it
+ * missed: printed lines + warned drops = published. */
+static void test_cli_sub_stall_bound(void **state)
+{
+	struct lbt_broker *b = *state;
+	struct lbt_proc sub;
+	assert_int_equal(lbt_cli_spawn(&sub, b, "sub", "flow/stall", "--stall", "0.3", NULL), 0);
+	long from = lbt_sub_ready(b, &sub, "flow/stall", lbt_ms(10000));
+	assert_true(from >= 0);
+	lbt_proc_signal(&sub, SIGSTOP);
+
+	lbus *pub;
+	assert_int_equal(lbt_connect(b, &pub), 0);
+	int64_t t0 = lbt_now_ms();
+	for (int i = 0; i < CLI_LINES; i++) {
+		char line[CLI_LINE_LEN];
+		cli_line(line, i);
+		assert_int_equal(lbus_publish(pub, "flow/stall", line, CLI_LINE_LEN - 1, 0), 0);
+	}
+	assert_int_equal(lbus_sync(pub, lbt_ms(20000)), 0);
+	/* 2 MB through a 64 KiB queue: plain block would hold the publisher
+	 * until the sub reads again; here it is through in a few seconds. */
+	assert_true(lbt_now_ms() - t0 < lbt_ms(8000));
+
+	lbt_proc_signal(&sub, SIGCONT);
+	int64_t until = lbt_now_ms() + lbt_ms(10000);
+	int seen, last;
+	uint64_t warned;
+	do {
+		lbt_proc_read_bytes(&sub, sub.out_len + 1, 20);
+		seen = count_seq_lines(sub.out, (size_t)from, false, &last);
+		warned = missed_in_warnings(txt(sub.err));
+	} while ((uint64_t)seen + warned != CLI_LINES && lbt_now_ms() < until);
+	if ((uint64_t)seen + warned != CLI_LINES)
+		fprintf(stderr, "printed %d, warned %llu:\n%s\n", seen, (unsigned long long)warned, txt(sub.err));
+	assert_int_equal((uint64_t)seen + warned, CLI_LINES);
+	assert_true(warned > 0);
+	lbt_proc_signal(&sub, SIGTERM);
+	lbt_proc_wait(&sub, lbt_ms(5000));
+	lbt_proc_free(&sub);
+	lbus_close(pub);
+}
+
 /* ---- a connection that breaks inside its own frame handler ------------------------- */
 
 static void raw_subscribe_block(int fd, const char *pattern)
@@ -772,6 +820,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_group_skips_stalled_member, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_sub_policy_block, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_sub_drop_warns, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_sub_stall_bound, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_publisher_broken_inside_its_publish, setup_tiny, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -221,6 +221,10 @@ struct sub_opts {
 	enum cli_format fmt;
 };
 
+/* Default --stall: how long a sub that reads nothing may hold up its
+ * publishers before it drops (and warns) instead. */
+#define SUB_STALL_MS 2000
+
 struct sub_one;
 
 struct sub_state {
@@ -256,6 +260,13 @@ static int sub_option(struct cli *cli, int opt, const char *arg, void *data)
 		else
 			return cli_usage_error(cli, "invalid policy '%s' (want drop or block)", arg);
 		return 0;
+	case 'T': { /* --stall */
+		int64_t ms;
+		int r = cli_parse_secs(cli, arg, &ms);
+		if (r == 0)
+			o->sub.stall_ms = ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+		return r;
+	}
 	default:
 		return cli_watch_option(cli, opt, arg, &o->watch);
 	}
@@ -349,13 +360,16 @@ int cli_sub(struct cli *cli, int argc, char **argv)
 	    CLI_WATCH_LONGOPTS,
 	    {"group", required_argument, NULL, 'g'},
 	    {"policy", required_argument, NULL, 'P'},
+	    {"stall", required_argument, NULL, 'T'},
 	    CLI_COMMON_LONGOPTS,
 	    {0},
 	};
 	/* Lossless by default, like a pipe: a shell pipeline (seq 1000000 | lbus
 	 * pub t -l, lbus sub t -n 1000000) gets every message however fast the
-	 * burst; --policy drop never slows the publishers instead. */
-	struct sub_opts o = {.sub.policy = LBUS_POLICY_BLOCK};
+	 * burst; but a sub that stops reading (suspended, its output not read)
+	 * does not stall the publishers for more than SUB_STALL_MS.
+	 * --policy drop never slows them at all. */
+	struct sub_opts o = {.sub = {.policy = LBUS_POLICY_BLOCK, .stall_ms = SUB_STALL_MS}};
 	struct sub_state st = {.opts = &o};
 	lbus *bus;
 	int first, status;
