@@ -861,6 +861,64 @@ static void test_cli_serve_kills_stubborn_command(void **state)
 	lbus_close(bus);
 }
 
+/* Is pid gone (or a zombie nobody reaped yet)? */
+static bool process_gone(pid_t pid)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return true;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *paren = strrchr(buf, ')');
+	return paren && paren[1] == ' ' && paren[2] == 'Z';
+}
+
+/* The command exits on SIGTERM but leaves behind a process of its group
+ * that ignores it: serve's SIGKILL reaches that one too. */
+static void test_cli_serve_kills_what_the_command_left(void **state)
+{
+	struct lbt_broker *b = *state;
+	lbus *bus;
+	assert_int_equal(lbt_connect(b, &bus), 0);
+	char script[2 * PATH_MAX + 128];
+	snprintf(script, sizeof(script),
+		 "(trap '' TERM; exec sleep 30) & echo $! > '%s/left'; echo x > '%s/started'; wait", b->dir, b->dir);
+	struct lbt_proc serve;
+	serve_sh(&serve, b, bus, "calls.leaver", script);
+	struct async_calls calls = {0};
+	struct async_slot slot = {&calls, 0};
+	assert_true(lbus_call_async(bus, "calls.leaver", "a", 1, lbt_ms(20000), on_async_reply, &slot) > 0);
+	int64_t t0 = lbt_now_ms();
+	while (count_lines(b->dir, "started") < 1 && lbt_now_ms() - t0 < lbt_ms(10000))
+		assert_true(lbus_run(bus, 10) >= 0);
+	assert_int_equal(count_lines(b->dir, "started"), 1);
+	char path[PATH_MAX];
+	assert_int_equal(lbt_path(path, b->dir, "left"), 0);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	int left = 0;
+	assert_int_equal(fscanf(f, "%d", &left), 1);
+	fclose(f);
+	assert_true(left > 0);
+	assert_false(process_gone(left));
+
+	lbt_proc_signal(&serve, SIGTERM);
+	assert_int_equal(lbt_proc_wait(&serve, lbt_ms(8000)), 0);
+	assert_int_equal(serve.exit_code, 0);
+	t0 = lbt_now_ms();
+	while (!process_gone(left) && lbt_now_ms() - t0 < lbt_ms(3000))
+		lbt_sleep_ms(20);
+	bool gone = process_gone(left);
+	if (!gone)
+		kill(left, SIGKILL);
+	assert_true(gone);
+	lbt_proc_free(&serve);
+	lbus_close(bus);
+}
+
 static void test_cli_serve_topic(void **state)
 {
 	struct lbt_broker *b = *state;
@@ -908,6 +966,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_cli_serve_reply_too_large, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_serve_skips_expired_calls, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_serve_kills_stubborn_command, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_serve_kills_what_the_command_left, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_serve_topic, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -370,19 +370,34 @@ static bool child_reap_within(struct serve_child *c, int ms)
 	}
 }
 
-/* Stop a command still running when serve ends: SIGTERM, then SIGKILL if it
- * is still there after SERVE_KILL_GRACE_MS. */
+/* Does a member of process group pgid live (or a zombie leader wait)? */
+static bool group_alive(pid_t pgid)
+{
+	return kill(-pgid, 0) == 0 || errno == EPERM;
+}
+
+/*
+ * Stop what a command left running when serve ends: its whole process
+ * group gets SIGTERM, then SIGKILL if any of it is still there after
+ * SERVE_KILL_GRACE_MS. The group, not only the command: the command may
+ * have exited while something it started still runs (its pgid cannot be
+ * reused while any member lives).
+ */
 static void child_kill(struct serve_child *c)
 {
+	int64_t end = cli_now_ms() + SERVE_KILL_GRACE_MS;
+
 	if (!c->req)
 		return;
-	if (!c->exited) {
-		kill(-c->pid, SIGTERM);
-		if (!child_reap_within(c, SERVE_KILL_GRACE_MS)) {
-			kill(-c->pid, SIGKILL);
-			waitpid(c->pid, NULL, 0);
-		}
-	}
+	kill(-c->pid, SIGTERM);
+	if (!c->exited)
+		c->exited = child_reap_within(c, SERVE_KILL_GRACE_MS);
+	while (group_alive(c->pid) && cli_now_ms() < end)
+		usleep(10000);
+	if (group_alive(c->pid))
+		kill(-c->pid, SIGKILL);
+	if (!c->exited)
+		waitpid(c->pid, NULL, 0);
 	close_fd(&c->in_fd);
 	close_fd(&c->out_fd);
 	close_fd(&c->pidfd);
