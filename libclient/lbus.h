@@ -404,8 +404,10 @@ struct lbus_monitor_event {
 	const uint64_t *receivers; /* client ids the message was queued to */
 	size_t n_receivers;
 	const char *topic;  /* PUBLISH and calls to a topic, else "" */
-	const char *name;   /* SEND and calls to a name, else "" */
-	const void *data;
+	const char *name;   /* SEND and calls to a name (also an ERROR for a
+			     * call refused before routing: the target as
+			     * given, name or topic), else "" */
+	const void *data;   /* the payload; ERROR: the responder's reason, if any */
 	size_t len;
 	uint64_t call_id;   /* CALL/REPLY/ERROR: correlation (broker's token) */
 	bool retain;

@@ -22,7 +22,8 @@
  * ERR_NO_RESPONDERS, so its caller fails fast instead of timing out.
  * Publishes go to their subscription's callback and sends to the
  * lbus_on_message() handler. Deliveries for a subscription already
- * cancelled are ignored (a call to it is refused).
+ * cancelled are ignored; a call to it goes to the lbus_on_call() handler,
+ * or is refused without one.
  *
  * Unsubscribing waits for the broker's Ok; deliveries that arrive meanwhile
  * were queued before the broker processed it and still run the callback
