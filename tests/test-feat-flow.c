@@ -565,6 +565,7 @@ static void test_cli_sub_policy_block(void **state)
 	free(data);
 }
 
+
 /* Sum of the first number on each stderr line that reports drops. */
 static uint64_t missed_in_warnings(const char *err)
 {
@@ -584,6 +585,25 @@ static uint64_t missed_in_warnings(const char *err)
 		line = nl ? nl + 1 : NULL;
 	}
 	return sum;
+}
+
+/* Read the `lbus sub` of CLI_LINES published lines (its output starting at
+ * from) until its printed lines plus the drops its warnings report add up
+ * to CLI_LINES (within 10 s), and assert that they do. Returns the drops. */
+static uint64_t await_all_accounted(struct lbt_proc *sub, long from)
+{
+	int64_t until = lbt_now_ms() + lbt_ms(10000);
+	int seen, last;
+	uint64_t warned;
+	do {
+		lbt_proc_read_bytes(sub, sub->out_len + 1, 20);
+		seen = count_seq_lines(sub->out, (size_t)from, false, &last);
+		warned = missed_in_warnings(txt(sub->err));
+	} while ((uint64_t)seen + warned != CLI_LINES && lbt_now_ms() < until);
+	if ((uint64_t)seen + warned != CLI_LINES)
+		fprintf(stderr, "printed %d, warned %llu:\n%s\n", seen, (unsigned long long)warned, txt(sub->err));
+	assert_int_equal((uint64_t)seen + warned, CLI_LINES);
+	return warned;
 }
 
 static void test_cli_sub_drop_warns(void **state)
@@ -628,15 +648,7 @@ static void test_cli_sub_drop_warns(void **state)
 	/* Every drop is reported without waiting for a further message: once
 	 * the broker holds nothing for the subscriber, its printed lines plus
 	 * its warnings add up to what was published. */
-	int64_t until = lbt_now_ms() + lbt_ms(10000);
-	int seen, seen_last;
-	uint64_t warned;
-	do {
-		lbt_proc_read_bytes(&sub, sub.out_len + 1, 20);
-		seen = count_seq_lines(sub.out, (size_t)from, false, &seen_last);
-		warned = missed_in_warnings(txt(sub.err));
-	} while ((uint64_t)seen + warned != CLI_LINES && lbt_now_ms() < until);
-	assert_int_equal((uint64_t)seen + warned, CLI_LINES);
+	await_all_accounted(&sub, from);
 
 	/* A marker that is sure to be queued shows where its output ends. */
 	assert_int_equal(lbus_publish(pub, "flow/cli-drop", "END", 3, 0), 0);
@@ -690,18 +702,7 @@ static void test_cli_sub_stall_bound(void **state)
 	assert_true(lbt_now_ms() - t0 < lbt_ms(8000));
 
 	lbt_proc_signal(&sub, SIGCONT);
-	int64_t until = lbt_now_ms() + lbt_ms(10000);
-	int seen, last;
-	uint64_t warned;
-	do {
-		lbt_proc_read_bytes(&sub, sub.out_len + 1, 20);
-		seen = count_seq_lines(sub.out, (size_t)from, false, &last);
-		warned = missed_in_warnings(txt(sub.err));
-	} while ((uint64_t)seen + warned != CLI_LINES && lbt_now_ms() < until);
-	if ((uint64_t)seen + warned != CLI_LINES)
-		fprintf(stderr, "printed %d, warned %llu:\n%s\n", seen, (unsigned long long)warned, txt(sub.err));
-	assert_int_equal((uint64_t)seen + warned, CLI_LINES);
-	assert_true(warned > 0);
+	assert_true(await_all_accounted(&sub, from) > 0);
 	lbt_proc_signal(&sub, SIGTERM);
 	lbt_proc_wait(&sub, lbt_ms(5000));
 	lbt_proc_free(&sub);
