@@ -211,6 +211,14 @@ bool client_queue_full(const struct client *c, size_t add)
 	return c->outq.bytes > 0 && c->outq.bytes + add > c->broker->cfg.max_queue;
 }
 
+/* Output starts waiting for c: its stall clock (progress_ms) starts now, not
+ * at its last write, however long it has been idle. */
+static void client_output_starts(struct client *c)
+{
+	if (outq_empty(&c->outq))
+		c->progress_ms = broker_now_ms();
+}
+
 int client_queue(struct client *c, struct msgbuf *buf, const void *hdr, size_t hlen)
 {
 	int ret;
@@ -219,6 +227,7 @@ int client_queue(struct client *c, struct msgbuf *buf, const void *hdr, size_t h
 		msgbuf_unref(buf);
 		return 0;
 	}
+	client_output_starts(c);
 	ret = outq_push(&c->outq, buf, hdr, hlen);
 	if (ret < 0)
 		return ret;
@@ -233,6 +242,7 @@ uint8_t *client_queue_reserve(struct client *c, size_t len)
 
 	if (c->state == CLIENT_CLOSED)
 		return NULL;
+	client_output_starts(c);
 	p = outq_append(&c->outq, &c->broker->pool, len);
 	if (p && !c->write_blocked && !list_linked(&c->flush_link))
 		list_add_tail(&c->broker->flush, &c->flush_link);

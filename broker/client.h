@@ -70,7 +70,8 @@ struct client {
 	struct list deadline_link; /* broker->deadlines */
 	int64_t deadline_ms;       /* hello or frame deadline, or when a waiting
 				    * publisher re-checks a stalled target (monotonic) */
-	int64_t progress_ms;       /* last write that the socket took (monotonic) */
+	int64_t progress_ms;       /* last write that the socket took, or when
+				    * output last started waiting (monotonic) */
 
 	struct list subs;       /* struct sub.client_link, in subscription order */
 	uint32_t nsubs;

@@ -146,6 +146,29 @@ int router_targets(struct broker *b, const char *topic, size_t len)
 	return r->oom ? -ENOMEM : 0;
 }
 
+/* When a block subscription with stall_ms starts dropping (its client has
+ * taken nothing since progress_ms); 0 for a plain block one (never). */
+static int64_t stall_at(const struct sub *s)
+{
+	return s->stall_ms ? s->client->progress_ms + s->stall_ms : 0;
+}
+
+/* Does s lose a message that its client's full queue cannot take? With
+ * drop, always; with block only once the client has stalled (stall_ms). */
+static bool sub_drops_when_full(const struct sub *s)
+{
+	return s->policy == LBUS__POLICY__POLICY_DROP || (s->stall_ms && broker_now_ms() >= stall_at(s));
+}
+
+/* How a full group member ranks against the others that are full (lower
+ * wins): by the bytes it has queued, except that one which would lose the
+ * message (drop policy, or a stalled block one) comes after every one that
+ * would only make the publisher wait. */
+static size_t group_rank(const struct sub *s, bool full)
+{
+	return full && sub_drops_when_full(s) ? SIZE_MAX : s->client->outq.bytes;
+}
+
 void router_pick_groups(struct broker *b, size_t frame_len)
 {
 	struct router *r = &b->router;
@@ -157,23 +180,16 @@ void router_pick_groups(struct broker *b, size_t frame_len)
 	groups_begin(&b->groups);
 	for (size_t i = 0; i < r->n; i++) {
 		struct sub *s = r->subs[i];
+		bool full = s->member.group && client_queue_full(s->client, frame_len);
 
 		if (!s->member.group)
 			r->subs[k++] = s;
 		else
-			groups_offer(&b->groups, &s->member, client_queue_full(s->client, frame_len),
-				     s->client->outq.bytes);
+			groups_offer(&b->groups, &s->member, full, group_rank(s, full));
 	}
 	while ((w = groups_next_winner(&b->groups)))
 		r->subs[k++] = container_of(w, struct sub, member);
 	r->n = k;
-}
-
-/* When a block subscription with stall_ms starts dropping (its client has
- * taken nothing since progress_ms); 0 for a plain block one (never). */
-static int64_t stall_at(const struct sub *s)
-{
-	return s->stall_ms ? s->client->progress_ms + s->stall_ms : 0;
 }
 
 struct client *router_block_target(struct broker *b, size_t frame_len, int64_t *recheck_ms)
@@ -197,12 +213,6 @@ struct client *router_block_target(struct broker *b, size_t frame_len, int64_t *
 	return NULL;
 }
 
-/* Does s lose a message that its client's full queue cannot take? With
- * drop, always; with block only once the client has stalled (stall_ms). */
-static bool sub_drops_when_full(const struct sub *s)
-{
-	return s->policy == LBUS__POLICY__POLICY_DROP || (s->stall_ms && broker_now_ms() >= stall_at(s));
-}
 
 bool router_fits(const struct client *to, size_t body_len)
 {

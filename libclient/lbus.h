@@ -197,13 +197,15 @@ struct lbus_sub_opts {
 				  * then returns -ENOENT, harmlessly).
 				  * 0: unlimited */
 	uint32_t stall_ms;       /* LBUS_POLICY_BLOCK only, > 0: once this
-				  * client has read nothing for stall_ms while
-				  * its queue is full (suspended, or stuck
-				  * elsewhere), the subscription drops with
-				  * notices (see lbus_on_dropped()) instead of
-				  * stalling the publishers, until the client
-				  * reads again. 0: block for as long as it
-				  * takes */
+				  * client has read nothing from its socket
+				  * for stall_ms while its queue is full
+				  * (suspended, or busy elsewhere: a client
+				  * that reads a big batch and then works on
+				  * it for longer looks the same), the
+				  * subscription drops with notices (see
+				  * lbus_on_dropped()) instead of stalling
+				  * the publishers, until the client reads
+				  * again. 0: block for as long as it takes */
 };
 
 /*

@@ -709,6 +709,113 @@ static void test_cli_sub_stall_bound(void **state)
 	lbus_close(pub);
 }
 
+/* ---- stall_ms: only a client that stopped reading is dropped for ------------------- */
+
+static void on_count(lbus *bus, const struct lbus_msg *msg, void *userdata)
+{
+	(*(int *)userdata)++;
+}
+
+static void on_dropped_count(lbus *bus, uint64_t sub_id, uint64_t count, void *userdata)
+{
+	*(uint64_t *)userdata += count;
+}
+
+/* A client idle for longer than its stall_ms that then gets a burst (here
+ * the retained messages replayed on subscribe, 3 times its queue) has not
+ * stalled: its stall clock starts when output starts waiting for it. */
+static void test_stall_clock_starts_with_output(void **state)
+{
+	struct lbt_broker *b = *state;
+	lbus *pub, *sub;
+	char topic[64], payload[1000];
+	int got = 0;
+	uint64_t dropped = 0;
+
+	assert_int_equal(lbt_connect(b, &pub), 0);
+	memset(payload, 'r', sizeof(payload));
+	for (int i = 0; i < 200; i++) {
+		snprintf(topic, sizeof(topic), "flow/retained/%d", i);
+		assert_int_equal(lbus_publish(pub, topic, payload, sizeof(payload), LBUS_RETAIN), 0);
+	}
+	assert_int_equal(lbus_sync(pub, lbt_ms(5000)), 0);
+	assert_int_equal(lbt_connect(b, &sub), 0);
+	lbus_on_dropped(sub, on_dropped_count, &dropped);
+	lbt_sleep_ms(1000); /* idle, well past stall_ms */
+	struct lbus_sub_opts o = {.policy = LBUS_POLICY_BLOCK, .stall_ms = 300};
+	assert_true(lbus_subscribe(sub, "flow/retained/#", on_count, &got, &o) > 0);
+	for (int64_t t0 = lbt_now_ms(); got + (int)dropped < 200 && lbt_now_ms() - t0 < lbt_ms(5000);)
+		assert_true(lbus_run(sub, 20) >= 0);
+	assert_int_equal(dropped, 0);
+	assert_int_equal(got, 200);
+	lbus_close(sub);
+	lbus_close(pub);
+}
+
+static size_t count_newlines(const char *s, size_t from, size_t len)
+{
+	size_t n = 0;
+	for (size_t i = from; i < len; i++)
+		n += s[i] == '\n';
+	return n;
+}
+
+/* A queue group with a suspended member (block, --stall) and a slow one
+ * (plain block): once both queues are full, the publisher waits for the
+ * slow one instead of dropping for the suspended one, so the group loses
+ * nothing. */
+static void test_group_prefers_waiting_to_dropping(void **state)
+{
+	struct lbt_broker *b = *state;
+	struct lbt_proc stuck, slow;
+	assert_int_equal(lbt_cli_spawn(&slow, b, "sub", "flow/gstall", "-g", "gs", "--stall", "0", NULL), 0);
+	assert_true(lbt_sub_ready(b, &slow, "flow/gstall", lbt_ms(10000)) >= 0); /* alone in the group */
+	assert_int_equal(lbt_cli_spawn(&stuck, b, "sub", "flow/gstall", "-g", "gs", "--stall", "0.3", NULL), 0);
+	/* Probe until the group shares with the new member too. */
+	lbus *probe;
+	assert_int_equal(lbt_connect(b, &probe), 0);
+	for (int64_t t0 = lbt_now_ms(); !strstr(txt(stuck.out), "probe") && lbt_now_ms() - t0 < lbt_ms(10000);) {
+		assert_int_equal(lbus_publish(probe, "flow/gstall", "probe", 5, 0), 0);
+		assert_int_equal(lbus_sync(probe, lbt_ms(5000)), 0);
+		lbt_proc_read_bytes(&stuck, stuck.out_len + 1, 50);
+	}
+	assert_non_null(strstr(txt(stuck.out), "probe"));
+	lbus_close(probe);
+	lbt_proc_read_bytes(&slow, slow.out_len + (1u << 20), 200); /* the probes that went to it */
+	long from_slow = (long)slow.out_len, from_stuck = (long)stuck.out_len;
+	lbt_proc_signal(&stuck, SIGSTOP);
+
+	struct publisher p;
+	publisher_start(&p, b, "flow/gstall", false);
+	/* The slow member's output is read in small steps: its queue is full
+	 * most of the time. */
+	for (int64_t t0 = lbt_now_ms(); !atomic_load(&p.done) && lbt_now_ms() - t0 < lbt_ms(60000);)
+		lbt_proc_read_bytes(&slow, slow.out_len + 4096, 20);
+	assert_true(atomic_load(&p.done));
+	assert_int_equal(pthread_join(p.thread, NULL), 0);
+	assert_int_equal(p.result, 0);
+	lbt_proc_signal(&stuck, SIGCONT);
+
+	size_t total = 0;
+	for (int64_t t0 = lbt_now_ms(); lbt_now_ms() - t0 < lbt_ms(10000);) {
+		lbt_proc_read_bytes(&slow, slow.out_len + 1, 20);
+		lbt_proc_read_bytes(&stuck, stuck.out_len + 1, 20);
+		total = count_newlines(slow.out, (size_t)from_slow, slow.out_len) +
+			count_newlines(stuck.out, (size_t)from_stuck, stuck.out_len);
+		if (total >= N_MSGS)
+			break;
+	}
+	assert_null(strstr(txt(stuck.err), "dropped"));
+	assert_int_equal(total, N_MSGS);
+	lbt_proc_signal(&stuck, SIGTERM);
+	lbt_proc_signal(&slow, SIGTERM);
+	lbt_proc_wait(&stuck, lbt_ms(5000));
+	lbt_proc_wait(&slow, lbt_ms(5000));
+	lbt_proc_free(&stuck);
+	lbt_proc_free(&slow);
+	lbus_close(p.bus);
+}
+
 /* ---- a connection that breaks inside its own frame handler ------------------------- */
 
 static void raw_subscribe_block(int fd, const char *pattern)
@@ -822,6 +929,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_cli_sub_policy_block, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_sub_drop_warns, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_sub_stall_bound, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stall_clock_starts_with_output, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_group_prefers_waiting_to_dropping, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_publisher_broken_inside_its_publish, setup_tiny, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -221,9 +221,13 @@ struct sub_opts {
 	enum cli_format fmt;
 };
 
-/* Default --stall: how long a sub that reads nothing may hold up its
- * publishers before it drops (and warns) instead. */
-#define SUB_STALL_MS 2000
+/* Default --stall when stdout is a terminal: how long a sub that reads
+ * nothing (suspended with Ctrl-Z, or a terminal that stopped) may hold up
+ * its publishers before it drops (and warns) instead. Into a pipe or a file
+ * it blocks for as long as it takes, like any pipe writer: the broker sees
+ * only socket reads, and a sub that writes a big batch to a slow pipe
+ * reads nothing meanwhile, which would look the same as a stall. */
+#define SUB_STALL_TTY_MS 2000
 
 struct sub_one;
 
@@ -366,10 +370,10 @@ int cli_sub(struct cli *cli, int argc, char **argv)
 	};
 	/* Lossless by default, like a pipe: a shell pipeline (seq 1000000 | lbus
 	 * pub t -l, lbus sub t -n 1000000) gets every message however fast the
-	 * burst; but a sub that stops reading (suspended, its output not read)
-	 * does not stall the publishers for more than SUB_STALL_MS.
-	 * --policy drop never slows them at all. */
-	struct sub_opts o = {.sub = {.policy = LBUS_POLICY_BLOCK, .stall_ms = SUB_STALL_MS}};
+	 * burst; in a terminal, a sub suspended for SUB_STALL_TTY_MS stops
+	 * holding up the publishers. --policy drop never slows them at all. */
+	struct sub_opts o = {.sub = {.policy = LBUS_POLICY_BLOCK,
+				     .stall_ms = isatty(STDOUT_FILENO) ? SUB_STALL_TTY_MS : 0}};
 	struct sub_state st = {.opts = &o};
 	lbus *bus;
 	int first, status;
