@@ -262,6 +262,21 @@ static void test_presence_child_process(void **state)
 	lbus_close(w.bus);
 }
 
+/* A spawned `lbus sub '$lbus/#'` is ready once it prints the connection of
+ * a probe client; returns the stdout offset after what it printed so far. */
+static size_t presence_sub_ready(const struct lbt_broker *b, struct lbt_proc *sub)
+{
+	int64_t end = lbt_now_ms() + lbt_ms(10000);
+	while (sub->out_len == 0 && lbt_now_ms() < end) {
+		lbus *probe;
+		assert_int_equal(lbt_connect(b, &probe), 0);
+		lbus_close(probe);
+		lbt_proc_read_bytes(sub, 1, 100);
+	}
+	assert_true(sub->out_len > 0);
+	return sub->out_len;
+}
+
 /* ---- CLI --------------------------------------------------------------------- */
 
 static void test_cli_sub_shows_presence_decoded(void **state)
@@ -269,16 +284,7 @@ static void test_cli_sub_shows_presence_decoded(void **state)
 	struct lbt_broker *b = *state;
 	struct lbt_proc sub;
 	assert_int_equal(lbt_cli_spawn(&sub, b, "sub", "-v", "$lbus/#", NULL), 0);
-	/* Ready once it prints the connection of a probe client. */
-	int64_t end = lbt_now_ms() + lbt_ms(10000);
-	while (sub.out_len == 0 && lbt_now_ms() < end) {
-		lbus *probe;
-		assert_int_equal(lbt_connect(b, &probe), 0);
-		lbus_close(probe);
-		lbt_proc_read_bytes(&sub, 1, 100);
-	}
-	assert_true(sub.out_len > 0);
-	size_t from = sub.out_len;
+	size_t from = presence_sub_ready(b, &sub);
 
 	struct lbt_proc listen;
 	assert_int_equal(lbt_cli_spawn(&listen, b, "listen", "pres.shown", NULL), 0);
@@ -329,15 +335,7 @@ static void test_cli_sub_tells_presence_events_apart(void **state)
 	struct lbt_broker *b = *state;
 	struct lbt_proc sub;
 	assert_int_equal(lbt_cli_spawn(&sub, b, "sub", "$lbus/#", NULL), 0);
-	int64_t end = lbt_now_ms() + lbt_ms(10000);
-	while (sub.out_len == 0 && lbt_now_ms() < end) {
-		lbus *probe;
-		assert_int_equal(lbt_connect(b, &probe), 0);
-		lbus_close(probe);
-		lbt_proc_read_bytes(&sub, 1, 100);
-	}
-	assert_true(sub.out_len > 0);
-	size_t from = sub.out_len;
+	size_t from = presence_sub_ready(b, &sub);
 
 	lbus *c;
 	assert_int_equal(lbt_connect(b, &c), 0);
