@@ -121,6 +121,22 @@ static bool can_switch_uid(void)
 	return false;
 }
 
+/* lbusd on b's directory must refuse to start, naming the directory and
+ * saying why (why_text), and create no socket there. */
+static void expect_dir_refused(const struct lbt_broker *b, const char *why_text)
+{
+	char path[PATH_MAX];
+	assert_int_equal(lbt_path(path, b->dir, "bus.sock"), 0);
+	struct lbt_proc p;
+	run_lbusd(path, false, &p);
+	assert_true(p.exit_code > 0 && p.exit_code < 128);
+	assert_non_null(strstr(p.err, b->dir));
+	assert_non_null(strstr(p.err, why_text));
+	lbt_proc_free(&p);
+	struct stat st;
+	assert_int_equal(lstat(path, &st), -1);
+}
+
 /* The directory of the socket must be trustworthy: a directory writable by
  * others without the sticky bit is refused (anybody could swap the socket),
  * while a sticky one (like /tmp) is fine. */
@@ -129,16 +145,7 @@ static void test_writable_dir_refused(void **state)
 	struct lbt_broker b;
 	assert_int_equal(lbt_broker_make_dir(&b), 0);
 	assert_int_equal(chmod(b.dir, 0777), 0);
-	char path[PATH_MAX];
-	assert_int_equal(lbt_path(path, b.dir, "bus.sock"), 0);
-	struct lbt_proc p;
-	run_lbusd(path, false, &p);
-	assert_true(p.exit_code > 0 && p.exit_code < 128);
-	assert_non_null(strstr(p.err, b.dir));
-	assert_non_null(strstr(p.err, "refusing"));
-	lbt_proc_free(&p);
-	struct stat st;
-	assert_int_equal(lstat(path, &st), -1);
+	expect_dir_refused(&b, "refusing");
 
 	assert_int_equal(chmod(b.dir, 01777), 0); /* sticky: accepted */
 	struct lbt_broker_opts o = {.reuse_dir = true};
@@ -157,16 +164,7 @@ static void test_foreign_dir_refused(void **state)
 	assert_int_equal(lbt_broker_make_dir(&b), 0);
 	assert_int_equal(chown(b.dir, 65534, 65534), 0);
 	assert_int_equal(chmod(b.dir, 0755), 0);
-	char path[PATH_MAX];
-	assert_int_equal(lbt_path(path, b.dir, "bus.sock"), 0);
-	struct lbt_proc p;
-	run_lbusd(path, false, &p);
-	assert_true(p.exit_code > 0 && p.exit_code < 128);
-	assert_non_null(strstr(p.err, b.dir));
-	assert_non_null(strstr(p.err, "65534"));
-	lbt_proc_free(&p);
-	struct stat st;
-	assert_int_equal(lstat(path, &st), -1);
+	expect_dir_refused(&b, "65534");
 	lbt_broker_kill(&b); /* removes the directory */
 }
 
