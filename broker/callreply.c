@@ -109,12 +109,9 @@ static int result_queue(struct client *caller, const struct result *r)
 
 	if (!m || client_queue(caller, m, NULL, 0) < 0)
 		return -ENOMEM;
-	caller->ctr.msgs_out++;
-	caller->broker->ctr.msgs_out++;
-	if (r->error) {
-		caller->ctr.errors++;
-		caller->broker->ctr.errors++;
-	}
+	client_count_out(caller);
+	if (r->error)
+		client_count_error(caller);
 	return 0;
 }
 
@@ -282,19 +279,15 @@ int callreply_handle_call(struct client *c, const struct lbus_wire_frame *f)
 			return call_refuse(c, f, &call, code, NULL);
 		if (!router_fits(to, need - OUTQ_HDR_MAX))
 			return call_refuse(c, f, &call, LBUS__ERROR_CODE__ERR_INVALID, "call too large for the responder");
-		if (!client_queue_full(to, need))
-			break;
-		client_write_now(to);
-		if (to->state == CLIENT_CLOSED)
-			continue; /* it went away: resolve again */
-		if (client_queue_full(to, need)) {
+		if (!client_make_room(to, need)) {
 			client_wait_on(c, to, 0);
 			return CLIENT_BLOCKED;
 		}
-		break;
+		if (to->state != CLIENT_CLOSED)
+			break;
+		/* it went away while its queue was written: resolve again */
 	}
-	c->ctr.msgs_in++;
-	b->ctr.msgs_in++;
+	client_count_in(c);
 	code = call_route(c, f, &call, to, sub);
 	return code ? call_refuse(c, f, &call, code, NULL) : 0;
 }
@@ -401,17 +394,13 @@ int callreply_handle_reply(struct client *c, const struct lbus_wire_frame *f)
 		r.sender_len = 0;
 		result_set_error(&r, LBUS__ERROR_CODE__ERR_LIMIT, "reply larger than the caller's max_frame");
 	}
-	if (client_queue_full(caller, result_frame_size(&r))) {
-		client_write_now(caller);
-		if (caller->state != CLIENT_CLOSED && client_queue_full(caller, result_frame_size(&r))) {
-			client_wait_on(c, caller, 0);
-			return CLIENT_BLOCKED;
-		}
-		if (caller->state == CLIENT_CLOSED)
-			return 0; /* its calls were dropped with it */
+	if (!client_make_room(caller, result_frame_size(&r))) {
+		client_wait_on(c, caller, 0);
+		return CLIENT_BLOCKED;
 	}
-	c->ctr.msgs_in++;
-	b->ctr.msgs_in++;
+	if (caller->state == CLIENT_CLOSED)
+		return 0; /* its calls were dropped with it */
+	client_count_in(c);
 	if (result_queue(caller, &r) < 0) {
 		r.payload_len = 0;
 		result_set_error(&r, LBUS__ERROR_CODE__ERR_INTERNAL, NULL);

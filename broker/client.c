@@ -211,6 +211,38 @@ bool client_queue_full(const struct client *c, size_t add)
 	return c->outq.bytes > 0 && c->outq.bytes + add > c->broker->cfg.max_queue;
 }
 
+bool client_make_room(struct client *to, size_t need)
+{
+	if (to->state == CLIENT_CLOSED || !client_queue_full(to, need))
+		return true;
+	client_write_now(to);
+	return to->state == CLIENT_CLOSED || !client_queue_full(to, need);
+}
+
+void client_count_in(struct client *c)
+{
+	c->ctr.msgs_in++;
+	c->broker->ctr.msgs_in++;
+}
+
+void client_count_out(struct client *c)
+{
+	c->ctr.msgs_out++;
+	c->broker->ctr.msgs_out++;
+}
+
+void client_count_error(struct client *c)
+{
+	c->ctr.errors++;
+	c->broker->ctr.errors++;
+}
+
+void client_count_drop(struct client *c)
+{
+	c->ctr.dropped++;
+	c->broker->ctr.dropped++;
+}
+
 /* Output starts waiting for c: its stall clock (progress_ms) starts now, not
  * at its last write, however long it has been idle. */
 static void client_output_starts(struct client *c)
@@ -297,8 +329,7 @@ static int client_queue_error(struct client *c, const struct lbus_wire_frame *f,
 	out.kind_case = LBUS__FRAME__KIND_ERROR;
 	out.error = &err;
 	out.req_id = f ? f->req_id : 0;
-	c->ctr.errors++;
-	c->broker->ctr.errors++;
+	client_count_error(c);
 	return client_queue_frame(c, &out);
 }
 

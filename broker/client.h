@@ -114,6 +114,20 @@ void client_flush(struct client *c);
  * whose end-of-turn client_flush() meets the error again and closes it.
  */
 void client_write_now(struct client *c);
+/*
+ * Flow control's one question: can `to` take `need` more bytes? A full
+ * queue is written now (the socket may take it); still full: false, and the
+ * caller waits (client_wait_on). A client that is closed, or closes while
+ * its queue is written, takes anything (what is queued to it is dropped).
+ */
+bool client_make_room(struct client *to, size_t need);
+
+/* Counters: per client and for the broker, always moved together. */
+void client_count_in(struct client *c);
+void client_count_out(struct client *c);
+void client_count_error(struct client *c);
+void client_count_drop(struct client *c);
+
 /* Recompute and apply c's epoll events (input paused while blocked/stopping). */
 void client_update_events(struct client *c);
 

@@ -195,12 +195,6 @@ static bool monitor_active_wants(const struct monitor *m, const struct monitor_e
 	return m->client->state == CLIENT_READY && monitor_wants(m, ev);
 }
 
-static void monitor_drop(struct broker *b, struct monitor *m)
-{
-	m->client->ctr.dropped++;
-	b->ctr.dropped++;
-}
-
 void monitor_emit(struct broker *b, const struct monitor_event *ev)
 {
 	uint32_t max_frame = UINT32_MAX;
@@ -225,7 +219,7 @@ void monitor_emit(struct broker *b, const struct monitor_event *ev)
 		if (!monitor_active_wants(m, ev))
 			continue;
 		if (!buf || client_queue_full(m->client, size) || client_queue(m->client, msgbuf_ref(buf), NULL, 0) < 0)
-			monitor_drop(b, m);
+			client_count_drop(m->client);
 	}
 	msgbuf_unref(buf);
 }

@@ -199,11 +199,7 @@ struct client *router_block_target(struct broker *b, size_t frame_len, int64_t *
 		struct sub *s = b->router.subs[i];
 		struct client *to = s->client;
 
-		if (s->policy != LBUS__POLICY__POLICY_BLOCK || to->state == CLIENT_CLOSED ||
-		    !client_queue_full(to, frame_len))
-			continue;
-		client_write_now(to);
-		if (to->state == CLIENT_CLOSED || !client_queue_full(to, frame_len))
+		if (s->policy != LBUS__POLICY__POLICY_BLOCK || client_make_room(to, frame_len))
 			continue;
 		if (!s->stall_ms || broker_now_ms() < stall_at(s)) {
 			*recheck_ms = stall_at(s);
@@ -232,15 +228,14 @@ static void queue_dropped(struct client *to, struct sub *s)
 		s->dropped = 0;
 }
 
-static void count_drop(struct broker *b, struct client *to, struct sub *s)
+static void count_drop(struct client *to, struct sub *s)
 {
 	if (s) {
 		s->dropped++;
 		s->dropped_total++;
 	}
-	to->ctr.dropped++;
+	client_count_drop(to);
 	to->drops_pending = true;
-	b->ctr.dropped++;
 }
 
 void router_flush_dropped(struct client *c)
@@ -299,21 +294,20 @@ static bool deliver(struct broker *b, struct client *to, struct sub *s, struct m
 		return false;
 	hlen = lbus_wire_deliver_header_size(sub_id, flags & DELIVER_RETAINED, body->len);
 	if (!router_fits(to, body->len)) {
-		count_drop(b, to, s);
+		count_drop(to, s);
 		return false;
 	}
 	if (s && client_queue_full(to, hlen + body->len) && sub_drops_when_full(s)) {
-		count_drop(b, to, s);
+		count_drop(to, s);
 		return false;
 	}
 	if (s && s->dropped)
 		queue_dropped(to, s);
 	if (queue_deliver(to, sub_id, body, hlen, flags) < 0) {
-		count_drop(b, to, s);
+		count_drop(to, s);
 		return false;
 	}
-	to->ctr.msgs_out++;
-	b->ctr.msgs_out++;
+	client_count_out(to);
 	if (s && s->max_msgs && ++s->delivered == s->max_msgs)
 		sub_expire(s); /* its last one: route the next message without it */
 	return true;
@@ -449,12 +443,6 @@ void router_cache_free(struct client *c)
 	}
 }
 
-static void count_in(struct client *c)
-{
-	c->ctr.msgs_in++;
-	c->broker->ctr.msgs_in++;
-}
-
 /* Keep (body) or clear (NULL) the topic's retained message. 0 or an
  * ErrorCode for the publisher. */
 static uint32_t router_retain(struct broker *b, const struct lbus_wire_publish *p, struct msgbuf *body)
@@ -524,7 +512,7 @@ int router_handle_publish(struct client *c, const struct lbus_wire_frame *f)
 		client_wait_on(c, full, recheck_ms);
 		return CLIENT_BLOCKED;
 	}
-	count_in(c);
+	client_count_in(c);
 	code = router_publish(c, f, &p);
 	if (code == LBUS__ERROR_CODE__ERR_LIMIT)
 		client_send_error(c, f, code, "retained store full (retained_max): delivered, not retained");
@@ -574,14 +562,11 @@ int router_handle_send(struct client *c, const struct lbus_wire_frame *f)
 	body_len = lbus_wire_deliver_body_size(f->body_len, c->sender_len, 0);
 	if (!router_fits(to, body_len))
 		return send_refuse(c, f, &s, LBUS__ERROR_CODE__ERR_INVALID, "message too large for the receiver");
-	if (client_queue_full(to, body_len + OUTQ_HDR_MAX)) {
-		client_write_now(to);
-		if (to->state != CLIENT_CLOSED && client_queue_full(to, body_len + OUTQ_HDR_MAX)) {
-			client_wait_on(c, to, 0);
-			return CLIENT_BLOCKED;
-		}
+	if (!client_make_room(to, body_len + OUTQ_HDR_MAX)) {
+		client_wait_on(c, to, 0);
+		return CLIENT_BLOCKED;
 	}
-	count_in(c);
+	client_count_in(c);
 	body = encode_body(b, LBUS_D_SEND, f->body, f->body_len, c->sender, c->sender_len, false);
 	if (!body)
 		return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory"), 0;
@@ -621,7 +606,7 @@ int router_publish_internal(struct broker *b, const char *topic, size_t topic_le
 		for (size_t i = 0; i < b->router.n; i++) {
 			struct sub *s = b->router.subs[i];
 			if (s->policy == LBUS__POLICY__POLICY_BLOCK && client_queue_full(s->client, body->len + OUTQ_HDR_MAX))
-				count_drop(b, s->client, s);
+				count_drop(s->client, s);
 			else if (deliver(b, s->client, s, body, 0) && b->monitors.count)
 				note_receiver(&b->router, s->client->id);
 		}
