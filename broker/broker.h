@@ -12,6 +12,7 @@
 
 #include "calls.h"
 #include "config.h"
+#include "conn.h"
 #include "groups.h"
 #include "list.h"
 #include "listener.h"
@@ -31,8 +32,9 @@ struct broker_options {
 	bool verbose;            /* -v */
 };
 
+/* Message counters of the whole broker (byte counters: conns). */
 struct broker_counters {
-	uint64_t msgs_in, msgs_out, bytes_in, bytes_out, dropped, errors;
+	uint64_t msgs_in, msgs_out, dropped, errors;
 	uint64_t clients, clients_total;
 };
 
@@ -48,13 +50,11 @@ struct broker {
 	struct listener listener;
 	uid_t uid;               /* the only uid admitted */
 
-	struct list clients;     /* struct client.link, all live clients */
-	struct list flush;       /* clients with output to try writing now */
-	struct list ready;       /* unblocked publishers with buffered input */
-	struct list deadlines;   /* clients with a hello/frame deadline */
-	struct list graveyard;   /* closed clients, freed at the end of the turn */
-	struct list expired_subs; /* struct sub.client_link: reached max_msgs, freed at the end of the turn */
-	uint64_t next_client_id;
+	struct conn_loop conns;  /* the transport's shared state (conn.h) */
+	struct list peers;       /* struct peer.link, all live peers */
+	struct list graveyard;   /* closed peers, freed at the end of the turn */
+	struct list expired_subs; /* struct sub.peer_link: reached max_msgs, freed at the end of the turn */
+	uint64_t next_peer_id;
 
 	struct msgpool pool;     /* shared message bodies */
 	struct trie subs;        /* subscription index */
@@ -65,7 +65,6 @@ struct broker {
 	struct calls calls;      /* pending request/reply calls */
 	struct monitors monitors;
 	struct presence presence; /* $lbus/... events waiting for the end of the turn */
-	struct lbus_rbuf scratch; /* read buffer lent to whichever client reads (client.c) */
 
 	struct broker_counters ctr;
 	uint64_t started_ms;
@@ -79,8 +78,5 @@ struct broker {
 int broker_init(struct broker *b, const struct broker_options *opts);
 /* Run until SIGTERM/SIGINT; returns 0 after a clean shutdown, -errno on failure. */
 int broker_run(struct broker *b);
-/* Release everything, close all clients, remove the socket. */
+/* Release everything, close all peers, remove the socket. */
 void broker_deinit(struct broker *b);
-
-/* Monotonic milliseconds. */
-int64_t broker_now_ms(void);

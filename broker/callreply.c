@@ -11,7 +11,7 @@
  *     CallResult{ERR_NO_RESPONDERS} (ERR_INVALID for a target that is
  *     neither a name nor a topic, ERR_DENIED for a '$' topic);
  *  2. flow control as for a send (block): when the responder's queue cannot
- *     take the call, the caller waits (CLIENT_BLOCKED) and is re-run later;
+ *     take the call, the caller waits (PEER_BLOCKED) and is re-run later;
  *  3. remember token -> (caller, call_id, responder, deadline) and queue
  *     Deliver{sub_id, call, sender, call_token} to the responder; its body
  *     is the Call exactly as the caller sent it.
@@ -32,8 +32,10 @@
 #include <string.h>
 
 #include "broker.h"
+#include "clock.h"
 #include "callreply.h"
-#include "client.h"
+#include "answer.h"
+#include "peer.h"
 #include "dispatch.h"
 #include "monitor.h"
 #include "lbus-limits.h"
@@ -103,15 +105,15 @@ static struct msgbuf *result_encode(struct broker *b, const struct result *r)
 
 /* Queue r to the caller, whatever its queue holds (errors are small, and a
  * reply's room was checked by the caller of this). 0 or -ENOMEM. */
-static int result_queue(struct client *caller, const struct result *r)
+static int result_queue(struct peer *caller, const struct result *r)
 {
 	struct msgbuf *m = result_encode(caller->broker, r);
 
-	if (!m || client_queue(caller, m, NULL, 0) < 0)
+	if (!m || conn_queue(&caller->conn, m, NULL, 0) < 0)
 		return -ENOMEM;
-	client_count_out(caller);
+	peer_count_out(caller);
 	if (r->error)
-		client_count_error(caller);
+		peer_count_error(caller);
 	return 0;
 }
 
@@ -144,7 +146,7 @@ static void result_set_error(struct result *r, uint32_t code, const char *reason
 }
 
 /* Tell monitors that a call (token 0: never routed) failed for caller. */
-static void monitor_call_error(struct broker *b, struct client *caller, uint64_t token, uint32_t code,
+static void monitor_call_error(struct broker *b, struct peer *caller, uint64_t token, uint32_t code,
 			       const struct lbus_wire_call *call)
 {
 	struct monitor_event ev = { .kind = LBUS__MONITOR_KIND__MON_ERROR, .call_token = token, .error = code };
@@ -161,7 +163,7 @@ static void monitor_call_error(struct broker *b, struct client *caller, uint64_t
 }
 
 /* Answer a call that cannot be routed, at once (reason NULL: the usual). */
-static int call_refuse(struct client *c, const struct lbus_wire_frame *f, const struct lbus_wire_call *call,
+static int call_refuse(struct peer *c, const struct lbus_wire_frame *f, const struct lbus_wire_call *call,
 		       uint32_t code, const char *reason)
 {
 	struct result r = { .call_id = call->call_id, .req_id = f->req_id };
@@ -189,7 +191,7 @@ static size_t call_keep_responders(struct router *r)
 }
 
 /* Pick the responder: 0, or the ErrorCode to refuse the call with. */
-static uint32_t call_resolve(struct broker *b, const struct lbus_wire_call *call, struct client **to,
+static uint32_t call_resolve(struct broker *b, const struct lbus_wire_call *call, struct peer **to,
 			     struct sub **sub)
 {
 	bool is_name = lbus_name_validate(call->target, call->target_len) == 0;
@@ -200,7 +202,7 @@ static uint32_t call_resolve(struct broker *b, const struct lbus_wire_call *call
 	if (call->call_id == 0 || (!is_name && !is_topic))
 		return LBUS__ERROR_CODE__ERR_INVALID;
 	if (is_name && (o = names_lookup(&b->names, call->target, call->target_len))) {
-		*to = container_of(o, struct client, names);
+		*to = container_of(o, struct peer, names);
 		*sub = NULL;
 		return 0;
 	}
@@ -214,20 +216,20 @@ static uint32_t call_resolve(struct broker *b, const struct lbus_wire_call *call
 	if (n == 0)
 		return LBUS__ERROR_CODE__ERR_NO_RESPONDERS;
 	*sub = b->router.subs[calls_pick(&b->calls, n)];
-	*to = (*sub)->client;
+	*to = (*sub)->peer;
 	return 0;
 }
 
 /* Queue the call to its responder under a new token. 0, or an ErrorCode. */
-static uint32_t call_route(struct client *c, const struct lbus_wire_frame *f, const struct lbus_wire_call *call,
-			   struct client *to, struct sub *sub)
+static uint32_t call_route(struct peer *c, const struct lbus_wire_frame *f, const struct lbus_wire_call *call,
+			   struct peer *to, struct sub *sub)
 {
 	struct broker *b = c->broker;
 	uint32_t timeout = call->timeout_ms ? call->timeout_ms : LBUS_DEFAULT_CALL_TIMEOUT_MS;
 	struct msgbuf *body;
 	struct call *pc;
 
-	if (calls_add(&b->calls, &c->calls, call->call_id, &to->calls, (uint64_t)broker_now_ms() + timeout, &pc) < 0)
+	if (calls_add(&b->calls, &c->calls, call->call_id, &to->calls, (uint64_t)clock_now_ms() + timeout, &pc) < 0)
 		return LBUS__ERROR_CODE__ERR_INTERNAL;
 	body = msgbuf_new(&b->pool, lbus_wire_deliver_body_size(f->body_len, c->sender_len, pc->token));
 	if (!body) {
@@ -260,17 +262,17 @@ static uint32_t call_route(struct client *c, const struct lbus_wire_frame *f, co
 	return 0;
 }
 
-int callreply_handle_call(struct client *c, const struct lbus_wire_frame *f)
+int callreply_handle_call(struct peer *c, const struct lbus_wire_frame *f)
 {
 	struct broker *b = c->broker;
 	struct lbus_wire_call call;
-	struct client *to;
+	struct peer *to;
 	struct sub *sub;
 	uint32_t code;
 	size_t need;
 
 	if (lbus_wire_call_decode(f->body, f->body_len, &call) < 0)
-		return client_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable call");
+		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable call");
 	/* Upper bound of the Deliver: header + body with the longest token. */
 	need = OUTQ_HDR_MAX + lbus_wire_deliver_body_size(f->body_len, c->sender_len, UINT64_MAX);
 	for (;;) {
@@ -279,15 +281,15 @@ int callreply_handle_call(struct client *c, const struct lbus_wire_frame *f)
 			return call_refuse(c, f, &call, code, NULL);
 		if (!router_fits(to, need - OUTQ_HDR_MAX))
 			return call_refuse(c, f, &call, LBUS__ERROR_CODE__ERR_INVALID, "call too large for the responder");
-		if (!client_make_room(to, need)) {
-			client_wait_on(c, to, 0);
-			return CLIENT_BLOCKED;
+		if (!conn_make_room(&to->conn, need)) {
+			peer_wait_on(c, to, 0);
+			return PEER_BLOCKED;
 		}
-		if (to->state != CLIENT_CLOSED)
+		if (to->state != PEER_CLOSED)
 			break;
 		/* it went away while its queue was written: resolve again */
 	}
-	client_count_in(c);
+	peer_count_in(c);
 	code = call_route(c, f, &call, to, sub);
 	return code ? call_refuse(c, f, &call, code, NULL) : 0;
 }
@@ -361,7 +363,7 @@ static void result_from_reply(struct result *r, const struct reply_in *in)
 }
 
 /* Tell monitors about a reply (an error reply is a MON_ERROR). */
-static void monitor_reply(struct client *c, struct client *caller, uint64_t token, const struct result *r)
+static void monitor_reply(struct peer *c, struct peer *caller, uint64_t token, const struct result *r)
 {
 	struct monitor_event ev = {
 		.kind = r->error ? LBUS__MONITOR_KIND__MON_ERROR : LBUS__MONITOR_KIND__MON_REPLY,
@@ -373,34 +375,34 @@ static void monitor_reply(struct client *c, struct client *caller, uint64_t toke
 	monitor_emit(c->broker, &ev);
 }
 
-int callreply_handle_reply(struct client *c, const struct lbus_wire_frame *f)
+int callreply_handle_reply(struct peer *c, const struct lbus_wire_frame *f)
 {
 	struct broker *b = c->broker;
 	struct result r = { .sender = c->sender, .sender_len = c->sender_len };
 	struct reply_in in;
-	struct client *caller;
+	struct peer *caller;
 	struct call *pc;
 
 	if (reply_decode(f, &in) < 0)
-		return client_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable reply");
+		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable reply");
 	pc = calls_find(&b->calls, in.token);
 	if (!pc || pc->responder != &c->calls)
 		return 0; /* answered, expired, or not this client's: ignored */
-	caller = container_of(pc->caller, struct client, calls);
+	caller = container_of(pc->caller, struct peer, calls);
 	r.call_id = pc->call_id;
 	result_from_reply(&r, &in);
-	if (result_frame_size(&r) - LBUS_FRAME_HEADER > caller->max_frame) {
+	if (result_frame_size(&r) - LBUS_FRAME_HEADER > caller->conn.max_frame) {
 		r.payload_len = 0;
 		r.sender_len = 0;
 		result_set_error(&r, LBUS__ERROR_CODE__ERR_LIMIT, "reply larger than the caller's max_frame");
 	}
-	if (!client_make_room(caller, result_frame_size(&r))) {
-		client_wait_on(c, caller, 0);
-		return CLIENT_BLOCKED;
+	if (!conn_make_room(&caller->conn, result_frame_size(&r))) {
+		peer_wait_on(c, caller, 0);
+		return PEER_BLOCKED;
 	}
-	if (caller->state == CLIENT_CLOSED)
+	if (caller->state == PEER_CLOSED)
 		return 0; /* its calls were dropped with it */
-	client_count_in(c);
+	peer_count_in(c);
 	if (result_queue(caller, &r) < 0) {
 		r.payload_len = 0;
 		result_set_error(&r, LBUS__ERROR_CODE__ERR_INTERNAL, NULL);
@@ -418,17 +420,17 @@ int callreply_handle_reply(struct client *c, const struct lbus_wire_frame *f)
 static void call_fail(struct call *pc, void *ud)
 {
 	uint32_t code = *(const uint32_t *)ud;
-	struct client *caller = container_of(pc->caller, struct client, calls);
+	struct peer *caller = container_of(pc->caller, struct peer, calls);
 	struct result r = { .call_id = pc->call_id };
 
-	if (caller->state == CLIENT_CLOSED)
+	if (caller->state == PEER_CLOSED)
 		return;
 	result_set_error(&r, code, NULL);
 	result_queue(caller, &r);
 	monitor_call_error(caller->broker, caller, pc->token, code, NULL);
 }
 
-void callreply_client_closed(struct client *c)
+void callreply_peer_closed(struct peer *c)
 {
 	uint32_t code = LBUS__ERROR_CODE__ERR_RESPONDER_GONE;
 

@@ -9,7 +9,8 @@
 #include <stdbool.h>
 
 #include "broker.h"
-#include "client.h"
+#include "answer.h"
+#include "peer.h"
 #include "dispatch.h"
 
 struct frame_handler {
@@ -35,27 +36,27 @@ static const struct frame_handler handlers[LBUS_K_MAX + 1] = {
 	[LBUS_K_MONITOR] = { monitor_handle_request, false },
 };
 
-int dispatch_frame(struct client *c, const uint8_t *frame, size_t len)
+int dispatch_frame(struct peer *c, const uint8_t *frame, size_t len)
 {
 	const struct frame_handler *h;
 	struct lbus_wire_frame f;
 
 	if (lbus_wire_frame_scan(frame, len, &f) < 0)
-		return client_fatal(c, NULL, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable frame");
+		return answer_fatal(c, NULL, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable frame");
 	if (f.fds)
-		return client_fatal(c, &f, LBUS__ERROR_CODE__ERR_INVALID, "file descriptors are not supported");
+		return answer_fatal(c, &f, LBUS__ERROR_CODE__ERR_INVALID, "file descriptors are not supported");
 	if (f.kind == LBUS_K_NONE)
-		return client_fatal(c, &f, LBUS__ERROR_CODE__ERR_PROTOCOL, "frame without a known kind");
+		return answer_fatal(c, &f, LBUS__ERROR_CODE__ERR_PROTOCOL, "frame without a known kind");
 	h = &handlers[f.kind];
-	if (c->state == CLIENT_HELLO && !h->before_hello)
-		return client_fatal(c, &f, LBUS__ERROR_CODE__ERR_PROTOCOL, "expected hello, got %s",
+	if (c->state == PEER_HELLO && !h->before_hello)
+		return answer_fatal(c, &f, LBUS__ERROR_CODE__ERR_PROTOCOL, "expected hello, got %s",
 				    lbus_kind_name(f.kind));
 	if (!h->fn)
-		return client_fatal(c, &f, LBUS__ERROR_CODE__ERR_PROTOCOL, "unexpected %s frame",
+		return answer_fatal(c, &f, LBUS__ERROR_CODE__ERR_PROTOCOL, "unexpected %s frame",
 				    lbus_kind_name(f.kind));
-	if (c->state == CLIENT_READY && c->outq.bytes > c->broker->cfg.max_queue) {
-		client_wait_on(c, c, 0);
-		return CLIENT_BLOCKED;
+	if (c->state == PEER_READY && c->conn.outq.bytes > c->broker->cfg.max_queue) {
+		peer_wait_on(c, c, 0);
+		return PEER_BLOCKED;
 	}
 	return h->fn(c, &f);
 }

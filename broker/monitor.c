@@ -12,7 +12,8 @@
 #include <string.h>
 
 #include "broker.h"
-#include "client.h"
+#include "answer.h"
+#include "peer.h"
 #include "dispatch.h"
 #include "lbus.pb-c.h"
 #include "monitor.h"
@@ -41,7 +42,7 @@ void monitors_init(struct monitors *ms)
 	ms->count = 0;
 }
 
-int monitor_new(struct client *client, const char *pattern, size_t len, struct monitor **out)
+int monitor_new(struct peer *peer, const char *pattern, size_t len, struct monitor **out)
 {
 	struct monitor *m;
 
@@ -55,7 +56,7 @@ int monitor_new(struct client *client, const char *pattern, size_t len, struct m
 	if (!m)
 		return -ENOMEM;
 	list_init(&m->link);
-	m->client = client;
+	m->peer = peer;
 	m->everything = len == 1 && pattern[0] == '#';
 	m->pattern_len = len;
 	memcpy(m->pattern, pattern, len);
@@ -167,7 +168,7 @@ size_t monitor_event_encode(uint8_t *out, const struct monitor_event *ev, uint32
 
 /* ---- the broker side ---------------------------------------------------------- */
 
-int monitor_handle_request(struct client *c, const struct lbus_wire_frame *f)
+int monitor_handle_request(struct peer *c, const struct lbus_wire_frame *f)
 {
 	struct broker *b = c->broker;
 	Lbus__MonitorRequest *req = lbus__monitor_request__unpack(NULL, f->body_len, f->body);
@@ -175,24 +176,24 @@ int monitor_handle_request(struct client *c, const struct lbus_wire_frame *f)
 	int ret;
 
 	if (!req)
-		return client_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable monitor request");
+		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable monitor request");
 	ret = monitor_new(c, req->pattern, strlen(req->pattern), &m);
 	lbus__monitor_request__free_unpacked(req, NULL);
 	if (ret == -EINVAL)
-		return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, "invalid pattern"), 0;
+		return answer_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, "invalid pattern"), 0;
 	if (ret < 0)
-		return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory"), 0;
+		return answer_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory"), 0;
 	monitor_free(&b->monitors, c->monitor);
 	c->monitor = m;
 	monitors_add(&b->monitors, m);
 	log_msg(&b->log, LOG_DEBUG, "client %llu monitors %s", (unsigned long long)c->id, m->pattern);
-	client_send_ok(c, f, 0);
+	answer_ok(c, f, 0);
 	return 0;
 }
 
 static bool monitor_active_wants(const struct monitor *m, const struct monitor_event *ev)
 {
-	return m->client->state == CLIENT_READY && monitor_wants(m, ev);
+	return m->peer->state == PEER_READY && monitor_wants(m, ev);
 }
 
 void monitor_emit(struct broker *b, const struct monitor_event *ev)
@@ -204,8 +205,8 @@ void monitor_emit(struct broker *b, const struct monitor_event *ev)
 
 	for (l = b->monitors.list.next; l != &b->monitors.list; l = l->next) {
 		struct monitor *m = container_of(l, struct monitor, link);
-		if (monitor_active_wants(m, ev) && m->client->max_frame < max_frame)
-			max_frame = m->client->max_frame;
+		if (monitor_active_wants(m, ev) && m->peer->conn.max_frame < max_frame)
+			max_frame = m->peer->conn.max_frame;
 	}
 	if (max_frame == UINT32_MAX)
 		return;
@@ -218,8 +219,8 @@ void monitor_emit(struct broker *b, const struct monitor_event *ev)
 
 		if (!monitor_active_wants(m, ev))
 			continue;
-		if (!buf || client_queue_full(m->client, size) || client_queue(m->client, msgbuf_ref(buf), NULL, 0) < 0)
-			client_count_drop(m->client);
+		if (!buf || conn_queue_full(&m->peer->conn, size) || conn_queue(&m->peer->conn, msgbuf_ref(buf), NULL, 0) < 0)
+			peer_count_drop(m->peer);
 	}
 	msgbuf_unref(buf);
 }

@@ -9,86 +9,87 @@
 #include <string.h>
 
 #include "broker.h"
-#include "client.h"
+#include "answer.h"
+#include "peer.h"
 #include "dispatch.h"
 #include "topic.h"
 
 /* Unpack a NameRequest and validate the name; NULL after answering. */
-static Lbus__NameRequest *name_request(struct client *c, const struct lbus_wire_frame *f)
+static Lbus__NameRequest *name_request(struct peer *c, const struct lbus_wire_frame *f)
 {
 	Lbus__NameRequest *m = lbus__name_request__unpack(NULL, f->body_len, f->body);
 
 	if (!m) {
-		client_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable %s", lbus_kind_name(f->kind));
+		answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable %s", lbus_kind_name(f->kind));
 		return NULL;
 	}
 	if (lbus_name_validate(m->name, strlen(m->name)) < 0) {
-		client_send_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, "invalid name");
+		answer_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, "invalid name");
 		lbus__name_request__free_unpacked(m, NULL);
 		return NULL;
 	}
 	return m;
 }
 
-int naming_handle_take(struct client *c, const struct lbus_wire_frame *f)
+int naming_handle_take(struct peer *c, const struct lbus_wire_frame *f)
 {
 	Lbus__NameRequest *m = name_request(c, f);
 	struct broker *b = c->broker;
 	int ret;
 
 	if (!m)
-		return c->state == CLIENT_CLOSED ? -EPROTO : 0;
+		return c->state == PEER_CLOSED ? -EPROTO : 0;
 	ret = names_take(&b->names, &c->names, m->name, strlen(m->name));
 	if (ret == 0) {
 		presence_name(b, c, m->name, strlen(m->name), true);
 		log_msg(&b->log, LOG_DEBUG, "client %llu took name %s", (unsigned long long)c->id, m->name);
 		if (c->names.count == 1)
-			client_sender_changed(c);
+			peer_sender_changed(c);
 	}
 	lbus__name_request__free_unpacked(m, NULL);
 	if (ret == -EADDRINUSE)
-		client_send_error(c, f, LBUS__ERROR_CODE__ERR_NAME_TAKEN, "name already taken");
+		answer_error(c, f, LBUS__ERROR_CODE__ERR_NAME_TAKEN, "name already taken");
 	else if (ret < 0)
-		client_send_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory");
+		answer_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory");
 	else
-		client_send_ok(c, f, 0);
+		answer_ok(c, f, 0);
 	return 0;
 }
 
-int naming_handle_release(struct client *c, const struct lbus_wire_frame *f)
+int naming_handle_release(struct peer *c, const struct lbus_wire_frame *f)
 {
 	Lbus__NameRequest *m = name_request(c, f);
 	struct name_entry *first = c->names.first;
 	int ret;
 
 	if (!m)
-		return c->state == CLIENT_CLOSED ? -EPROTO : 0;
+		return c->state == PEER_CLOSED ? -EPROTO : 0;
 	ret = names_release(&c->broker->names, &c->names, m->name, strlen(m->name));
 	if (ret == 0)
 		presence_name(c->broker, c, m->name, strlen(m->name), false);
 	lbus__name_request__free_unpacked(m, NULL);
 	if (ret < 0) {
-		client_send_error(c, f, LBUS__ERROR_CODE__ERR_NOT_OWNER, "not the owner of that name");
+		answer_error(c, f, LBUS__ERROR_CODE__ERR_NOT_OWNER, "not the owner of that name");
 		return 0;
 	}
 	if (c->names.first != first)
-		client_sender_changed(c);
-	client_send_ok(c, f, 0);
+		peer_sender_changed(c);
+	answer_ok(c, f, 0);
 	return 0;
 }
 
-int naming_handle_query(struct client *c, const struct lbus_wire_frame *f)
+int naming_handle_query(struct peer *c, const struct lbus_wire_frame *f)
 {
 	Lbus__NameRequest *m = name_request(c, f);
 	struct name_owner *o;
 
 	if (!m)
-		return c->state == CLIENT_CLOSED ? -EPROTO : 0;
+		return c->state == PEER_CLOSED ? -EPROTO : 0;
 	o = names_lookup(&c->broker->names, m->name, strlen(m->name));
 	lbus__name_request__free_unpacked(m, NULL);
 	if (!o)
-		client_send_error(c, f, LBUS__ERROR_CODE__ERR_NO_SUCH_NAME, "no such name");
+		answer_error(c, f, LBUS__ERROR_CODE__ERR_NO_SUCH_NAME, "no such name");
 	else
-		client_send_ok(c, f, container_of(o, struct client, names)->id);
+		answer_ok(c, f, container_of(o, struct peer, names)->id);
 	return 0;
 }

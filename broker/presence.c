@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "broker.h"
-#include "client.h"
+#include "peer.h"
 #include "presence.h"
 #include "router.h"
 
@@ -60,7 +60,7 @@ static struct presence_event *presence_append(struct broker *b, const char *topi
 
 #define PRESENCE_STACK_NAMES 8
 
-void presence_client(struct broker *b, const struct client *c, bool connected)
+void presence_client(struct broker *b, const struct peer *c, bool connected)
 {
 	Lbus__ClientEvent ev = LBUS__CLIENT_EVENT__INIT;
 	char *stack[PRESENCE_STACK_NAMES];
@@ -89,7 +89,7 @@ void presence_client(struct broker *b, const struct client *c, bool connected)
 		free(names);
 }
 
-void presence_name(struct broker *b, const struct client *c, const char *name, size_t len, bool taken)
+void presence_name(struct broker *b, const struct peer *c, const char *name, size_t len, bool taken)
 {
 	Lbus__NameEvent ev = LBUS__NAME_EVENT__INIT;
 	char buf[256];

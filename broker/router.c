@@ -2,14 +2,30 @@
 /*
  * Routing and flow control: the data path of lbusd.
  *
+ * The layers
+ * ----------
+ * Transport (knows bytes and frames, never the bus):
+ *   conn.c      socket, input buffer and framing, out queue, epoll, deadlines
+ *   outq.c      a connection's out queue;  msgbuf.c  shared bodies
+ *   clock.c     monotonic time
+ * Bus (knows what frames mean):
+ *   accept.c    admission: credentials, then a peer
+ *   peer.c      a peer on top of its conn: the transport's events, waits
+ *   dispatch.c  the frame table -> session, naming, subscription, router,
+ *               callreply, introspect, monitor handlers
+ *   answer.c    Ok / Error / fatal answers to a peer
+ *   router.c    (this file) publish and send, flow control, delivery
+ * broker.c drives both: epoll, signals, the end of each loop turn.
+ *
  * The path of a publish
  * ---------------------
- * 1. A readable publisher borrows the broker's one 256 KiB scratch buffer
- *    and reads one chunk (client.c). Every complete frame in it is handled
- *    before the loop returns to epoll; one chunk per wakeup keeps clients
- *    fair. What is left (a partial frame) is copied to a buffer of the
- *    client's own, sized to it, and the scratch goes back: however many
- *    clients read in a turn, there is one read buffer.
+ * 1. A readable publisher's conn borrows the loop's one 256 KiB scratch
+ *    buffer and reads one chunk (conn.c). Every complete frame in it is
+ *    reported to the peer (peer.c -> dispatch.c) before the loop returns to
+ *    epoll; one chunk per wakeup keeps clients fair. What is left (a partial
+ *    frame) is copied to a buffer of the conn's own, sized to it, and the
+ *    scratch goes back: however many clients read in a turn, there is one
+ *    read buffer.
  * 2. lbus_wire_frame_scan() finds the kind and req_id without allocating
  *    (the usual layout, kind first, is taken without the generic field
  *    loop); dispatch.c calls router_handle_publish(), which decodes the
@@ -23,7 +39,7 @@
  *    block-policy target (or, for a send, the name's owner) cannot take the
  *    message even after trying to write its queue now, the publisher waits:
  *    the frame is put back in its input buffer, its EPOLLIN is switched off
- *    and it is linked on the target's waiter list (client_wait_on()).
+ *    and it is linked on the target's waiter list (peer_wait_on()).
  * 4. The Deliver body is encoded ONCE: the publish bytes exactly as received
  *    plus the publisher's cached encoded Sender (rebuilt only when its names
  *    change). A small body (<= OUTQ_COPY_MAX, 512 B) that nothing keeps is
@@ -76,7 +92,9 @@
 #include <string.h>
 
 #include "broker.h"
-#include "client.h"
+#include "clock.h"
+#include "answer.h"
+#include "peer.h"
 #include "dispatch.h"
 #include "monitor.h"
 #include "lbus-limits.h"
@@ -150,14 +168,14 @@ int router_targets(struct broker *b, const char *topic, size_t len)
  * taken nothing since progress_ms); 0 for a plain block one (never). */
 static int64_t stall_at(const struct sub *s)
 {
-	return s->stall_ms ? s->client->progress_ms + s->stall_ms : 0;
+	return s->stall_ms ? s->peer->conn.progress_ms + s->stall_ms : 0;
 }
 
 /* Does s lose a message that its client's full queue cannot take? With
  * drop, always; with block only once the client has stalled (stall_ms). */
 static bool sub_drops_when_full(const struct sub *s)
 {
-	return s->policy == LBUS__POLICY__POLICY_DROP || (s->stall_ms && broker_now_ms() >= stall_at(s));
+	return s->policy == LBUS__POLICY__POLICY_DROP || (s->stall_ms && clock_now_ms() >= stall_at(s));
 }
 
 /* How a full group member ranks against the others that are full (lower
@@ -166,7 +184,7 @@ static bool sub_drops_when_full(const struct sub *s)
  * would only make the publisher wait. */
 static size_t group_rank(const struct sub *s, bool full)
 {
-	return full && sub_drops_when_full(s) ? SIZE_MAX : s->client->outq.bytes;
+	return full && sub_drops_when_full(s) ? SIZE_MAX : s->peer->conn.outq.bytes;
 }
 
 void router_pick_groups(struct broker *b, size_t frame_len)
@@ -180,7 +198,7 @@ void router_pick_groups(struct broker *b, size_t frame_len)
 	groups_begin(&b->groups);
 	for (size_t i = 0; i < r->n; i++) {
 		struct sub *s = r->subs[i];
-		bool full = s->member.group && client_queue_full(s->client, frame_len);
+		bool full = s->member.group && conn_queue_full(&s->peer->conn, frame_len);
 
 		if (!s->member.group)
 			r->subs[k++] = s;
@@ -192,16 +210,16 @@ void router_pick_groups(struct broker *b, size_t frame_len)
 	r->n = k;
 }
 
-struct client *router_block_target(struct broker *b, size_t frame_len, int64_t *recheck_ms)
+struct peer *router_block_target(struct broker *b, size_t frame_len, int64_t *recheck_ms)
 {
 	*recheck_ms = 0;
 	for (size_t i = 0; i < b->router.n; i++) {
 		struct sub *s = b->router.subs[i];
-		struct client *to = s->client;
+		struct peer *to = s->peer;
 
-		if (s->policy != LBUS__POLICY__POLICY_BLOCK || client_make_room(to, frame_len))
+		if (s->policy != LBUS__POLICY__POLICY_BLOCK || conn_make_room(&to->conn, frame_len))
 			continue;
-		if (!s->stall_ms || broker_now_ms() < stall_at(s)) {
+		if (!s->stall_ms || clock_now_ms() < stall_at(s)) {
 			*recheck_ms = stall_at(s);
 			return to;
 		}
@@ -210,12 +228,12 @@ struct client *router_block_target(struct broker *b, size_t frame_len, int64_t *
 }
 
 
-bool router_fits(const struct client *to, size_t body_len)
+bool router_fits(const struct peer *to, size_t body_len)
 {
-	return body_len + OUTQ_HDR_MAX <= (size_t)to->max_frame + ROUTER_DELIVER_SLACK;
+	return body_len + OUTQ_HDR_MAX <= (size_t)to->conn.max_frame + ROUTER_DELIVER_SLACK;
 }
 
-static void queue_dropped(struct client *to, struct sub *s)
+static void queue_dropped(struct peer *to, struct sub *s)
 {
 	Lbus__Dropped d = LBUS__DROPPED__INIT;
 	Lbus__Frame f = LBUS__FRAME__INIT;
@@ -224,27 +242,27 @@ static void queue_dropped(struct client *to, struct sub *s)
 	d.count = s->dropped;
 	f.kind_case = LBUS__FRAME__KIND_DROPPED;
 	f.dropped = &d;
-	if (client_queue_frame(to, &f) == 0)
+	if (answer_frame(to, &f) == 0)
 		s->dropped = 0;
 }
 
-static void count_drop(struct client *to, struct sub *s)
+static void count_drop(struct peer *to, struct sub *s)
 {
 	if (s) {
 		s->dropped++;
 		s->dropped_total++;
 	}
-	client_count_drop(to);
+	peer_count_drop(to);
 	to->drops_pending = true;
 }
 
-void router_flush_dropped(struct client *c)
+void router_flush_dropped(struct peer *c)
 {
 	struct list *l;
 
 	c->drops_pending = false;
 	for (l = c->subs.next; l != &c->subs; l = l->next) {
-		struct sub *s = container_of(l, struct sub, client_link);
+		struct sub *s = container_of(l, struct sub, peer_link);
 		if (s->dropped)
 			queue_dropped(c, s);
 	}
@@ -268,16 +286,16 @@ static bool copy_body(size_t len, unsigned flags)
 
 /* Queue a Deliver of body for sub_id, its header hlen bytes: copied right
  * after the header into the queue's chunk, or referenced. 0 or -ENOMEM. */
-static int queue_deliver(struct client *to, uint64_t sub_id, struct msgbuf *body, size_t hlen, unsigned flags)
+static int queue_deliver(struct peer *to, uint64_t sub_id, struct msgbuf *body, size_t hlen, unsigned flags)
 {
 	bool retained = flags & DELIVER_RETAINED;
 	uint8_t hdr[OUTQ_HDR_MAX], *p;
 
 	if (!copy_body(body->len, flags)) {
 		lbus_wire_deliver_header(hdr, sub_id, retained, body->len);
-		return client_queue(to, msgbuf_ref(body), hdr, hlen);
+		return conn_queue(&to->conn, msgbuf_ref(body), hdr, hlen);
 	}
-	p = client_queue_reserve(to, hlen + body->len);
+	p = conn_queue_reserve(&to->conn, hlen + body->len);
 	if (!p)
 		return -ENOMEM;
 	lbus_wire_deliver_header(p, sub_id, retained, body->len);
@@ -285,19 +303,19 @@ static int queue_deliver(struct client *to, uint64_t sub_id, struct msgbuf *body
 	return 0;
 }
 
-static bool deliver(struct broker *b, struct client *to, struct sub *s, struct msgbuf *body, unsigned flags)
+static bool deliver(struct broker *b, struct peer *to, struct sub *s, struct msgbuf *body, unsigned flags)
 {
 	uint64_t sub_id = s ? s->id : 0;
 	size_t hlen;
 
-	if (to->state != CLIENT_READY || (s && s->expired))
+	if (to->state != PEER_READY || (s && s->expired))
 		return false;
 	hlen = lbus_wire_deliver_header_size(sub_id, flags & DELIVER_RETAINED, body->len);
 	if (!router_fits(to, body->len)) {
 		count_drop(to, s);
 		return false;
 	}
-	if (s && client_queue_full(to, hlen + body->len) && sub_drops_when_full(s)) {
+	if (s && conn_queue_full(&to->conn, hlen + body->len) && sub_drops_when_full(s)) {
 		count_drop(to, s);
 		return false;
 	}
@@ -307,20 +325,20 @@ static bool deliver(struct broker *b, struct client *to, struct sub *s, struct m
 		count_drop(to, s);
 		return false;
 	}
-	client_count_out(to);
+	peer_count_out(to);
 	if (s && s->max_msgs && ++s->delivered == s->max_msgs)
 		sub_expire(s); /* its last one: route the next message without it */
 	return true;
 }
 
-bool router_deliver_one(struct broker *b, struct client *to, struct sub *s, struct msgbuf *body)
+bool router_deliver_one(struct broker *b, struct peer *to, struct sub *s, struct msgbuf *body)
 {
 	return deliver(b, to, s, body, DELIVER_ALONE);
 }
 
 void router_deliver_retained(struct broker *b, struct sub *s, struct msgbuf *body)
 {
-	deliver(b, s->client, s, body, DELIVER_RETAINED | DELIVER_ALONE);
+	deliver(b, s->peer, s, body, DELIVER_RETAINED | DELIVER_ALONE);
 }
 
 void router_deliver(struct broker *b, struct msgbuf *body)
@@ -331,16 +349,16 @@ void router_deliver(struct broker *b, struct msgbuf *body)
 	r->nrecv = 0;
 	if (!b->monitors.count) {
 		for (size_t i = 0; i < r->n; i++)
-			deliver(b, r->subs[i]->client, r->subs[i], body, flags);
+			deliver(b, r->subs[i]->peer, r->subs[i], body, flags);
 		return;
 	}
 	for (size_t i = 0; i < r->n; i++)
-		if (deliver(b, r->subs[i]->client, r->subs[i], body, flags))
-			note_receiver(r, r->subs[i]->client->id);
+		if (deliver(b, r->subs[i]->peer, r->subs[i], body, flags))
+			note_receiver(r, r->subs[i]->peer->id);
 }
 
 /* One MonitorEvent for a routed publish (c NULL: the broker's own). */
-static void monitor_publish(struct broker *b, const struct client *c, const struct lbus_wire_publish *p)
+static void monitor_publish(struct broker *b, const struct peer *c, const struct lbus_wire_publish *p)
 {
 	struct monitor_event ev = {
 		.kind = LBUS__MONITOR_KIND__MON_PUBLISH, .sender = c ? c->sender : NULL,
@@ -394,7 +412,7 @@ struct route_cache {
 };
 
 /* On a hit, load the cached targets into b->router and return true. */
-static bool route_cache_get(struct client *c, const char *topic, size_t len)
+static bool route_cache_get(struct peer *c, const char *topic, size_t len)
 {
 	struct route_cache *rc = c->route_cache;
 	struct router *r = &c->broker->router;
@@ -409,7 +427,7 @@ static bool route_cache_get(struct client *c, const char *topic, size_t len)
 }
 
 /* Remember b->router's targets for this (valid, unreserved) topic. */
-static void route_cache_put(struct client *c, const char *topic, size_t len)
+static void route_cache_put(struct peer *c, const char *topic, size_t len)
 {
 	struct router *r = &c->broker->router;
 	struct route_cache *rc = c->route_cache;
@@ -434,7 +452,7 @@ static void route_cache_put(struct client *c, const char *topic, size_t len)
 	rc->gen = c->broker->subs.gen;
 }
 
-void router_cache_free(struct client *c)
+void router_cache_free(struct peer *c)
 {
 	if (c->route_cache) {
 		free(c->route_cache->subs);
@@ -461,7 +479,7 @@ static uint32_t router_retain(struct broker *b, const struct lbus_wire_publish *
 
 /* Deliver a publish to b->router's targets and apply its retain flag. 0 or
  * an ErrorCode for the publisher (ERR_LIMIT: delivered, not retained). */
-static uint32_t router_publish(struct client *c, const struct lbus_wire_frame *f, const struct lbus_wire_publish *p)
+static uint32_t router_publish(struct peer *c, const struct lbus_wire_frame *f, const struct lbus_wire_publish *p)
 {
 	struct broker *b = c->broker;
 	bool keep = p->retain && p->payload_len;
@@ -483,55 +501,55 @@ static uint32_t router_publish(struct client *c, const struct lbus_wire_frame *f
 	return code;
 }
 
-int router_handle_publish(struct client *c, const struct lbus_wire_frame *f)
+int router_handle_publish(struct peer *c, const struct lbus_wire_frame *f)
 {
 	struct broker *b = c->broker;
 	struct lbus_wire_publish p;
-	struct client *full;
+	struct peer *full;
 	int64_t recheck_ms;
 	size_t body_len;
 	uint32_t code;
 
 	if (lbus_wire_publish_decode(f->body, f->body_len, &p) < 0)
-		return client_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable publish");
+		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable publish");
 	if (!route_cache_get(c, p.topic, p.topic_len)) {
 		if (lbus_topic_validate(p.topic, p.topic_len) < 0)
-			return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, "invalid topic"), 0;
+			return answer_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, "invalid topic"), 0;
 		if (lbus_topic_is_reserved(p.topic, p.topic_len))
-			return client_send_error(c, f, LBUS__ERROR_CODE__ERR_DENIED,
+			return answer_error(c, f, LBUS__ERROR_CODE__ERR_DENIED,
 						 "topics starting with $ are reserved"),
 			       0;
 		if (router_targets(b, p.topic, p.topic_len) < 0)
-			return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory"), 0;
+			return answer_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory"), 0;
 		route_cache_put(c, p.topic, p.topic_len);
 	}
 	body_len = lbus_wire_deliver_body_size(f->body_len, c->sender_len, 0);
 	router_pick_groups(b, body_len + OUTQ_HDR_MAX);
 	full = router_block_target(b, body_len + OUTQ_HDR_MAX, &recheck_ms);
 	if (full) {
-		client_wait_on(c, full, recheck_ms);
-		return CLIENT_BLOCKED;
+		peer_wait_on(c, full, recheck_ms);
+		return PEER_BLOCKED;
 	}
-	client_count_in(c);
+	peer_count_in(c);
 	code = router_publish(c, f, &p);
 	if (code == LBUS__ERROR_CODE__ERR_LIMIT)
-		client_send_error(c, f, code, "retained store full (retained_max): delivered, not retained");
+		answer_error(c, f, code, "retained store full (retained_max): delivered, not retained");
 	else if (code)
-		client_send_error(c, f, code, "out of memory");
+		answer_error(c, f, code, "out of memory");
 	else if (f->req_id)
-		client_send_ok(c, f, 0);
+		answer_ok(c, f, 0);
 	return 0;
 }
 
 /* Refuse a send to a valid name: an Error for the sender and, for monitors,
  * a MON_ERROR event naming the target, from the broker to the sender (no
  * payload: in an error event the payload is a responder's reason). */
-static int send_refuse(struct client *c, const struct lbus_wire_frame *f, const struct lbus_wire_send *s,
+static int send_refuse(struct peer *c, const struct lbus_wire_frame *f, const struct lbus_wire_send *s,
 		       uint32_t code, const char *reason)
 {
 	struct broker *b = c->broker;
 
-	client_send_error(c, f, code, reason);
+	answer_error(c, f, code, reason);
 	if (b->monitors.count) {
 		struct monitor_event ev = {
 			.kind = LBUS__MONITOR_KIND__MON_ERROR, .receivers = &c->id, .nreceivers = 1,
@@ -542,34 +560,34 @@ static int send_refuse(struct client *c, const struct lbus_wire_frame *f, const 
 	return 0;
 }
 
-int router_handle_send(struct client *c, const struct lbus_wire_frame *f)
+int router_handle_send(struct peer *c, const struct lbus_wire_frame *f)
 {
 	struct broker *b = c->broker;
 	struct lbus_wire_send s;
 	struct name_owner *o;
-	struct client *to;
+	struct peer *to;
 	struct msgbuf *body;
 	size_t body_len;
 
 	if (lbus_wire_send_decode(f->body, f->body_len, &s) < 0)
-		return client_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable send");
+		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable send");
 	if (lbus_name_validate(s.name, s.name_len) < 0)
-		return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, "invalid name"), 0;
+		return answer_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, "invalid name"), 0;
 	o = names_lookup(&b->names, s.name, s.name_len);
 	if (!o)
 		return send_refuse(c, f, &s, LBUS__ERROR_CODE__ERR_NO_SUCH_NAME, "no such name");
-	to = container_of(o, struct client, names);
+	to = container_of(o, struct peer, names);
 	body_len = lbus_wire_deliver_body_size(f->body_len, c->sender_len, 0);
 	if (!router_fits(to, body_len))
 		return send_refuse(c, f, &s, LBUS__ERROR_CODE__ERR_INVALID, "message too large for the receiver");
-	if (!client_make_room(to, body_len + OUTQ_HDR_MAX)) {
-		client_wait_on(c, to, 0);
-		return CLIENT_BLOCKED;
+	if (!conn_make_room(&to->conn, body_len + OUTQ_HDR_MAX)) {
+		peer_wait_on(c, to, 0);
+		return PEER_BLOCKED;
 	}
-	client_count_in(c);
+	peer_count_in(c);
 	body = encode_body(b, LBUS_D_SEND, f->body, f->body_len, c->sender, c->sender_len, false);
 	if (!body)
-		return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory"), 0;
+		return answer_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory"), 0;
 	if (router_deliver_one(b, to, NULL, body) && b->monitors.count) {
 		struct monitor_event ev = {
 			.kind = LBUS__MONITOR_KIND__MON_SEND, .sender = c->sender, .sender_len = c->sender_len,
@@ -580,7 +598,7 @@ int router_handle_send(struct client *c, const struct lbus_wire_frame *f)
 	}
 	msgbuf_unref(body);
 	if (f->req_id)
-		client_send_ok(c, f, 0);
+		answer_ok(c, f, 0);
 	return 0;
 }
 
@@ -605,10 +623,10 @@ int router_publish_internal(struct broker *b, const char *topic, size_t topic_le
 		b->router.nrecv = 0;
 		for (size_t i = 0; i < b->router.n; i++) {
 			struct sub *s = b->router.subs[i];
-			if (s->policy == LBUS__POLICY__POLICY_BLOCK && client_queue_full(s->client, body->len + OUTQ_HDR_MAX))
-				count_drop(s->client, s);
-			else if (deliver(b, s->client, s, body, 0) && b->monitors.count)
-				note_receiver(&b->router, s->client->id);
+			if (s->policy == LBUS__POLICY__POLICY_BLOCK && conn_queue_full(&s->peer->conn, body->len + OUTQ_HDR_MAX))
+				count_drop(s->peer, s);
+			else if (deliver(b, s->peer, s, body, 0) && b->monitors.count)
+				note_receiver(&b->router, s->peer->id);
 		}
 		if (b->monitors.count) {
 			struct lbus_wire_publish p = { .topic = topic, .topic_len = topic_len, .payload = payload,

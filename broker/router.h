@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 struct broker;
-struct client;
+struct peer;
 struct msgbuf;
 struct sub;
 
@@ -65,7 +65,7 @@ void router_pick_groups(struct broker *b, size_t frame_len);
  * sets *recheck_ms (monotonic) to when the waiting publisher looks again,
  * else 0.
  */
-struct client *router_block_target(struct broker *b, size_t frame_len, int64_t *recheck_ms);
+struct peer *router_block_target(struct broker *b, size_t frame_len, int64_t *recheck_ms);
 
 /*
  * Queue a Deliver with the shared body to every target in b->router: drop
@@ -78,17 +78,17 @@ void router_deliver(struct broker *b, struct msgbuf *body);
  * Queue a Deliver to one client (sub NULL: a send to a name, sub_id 0).
  * true when queued; false when not (client not ready, counted as dropped).
  */
-bool router_deliver_one(struct broker *b, struct client *to, struct sub *sub, struct msgbuf *body);
+bool router_deliver_one(struct broker *b, struct peer *to, struct sub *sub, struct msgbuf *body);
 /* Queue a retained message to a new subscription (Deliver.retained set);
  * a full queue counts it as dropped (drop policy) or takes it anyway. */
 void router_deliver_retained(struct broker *b, struct sub *sub, struct msgbuf *body);
 
-/* Free c's route cache (client_free). */
-void router_cache_free(struct client *c);
+/* Free c's route cache (peer_free). */
+void router_cache_free(struct peer *c);
 /* Does a Deliver with this shared body length fit what `to` accepts? */
-bool router_fits(const struct client *to, size_t body_len);
+bool router_fits(const struct peer *to, size_t body_len);
 /* Queue the pending Dropped notices of c's subscriptions (its queue drained). */
-void router_flush_dropped(struct client *c);
+void router_flush_dropped(struct peer *c);
 
 /*
  * Publish a broker-generated message (sender id 0) to a valid topic. Block

@@ -14,17 +14,18 @@
 #include <string.h>
 
 #include "broker.h"
-#include "client.h"
+#include "answer.h"
+#include "peer.h"
 #include "dispatch.h"
 #include "topic.h"
 #include "subscription.h"
 
-struct sub *sub_find(const struct client *c, uint64_t id)
+struct sub *sub_find(const struct peer *c, uint64_t id)
 {
 	struct list *l;
 
 	for (l = c->subs.next; l != &c->subs; l = l->next) {
-		struct sub *s = container_of(l, struct sub, client_link);
+		struct sub *s = container_of(l, struct sub, peer_link);
 		if (s->id == id)
 			return s;
 	}
@@ -33,43 +34,43 @@ struct sub *sub_find(const struct client *c, uint64_t id)
 
 void sub_remove(struct sub *s)
 {
-	struct broker *b = s->client->broker;
+	struct broker *b = s->peer->broker;
 
 	trie_remove(&b->subs, &s->te);
 	groups_leave(&b->groups, &s->member);
-	list_del(&s->client_link);
-	s->client->nsubs--;
+	list_del(&s->peer_link);
+	s->peer->nsubs--;
 	free(s);
 }
 
-void sub_remove_all(struct client *c)
+void sub_remove_all(struct peer *c)
 {
 	struct list *l;
 
 	for (l = c->subs.next; l != &c->subs; l = l->next) {
-		struct sub *s = container_of(l, struct sub, client_link);
+		struct sub *s = container_of(l, struct sub, peer_link);
 		trie_remove(&c->broker->subs, &s->te);
 		groups_leave(&c->broker->groups, &s->member);
 	}
 }
 
-void sub_free_all(struct client *c)
+void sub_free_all(struct peer *c)
 {
 	while (!list_empty(&c->subs))
-		sub_remove(container_of(c->subs.next, struct sub, client_link));
+		sub_remove(container_of(c->subs.next, struct sub, peer_link));
 }
 
 void sub_expire(struct sub *s)
 {
-	struct client *c = s->client;
+	struct peer *c = s->peer;
 	struct broker *b = c->broker;
 
 	trie_remove(&b->subs, &s->te);
 	groups_leave(&b->groups, &s->member);
-	list_del(&s->client_link);
+	list_del(&s->peer_link);
 	c->nsubs--;
 	s->expired = true;
-	list_add_tail(&b->expired_subs, &s->client_link);
+	list_add_tail(&b->expired_subs, &s->peer_link);
 	log_msg(&b->log, LOG_DEBUG, "client %llu subscription %llu expired after %llu messages",
 		(unsigned long long)c->id, (unsigned long long)s->id, (unsigned long long)s->max_msgs);
 }
@@ -77,9 +78,9 @@ void sub_expire(struct sub *s)
 void sub_free_expired(struct broker *b)
 {
 	while (!list_empty(&b->expired_subs)) {
-		struct sub *s = container_of(b->expired_subs.next, struct sub, client_link);
+		struct sub *s = container_of(b->expired_subs.next, struct sub, peer_link);
 
-		list_del(&s->client_link);
+		list_del(&s->peer_link);
 		free(s);
 	}
 }
@@ -89,12 +90,12 @@ static int sub_deliver_retained(const struct retained_msg *m, void *ud)
 {
 	struct sub *s = ud;
 
-	router_deliver_retained(s->client->broker, s, m->body);
+	router_deliver_retained(s->peer->broker, s, m->body);
 	return 0;
 }
 
 /* Why a Subscribe is refused, or NULL when it is acceptable. */
-static const char *sub_check(const struct client *c, const Lbus__Subscribe *m)
+static const char *sub_check(const struct peer *c, const Lbus__Subscribe *m)
 {
 	size_t plen = strlen(m->pattern), glen = strlen(m->group);
 
@@ -111,7 +112,7 @@ static const char *sub_check(const struct client *c, const Lbus__Subscribe *m)
 	return NULL;
 }
 
-static struct sub *sub_new(struct client *c, const Lbus__Subscribe *m)
+static struct sub *sub_new(struct peer *c, const Lbus__Subscribe *m)
 {
 	size_t plen = strlen(m->pattern);
 	struct sub *s = calloc(1, sizeof(*s) + plen + 1);
@@ -122,7 +123,7 @@ static struct sub *sub_new(struct client *c, const Lbus__Subscribe *m)
 		free(s);
 		return NULL;
 	}
-	s->client = c;
+	s->peer = c;
 	s->id = m->sub_id;
 	s->policy = (uint32_t)m->policy;
 	s->max_msgs = m->max_msgs;
@@ -135,53 +136,53 @@ static struct sub *sub_new(struct client *c, const Lbus__Subscribe *m)
 		free(s);
 		return NULL;
 	}
-	list_add_tail(&c->subs, &s->client_link);
+	list_add_tail(&c->subs, &s->peer_link);
 	c->nsubs++;
 	return s;
 }
 
-int sub_handle_subscribe(struct client *c, const struct lbus_wire_frame *f)
+int sub_handle_subscribe(struct peer *c, const struct lbus_wire_frame *f)
 {
 	Lbus__Subscribe *m = lbus__subscribe__unpack(NULL, f->body_len, f->body);
 	const char *why;
 	struct sub *s;
 
 	if (!m)
-		return client_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable subscribe");
+		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable subscribe");
 	why = sub_check(c, m);
 	if (why) {
-		client_send_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, why);
+		answer_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, why);
 		lbus__subscribe__free_unpacked(m, NULL);
 		return 0;
 	}
 	s = sub_new(c, m);
 	lbus__subscribe__free_unpacked(m, NULL);
 	if (!s) {
-		client_send_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory");
+		answer_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory");
 		return 0;
 	}
 	log_msg(&c->broker->log, LOG_DEBUG, "client %llu subscribed %llu to %s%s", (unsigned long long)c->id,
 		(unsigned long long)s->id, s->pattern, s->responder ? " (responder)" : "");
-	client_send_ok(c, f, 0);
+	answer_ok(c, f, 0);
 	if (!s->member.group && c->broker->retained.count)
 		retained_foreach_match(&c->broker->retained, s->pattern, s->pattern_len, sub_deliver_retained, s);
 	return 0;
 }
 
-int sub_handle_unsubscribe(struct client *c, const struct lbus_wire_frame *f)
+int sub_handle_unsubscribe(struct peer *c, const struct lbus_wire_frame *f)
 {
 	Lbus__Unsubscribe *m = lbus__unsubscribe__unpack(NULL, f->body_len, f->body);
 	struct sub *s;
 
 	if (!m)
-		return client_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable unsubscribe");
+		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable unsubscribe");
 	s = sub_find(c, m->sub_id);
 	lbus__unsubscribe__free_unpacked(m, NULL);
 	if (!s) {
-		client_send_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, "no such sub_id");
+		answer_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, "no such sub_id");
 		return 0;
 	}
 	sub_remove(s);
-	client_send_ok(c, f, 0);
+	answer_ok(c, f, 0);
 	return 0;
 }
