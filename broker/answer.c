@@ -10,6 +10,7 @@
 #include "answer.h"
 #include "broker.h"
 #include "peer.h"
+#include "refusal.h"
 
 /* Longest reason text of a fatal Error, NUL included. */
 #define ANSWER_REASON_MAX 256
@@ -71,6 +72,20 @@ int answer_error(struct peer *c, const struct lbus_wire_frame *f, uint32_t code,
 	log_msg(&c->broker->log, LOG_DEBUG, "client %llu: %s refused: %s", (unsigned long long)c->id,
 		lbus_kind_name(f->kind), reason);
 	return answer_queue_error(c, f, code, reason, false);
+}
+
+int answer_refusal(struct peer *c, const struct lbus_wire_frame *f, int code)
+{
+	struct refusal failure;
+	const struct refusal *why;
+
+	if (code > 0) {
+		why = refusal_get(code);
+	} else {
+		failure = refusal_of_failure(code);
+		why = &failure;
+	}
+	return answer_error(c, f, why->errcode, why->reason);
 }
 
 int answer_fatal(struct peer *c, const struct lbus_wire_frame *f, uint32_t code, const char *fmt, ...)

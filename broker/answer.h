@@ -21,6 +21,9 @@ int answer_frame(struct peer *c, const Lbus__Frame *f);
 int answer_ok(struct peer *c, const struct lbus_wire_frame *f, uint64_t owner);
 /* Queue a non-fatal Error naming the request f (kind and req_id). */
 int answer_error(struct peer *c, const struct lbus_wire_frame *f, uint32_t code, const char *reason);
+/* Queue the Error for a refusal code or a failure (-errno), as refusal.h
+ * maps it. */
+int answer_refusal(struct peer *c, const struct lbus_wire_frame *f, int code);
 /*
  * Protocol violation: log once (id, pid, uid, reason), send a fatal Error
  * (request/req_id from f if not NULL), close. Returns -EPROTO.

@@ -88,7 +88,8 @@ static int broker_state_init(struct broker *b)
 	calls_init(&b->calls);
 	monitors_init(&b->monitors);
 	presence_init(&b->presence);
-	if (trie_init(&b->subs) < 0 || names_init(&b->names) < 0 || router_init(&b->router, &b->pool) < 0)
+	names_init(&b->names);
+	if (trie_init(&b->subs) < 0 || router_init(&b->router, &b->pool) < 0)
 		return -ENOMEM;
 	return 0;
 }

@@ -36,6 +36,7 @@
 #include "callreply.h"
 #include "answer.h"
 #include "peer.h"
+#include "refusal.h"
 #include "dispatch.h"
 #include "monitor.h"
 #include "lbus-limits.h"
@@ -117,31 +118,20 @@ static int result_queue(struct peer *caller, const struct result *r)
 	return 0;
 }
 
-static const char *error_reason(uint32_t code)
+/* Set r's error and reason from a refusal code or a failure (-errno). */
+static void result_set_error(struct result *r, int code)
 {
-	switch (code) {
-	case LBUS__ERROR_CODE__ERR_NO_RESPONDERS:
-		return "no responders";
-	case LBUS__ERROR_CODE__ERR_RESPONDER_GONE:
-		return "the responder disconnected before replying";
-	case LBUS__ERROR_CODE__ERR_TIMEOUT:
-		return "no reply before the call's deadline";
-	case LBUS__ERROR_CODE__ERR_DENIED:
-		return "topics starting with $ are reserved";
-	case LBUS__ERROR_CODE__ERR_INVALID:
-		return "invalid call: target or call_id";
-	case LBUS__ERROR_CODE__ERR_RESPONDER_FAILED:
-		return "the responder failed";
-	default:
-		return "out of memory";
-	}
-}
+	struct refusal failure;
+	const struct refusal *why;
 
-/* Set r's error and its reason (a NUL-terminated string; NULL: the usual). */
-static void result_set_error(struct result *r, uint32_t code, const char *reason)
-{
-	r->error = code;
-	r->reason = reason ? reason : error_reason(code);
+	if (code > 0) {
+		why = refusal_get(code);
+	} else {
+		failure = refusal_of_failure(code);
+		why = &failure;
+	}
+	r->error = why->errcode;
+	r->reason = why->reason;
 	r->reason_len = strlen(r->reason);
 }
 
@@ -162,17 +152,17 @@ static void monitor_call_error(struct broker *b, struct peer *caller, uint64_t t
 	monitor_emit(b, &ev);
 }
 
-/* Answer a call that cannot be routed, at once (reason NULL: the usual). */
-static int call_refuse(struct peer *c, const struct lbus_wire_frame *f, const struct lbus_wire_call *call,
-		       uint32_t code, const char *reason)
+/* Answer a call that cannot be routed (a refusal code, or a failure), at
+ * once, with a CallResult. 0 or -ENOMEM. */
+static int call_refuse(struct peer *c, const struct lbus_wire_frame *f, const struct lbus_wire_call *call, int code)
 {
 	struct result r = { .call_id = call->call_id, .req_id = f->req_id };
+	int ret;
 
-	result_set_error(&r, code, reason);
-
-	result_queue(c, &r);
-	monitor_call_error(c->broker, c, 0, code, call);
-	return 0;
+	result_set_error(&r, code);
+	ret = result_queue(c, &r);
+	monitor_call_error(c->broker, c, 0, r.error, call);
+	return ret;
 }
 
 /* ---- call --------------------------------------------------------------------- */
@@ -190,8 +180,8 @@ static size_t call_keep_responders(struct router *r)
 	return n;
 }
 
-/* Pick the responder: 0, or the ErrorCode to refuse the call with. */
-static uint32_t call_resolve(struct broker *b, const struct lbus_wire_call *call, struct peer **to,
+/* Pick the responder: 0, a refusal (CALL_E_*, TOPIC_E_RESERVED) or -ENOMEM. */
+static int call_resolve(struct broker *b, const struct lbus_wire_call *call, struct peer **to,
 			     struct sub **sub)
 {
 	bool is_name = lbus_name_validate(call->target, call->target_len) == 0;
@@ -199,30 +189,33 @@ static uint32_t call_resolve(struct broker *b, const struct lbus_wire_call *call
 	struct name_owner *o;
 	size_t n;
 
+	int ret;
+
 	if (call->call_id == 0 || (!is_name && !is_topic))
-		return LBUS__ERROR_CODE__ERR_INVALID;
+		return CALL_E_INVALID;
 	if (is_name && (o = names_lookup(&b->names, call->target, call->target_len))) {
 		*to = container_of(o, struct peer, names);
 		*sub = NULL;
 		return 0;
 	}
 	if (!is_topic)
-		return LBUS__ERROR_CODE__ERR_NO_RESPONDERS;
+		return CALL_E_NO_RESPONDERS;
 	if (lbus_topic_is_reserved(call->target, call->target_len))
-		return LBUS__ERROR_CODE__ERR_DENIED;
-	if (router_targets(b, call->target, call->target_len) < 0)
-		return LBUS__ERROR_CODE__ERR_INTERNAL;
+		return TOPIC_E_RESERVED;
+	ret = router_targets(b, call->target, call->target_len);
+	if (ret < 0)
+		return ret;
 	n = call_keep_responders(&b->router);
 	if (n == 0)
-		return LBUS__ERROR_CODE__ERR_NO_RESPONDERS;
+		return CALL_E_NO_RESPONDERS;
 	*sub = b->router.subs[calls_pick(&b->calls, n)];
 	*to = (*sub)->peer;
 	return 0;
 }
 
-/* Queue the call to its responder under a new token. 0, or an ErrorCode. */
-static uint32_t call_route(struct peer *c, const struct lbus_wire_frame *f, const struct lbus_wire_call *call,
-			   struct peer *to, struct sub *sub)
+/* Queue the call to its responder under a new token. 0 or -ENOMEM. */
+static int call_route(struct peer *c, const struct lbus_wire_frame *f, const struct lbus_wire_call *call,
+		      struct peer *to, struct sub *sub)
 {
 	struct broker *b = c->broker;
 	uint32_t timeout = call->timeout_ms ? call->timeout_ms : LBUS_DEFAULT_CALL_TIMEOUT_MS;
@@ -230,18 +223,18 @@ static uint32_t call_route(struct peer *c, const struct lbus_wire_frame *f, cons
 	struct call *pc;
 
 	if (calls_add(&b->calls, &c->calls, call->call_id, &to->calls, (uint64_t)clock_now_ms() + timeout, &pc) < 0)
-		return LBUS__ERROR_CODE__ERR_INTERNAL;
+		return -ENOMEM;
 	body = msgbuf_new(&b->pool, lbus_wire_deliver_body_size(f->body_len, c->sender_len, pc->token));
 	if (!body) {
 		calls_remove(&b->calls, pc);
-		return LBUS__ERROR_CODE__ERR_INTERNAL;
+		return -ENOMEM;
 	}
 	body->len = (uint32_t)lbus_wire_deliver_body_encode(body->data, LBUS_D_CALL, f->body, f->body_len, c->sender,
 							    c->sender_len, pc->token);
-	if (!router_deliver_one(b, to, sub, body)) {
+	if (!router_deliver_one(b, to, sub, body)) { /* fits, has room: out of memory */
 		msgbuf_unref(body);
 		calls_remove(&b->calls, pc);
-		return LBUS__ERROR_CODE__ERR_INTERNAL;
+		return -ENOMEM;
 	}
 	msgbuf_unref(body);
 	if (b->monitors.count) {
@@ -268,19 +261,19 @@ int callreply_handle_call(struct peer *c, const struct lbus_wire_frame *f)
 	struct lbus_wire_call call;
 	struct peer *to;
 	struct sub *sub;
-	uint32_t code;
 	size_t need;
+	int ret;
 
 	if (lbus_wire_call_decode(f->body, f->body_len, &call) < 0)
 		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable call");
 	/* Upper bound of the Deliver: header + body with the longest token. */
 	need = OUTQ_HDR_MAX + lbus_wire_deliver_body_size(f->body_len, c->sender_len, UINT64_MAX);
 	for (;;) {
-		code = call_resolve(b, &call, &to, &sub);
-		if (code)
-			return call_refuse(c, f, &call, code, NULL);
+		ret = call_resolve(b, &call, &to, &sub);
+		if (ret)
+			return call_refuse(c, f, &call, ret);
 		if (!router_fits(to, need - OUTQ_HDR_MAX))
-			return call_refuse(c, f, &call, LBUS__ERROR_CODE__ERR_INVALID, "call too large for the responder");
+			return call_refuse(c, f, &call, CALL_E_TOO_LARGE);
 		if (!conn_make_room(&to->conn, need)) {
 			peer_wait_on(c, to, 0);
 			return PEER_BLOCKED;
@@ -290,8 +283,8 @@ int callreply_handle_call(struct peer *c, const struct lbus_wire_frame *f)
 		/* it went away while its queue was written: resolve again */
 	}
 	peer_count_in(c);
-	code = call_route(c, f, &call, to, sub);
-	return code ? call_refuse(c, f, &call, code, NULL) : 0;
+	ret = call_route(c, f, &call, to, sub);
+	return ret ? call_refuse(c, f, &call, ret) : 0;
 }
 
 /* ---- reply --------------------------------------------------------------------- */
@@ -337,28 +330,33 @@ static int reply_decode(const struct lbus_wire_frame *f, struct reply_in *in)
 	return ret;
 }
 
-/* The responder's error as the caller sees it: ERR_NO_RESPONDERS (a client
- * that takes no calls) and ERR_RESPONDER_FAILED pass; any other code is the
- * responder's failure too (it cannot pose as the broker). */
-static uint32_t reply_error_code(uint32_t error)
+/* The responder's error as the caller sees it: 0 (none),
+ * CALL_E_NO_RESPONDERS (a client that takes no calls) or, for any other
+ * ErrorCode, CALL_E_RESPONDER_FAILED (it cannot pose as the broker). */
+static int reply_refusal(uint32_t error)
 {
-	if (error == LBUS__ERROR_CODE__ERR_NONE || error == LBUS__ERROR_CODE__ERR_NO_RESPONDERS)
-		return error;
-	return LBUS__ERROR_CODE__ERR_RESPONDER_FAILED;
+	if (error == LBUS__ERROR_CODE__ERR_NONE)
+		return 0;
+	if (error == LBUS__ERROR_CODE__ERR_NO_RESPONDERS)
+		return CALL_E_NO_RESPONDERS;
+	return CALL_E_RESPONDER_FAILED;
 }
 
-/* Fill r (call_id and sender already set) from the responder's Reply. */
+/* Fill r (call_id and sender already set) from the responder's Reply; the
+ * responder's reason, if it gave one, replaces the usual text. */
 static void result_from_reply(struct result *r, const struct reply_in *in)
 {
-	r->error = reply_error_code(in->error);
-	if (!r->error) {
+	int code = reply_refusal(in->error);
+
+	if (!code) {
 		r->payload = in->payload;
 		r->payload_len = in->len;
-	} else if (in->reason_len) {
+		return;
+	}
+	result_set_error(r, code);
+	if (in->reason_len) {
 		r->reason = in->reason;
 		r->reason_len = in->reason_len;
-	} else {
-		result_set_error(r, r->error, NULL);
 	}
 }
 
@@ -382,6 +380,7 @@ int callreply_handle_reply(struct peer *c, const struct lbus_wire_frame *f)
 	struct reply_in in;
 	struct peer *caller;
 	struct call *pc;
+	int ret;
 
 	if (reply_decode(f, &in) < 0)
 		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable reply");
@@ -394,7 +393,7 @@ int callreply_handle_reply(struct peer *c, const struct lbus_wire_frame *f)
 	if (result_frame_size(&r) - LBUS_FRAME_HEADER > caller->conn.max_frame) {
 		r.payload_len = 0;
 		r.sender_len = 0;
-		result_set_error(&r, LBUS__ERROR_CODE__ERR_LIMIT, "reply larger than the caller's max_frame");
+		result_set_error(&r, CALL_E_REPLY_TOO_LARGE);
 	}
 	if (!conn_make_room(&caller->conn, result_frame_size(&r))) {
 		peer_wait_on(c, caller, 0);
@@ -403,36 +402,41 @@ int callreply_handle_reply(struct peer *c, const struct lbus_wire_frame *f)
 	if (caller->state == PEER_CLOSED)
 		return 0; /* its calls were dropped with it */
 	peer_count_in(c);
-	if (result_queue(caller, &r) < 0) {
+	ret = result_queue(caller, &r);
+	if (ret < 0) {
 		r.payload_len = 0;
-		result_set_error(&r, LBUS__ERROR_CODE__ERR_INTERNAL, NULL);
-		result_queue(caller, &r);
+		result_set_error(&r, ret);
+		ret = result_queue(caller, &r);
 	}
 	if (b->monitors.count)
 		monitor_reply(c, caller, in.token, &r);
 	calls_remove(&b->calls, pc);
+	if (ret < 0) /* the caller cannot even be told: it would wait forever */
+		peer_close(caller, "out of memory");
 	return 0;
 }
 
 /* ---- calls that end without a reply ---------------------------------------------- */
 
-/* calls_fn: tell the caller its call failed with the code in *ud. */
+/* calls_fn: tell the caller its call failed with the refusal code in *ud
+ * (out of memory: the caller's call library times out; no calls may be
+ * removed from here, so the caller cannot be closed). */
 static void call_fail(struct call *pc, void *ud)
 {
-	uint32_t code = *(const uint32_t *)ud;
+	int code = *(const int *)ud;
 	struct peer *caller = container_of(pc->caller, struct peer, calls);
 	struct result r = { .call_id = pc->call_id };
 
 	if (caller->state == PEER_CLOSED)
 		return;
-	result_set_error(&r, code, NULL);
+	result_set_error(&r, code);
 	result_queue(caller, &r);
-	monitor_call_error(caller->broker, caller, pc->token, code, NULL);
+	monitor_call_error(caller->broker, caller, pc->token, r.error, NULL);
 }
 
 void callreply_peer_closed(struct peer *c)
 {
-	uint32_t code = LBUS__ERROR_CODE__ERR_RESPONDER_GONE;
+	int code = CALL_E_RESPONDER_GONE;
 
 	calls_drop_caller(&c->broker->calls, &c->calls);
 	calls_drop_responder(&c->broker->calls, &c->calls, call_fail, &code);
@@ -440,7 +444,7 @@ void callreply_peer_closed(struct peer *c)
 
 void callreply_expire(struct broker *b, int64_t now_ms)
 {
-	uint32_t code = LBUS__ERROR_CODE__ERR_TIMEOUT;
+	int code = CALL_E_TIMEOUT;
 
 	if (calls_pending(&b->calls))
 		calls_expire(&b->calls, (uint64_t)now_ms, call_fail, &code);

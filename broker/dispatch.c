@@ -6,9 +6,12 @@
  * over its limit (a client that floods requests without reading the answers
  * waits for its own queue, like a blocked publisher, so memory stays bounded).
  */
+#include <errno.h>
 #include <stdbool.h>
 
+#include "answer.h"
 #include "broker.h"
+#include "refusal.h"
 #include "answer.h"
 #include "peer.h"
 #include "dispatch.h"
@@ -36,6 +39,27 @@ static const struct frame_handler handlers[LBUS_K_MAX + 1] = {
 	[LBUS_K_MONITOR] = { monitor_handle_request, false },
 };
 
+_Static_assert(REFUSAL_FIRST > PEER_BLOCKED, "refusal codes and PEER_BLOCKED must differ");
+
+/*
+ * Answer what a handler returned (refusal.h): 0 and PEER_BLOCKED pass; a
+ * refusal becomes an Error naming the request; a failure (-errno) of a peer
+ * still open becomes ERR_INTERNAL. A peer that cannot even be told is closed.
+ */
+static int dispatch_answer(struct peer *c, const struct lbus_wire_frame *f, int r)
+{
+	if (r == 0 || r == PEER_BLOCKED)
+		return r;
+	if (c->state == PEER_CLOSED)
+		return r < 0 ? r : -EPIPE;
+	if (answer_refusal(c, f, r) == 0)
+		return 0;
+	log_msg(&c->broker->log, LOG_WARNING, "client %llu: out of memory for its answer; disconnecting",
+		(unsigned long long)c->id);
+	peer_close(c, "out of memory");
+	return -ENOMEM;
+}
+
 int dispatch_frame(struct peer *c, const uint8_t *frame, size_t len)
 {
 	const struct frame_handler *h;
@@ -58,5 +82,5 @@ int dispatch_frame(struct peer *c, const uint8_t *frame, size_t len)
 		peer_wait_on(c, c, 0);
 		return PEER_BLOCKED;
 	}
-	return h->fn(c, &f);
+	return dispatch_answer(c, &f, h->fn(c, &f));
 }

@@ -6,10 +6,13 @@
  * it below, and add one line to the table in dispatch.c.
  *
  * Handler contract: called with a scanned frame (f->kind, f->body, f->req_id)
- * of a welcomed client (except hello). Return 0 when handled (answer queued
- * with answer_ok/answer_error/answer_frame as needed), PEER_BLOCKED to be
- * called again with the same frame later (after peer_wait_on), or the
- * result of answer_fatal() for a protocol violation.
+ * of a welcomed client (except hello). Return (refusal.h):
+ *  - 0 when handled (answer queued with answer_ok/answer_frame as needed);
+ *  - PEER_BLOCKED to be called again with the same frame later (after
+ *    peer_wait_on);
+ *  - a refusal code (<MODULE>_E_*): dispatch_frame answers the Error;
+ *  - -errno: a failure (dispatch_frame answers ERR_INTERNAL), or the result
+ *    of answer_fatal() for a protocol violation (the peer is closed).
  */
 #pragma once
 

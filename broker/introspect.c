@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "answer.h"
 #include "peer.h"
+#include "refusal.h"
 #include "dispatch.h"
 #include "introspect.h"
 #include "lbus-limits.h"
@@ -134,15 +135,14 @@ static void fill_info(struct answer *a, size_t i, const struct peer *c, size_t *
 	a->info_ptrs[i] = info;
 }
 
-/* Pack and queue the answer, or ERR_LIMIT when it exceeds c's max_frame. */
+/* Pack and queue the answer: 0, INTROSPECT_E_TOO_LARGE when it exceeds c's
+ * max_frame, or -ENOMEM. */
 static int answer_queue(struct peer *c, const struct lbus_wire_frame *f, Lbus__Frame *out)
 {
 	out->req_id = f->req_id;
 	if (lbus_frame_packed_size(out) - LBUS_FRAME_HEADER > c->conn.max_frame)
-		return answer_error(c, f, LBUS__ERROR_CODE__ERR_LIMIT, "answer larger than max_frame"), 0;
-	if (answer_frame(c, out) < 0)
-		answer_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory");
-	return 0;
+		return INTROSPECT_E_TOO_LARGE;
+	return answer_frame(c, out);
 }
 
 int introspect_handle_list(struct peer *c, const struct lbus_wire_frame *f)
@@ -152,18 +152,19 @@ int introspect_handle_list(struct peer *c, const struct lbus_wire_frame *f)
 	Lbus__Frame out = LBUS__FRAME__INIT;
 	struct answer a;
 	size_t i = 0, name_i = 0, sub_i = 0;
+	int ret;
 
 	if (answer_alloc(b, &a, true) < 0)
-		return answer_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory"), 0;
+		return -ENOMEM;
 	for (const struct list *l = b->peers.next; l != &b->peers; l = l->next)
 		fill_info(&a, i++, container_of(l, struct peer, link), &name_i, &sub_i);
 	cl.n_clients = a.nclients;
 	cl.clients = a.info_ptrs;
 	out.kind_case = LBUS__FRAME__KIND_CLIENT_LIST;
 	out.client_list = &cl;
-	answer_queue(c, f, &out);
+	ret = answer_queue(c, f, &out);
 	answer_free(&a);
-	return 0;
+	return ret;
 }
 
 static void fill_broker_counters(struct broker *b, Lbus__BrokerCounters *bc)
@@ -180,7 +181,7 @@ static void fill_broker_counters(struct broker *b, Lbus__BrokerCounters *bc)
 	bc->retained = b->retained.count;
 	bc->retained_bytes = b->retained.bytes;
 	bc->subscriptions = b->subs.count;
-	bc->names = b->names.count;
+	bc->names = names_count(&b->names);
 	bc->calls_pending = calls_pending(&b->calls);
 }
 
@@ -192,9 +193,10 @@ int introspect_handle_stats(struct peer *c, const struct lbus_wire_frame *f)
 	Lbus__Frame out = LBUS__FRAME__INIT;
 	struct answer a;
 	size_t i = 0;
+	int ret;
 
 	if (answer_alloc(b, &a, false) < 0)
-		return answer_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory"), 0;
+		return -ENOMEM;
 	for (const struct list *l = b->peers.next; l != &b->peers; l = l->next, i++) {
 		const struct peer *cl = container_of(l, struct peer, link);
 
@@ -211,9 +213,9 @@ int introspect_handle_stats(struct peer *c, const struct lbus_wire_frame *f)
 	st.clients = a.stats_ptrs;
 	out.kind_case = LBUS__FRAME__KIND_STATS_REPLY;
 	out.stats_reply = &st;
-	answer_queue(c, f, &out);
+	ret = answer_queue(c, f, &out);
 	answer_free(&a);
-	return 0;
+	return ret;
 }
 
 void introspect_read_comm(struct peer *c)

@@ -14,6 +14,7 @@
 #include "broker.h"
 #include "answer.h"
 #include "peer.h"
+#include "refusal.h"
 #include "dispatch.h"
 #include "lbus.pb-c.h"
 #include "monitor.h"
@@ -51,7 +52,7 @@ int monitor_new(struct peer *peer, const char *pattern, size_t len, struct monit
 		len = 1;
 	}
 	if (lbus_pattern_validate(pattern, len) < 0)
-		return -EINVAL;
+		return SUB_E_INVALID_PATTERN;
 	m = calloc(1, sizeof(*m) + len + 1);
 	if (!m)
 		return -ENOMEM;
@@ -179,16 +180,13 @@ int monitor_handle_request(struct peer *c, const struct lbus_wire_frame *f)
 		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable monitor request");
 	ret = monitor_new(c, req->pattern, strlen(req->pattern), &m);
 	lbus__monitor_request__free_unpacked(req, NULL);
-	if (ret == -EINVAL)
-		return answer_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, "invalid pattern"), 0;
-	if (ret < 0)
-		return answer_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory"), 0;
+	if (ret)
+		return ret;
 	monitor_free(&b->monitors, c->monitor);
 	c->monitor = m;
 	monitors_add(&b->monitors, m);
 	log_msg(&b->log, LOG_DEBUG, "client %llu monitors %s", (unsigned long long)c->id, m->pattern);
-	answer_ok(c, f, 0);
-	return 0;
+	return answer_ok(c, f, 0);
 }
 
 static bool monitor_active_wants(const struct monitor *m, const struct monitor_event *ev)

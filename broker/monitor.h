@@ -21,7 +21,7 @@
  *
  * Ownership: a struct monitor belongs to its client (client->monitor) and
  * is on the broker's list while registered.
- * Errors: 0 or -errno (-EINVAL bad pattern, -ENOMEM).
+ * Errors (refusal.h): 0, SUB_E_INVALID_PATTERN, or -ENOMEM.
  */
 #pragma once
 

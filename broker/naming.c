@@ -11,34 +11,34 @@
 #include "broker.h"
 #include "answer.h"
 #include "peer.h"
+#include "refusal.h"
 #include "dispatch.h"
 #include "topic.h"
 
-/* Unpack a NameRequest and validate the name; NULL after answering. */
-static Lbus__NameRequest *name_request(struct peer *c, const struct lbus_wire_frame *f)
+/* Unpack a NameRequest and validate the name: 0 (*out set), NAME_E_INVALID
+ * or the result of answer_fatal(). */
+static int name_request(struct peer *c, const struct lbus_wire_frame *f, Lbus__NameRequest **out)
 {
 	Lbus__NameRequest *m = lbus__name_request__unpack(NULL, f->body_len, f->body);
 
-	if (!m) {
-		answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable %s", lbus_kind_name(f->kind));
-		return NULL;
-	}
+	if (!m)
+		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable %s", lbus_kind_name(f->kind));
 	if (lbus_name_validate(m->name, strlen(m->name)) < 0) {
-		answer_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, "invalid name");
 		lbus__name_request__free_unpacked(m, NULL);
-		return NULL;
+		return NAME_E_INVALID;
 	}
-	return m;
+	*out = m;
+	return 0;
 }
 
 int naming_handle_take(struct peer *c, const struct lbus_wire_frame *f)
 {
-	Lbus__NameRequest *m = name_request(c, f);
 	struct broker *b = c->broker;
-	int ret;
+	Lbus__NameRequest *m;
+	int ret = name_request(c, f, &m);
 
-	if (!m)
-		return c->state == PEER_CLOSED ? -EPROTO : 0;
+	if (ret)
+		return ret;
 	ret = names_take(&b->names, &c->names, m->name, strlen(m->name));
 	if (ret == 0) {
 		presence_name(b, c, m->name, strlen(m->name), true);
@@ -47,49 +47,41 @@ int naming_handle_take(struct peer *c, const struct lbus_wire_frame *f)
 			peer_sender_changed(c);
 	}
 	lbus__name_request__free_unpacked(m, NULL);
-	if (ret == -EADDRINUSE)
-		answer_error(c, f, LBUS__ERROR_CODE__ERR_NAME_TAKEN, "name already taken");
-	else if (ret < 0)
-		answer_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory");
-	else
-		answer_ok(c, f, 0);
-	return 0;
+	if (ret == 0 || ret == NAMES_ALREADY_OURS)
+		return answer_ok(c, f, 0);
+	return ret;
 }
 
 int naming_handle_release(struct peer *c, const struct lbus_wire_frame *f)
 {
-	Lbus__NameRequest *m = name_request(c, f);
 	struct name_entry *first = c->names.first;
-	int ret;
+	Lbus__NameRequest *m;
+	int ret = name_request(c, f, &m);
 
-	if (!m)
-		return c->state == PEER_CLOSED ? -EPROTO : 0;
+	if (ret)
+		return ret;
 	ret = names_release(&c->broker->names, &c->names, m->name, strlen(m->name));
 	if (ret == 0)
 		presence_name(c->broker, c, m->name, strlen(m->name), false);
 	lbus__name_request__free_unpacked(m, NULL);
-	if (ret < 0) {
-		answer_error(c, f, LBUS__ERROR_CODE__ERR_NOT_OWNER, "not the owner of that name");
-		return 0;
-	}
+	if (ret)
+		return ret;
 	if (c->names.first != first)
 		peer_sender_changed(c);
-	answer_ok(c, f, 0);
-	return 0;
+	return answer_ok(c, f, 0);
 }
 
 int naming_handle_query(struct peer *c, const struct lbus_wire_frame *f)
 {
-	Lbus__NameRequest *m = name_request(c, f);
+	Lbus__NameRequest *m;
 	struct name_owner *o;
+	int ret = name_request(c, f, &m);
 
-	if (!m)
-		return c->state == PEER_CLOSED ? -EPROTO : 0;
+	if (ret)
+		return ret;
 	o = names_lookup(&c->broker->names, m->name, strlen(m->name));
 	lbus__name_request__free_unpacked(m, NULL);
 	if (!o)
-		answer_error(c, f, LBUS__ERROR_CODE__ERR_NO_SUCH_NAME, "no such name");
-	else
-		answer_ok(c, f, container_of(o, struct peer, names)->id);
-	return 0;
+		return NAME_E_NO_SUCH_NAME;
+	return answer_ok(c, f, container_of(o, struct peer, names)->id);
 }

@@ -95,6 +95,7 @@
 #include "clock.h"
 #include "answer.h"
 #include "peer.h"
+#include "refusal.h"
 #include "dispatch.h"
 #include "monitor.h"
 #include "lbus-limits.h"
@@ -461,9 +462,9 @@ void router_cache_free(struct peer *c)
 	}
 }
 
-/* Keep (body) or clear (NULL) the topic's retained message. 0 or an
- * ErrorCode for the publisher. */
-static uint32_t router_retain(struct broker *b, const struct lbus_wire_publish *p, struct msgbuf *body)
+/* Keep (body) or clear (NULL) the topic's retained message. 0,
+ * ROUTER_E_RETAINED_FULL or -ENOMEM. */
+static int router_retain(struct broker *b, const struct lbus_wire_publish *p, struct msgbuf *body)
 {
 	int ret;
 
@@ -472,33 +473,31 @@ static uint32_t router_retain(struct broker *b, const struct lbus_wire_publish *
 		return 0;
 	}
 	ret = retained_put(&b->retained, p->topic, p->topic_len, body);
-	if (ret == -ENOSPC)
-		return LBUS__ERROR_CODE__ERR_LIMIT;
-	return ret < 0 ? LBUS__ERROR_CODE__ERR_INTERNAL : 0;
+	return ret == -ENOSPC ? ROUTER_E_RETAINED_FULL : ret;
 }
 
-/* Deliver a publish to b->router's targets and apply its retain flag. 0 or
- * an ErrorCode for the publisher (ERR_LIMIT: delivered, not retained). */
-static uint32_t router_publish(struct peer *c, const struct lbus_wire_frame *f, const struct lbus_wire_publish *p)
+/* Deliver a publish to b->router's targets and apply its retain flag. 0,
+ * ROUTER_E_RETAINED_FULL (delivered, not retained) or -ENOMEM. */
+static int router_publish(struct peer *c, const struct lbus_wire_frame *f, const struct lbus_wire_publish *p)
 {
 	struct broker *b = c->broker;
 	bool keep = p->retain && p->payload_len;
 	struct msgbuf *body = NULL;
-	uint32_t code = 0;
+	int ret = 0;
 
 	b->router.nrecv = 0;
 	if (b->router.n || keep) {
 		body = encode_body(b, LBUS_D_PUBLISH, f->body, f->body_len, c->sender, c->sender_len, keep);
 		if (!body)
-			return LBUS__ERROR_CODE__ERR_INTERNAL;
+			return -ENOMEM;
 		router_deliver(b, body);
 	}
 	if (p->retain)
-		code = router_retain(b, p, keep ? body : NULL);
+		ret = router_retain(b, p, keep ? body : NULL);
 	msgbuf_unref(body);
 	if (b->monitors.count)
 		monitor_publish(b, c, p);
-	return code;
+	return ret;
 }
 
 int router_handle_publish(struct peer *c, const struct lbus_wire_frame *f)
@@ -508,19 +507,18 @@ int router_handle_publish(struct peer *c, const struct lbus_wire_frame *f)
 	struct peer *full;
 	int64_t recheck_ms;
 	size_t body_len;
-	uint32_t code;
+	int ret;
 
 	if (lbus_wire_publish_decode(f->body, f->body_len, &p) < 0)
 		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable publish");
 	if (!route_cache_get(c, p.topic, p.topic_len)) {
 		if (lbus_topic_validate(p.topic, p.topic_len) < 0)
-			return answer_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, "invalid topic"), 0;
+			return TOPIC_E_INVALID;
 		if (lbus_topic_is_reserved(p.topic, p.topic_len))
-			return answer_error(c, f, LBUS__ERROR_CODE__ERR_DENIED,
-						 "topics starting with $ are reserved"),
-			       0;
-		if (router_targets(b, p.topic, p.topic_len) < 0)
-			return answer_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory"), 0;
+			return TOPIC_E_RESERVED;
+		ret = router_targets(b, p.topic, p.topic_len);
+		if (ret < 0)
+			return ret;
 		route_cache_put(c, p.topic, p.topic_len);
 	}
 	body_len = lbus_wire_deliver_body_size(f->body_len, c->sender_len, 0);
@@ -531,33 +529,28 @@ int router_handle_publish(struct peer *c, const struct lbus_wire_frame *f)
 		return PEER_BLOCKED;
 	}
 	peer_count_in(c);
-	code = router_publish(c, f, &p);
-	if (code == LBUS__ERROR_CODE__ERR_LIMIT)
-		answer_error(c, f, code, "retained store full (retained_max): delivered, not retained");
-	else if (code)
-		answer_error(c, f, code, "out of memory");
-	else if (f->req_id)
-		answer_ok(c, f, 0);
-	return 0;
+	ret = router_publish(c, f, &p);
+	if (ret == 0 && f->req_id)
+		ret = answer_ok(c, f, 0);
+	return ret;
 }
 
 /* Refuse a send to a valid name: an Error for the sender and, for monitors,
  * a MON_ERROR event naming the target, from the broker to the sender (no
  * payload: in an error event the payload is a responder's reason). */
-static int send_refuse(struct peer *c, const struct lbus_wire_frame *f, const struct lbus_wire_send *s,
-		       uint32_t code, const char *reason)
+static int send_refuse(struct peer *c, const struct lbus_wire_frame *f, const struct lbus_wire_send *s, int code)
 {
 	struct broker *b = c->broker;
+	int ret = answer_refusal(c, f, code);
 
-	answer_error(c, f, code, reason);
 	if (b->monitors.count) {
 		struct monitor_event ev = {
 			.kind = LBUS__MONITOR_KIND__MON_ERROR, .receivers = &c->id, .nreceivers = 1,
-			.name = s->name, .name_len = s->name_len, .error = code,
+			.name = s->name, .name_len = s->name_len, .error = refusal_get(code)->errcode,
 		};
 		monitor_emit(b, &ev);
 	}
-	return 0;
+	return ret;
 }
 
 int router_handle_send(struct peer *c, const struct lbus_wire_frame *f)
@@ -572,14 +565,14 @@ int router_handle_send(struct peer *c, const struct lbus_wire_frame *f)
 	if (lbus_wire_send_decode(f->body, f->body_len, &s) < 0)
 		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable send");
 	if (lbus_name_validate(s.name, s.name_len) < 0)
-		return answer_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, "invalid name"), 0;
+		return NAME_E_INVALID;
 	o = names_lookup(&b->names, s.name, s.name_len);
 	if (!o)
-		return send_refuse(c, f, &s, LBUS__ERROR_CODE__ERR_NO_SUCH_NAME, "no such name");
+		return send_refuse(c, f, &s, NAME_E_NO_SUCH_NAME);
 	to = container_of(o, struct peer, names);
 	body_len = lbus_wire_deliver_body_size(f->body_len, c->sender_len, 0);
 	if (!router_fits(to, body_len))
-		return send_refuse(c, f, &s, LBUS__ERROR_CODE__ERR_INVALID, "message too large for the receiver");
+		return send_refuse(c, f, &s, ROUTER_E_TOO_LARGE);
 	if (!conn_make_room(&to->conn, body_len + OUTQ_HDR_MAX)) {
 		peer_wait_on(c, to, 0);
 		return PEER_BLOCKED;
@@ -587,7 +580,7 @@ int router_handle_send(struct peer *c, const struct lbus_wire_frame *f)
 	peer_count_in(c);
 	body = encode_body(b, LBUS_D_SEND, f->body, f->body_len, c->sender, c->sender_len, false);
 	if (!body)
-		return answer_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory"), 0;
+		return -ENOMEM;
 	if (router_deliver_one(b, to, NULL, body) && b->monitors.count) {
 		struct monitor_event ev = {
 			.kind = LBUS__MONITOR_KIND__MON_SEND, .sender = c->sender, .sender_len = c->sender_len,
@@ -597,9 +590,7 @@ int router_handle_send(struct peer *c, const struct lbus_wire_frame *f)
 		monitor_emit(b, &ev);
 	}
 	msgbuf_unref(body);
-	if (f->req_id)
-		answer_ok(c, f, 0);
-	return 0;
+	return f->req_id ? answer_ok(c, f, 0) : 0;
 }
 
 int router_publish_internal(struct broker *b, const char *topic, size_t topic_len, const void *payload,

@@ -70,9 +70,7 @@ int session_handle_ping(struct peer *c, const struct lbus_wire_frame *f)
 	out.kind_case = LBUS__FRAME__KIND_PONG;
 	out.pong = &pong;
 	out.req_id = f->req_id;
-	if (answer_frame(c, &out) < 0)
-		answer_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory");
-	return 0;
+	return answer_frame(c, &out);
 }
 
 int session_handle_pong(struct peer *c, const struct lbus_wire_frame *f)

@@ -10,12 +10,14 @@
  * by itself after that many deliveries (retained ones and calls included):
  * see sub_expire() in subscription.h.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "broker.h"
 #include "answer.h"
 #include "peer.h"
+#include "refusal.h"
 #include "dispatch.h"
 #include "topic.h"
 #include "subscription.h"
@@ -94,22 +96,22 @@ static int sub_deliver_retained(const struct retained_msg *m, void *ud)
 	return 0;
 }
 
-/* Why a Subscribe is refused, or NULL when it is acceptable. */
-static const char *sub_check(const struct peer *c, const Lbus__Subscribe *m)
+/* Why a Subscribe is refused (SUB_E_*), or 0 when it is acceptable. */
+static int sub_check(const struct peer *c, const Lbus__Subscribe *m)
 {
 	size_t plen = strlen(m->pattern), glen = strlen(m->group);
 
 	if (m->sub_id == 0)
-		return "sub_id must not be 0";
+		return SUB_E_ZERO_ID;
 	if (sub_find(c, m->sub_id))
-		return "sub_id already in use on this connection";
+		return SUB_E_ID_IN_USE;
 	if (lbus_pattern_validate(m->pattern, plen) < 0)
-		return "invalid pattern";
+		return SUB_E_INVALID_PATTERN;
 	if (glen && lbus_group_validate(m->group, glen) < 0)
-		return "invalid group name";
+		return SUB_E_INVALID_GROUP;
 	if (m->policy != LBUS__POLICY__POLICY_DROP && m->policy != LBUS__POLICY__POLICY_BLOCK)
-		return "unknown policy";
-	return NULL;
+		return SUB_E_UNKNOWN_POLICY;
+	return 0;
 }
 
 static struct sub *sub_new(struct peer *c, const Lbus__Subscribe *m)
@@ -144,26 +146,25 @@ static struct sub *sub_new(struct peer *c, const Lbus__Subscribe *m)
 int sub_handle_subscribe(struct peer *c, const struct lbus_wire_frame *f)
 {
 	Lbus__Subscribe *m = lbus__subscribe__unpack(NULL, f->body_len, f->body);
-	const char *why;
 	struct sub *s;
+	int ret;
 
 	if (!m)
 		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable subscribe");
-	why = sub_check(c, m);
-	if (why) {
-		answer_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, why);
+	ret = sub_check(c, m);
+	if (ret) {
 		lbus__subscribe__free_unpacked(m, NULL);
-		return 0;
+		return ret;
 	}
 	s = sub_new(c, m);
 	lbus__subscribe__free_unpacked(m, NULL);
-	if (!s) {
-		answer_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory");
-		return 0;
-	}
+	if (!s)
+		return -ENOMEM;
 	log_msg(&c->broker->log, LOG_DEBUG, "client %llu subscribed %llu to %s%s", (unsigned long long)c->id,
 		(unsigned long long)s->id, s->pattern, s->responder ? " (responder)" : "");
-	answer_ok(c, f, 0);
+	ret = answer_ok(c, f, 0);
+	if (ret < 0)
+		return ret;
 	if (!s->member.group && c->broker->retained.count)
 		retained_foreach_match(&c->broker->retained, s->pattern, s->pattern_len, sub_deliver_retained, s);
 	return 0;
@@ -178,11 +179,8 @@ int sub_handle_unsubscribe(struct peer *c, const struct lbus_wire_frame *f)
 		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable unsubscribe");
 	s = sub_find(c, m->sub_id);
 	lbus__unsubscribe__free_unpacked(m, NULL);
-	if (!s) {
-		answer_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, "no such sub_id");
-		return 0;
-	}
+	if (!s)
+		return SUB_E_NO_SUCH_ID;
 	sub_remove(s);
-	answer_ok(c, f, 0);
-	return 0;
+	return answer_ok(c, f, 0);
 }
