@@ -89,6 +89,7 @@ static int broker_state_init(struct broker *b)
 	monitors_init(&b->monitors);
 	presence_init(&b->presence);
 	names_init(&b->names);
+	routes_init(&b->routes);
 	if (trie_init(&b->subs) < 0 || router_init(&b->router, &b->pool) < 0)
 		return -ENOMEM;
 	return 0;
@@ -285,6 +286,7 @@ void broker_deinit(struct broker *b)
 	calls_deinit(&b->calls);
 	retained_deinit(&b->retained);
 	groups_deinit(&b->groups);
+	routes_deinit(&b->routes);
 	router_deinit(&b->router);
 	names_deinit(&b->names);
 	trie_deinit(&b->subs);

@@ -23,6 +23,7 @@
 #include "presence.h"
 #include "frame.h"
 #include "retained.h"
+#include "route.h"
 #include "router.h"
 #include "trie.h"
 
@@ -59,6 +60,7 @@ struct broker {
 	struct msgpool pool;     /* shared message bodies */
 	struct trie subs;        /* subscription index */
 	struct names names;      /* name registry */
+	struct routes routes;    /* cached routes by topic */
 	struct router router;    /* routing scratch state */
 	struct groups groups;    /* queue groups */
 	struct retained_store retained;

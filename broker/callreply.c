@@ -37,6 +37,7 @@
 #include "answer.h"
 #include "peer.h"
 #include "refusal.h"
+#include "deliver.h"
 #include "dispatch.h"
 #include "monitor.h"
 #include "lbus-limits.h"
@@ -231,7 +232,7 @@ static int call_route(struct peer *c, const struct lbus_wire_frame *f, const str
 	}
 	body->len = (uint32_t)lbus_wire_deliver_body_encode(body->data, LBUS_D_CALL, f->body, f->body_len, c->sender,
 							    c->sender_len, pc->token);
-	if (!router_deliver_one(b, to, sub, body)) { /* fits, has room: out of memory */
+	if (!deliver_one(b, to, sub, body)) { /* fits, has room: out of memory */
 		msgbuf_unref(body);
 		calls_remove(&b->calls, pc);
 		return -ENOMEM;
@@ -272,7 +273,7 @@ int callreply_handle_call(struct peer *c, const struct lbus_wire_frame *f)
 		ret = call_resolve(b, &call, &to, &sub);
 		if (ret)
 			return call_refuse(c, f, &call, ret);
-		if (!router_fits(to, need - OUTQ_HDR_MAX))
+		if (!deliver_fits(to, need - OUTQ_HDR_MAX))
 			return call_refuse(c, f, &call, CALL_E_TOO_LARGE);
 		if (!conn_make_room(&to->conn, need)) {
 			peer_wait_on(c, to, 0);

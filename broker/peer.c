@@ -13,6 +13,7 @@
 #include "broker.h"
 #include "callreply.h"
 #include "clock.h"
+#include "deliver.h"
 #include "dispatch.h"
 #include "introspect.h"
 #include "peer.h"
@@ -148,7 +149,7 @@ static void peer_on_wrote(struct conn *conn)
 	struct peer *c = peer_of(conn);
 
 	if (outq_empty(&conn->outq) && c->drops_pending)
-		router_flush_dropped(c); /* queued, flushed later in this turn */
+		deliver_flush_dropped(c); /* queued, flushed later in this turn */
 	if (!list_empty(&c->waiters) && conn->outq.bytes < c->broker->cfg.max_queue / 2)
 		peer_wake_waiters(c);
 }

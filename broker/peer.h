@@ -37,7 +37,7 @@
 
 struct broker;
 struct monitor;
-struct route_cache;
+struct route;
 
 enum peer_state {
 	PEER_HELLO,  /* connected, hello not yet received */
@@ -79,7 +79,7 @@ struct peer {
 	struct list wait_link;	 /* in blocked_on->waiters */
 	struct list waiters;	 /* peers blocked on our queue */
 
-	struct route_cache *route_cache; /* router.c: last topic's targets */
+	struct route *route;      /* the last route it published on (route.h) */
 	struct calls_peer calls;	 /* pending calls made and answered */
 	struct monitor *monitor;	 /* set once the peer asked to monitor */
 

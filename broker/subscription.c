@@ -18,6 +18,7 @@
 #include "answer.h"
 #include "peer.h"
 #include "refusal.h"
+#include "deliver.h"
 #include "dispatch.h"
 #include "topic.h"
 #include "subscription.h"
@@ -34,12 +35,22 @@ struct sub *sub_find(const struct peer *c, uint64_t id)
 	return NULL;
 }
 
+/* Take s out of the trie and its group; the routes of the topics it
+ * matched are stale (a subscription that is not indexed is a no-op). */
+static void sub_unindex(struct broker *b, struct sub *s)
+{
+	if (!s->te.node)
+		return;
+	trie_remove(&b->subs, &s->te);
+	groups_leave(&b->groups, &s->member);
+	routes_invalidate(&b->routes, s->pattern, s->pattern_len);
+}
+
 void sub_remove(struct sub *s)
 {
 	struct broker *b = s->peer->broker;
 
-	trie_remove(&b->subs, &s->te);
-	groups_leave(&b->groups, &s->member);
+	sub_unindex(b, s);
 	list_del(&s->peer_link);
 	s->peer->nsubs--;
 	free(s);
@@ -51,8 +62,7 @@ void sub_remove_all(struct peer *c)
 
 	for (l = c->subs.next; l != &c->subs; l = l->next) {
 		struct sub *s = container_of(l, struct sub, peer_link);
-		trie_remove(&c->broker->subs, &s->te);
-		groups_leave(&c->broker->groups, &s->member);
+		sub_unindex(c->broker, s);
 	}
 }
 
@@ -67,8 +77,7 @@ void sub_expire(struct sub *s)
 	struct peer *c = s->peer;
 	struct broker *b = c->broker;
 
-	trie_remove(&b->subs, &s->te);
-	groups_leave(&b->groups, &s->member);
+	sub_unindex(b, s);
 	list_del(&s->peer_link);
 	c->nsubs--;
 	s->expired = true;
@@ -92,7 +101,7 @@ static int sub_deliver_retained(const struct retained_msg *m, void *ud)
 {
 	struct sub *s = ud;
 
-	router_deliver_retained(s->peer->broker, s, m->body);
+	deliver_retained(s->peer->broker, s, m->body);
 	return 0;
 }
 
@@ -138,6 +147,7 @@ static struct sub *sub_new(struct peer *c, const Lbus__Subscribe *m)
 		free(s);
 		return NULL;
 	}
+	routes_invalidate(&c->broker->routes, s->pattern, s->pattern_len);
 	list_add_tail(&c->subs, &s->peer_link);
 	c->nsubs++;
 	return s;

@@ -56,7 +56,6 @@ static void node_free(struct trie_node *n)
 
 int trie_init(struct trie *t)
 {
-	t->gen = 0;
 	t->count = 0;
 	t->root = node_new(NULL, "", 0);
 	return t->root ? 0 : -ENOMEM;
@@ -188,7 +187,6 @@ int trie_add(struct trie *t, const char *pattern, size_t len, struct trie_entry 
 	}
 	list_add_tail(&n->entries, &e->link);
 	e->node = n;
-	t->gen++;
 	t->count++;
 	return 0;
 }
@@ -201,7 +199,6 @@ void trie_remove(struct trie *t, struct trie_entry *e)
 		return;
 	list_del(&e->link);
 	e->node = NULL;
-	t->gen++;
 	t->count--;
 	prune(n);
 }
