@@ -52,6 +52,7 @@
 #define BROKER_SWEEP_MS 1000
 #define BROKER_STOP_FLUSH_MS 2000
 #define BROKER_STOP_POLL_MS 100
+#define BROKER_ERR_MAX 512 /* room for a configuration error message */
 
 static int broker_epoll_add(struct broker *b, int fd, void *ptr)
 {
@@ -105,7 +106,7 @@ static void broker_apply_config(struct broker *b)
 
 int broker_init(struct broker *b, const struct broker_options *opts)
 {
-	char err[512];
+	char err[BROKER_ERR_MAX];
 	int ret;
 
 	memset(b, 0, sizeof(*b));
@@ -144,7 +145,7 @@ int broker_init(struct broker *b, const struct broker_options *opts)
 static void broker_reload(struct broker *b)
 {
 	struct config cfg;
-	char err[512];
+	char err[BROKER_ERR_MAX];
 
 	if (!b->config_path) {
 		log_msg(&b->log, LOG_INFO, "SIGHUP: no configuration file to reload");

@@ -27,6 +27,8 @@
 #include "lbus-limits.h"
 #include "subscription.h"
 
+#define INTROSPECT_PROC_PATH_MAX 64 /* "/proc/PID/comm" */
+
 /* Arrays behind one ClientList or Stats answer. */
 struct answer {
 	size_t nclients, nnames, nsubs;
@@ -220,7 +222,7 @@ int introspect_handle_stats(struct peer *c, const struct lbus_wire_frame *f)
 
 void introspect_read_comm(struct peer *c)
 {
-	char path[64];
+	char path[INTROSPECT_PROC_PATH_MAX];
 	ssize_t n;
 	int fd;
 

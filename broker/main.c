@@ -10,6 +10,8 @@
 #include "broker.h"
 #include "lbus-limits.h"
 
+#define EXIT_USAGE 2 /* exit status for a usage error */
+
 static void usage(FILE *out)
 {
 	fputs("Usage: lbusd [-S PATH] [-c CONFIG] [-v]\n"
@@ -53,17 +55,17 @@ int main(int argc, char **argv)
 			return 0;
 		default:
 			usage(stderr);
-			return 2;
+			return EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "lbusd: unexpected argument '%s'\n", argv[optind]);
 		usage(stderr);
-		return 2;
+		return EXIT_USAGE;
 	}
 	ret = broker_init(&b, &opts);
 	if (ret == 0)
 		ret = broker_run(&b);
 	broker_deinit(&b);
-	return ret < 0 ? 1 : 0;
+	return ret < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

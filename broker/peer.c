@@ -19,6 +19,9 @@
 #include "peer.h"
 #include "subscription.h"
 
+/* Waiters resume when the queue they wait on is below max_queue / this. */
+#define PEER_RESUME_DIVISOR 2
+
 struct peer *peer_new(struct broker *b, int fd, pid_t pid, uid_t uid, gid_t gid)
 {
 	struct peer *c = calloc(1, sizeof(*c));
@@ -150,7 +153,7 @@ static void peer_on_wrote(struct conn *conn)
 
 	if (outq_empty(&conn->outq) && c->drops_pending)
 		deliver_flush_dropped(c); /* queued, flushed later in this turn */
-	if (!list_empty(&c->waiters) && conn->outq.bytes < c->broker->cfg.max_queue / 2)
+	if (!list_empty(&c->waiters) && conn->outq.bytes < c->broker->cfg.max_queue / PEER_RESUME_DIVISOR)
 		peer_wake_waiters(c);
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "lbus-limits.h"
 #include "peer.h"
 #include "presence.h"
 #include "router.h"
@@ -92,11 +93,11 @@ void presence_client(struct broker *b, const struct peer *c, bool connected)
 void presence_name(struct broker *b, const struct peer *c, const char *name, size_t len, bool taken)
 {
 	Lbus__NameEvent ev = LBUS__NAME_EVENT__INIT;
-	char buf[256];
+	char buf[LBUS_MAX_NAME_LEN + 1];
 	struct presence_event *e;
 
 	if (len >= sizeof(buf))
-		len = sizeof(buf) - 1; /* names are at most 255 bytes */
+		len = sizeof(buf) - 1; /* names are validated: never cut */
 	memcpy(buf, name, len);
 	buf[len] = '\0';
 	ev.name = buf;

@@ -14,6 +14,8 @@
 
 #include "trie.h"
 
+#define TRIE_KIDS_MIN 2 /* first size of a node's literal children array */
+
 struct trie_node {
 	struct trie_node *parent;
 	struct trie_node **kids; /* literal children sorted by level */
@@ -104,7 +106,7 @@ static struct trie_node *kid_get_or_add(struct trie_node *n, const char *level, 
 		return n->kids[i];
 	i = -i - 1;
 	if (n->nkids == n->capkids) {
-		uint32_t cap = n->capkids ? n->capkids * 2 : 2;
+		uint32_t cap = n->capkids ? n->capkids * 2 : TRIE_KIDS_MIN;
 		struct trie_node **kids = realloc(n->kids, cap * sizeof(*kids));
 		if (!kids)
 			return NULL;
