@@ -31,7 +31,7 @@ struct peer;
 struct sub {
 	struct trie_entry te;    /* in broker->subs */
 	struct peer *peer;
-	struct list peer_link; /* in client->subs */
+	struct list peer_link; /* in peer->subs */
 	uint64_t id;             /* client-chosen sub_id */
 	uint32_t policy;         /* LBUS__POLICY__POLICY_DROP / _BLOCK */
 	uint32_t stall_ms;       /* block: drop once the client stalled this long; 0 never */
