@@ -20,6 +20,7 @@
 #include "msgbuf.h"
 #include "monitor.h"
 #include "names.h"
+#include "peer.h"
 #include "presence.h"
 #include "frame.h"
 #include "retained.h"
@@ -33,9 +34,9 @@ struct broker_options {
 	bool verbose;            /* -v */
 };
 
-/* Message counters of the whole broker (byte counters: conns). */
+/* Counters of the whole broker (byte counters: conns). */
 struct broker_counters {
-	uint64_t msgs_in, msgs_out, dropped, errors;
+	struct peer_counters msgs; /* every peer's, summed (peer_count_*) */
 	uint64_t clients, clients_total;
 };
 

@@ -105,15 +105,8 @@ void conn_resume_input(struct conn *c)
 
 /* ---- queueing and writing ------------------------------------------------ */
 
-bool conn_queue_full(const struct conn *c, size_t add)
+bool conn_make_room_slow(struct conn *c, size_t need)
 {
-	return c->outq.bytes > 0 && c->outq.bytes + add > c->loop->max_queue;
-}
-
-bool conn_make_room(struct conn *c, size_t need)
-{
-	if (conn_closed(c) || !conn_queue_full(c, need))
-		return true;
 	conn_write_now(c);
 	return conn_closed(c) || !conn_queue_full(c, need);
 }

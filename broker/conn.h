@@ -160,13 +160,23 @@ void conn_pause_input(struct conn *c, int64_t recheck_ms);
 void conn_resume_input(struct conn *c);
 
 /* Is c's queue too full to take `add` more bytes? (An empty queue takes any.) */
-bool conn_queue_full(const struct conn *c, size_t add);
+static inline bool conn_queue_full(const struct conn *c, size_t add)
+{
+	return c->outq.bytes > 0 && c->outq.bytes + add > c->loop->max_queue;
+}
+
+/* conn_make_room() once the queue was found full. */
+bool conn_make_room_slow(struct conn *c, size_t need);
 /*
  * Can c take `need` more bytes? A full queue is written now (the socket may
  * take it); still full: false. A closed conn, or one whose socket fails
- * while written, takes anything (it drops it).
+ * while written, takes anything (it drops it). Inline: the delivery path
+ * asks for every block-policy target.
  */
-bool conn_make_room(struct conn *c, size_t need);
+static inline bool conn_make_room(struct conn *c, size_t need)
+{
+	return c->fd < 0 || !conn_queue_full(c, need) || conn_make_room_slow(c, need);
+}
 /*
  * Queue raw frame bytes: hdr (<= OUTQ_HDR_MAX bytes, copied) then buf's
  * bytes; takes over the reference to buf. Schedules the write. 0 (also when

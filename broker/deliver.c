@@ -6,6 +6,7 @@
  * the Dropped notices queued before the next delivery on a subscription.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "answer.h"
@@ -14,6 +15,8 @@
 #include "deliver.h"
 #include "peer.h"
 #include "subscription.h"
+
+#define DELIVER_RECV_MIN 64 /* first size of the receivers list */
 
 /* When a block subscription with stall_ms starts dropping (its client has
  * taken nothing since progress_ms); 0 for a plain block one (never). */
@@ -28,11 +31,6 @@ bool deliver_drops_when_full(const struct sub *s)
 {
 	return s->policy == LBUS__POLICY__POLICY_DROP ||
 	       (s->stall_ms && clock_now_ms() >= deliver_stall_at(s));
-}
-
-bool deliver_fits(const struct peer *to, size_t body_len)
-{
-	return body_len + OUTQ_HDR_MAX <= (size_t)to->conn.max_frame + DELIVER_SLACK;
 }
 
 static void queue_dropped(struct peer *to, struct sub *s)
@@ -136,4 +134,31 @@ bool deliver_one(struct broker *b, struct peer *to, struct sub *s, struct msgbuf
 void deliver_retained(struct broker *b, struct sub *s, struct msgbuf *body)
 {
 	deliver_to(b, s->peer, s, body, DELIVER_RETAINED | DELIVER_ALONE);
+}
+
+/* Remember that client id got the message (for monitors); a failure to grow
+ * only shortens the list. */
+static void note_receiver(struct router *r, uint64_t id)
+{
+	if (r->nrecv == r->caprecv) {
+		size_t cap = r->caprecv ? 2 * r->caprecv : DELIVER_RECV_MIN;
+		uint64_t *recv = realloc(r->recv, cap * sizeof(*recv));
+		if (!recv)
+			return;
+		r->recv = recv;
+		r->caprecv = cap;
+	}
+	r->recv[r->nrecv++] = id;
+}
+
+void deliver_many(struct broker *b, struct sub *const *subs, size_t n, struct msgbuf *body, unsigned flags)
+{
+	if (!b->monitors.count) {
+		for (size_t i = 0; i < n; i++)
+			deliver_to(b, subs[i]->peer, subs[i], body, flags);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (deliver_to(b, subs[i]->peer, subs[i], body, flags))
+			note_receiver(&b->router, subs[i]->peer->id);
 }

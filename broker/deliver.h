@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "peer.h"
+
 struct broker;
 struct msgbuf;
 struct peer;
@@ -48,8 +50,15 @@ bool deliver_one(struct broker *b, struct peer *to, struct sub *s, struct msgbuf
 /* A retained message to a new subscription (Deliver.retained set). */
 void deliver_retained(struct broker *b, struct sub *s, struct msgbuf *body);
 
+/* deliver_to for each of subs[0..n) (their own peers); when monitors
+ * exist, the ids of the peers that got it are appended to b->router.recv. */
+void deliver_many(struct broker *b, struct sub *const *subs, size_t n, struct msgbuf *body, unsigned flags);
+
 /* Does a Deliver with this shared body length fit what `to` accepts? */
-bool deliver_fits(const struct peer *to, size_t body_len);
+static inline bool deliver_fits(const struct peer *to, size_t body_len)
+{
+	return body_len + OUTQ_HDR_MAX <= (size_t)to->conn.max_frame + DELIVER_SLACK;
+}
 /* When block subscription s starts dropping: its peer has taken nothing
  * since progress_ms for stall_ms (monotonic); 0 when it has no stall_ms. */
 int64_t deliver_stall_at(const struct sub *s);

@@ -171,12 +171,12 @@ int introspect_handle_list(struct peer *c, const struct lbus_wire_frame *f)
 
 static void fill_broker_counters(struct broker *b, Lbus__BrokerCounters *bc)
 {
-	bc->msgs_in = b->ctr.msgs_in;
-	bc->msgs_out = b->ctr.msgs_out;
+	bc->msgs_in = b->ctr.msgs.msgs_in;
+	bc->msgs_out = b->ctr.msgs.msgs_out;
 	bc->bytes_in = b->conns.bytes_in;
 	bc->bytes_out = b->conns.bytes_out;
-	bc->dropped = b->ctr.dropped;
-	bc->errors = b->ctr.errors;
+	bc->dropped = b->ctr.msgs.dropped;
+	bc->errors = b->ctr.msgs.errors;
 	bc->clients = b->ctr.clients;
 	bc->clients_total = b->ctr.clients_total;
 	bc->uptime_ms = (uint64_t)clock_now_ms() - b->started_ms;

@@ -40,6 +40,7 @@ struct peer *peer_new(struct broker *b, int fd, pid_t pid, uid_t uid, gid_t gid)
 		return NULL;
 	}
 	c->broker = b;
+	c->totals = &b->ctr.msgs;
 	c->state = PEER_HELLO;
 	c->id = b->next_peer_id++;
 	c->pid = pid;
@@ -60,30 +61,6 @@ struct peer *peer_new(struct broker *b, int fd, pid_t pid, uid_t uid, gid_t gid)
 	log_msg(&b->log, LOG_DEBUG, "client %llu connected (pid %d uid %u)", (unsigned long long)c->id,
 		(int)c->pid, (unsigned)c->uid);
 	return c;
-}
-
-void peer_count_in(struct peer *c)
-{
-	c->ctr.msgs_in++;
-	c->broker->ctr.msgs_in++;
-}
-
-void peer_count_out(struct peer *c)
-{
-	c->ctr.msgs_out++;
-	c->broker->ctr.msgs_out++;
-}
-
-void peer_count_error(struct peer *c)
-{
-	c->ctr.errors++;
-	c->broker->ctr.errors++;
-}
-
-void peer_count_drop(struct peer *c)
-{
-	c->ctr.dropped++;
-	c->broker->ctr.dropped++;
 }
 
 /* ---- flow-control waits ---------------------------------------------------- */

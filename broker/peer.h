@@ -79,11 +79,12 @@ struct peer {
 	struct list wait_link;	 /* in blocked_on->waiters */
 	struct list waiters;	 /* peers blocked on our queue */
 
-	struct route *route;      /* the last route it published on (route.h) */
-	struct calls_peer calls;	 /* pending calls made and answered */
-	struct monitor *monitor;	 /* set once the peer asked to monitor */
+	struct route *route;	 /* the last route it published on (route.h) */
+	struct calls_peer calls; /* pending calls made and answered */
+	struct monitor *monitor; /* set once the peer asked to monitor */
 
 	struct peer_counters ctr;
+	struct peer_counters *totals; /* the broker's, moved with ctr */
 };
 
 static inline struct peer *peer_of(struct conn *c)
@@ -109,8 +110,28 @@ void peer_wait_on(struct peer *c, struct peer *target, int64_t recheck_ms);
 /* c's first name changed: rebuild its cached encoded Sender. */
 void peer_sender_changed(struct peer *c);
 
-/* Message counters: per peer and for the broker, always moved together. */
-void peer_count_in(struct peer *c);
-void peer_count_out(struct peer *c);
-void peer_count_error(struct peer *c);
-void peer_count_drop(struct peer *c);
+/* Message counters: per peer and for the broker, always moved together
+ * (inline: they are on the delivery path). */
+static inline void peer_count_in(struct peer *c)
+{
+	c->ctr.msgs_in++;
+	c->totals->msgs_in++;
+}
+
+static inline void peer_count_out(struct peer *c)
+{
+	c->ctr.msgs_out++;
+	c->totals->msgs_out++;
+}
+
+static inline void peer_count_error(struct peer *c)
+{
+	c->ctr.errors++;
+	c->totals->errors++;
+}
+
+static inline void peer_count_drop(struct peer *c)
+{
+	c->ctr.dropped++;
+	c->totals->dropped++;
+}

@@ -138,21 +138,6 @@ void router_deinit(struct router *r)
 	r->nrecv = r->caprecv = 0;
 }
 
-/* Remember that client id got the message (for monitors); a failure to grow
- * only shortens the list. */
-static void note_receiver(struct router *r, uint64_t id)
-{
-	if (r->nrecv == r->caprecv) {
-		size_t cap = r->caprecv ? 2 * r->caprecv : ROUTER_SUBS_MIN;
-		uint64_t *recv = realloc(r->recv, cap * sizeof(*recv));
-		if (!recv)
-			return;
-		r->recv = recv;
-		r->caprecv = cap;
-	}
-	r->recv[r->nrecv++] = id;
-}
-
 static void collect(struct trie_entry *e, void *ctx)
 {
 	struct router *r = ctx;
@@ -250,18 +235,6 @@ static struct peer *router_block_target(struct broker *b, const struct route *rt
 	return full ? full : block_target_in(b->router.winners, b->router.nwinners, frame_len, recheck_ms);
 }
 
-static void deliver_all(struct broker *b, struct sub *const *subs, size_t n, struct msgbuf *body, unsigned flags)
-{
-	if (!b->monitors.count) {
-		for (size_t i = 0; i < n; i++)
-			deliver_to(b, subs[i]->peer, subs[i], body, flags);
-		return;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (deliver_to(b, subs[i]->peer, subs[i], body, flags))
-			note_receiver(&b->router, subs[i]->peer->id);
-}
-
 /* Queue body to rt's plain targets and the picked group members; when
  * monitors exist, note who got it in b->router.recv. */
 static void router_deliver(struct broker *b, const struct route *rt, struct msgbuf *body, unsigned flags)
@@ -271,8 +244,8 @@ static void router_deliver(struct broker *b, const struct route *rt, struct msgb
 	if (rt->nplain + r->nwinners == 1)
 		flags |= DELIVER_ALONE;
 	r->nrecv = 0;
-	deliver_all(b, rt->plain, rt->nplain, body, flags);
-	deliver_all(b, r->winners, r->nwinners, body, flags);
+	deliver_many(b, rt->plain, rt->nplain, body, flags);
+	deliver_many(b, r->winners, r->nwinners, body, flags);
 }
 
 /* One MonitorEvent for a routed publish (c NULL: the broker's own). */
