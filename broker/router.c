@@ -13,7 +13,8 @@
  *   peer.c      a peer on top of its conn: the transport's events, waits
  *   dispatch.c  the frame table -> session, naming, subscription, router,
  *               callreply, introspect, monitor handlers
- *   answer.c    Ok / Error / fatal answers to a peer
+ *   answer.c    Ok / Error / fatal answers to a peer; refusal.c maps the
+ *               refusal codes of every module to the wire, once
  *   router.c    (this file) publish and send, flow control;
  *   route.c     cached routes per topic;  deliver.c  one recipient
  * broker.c drives both: epoll, signals, the end of each loop turn.
