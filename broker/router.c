@@ -174,17 +174,14 @@ static size_t group_rank(const struct sub *s, bool full)
 	return full && deliver_drops_when_full(s) ? SIZE_MAX : s->peer->conn.outq.bytes;
 }
 
-/* Pick the member of each queue group of rt that gets a message of
- * frame_len bytes into b->router.winners (the route is not touched).
- * 0 or -ENOMEM. */
-static int router_pick_groups(struct broker *b, const struct route *rt, size_t frame_len)
+/* Pick the member of each queue group of rt (which has grouped
+ * subscriptions) that gets a message of frame_len bytes into
+ * b->router.winners (the route is not touched). 0 or -ENOMEM. */
+static int router_pick_winners(struct broker *b, const struct route *rt, size_t frame_len)
 {
 	struct router *r = &b->router;
 	struct group_member *w;
 
-	r->nwinners = 0;
-	if (!rt->ngrouped)
-		return 0;
 	if (rt->ngrouped > r->capwinners) {
 		struct sub **winners = realloc(r->winners, rt->ngrouped * sizeof(*winners));
 
@@ -203,6 +200,14 @@ static int router_pick_groups(struct broker *b, const struct route *rt, size_t f
 	while ((w = groups_next_winner(&b->groups)))
 		r->winners[r->nwinners++] = container_of(w, struct sub, member);
 	return 0;
+}
+
+/* The group members of rt that get this message, into b->router.winners
+ * (none when rt has no groups: the common case costs one test). */
+static inline int router_pick_groups(struct broker *b, const struct route *rt, size_t frame_len)
+{
+	b->router.nwinners = 0;
+	return rt->ngrouped ? router_pick_winners(b, rt, frame_len) : 0;
 }
 
 /* The first block-policy target among subs[0..n) whose queue cannot take
@@ -233,7 +238,9 @@ static struct peer *router_block_target(struct broker *b, const struct route *rt
 
 	*recheck_ms = 0;
 	full = block_target_in(rt->plain, rt->nplain, frame_len, recheck_ms);
-	return full ? full : block_target_in(b->router.winners, b->router.nwinners, frame_len, recheck_ms);
+	if (!full && b->router.nwinners)
+		full = block_target_in(b->router.winners, b->router.nwinners, frame_len, recheck_ms);
+	return full;
 }
 
 /* Queue body to rt's plain targets and the picked group members; when
@@ -246,7 +253,8 @@ static void router_deliver(struct broker *b, const struct route *rt, struct msgb
 		flags |= DELIVER_ALONE;
 	r->nrecv = 0;
 	deliver_many(b, rt->plain, rt->nplain, body, flags);
-	deliver_many(b, r->winners, r->nwinners, body, flags);
+	if (r->nwinners)
+		deliver_many(b, r->winners, r->nwinners, body, flags);
 }
 
 /* One MonitorEvent for a routed publish (c NULL: the broker's own). */
