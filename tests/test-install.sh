@@ -11,11 +11,15 @@
 #
 # Usage: test-install.sh MESON BUILD_ROOT SOURCE_ROOT PREFIX BINDIR LIBDIR
 #        INCLUDEDIR DATADIR MANDIR UNITDIR COMPLETIONDIR HAVE_SCDOC VERSION
+#        SANITIZE (Meson's b_sanitize: the program is built with the same
+#        sanitizers as the library it links, which they require)
 set -eu
 meson=$1 build=$2 src=$3 prefix=$4 bindir=$5 libdir=$6 includedir=$7
 datadir=$8 mandir=$9
 shift 9
-unitdir=$1 compdir=$2 have_scdoc=$3 version=$4
+unitdir=$1 compdir=$2 have_scdoc=$3 version=$4 sanitize=$5
+san_flags=""
+[ "$sanitize" = none ] || san_flags="-fsanitize=$sanitize"
 
 abs() { case $1 in /*) echo "$1" ;; *) echo "$prefix/$1" ;; esac; }
 bindir=$(abs "$bindir") libdir=$(abs "$libdir") includedir=$(abs "$includedir")
@@ -73,7 +77,7 @@ echo "README program: $lines non-blank lines"
 
 export PKG_CONFIG_PATH="$dest$libdir/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$dest"
 # shellcheck disable=SC2046 # pkg-config's words are meant to split
-cc -Wall -Werror -o "$tmp/demo" "$tmp/demo.c" $(pkg-config --cflags --libs lbus) || {
+cc -Wall -Werror $san_flags -o "$tmp/demo" "$tmp/demo.c" $(pkg-config --cflags --libs lbus) || {
 	bad "README program does not compile against the installed lbus.pc"
 	exit 1
 }
