@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "proto/lbus-limits.h"
+#include "lbus-limits.h"
 
 enum config_type {
 	CONFIG_UINT,  /* decimal integer */

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 
 #include "broker.h"
-#include "proto/lbus-limits.h"
+#include "lbus-limits.h"
 
 enum { OPT_CHECK_CONFIG = 0x100 };
 
