@@ -3,7 +3,8 @@
 # The documentation keeps up with the programs: every configuration key
 # lbusd knows (lbusd --check-config) is described in lbusd.conf(5) and
 # listed in README.md, and every command and alias of lbus (lbus --help),
-# and every long option of each command (lbus COMMAND --help), is in lbus(1).
+# and every long option of each command (lbus COMMAND --help), is in lbus(1);
+# every long option of lbusd (lbusd --help) is in lbusd(8).
 # Usage: test-docs.sh LBUS LBUSD SOURCE_ROOT
 set -eu
 lbus=$1 lbusd=$2 src=$3
@@ -35,4 +36,8 @@ for a in $aliases; do
 	grep -q "(alias \*$a\*)" "$src/doc/lbus.1.scd" || bad "alias $a is not in doc/lbus.1.scd"
 done
 echo "commands: $(echo $cmds); aliases: $(echo $aliases)"
+
+for o in $("$lbusd" --help | grep -oE '^ +(-[A-Za-z], )?--[a-z][-a-z]*' | grep -oE -- '--[a-z][-a-z]*'); do
+	grep -q -- "\*$o\*" "$src/doc/lbusd.8.scd" || bad "option $o of lbusd is not in doc/lbusd.8.scd"
+done
 exit $fail
