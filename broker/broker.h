@@ -52,6 +52,8 @@ struct broker {
 	int64_t shed_logged_ms;  /* last time that was logged (at most 1/s) */
 	struct listener listener;
 	uid_t uid;               /* the only uid admitted */
+	int64_t refusal_logged_ms; /* last refused connection logged (at most 1/s) */
+	uint64_t refusals_unlogged; /* refused since then, not logged one by one */
 	struct uid_limits uid_limits; /* live connections per uid */
 
 	struct list clients;     /* struct client.link, all live clients */

@@ -78,16 +78,33 @@ static void client_refuse(struct broker *b, int fd, uint32_t code, const char *r
 	close(fd);
 }
 
+/* Log a refused connection, at most one line a second (a client retrying in
+ * a loop must not flood the log); the lines skipped are counted in the next. */
+static void client_log_refusal(struct broker *b, const struct ucred *cr, const char *why)
+{
+	int64_t now = broker_now_ms();
+
+	if (b->refusal_logged_ms && now - b->refusal_logged_ms < 1000) {
+		b->refusals_unlogged++;
+		return;
+	}
+	log_msg(&b->log, LOG_WARNING,
+		"refused connection from pid %d uid %u: %s (and %llu more since the last report)",
+		(int)cr->pid, (unsigned)cr->uid, why, (unsigned long long)b->refusals_unlogged);
+	b->refusal_logged_ms = now;
+	b->refusals_unlogged = 0;
+}
+
 /* May this peer connect? true, or false after refusing it (logged, counted). */
 static bool client_admit(struct broker *b, int fd, const struct ucred *cr)
 {
+	static const char denied[] = "permission denied: this bus admits only its owner's uid";
 	char why[200];
 	enum limit_refusal lim;
 
 	if (cr->uid != b->uid) {
-		log_msg(&b->log, LOG_WARNING, "denied connection from pid %d uid %u", (int)cr->pid, (unsigned)cr->uid);
-		client_refuse(b, fd, LBUS__ERROR_CODE__ERR_DENIED,
-			      "permission denied: this bus admits only its owner's uid");
+		client_log_refusal(b, cr, denied);
+		client_refuse(b, fd, LBUS__ERROR_CODE__ERR_DENIED, denied);
 		return false;
 	}
 	lim = uid_limits_admit(&b->uid_limits, &b->cfg, b->ctr.clients, cr->uid, why, sizeof(why));
@@ -97,8 +114,7 @@ static bool client_admit(struct broker *b, int fd, const struct ucred *cr)
 		b->ctr.refused_max_clients++;
 	else
 		b->ctr.refused_max_clients_per_uid++;
-	log_msg(&b->log, LOG_WARNING, "refused connection from pid %d uid %u: %s", (int)cr->pid, (unsigned)cr->uid,
-		why);
+	client_log_refusal(b, cr, why);
 	client_refuse(b, fd, LBUS__ERROR_CODE__ERR_LIMIT, why);
 	return false;
 }

@@ -5,6 +5,8 @@
  *  - max_clients: one connection more gets a clear refusal (-ENOSPC and the
  *    broker's reason through liblbus; exit 1 and the reason from the CLI),
  *    the connected clients keep working, and a freed slot is usable again;
+ *    a client retrying in a loop is refused each time, counted each time,
+ *    and logged at most once a second;
  *  - max_clients_per_uid: the same, per user id;
  *  - max_names_per_client, max_subscriptions_per_client: one more is an
  *    error (-ENOSPC), the connection stays usable, what it holds keeps
@@ -81,6 +83,21 @@ static void wait_clients(lbus *bus, uint64_t n)
 	fail();
 }
 
+/* Lines of the broker's log that hold needle. */
+static int count_in_log(const struct lbt_broker *b, const char *needle)
+{
+	char *log = lbt_broker_log(b);
+	int n = 0;
+
+	assert_non_null(log);
+	for (const char *p = log; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		n++;
+	free(log);
+	return n;
+}
+
+#define N_FLOOD 100
+
 struct inbox {
 	int n;
 	char last[32];
@@ -142,14 +159,32 @@ static void test_max_clients(void **state)
 		assert_int_equal(lbt_connect(&b, &c[i]), 0);
 	assert_true(lbus_subscribe(c[1], "lim/#", on_msg, &in, NULL) > 0);
 
+	int64_t t_first = lbt_now_ms();
 	assert_connection_refused(&b, "max_clients = 4");
 	/* The four connected clients are unaffected. */
 	assert_delivers(c[0], c[1], "lim/a", "still-here", &in);
+	/* A client retrying in a loop: each attempt refused with a fatal
+	 * ERR_LIMIT, each counted, but the log is not flooded. */
+	for (int i = 0; i < N_FLOOD; i++) {
+		struct lbt_error e;
+		int fd = lbt_raw_connect(&b);
+
+		assert_true(fd >= 0);
+		assert_int_equal(lbt_raw_expect_close(fd, lbt_ms(5000), &e), 0);
+		assert_true(e.seen && e.fatal);
+		assert_int_equal(e.code, LBUS__ERROR_CODE__ERR_LIMIT);
+		close(fd);
+	}
+	assert_delivers(c[0], c[1], "lim/a", "after-flood", &in);
+	int64_t secs = (lbt_now_ms() - t_first) / 1000;
+	int lines = count_in_log(&b, "refused connection");
+	fprintf(stderr, "%d refusals in %lld s: %d log lines\n", N_FLOOD + 2, (long long)secs + 1, lines);
+	assert_true(lines >= 1 && lines <= 2 + secs);
 	/* A freed slot is usable again, and the refusals were counted. */
 	lbus_close(c[3]);
 	wait_clients(c[0], 3);
 	struct lbus_broker_stats s = stats_via(c[0]);
-	assert_int_equal(s.refused_max_clients, 2);
+	assert_int_equal(s.refused_max_clients, 2 + N_FLOOD);
 	assert_int_equal(s.refused_max_clients_per_uid, 0);
 	assert_int_equal(lbt_connect(&b, &c[3]), 0);
 	assert_delivers(c[3], c[1], "lim/b", "new-one", &in);
