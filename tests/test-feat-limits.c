@@ -13,6 +13,7 @@
  *    working, and releasing one makes room;
  *  - every refusal is counted in lbus stats (liblbus and --json);
  *  - shutdown_timeout bounds the flush on SIGTERM when a client never reads;
+ *  - SIGHUP applies new limits; a file with an error keeps the old ones;
  *  - the default file $XDG_CONFIG_HOME/lbus/lbusd.conf is read when it
  *    exists, its absence is no error, an absent -c file is;
  *  - lbusd --check-config: exit 0 and the effective settings for a valid
@@ -320,6 +321,37 @@ static void test_shutdown_timeout(void **state)
 	lbt_broker_kill(&b);
 }
 
+/* SIGHUP applies new limits to what comes next; a bad file keeps them. */
+static void test_limits_reload(void **state)
+{
+	struct lbt_broker b;
+	char conf[PATH_MAX];
+	lbus *bus;
+
+	assert_int_equal(lbt_broker_start_config(&b, "max_subscriptions_per_client = 3\n"), 0);
+	assert_int_equal(lbt_connect(&b, &bus), 0);
+	assert_true(lbus_subscribe(bus, "r/1", on_msg, NULL, NULL) > 0);
+	static const char tighter[] = "max_subscriptions_per_client = 1\n";
+	assert_int_equal(lbt_write_file(b.dir, "lbusd.conf", tighter, strlen(tighter), conf), 0);
+	assert_int_equal(kill(b.pid, SIGHUP), 0);
+	for (int64_t t0 = lbt_now_ms();
+	     !count_in_log(&b, "configuration reloaded") && lbt_now_ms() - t0 < lbt_ms(5000);)
+		lbt_sleep_ms(10);
+	assert_int_equal(count_in_log(&b, "configuration reloaded"), 1);
+	assert_int_equal(lbus_subscribe(bus, "r/2", on_msg, NULL, NULL), -ENOSPC);
+
+	static const char bad[] = "max_subscriptions_per_client = 5\nmax_clients = many\n";
+	assert_int_equal(lbt_write_file(b.dir, "lbusd.conf", bad, strlen(bad), conf), 0);
+	assert_int_equal(kill(b.pid, SIGHUP), 0);
+	for (int64_t t0 = lbt_now_ms();
+	     !count_in_log(&b, "reload failed") && lbt_now_ms() - t0 < lbt_ms(5000);)
+		lbt_sleep_ms(10);
+	assert_log_says(&b, "lbusd.conf:2: invalid value 'many' for max_clients");
+	assert_int_equal(lbus_subscribe(bus, "r/3", on_msg, NULL, NULL), -ENOSPC); /* still 1 */
+	lbus_close(bus);
+	assert_int_equal(lbt_broker_stop(&b), 0);
+}
+
 /* ---- the configuration file ------------------------------------------------- */
 
 /* Run lbusd with args (NULL-terminated, after the program), to completion. */
@@ -441,11 +473,17 @@ static void test_check_config(void **state)
 
 int main(void)
 {
+	/* clang-format off */
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_max_clients),		 cmocka_unit_test(test_max_clients_per_uid),
-	    cmocka_unit_test(test_max_names_per_client), cmocka_unit_test(test_max_subscriptions_per_client),
-	    cmocka_unit_test(test_shutdown_timeout),	 cmocka_unit_test(test_default_config_file),
-	    cmocka_unit_test(test_check_config),
+		cmocka_unit_test(test_max_clients),
+		cmocka_unit_test(test_max_clients_per_uid),
+		cmocka_unit_test(test_max_names_per_client),
+		cmocka_unit_test(test_max_subscriptions_per_client),
+		cmocka_unit_test(test_shutdown_timeout),
+		cmocka_unit_test(test_limits_reload),
+		cmocka_unit_test(test_default_config_file),
+		cmocka_unit_test(test_check_config),
 	};
+	/* clang-format on */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
