@@ -156,7 +156,6 @@ static void broker_reload(struct broker *b)
 {
 	struct config cfg;
 	char err[512];
-
 	int ret;
 
 	if (!b->config_path && b->config_optional)
