@@ -15,9 +15,11 @@ shift
 for d; do PATH=$(cd "$d" && pwd):$PATH; done
 export PATH
 tmp=$(mktemp -d)
+tour=""
 cleanup() {
-	pkill -P $$ 2>/dev/null || true # the tour's own background jobs
-	sleep 0.2
+	# The tour runs in a session of its own: its process group holds its
+	# background jobs (lbusd, listen, serve, sub), ended here by its id.
+	[ -z "$tour" ] || kill -TERM "-$tour" 2>/dev/null || true
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -33,7 +35,9 @@ sed -i 's/^lbus monitor /lbus monitor -t 1 /' "$tmp/tour.sh"
 
 cd "$tmp"
 status=0
-sh -e "$tmp/tour.sh" >"$tmp/out" 2>"$tmp/err" || status=$?
+setsid sh -e "$tmp/tour.sh" >"$tmp/out" 2>"$tmp/err" &
+tour=$!
+wait "$tour" || status=$?
 echo "--- stdout"; cat "$tmp/out"
 echo "--- stderr"; cat "$tmp/err"
 fail=0
