@@ -56,7 +56,7 @@ has "$includedir/lbus.h" "$libdir/pkgconfig/lbus.pc"
 grep -q '^Requires.private:.*libprotobuf-c' "$dest$libdir/pkgconfig/lbus.pc" || bad "lbus.pc lacks Requires.private: libprotobuf-c"
 has "$unitdir/lbusd.socket" "$unitdir/lbusd.service"
 grep -q "^ExecStart=$bindir/lbusd\$" "$dest$unitdir/lbusd.service" || bad "lbusd.service does not start $bindir/lbusd"
-has "$datadir/lbus/lbus.proto" "$compdir/lbus"
+has "$datadir/lbus/lbus.proto" "$compdir/lbus" "$datadir/doc/lbus/LICENSE"
 if [ "$have_scdoc" = true ]; then
 	has "$mandir/man1/lbus.1" "$mandir/man8/lbusd.8" "$mandir/man5/lbusd.conf.5" "$mandir/man3/liblbus.3"
 	grep -q '^\.TH "lbusd.conf" "5"' "$dest$mandir/man5/lbusd.conf.5" || bad "lbusd.conf.5 is not a man page"
