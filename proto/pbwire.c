@@ -105,3 +105,131 @@ size_t lbus_pb_put_varint_field(uint8_t *out, uint32_t num, uint64_t v)
 	size_t n = lbus_pb_put_tag(out, num, LBUS_PB_VARINT);
 	return n + lbus_pb_put_varint(out + n, v);
 }
+
+/* ---- table-driven decoding ------------------------------------------------------ */
+
+static void put_ptr(void *out, uint16_t off, const void *v) { memcpy((char *)out + off, &v, sizeof(v)); }
+static void put_size(void *out, uint16_t off, size_t v) { memcpy((char *)out + off, &v, sizeof(v)); }
+static void put_u64(void *out, uint16_t off, uint64_t v) { memcpy((char *)out + off, &v, sizeof(v)); }
+static void put_bool(void *out, uint16_t off, bool v) { memcpy((char *)out + off, &v, sizeof(v)); }
+
+static void put_u32(void *out, uint16_t off, uint32_t v) { memcpy((char *)out + off, &v, sizeof(v)); }
+
+static uint32_t get_u32(const void *out, uint16_t off)
+{
+	uint32_t v;
+	memcpy(&v, (const char *)out + off, sizeof(v));
+	return v;
+}
+
+static uint32_t wire_type_of(uint8_t store)
+{
+	return store == LBUS_PB_S_BYTES || store == LBUS_PB_S_MSG || store == LBUS_PB_S_ONEOF ? LBUS_PB_LEN
+												: LBUS_PB_VARINT;
+}
+
+/* Store field f as d says. 0, or -EPROTO (wrong wire type, a second member
+ * of a oneof, a bad nested message). */
+static int field_store(const struct lbus_pb_field_desc *d, const struct lbus_pb_field *f, void *out)
+{
+	if (f->type != wire_type_of(d->store))
+		return -EPROTO;
+	switch (d->store) {
+	case LBUS_PB_S_ONEOF:
+		if (get_u32(out, d->case_off))
+			return -EPROTO;
+		put_u32(out, d->case_off, f->num);
+		/* fall through */
+	case LBUS_PB_S_BYTES:
+		put_ptr(out, d->off, f->data);
+		put_size(out, d->len_off, f->len);
+		return 0;
+	case LBUS_PB_S_U64:
+		put_u64(out, d->off, f->u);
+		return 0;
+	case LBUS_PB_S_U32:
+		put_u32(out, d->off, (uint32_t)f->u);
+		return 0;
+	case LBUS_PB_S_BOOL:
+		put_bool(out, d->off, f->u != 0);
+		return 0;
+	default: /* LBUS_PB_S_MSG */
+		return lbus_pb_decode(d->sub, f->data, f->len, (char *)out + d->off);
+	}
+}
+
+static const struct lbus_pb_field_desc *field_find(const struct lbus_pb_msg_desc *m, uint32_t num)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (num >= m->fields[i].num && num <= m->fields[i].last)
+			return &m->fields[i];
+	return NULL;
+}
+
+int lbus_pb_decode_fields(const struct lbus_pb_msg_desc *m, const uint8_t *p, size_t len, void *out)
+{
+	struct lbus_pb_reader r;
+	struct lbus_pb_field f;
+	int ret;
+
+	lbus_pb_reader_init(&r, p, len);
+	while ((ret = lbus_pb_next(&r, &f)) > 0) {
+		const struct lbus_pb_field_desc *d = field_find(m, f.num);
+		if (d && (ret = field_store(d, &f, out)) < 0)
+			return ret;
+	}
+	return ret;
+}
+
+/*
+ * One field of the in-order pass: take it if it comes next with its
+ * one-byte tag. 1 taken, 0 not next, -1 this pass cannot decide (malformed,
+ * a nested message out of order, a second oneof member): the general loop
+ * will, with the same outcome as protobuf-c.
+ */
+static int take_in_order(const struct lbus_pb_field_desc *d, const uint8_t **p, const uint8_t *end, void *out)
+{
+	uint32_t type = wire_type_of(d->store);
+	struct lbus_pb_field f = { .num = d->num, .type = type };
+	size_t n;
+
+	if (*p >= end || d->num >= 16 || **p != (uint8_t)(d->num << 3 | type))
+		return 0;
+	n = lbus_pb_get_varint(*p + 1, end, &f.u);
+	if (!n)
+		return -1;
+	*p += 1 + n;
+	if (type == LBUS_PB_LEN) {
+		if (f.u > (uint64_t)(end - *p))
+			return -1;
+		f.data = *p;
+		f.len = (size_t)f.u;
+		f.u = 0;
+		*p += f.len;
+	}
+	if (d->store == LBUS_PB_S_MSG) {
+		void *sub = (char *)out + d->off;
+		memset(sub, 0, d->sub->size);
+		return lbus_pb_decode_in_order(d->sub, f.data, f.len, sub) ? 1 : -1;
+	}
+	return field_store(d, &f, out) < 0 ? -1 : 1;
+}
+
+bool lbus_pb_decode_in_order(const struct lbus_pb_msg_desc *m, const uint8_t *p, size_t len, void *out)
+{
+	const uint8_t *end = p + len;
+
+	for (size_t i = 0; i < m->n; i++)
+		if (take_in_order(&m->fields[i], &p, end, out) < 0)
+			return false;
+	return p == end;
+}
+
+int lbus_pb_decode(const struct lbus_pb_msg_desc *m, const uint8_t *p, size_t len, void *out)
+{
+	memset(out, 0, m->size);
+	if (lbus_pb_decode_in_order(m, p, len, out))
+		return 0;
+	memset(out, 0, m->size);
+	return lbus_pb_decode_fields(m, p, len, out);
+}

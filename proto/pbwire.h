@@ -7,6 +7,17 @@
  *
  * Reader: iterate fields with lbus_pb_next(); unknown fields are returned
  * like any other and the caller skips them, so newer peers stay compatible.
+ *
+ * Decoder: a message is described once by a table (struct lbus_pb_msg_desc:
+ * field number, how to store it, where in the caller's struct), in the
+ * spirit of Wayland's signature-driven marshalling, and lbus_pb_decode()
+ * decodes any such message: first along the table's order (the layout our
+ * encoders write, one-byte tags, each field at most once: a straight pass
+ * with no search), else with the general loop, which accepts every valid
+ * encoding (any order, repeats: the last wins, as in protobuf-c). Both give
+ * the same result for any input (fuzz-decode checks it). Every table names
+ * the protoc-c descriptor of its message; tests/test-fields.c checks each
+ * entry's number and wire type against it.
  */
 #pragma once
 
@@ -136,3 +147,51 @@ size_t lbus_pb_put_bytes(uint8_t *out, uint32_t num, const void *data, size_t le
 size_t lbus_pb_put_len_header(uint8_t *out, uint32_t num, size_t len);
 /* Write a VARINT field unless v == 0; returns bytes written. */
 size_t lbus_pb_put_varint_field(uint8_t *out, uint32_t num, uint64_t v);
+
+/* ---- table-driven decoding ---------------------------------------------------- */
+
+struct ProtobufCMessageDescriptor;
+
+/* How a field is stored into the caller's struct (and the wire type it must
+ * have: LEN for BYTES, MSG, ONEOF; VARINT for the others). */
+enum lbus_pb_store {
+	LBUS_PB_S_BYTES, /* const uint8_t * (or const char *) at off, size_t at len_off */
+	LBUS_PB_S_U64,   /* uint64_t at off */
+	LBUS_PB_S_U32,   /* uint32_t at off (the low 32 bits, as protobuf-c) */
+	LBUS_PB_S_BOOL,  /* bool at off (value != 0) */
+	LBUS_PB_S_MSG,   /* a nested message decoded with sub into the struct at off */
+	/* One member of a oneof: bytes as BYTES, and its field number into the
+	 * uint32_t at case_off; a second member of the same oneof is -EPROTO. */
+	LBUS_PB_S_ONEOF,
+};
+
+struct lbus_pb_field_desc {
+	uint32_t num;  /* field number */
+	uint32_t last; /* ONEOF: the last number of a range of members; else num */
+	uint8_t store; /* enum lbus_pb_store */
+	uint16_t off;
+	uint16_t len_off;
+	uint16_t case_off;
+	const struct lbus_pb_msg_desc *sub; /* MSG */
+};
+
+struct lbus_pb_msg_desc {
+	const struct ProtobufCMessageDescriptor *proto; /* the generated descriptor */
+	size_t size;                                    /* of the caller's struct */
+	size_t n;
+	const struct lbus_pb_field_desc *fields;        /* in the order our encoders write */
+};
+
+/* Decode a message into out (a struct of m->size bytes, zeroed first).
+ * Pointers point into the input (strings are not NUL-terminated); unknown
+ * fields are skipped. 0, or -EPROTO: not valid protobuf, or a known field
+ * with the wrong wire type. */
+int lbus_pb_decode(const struct lbus_pb_msg_desc *m, const uint8_t *p, size_t len, void *out);
+/* The pass along the table's order alone: true when the input has that
+ * layout (out, zeroed by the caller, then holds the result), false
+ * otherwise (out is garbage).
+ * lbus_pb_decode() uses it first; tests hold it against the general loop. */
+bool lbus_pb_decode_in_order(const struct lbus_pb_msg_desc *m, const uint8_t *p, size_t len, void *out);
+/* The general loop alone, on top of what out already holds (no zeroing):
+ * for a caller that took the first fields itself. */
+int lbus_pb_decode_fields(const struct lbus_pb_msg_desc *m, const uint8_t *p, size_t len, void *out);

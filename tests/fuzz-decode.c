@@ -272,7 +272,7 @@ static void check_deliver_roundtrip(const struct lbus_wire_deliver *d)
 	if (!sender || !frame)
 		abort();
 	CHECK(lbus_wire_sender_encode(sender, &d->sender) == slen);
-	CHECK(lbus_wire_sender_decode(sender, slen, &s2) == 0 && same_sender(&s2, &d->sender));
+	CHECK(lbus_pb_decode(&lbus_wire_sender_desc, sender, slen, &s2) == 0 && same_sender(&s2, &d->sender));
 	CHECK(hlen <= LBUS_WIRE_DELIVER_HDR_MAX);
 	CHECK(lbus_wire_deliver_header(frame, d->sub_id, d->retained, blen) == hlen);
 	CHECK(lbus_wire_deliver_body_encode(frame + hlen, d->what, d->msg, d->msg_len, sender, slen,
@@ -332,7 +332,7 @@ static void check_deliver(const uint8_t *body, size_t len, bool roundtrip)
 static void check_sender(const uint8_t *body, size_t len)
 {
 	struct lbus_wire_sender s;
-	int r = lbus_wire_sender_decode(body, len, &s);
+	int r = lbus_pb_decode(&lbus_wire_sender_desc, body, len, &s);
 
 	CHECK(r == 0 || r == -EPROTO);
 	if (r == 0)
