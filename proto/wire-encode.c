@@ -24,7 +24,8 @@
 /* The per-recipient header: frame length, Deliver tag and length, sub_id
  * (tag and varint), retained (two bytes). */
 _Static_assert(LBUS_F_DELIVER_SUB_ID < 16 && LBUS_K_DELIVER < 16, "one-byte tags in the Deliver header");
-_Static_assert(LBUS_FRAME_HEADER + 1 + 5 + 1 + 10 + 2 <= LBUS_WIRE_DELIVER_HDR_MAX, "LBUS_WIRE_DELIVER_HDR_MAX");
+_Static_assert(LBUS_FRAME_HEADER + 1 + 5 + 1 + 10 + 2 <= LBUS_WIRE_DELIVER_HDR_MAX,
+	       "LBUS_WIRE_DELIVER_HDR_MAX");
 
 /* A LEN field proto3 leaves out when empty. */
 static size_t opt_len_field_size(uint32_t num, size_t len)
@@ -36,7 +37,8 @@ size_t lbus_wire_sender_size(const struct lbus_wire_sender *s)
 {
 	return lbus_pb_varint_field_size(LBUS_F_SENDER_ID, s->id) +
 	       opt_len_field_size(LBUS_F_SENDER_NAME, s->name_len) +
-	       lbus_pb_varint_field_size(LBUS_F_SENDER_PID, s->pid) + lbus_pb_varint_field_size(LBUS_F_SENDER_UID, s->uid) +
+	       lbus_pb_varint_field_size(LBUS_F_SENDER_PID, s->pid) +
+	       lbus_pb_varint_field_size(LBUS_F_SENDER_UID, s->uid) +
 	       lbus_pb_varint_field_size(LBUS_F_SENDER_GID, s->gid);
 }
 
@@ -52,7 +54,8 @@ size_t lbus_wire_sender_encode(uint8_t *out, const struct lbus_wire_sender *s)
 
 size_t lbus_wire_deliver_header(uint8_t *out, uint64_t sub_id, bool retained, size_t body_len)
 {
-	size_t deliver_len = lbus_pb_varint_field_size(LBUS_F_DELIVER_SUB_ID, sub_id) + lbus_pb_varint_field_size(LBUS_F_DELIVER_RETAINED, retained) + body_len;
+	size_t deliver_len = lbus_pb_varint_field_size(LBUS_F_DELIVER_SUB_ID, sub_id) +
+			     lbus_pb_varint_field_size(LBUS_F_DELIVER_RETAINED, retained) + body_len;
 	size_t frame_len = lbus_pb_len_field_size(LBUS_K_DELIVER, deliver_len);
 	size_t n = LBUS_FRAME_HEADER;
 
@@ -65,7 +68,8 @@ size_t lbus_wire_deliver_header(uint8_t *out, uint64_t sub_id, bool retained, si
 
 size_t lbus_wire_deliver_header_size(uint64_t sub_id, bool retained, size_t body_len)
 {
-	size_t fields = lbus_pb_varint_field_size(LBUS_F_DELIVER_SUB_ID, sub_id) + lbus_pb_varint_field_size(LBUS_F_DELIVER_RETAINED, retained);
+	size_t fields = lbus_pb_varint_field_size(LBUS_F_DELIVER_SUB_ID, sub_id) +
+			lbus_pb_varint_field_size(LBUS_F_DELIVER_RETAINED, retained);
 
 	return LBUS_FRAME_HEADER + lbus_pb_tag_len(LBUS_K_DELIVER) + lbus_pb_varint_len(fields + body_len) +
 	       fields;
@@ -73,7 +77,8 @@ size_t lbus_wire_deliver_header_size(uint64_t sub_id, bool retained, size_t body
 
 size_t lbus_wire_deliver_body_size(size_t msg_len, size_t sender_len, uint64_t call_token)
 {
-	return lbus_pb_len_field_size(LBUS_F_DELIVER_PUBLISH, msg_len) + lbus_pb_len_field_size(LBUS_F_DELIVER_SENDER, sender_len) +
+	return lbus_pb_len_field_size(LBUS_F_DELIVER_PUBLISH, msg_len) +
+	       lbus_pb_len_field_size(LBUS_F_DELIVER_SENDER, sender_len) +
 	       lbus_pb_varint_field_size(LBUS_F_DELIVER_CALL_TOKEN, call_token);
 }
 

@@ -26,101 +26,119 @@ const char *lbus_kind_name(uint32_t kind)
 /* ---- the tables ------------------------------------------------------------------ */
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define BYTES(T, num, ptr, len) { (num), (num), LBUS_PB_S_BYTES, offsetof(T, ptr), offsetof(T, len), 0, NULL }
-#define SCALAR(T, num, store, v) { (num), (num), (store), offsetof(T, v), 0, 0, NULL }
-#define ONEOF(T, first, last, c, ptr, len)                                                                            \
-	{ (first), (last), LBUS_PB_S_ONEOF, offsetof(T, ptr), offsetof(T, len), offsetof(T, c), NULL }
-#define MSG(T, num, v, sub) { (num), (num), LBUS_PB_S_MSG, offsetof(T, v), 0, 0, &(sub) }
-#define DESC(T, proto, fields) { &(proto), sizeof(T), ARRAY_LEN(fields), (fields) }
+#define BYTES(T, num, ptr, len)                                                                              \
+	{                                                                                                    \
+		(num), (num), LBUS_PB_S_BYTES, offsetof(T, ptr), offsetof(T, len), 0, NULL                   \
+	}
+#define SCALAR(T, num, store, v)                                                                             \
+	{                                                                                                    \
+		(num), (num), (store), offsetof(T, v), 0, 0, NULL                                            \
+	}
+#define ONEOF(T, first, last, c, ptr, len)                                                                   \
+	{                                                                                                    \
+		(first), (last), LBUS_PB_S_ONEOF, offsetof(T, ptr), offsetof(T, len), offsetof(T, c), NULL   \
+	}
+#define MSG(T, num, v, sub)                                                                                  \
+	{                                                                                                    \
+		(num), (num), LBUS_PB_S_MSG, offsetof(T, v), 0, 0, &(sub)                                    \
+	}
+#define DESC(T, proto, fields)                                                                               \
+	{                                                                                                    \
+		&(proto), sizeof(T), ARRAY_LEN(fields), (fields)                                             \
+	}
 
 static const struct lbus_pb_field_desc frame_fields[] = {
-	ONEOF(struct lbus_wire_frame, 1, LBUS_K_MAX, kind, body, body_len),
-	SCALAR(struct lbus_wire_frame, LBUS_F_FRAME_REQ_ID, LBUS_PB_S_U32, req_id),
-	SCALAR(struct lbus_wire_frame, LBUS_F_FRAME_FDS, LBUS_PB_S_U32, fds),
+    ONEOF(struct lbus_wire_frame, 1, LBUS_K_MAX, kind, body, body_len),
+    SCALAR(struct lbus_wire_frame, LBUS_F_FRAME_REQ_ID, LBUS_PB_S_U32, req_id),
+    SCALAR(struct lbus_wire_frame, LBUS_F_FRAME_FDS, LBUS_PB_S_U32, fds),
 };
-const struct lbus_pb_msg_desc lbus_wire_frame_desc = DESC(struct lbus_wire_frame, lbus__frame__descriptor,
-							   frame_fields);
+const struct lbus_pb_msg_desc lbus_wire_frame_desc =
+    DESC(struct lbus_wire_frame, lbus__frame__descriptor, frame_fields);
 
 static const struct lbus_pb_field_desc publish_fields[] = {
-	BYTES(struct lbus_wire_publish, LBUS_F_PUBLISH_TOPIC, topic, topic_len),
-	BYTES(struct lbus_wire_publish, LBUS_F_PUBLISH_PAYLOAD, payload, payload_len),
-	SCALAR(struct lbus_wire_publish, LBUS_F_PUBLISH_RETAIN, LBUS_PB_S_BOOL, retain),
+    BYTES(struct lbus_wire_publish, LBUS_F_PUBLISH_TOPIC, topic, topic_len),
+    BYTES(struct lbus_wire_publish, LBUS_F_PUBLISH_PAYLOAD, payload, payload_len),
+    SCALAR(struct lbus_wire_publish, LBUS_F_PUBLISH_RETAIN, LBUS_PB_S_BOOL, retain),
 };
-const struct lbus_pb_msg_desc lbus_wire_publish_desc = DESC(struct lbus_wire_publish, lbus__publish__descriptor,
-							     publish_fields);
+const struct lbus_pb_msg_desc lbus_wire_publish_desc =
+    DESC(struct lbus_wire_publish, lbus__publish__descriptor, publish_fields);
 
 static const struct lbus_pb_field_desc send_fields[] = {
-	BYTES(struct lbus_wire_send, LBUS_F_SEND_NAME, name, name_len),
-	BYTES(struct lbus_wire_send, LBUS_F_SEND_PAYLOAD, payload, payload_len),
+    BYTES(struct lbus_wire_send, LBUS_F_SEND_NAME, name, name_len),
+    BYTES(struct lbus_wire_send, LBUS_F_SEND_PAYLOAD, payload, payload_len),
 };
-const struct lbus_pb_msg_desc lbus_wire_send_desc = DESC(struct lbus_wire_send, lbus__send__descriptor, send_fields);
+const struct lbus_pb_msg_desc lbus_wire_send_desc =
+    DESC(struct lbus_wire_send, lbus__send__descriptor, send_fields);
 
 static const struct lbus_pb_field_desc call_fields[] = {
-	BYTES(struct lbus_wire_call, LBUS_F_CALL_TARGET, target, target_len),
-	BYTES(struct lbus_wire_call, LBUS_F_CALL_PAYLOAD, payload, payload_len),
-	SCALAR(struct lbus_wire_call, LBUS_F_CALL_CALL_ID, LBUS_PB_S_U64, call_id),
-	SCALAR(struct lbus_wire_call, LBUS_F_CALL_TIMEOUT_MS, LBUS_PB_S_U32, timeout_ms),
+    BYTES(struct lbus_wire_call, LBUS_F_CALL_TARGET, target, target_len),
+    BYTES(struct lbus_wire_call, LBUS_F_CALL_PAYLOAD, payload, payload_len),
+    SCALAR(struct lbus_wire_call, LBUS_F_CALL_CALL_ID, LBUS_PB_S_U64, call_id),
+    SCALAR(struct lbus_wire_call, LBUS_F_CALL_TIMEOUT_MS, LBUS_PB_S_U32, timeout_ms),
 };
-const struct lbus_pb_msg_desc lbus_wire_call_desc = DESC(struct lbus_wire_call, lbus__call__descriptor, call_fields);
+const struct lbus_pb_msg_desc lbus_wire_call_desc =
+    DESC(struct lbus_wire_call, lbus__call__descriptor, call_fields);
 
 static const struct lbus_pb_field_desc sender_fields[] = {
-	SCALAR(struct lbus_wire_sender, LBUS_F_SENDER_ID, LBUS_PB_S_U64, id),
-	BYTES(struct lbus_wire_sender, LBUS_F_SENDER_NAME, name, name_len),
-	SCALAR(struct lbus_wire_sender, LBUS_F_SENDER_PID, LBUS_PB_S_U32, pid),
-	SCALAR(struct lbus_wire_sender, LBUS_F_SENDER_UID, LBUS_PB_S_U32, uid),
-	SCALAR(struct lbus_wire_sender, LBUS_F_SENDER_GID, LBUS_PB_S_U32, gid),
+    SCALAR(struct lbus_wire_sender, LBUS_F_SENDER_ID, LBUS_PB_S_U64, id),
+    BYTES(struct lbus_wire_sender, LBUS_F_SENDER_NAME, name, name_len),
+    SCALAR(struct lbus_wire_sender, LBUS_F_SENDER_PID, LBUS_PB_S_U32, pid),
+    SCALAR(struct lbus_wire_sender, LBUS_F_SENDER_UID, LBUS_PB_S_U32, uid),
+    SCALAR(struct lbus_wire_sender, LBUS_F_SENDER_GID, LBUS_PB_S_U32, gid),
 };
-const struct lbus_pb_msg_desc lbus_wire_sender_desc = DESC(struct lbus_wire_sender, lbus__sender__descriptor,
-							    sender_fields);
+const struct lbus_pb_msg_desc lbus_wire_sender_desc =
+    DESC(struct lbus_wire_sender, lbus__sender__descriptor, sender_fields);
 
 /* Deliver's publish, send and call are not a oneof in lbus.proto, but at
  * most one may be set: the decoder treats them as one. */
 static const struct lbus_pb_field_desc deliver_fields[] = {
-	SCALAR(struct lbus_wire_deliver, LBUS_F_DELIVER_SUB_ID, LBUS_PB_S_U64, sub_id),
-	SCALAR(struct lbus_wire_deliver, LBUS_F_DELIVER_RETAINED, LBUS_PB_S_BOOL, retained),
-	ONEOF(struct lbus_wire_deliver, LBUS_F_DELIVER_PUBLISH, LBUS_F_DELIVER_PUBLISH, what, msg, msg_len),
-	ONEOF(struct lbus_wire_deliver, LBUS_F_DELIVER_SEND, LBUS_F_DELIVER_SEND, what, msg, msg_len),
-	ONEOF(struct lbus_wire_deliver, LBUS_F_DELIVER_CALL, LBUS_F_DELIVER_CALL, what, msg, msg_len),
-	MSG(struct lbus_wire_deliver, LBUS_F_DELIVER_SENDER, sender, lbus_wire_sender_desc),
-	SCALAR(struct lbus_wire_deliver, LBUS_F_DELIVER_CALL_TOKEN, LBUS_PB_S_U64, call_token),
+    SCALAR(struct lbus_wire_deliver, LBUS_F_DELIVER_SUB_ID, LBUS_PB_S_U64, sub_id),
+    SCALAR(struct lbus_wire_deliver, LBUS_F_DELIVER_RETAINED, LBUS_PB_S_BOOL, retained),
+    ONEOF(struct lbus_wire_deliver, LBUS_F_DELIVER_PUBLISH, LBUS_F_DELIVER_PUBLISH, what, msg, msg_len),
+    ONEOF(struct lbus_wire_deliver, LBUS_F_DELIVER_SEND, LBUS_F_DELIVER_SEND, what, msg, msg_len),
+    ONEOF(struct lbus_wire_deliver, LBUS_F_DELIVER_CALL, LBUS_F_DELIVER_CALL, what, msg, msg_len),
+    MSG(struct lbus_wire_deliver, LBUS_F_DELIVER_SENDER, sender, lbus_wire_sender_desc),
+    SCALAR(struct lbus_wire_deliver, LBUS_F_DELIVER_CALL_TOKEN, LBUS_PB_S_U64, call_token),
 };
-const struct lbus_pb_msg_desc lbus_wire_deliver_desc = DESC(struct lbus_wire_deliver, lbus__deliver__descriptor,
-							     deliver_fields);
+const struct lbus_pb_msg_desc lbus_wire_deliver_desc =
+    DESC(struct lbus_wire_deliver, lbus__deliver__descriptor, deliver_fields);
 
 static const struct lbus_pb_field_desc reply_fields[] = {
-	SCALAR(struct lbus_wire_reply, LBUS_F_REPLY_CALL_TOKEN, LBUS_PB_S_U64, call_token),
-	BYTES(struct lbus_wire_reply, LBUS_F_REPLY_PAYLOAD, payload, payload_len),
-	SCALAR(struct lbus_wire_reply, LBUS_F_REPLY_ERROR, LBUS_PB_S_U32, error),
-	BYTES(struct lbus_wire_reply, LBUS_F_REPLY_REASON, reason, reason_len),
+    SCALAR(struct lbus_wire_reply, LBUS_F_REPLY_CALL_TOKEN, LBUS_PB_S_U64, call_token),
+    BYTES(struct lbus_wire_reply, LBUS_F_REPLY_PAYLOAD, payload, payload_len),
+    SCALAR(struct lbus_wire_reply, LBUS_F_REPLY_ERROR, LBUS_PB_S_U32, error),
+    BYTES(struct lbus_wire_reply, LBUS_F_REPLY_REASON, reason, reason_len),
 };
-const struct lbus_pb_msg_desc lbus_wire_reply_desc = DESC(struct lbus_wire_reply, lbus__reply__descriptor,
-							   reply_fields);
+const struct lbus_pb_msg_desc lbus_wire_reply_desc =
+    DESC(struct lbus_wire_reply, lbus__reply__descriptor, reply_fields);
 
 static const struct lbus_pb_field_desc ok_fields[] = {
-	SCALAR(struct lbus_wire_ok, LBUS_F_OK_REQUEST, LBUS_PB_S_U32, request),
-	SCALAR(struct lbus_wire_ok, LBUS_F_OK_OWNER, LBUS_PB_S_U64, owner),
+    SCALAR(struct lbus_wire_ok, LBUS_F_OK_REQUEST, LBUS_PB_S_U32, request),
+    SCALAR(struct lbus_wire_ok, LBUS_F_OK_OWNER, LBUS_PB_S_U64, owner),
 };
 const struct lbus_pb_msg_desc lbus_wire_ok_desc = DESC(struct lbus_wire_ok, lbus__ok__descriptor, ok_fields);
 
 static const struct lbus_pb_field_desc dropped_fields[] = {
-	SCALAR(struct lbus_wire_dropped, LBUS_F_DROPPED_SUB_ID, LBUS_PB_S_U64, sub_id),
-	SCALAR(struct lbus_wire_dropped, LBUS_F_DROPPED_COUNT, LBUS_PB_S_U64, count),
+    SCALAR(struct lbus_wire_dropped, LBUS_F_DROPPED_SUB_ID, LBUS_PB_S_U64, sub_id),
+    SCALAR(struct lbus_wire_dropped, LBUS_F_DROPPED_COUNT, LBUS_PB_S_U64, count),
 };
-const struct lbus_pb_msg_desc lbus_wire_dropped_desc = DESC(struct lbus_wire_dropped, lbus__dropped__descriptor,
-							     dropped_fields);
+const struct lbus_pb_msg_desc lbus_wire_dropped_desc =
+    DESC(struct lbus_wire_dropped, lbus__dropped__descriptor, dropped_fields);
 
-static const struct lbus_pb_field_desc ping_fields[] = { { LBUS_F_PING_TOKEN, LBUS_F_PING_TOKEN, LBUS_PB_S_U64, 0,
-							    0, 0, NULL } };
-const struct lbus_pb_msg_desc lbus_wire_ping_desc = { &lbus__ping__descriptor, sizeof(uint64_t), 1, ping_fields };
+static const struct lbus_pb_field_desc ping_fields[] = {
+    {LBUS_F_PING_TOKEN, LBUS_F_PING_TOKEN, LBUS_PB_S_U64, 0, 0, 0, NULL}};
+const struct lbus_pb_msg_desc lbus_wire_ping_desc = {&lbus__ping__descriptor, sizeof(uint64_t), 1,
+						     ping_fields};
 
-static const struct lbus_pb_field_desc pong_fields[] = { { LBUS_F_PONG_TOKEN, LBUS_F_PONG_TOKEN, LBUS_PB_S_U64, 0,
-							    0, 0, NULL } };
-const struct lbus_pb_msg_desc lbus_wire_pong_desc = { &lbus__pong__descriptor, sizeof(uint64_t), 1, pong_fields };
+static const struct lbus_pb_field_desc pong_fields[] = {
+    {LBUS_F_PONG_TOKEN, LBUS_F_PONG_TOKEN, LBUS_PB_S_U64, 0, 0, 0, NULL}};
+const struct lbus_pb_msg_desc lbus_wire_pong_desc = {&lbus__pong__descriptor, sizeof(uint64_t), 1,
+						     pong_fields};
 
 const struct lbus_pb_msg_desc *const lbus_wire_descs[] = {
-	&lbus_wire_frame_desc, &lbus_wire_publish_desc, &lbus_wire_send_desc, &lbus_wire_call_desc,
-	&lbus_wire_sender_desc, &lbus_wire_deliver_desc, &lbus_wire_reply_desc, &lbus_wire_ok_desc,
-	&lbus_wire_dropped_desc, &lbus_wire_ping_desc, &lbus_wire_pong_desc, NULL,
+    &lbus_wire_frame_desc,   &lbus_wire_publish_desc, &lbus_wire_send_desc,  &lbus_wire_call_desc,
+    &lbus_wire_sender_desc,  &lbus_wire_deliver_desc, &lbus_wire_reply_desc, &lbus_wire_ok_desc,
+    &lbus_wire_dropped_desc, &lbus_wire_ping_desc,    &lbus_wire_pong_desc,  NULL,
 };
 
 /* ---- frames ---------------------------------------------------------------------- */

@@ -31,21 +31,22 @@ struct field_row {
 	const char *field;
 };
 
-#define FIELD_ROW(M, m, F, f, num) { "LBUS_F_" #M "_" #F, LBUS_F_##M##_##F, &lbus__##m##__descriptor, #f },
-static const struct field_row field_rows[] = { LBUS_WIRE_FIELDS(FIELD_ROW) };
+#define FIELD_ROW(M, m, F, f, num) {"LBUS_F_" #M "_" #F, LBUS_F_##M##_##F, &lbus__##m##__descriptor, #f},
+static const struct field_row field_rows[] = {LBUS_WIRE_FIELDS(FIELD_ROW)};
 #undef FIELD_ROW
 
 static void test_field_numbers_match_the_descriptors(void **state)
 {
 	for (size_t i = 0; i < sizeof(field_rows) / sizeof(field_rows[0]); i++) {
 		const struct field_row *r = &field_rows[i];
-		const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field_by_name(r->message, r->field);
+		const ProtobufCFieldDescriptor *fd =
+		    protobuf_c_message_descriptor_get_field_by_name(r->message, r->field);
 
 		if (!fd)
 			fail_msg("%s: %s has no field %s", r->constant, r->message->name, r->field);
 		if (fd->id != r->value)
-			fail_msg("%s is %u, lbus.proto says %s.%s = %u", r->constant, r->value, r->message->name,
-				 r->field, fd->id);
+			fail_msg("%s is %u, lbus.proto says %s.%s = %u", r->constant, r->value,
+				 r->message->name, r->field, fd->id);
 	}
 }
 
@@ -121,7 +122,8 @@ static void check_table(const struct lbus_pb_msg_desc *m)
 			if (!fd)
 				fail_msg("%s: table entry %u is not a field", pd->name, num);
 			if (!store_fits(d, fd))
-				fail_msg("%s.%s (%u): the table stores it as %u", pd->name, fd->name, num, d->store);
+				fail_msg("%s.%s (%u): the table stores it as %u", pd->name, fd->name, num,
+					 d->store);
 		}
 		assert_true(d->off < m->size && d->len_off < m->size && d->case_off < m->size);
 	}
@@ -143,9 +145,9 @@ static void test_tables_match_the_descriptors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_field_numbers_match_the_descriptors),
-		cmocka_unit_test(test_kinds_are_the_frame_oneof),
-		cmocka_unit_test(test_tables_match_the_descriptors),
+	    cmocka_unit_test(test_field_numbers_match_the_descriptors),
+	    cmocka_unit_test(test_kinds_are_the_frame_oneof),
+	    cmocka_unit_test(test_tables_match_the_descriptors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
