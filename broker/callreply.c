@@ -101,7 +101,8 @@ static void result_set_error(struct lbus_wire_result *r, uint32_t code, const ch
 static void monitor_call_error(struct broker *b, struct client *caller, uint64_t token, uint32_t code,
 			       const struct lbus_wire_call *call)
 {
-	struct lbus_wire_monitor_event ev = { .kind = LBUS__MONITOR_KIND__MON_ERROR, .call_token = token, .error = code };
+	struct lbus_wire_monitor_event ev = { .kind = LBUS__MONITOR_KIND__MON_ERROR, .call_token = token,
+					      .error = code };
 
 	if (!b->monitors.count)
 		return;
@@ -278,7 +279,8 @@ static void result_from_reply(struct lbus_wire_result *r, const struct lbus_wire
 }
 
 /* Tell monitors about a reply (an error reply is a MON_ERROR). */
-static void monitor_reply(struct client *c, struct client *caller, uint64_t token, const struct lbus_wire_result *r)
+static void monitor_reply(struct client *c, struct client *caller, uint64_t token,
+			  const struct lbus_wire_result *r)
 {
 	struct lbus_wire_monitor_event ev = {
 		.kind = r->error ? LBUS__MONITOR_KIND__MON_ERROR : LBUS__MONITOR_KIND__MON_REPLY,
@@ -313,7 +315,8 @@ int callreply_handle_reply(struct client *c, const struct lbus_wire_frame *f)
 	}
 	if (client_queue_full(caller, lbus_wire_result_frame_size(&r))) {
 		client_write_now(caller);
-		if (caller->state != CLIENT_CLOSED && client_queue_full(caller, lbus_wire_result_frame_size(&r))) {
+		if (caller->state != CLIENT_CLOSED &&
+		    client_queue_full(caller, lbus_wire_result_frame_size(&r))) {
 			client_wait_on(c, caller, 0);
 			return CLIENT_BLOCKED;
 		}

@@ -112,7 +112,8 @@ enum lbus_kind {
 	LBUS_K_MAX = LBUS__FRAME__KIND_MONITOR_EVENT,
 };
 
-/* What the hand-written layouts of wire.c rely on. */
+/* What the hand-written fast paths of wire.c and wire-encode.c rely on: the
+ * frame scanner takes a one-byte kind tag without its general loop. */
 _Static_assert(LBUS_K_PUBLISH < 16 && LBUS_K_DELIVER < 16, "the hot kinds have one-byte tags");
 _Static_assert((int)LBUS_F_FRAME_REQ_ID > (int)LBUS_K_MAX && (int)LBUS_F_FRAME_FDS > (int)LBUS_K_MAX,
 	       "req_id and fds are outside the kind oneof");

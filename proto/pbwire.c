@@ -124,8 +124,9 @@ static uint32_t get_u32(const void *out, uint16_t off)
 
 static uint32_t wire_type_of(uint8_t store)
 {
-	return store == LBUS_PB_S_BYTES || store == LBUS_PB_S_MSG || store == LBUS_PB_S_ONEOF ? LBUS_PB_LEN
-												: LBUS_PB_VARINT;
+	bool len = store == LBUS_PB_S_BYTES || store == LBUS_PB_S_MSG || store == LBUS_PB_S_ONEOF;
+
+	return len ? LBUS_PB_LEN : LBUS_PB_VARINT;
 }
 
 /* Store field f as d says. 0, or -EPROTO (wrong wire type, a second member

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Allocation-free codecs for the messages on the hot path, built on
- * pbwire.h, plus helpers to pack any generated Lbus__Frame with its length.
+ * The codecs the broker and the library do not leave to protobuf-c
+ * (lbus.pb-c.h): allocation-free decoders and encoders for the messages on
+ * the hot path and the few small ones read or written field by field, built
+ * on pbwire.h, plus helpers to pack any generated Lbus__Frame with its
+ * length.
  *
  * The broker never decodes a payload: it scans the Frame to find the kind,
  * scans a Publish/Send/Call for the routing fields, and forwards the original
@@ -125,8 +128,8 @@ int lbus_wire_pong_decode(const uint8_t *body, size_t len, uint64_t *token);
 
 /* The table of each message above, for tests (test-fields, fuzz-decode). */
 extern const struct lbus_pb_msg_desc lbus_wire_frame_desc, lbus_wire_publish_desc, lbus_wire_send_desc,
-	lbus_wire_call_desc, lbus_wire_sender_desc, lbus_wire_deliver_desc, lbus_wire_reply_desc, lbus_wire_ok_desc,
-	lbus_wire_dropped_desc, lbus_wire_ping_desc, lbus_wire_pong_desc;
+	lbus_wire_call_desc, lbus_wire_sender_desc, lbus_wire_deliver_desc, lbus_wire_reply_desc,
+	lbus_wire_ok_desc, lbus_wire_dropped_desc, lbus_wire_ping_desc, lbus_wire_pong_desc;
 /* All of them, NULL-terminated. */
 extern const struct lbus_pb_msg_desc *const lbus_wire_descs[];
 

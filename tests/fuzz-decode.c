@@ -356,8 +356,8 @@ static void check_entry_pbc(const struct lbus_pb_field_desc *d, const unsigned c
 /* Our decoding of every field of a message equals protobuf-c's. Nested
  * messages are compared when they occur once (protobuf-c merges repeats,
  * we keep the last); p is NULL below the top level. */
-static void check_msg_pbc(const struct lbus_pb_msg_desc *m, const unsigned char *ours, const ProtobufCMessage *pb,
-			  const uint8_t *p, size_t n)
+static void check_msg_pbc(const struct lbus_pb_msg_desc *m, const unsigned char *ours,
+			  const ProtobufCMessage *pb, const uint8_t *p, size_t n)
 {
 	CHECK(pb->descriptor == m->proto);
 	for (size_t i = 0; i < m->n; i++)

@@ -38,8 +38,10 @@ static void test_filter(void **state)
 {
 	struct monitors ms;
 	struct monitor *all = mon(""), *hash = mon("#"), *some = mon("a/+");
-	struct lbus_wire_monitor_event send = { .kind = LBUS__MONITOR_KIND__MON_SEND, .name = "svc", .name_len = 3 };
-	struct lbus_wire_monitor_event ab = publish_ev("a/b"), c = publish_ev("c"), pres = publish_ev("$lbus/client/connected");
+	struct lbus_wire_monitor_event send = { .kind = LBUS__MONITOR_KIND__MON_SEND, .name = "svc",
+						.name_len = 3 };
+	struct lbus_wire_monitor_event ab = publish_ev("a/b"), c = publish_ev("c");
+	struct lbus_wire_monitor_event pres = publish_ev("$lbus/client/connected");
 	struct monitor *bad = NULL;
 
 	monitors_init(&ms);

@@ -540,8 +540,8 @@ static void test_kind_names(void **state)
  * path the benchmarks measure), not only the general loop. */
 static void test_encoders_take_the_in_order_pass(void **state)
 {
-	static const struct lbus_wire_sender snd = {.id = 300, .name = "svc", .name_len = 3, .pid = 70000, .uid = 1000,
-						    .gid = 100};
+	static const struct lbus_wire_sender snd = {.id = 300, .name = "svc", .name_len = 3,
+						    .pid = 70000, .uid = 1000, .gid = 100};
 	uint8_t buf[256];
 	struct lbus_wire_frame wf;
 	struct lbus_wire_publish p = {0};
