@@ -7,6 +7,8 @@
 #   tools/      includes only the public lbus.h and tools/' own headers;
 #   tests/      includes tests/, proto/, broker/ and lbus.h, never
 #               libclient/'s private headers.
+# Wire knowledge stays in proto/: broker/ and libclient/ call its codecs
+# (wire.h) and never the field-level protobuf primitives of pbwire.h.
 # One include style: a quoted include is a bare file name found through the
 # include roots (no "dir/file.h"), and no header of broker/ or libclient/
 # shadows one of proto/. Usage: check-layers.sh SOURCE_ROOT
@@ -53,6 +55,12 @@ out=$(
 )
 if [ -n "$out" ]; then
 	printf '%s\n' "$out" >&2
+	fail=1
+fi
+
+wire=$(grep -n 'lbus_pb_\|LBUS_PB_\|"pbwire\.h"' "$root"/broker/*.[ch] "$root"/libclient/*.[ch] || true)
+if [ -n "$wire" ]; then
+	printf '%s\n' "$wire" | sed 's|^'"$root"'/||; s|^|check-layers: field-level protobuf outside proto/ (use a codec of wire.h): |' >&2
 	fail=1
 fi
 
