@@ -182,54 +182,15 @@ int lbus_pb_decode_fields(const struct lbus_pb_msg_desc *m, const uint8_t *p, si
 	return ret;
 }
 
-/*
- * One field of the in-order pass: take it if it comes next with its
- * one-byte tag. 1 taken, 0 not next, -1 this pass cannot decide (malformed,
- * a nested message out of order, a second oneof member): the general loop
- * will, with the same outcome as protobuf-c.
- */
-static int take_in_order(const struct lbus_pb_field_desc *d, const uint8_t **p, const uint8_t *end, void *out)
-{
-	uint32_t type = wire_type_of(d->store);
-	struct lbus_pb_field f = { .num = d->num, .type = type };
-	size_t n;
-
-	if (*p >= end || d->num >= 16 || **p != (uint8_t)(d->num << 3 | type))
-		return 0;
-	n = lbus_pb_get_varint(*p + 1, end, &f.u);
-	if (!n)
-		return -1;
-	*p += 1 + n;
-	if (type == LBUS_PB_LEN) {
-		if (f.u > (uint64_t)(end - *p))
-			return -1;
-		f.data = *p;
-		f.len = (size_t)f.u;
-		f.u = 0;
-		*p += f.len;
-	}
-	if (d->store == LBUS_PB_S_MSG) {
-		void *sub = (char *)out + d->off;
-		memset(sub, 0, d->sub->size);
-		return lbus_pb_decode_in_order(d->sub, f.data, f.len, sub) ? 1 : -1;
-	}
-	return field_store(d, &f, out) < 0 ? -1 : 1;
-}
-
 bool lbus_pb_decode_in_order(const struct lbus_pb_msg_desc *m, const uint8_t *p, size_t len, void *out)
 {
-	const uint8_t *end = p + len;
-
-	for (size_t i = 0; i < m->n; i++)
-		if (take_in_order(&m->fields[i], &p, end, out) < 0)
-			return false;
-	return p == end;
+	return m->in_order(p, len, out);
 }
 
 int lbus_pb_decode(const struct lbus_pb_msg_desc *m, const uint8_t *p, size_t len, void *out)
 {
 	memset(out, 0, m->size);
-	if (lbus_pb_decode_in_order(m, p, len, out))
+	if (m->in_order(p, len, out))
 		return 0;
 	memset(out, 0, m->size);
 	return lbus_pb_decode_fields(m, p, len, out);

@@ -42,34 +42,41 @@ const char *lbus_kind_name(uint32_t kind)
 	{                                                                                                    \
 		(num), (num), LBUS_PB_S_MSG, offsetof(T, v), 0, 0, &(sub)                                    \
 	}
-#define DESC(T, proto, fields)                                                                               \
+#define DESC(T, proto, fields, in_order)                                                                     \
 	{                                                                                                    \
-		&(proto), sizeof(T), ARRAY_LEN(fields), (fields)                                             \
+		&(proto), sizeof(T), ARRAY_LEN(fields), (fields), (in_order)                                 \
 	}
 
+static bool frame_in_order(const uint8_t *p, size_t len, void *out);
 static const struct lbus_pb_field_desc frame_fields[] = {
     ONEOF(struct lbus_wire_frame, 1, LBUS_K_MAX, kind, body, body_len),
     SCALAR(struct lbus_wire_frame, LBUS_F_FRAME_REQ_ID, LBUS_PB_S_U32, req_id),
     SCALAR(struct lbus_wire_frame, LBUS_F_FRAME_FDS, LBUS_PB_S_U32, fds),
 };
 const struct lbus_pb_msg_desc lbus_wire_frame_desc =
-    DESC(struct lbus_wire_frame, lbus__frame__descriptor, frame_fields);
+    DESC(struct lbus_wire_frame, lbus__frame__descriptor, frame_fields, frame_in_order);
+LBUS_PB_IN_ORDER_FN(frame_in_order, lbus_wire_frame_desc)
 
+static bool publish_in_order(const uint8_t *p, size_t len, void *out);
 static const struct lbus_pb_field_desc publish_fields[] = {
     BYTES(struct lbus_wire_publish, LBUS_F_PUBLISH_TOPIC, topic, topic_len),
     BYTES(struct lbus_wire_publish, LBUS_F_PUBLISH_PAYLOAD, payload, payload_len),
     SCALAR(struct lbus_wire_publish, LBUS_F_PUBLISH_RETAIN, LBUS_PB_S_BOOL, retain),
 };
 const struct lbus_pb_msg_desc lbus_wire_publish_desc =
-    DESC(struct lbus_wire_publish, lbus__publish__descriptor, publish_fields);
+    DESC(struct lbus_wire_publish, lbus__publish__descriptor, publish_fields, publish_in_order);
+LBUS_PB_IN_ORDER_FN(publish_in_order, lbus_wire_publish_desc)
 
+static bool send_in_order(const uint8_t *p, size_t len, void *out);
 static const struct lbus_pb_field_desc send_fields[] = {
     BYTES(struct lbus_wire_send, LBUS_F_SEND_NAME, name, name_len),
     BYTES(struct lbus_wire_send, LBUS_F_SEND_PAYLOAD, payload, payload_len),
 };
 const struct lbus_pb_msg_desc lbus_wire_send_desc =
-    DESC(struct lbus_wire_send, lbus__send__descriptor, send_fields);
+    DESC(struct lbus_wire_send, lbus__send__descriptor, send_fields, send_in_order);
+LBUS_PB_IN_ORDER_FN(send_in_order, lbus_wire_send_desc)
 
+static bool call_in_order(const uint8_t *p, size_t len, void *out);
 static const struct lbus_pb_field_desc call_fields[] = {
     BYTES(struct lbus_wire_call, LBUS_F_CALL_TARGET, target, target_len),
     BYTES(struct lbus_wire_call, LBUS_F_CALL_PAYLOAD, payload, payload_len),
@@ -77,8 +84,10 @@ static const struct lbus_pb_field_desc call_fields[] = {
     SCALAR(struct lbus_wire_call, LBUS_F_CALL_TIMEOUT_MS, LBUS_PB_S_U32, timeout_ms),
 };
 const struct lbus_pb_msg_desc lbus_wire_call_desc =
-    DESC(struct lbus_wire_call, lbus__call__descriptor, call_fields);
+    DESC(struct lbus_wire_call, lbus__call__descriptor, call_fields, call_in_order);
+LBUS_PB_IN_ORDER_FN(call_in_order, lbus_wire_call_desc)
 
+static bool sender_in_order(const uint8_t *p, size_t len, void *out);
 static const struct lbus_pb_field_desc sender_fields[] = {
     SCALAR(struct lbus_wire_sender, LBUS_F_SENDER_ID, LBUS_PB_S_U64, id),
     BYTES(struct lbus_wire_sender, LBUS_F_SENDER_NAME, name, name_len),
@@ -87,10 +96,12 @@ static const struct lbus_pb_field_desc sender_fields[] = {
     SCALAR(struct lbus_wire_sender, LBUS_F_SENDER_GID, LBUS_PB_S_U32, gid),
 };
 const struct lbus_pb_msg_desc lbus_wire_sender_desc =
-    DESC(struct lbus_wire_sender, lbus__sender__descriptor, sender_fields);
+    DESC(struct lbus_wire_sender, lbus__sender__descriptor, sender_fields, sender_in_order);
+LBUS_PB_IN_ORDER_FN(sender_in_order, lbus_wire_sender_desc)
 
 /* Deliver's publish, send and call are not a oneof in lbus.proto, but at
  * most one may be set: the decoder treats them as one. */
+static bool deliver_in_order(const uint8_t *p, size_t len, void *out);
 static const struct lbus_pb_field_desc deliver_fields[] = {
     SCALAR(struct lbus_wire_deliver, LBUS_F_DELIVER_SUB_ID, LBUS_PB_S_U64, sub_id),
     SCALAR(struct lbus_wire_deliver, LBUS_F_DELIVER_RETAINED, LBUS_PB_S_BOOL, retained),
@@ -101,8 +112,10 @@ static const struct lbus_pb_field_desc deliver_fields[] = {
     SCALAR(struct lbus_wire_deliver, LBUS_F_DELIVER_CALL_TOKEN, LBUS_PB_S_U64, call_token),
 };
 const struct lbus_pb_msg_desc lbus_wire_deliver_desc =
-    DESC(struct lbus_wire_deliver, lbus__deliver__descriptor, deliver_fields);
+    DESC(struct lbus_wire_deliver, lbus__deliver__descriptor, deliver_fields, deliver_in_order);
+LBUS_PB_IN_ORDER_FN(deliver_in_order, lbus_wire_deliver_desc)
 
+static bool reply_in_order(const uint8_t *p, size_t len, void *out);
 static const struct lbus_pb_field_desc reply_fields[] = {
     SCALAR(struct lbus_wire_reply, LBUS_F_REPLY_CALL_TOKEN, LBUS_PB_S_U64, call_token),
     BYTES(struct lbus_wire_reply, LBUS_F_REPLY_PAYLOAD, payload, payload_len),
@@ -110,30 +123,47 @@ static const struct lbus_pb_field_desc reply_fields[] = {
     BYTES(struct lbus_wire_reply, LBUS_F_REPLY_REASON, reason, reason_len),
 };
 const struct lbus_pb_msg_desc lbus_wire_reply_desc =
-    DESC(struct lbus_wire_reply, lbus__reply__descriptor, reply_fields);
+    DESC(struct lbus_wire_reply, lbus__reply__descriptor, reply_fields, reply_in_order);
+LBUS_PB_IN_ORDER_FN(reply_in_order, lbus_wire_reply_desc)
 
+static bool ok_in_order(const uint8_t *p, size_t len, void *out);
 static const struct lbus_pb_field_desc ok_fields[] = {
     SCALAR(struct lbus_wire_ok, LBUS_F_OK_REQUEST, LBUS_PB_S_U32, request),
     SCALAR(struct lbus_wire_ok, LBUS_F_OK_OWNER, LBUS_PB_S_U64, owner),
 };
-const struct lbus_pb_msg_desc lbus_wire_ok_desc = DESC(struct lbus_wire_ok, lbus__ok__descriptor, ok_fields);
+const struct lbus_pb_msg_desc lbus_wire_ok_desc =
+    DESC(struct lbus_wire_ok, lbus__ok__descriptor, ok_fields, ok_in_order);
+LBUS_PB_IN_ORDER_FN(ok_in_order, lbus_wire_ok_desc)
 
+static bool dropped_in_order(const uint8_t *p, size_t len, void *out);
 static const struct lbus_pb_field_desc dropped_fields[] = {
     SCALAR(struct lbus_wire_dropped, LBUS_F_DROPPED_SUB_ID, LBUS_PB_S_U64, sub_id),
     SCALAR(struct lbus_wire_dropped, LBUS_F_DROPPED_COUNT, LBUS_PB_S_U64, count),
 };
 const struct lbus_pb_msg_desc lbus_wire_dropped_desc =
-    DESC(struct lbus_wire_dropped, lbus__dropped__descriptor, dropped_fields);
+    DESC(struct lbus_wire_dropped, lbus__dropped__descriptor, dropped_fields, dropped_in_order);
+LBUS_PB_IN_ORDER_FN(dropped_in_order, lbus_wire_dropped_desc)
 
+/* Ping and Pong: { uint64 token = 1; } */
+struct token {
+	uint64_t token;
+};
+
+static bool ping_in_order(const uint8_t *p, size_t len, void *out);
 static const struct lbus_pb_field_desc ping_fields[] = {
-    {LBUS_F_PING_TOKEN, LBUS_F_PING_TOKEN, LBUS_PB_S_U64, 0, 0, 0, NULL}};
-const struct lbus_pb_msg_desc lbus_wire_ping_desc = {&lbus__ping__descriptor, sizeof(uint64_t), 1,
-						     ping_fields};
+    SCALAR(struct token, LBUS_F_PING_TOKEN, LBUS_PB_S_U64, token),
+};
+const struct lbus_pb_msg_desc lbus_wire_ping_desc =
+    DESC(struct token, lbus__ping__descriptor, ping_fields, ping_in_order);
+LBUS_PB_IN_ORDER_FN(ping_in_order, lbus_wire_ping_desc)
 
+static bool pong_in_order(const uint8_t *p, size_t len, void *out);
 static const struct lbus_pb_field_desc pong_fields[] = {
-    {LBUS_F_PONG_TOKEN, LBUS_F_PONG_TOKEN, LBUS_PB_S_U64, 0, 0, 0, NULL}};
-const struct lbus_pb_msg_desc lbus_wire_pong_desc = {&lbus__pong__descriptor, sizeof(uint64_t), 1,
-						     pong_fields};
+    SCALAR(struct token, LBUS_F_PONG_TOKEN, LBUS_PB_S_U64, token),
+};
+const struct lbus_pb_msg_desc lbus_wire_pong_desc =
+    DESC(struct token, lbus__pong__descriptor, pong_fields, pong_in_order);
+LBUS_PB_IN_ORDER_FN(pong_in_order, lbus_wire_pong_desc)
 
 const struct lbus_pb_msg_desc *const lbus_wire_descs[] = {
     &lbus_wire_frame_desc,   &lbus_wire_publish_desc, &lbus_wire_send_desc,  &lbus_wire_call_desc,
@@ -180,45 +210,53 @@ int lbus_wire_frame_scan(const uint8_t *frame, size_t len, struct lbus_wire_fram
 
 int lbus_wire_publish_decode(const uint8_t *body, size_t len, struct lbus_wire_publish *out)
 {
-	return lbus_pb_decode(&lbus_wire_publish_desc, body, len, out);
+	return lbus_pb_decode_inline(&lbus_wire_publish_desc, body, len, out);
 }
 
 int lbus_wire_send_decode(const uint8_t *body, size_t len, struct lbus_wire_send *out)
 {
-	return lbus_pb_decode(&lbus_wire_send_desc, body, len, out);
+	return lbus_pb_decode_inline(&lbus_wire_send_desc, body, len, out);
 }
 
 int lbus_wire_call_decode(const uint8_t *body, size_t len, struct lbus_wire_call *out)
 {
-	return lbus_pb_decode(&lbus_wire_call_desc, body, len, out);
+	return lbus_pb_decode_inline(&lbus_wire_call_desc, body, len, out);
 }
 
 int lbus_wire_deliver_decode(const uint8_t *body, size_t len, struct lbus_wire_deliver *out)
 {
-	return lbus_pb_decode(&lbus_wire_deliver_desc, body, len, out);
+	return lbus_pb_decode_inline(&lbus_wire_deliver_desc, body, len, out);
 }
 
 int lbus_wire_reply_decode(const uint8_t *body, size_t len, struct lbus_wire_reply *out)
 {
-	return lbus_pb_decode(&lbus_wire_reply_desc, body, len, out);
+	return lbus_pb_decode_inline(&lbus_wire_reply_desc, body, len, out);
 }
 
 int lbus_wire_ok_decode(const uint8_t *body, size_t len, struct lbus_wire_ok *out)
 {
-	return lbus_pb_decode(&lbus_wire_ok_desc, body, len, out);
+	return lbus_pb_decode_inline(&lbus_wire_ok_desc, body, len, out);
 }
 
 int lbus_wire_dropped_decode(const uint8_t *body, size_t len, struct lbus_wire_dropped *out)
 {
-	return lbus_pb_decode(&lbus_wire_dropped_desc, body, len, out);
+	return lbus_pb_decode_inline(&lbus_wire_dropped_desc, body, len, out);
 }
 
 int lbus_wire_ping_decode(const uint8_t *body, size_t len, uint64_t *token)
 {
-	return lbus_pb_decode(&lbus_wire_ping_desc, body, len, token);
+	struct token t;
+	int ret = lbus_pb_decode_inline(&lbus_wire_ping_desc, body, len, &t);
+
+	*token = t.token;
+	return ret;
 }
 
 int lbus_wire_pong_decode(const uint8_t *body, size_t len, uint64_t *token)
 {
-	return lbus_pb_decode(&lbus_wire_pong_desc, body, len, token);
+	struct token t;
+	int ret = lbus_pb_decode_inline(&lbus_wire_pong_desc, body, len, &t);
+
+	*token = t.token;
+	return ret;
 }
