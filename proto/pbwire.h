@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Minimal protobuf wire-format reader and writer, for the hot path only
- * (publish, send, call, deliver) where the generated protobuf-c code would
- * allocate per message. Everything else uses lbus.pb-c.h. Unit tests prove
- * that what these write, protoc-c decodes, and the reverse.
+ * Minimal protobuf wire-format reader and writer under the codecs of
+ * wire.h: the hot path (publish, send, call, deliver), where the generated
+ * protobuf-c code would allocate per message, and the few small messages
+ * read field by field. Everything else uses lbus.pb-c.h. Only proto/ (and
+ * tests) use this header: broker/ and libclient/ call wire.h's codecs
+ * (check-layers.sh). Unit tests prove that what these write, protoc-c
+ * decodes, and the reverse.
  *
  * Reader: iterate fields with lbus_pb_next(); unknown fields are returned
  * like any other and the caller skips them, so newer peers stay compatible.
