@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Decoding the messages that are not left to protobuf-c (see wire.h): one
- * table per message, read by pbwire.c's lbus_pb_decode(), and the frame
- * scanner in front of them all. A table lists its fields in the order our
- * encoders write them (wire-encode.c), which is the order the in-order pass
- * of lbus_pb_decode() expects: the Deliver table has the per-recipient
- * sub_id and retained first, then the shared body.
+ * table per message, read by pbwire.h's decoder, and the frame scanner in
+ * front of them all. A table lists its fields in the order our encoders
+ * write them (wire-encode.c), which is the order the decoder's in-order
+ * pass expects (the Deliver table has the per-recipient sub_id and retained
+ * first, then the shared body); LBUS_PB_IN_ORDER_FN compiles that pass for
+ * each table, so the fast path costs what the hand-written one did.
  */
 #include <errno.h>
 #include <stddef.h>
