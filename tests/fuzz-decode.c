@@ -8,7 +8,7 @@
  *    sizes, checking every frame against the input bytes it came from;
  *  - lbus_wire_frame_scan() on the input and on every frame found, then the
  *    decoder of the kind found (publish, send, call, deliver), held against
- *    protobuf-c where both accept the bytes, and re-encoded with proto/wire.c
+ *    protobuf-c where both accept the bytes, and re-encoded with proto/wire-encode.c
  *    and decoded again to the same values;
  *  - every message decoder and lbus_pb_next() loops (the inline fast path in
  *    lockstep with lbus_pb_next_slow(), one level into nested messages);
