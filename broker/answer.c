@@ -88,6 +88,11 @@ int answer_refusal(struct peer *c, const struct lbus_wire_frame *f, int code)
 	return answer_error(c, f, why->errcode, why->reason);
 }
 
+int answer_refusal_why(struct peer *c, const struct lbus_wire_frame *f, int code, const char *why)
+{
+	return answer_error(c, f, refusal_get(code)->errcode, why);
+}
+
 int answer_fatal(struct peer *c, const struct lbus_wire_frame *f, uint32_t code, const char *fmt, ...)
 {
 	char reason[ANSWER_REASON_MAX];

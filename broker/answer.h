@@ -24,6 +24,9 @@ int answer_error(struct peer *c, const struct lbus_wire_frame *f, uint32_t code,
 /* Queue the Error for a refusal code or a failure (-errno), as refusal.h
  * maps it. */
 int answer_refusal(struct peer *c, const struct lbus_wire_frame *f, int code);
+/* The same with a reason of the caller's (one naming the limit reached, say)
+ * instead of the table's. */
+int answer_refusal_why(struct peer *c, const struct lbus_wire_frame *f, int code, const char *why);
 /*
  * Protocol violation: log once (id, pid, uid, reason), send a fatal Error
  * (request/req_id from f if not NULL), close. Returns -EPROTO.

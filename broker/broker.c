@@ -25,8 +25,9 @@
  * Signals arrive through a signalfd: SIGTERM/SIGINT start the shutdown: stop
  * accepting (the socket is removed) and reading, then keep turning the loop,
  * waking at least every BROKER_STOP_POLL_MS, until every out queue is
- * written or BROKER_STOP_FLUSH_MS have passed, whichever comes first; what
- * is still queued then is dropped when broker_deinit() closes the peers.
+ * written or shutdown_timeout (2 s by default) has passed, whichever comes
+ * first; what is still queued then is dropped when broker_deinit() closes
+ * the peers.
  * SIGHUP reloads the configuration. SIGPIPE is ignored; writes also use
  * MSG_NOSIGNAL.
  */
@@ -50,7 +51,7 @@
 
 #define BROKER_EVENTS 64
 #define BROKER_SWEEP_MS 1000
-#define BROKER_STOP_FLUSH_MS 2000
+
 #define BROKER_STOP_POLL_MS 100
 #define BROKER_ERR_MAX 512 /* room for a configuration error message */
 
@@ -91,6 +92,7 @@ static int broker_state_init(struct broker *b)
 	presence_init(&b->presence);
 	names_init(&b->names);
 	routes_init(&b->routes);
+	uid_limits_init(&b->uid_limits);
 	if (trie_init(&b->subs) < 0 || router_init(&b->router, &b->pool) < 0)
 		return -ENOMEM;
 	return 0;
@@ -104,6 +106,27 @@ static void broker_apply_config(struct broker *b)
 	b->conns.frame_timeout_ms = b->cfg.frame_timeout_ms;
 }
 
+int broker_config_init(struct broker *b, const struct broker_options *opts, char *err, size_t errlen)
+{
+	int ret;
+
+	config_defaults(&b->cfg);
+	b->config_path = opts->config_path;
+	b->config_optional = false;
+	if (!b->config_path && config_default_path(b->config_buf, sizeof(b->config_buf)) == 0) {
+		b->config_path = b->config_buf;
+		b->config_optional = true;
+	}
+	if (!b->config_path)
+		return 0;
+	ret = config_load(&b->cfg, b->config_path, err, errlen);
+	if (ret == -ENOENT && b->config_optional) {
+		b->config_path = NULL; /* no default file: the defaults */
+		ret = 0;
+	}
+	return ret;
+}
+
 int broker_init(struct broker *b, const struct broker_options *opts)
 {
 	char err[BROKER_ERR_MAX];
@@ -115,12 +138,13 @@ int broker_init(struct broker *b, const struct broker_options *opts)
 	ret = broker_state_init(b);
 	if (ret < 0)
 		return ret;
-	config_defaults(&b->cfg);
-	b->config_path = opts->config_path;
-	if (b->config_path && (ret = config_load(&b->cfg, b->config_path, err, sizeof(err))) < 0) {
+	ret = broker_config_init(b, opts, err, sizeof(err));
+	if (ret < 0) {
 		log_msg(&b->log, LOG_ERR, "%s", err);
 		return ret;
 	}
+	if (b->config_path)
+		log_msg(&b->log, LOG_INFO, "configuration read from %s", b->config_path);
 	b->uid = geteuid();
 	b->started_ms = (uint64_t)clock_now_ms();
 	b->last_sweep_ms = clock_now_ms();
@@ -146,14 +170,22 @@ static void broker_reload(struct broker *b)
 {
 	struct config cfg;
 	char err[BROKER_ERR_MAX];
+	int ret;
 
+	if (!b->config_path && b->config_optional)
+		b->config_path = b->config_buf; /* the default file may exist by now */
 	if (!b->config_path) {
 		log_msg(&b->log, LOG_INFO, "SIGHUP: no configuration file to reload");
 		return;
 	}
 	notify_send("RELOADING=1");
 	config_defaults(&cfg);
-	if (config_load(&cfg, b->config_path, err, sizeof(err)) < 0) {
+	ret = config_load(&cfg, b->config_path, err, sizeof(err));
+	if (ret == -ENOENT && b->config_optional) {
+		log_msg(&b->log, LOG_INFO, "SIGHUP: %s does not exist; keeping the current configuration",
+			b->config_path);
+		b->config_path = NULL;
+	} else if (ret < 0) {
 		log_msg(&b->log, LOG_ERR, "reload failed, keeping the current configuration: %s", err);
 	} else {
 		if (cfg.socket_mode != b->cfg.socket_mode)
@@ -175,7 +207,7 @@ static void broker_stop(struct broker *b)
 	log_msg(&b->log, LOG_INFO, "shutting down");
 	notify_send("STOPPING=1");
 	b->stopping = true;
-	b->stop_deadline_ms = clock_now_ms() + BROKER_STOP_FLUSH_MS;
+	b->stop_deadline_ms = clock_now_ms() + b->cfg.shutdown_timeout_ms;
 	listener_close(&b->listener);
 	conn_loop_stop(&b->conns);
 	for (l = b->peers.next; l != &b->peers; l = l->next)
@@ -284,6 +316,7 @@ void broker_deinit(struct broker *b)
 	if (b->epfd >= 0)
 		close(b->epfd);
 	presence_deinit(&b->presence);
+	uid_limits_deinit(&b->uid_limits);
 	calls_deinit(&b->calls);
 	retained_deinit(&b->retained);
 	groups_deinit(&b->groups);

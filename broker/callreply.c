@@ -25,8 +25,9 @@
  * passes fails the call with ERR_TIMEOUT (callreply_expire, driven by the
  * event loop's timeout).
  *
- * CallResult frames are encoded by hand (pbwire.h): the reply payload is
- * copied once, into a pooled buffer, and nothing else is allocated.
+ * CallResult frames are encoded by proto/ (lbus_wire_result_frame_encode):
+ * the reply payload is copied once, into a pooled buffer, and nothing else
+ * is allocated.
  */
 #include <errno.h>
 #include <string.h>
@@ -41,73 +42,23 @@
 #include "dispatch.h"
 #include "monitor.h"
 #include "lbus-limits.h"
-#include "pbwire.h"
+#include "wire.h"
 #include "topic.h"
 #include "subscription.h"
 
-/* CallResult field numbers (lbus.proto). */
-enum {
-	RES_F_CALL_ID = 1,
-	RES_F_PAYLOAD = 2,
-	RES_F_ERROR = 3,
-	RES_F_REASON = 4,
-	RES_F_SENDER = 5,
-};
-
-struct result {
-	uint64_t call_id;
-	const uint8_t *payload;
-	size_t payload_len;
-	uint32_t error;
-	const char *reason; /* reason_len bytes, not NUL-terminated; NULL for none */
-	size_t reason_len;
-	const uint8_t *sender;
-	size_t sender_len;
-	uint32_t req_id;
-};
-
-static size_t result_body_size(const struct result *r)
-{
-	size_t rlen = r->reason_len;
-
-	return lbus_pb_varint_field_size(RES_F_CALL_ID, r->call_id) +
-	       (r->payload_len ? lbus_pb_len_field_size(RES_F_PAYLOAD, r->payload_len) : 0) +
-	       lbus_pb_varint_field_size(RES_F_ERROR, r->error) + (rlen ? lbus_pb_len_field_size(RES_F_REASON, rlen) : 0) +
-	       (r->sender_len ? lbus_pb_len_field_size(RES_F_SENDER, r->sender_len) : 0);
-}
-
-static size_t result_frame_size(const struct result *r)
-{
-	return LBUS_FRAME_HEADER + lbus_pb_len_field_size(LBUS_K_RESULT, result_body_size(r)) +
-	       lbus_pb_varint_field_size(LBUS_F_REQ_ID, r->req_id);
-}
-
 /* The complete CallResult frame in a new buffer, or NULL on ENOMEM. */
-static struct msgbuf *result_encode(struct broker *b, const struct result *r)
+static struct msgbuf *result_encode(struct broker *b, const struct lbus_wire_result *r)
 {
-	size_t body = result_body_size(r), size = result_frame_size(r);
-	struct msgbuf *m = msgbuf_new(&b->pool, size);
-	uint8_t *out;
-	size_t n = LBUS_FRAME_HEADER;
+	struct msgbuf *m = msgbuf_new(&b->pool, lbus_wire_result_frame_size(r));
 
-	if (!m)
-		return NULL;
-	out = m->data;
-	lbus_frame_put_len(out, (uint32_t)(size - LBUS_FRAME_HEADER));
-	n += lbus_pb_put_len_header(out + n, LBUS_K_RESULT, body);
-	n += lbus_pb_put_varint_field(out + n, RES_F_CALL_ID, r->call_id);
-	n += lbus_pb_put_bytes(out + n, RES_F_PAYLOAD, r->payload, r->payload_len, true);
-	n += lbus_pb_put_varint_field(out + n, RES_F_ERROR, r->error);
-	n += lbus_pb_put_bytes(out + n, RES_F_REASON, r->reason, r->reason_len, true);
-	n += lbus_pb_put_bytes(out + n, RES_F_SENDER, r->sender, r->sender_len, true);
-	n += lbus_pb_put_varint_field(out + n, LBUS_F_REQ_ID, r->req_id);
-	m->len = (uint32_t)n;
+	if (m)
+		m->len = (uint32_t)lbus_wire_result_frame_encode(m->data, r);
 	return m;
 }
 
 /* Queue r to the caller, whatever its queue holds (errors are small, and a
  * reply's room was checked by the caller of this). 0 or -ENOMEM. */
-static int result_queue(struct peer *caller, const struct result *r)
+static int result_queue(struct peer *caller, const struct lbus_wire_result *r)
 {
 	struct msgbuf *m = result_encode(caller->broker, r);
 
@@ -120,7 +71,7 @@ static int result_queue(struct peer *caller, const struct result *r)
 }
 
 /* Set r's error and reason from a refusal code or a failure (-errno). */
-static void result_set_error(struct result *r, int code)
+static void result_set_error(struct lbus_wire_result *r, int code)
 {
 	struct refusal failure;
 	const struct refusal *why;
@@ -140,7 +91,8 @@ static void result_set_error(struct result *r, int code)
 static void monitor_call_error(struct broker *b, struct peer *caller, uint64_t token, uint32_t code,
 			       const struct lbus_wire_call *call)
 {
-	struct monitor_event ev = { .kind = LBUS__MONITOR_KIND__MON_ERROR, .call_token = token, .error = code };
+	struct lbus_wire_monitor_event ev = { .kind = LBUS__MONITOR_KIND__MON_ERROR, .call_token = token,
+					      .error = code };
 
 	if (!b->monitors.count)
 		return;
@@ -157,7 +109,7 @@ static void monitor_call_error(struct broker *b, struct peer *caller, uint64_t t
  * once, with a CallResult. 0 or -ENOMEM. */
 static int call_refuse(struct peer *c, const struct lbus_wire_frame *f, const struct lbus_wire_call *call, int code)
 {
-	struct result r = { .call_id = call->call_id, .req_id = f->req_id };
+	struct lbus_wire_result r = { .call_id = call->call_id, .req_id = f->req_id };
 	int ret;
 
 	result_set_error(&r, code);
@@ -239,7 +191,7 @@ static int call_route(struct peer *c, const struct lbus_wire_frame *f, const str
 	}
 	msgbuf_unref(body);
 	if (b->monitors.count) {
-		struct monitor_event ev = {
+		struct lbus_wire_monitor_event ev = {
 			.kind = LBUS__MONITOR_KIND__MON_CALL, .sender = c->sender, .sender_len = c->sender_len,
 			.receivers = &to->id, .nreceivers = 1, .payload = call->payload,
 			.payload_len = call->payload_len, .call_token = pc->token,
@@ -290,47 +242,6 @@ int callreply_handle_call(struct peer *c, const struct lbus_wire_frame *f)
 
 /* ---- reply --------------------------------------------------------------------- */
 
-/* A decoded Reply{call_token = 1, payload = 2, error = 3, reason = 4}. */
-struct reply_in {
-	uint64_t token;
-	const uint8_t *payload;
-	size_t len;
-	uint32_t error;
-	const char *reason; /* not NUL-terminated */
-	size_t reason_len;
-};
-
-/* 0 or -EPROTO. */
-static int reply_decode(const struct lbus_wire_frame *f, struct reply_in *in)
-{
-	struct lbus_pb_reader r;
-	struct lbus_pb_field fld;
-	int ret;
-
-	*in = (struct reply_in){ 0 };
-	lbus_pb_reader_init(&r, f->body, f->body_len);
-	while ((ret = lbus_pb_next(&r, &fld)) > 0) {
-		bool varint = fld.num == 1 || fld.num == 3;
-
-		if (fld.num < 1 || fld.num > 4)
-			continue;
-		if (fld.type != (varint ? LBUS_PB_VARINT : LBUS_PB_LEN))
-			return -EPROTO;
-		if (fld.num == 1) {
-			in->token = fld.u;
-		} else if (fld.num == 2) {
-			in->payload = fld.data;
-			in->len = fld.len;
-		} else if (fld.num == 3) {
-			in->error = (uint32_t)fld.u;
-		} else {
-			in->reason = (const char *)fld.data;
-			in->reason_len = fld.len;
-		}
-	}
-	return ret;
-}
-
 /* The responder's error as the caller sees it: 0 (none),
  * CALL_E_NO_RESPONDERS (a client that takes no calls) or, for any other
  * ErrorCode, CALL_E_RESPONDER_FAILED (it cannot pose as the broker). */
@@ -345,13 +256,13 @@ static int reply_refusal(uint32_t error)
 
 /* Fill r (call_id and sender already set) from the responder's Reply; the
  * responder's reason, if it gave one, replaces the usual text. */
-static void result_from_reply(struct result *r, const struct reply_in *in)
+static void result_from_reply(struct lbus_wire_result *r, const struct lbus_wire_reply *in)
 {
 	int code = reply_refusal(in->error);
 
 	if (!code) {
 		r->payload = in->payload;
-		r->payload_len = in->len;
+		r->payload_len = in->payload_len;
 		return;
 	}
 	result_set_error(r, code);
@@ -362,9 +273,9 @@ static void result_from_reply(struct result *r, const struct reply_in *in)
 }
 
 /* Tell monitors about a reply (an error reply is a MON_ERROR). */
-static void monitor_reply(struct peer *c, struct peer *caller, uint64_t token, const struct result *r)
+static void monitor_reply(struct peer *c, struct peer *caller, uint64_t token, const struct lbus_wire_result *r)
 {
-	struct monitor_event ev = {
+	struct lbus_wire_monitor_event ev = {
 		.kind = r->error ? LBUS__MONITOR_KIND__MON_ERROR : LBUS__MONITOR_KIND__MON_REPLY,
 		.sender = c->sender, .sender_len = c->sender_len, .receivers = &caller->id, .nreceivers = 1,
 		.payload = r->error ? (const uint8_t *)r->reason : r->payload,
@@ -377,26 +288,26 @@ static void monitor_reply(struct peer *c, struct peer *caller, uint64_t token, c
 int callreply_handle_reply(struct peer *c, const struct lbus_wire_frame *f)
 {
 	struct broker *b = c->broker;
-	struct result r = { .sender = c->sender, .sender_len = c->sender_len };
-	struct reply_in in;
+	struct lbus_wire_result r = { .sender = c->sender, .sender_len = c->sender_len };
+	struct lbus_wire_reply in;
 	struct peer *caller;
 	struct call *pc;
 	int ret;
 
-	if (reply_decode(f, &in) < 0)
+	if (lbus_wire_reply_decode(f->body, f->body_len, &in) < 0)
 		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable reply");
-	pc = calls_find(&b->calls, in.token);
+	pc = calls_find(&b->calls, in.call_token);
 	if (!pc || pc->responder != &c->calls)
 		return 0; /* answered, expired, or not this client's: ignored */
 	caller = container_of(pc->caller, struct peer, calls);
 	r.call_id = pc->call_id;
 	result_from_reply(&r, &in);
-	if (result_frame_size(&r) - LBUS_FRAME_HEADER > caller->conn.max_frame) {
+	if (lbus_wire_result_frame_size(&r) - LBUS_FRAME_HEADER > caller->conn.max_frame) {
 		r.payload_len = 0;
 		r.sender_len = 0;
 		result_set_error(&r, CALL_E_REPLY_TOO_LARGE);
 	}
-	if (!conn_make_room(&caller->conn, result_frame_size(&r))) {
+	if (!conn_make_room(&caller->conn, lbus_wire_result_frame_size(&r))) {
 		peer_wait_on(c, caller, 0);
 		return PEER_BLOCKED;
 	}
@@ -410,7 +321,7 @@ int callreply_handle_reply(struct peer *c, const struct lbus_wire_frame *f)
 		ret = result_queue(caller, &r);
 	}
 	if (b->monitors.count)
-		monitor_reply(c, caller, in.token, &r);
+		monitor_reply(c, caller, in.call_token, &r);
 	calls_remove(&b->calls, pc);
 	if (ret < 0) /* the caller cannot even be told: it would wait forever */
 		peer_close(caller, "out of memory");
@@ -426,7 +337,7 @@ static void call_fail(struct call *pc, void *ud)
 {
 	int code = *(const int *)ud;
 	struct peer *caller = container_of(pc->caller, struct peer, calls);
-	struct result r = { .call_id = pc->call_id };
+	struct lbus_wire_result r = { .call_id = pc->call_id };
 
 	if (caller->state == PEER_CLOSED)
 		return;

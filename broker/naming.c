@@ -6,6 +6,7 @@
  * changes.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "broker.h"
@@ -31,6 +32,18 @@ static int name_request(struct peer *c, const struct lbus_wire_frame *f, Lbus__N
 	return 0;
 }
 
+/* c owns max_names_per_client names already: refuse one more (counted),
+ * the reason naming the limit. 0 or -ENOMEM. */
+static int naming_refuse_limit(struct peer *c, const struct lbus_wire_frame *f)
+{
+	char why[160];
+
+	c->broker->ctr.refused_max_names++;
+	snprintf(why, sizeof(why), "broker limit reached: this connection owns %u names (max_names_per_client = %u)",
+		 c->names.count, c->broker->cfg.max_names_per_client);
+	return answer_refusal_why(c, f, NAME_E_LIMIT, why);
+}
+
 int naming_handle_take(struct peer *c, const struct lbus_wire_frame *f)
 {
 	struct broker *b = c->broker;
@@ -39,6 +52,11 @@ int naming_handle_take(struct peer *c, const struct lbus_wire_frame *f)
 
 	if (ret)
 		return ret;
+	if (c->names.count >= b->cfg.max_names_per_client &&
+	    names_lookup(&b->names, m->name, strlen(m->name)) != &c->names) {
+		lbus__name_request__free_unpacked(m, NULL);
+		return naming_refuse_limit(c, f);
+	}
 	ret = names_take(&b->names, &c->names, m->name, strlen(m->name));
 	if (ret == 0) {
 		presence_name(b, c, m->name, strlen(m->name), true);

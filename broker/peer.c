@@ -27,7 +27,8 @@ struct peer *peer_new(struct broker *b, int fd, pid_t pid, uid_t uid, gid_t gid)
 	struct peer *c = calloc(1, sizeof(*c));
 	int ret;
 
-	if (!c) {
+	if (!c || uid_limits_add(&b->uid_limits, uid) < 0) {
+		free(c);
 		log_msg(&b->log, LOG_ERR, "out of memory accepting a client");
 		close(fd);
 		return NULL;
@@ -35,6 +36,7 @@ struct peer *peer_new(struct broker *b, int fd, pid_t pid, uid_t uid, gid_t gid)
 	ret = conn_init(&c->conn, &b->conns, fd, b->cfg.max_frame);
 	if (ret < 0) {
 		log_msg(&b->log, LOG_ERR, "epoll_ctl: %s", strerror(-ret));
+		uid_limits_del(&b->uid_limits, uid);
 		close(fd);
 		free(c);
 		return NULL;
@@ -204,6 +206,7 @@ void peer_close(struct peer *c, const char *why)
 	sub_remove_all(c);
 	names_release_all(&b->names, &c->names, welcomed ? peer_name_released : NULL, c);
 	b->ctr.clients--;
+	uid_limits_del(&b->uid_limits, c->uid);
 	list_del(&c->link);
 	list_add_tail(&b->graveyard, &c->link);
 }

@@ -32,6 +32,7 @@ enum refusal_code {
 	NAME_E_NO_SUCH_NAME,		 /* nobody owns it */
 	NAME_E_TAKEN,			 /* owned by another peer */
 	NAME_E_NOT_OWNER,		 /* release of a name not ours */
+	NAME_E_LIMIT,			 /* max_names_per_client reached */
 	/* router: publish and send */
 	ROUTER_E_TOO_LARGE,	/* a send larger than the receiver takes */
 	ROUTER_E_RETAINED_FULL, /* delivered, not retained (retained_max) */
@@ -42,6 +43,7 @@ enum refusal_code {
 	SUB_E_INVALID_GROUP,
 	SUB_E_UNKNOWN_POLICY,
 	SUB_E_NO_SUCH_ID,
+	SUB_E_LIMIT, /* max_subscriptions_per_client reached */
 	/* introspection */
 	INTROSPECT_E_TOO_LARGE, /* answer larger than the asker's max_frame */
 	/* calls (answered with a CallResult) */

@@ -11,6 +11,7 @@
  * see sub_expire() in subscription.h.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -153,6 +154,19 @@ static struct sub *sub_new(struct peer *c, const Lbus__Subscribe *m)
 	return s;
 }
 
+/* c holds max_subscriptions_per_client already: refuse one more (counted),
+ * the reason naming the limit. 0 or -ENOMEM. */
+static int sub_refuse_limit(struct peer *c, const struct lbus_wire_frame *f)
+{
+	char why[160];
+
+	c->broker->ctr.refused_max_subscriptions++;
+	snprintf(why, sizeof(why),
+		 "broker limit reached: this connection holds %u subscriptions (max_subscriptions_per_client = %u)",
+		 c->nsubs, c->broker->cfg.max_subscriptions_per_client);
+	return answer_refusal_why(c, f, SUB_E_LIMIT, why);
+}
+
 int sub_handle_subscribe(struct peer *c, const struct lbus_wire_frame *f)
 {
 	Lbus__Subscribe *m = lbus__subscribe__unpack(NULL, f->body_len, f->body);
@@ -165,6 +179,10 @@ int sub_handle_subscribe(struct peer *c, const struct lbus_wire_frame *f)
 	if (ret) {
 		lbus__subscribe__free_unpacked(m, NULL);
 		return ret;
+	}
+	if (c->nsubs >= c->broker->cfg.max_subscriptions_per_client) {
+		lbus__subscribe__free_unpacked(m, NULL);
+		return sub_refuse_limit(c, f);
 	}
 	s = sub_new(c, m);
 	lbus__subscribe__free_unpacked(m, NULL);
