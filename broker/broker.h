@@ -98,3 +98,30 @@ int broker_init(struct broker *b, const struct broker_options *opts);
 int broker_run(struct broker *b);
 /* Release everything, close all peers, remove the socket. */
 void broker_deinit(struct broker *b);
+
+/* Message counters: per peer and for the broker, always moved together
+ * (inline: they are on the delivery path; here because they touch the
+ * broker). */
+static inline void peer_count_in(struct peer *c)
+{
+	c->ctr.msgs_in++;
+	c->broker->ctr.msgs.msgs_in++;
+}
+
+static inline void peer_count_out(struct peer *c)
+{
+	c->ctr.msgs_out++;
+	c->broker->ctr.msgs.msgs_out++;
+}
+
+static inline void peer_count_error(struct peer *c)
+{
+	c->ctr.errors++;
+	c->broker->ctr.msgs.errors++;
+}
+
+static inline void peer_count_drop(struct peer *c)
+{
+	c->ctr.dropped++;
+	c->broker->ctr.msgs.dropped++;
+}

@@ -42,7 +42,6 @@ struct peer *peer_new(struct broker *b, int fd, pid_t pid, uid_t uid, gid_t gid)
 		return NULL;
 	}
 	c->broker = b;
-	c->totals = &b->ctr.msgs;
 	c->state = PEER_HELLO;
 	c->id = b->next_peer_id++;
 	c->pid = pid;

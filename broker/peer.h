@@ -59,11 +59,11 @@ struct peer_counters {
 struct peer {
 	struct conn conn; /* the transport */
 	struct broker *broker;
-	enum peer_state state;
 	uint64_t id; /* unique for the broker's life, from 1 */
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
+	enum peer_state state;
 	uint64_t connected_at_ms; /* CLOCK_REALTIME */
 	char comm[PEER_COMM_MAX]; /* /proc/PID/comm at connect, "" if unknown */
 	struct list link;	  /* broker->peers, or broker->graveyard */
@@ -83,8 +83,7 @@ struct peer {
 	struct calls_peer calls; /* pending calls made and answered */
 	struct monitor *monitor; /* set once the peer asked to monitor */
 
-	struct peer_counters ctr;
-	struct peer_counters *totals; /* the broker's, moved with ctr */
+	struct peer_counters ctr; /* moved with the broker's: peer_count_* (broker.h) */
 };
 
 static inline struct peer *peer_of(struct conn *c)
@@ -109,29 +108,3 @@ void peer_free(struct peer *c);
 void peer_wait_on(struct peer *c, struct peer *target, int64_t recheck_ms);
 /* c's first name changed: rebuild its cached encoded Sender. */
 void peer_sender_changed(struct peer *c);
-
-/* Message counters: per peer and for the broker, always moved together
- * (inline: they are on the delivery path). */
-static inline void peer_count_in(struct peer *c)
-{
-	c->ctr.msgs_in++;
-	c->totals->msgs_in++;
-}
-
-static inline void peer_count_out(struct peer *c)
-{
-	c->ctr.msgs_out++;
-	c->totals->msgs_out++;
-}
-
-static inline void peer_count_error(struct peer *c)
-{
-	c->ctr.errors++;
-	c->totals->errors++;
-}
-
-static inline void peer_count_drop(struct peer *c)
-{
-	c->ctr.dropped++;
-	c->totals->dropped++;
-}
