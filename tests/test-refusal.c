@@ -46,8 +46,8 @@ static void test_failure(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_every_code_mapped),
-		cmocka_unit_test(test_failure),
+	    cmocka_unit_test(test_every_code_mapped),
+	    cmocka_unit_test(test_failure),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
