@@ -45,10 +45,10 @@
 
 #include "fuzz-mutate.h"
 #include "harness.h"
-#include "proto/frame.h"
-#include "proto/lbus-limits.h"
-#include "proto/pbwire.h"
-#include "proto/wire.h"
+#include "frame.h"
+#include "lbus-limits.h"
+#include "pbwire.h"
+#include "wire.h"
 
 #define DEFAULT_SEED 0xb20ce5u
 #define DEFAULT_ROUNDS 300
@@ -159,7 +159,7 @@ static void mutate_message(struct fz_rng *r, const struct fz_seed *s, struct fz_
 	fz_mutate(r, &msg, &seeds);
 	fz_buf_append(body, hdr, lbus_pb_put_len_header(hdr, f.kind, msg.len));
 	fz_buf_append(body, msg.data, msg.len);
-	fz_buf_append(body, hdr, lbus_pb_put_varint_field(hdr, LBUS_F_REQ_ID, f.req_id));
+	fz_buf_append(body, hdr, lbus_pb_put_varint_field(hdr, LBUS_F_FRAME_REQ_ID, f.req_id));
 	fz_buf_free(&msg);
 }
 
