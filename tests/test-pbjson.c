@@ -226,32 +226,29 @@ static void test_malformed(void **state)
 
 static void test_depth_limit(void **state)
 {
-	/* Inner { child { child ... } } PBJ_MAX_DEPTH + 1 deep */
-	size_t depth = PBJ_MAX_DEPTH + 1, len = 0;
-	uint8_t *buf = calloc(depth * 3 + 8, 1);
+	/* Inner { child { child ... } } PBJ_MAX_DEPTH + 1 deep, written from the
+	 * innermost level outwards, backwards from the end of buf */
+	static uint8_t buf[1024];
+	size_t start = sizeof(buf), outer = 0;
 	struct json_object *obj = NULL;
 
-	assert_non_null(buf);
-	for (size_t i = 0; i < depth; i++) { /* innermost first: tag 0x1a, length, contents */
-		memmove(buf + (len < 128 ? 2 : 3), buf, len);
-		buf[0] = 0x1a;
-		if (len < 128) {
-			buf[1] = (uint8_t)len;
-			len += 2;
-		} else {
-			buf[1] = (uint8_t)(0x80 | (len & 0x7f));
-			buf[2] = (uint8_t)(len >> 7);
-			len += 3;
-		}
+	for (int i = 0; i < PBJ_MAX_DEPTH + 1; i++) {
+		size_t len = sizeof(buf) - start;
+
+		outer = start;
+		if (len >= 128)
+			buf[--start] = (uint8_t)(len >> 7);
+		buf[--start] = (uint8_t)(len < 128 ? len : 0x80 | (len & 0x7f));
+		buf[--start] = 0x1a; /* field 3 (child), length-delimited */
 	}
-	assert_int_equal(pbj_decode(type("lbustest.Inner"), buf, len, &obj, err, sizeof(err)), -EBADMSG);
+	assert_int_equal(
+	    pbj_decode(type("lbustest.Inner"), buf + start, sizeof(buf) - start, &obj, err, sizeof(err)),
+	    -EBADMSG);
 	assert_non_null(strstr(err, "nested more than"));
 	/* one level less decodes */
-	assert_int_equal(pbj_decode(type("lbustest.Inner"), buf + (buf[1] & 0x80 ? 3 : 2),
-				    len - (buf[1] & 0x80 ? 3 : 2), &obj, err, sizeof(err)),
-			 0);
+	assert_int_equal(
+	    pbj_decode(type("lbustest.Inner"), buf + outer, sizeof(buf) - outer, &obj, err, sizeof(err)), 0);
 	json_object_put(obj);
-	free(buf);
 }
 
 /* ---- encoding ----------------------------------------------------------- */

@@ -218,7 +218,8 @@ static int scan(struct dec *d, const uint8_t *p, size_t n, struct occ **occs, si
 		}
 		k++;
 	}
-	qsort(v, k, sizeof(*v), by_number_then_seq);
+	if (k > 1)
+		qsort(v, k, sizeof(*v), by_number_then_seq);
 	*occs = v;
 	*n_occs = k;
 	return 0;
