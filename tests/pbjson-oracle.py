@@ -8,7 +8,8 @@ Run by meson as: /usr/bin/python3 pbjson-oracle.py PBTEST.desc, with LBUSD
 and LBUS_CLI in the environment. It starts a real lbusd on a socket in a
 fresh temporary directory and drives the lbus CLI end to end:
 
-  decode   random messages of every field type (seeded, LBUS_ORACLE_SEED to
+  decode   random messages of every field type, and of the well-known
+           types with a JSON form of their own (seeded, LBUS_ORACLE_SEED to
            replay), plus concatenations of two (protobuf's merge rules: last
            value wins, messages merge, a later oneof member clears the
            earlier, repeated fields append), published as binary; `lbus sub
@@ -162,6 +163,40 @@ def fill(msg, depth=0):
     return msg
 
 
+STAMPED = msg_class("lbustest.Stamped")
+
+
+def rand_seconds_nanos(lo, hi, signed):
+    seconds = rng.choice([0, lo, hi, rng.randint(lo, hi)])
+    nanos = rng.choice([0, 1000000 * rng.randint(0, 999), 1000 * rng.randint(0, 999999), rng.randint(0, 999999999)])
+    if signed and (seconds < 0 or (seconds == 0 and rng.random() < 0.5)):
+        nanos = -nanos
+    return seconds, nanos
+
+
+def fill_stamped():
+    """A Stamped with valid values (MessageToJson refuses the others)."""
+    m = STAMPED()
+    for ts in [m.at] + [m.history.add() for _ in range(rng.randint(0, 3))]:
+        ts.seconds, ts.nanos = rand_seconds_nanos(-62135596800, 253402300799, False)
+    if rng.random() < 0.7:
+        m.took.seconds, m.took.nanos = rand_seconds_nanos(-315576000000, 315576000000, True)
+    for _ in range(rng.randint(0, 3)):
+        d = m.durations[rng.choice(STRINGS).replace("\0", "")]
+        d.seconds, d.nanos = rand_seconds_nanos(-315576000000, 315576000000, True)
+    for name in ("i64", "u32", "text", "blob", "flag", "dbl", "flt", "i32", "u64"):
+        if rng.random() < 0.7:
+            wrapper = getattr(m, name)
+            wrapper.SetInParent()
+            if rng.random() < 0.8:
+                wrapper.value = rand_scalar(wrapper.DESCRIPTOR.fields_by_name["value"])
+    if rng.random() < 0.7:
+        m.mask.paths.extend(rng.sample(["a", "foo_bar", "foo_bar.baz_qux", "x1.y"], rng.randint(0, 3)))
+    if rng.random() < 0.5:
+        m.what = rng.choice(STRINGS)
+    return m
+
+
 def to_json(msg, **kw):
     return json.loads(json_format.MessageToJson(msg, indent=None, **kw))
 
@@ -269,41 +304,41 @@ def differences(a, b, path="$"):
     return [] if a == b else [f"{path}: lbus {json.dumps(a)[:200]} oracle {json.dumps(b)[:200]}"]
 
 
-def test_decode(msgs):
-    desc_type = f"{DESC}:lbustest.All"
+def test_decode(cls, msgs, topic, merges):
+    desc_type = f"{DESC}:{cls.DESCRIPTOR.full_name}"
     payloads = [m.SerializeToString() for m in msgs]
-    for _ in range(30):  # concatenations: protobuf's merge rules
+    for _ in range(merges):  # concatenations: protobuf's merge rules
         payloads.append(rng.choice(payloads) + rng.choice(payloads))
-    sub = start_sub("oracle/dec", "--decode", desc_type, "-n", str(len(payloads)))
+    sub = start_sub(topic, "--decode", desc_type, "-n", str(len(payloads)))
     for p in payloads:
-        publish("oracle/dec", p)
+        publish(topic, p)
     out, _ = finish(sub, "sub --decode")
     lines = out.split("\n")[:-1]  # not splitlines(): U+2028 is inside lines
     check(len(lines) == len(payloads), f"decode: {len(lines)} lines for {len(payloads)} payloads")
     for i, (p, line) in enumerate(zip(payloads, lines)):
-        expected = to_json(ALL.FromString(p))
+        expected = to_json(cls.FromString(p))
         got = json.loads(line)
         if not check(got == expected, f"decode #{i}: payload {p.hex()}"):
             print("  differences:", "; ".join(differences(got, expected)))
             continue
         try:  # the reverse: python reads lbus's JSON
-            back = to_json(json_format.Parse(line, ALL()))
+            back = to_json(json_format.Parse(line, cls()))
         except json_format.ParseError as e:
             back = f"ParseError {e}"
         if not check(back == expected, f"decode #{i}: json_format.Parse of lbus's line"):
             print("  differences:", "; ".join(differences(back, expected)) if isinstance(back, dict) else back)
-    print(f"decode: {len(payloads)} payloads compared")
+    print(f"decode {cls.DESCRIPTOR.full_name}: {len(payloads)} payloads compared")
 
 
-def test_encode(msgs):
+def test_encode(cls, msgs, topic):
     variants = []
     for m in msgs:
         variants.append((m, to_json(m)))
         variants.append((m, to_json(m, preserving_proto_field_name=True, use_integers_for_enums=True)))
-        variants.append((m, numbers_for_int64(to_json(m), ALL.DESCRIPTOR)))
+        variants.append((m, numbers_for_int64(to_json(m), cls.DESCRIPTOR)))
     text = "".join(json.dumps(v, ensure_ascii=rng.random() < 0.5) + "\n" for _, v in variants)
-    sub = start_sub("oracle/enc", "--json", "-n", str(len(variants)))
-    r = lbus("pub", "oracle/enc", "--encode", f"{DESC}:lbustest.All", "-l", stdin=text.encode())
+    sub = start_sub(topic, "--json", "-n", str(len(variants)))
+    r = lbus("pub", topic, "--encode", f"{DESC}:{cls.DESCRIPTOR.full_name}", "-l", stdin=text.encode())
     check(r.returncode == 0, f"pub --encode -l: status {r.returncode}: {r.stderr.decode()}")
     out, _ = finish(sub, "sub --json")
     lines = out.split("\n")[:-1]
@@ -311,7 +346,7 @@ def test_encode(msgs):
     for i, ((m, v), line) in enumerate(zip(variants, lines)):
         obj = json.loads(line)
         data = base64.b64decode(obj["payload_base64"]) if "payload_base64" in obj else obj["payload"].encode()
-        got = to_json(ALL.FromString(data))
+        got = to_json(cls.FromString(data))
         if not check(got == to_json(m), f"encode #{i}: {json.dumps(v)[:300]}"):
             print("  differences:", "; ".join(differences(got, to_json(m))))
 
@@ -403,8 +438,12 @@ def main():
         msgs = [fill(ALL()) for _ in range(N_RANDOM)]
         msgs.append(ALL())  # the empty message: {}
         t0 = time.monotonic()
-        test_decode(msgs)
-        test_encode(msgs)
+        test_decode(ALL, msgs, "oracle/dec", 30)
+        test_encode(ALL, msgs, "oracle/enc")
+        stamped = [fill_stamped() for _ in range(N_RANDOM)] + [STAMPED()]
+        # no merges: two Durations may merge into one MessageToJson refuses
+        test_decode(STAMPED, stamped, "oracle/dec-wkt", 0)
+        test_encode(STAMPED, stamped, "oracle/enc-wkt")
         test_call()
         test_errors()
         test_map_monitor_listen()

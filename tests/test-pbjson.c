@@ -193,9 +193,6 @@ static void test_unknown_fields(void **state)
 	/* other names: the json_name option, a proto2 message from another file */
 	DECODES("lbustest.All", B(0xc0, 0x01, 0x05, 0xca, 0x01, 0x04, 0x18, 0x01, 0x18, 0x02),
 		"{\"customName\":5,\"legacy\":{\"nums\":[1,2]}}");
-	/* a well-known type, printed as a plain message */
-	DECODES("lbustest.Stamped", B(0x0a, 0x04, 0x08, 0x05, 0x10, 0x07),
-		"{\"at\":{\"seconds\":\"5\",\"nanos\":7}}");
 }
 
 static void test_malformed(void **state)
@@ -355,6 +352,53 @@ static void test_encode_errors(void **state)
 	ENCODE_FAILS("lbustest.All", "", "invalid JSON");
 }
 
+/* Timestamp, Duration, the wrappers and FieldMask in their JSON forms (pbwkt.c). */
+static void test_well_known_types(void **state)
+{
+	DECODES("lbustest.Stamped", B(0x0a, 0x04, 0x08, 0x05, 0x10, 0x07),
+		"{\"at\":\"1970-01-01T00:00:05.000000007Z\"}");
+	/* before 1970, milliseconds; an empty duration */
+	DECODES("lbustest.Stamped",
+		B(0x0a, 0x0f, 0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x10, 0xc0,
+		  0x84, 0x3d, 0x1a, 0x00),
+		"{\"at\":\"1969-12-31T23:59:59.001Z\",\"took\":\"0s\"}");
+	/* a negative duration */
+	DECODES("lbustest.Stamped",
+		B(0x1a, 0x11, 0x08, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x10, 0xe0,
+		  0xe3, 0xfe, 0xff, 0x0f),
+		"{\"took\":\"-2.000020s\"}");
+	/* wrappers: the value itself, the zero when empty */
+	DECODES("lbustest.Stamped",
+		B(0x22, 0x02, 0x08, 0x05, 0x2a, 0x00, 0x32, 0x03, 0x0a, 0x01, 'x', 0x42, 0x00),
+		"{\"i64\":\"5\",\"u32\":0,\"text\":\"x\",\"flag\":false}");
+	/* a field mask */
+	DECODES("lbustest.Stamped", B(0x5a, 0x0b, 0x0a, 0x05, 'a', '_', 'b', '.', 'c', 0x0a, 0x02, 'x', 'y'),
+		"{\"mask\":\"aB.c,xy\"}");
+	/* out of range */
+	REFUSES("lbustest.Stamped", B(0x0a, 0x06, 0x10, 0xff, 0xff, 0xff, 0xff, 0x0f),
+		"Timestamp out of range");
+	REFUSES("lbustest.Stamped",
+		B(0x1a, 0x0d, 0x08, 0x01, 0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01),
+		"Duration out of range"); /* signs differ */
+
+	ENCODES("lbustest.Stamped", "{\"at\": \"1970-01-01T01:00:05.5+01:00\", \"took\": \"-1.5s\"}",
+		B(0x0a, 0x08, 0x08, 0x05, 0x10, 0x80, 0xca, 0xb5, 0xee, 0x01, 0x1a, 0x16, 0x08, 0xff, 0xff,
+		  0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x10, 0x80, 0xb6, 0xca, 0x91, 0xfe, 0xff,
+		  0xff, 0xff, 0xff, 0x01));
+	ENCODES("lbustest.Stamped", "{\"i64\": \"5\", \"flag\": false, \"mask\": \"aB.c,xy\"}",
+		B(0x22, 0x02, 0x08, 0x05, 0x42, 0x00, 0x5a, 0x0b, 0x0a, 0x05, 'a', '_', 'b', '.', 'c', 0x0a,
+		  0x02, 'x', 'y'));
+	/* the plain form of a Timestamp is accepted too */
+	ENCODES("lbustest.Stamped", "{\"at\": {\"seconds\": 5}}", B(0x0a, 0x02, 0x08, 0x05));
+	ENCODE_FAILS("lbustest.Stamped", "{\"at\": \"1970-01-01 00:00:00Z\"}",
+		     "not a valid google.protobuf.Timestamp");
+	ENCODE_FAILS("lbustest.Stamped", "{\"at\": \"10000-01-01T00:00:00Z\"}",
+		     "not a valid google.protobuf.Timestamp");
+	ENCODE_FAILS("lbustest.Stamped", "{\"took\": \"5\"}", "not a valid google.protobuf.Duration");
+	ENCODE_FAILS("lbustest.Stamped", "{\"took\": 5}", "google.protobuf.Duration wants a string");
+	ENCODE_FAILS("lbustest.Stamped", "{\"u32\": -1}", "not a non-negative 32 integer");
+}
+
 /* Whatever decodes re-encodes to a message that decodes the same. */
 static void test_round_trip(void **state)
 {
@@ -440,6 +484,7 @@ int main(void)
 	    cmocka_unit_test(test_packed_and_unpacked),
 	    cmocka_unit_test(test_maps),
 	    cmocka_unit_test(test_unknown_fields),
+	    cmocka_unit_test(test_well_known_types),
 	    cmocka_unit_test(test_malformed),
 	    cmocka_unit_test(test_depth_limit),
 	    cmocka_unit_test(test_encode_forms),

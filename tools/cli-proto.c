@@ -18,6 +18,8 @@
  * name, the name) wins. Presence events ($lbus/...) keep their own display,
  * and a topic no rule matches is printed as without --decode.
  *
+ * Well-known types: see pbwkt.c for which get their special JSON forms.
+ *
  * Why a table-driven walker over descriptors rather than libprotobuf's
  * dynamic messages: that is C++ (the project is C11, and its broker and
  * library must not depend on C++), and the walker is a few hundred lines

@@ -636,6 +636,7 @@ static int dec_message(struct dec *d, const struct pbs_message *m, const uint8_t
 	struct occ *occs = NULL;
 	size_t n_occs = 0;
 	struct json_object *obj;
+	char why[256];
 	int r;
 
 	*out = NULL;
@@ -647,6 +648,8 @@ static int dec_message(struct dec *d, const struct pbs_message *m, const uint8_t
 	}
 	r = add_fields(d, m, occs, n_occs, map_entry, obj);
 	free(occs);
+	if (r == 0 && !map_entry && (r = pbj_wkt_to_json(m, &obj, why, sizeof(why))) == -EBADMSG)
+		r = dec_fail(d, p, "%s", why);
 	if (r < 0) {
 		json_object_put(obj);
 		return r;

@@ -33,6 +33,8 @@ struct enc {
 
 static int encode_message(struct enc *e, const struct pbs_message *m, struct json_object *obj,
 			  struct pbj_buf *out);
+static int encode_fields(struct enc *e, const struct pbs_message *m, struct json_object *obj,
+			 struct pbj_buf *out);
 
 static int enc_fail(struct enc *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -460,6 +462,22 @@ static int match_fields(struct enc *e, const struct pbs_message *m, struct json_
 
 static int encode_message(struct enc *e, const struct pbs_message *m, struct json_object *obj,
 			  struct pbj_buf *out)
+{
+	struct json_object *plain;
+	int r;
+
+	if ((r = pbj_wkt_from_json(m, obj, &plain, e->err, e->errlen)) < 0)
+		return r;
+	if (r == 0)
+		return encode_fields(e, m, obj, out);
+	r = encode_fields(e, m, plain, out);
+	json_object_put(plain);
+	return r;
+}
+
+/* Encode obj, the plain JSON object of a message of type m. */
+static int encode_fields(struct enc *e, const struct pbs_message *m, struct json_object *obj,
+			 struct pbj_buf *out)
 {
 	struct json_object **vals;
 	bool *seen;

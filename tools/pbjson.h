@@ -16,8 +16,10 @@
  * an error (they keep it as an unknown field; here it almost always means
  * the wrong message type was chosen), and so is a string that is not UTF-8
  * (JSON cannot carry it). Groups (proto2) are skipped when unknown and an
- * error when declared. Well-known types (google.protobuf.Timestamp, ...)
- * are printed as the plain messages they are, without their special JSON.
+ * error when declared. Well-known types get their special JSON forms where
+ * pbwkt.c has them (Timestamp, Duration, the wrappers, FieldMask); the
+ * others (Struct, Value, ListValue, Any) are printed as the plain messages
+ * they are.
  *
  * pbj_encode() is the reverse, accepting what json_format.Parse accepts for
  * the mapping: JSON names or proto names, enum names or numbers, 64-bit
@@ -68,6 +70,19 @@ int pbj_encode(const struct pbs_message *m, struct json_object *in, struct pbj_b
  * and encode it as pbj_encode() does. */
 int pbj_encode_text(const struct pbs_message *m, const char *text, size_t len, struct pbj_buf *out, char *err,
 		    size_t errlen);
+
+/* ---- well-known types (pbwkt.c) ---- */
+
+/* When m is a well-known type with a special JSON form, replace *obj (its
+ * plain JSON, which this releases) with that form. 0, or -EBADMSG for values
+ * out of range (a Timestamp after the year 9999), -ENOMEM; why in err. */
+int pbj_wkt_to_json(const struct pbs_message *m, struct json_object **obj, char *err, size_t errlen);
+
+/* When in is the special JSON form of well-known type m, set *plain to the
+ * plain form (a new reference) and return 1; return 0 when in is to be
+ * encoded as it is; -EINVAL (why in err) when it is not a valid form. */
+int pbj_wkt_from_json(const struct pbs_message *m, struct json_object *in, struct json_object **plain,
+		      char *err, size_t errlen);
 
 /* ---- base64 (RFC 4648) ---- */
 
