@@ -220,8 +220,10 @@ int pbj_wkt_to_json(const struct pbs_message *m, struct json_object **obj, char 
 	}
 	if (r < 0)
 		return -EBADMSG;
-	if (!special)
-		return wkt_fail(err, errlen, "out of memory") == 0 ? 0 : -ENOMEM;
+	if (!special) {
+		wkt_fail(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	json_object_put(*obj);
 	*obj = special;
 	return 0;
@@ -319,6 +321,12 @@ static struct json_object *field_mask_plain(const char *s)
 	struct json_object *o = json_object_new_object(), *paths = json_object_new_array();
 	char *path = malloc(2 * strlen(s) + 1), *p = path;
 
+	if (!o || !paths || !path) {
+		json_object_put(o);
+		json_object_put(paths);
+		free(path);
+		return NULL;
+	}
 	for (;; s++) {
 		if (*s == ',' || !*s) {
 			*p = '\0';
@@ -361,7 +369,7 @@ int pbj_wkt_from_json(const struct pbs_message *m, struct json_object *in, struc
 		return wkt_fail(err, errlen, "%s wants a string", m->full_name);
 	if (kind == WKT_FIELD_MASK) {
 		*plain = field_mask_plain(s);
-		return 1;
+		return *plain ? 1 : wkt_fail(err, errlen, "out of memory");
 	}
 	if (kind == WKT_TIMESTAMP ? parse_timestamp(s, &secs, &nanos) : parse_duration(s, &secs, &nanos))
 		return wkt_fail(err, errlen, "\"%s\" is not a valid %s", s, m->full_name);
