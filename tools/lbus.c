@@ -35,8 +35,8 @@ struct cli_command {
 	"                    (protobuf's JSON mapping) of message type pkg.Type, from\n"                     \
 	"                    the descriptor set FILE.desc (see PROTOBUF PAYLOADS in\n"                       \
 	"                    lbus(1)); with --json, in a \"message\" member instead of\n"                    \
-	"                    \"payload\". A payload that\n"                                                  \
-	"                    does not decode is reported on stderr, and counts for -n\n"                     \
+	"                    \"payload\". A payload that does not decode is reported\n"                      \
+	"                    on stderr, and counts for -n\n"                                                 \
 	"      --decode-map MAP  the type per topic: MAP has lines PATTERN = pkg.Type\n"                     \
 	"                    (the first matching line wins; '#' starts a comment line),\n"                   \
 	"                    with --decode FILE.desc (its :pkg.Type, if any, for the\n"                      \
