@@ -6,8 +6,9 @@
  */
 #pragma once
 
+#include "lbus-version.h" /* LBUS_VERSION_STRING, generated */
+
 #define LBUS_PROTOCOL_VERSION 1u
-#define LBUS_VERSION_STRING "0.1.0"
 
 /* Largest frame body (the bytes after the 4-byte length), default. */
 #define LBUS_DEFAULT_MAX_FRAME (8u * 1024u * 1024u)

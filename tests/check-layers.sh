@@ -9,7 +9,8 @@
 #               libclient/'s private headers.
 # One include style: a quoted include is a bare file name found through the
 # include roots (no "dir/file.h"), and no header of broker/ or libclient/
-# shadows one of proto/. Usage: check-layers.sh SOURCE_ROOT
+# shadows one of proto/ (lbus-version.h is generated from
+# proto/lbus-version.h.in). Usage: check-layers.sh SOURCE_ROOT
 set -eu
 root=$1
 fail=0
@@ -43,7 +44,7 @@ check() {
 	done
 }
 
-proto_h="$(headers proto) lbus.pb-c.h"
+proto_h="$(headers proto) lbus.pb-c.h lbus-version.h"
 out=$(
 	check proto $proto_h
 	check broker $proto_h $(headers broker)

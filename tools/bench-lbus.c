@@ -75,12 +75,13 @@ static void on_flow_msg(lbus *bus, const struct lbus_msg *msg, void *userdata)
 
 static int subscribe_and_run(struct bench_child *c, lbus *bus, struct flow_sub *st)
 {
-	struct lbus_sub_opts opts = {.policy = LBUS_POLICY_BLOCK};
-	int64_t id = lbus_subscribe(bus, FLOW_TOPIC, on_flow_msg, st, &opts);
-	int r = 0;
+	struct lbus_sub_opts opts = LBUS_SUB_OPTS_INIT;
+	int r;
 
-	if (id < 0)
-		return lbus_fail(c, (int)id, "lbus_subscribe");
+	opts.policy = LBUS_POLICY_BLOCK;
+	r = lbus_subscribe(bus, FLOW_TOPIC, on_flow_msg, st, &opts, NULL);
+	if (r < 0)
+		return lbus_fail(c, r, "lbus_subscribe");
 	bench_child_ready(c);
 	while (!st->done && !bench_child_should_stop(c)) {
 		r = lbus_run(bus, RUN_SLICE_MS);

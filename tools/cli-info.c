@@ -250,7 +250,7 @@ int cli_list(struct cli *cli, int argc, char **argv)
 
 	if (!info_start(cli, argc, argv, &json, &bus, &status))
 		return status;
-	r = lbus_list_clients(bus, -1, &list);
+	r = lbus_client_list_get(bus, -1, &list);
 	lbus_close(bus);
 	if (r < 0)
 		return cli_fail(r, "list clients");
@@ -332,7 +332,7 @@ int cli_stats(struct cli *cli, int argc, char **argv)
 
 	if (!info_start(cli, argc, argv, &json, &bus, &status))
 		return status;
-	r = lbus_get_stats(bus, -1, &stats);
+	r = lbus_stats_get(bus, -1, &stats);
 	lbus_close(bus);
 	if (r < 0)
 		return cli_fail(r, "get stats");

@@ -245,7 +245,7 @@ struct sub_state {
 struct sub_one {
 	struct sub_state *st;
 	const char *pattern;
-	int64_t id;
+	uint64_t id;
 };
 
 static int sub_option(struct cli *cli, int opt, const char *arg, void *data)
@@ -320,7 +320,7 @@ static void sub_on_dropped(lbus *bus, uint64_t sub_id, uint64_t count, void *use
 	struct sub_state *st = userdata;
 
 	for (int i = 0; i < st->n; i++)
-		if ((uint64_t)st->ones[i].id == sub_id)
+		if (st->ones[i].id == sub_id)
 			fprintf(stderr, "lbus: warning: %" PRIu64 " messages dropped on %s\n", count,
 				st->ones[i].pattern);
 }
@@ -341,9 +341,9 @@ static int sub_run(lbus *bus, struct sub_state *st, char **patterns, int n)
 	lbus_on_dropped(bus, sub_on_dropped, st);
 	for (int i = 0; i < n && status == CLI_OK; i++) {
 		ones[i] = (struct sub_one){.st = st, .pattern = patterns[i]};
-		ones[i].id = lbus_subscribe(bus, patterns[i], sub_on_msg, &ones[i], &sub);
-		if (ones[i].id < 0)
-			status = cli_fail((int)ones[i].id, "subscribe to %s", patterns[i]);
+		int r = lbus_subscribe(bus, patterns[i], sub_on_msg, &ones[i], &sub, &ones[i].id);
+		if (r < 0)
+			status = cli_fail(r, "subscribe to %s", patterns[i]);
 	}
 	if (status == CLI_OK) {
 		end = cli_loop_run(&st->loop);
@@ -372,7 +372,8 @@ int cli_sub(struct cli *cli, int argc, char **argv)
 	 * pub t -l, lbus sub t -n 1000000) gets every message however fast the
 	 * burst; in a terminal, a sub suspended for SUB_STALL_TTY_MS stops
 	 * holding up the publishers. --policy drop never slows them at all. */
-	struct sub_opts o = {.sub = {.policy = LBUS_POLICY_BLOCK,
+	struct sub_opts o = {.sub = {.size = sizeof(struct lbus_sub_opts),
+				     .policy = LBUS_POLICY_BLOCK,
 				     .stall_ms = isatty(STDOUT_FILENO) ? SUB_STALL_TTY_MS : 0}};
 	struct sub_state st = {.opts = &o};
 	lbus *bus;
