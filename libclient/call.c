@@ -46,6 +46,10 @@
 #define CALL_WIRE_NO_LIMIT UINT32_MAX
 /* Deadline of a call without limit. */
 #define CALL_NO_DEADLINE INT64_MAX
+/* First size of the deadline heap (doubled as it fills). */
+#define CALL_HEAP_MIN_CAP 16
+/* Room for the words around the target in a refusal's reason. */
+#define CALL_REFUSE_TEXT 64
 
 struct call {
 	uint64_t id;
@@ -94,7 +98,7 @@ static void heap_down(struct lbus *bus, size_t i)
 static int heap_push(struct lbus *bus, struct call *c)
 {
 	if (bus->heap_len == bus->heap_cap) {
-		size_t cap = bus->heap_cap ? bus->heap_cap * 2 : 16;
+		size_t cap = bus->heap_cap ? bus->heap_cap * 2 : CALL_HEAP_MIN_CAP;
 		struct call **h = realloc(bus->heap, cap * sizeof(*h));
 		if (!h)
 			return -ENOMEM;
@@ -373,7 +377,7 @@ int lbus_reply_error(lbus *bus, uint64_t reply_token, const char *reason)
 
 void call_reply_refuse(struct lbus *bus, const struct lbus_msg *msg)
 {
-	char reason[LBUS_MAX_TOPIC_LEN + 64];
+	char reason[LBUS_MAX_TOPIC_LEN + CALL_REFUSE_TEXT];
 	if (msg->sub_id)
 		snprintf(reason, sizeof(reason), "the subscriber of %s does not answer calls", msg->topic);
 	else

@@ -17,7 +17,9 @@
 
 /* ---- one-allocation builder ------------------------------------------------- */
 
-#define BLK_ALIGN(n) (((n) + 7u) & ~(size_t)7u)
+/* Every piece of the block starts at a multiple of this (uint64_t fields). */
+#define BLK_ALIGNMENT 8u
+#define BLK_ALIGN(n) (((n) + BLK_ALIGNMENT - 1) & ~(size_t)(BLK_ALIGNMENT - 1))
 
 struct blk {
 	char *base;

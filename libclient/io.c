@@ -57,12 +57,14 @@
 #define IN_KEEP_MAX (4u * IO_IN_CHUNK)
 /* Deliveries carry a few hundred bytes around the publisher's frame. */
 #define IN_FRAME_SLACK (64u * 1024u)
+#define IO_MS_PER_S 1000
+#define IO_NS_PER_MS 1000000
 
 int64_t io_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * IO_MS_PER_S + ts.tv_nsec / IO_NS_PER_MS;
 }
 
 int64_t io_deadline(int timeout_ms)

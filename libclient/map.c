@@ -12,10 +12,12 @@
 #include "client-internal.h"
 
 #define MAP_MIN_CAP 16u
+/* Fibonacci hashing: 2^64 divided by the golden ratio. */
+#define MAP_HASH_MUL 0x9e3779b97f4a7c15ull
 
 static size_t map_slot(const struct idmap *m, uint64_t key)
 {
-	return (size_t)((key * 0x9e3779b97f4a7c15ull) >> 32) & (m->cap - 1);
+	return (size_t)((key * MAP_HASH_MUL) >> 32) & (m->cap - 1);
 }
 
 void idmap_init(struct idmap *m)

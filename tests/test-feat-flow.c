@@ -131,7 +131,7 @@ static long long queued_bytes(lbus *q, uint64_t id, pid_t pid)
 	struct lbus_client_list *l = NULL;
 	int r = lbus_client_list_get(q, lbt_ms(5000), &l);
 	if (r < 0) {
-		fprintf(stderr, "lbus_list_clients: %s\n", lbus_strerror(r));
+		fprintf(stderr, "lbus_client_list_get: %s\n", lbus_strerror(r));
 		return r;
 	}
 	long long out = -ENOENT;

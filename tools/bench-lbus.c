@@ -6,8 +6,10 @@
  * Flow: the subscribers connect and subscribe to one topic with the block
  * policy (lossless), and say ready only once lbus_subscribe() has returned,
  * i.e. the broker has confirmed; only then are the publishers forked. At go
- * each publisher calls lbus_publish() in a tight loop (the library
- * batches), then flushes and waits for lbus_sync(). Each subscriber counts
+ * each publisher calls lbus_publish() in a tight loop, with LBUS_MORE (the
+ * library gathers 64 KiB per write) or, for the unbatched scenario,
+ * without (each message written at once, as by a program that runs no
+ * loop), then flushes and waits for lbus_sync(). Each subscriber counts
  * end to end, checks size and per-publisher order of every payload, adds
  * any drop the broker reports (msg->missed), and stops the clock itself
  * when its count is complete. The broker's CPU time is read before go and
@@ -118,6 +120,7 @@ static int lbus_subscriber(struct bench_child *c)
 static int publish_all(struct bench_child *c, lbus *bus, const struct bench_flow *f, unsigned who)
 {
 	uint8_t *payload = calloc(1, f->size + 1);
+	unsigned flags = f->unbatched ? 0 : LBUS_MORE;
 	uint64_t seq;
 	int r = 0;
 
@@ -125,7 +128,7 @@ static int publish_all(struct bench_child *c, lbus *bus, const struct bench_flow
 		return bench_child_fail(c, -ENOMEM, "publisher", strerror(ENOMEM));
 	for (seq = 0; seq < f->per_publisher; seq++) {
 		bench_stamp(payload, f->size, seq, who);
-		r = lbus_publish(bus, FLOW_TOPIC, payload, f->size, 0);
+		r = lbus_publish(bus, FLOW_TOPIC, payload, f->size, flags);
 		if (r < 0)
 			break;
 		__atomic_store_n(&c->slot->progress, seq + 1, __ATOMIC_RELAXED);

@@ -87,13 +87,16 @@ static void pub_on_error(lbus *bus, int err, const char *what, void *userdata)
 		fprintf(stderr, "lbus: publish to %s: %s\n", st->topic, lbus_strerror(err));
 }
 
-/* Publish one payload opts->count times. 0 or an exit status (printed). */
-static int pub_payload(struct pub_state *st, const void *data, size_t len)
+/* Publish one payload opts->count times, all but the last with LBUS_MORE
+ * (gathered into one write), and the last too when more_follows (another
+ * line of the same read). 0 or an exit status (printed). */
+static int pub_payload(struct pub_state *st, const void *data, size_t len, bool more_follows)
 {
 	unsigned flags = st->opts->retain ? LBUS_RETAIN : 0;
 
 	for (uint64_t i = 0; i < st->opts->count; i++) {
-		int r = lbus_publish(st->bus, st->topic, data, len, flags);
+		bool more = more_follows || i + 1 < st->opts->count;
+		int r = lbus_publish(st->bus, st->topic, data, len, flags | (more ? LBUS_MORE : 0));
 
 		if (r < 0)
 			return cli_fail(r, "publish to %s", st->topic);
@@ -105,13 +108,17 @@ static int pub_payload(struct pub_state *st, const void *data, size_t len)
  * 0 or an exit status. */
 static int pub_complete_lines(struct pub_state *st, struct cli_buf *b)
 {
-	char *p = b->data, *end = b->data + b->len, *nl;
+	char *p = b->data, *end = b->data + b->len;
+	char *nl = memchr(p, '\n', (size_t)(end - p));
 	int r;
 
-	while ((nl = memchr(p, '\n', (size_t)(end - p)))) {
-		if ((r = pub_payload(st, p, (size_t)(nl - p))) != 0)
+	while (nl) {
+		char *next = memchr(nl + 1, '\n', (size_t)(end - nl - 1));
+
+		if ((r = pub_payload(st, p, (size_t)(nl - p), next != NULL)) != 0)
 			return r;
 		p = nl + 1;
+		nl = next;
 	}
 	b->len = (size_t)(end - p);
 	memmove(b->data, p, b->len);
@@ -142,7 +149,7 @@ static int pub_lines(struct pub_state *st, int fd, const char *source)
 		}
 		if (n == 0) {
 			if (b.len > 0)
-				r = pub_payload(st, b.data, b.len);
+				r = pub_payload(st, b.data, b.len, false);
 			break;
 		}
 		b.len += (size_t)n;
@@ -164,7 +171,7 @@ static int pub_run(struct pub_state *st, const char *message)
 	if (!o->lines) {
 		if ((r = cli_payload(message, o->file, &b, &data, &len)) != 0)
 			return r;
-		r = pub_payload(st, data, len);
+		r = pub_payload(st, data, len, false);
 		cli_buf_free(&b);
 		return r;
 	}

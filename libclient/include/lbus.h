@@ -307,7 +307,7 @@ struct lbus_sub_opts {
 };
 
 /* Defaults: no group, drop policy, not a responder, unlimited, no stall. */
-#define LBUS_SUB_OPTS_INIT { sizeof(struct lbus_sub_opts) }
+#define LBUS_SUB_OPTS_INIT { sizeof(struct lbus_sub_opts), NULL, LBUS_POLICY_DROP, false, 0, 0 }
 
 /*
  * Subscribe to a topic pattern ('+' one level, '#' as last level: any
