@@ -53,6 +53,9 @@
 
 /* Output buffers larger than this are released once empty. */
 #define OUT_KEEP_MAX (1024u * 1024u)
+/* First size of the output buffer: room for two batches, growing from
+ * there when the publish buffer is large. */
+#define OUT_FIRST_CAP(batch) ((batch) < OUT_KEEP_MAX / 2 ? 2 * (batch) : OUT_KEEP_MAX)
 /* Receive buffers larger than this are shrunk once empty. */
 #define IN_KEEP_MAX (4u * IO_IN_CHUNK)
 /* Deliveries carry a few hundred bytes around the publisher's frame. */
@@ -118,7 +121,7 @@ uint8_t *io_out_reserve(struct lbus *bus, size_t n)
 		if (bus->out_cap - keep >= n)
 			return bus->out + bus->out_tail;
 	}
-	size_t cap = bus->out_cap ? bus->out_cap : 2 * bus->out_batch;
+	size_t cap = bus->out_cap ? bus->out_cap : OUT_FIRST_CAP(bus->out_batch);
 	while (cap - bus->out_tail < n)
 		cap *= 2;
 	uint8_t *p = realloc(bus->out, cap);
