@@ -3,16 +3,19 @@
  * Private header of liblbus (not installed). The library is split by concern,
  * like ubus's libubus-io.c/-req.c/-sub.c:
  *
- *   client.c      connect, hello/welcome, close, small accessors, strerror
- *   io.c          output buffer and batched writes, reading into the rbuf,
+ *   client.c      connect (options), hello/welcome, close, small accessors,
+ *                 strerror
+ *   io.c          output buffer (written at once outside callbacks, gathered
+ *                 inside them and with LBUS_MORE), reading into the rbuf,
  *                 the frame dispatch table, the one dispatch core (io_work,
  *                 io_wait) that lbus_dispatch(), lbus_run() and every
  *                 blocking call run
  *   map.c         u64 -> pointer hash map (subscriptions, calls)
  *   sub.c         publish, subscriptions and deliveries (the hot path)
  *   req.c         pending requests matched by req_id: Ok/Error/Pong and the
- *                 answers of list/stats, asynchronous errors, ping/sync
- *   call.c        calls (async + blocking) with deadlines, replies
+ *                 answers of list/stats, asynchronous requests (the _async
+ *                 twins) with deadlines, asynchronous errors, ping/sync
+ *   call.c        calls (async + blocking) with deadlines, cancel, replies
  *   names.c       take/release/query names, send to a name
  *   introspect.c  list clients, stats, presence decoding
  *   monitor.c     monitor mode
