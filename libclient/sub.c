@@ -47,7 +47,7 @@
 
 #include "client-internal.h"
 #include "lbus-limits.h"
-#include "pbwire.h"
+#include "wire.h"
 #include "topic.h"
 
 /* Validate a topic for publishing; the last valid one is remembered, so a
@@ -372,21 +372,10 @@ int sub_on_deliver(struct lbus *bus, const struct lbus_wire_frame *f)
 
 int sub_on_dropped(struct lbus *bus, const struct lbus_wire_frame *f)
 {
-	struct lbus_pb_reader r;
-	struct lbus_pb_field fl;
-	uint64_t sub_id = 0, count = 0;
-	int n;
-	lbus_pb_reader_init(&r, f->body, f->body_len);
-	while ((n = lbus_pb_next(&r, &fl)) > 0) {
-		if (fl.type != LBUS_PB_VARINT)
-			continue;
-		if (fl.num == 1)
-			sub_id = fl.u;
-		else if (fl.num == 2)
-			count = fl.u;
-	}
-	if (n < 0)
+	struct lbus_wire_dropped d;
+	if (lbus_wire_dropped_decode(f->body, f->body_len, &d) < 0)
 		return -EPROTO;
+	uint64_t sub_id = d.sub_id, count = d.count;
 	struct sub *s = idmap_get(&bus->subs, sub_id);
 	if (!s || !count)
 		return 0;
