@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -125,16 +126,27 @@ static struct lbus *client_new(const struct lbus_connect_opts *opts)
 	return bus;
 }
 
-int lbus_connect(lbus **out, const char *path)
+/* The broker's reason for refusing bus's hello into reason (size bytes,
+ * NUL-terminated), "" when none came. */
+static void copy_refusal(const struct lbus *bus, char *reason, size_t size)
 {
-	return lbus_connect_with(out, path, NULL);
+	if (!reason || !size)
+		return;
+	reason[0] = '\0';
+	if (bus->last_reason && bus->last_err == bus->dead)
+		snprintf(reason, size, "%s", bus->last_reason);
 }
 
-int lbus_connect_with(lbus **out, const char *path, const struct lbus_connect_opts *in_opts)
+/* lbus_connect() with options (NULL: the defaults) and the broker's reason
+ * for a refusal copied into reason (NULL for none). */
+static int client_connect(lbus **out, const char *path, const struct lbus_connect_opts *in_opts, char *reason,
+			  size_t size)
 {
 	char sockpath[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
 	enum lbus_sockpath_source source;
 	struct lbus_connect_opts opts;
+	if (reason && size)
+		reason[0] = '\0';
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
@@ -167,11 +179,27 @@ int lbus_connect_with(lbus **out, const char *path, const struct lbus_connect_op
 	if (r == 0 && bus->dead)
 		r = bus->dead;
 	if (r < 0) {
+		copy_refusal(bus, reason, size);
 		lbus_close(bus);
 		return r;
 	}
 	*out = bus;
 	return 0;
+}
+
+int lbus_connect(lbus **out, const char *path)
+{
+	return client_connect(out, path, NULL, NULL, 0);
+}
+
+int lbus_connect_with(lbus **out, const char *path, const struct lbus_connect_opts *opts)
+{
+	return client_connect(out, path, opts, NULL, 0);
+}
+
+int lbus_connect_reason(lbus **out, const char *path, char *reason, size_t size)
+{
+	return client_connect(out, path, NULL, reason, size);
 }
 
 int lbus_close(lbus *bus)
