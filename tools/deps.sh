@@ -8,7 +8,7 @@
 # python3-protobuf is their oracle of the JSON mapping.
 set -eu
 
-pkgs="gcc pkg-config meson ninja-build protobuf-c-compiler libprotobuf-c-dev libcmocka-dev valgrind scdoc bash-completion libjson-c-dev libprotobuf-dev protobuf-compiler python3-protobuf"
+pkgs="gcc g++ pkg-config meson ninja-build protobuf-c-compiler libprotobuf-c-dev libcmocka-dev valgrind scdoc bash-completion libjson-c-dev libprotobuf-dev protobuf-compiler python3-protobuf"
 missing=""
 for p in $pkgs; do
 	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
