@@ -191,6 +191,7 @@ static void broker_reload(struct broker *b)
 		if (cfg.socket_mode != b->cfg.socket_mode)
 			log_msg(&b->log, LOG_NOTICE, "socket_mode changes take effect at the next start");
 		cfg.socket_mode = b->cfg.socket_mode;
+		config_free(&b->cfg);
 		b->cfg = cfg;
 		broker_apply_config(b);
 		log_msg(&b->log, LOG_INFO, "configuration reloaded from %s", b->config_path);
@@ -326,4 +327,5 @@ void broker_deinit(struct broker *b)
 	trie_deinit(&b->subs);
 	conn_loop_deinit(&b->conns);
 	msgpool_deinit(&b->pool);
+	config_free(&b->cfg);
 }

@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "lbus-limits.h"
+#include "policy.h"
 
 enum config_type {
 	CONFIG_UINT,  /* decimal integer */
@@ -196,18 +197,23 @@ static int config_set(struct config *cfg, const char *name, const char *val, str
 }
 
 /*
- * An access rule line (`allow|deny WHO VERBS [PATTERN]`, lbusd.conf(5)).
- * This lbusd has no access rules yet, so only its owner's uid (and root) may
- * connect: a rule is refused rather than silently ignored, so nobody
- * believes a rule is in force when it is not.
+ * An access rule line (`allow|deny WHO VERBS [PATTERN]`, lbusd.conf(5)),
+ * added to the rules being read (policy.h).
  */
 static int config_parse_rule(struct config *cfg, const char *verb, const char *rest, struct why *why)
 {
-	(void)cfg;
-	(void)rest;
-	snprintf(why->text, sizeof(why->text),
-		 "'%s' rules are not supported by this lbusd: only its own user may connect", verb);
-	return -EINVAL;
+	return policy_add(cfg->policy, verb[0] == 'a', rest, why->text, sizeof(why->text));
+}
+
+/* Where a rule's comment starts: a '#' at the start of a word (a topic
+ * pattern such as sensors/# keeps its '#'; a lone # means everything, as no
+ * pattern does). */
+static char *rule_comment(char *line)
+{
+	for (char *p = line; (p = strchr(p, '#')); p++)
+		if (p == line || isspace((unsigned char)p[-1]))
+			return p;
+	return NULL;
 }
 
 /* The first word of line if it is "allow" or "deny" followed by a space. */
@@ -225,17 +231,21 @@ static const char *rule_verb(const char *line)
 
 static int config_parse_line(struct config *cfg, char *line, struct why *why)
 {
-	char *eq, *key, *val, *hash = strchr(line, '#');
+	char *eq, *key, *val, *hash;
 	const char *verb;
 
-	if (hash)
-		*hash = '\0';
 	key = trim(line);
+	verb = rule_verb(key);
+	if (verb) {
+		if ((hash = rule_comment(key)))
+			*hash = '\0';
+		return config_parse_rule(cfg, verb, trim(key + strlen(verb)), why);
+	}
+	if ((hash = strchr(key, '#')))
+		*hash = '\0';
+	key = trim(key);
 	if (!*key)
 		return 0;
-	verb = rule_verb(key);
-	if (verb)
-		return config_parse_rule(cfg, verb, trim(key + strlen(verb)), why);
 	eq = strchr(key, '=');
 	if (!eq) {
 		snprintf(why->text, sizeof(why->text), "expected 'key = value' or an allow/deny rule");
@@ -261,6 +271,12 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
 		return ret;
 	}
+	tmp.policy = policy_new(); /* the file's rules replace the old ones */
+	if (!tmp.policy) {
+		fclose(f);
+		snprintf(err, errlen, "%s: %s", path, strerror(ENOMEM));
+		return -ENOMEM;
+	}
 	while (fgets(line, sizeof(line), f)) {
 		lineno++;
 		if (!strchr(line, '\n') && !feof(f)) {
@@ -276,9 +292,13 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 		}
 	}
 	fclose(f);
-	if (ret == 0)
-		*cfg = tmp;
-	return ret;
+	if (ret < 0) {
+		policy_free(tmp.policy);
+		return ret;
+	}
+	policy_free(cfg->policy);
+	*cfg = tmp;
+	return 0;
 }
 
 int config_default_path(char *out, size_t size)
@@ -321,4 +341,11 @@ void config_print(const struct config *cfg, FILE *out)
 		fprintf(out, "\n# %s\n# valid: %s; default: %s\n%s = %s\n", k->help, range, def, k->name,
 			value);
 	}
+	policy_print(cfg->policy, out);
+}
+
+void config_free(struct config *cfg)
+{
+	policy_free(cfg->policy);
+	cfg->policy = NULL;
 }

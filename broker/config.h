@@ -25,6 +25,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+struct policy;
+
 struct config {
 	uint32_t max_frame;	      /* largest frame body accepted */
 	uint64_t max_queue;	      /* bytes queued per client before its policy applies */
@@ -37,6 +39,7 @@ struct config {
 	uint32_t max_names_per_client;
 	uint32_t max_subscriptions_per_client;
 	uint32_t shutdown_timeout_ms; /* bound of the flush on SIGTERM/SIGINT */
+	struct policy *policy;	      /* the access rules (policy.h), owned; NULL: none */
 };
 
 /* Every key at its default. */
@@ -45,7 +48,8 @@ void config_defaults(struct config *cfg);
 /*
  * Read path into *cfg (which should hold the defaults). On failure returns
  * -errno (-EINVAL for syntax/values) and writes a "file:line: why" message
- * into err; *cfg is left unchanged then.
+ * into err; *cfg is left unchanged then. On success the file's rules
+ * replace cfg->policy (the old one is freed).
  */
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 
@@ -56,6 +60,9 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
  */
 int config_default_path(char *out, size_t size);
 
+/* Free what cfg owns (its rules). */
+void config_free(struct config *cfg);
+
 /* Print the effective settings as a valid configuration file: each key
- * after a comment with its help, valid values and default. */
+ * after a comment with its help, valid values and default; then the rules. */
 void config_print(const struct config *cfg, FILE *out);

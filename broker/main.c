@@ -51,6 +51,7 @@ static int check_config(const struct broker_options *opts)
 		printf("# lbusd %s: effective settings (no configuration file: the defaults)\n",
 		       LBUS_VERSION_STRING);
 	config_print(&b.cfg, stdout);
+	config_free(&b.cfg);
 	fprintf(stderr, "lbusd: configuration %s%s is valid\n", b.config_path ? "file " : "",
 		b.config_path ? b.config_path : "(defaults)");
 	return 0;
