@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "accept.h"
+#include "access.h"
 #include "broker.h"
 #include "clock.h"
 #include "peer.h"
@@ -55,17 +56,28 @@ static void accept_log_refusal(struct broker *b, const struct ucred *cr, const c
 	b->refusals_unlogged = 0;
 }
 
-/* May this peer connect? true, or false after refusing it (logged, counted). */
-static bool accept_admit(struct broker *b, int fd, const struct ucred *cr)
+/* May this peer connect? true (*id: NULL when trusted, else its identity
+ * for the access rules), or false after refusing it (logged, counted). */
+static bool accept_admit(struct broker *b, int fd, const struct ucred *cr, struct policy_id **id)
 {
-	static const char denied[] = "permission denied: this bus admits only its owner's uid";
+	static const char denied[] = "permission denied: this bus admits only its owner's uid and the users its access rules allow";
 	char why[ACCEPT_WHY_MAX];
 	enum limit_refusal lim;
 
-	if (cr->uid != b->uid) {
-		accept_log_refusal(b, cr, denied);
-		accept_refuse(b, fd, LBUS__ERROR_CODE__ERR_DENIED, denied);
-		return false;
+	*id = NULL;
+	if (!access_trusted(b, cr->uid)) {
+		*id = access_id_read(fd, cr);
+		if (!*id) {
+			log_msg(&b->log, LOG_WARNING, "out of memory for a new connection's identity");
+			close(fd);
+			return false;
+		}
+		if (!access_may_connect(b, *id)) {
+			access_id_free(*id);
+			accept_log_refusal(b, cr, denied);
+			accept_refuse(b, fd, LBUS__ERROR_CODE__ERR_DENIED, denied);
+			return false;
+		}
 	}
 	lim = uid_limits_admit(&b->uid_limits, &b->cfg, b->ctr.clients, cr->uid, why, sizeof(why));
 	if (lim == LIMIT_OK)
@@ -76,6 +88,7 @@ static bool accept_admit(struct broker *b, int fd, const struct ucred *cr)
 		b->ctr.refused_max_clients_per_uid++;
 	accept_log_refusal(b, cr, why);
 	accept_refuse(b, fd, LBUS__ERROR_CODE__ERR_LIMIT, why);
+	access_id_free(*id);
 	return false;
 }
 
@@ -83,14 +96,21 @@ static void accept_one(struct broker *b, int fd)
 {
 	struct ucred cr;
 	socklen_t crlen = sizeof(cr);
+	struct policy_id *id;
+	struct peer *c;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) < 0) {
 		log_msg(&b->log, LOG_WARNING, "SO_PEERCRED failed: %s", strerror(errno));
 		close(fd);
 		return;
 	}
-	if (accept_admit(b, fd, &cr))
-		peer_new(b, fd, cr.pid, cr.uid, cr.gid);
+	if (!accept_admit(b, fd, &cr, &id))
+		return;
+	c = peer_new(b, fd, cr.pid, cr.uid, cr.gid);
+	if (c)
+		c->foreign = id;
+	else
+		access_id_free(id);
 }
 
 /* EMFILE/ENFILE: accept with the spare fd and close at once, so the pending

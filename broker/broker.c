@@ -40,6 +40,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "broker.h"
 #include "callreply.h"
 #include "accept.h"
@@ -194,6 +195,7 @@ static void broker_reload(struct broker *b)
 		config_free(&b->cfg);
 		b->cfg = cfg;
 		broker_apply_config(b);
+		access_reloaded(b);
 		log_msg(&b->log, LOG_INFO, "configuration reloaded from %s", b->config_path);
 	}
 	notify_send("READY=1");

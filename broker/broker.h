@@ -41,6 +41,8 @@ struct broker_counters {
 	uint64_t clients, clients_total;
 	/* connections and requests refused by a limit (connlimits.h) */
 	uint64_t refused_max_clients, refused_max_clients_per_uid, refused_max_names, refused_max_subscriptions;
+	/* access rules (access.h): operations refused, deliveries withheld */
+	uint64_t denied, filtered;
 };
 
 struct broker {

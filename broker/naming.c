@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "access.h"
 #include "answer.h"
 #include "peer.h"
 #include "refusal.h"
@@ -52,6 +53,10 @@ int naming_handle_take(struct peer *c, const struct lbus_wire_frame *f)
 
 	if (ret)
 		return ret;
+	if (c->foreign && access_denied(c, f, POLICY_OWN, POLICY_NAME, m->name, strlen(m->name), &ret)) {
+		lbus__name_request__free_unpacked(m, NULL);
+		return ret;
+	}
 	if (c->names.count >= b->cfg.max_names_per_client &&
 	    names_lookup(&b->names, m->name, strlen(m->name)) != &c->names) {
 		lbus__name_request__free_unpacked(m, NULL);

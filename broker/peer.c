@@ -17,6 +17,7 @@
 #include "dispatch.h"
 #include "introspect.h"
 #include "peer.h"
+#include "access.h"
 #include "subscription.h"
 
 /* Waiters resume when the queue they wait on is below max_queue / this. */
@@ -217,5 +218,6 @@ void peer_free(struct peer *c)
 	conn_deinit(&c->conn);
 	router_cache_free(c);
 	free(c->sender);
+	access_id_free(c->foreign);
 	free(c);
 }

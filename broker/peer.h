@@ -84,6 +84,9 @@ struct peer {
 	struct monitor *monitor; /* set once the peer asked to monitor */
 
 	struct peer_counters ctr; /* moved with the broker's: peer_count_* (broker.h) */
+	/* NULL: trusted (the broker's uid or root), no rule is ever consulted;
+	 * else the identity the access rules judge (access.h), owned. */
+	struct policy_id *foreign;
 };
 
 static inline struct peer *peer_of(struct conn *c)

@@ -273,32 +273,32 @@ static bool who_matches(const struct policy_rule *r, const struct policy_id *id)
 	return false;
 }
 
-static bool name_matches(const char *pat, const char *name)
+static bool name_matches(const char *pat, const char *name, size_t nlen)
 {
 	size_t len = strlen(pat);
 
 	if (len && pat[len - 1] == '*')
-		return !strncmp(pat, name, len - 1);
-	return !strcmp(pat, name);
+		return nlen >= len - 1 && !memcmp(pat, name, len - 1);
+	return nlen == len && !memcmp(pat, name, len);
 }
 
-static bool object_matches(const char *pat, enum policy_object kind, const char *object)
+static bool object_matches(const char *pat, enum policy_object kind, const char *object, size_t len)
 {
 	if (!pat)
 		return true;
 	if (kind == POLICY_TOPIC)
-		return topic_pattern_valid(pat) && lbus_topic_match(pat, strlen(pat), object, strlen(object));
+		return topic_pattern_valid(pat) && lbus_topic_match(pat, strlen(pat), object, len);
 	if (kind == POLICY_NAME)
-		return name_pattern_valid(pat) && name_matches(pat, object);
+		return name_pattern_valid(pat) && name_matches(pat, object, len);
 	return true;
 }
 
 bool policy_allows(const struct policy *p, const struct policy_id *id, enum policy_verb verb,
-		   enum policy_object kind, const char *object, const char **pattern)
+		   enum policy_object kind, const char *object, size_t len, const char **pattern)
 {
 	for (size_t i = p ? p->n : 0; i-- > 0;) {
 		const struct policy_rule *r = &p->rules[i];
-		if (!(r->verbs & verb) || !who_matches(r, id) || !object_matches(r->pattern, kind, object))
+		if (!(r->verbs & verb) || !who_matches(r, id) || !object_matches(r->pattern, kind, object, len))
 			continue;
 		if (!r->allow && pattern)
 			*pattern = r->pattern ? r->pattern : "";

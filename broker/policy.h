@@ -67,12 +67,12 @@ size_t policy_count(const struct policy *p);
 int policy_add(struct policy *p, bool allow, const char *rest, char *why, size_t whylen);
 
 /*
- * May id do verb (one bit) on object (NULL for POLICY_NONE)? When not,
+ * May id do verb (one bit) on object[0..len) (NULL, 0 for POLICY_NONE)? When not,
  * *pattern (if not NULL) is the pattern of the deciding deny rule, or "" when
  * no rule matched.
  */
 bool policy_allows(const struct policy *p, const struct policy_id *id, enum policy_verb verb,
-		   enum policy_object kind, const char *object, const char **pattern);
+		   enum policy_object kind, const char *object, size_t len, const char **pattern);
 
 /* Can the subscription pattern match some topic id may subscribe to? When
  * not, *pattern as for policy_allows(). */

@@ -35,6 +35,7 @@ static const struct refusal refusals[REFUSAL_END - REFUSAL_FIRST] = {
     R(CALL_E_RESPONDER_GONE, ERR_RESPONDER_GONE, "the responder disconnected before replying"),
     R(CALL_E_TIMEOUT, ERR_TIMEOUT, "no reply before the call's deadline"),
     R(CALL_E_RESPONDER_FAILED, ERR_RESPONDER_FAILED, "the responder failed"),
+    R(ACCESS_E_DENIED, ERR_DENIED, "denied by the access rules"),
 };
 
 const struct refusal *refusal_get(int code)

@@ -54,6 +54,8 @@ enum refusal_code {
 	CALL_E_RESPONDER_GONE,
 	CALL_E_TIMEOUT,
 	CALL_E_RESPONDER_FAILED,
+	/* access rules (access.c; the reason names operation and rule) */
+	ACCESS_E_DENIED,
 	REFUSAL_END
 };
 

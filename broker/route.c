@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "access.h"
+#include "peer.h"
 #include "route.h"
 #include "subscription.h"
 #include "topic.h"
@@ -37,10 +39,15 @@ static void routes_drop(struct routes *rs, struct route *r)
 	route_unref(r);
 }
 
-void routes_deinit(struct routes *rs)
+void routes_drop_all(struct routes *rs)
 {
 	while (!list_empty(&rs->fifo))
 		routes_drop(rs, container_of(rs->fifo.next, struct route, link));
+}
+
+void routes_deinit(struct routes *rs)
+{
+	routes_drop_all(rs);
 	hashtab_deinit(&rs->by_topic);
 }
 
@@ -61,6 +68,9 @@ void routes_invalidate(struct routes *rs, const char *pattern, size_t len)
 struct collected {
 	struct sub **subs;
 	size_t n, cap, ngrouped;
+	size_t nfiltered;
+	const char *topic; /* the route's */
+	size_t topic_len;
 	bool oom;
 };
 
@@ -69,6 +79,10 @@ static void collect(struct trie_entry *e, void *ctx)
 	struct collected *c = ctx;
 	struct sub *s = sub_from_entry(e);
 
+	if (s->peer && s->peer->foreign && !access_may_receive(s->peer, c->topic, c->topic_len)) {
+		c->nfiltered++; /* the access rules keep this topic from it */
+		return;
+	}
 	if (c->n == c->cap) {
 		size_t cap = c->cap ? 2 * c->cap : ROUTE_COLLECT_MIN;
 		struct sub **subs = realloc(c->subs, cap * sizeof(*subs));
@@ -88,7 +102,7 @@ static void collect(struct trie_entry *e, void *ctx)
 /* A new route (one reference) for topic from the trie, or NULL on ENOMEM. */
 static struct route *route_build(const struct trie *t, const char *topic, size_t len)
 {
-	struct collected c = {0};
+	struct collected c = {.topic = topic, .topic_len = len};
 	struct route *r = NULL;
 	size_t ip = 0, ig;
 
@@ -103,6 +117,7 @@ static struct route *route_build(const struct trie *t, const char *topic, size_t
 	r->refs = 1;
 	r->nplain = c.n - c.ngrouped;
 	r->ngrouped = c.ngrouped;
+	r->nfiltered = c.nfiltered;
 	r->grouped = r->plain ? r->plain + r->nplain : NULL;
 	ig = r->nplain;
 	for (size_t i = 0; i < c.n; i++) {

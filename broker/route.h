@@ -15,6 +15,11 @@
  * stale one is never routed on. The cache keeps at most ROUTES_MAX topics;
  * past that the oldest is dropped (and made stale likewise).
  *
+ * The access rules are applied here, once per route: a subscription of a
+ * foreign peer that may not receive the topic is left out (nfiltered), so
+ * routing itself never consults a rule. A reload of the rules drops every
+ * route (routes_drop_all).
+ *
  * Ownership: the cache holds one reference to each cached route, and each
  * holder (a publisher's last route, peer->route) one more; the last
  * route_unref frees it. Errors: NULL on ENOMEM.
@@ -43,6 +48,9 @@ struct route {
 	size_t nplain, ngrouped;
 	struct sub **plain;   /* nplain, in trie order */
 	struct sub **grouped; /* ngrouped, in trie order (points into plain's array) */
+	/* matching subscriptions left out: their peer (foreign, access.h) may
+	 * not receive this topic; counted per message routed */
+	size_t nfiltered;
 	size_t topic_len;
 	char topic[]; /* NUL-terminated */
 };
@@ -66,6 +74,8 @@ static inline bool route_is_for(const struct route *r, const char *topic, size_t
  * cached. A new reference for the caller, or NULL on ENOMEM. */
 struct route *routes_get(struct routes *rs, const struct trie *t, const char *topic, size_t len);
 void route_unref(struct route *r);
+/* Make every cached route stale and forget it (the access rules changed). */
+void routes_drop_all(struct routes *rs);
 /* A subscription with this pattern was added or removed: the routes of the
  * cached topics it matches are stale. */
 void routes_invalidate(struct routes *rs, const char *pattern, size_t len);

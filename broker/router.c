@@ -100,6 +100,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "access.h"
 #include "answer.h"
 #include "clock.h"
 #include "deliver.h"
@@ -334,6 +335,7 @@ static int router_publish(struct broker *b, struct peer *from, const struct rout
 	int ret = 0;
 
 	b->router.nrecv = 0;
+	b->ctr.filtered += rt->nfiltered;
 	if (rt->nplain || b->router.nwinners || keep) {
 		body = encode_body(b, LBUS_D_PUBLISH, msg, msg_len, from, keep);
 		if (!body)
@@ -380,6 +382,8 @@ int router_handle_publish(struct peer *c, const struct lbus_wire_frame *f)
 		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable publish");
 	if (!route_is_for(c->route, p.topic, p.topic_len) && (ret = router_lookup(c, &p)))
 		return ret;
+	if (c->foreign && access_denied(c, f, POLICY_PUBLISH, POLICY_TOPIC, p.topic, p.topic_len, &ret))
+		return ret;
 	frame_len = lbus_wire_deliver_body_size(f->body_len, c->sender_len, 0) + OUTQ_HDR_MAX;
 	ret = router_pick_groups(b, c->route, frame_len);
 	if (ret < 0)
@@ -422,11 +426,14 @@ int router_handle_send(struct peer *c, const struct lbus_wire_frame *f)
 	struct peer *to;
 	struct msgbuf *body;
 	size_t body_len;
+	int ret;
 
 	if (lbus_wire_send_decode(f->body, f->body_len, &s) < 0)
 		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable send");
 	if (lbus_name_validate(s.name, s.name_len) < 0)
 		return NAME_E_INVALID;
+	if (c->foreign && access_denied(c, f, POLICY_SEND, POLICY_NAME, s.name, s.name_len, &ret))
+		return ret;
 	o = names_lookup(&b->names, s.name, s.name_len);
 	if (!o)
 		return send_refuse(c, f, &s, NAME_E_NO_SUCH_NAME);

@@ -23,6 +23,7 @@
 #include "dispatch.h"
 #include "topic.h"
 #include "subscription.h"
+#include "access.h"
 
 struct sub *sub_find(const struct peer *c, uint64_t id)
 {
@@ -102,6 +103,8 @@ static int sub_deliver_retained(const struct retained_msg *m, void *ud)
 {
 	struct sub *s = ud;
 
+	if (s->peer->foreign && !access_may_receive(s->peer, m->topic, m->topic_len))
+		return 0;
 	deliver_retained(s->peer->broker, s, m->body);
 	return 0;
 }
@@ -176,6 +179,10 @@ int sub_handle_subscribe(struct peer *c, const struct lbus_wire_frame *f)
 	if (!m)
 		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable subscribe");
 	ret = sub_check(c, m);
+	if (ret == 0 && c->foreign && access_subscribe_denied(c, f, m->pattern, strlen(m->pattern), &ret)) {
+		lbus__subscribe__free_unpacked(m, NULL);
+		return ret; /* answered */
+	}
 	if (ret) {
 		lbus__subscribe__free_unpacked(m, NULL);
 		return ret;

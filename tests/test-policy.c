@@ -20,6 +20,8 @@
 #include "config.h"
 #include "policy.h"
 
+#define S(x) x, strlen(x)
+
 static char why[256];
 
 /* A policy of the given rule lines ("allow ..." / "deny ..."). */
@@ -89,21 +91,21 @@ static void test_last_match_decides(void **state)
 	const char *pat = NULL;
 
 	(void)state;
-	assert_true(policy_allows(p, &alice, POLICY_CONNECT, POLICY_NONE, NULL, NULL));
-	assert_true(policy_allows(p, &alice, POLICY_PUBLISH, POLICY_TOPIC, "sensors/a", NULL));
-	assert_true(policy_allows(p, &alice, POLICY_PUBLISH, POLICY_TOPIC, "sensors", NULL));
-	assert_false(policy_allows(p, &alice, POLICY_PUBLISH, POLICY_TOPIC, "sensors/private/x", &pat));
+	assert_true(policy_allows(p, &alice, POLICY_CONNECT, POLICY_NONE, NULL, 0, NULL));
+	assert_true(policy_allows(p, &alice, POLICY_PUBLISH, POLICY_TOPIC, S("sensors/a"), NULL));
+	assert_true(policy_allows(p, &alice, POLICY_PUBLISH, POLICY_TOPIC, S("sensors"), NULL));
+	assert_false(policy_allows(p, &alice, POLICY_PUBLISH, POLICY_TOPIC, S("sensors/private/x"), &pat));
 	assert_string_equal(pat, "sensors/private/#");
-	assert_true(policy_allows(p, &alice, POLICY_PUBLISH, POLICY_TOPIC, "sensors/private/open", NULL));
+	assert_true(policy_allows(p, &alice, POLICY_PUBLISH, POLICY_TOPIC, S("sensors/private/open"), NULL));
 	/* no rule matches: denied, no pattern */
-	assert_false(policy_allows(p, &alice, POLICY_PUBLISH, POLICY_TOPIC, "other", &pat));
+	assert_false(policy_allows(p, &alice, POLICY_PUBLISH, POLICY_TOPIC, S("other"), &pat));
 	assert_string_equal(pat, "");
-	assert_false(policy_allows(p, &alice, POLICY_SUBSCRIBE, POLICY_TOPIC, "sensors/a", NULL));
+	assert_false(policy_allows(p, &alice, POLICY_SUBSCRIBE, POLICY_TOPIC, S("sensors/a"), NULL));
 	/* another uid is not alice */
 	struct policy_id bob = {.uid = 4343, .gid = 4343};
-	assert_false(policy_allows(p, &bob, POLICY_CONNECT, POLICY_NONE, NULL, NULL));
+	assert_false(policy_allows(p, &bob, POLICY_CONNECT, POLICY_NONE, NULL, 0, NULL));
 	/* no rules at all: nothing */
-	assert_false(policy_allows(NULL, &alice, POLICY_CONNECT, POLICY_NONE, NULL, NULL));
+	assert_false(policy_allows(NULL, &alice, POLICY_CONNECT, POLICY_NONE, NULL, 0, NULL));
 	policy_free(p);
 }
 
@@ -122,11 +124,11 @@ static void test_groups_and_everyone(void **state)
 	struct policy_id outsider = {.uid = 5002, .gid = 5002, .ngroups = 1, .groups = supp};
 
 	(void)state;
-	assert_true(policy_allows(p, &member, POLICY_CONNECT, POLICY_NONE, NULL, NULL));
-	assert_true(policy_allows(p, &primary, POLICY_CONNECT, POLICY_NONE, NULL, NULL));
-	assert_false(policy_allows(p, &outsider, POLICY_CONNECT, POLICY_NONE, NULL, NULL));
-	assert_true(policy_allows(p, &outsider, POLICY_INTROSPECT, POLICY_NONE, NULL, NULL));
-	assert_false(policy_allows(p, &alice, POLICY_INTROSPECT, POLICY_NONE, NULL, NULL));
+	assert_true(policy_allows(p, &member, POLICY_CONNECT, POLICY_NONE, NULL, 0, NULL));
+	assert_true(policy_allows(p, &primary, POLICY_CONNECT, POLICY_NONE, NULL, 0, NULL));
+	assert_false(policy_allows(p, &outsider, POLICY_CONNECT, POLICY_NONE, NULL, 0, NULL));
+	assert_true(policy_allows(p, &outsider, POLICY_INTROSPECT, POLICY_NONE, NULL, 0, NULL));
+	assert_false(policy_allows(p, &alice, POLICY_INTROSPECT, POLICY_NONE, NULL, 0, NULL));
 	policy_free(p);
 }
 
@@ -142,16 +144,16 @@ static void test_names(void **state)
 	const char *pat;
 
 	(void)state;
-	assert_true(policy_allows(p, &alice, POLICY_OWN, POLICY_NAME, "org.example.svc", NULL));
-	assert_false(policy_allows(p, &alice, POLICY_OWN, POLICY_NAME, "org.example.admin", &pat));
+	assert_true(policy_allows(p, &alice, POLICY_OWN, POLICY_NAME, S("org.example.svc"), NULL));
+	assert_false(policy_allows(p, &alice, POLICY_OWN, POLICY_NAME, S("org.example.admin"), &pat));
 	assert_string_equal(pat, "org.example.admin");
-	assert_true(policy_allows(p, &alice, POLICY_SEND, POLICY_NAME, "org.example.admin", NULL));
-	assert_false(policy_allows(p, &alice, POLICY_OWN, POLICY_NAME, "org.other", NULL));
-	assert_true(policy_allows(p, &alice, POLICY_CALL, POLICY_NAME, "org.example.x", NULL));
-	assert_true(policy_allows(p, &alice, POLICY_CALL, POLICY_TOPIC, "jobs/1", NULL));
-	assert_false(policy_allows(p, &alice, POLICY_CALL, POLICY_TOPIC, "jobs/1/2", NULL));
+	assert_true(policy_allows(p, &alice, POLICY_SEND, POLICY_NAME, S("org.example.admin"), NULL));
+	assert_false(policy_allows(p, &alice, POLICY_OWN, POLICY_NAME, S("org.other"), NULL));
+	assert_true(policy_allows(p, &alice, POLICY_CALL, POLICY_NAME, S("org.example.x"), NULL));
+	assert_true(policy_allows(p, &alice, POLICY_CALL, POLICY_TOPIC, S("jobs/1"), NULL));
+	assert_false(policy_allows(p, &alice, POLICY_CALL, POLICY_TOPIC, S("jobs/1/2"), NULL));
 	/* a name pattern is no topic pattern: org.example.* matches no topic */
-	assert_false(policy_allows(p, &alice, POLICY_CALL, POLICY_TOPIC, "org.example.x", NULL));
+	assert_false(policy_allows(p, &alice, POLICY_CALL, POLICY_TOPIC, S("org.example.x"), NULL));
 	policy_free(p);
 }
 
@@ -194,8 +196,8 @@ static void test_may_subscribe(void **state)
 	assert_false(policy_may_subscribe(p, &alice, "other/#", &pat));
 	assert_string_equal(pat, "");
 	/* the filter still holds topic by topic */
-	assert_false(policy_allows(p, &alice, POLICY_SUBSCRIBE, POLICY_TOPIC, "sensors/private/x", NULL));
-	assert_true(policy_allows(p, &alice, POLICY_SUBSCRIBE, POLICY_TOPIC, "sensors/x", NULL));
+	assert_false(policy_allows(p, &alice, POLICY_SUBSCRIBE, POLICY_TOPIC, S("sensors/private/x"), NULL));
+	assert_true(policy_allows(p, &alice, POLICY_SUBSCRIBE, POLICY_TOPIC, S("sensors/x"), NULL));
 	policy_free(p);
 }
 
@@ -219,8 +221,8 @@ static void test_config_file(void **state)
 	assert_int_equal(policy_count(cfg.policy), 2);
 	assert_int_equal(cfg.max_clients, 7);
 	/* "subscribe #" is everything: the deny wins over the allow */
-	assert_false(policy_allows(cfg.policy, &alice, POLICY_SUBSCRIBE, POLICY_TOPIC, "sensors/a", NULL));
-	assert_true(policy_allows(cfg.policy, &alice, POLICY_CONNECT, POLICY_NONE, NULL, NULL));
+	assert_false(policy_allows(cfg.policy, &alice, POLICY_SUBSCRIBE, POLICY_TOPIC, S("sensors/a"), NULL));
+	assert_true(policy_allows(cfg.policy, &alice, POLICY_CONNECT, POLICY_NONE, NULL, 0, NULL));
 
 	assert_int_equal(ftruncate(fd, 0), 0);
 	assert_int_equal(pwrite(fd, bad, strlen(bad), 0), (ssize_t)strlen(bad));
