@@ -189,6 +189,8 @@ static void fill_broker_counters(struct broker *b, Lbus__BrokerCounters *bc)
 	bc->refused_max_clients_per_uid = b->ctr.refused_max_clients_per_uid;
 	bc->refused_max_names = b->ctr.refused_max_names;
 	bc->refused_max_subscriptions = b->ctr.refused_max_subscriptions;
+	bc->denied = b->ctr.denied;
+	bc->filtered = b->ctr.filtered;
 }
 
 int introspect_handle_stats(struct peer *c, const struct lbus_wire_frame *f)

@@ -181,6 +181,8 @@ static void broker_stats_copy(struct lbus_broker_stats *out, const Lbus__BrokerC
 	out->refused_max_clients_per_uid = in->refused_max_clients_per_uid;
 	out->refused_max_names = in->refused_max_names;
 	out->refused_max_subscriptions = in->refused_max_subscriptions;
+	out->denied = in->denied;
+	out->filtered = in->filtered;
 }
 
 static struct lbus_stats *stats_build(const Lbus__Stats *in)

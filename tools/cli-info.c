@@ -285,9 +285,10 @@ static void stats_text(const struct lbus_stats *s, struct table *t)
 	       b->counters.msgs_in, b->counters.msgs_out, b->counters.bytes_in, b->counters.bytes_out,
 	       b->counters.dropped, b->counters.errors);
 	printf("refused by limits: max_clients %" PRIu64 ", max_clients_per_uid %" PRIu64 ", max_names_per_client %" PRIu64
-	       ", max_subscriptions_per_client %" PRIu64 "\n\n",
+	       ", max_subscriptions_per_client %" PRIu64 "\n",
 	       b->refused_max_clients, b->refused_max_clients_per_uid, b->refused_max_names,
 	       b->refused_max_subscriptions);
+	printf("access rules: denied %" PRIu64 ", deliveries filtered %" PRIu64 "\n\n", b->denied, b->filtered);
 	for (size_t c = 0; c < 8; c++)
 		table_cell(t, row, c, "%s", head[c]);
 	for (size_t i = 0; i < s->n_clients; i++) {
@@ -319,9 +320,10 @@ static void stats_json(const struct lbus_stats *s)
 	       b->clients, b->clients_total, b->uptime_ms, b->retained, b->retained_bytes, b->subscriptions,
 	       b->names, b->calls_pending);
 	printf(",\"refused_max_clients\":%" PRIu64 ",\"refused_max_clients_per_uid\":%" PRIu64
-	       ",\"refused_max_names\":%" PRIu64 ",\"refused_max_subscriptions\":%" PRIu64 "},\"clients\":[",
+	       ",\"refused_max_names\":%" PRIu64 ",\"refused_max_subscriptions\":%" PRIu64
+	       ",\"denied\":%" PRIu64 ",\"filtered\":%" PRIu64 "},\"clients\":[",
 	       b->refused_max_clients, b->refused_max_clients_per_uid, b->refused_max_names,
-	       b->refused_max_subscriptions);
+	       b->refused_max_subscriptions, b->denied, b->filtered);
 	for (size_t i = 0; i < s->n_clients; i++) {
 		const struct lbus_client_stats *c = &s->clients[i];
 

@@ -615,6 +615,9 @@ struct lbus_broker_stats {
 	/* refused by a limit of lbusd.conf(5): connections (max_clients,
 	 * max_clients_per_uid), names, subscriptions */
 	uint64_t refused_max_clients, refused_max_clients_per_uid, refused_max_names, refused_max_subscriptions;
+	/* access rules (lbusd.conf(5)): operations of other users refused, and
+	 * deliveries withheld from subscribers that may not receive the topic */
+	uint64_t denied, filtered;
 };
 
 struct lbus_client_stats {
