@@ -29,6 +29,8 @@ struct broker_options {
 	const char *socket_path; /* -S, NULL for the default */
 	const char *config_path; /* -c, NULL for none */
 	bool verbose;            /* -v */
+	bool bare;               /* no listener, no signal handling: connections
+				  * come from broker_adopt_fd() (in-process tests) */
 };
 
 struct broker_counters {
@@ -81,6 +83,21 @@ int broker_init(struct broker *b, const struct broker_options *opts);
 int broker_run(struct broker *b);
 /* Release everything, close all clients, remove the socket. */
 void broker_deinit(struct broker *b);
+
+/*
+ * In-process use (tests/brokertest.h): take over fd, a connected AF_UNIX
+ * stream socket (a socketpair() end), as if accepted from the listener;
+ * credentials come from its SO_PEERCRED. Returns the new connection's id
+ * (> 0), or -errno; fd is closed on failure.
+ */
+int64_t broker_adopt_fd(struct broker *b, int fd);
+/*
+ * One loop turn: wait up to timeout_ms (-1: no limit) for events, handle
+ * them, then the end-of-turn work (resume, flush, expire, free). Returns the
+ * number of events handled, or -errno when epoll_wait failed (the
+ * end-of-turn work still ran). broker_run() is these turns until shutdown.
+ */
+int broker_turn(struct broker *b, int timeout_ms);
 
 /* Monotonic milliseconds. */
 int64_t broker_now_ms(void);

@@ -183,6 +183,19 @@ void client_accept_all(struct broker *b)
 	}
 }
 
+int64_t client_adopt(struct broker *b, int fd)
+{
+	struct client *last;
+
+	client_new(b, fd);
+	if (list_empty(&b->clients))
+		return -ECONNREFUSED;
+	/* client_new() appends the client, or closes fd (so no live client
+	 * can hold that number now) */
+	last = container_of(b->clients.prev, struct client, link);
+	return last->fd == fd ? (int64_t)last->id : -ECONNREFUSED;
+}
+
 void client_update_events(struct client *c)
 {
 	struct broker *b = c->broker;

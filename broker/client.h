@@ -93,6 +93,9 @@ struct client {
 
 /* Accept every pending connection on the listener (bounded per call). */
 void client_accept_all(struct broker *b);
+/* Take over fd (connected, non-blocking) as if accepted: the id of the new
+ * client, or -ECONNREFUSED (refused or failed, logged; fd closed). */
+int64_t client_adopt(struct broker *b, int fd);
 /* Handle epoll events for c. */
 void client_on_events(struct client *c, uint32_t events);
 /* Process c's buffered input again (after it was unblocked). */
