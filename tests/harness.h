@@ -90,9 +90,11 @@ int lbt_broker_make_dir(struct lbt_broker *b);
 /*
  * Create a fresh temporary directory, start lbusd (behind $LBUSD_WRAPPER if
  * set) with "-S dir/bus.sock" plus extra_args (NULL-terminated, may be NULL),
- * and wait (up to lbt_ms(10000)) until the socket accepts a connection.
- * Returns 0, or -errno (the broker exited early, or never listened; its log
- * is printed to stderr, the process killed and the dir removed).
+ * and wait (up to lbt_ms(10000)) until it says READY=1 on the NOTIFY_SOCKET
+ * the harness gives it (dir/notify.sock, removed once ready). Returns 0, or
+ * -errno (-ECHILD: the broker exited first; -ETIMEDOUT: it never said
+ * READY=1; its log is printed to stderr, the process killed and the dir
+ * removed).
  */
 int lbt_broker_start(struct lbt_broker *b, const char *const *extra_args);
 int lbt_broker_start_opts(struct lbt_broker *b, const struct lbt_broker_opts *o);
@@ -126,8 +128,8 @@ long lbt_broker_rss_kib(const struct lbt_broker *b);
 int lbt_broker_fd_count(const struct lbt_broker *b);
 /* Wait up to timeout_ms until the broker has at most n open descriptors
  * (connections are closed asynchronously). Returns the last count seen.
- * A count taken right after start may still include the harness's own
- * readiness probe: compare with <=. */
+ * A count taken right after start may still include the socket lbusd sent
+ * READY=1 with (closed right after): compare with <=. */
 int lbt_broker_wait_fds(const struct lbt_broker *b, int n, int timeout_ms);
 
 /* Is the broker still running? When it has died (a crash, a sanitizer
