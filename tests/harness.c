@@ -418,6 +418,33 @@ int lbt_broker_start(struct lbt_broker *b, const char *const *extra_args)
 	return lbt_broker_start_opts(b, &o);
 }
 
+/* Start a broker for a cmocka test: config NULL for the defaults. */
+static int setup_broker(void **state, const char *config)
+{
+	struct lbt_broker *b = calloc(1, sizeof(*b));
+	if (!b)
+		return -1;
+	if ((config ? lbt_broker_start_config(b, config) : lbt_broker_start(b, NULL)) != 0) {
+		free(b);
+		return -1;
+	}
+	*state = b;
+	return 0;
+}
+
+int lbt_setup(void **state) { return setup_broker(state, NULL); }
+
+int lbt_setup_config(void **state, const char *config) { return setup_broker(state, config); }
+
+int lbt_teardown(void **state)
+{
+	struct lbt_broker *b = *state;
+	int ret = lbt_broker_stop(b);
+	free(b);
+	*state = NULL;
+	return ret == 0 ? 0 : -1;
+}
+
 /* Reap pid within timeout_ms. Returns the exit code (128+sig if signalled)
  * or -ETIMEDOUT. */
 static int reap(pid_t pid, int timeout_ms)

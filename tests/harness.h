@@ -157,6 +157,20 @@ int lbt_pubsub_roundtrip(const struct lbt_broker *b, const char *topic);
 const char *lbt_lbusd_path(void);
 const char *lbt_cli_path(void);
 
+/* ---- cmocka fixtures ---------------------------------------------------------- */
+
+/*
+ * For cmocka_unit_test_setup_teardown(): lbt_setup() starts a broker with the
+ * defaults (lbt_broker_start) and makes *state the struct lbt_broker *;
+ * lbt_teardown() stops it (lbt_broker_stop) and fails (-1) when the stop
+ * broke the contract. A test file that needs a configuration writes a
+ * one-line setup calling lbt_setup_config(state, "max_queue = 4096\n").
+ * The struct is allocated per test and freed by the teardown. Returns 0 or -1.
+ */
+int lbt_setup(void **state);
+int lbt_setup_config(void **state, const char *config);
+int lbt_teardown(void **state);
+
 /* ---- child processes ------------------------------------------------------- */
 
 /* A child process with pipes to its stdin, stdout and stderr. Output is
