@@ -195,13 +195,11 @@ int bt_settle(struct bt_broker *t)
 	return -ETIMEDOUT;
 }
 
-int bt_send(struct bt_client *c, const Lbus__Frame *f)
+/* Room for len more bytes of output; NULL on ENOMEM. */
+static uint8_t *bt_out_reserve(struct bt_client *c, size_t len)
 {
-	size_t len = lbus__frame__get_packed_size(f);
-	size_t need = c->out_len + LBUS_FRAME_HEADER + len;
+	size_t need = c->out_len + len;
 
-	if (c->fd < 0)
-		return -EBADF;
 	if (need > c->out_cap) {
 		size_t cap = c->out_cap ? c->out_cap : 4096;
 		uint8_t *out;
@@ -210,13 +208,40 @@ int bt_send(struct bt_client *c, const Lbus__Frame *f)
 			cap *= 2;
 		out = realloc(c->out, cap);
 		if (!out)
-			return -ENOMEM;
+			return NULL;
 		c->out = out;
 		c->out_cap = cap;
 	}
-	lbus_frame_put_len(c->out + c->out_len, (uint32_t)len);
-	lbus__frame__pack(f, c->out + c->out_len + LBUS_FRAME_HEADER);
-	c->out_len = need;
+	return c->out + c->out_len;
+}
+
+int bt_send(struct bt_client *c, const Lbus__Frame *f)
+{
+	size_t len = lbus__frame__get_packed_size(f);
+	uint8_t *p;
+
+	if (c->fd < 0)
+		return -EBADF;
+	p = bt_out_reserve(c, LBUS_FRAME_HEADER + len);
+	if (!p)
+		return -ENOMEM;
+	lbus_frame_put_len(p, (uint32_t)len);
+	lbus__frame__pack(f, p + LBUS_FRAME_HEADER);
+	c->out_len += LBUS_FRAME_HEADER + len;
+	return bt_write_pending(c) < 0 ? -EPIPE : 0;
+}
+
+int bt_send_bytes(struct bt_client *c, const void *data, size_t len)
+{
+	uint8_t *p;
+
+	if (c->fd < 0)
+		return -EBADF;
+	p = bt_out_reserve(c, len);
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, data, len);
+	c->out_len += len;
 	return bt_write_pending(c) < 0 ? -EPIPE : 0;
 }
 
@@ -312,6 +337,33 @@ Lbus__Frame *bt_expect(struct bt_client *c, int kind)
 		return NULL;
 	}
 	return f;
+}
+
+int bt_expect_fatal(struct bt_client *c, int code)
+{
+	Lbus__Frame *f, *last = NULL;
+	int ret;
+
+	while ((ret = bt_recv(c, &f)) == 0) {
+		if (last)
+			lbus__frame__free_unpacked(last, NULL);
+		last = f;
+	}
+	if (ret == -ECONNRESET) {
+		if (!last || last->kind_case != LBUS__FRAME__KIND_ERROR || !last->error->fatal ||
+		    (int)last->error->code != code) {
+			fprintf(stderr,
+				"brokertest: client %llu closed without a fatal error %d (last: %s)\n",
+				(unsigned long long)c->id, code,
+				last ? bt_kind_name((int)last->kind_case) : "none");
+			ret = -EPROTO;
+		} else {
+			ret = 0;
+		}
+	}
+	if (last)
+		lbus__frame__free_unpacked(last, NULL);
+	return ret;
 }
 
 bool bt_nothing(struct bt_client *c)

@@ -95,6 +95,14 @@ int bt_settle(struct bt_broker *t);
 /* Pack f and send it (see the top: queued, written as the socket takes it).
  * 0 or -errno. */
 int bt_send(struct bt_client *c, const Lbus__Frame *f);
+/* Queue raw bytes (a malformed frame, a partial one) the same way. */
+int bt_send_bytes(struct bt_client *c, const void *data, size_t len);
+/*
+ * The broker must end c's connection: read frames until EOF, and the last one
+ * must be a fatal Error with the given code (Lbus__ErrorCode). 0, or -EPROTO
+ * (another error, none, not fatal) or -ETIMEDOUT (still open).
+ */
+int bt_expect_fatal(struct bt_client *c, int code);
 /*
  * The next frame the broker sent to c, running turns until one arrives.
  * On 0, *out is new (free it). -ETIMEDOUT after BT_WAIT_MS, -ECONNRESET when
