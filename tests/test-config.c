@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests of the configuration file (broker/config.c): the compiled-in
- * defaults, every key with its bounds (octal for socket_mode), comments and
+ * defaults, every key with its bounds (octal for socket_mode, units for
+ * shutdown_timeout), comments and
  * blank lines, and that any error (unknown key, bad value, no '=', missing
  * file) names file:line and leaves the caller's configuration untouched.
  */
@@ -53,6 +54,11 @@ static void assert_defaults(const struct config *cfg)
 	assert_int_equal(cfg->frame_timeout_ms, LBUS_FRAME_TIMEOUT_MS);
 	assert_int_equal(cfg->retained_max, LBUS_DEFAULT_RETAINED_MAX);
 	assert_int_equal(cfg->socket_mode, 0600);
+	assert_int_equal(cfg->max_clients, LBUS_DEFAULT_MAX_CLIENTS);
+	assert_int_equal(cfg->max_clients_per_uid, LBUS_DEFAULT_MAX_CLIENTS);
+	assert_int_equal(cfg->max_names_per_client, LBUS_DEFAULT_MAX_NAMES);
+	assert_int_equal(cfg->max_subscriptions_per_client, LBUS_DEFAULT_MAX_SUBSCRIPTIONS);
+	assert_int_equal(cfg->shutdown_timeout_ms, LBUS_DEFAULT_SHUTDOWN_TIMEOUT_MS);
 }
 
 static void test_defaults(void **state)
@@ -78,7 +84,12 @@ static void test_every_key(void **state)
 			      "hello_timeout_ms = 250\n"
 			      "frame_timeout_ms = 1000\n"
 			      "retained_max = 0\n"
-			      "socket_mode = 0660\n",
+			      "socket_mode = 0660\n"
+			      "max_clients = 10\n"
+			      "max_clients_per_uid = 5\n"
+			      "max_names_per_client = 3\n"
+			      "max_subscriptions_per_client = 7\n"
+			      "shutdown_timeout = 2s\n",
 			      err, sizeof(err)),
 			 0);
 	assert_int_equal(cfg.max_frame, 65536);
@@ -87,6 +98,17 @@ static void test_every_key(void **state)
 	assert_int_equal(cfg.frame_timeout_ms, 1000);
 	assert_int_equal(cfg.retained_max, 0);
 	assert_int_equal(cfg.socket_mode, 0660);
+	assert_int_equal(cfg.max_clients, 10);
+	assert_int_equal(cfg.max_clients_per_uid, 5);
+	assert_int_equal(cfg.max_names_per_client, 3);
+	assert_int_equal(cfg.max_subscriptions_per_client, 7);
+	assert_int_equal(cfg.shutdown_timeout_ms, 2000);
+
+	/* milliseconds: bare, with ms or with s */
+	assert_int_equal(load(&cfg, "shutdown_timeout = 1500\n", err, sizeof(err)), 0);
+	assert_int_equal(cfg.shutdown_timeout_ms, 1500);
+	assert_int_equal(load(&cfg, "shutdown_timeout = 250ms\n", err, sizeof(err)), 0);
+	assert_int_equal(cfg.shutdown_timeout_ms, 250);
 }
 
 /* The load must fail with -EINVAL, err naming line `line` and holding `want`,
@@ -116,8 +138,11 @@ static void test_refusals(void **state)
 	expect_refused("max_queue =\n", 1, "invalid value ''");
 	expect_refused("socket_mode = 0800\n", 1, "want octal");
 	expect_refused("socket_mode = 01777\n", 1, "want octal");
+	expect_refused("shutdown_timeout = 601s\n", 1, "milliseconds");
+	expect_refused("shutdown_timeout = 5m\n", 1, "invalid value '5m'");
+	expect_refused("max_clients = 0\n", 1, "max_clients");
 	expect_refused("\n# ok\nmax_quue = 1\n", 3, "unknown key 'max_quue'");
-	expect_refused("max_queue 8192\n", 1, "expected key = value");
+	expect_refused("max_queue 8192\n", 1, "expected 'key = value'");
 }
 
 static void test_missing_file(void **state)
