@@ -163,7 +163,8 @@ const char *lbt_cli_path(void);
  * For cmocka_unit_test_setup_teardown(): lbt_setup() starts a broker with the
  * defaults (lbt_broker_start) and makes *state the struct lbt_broker *;
  * lbt_teardown() stops it (lbt_broker_stop) and fails (-1) when the stop
- * broke the contract. A test file that needs a configuration writes a
+ * broke the contract; a broker the test ended itself with lbt_broker_kill()
+ * is no failure (stop finds no process and no directory). A test file that needs a configuration writes a
  * one-line setup calling lbt_setup_config(state, "max_queue = 4096\n").
  * The struct is allocated per test and freed by the teardown. Returns 0 or -1.
  */
