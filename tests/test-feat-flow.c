@@ -267,35 +267,14 @@ static void publisher_start(struct publisher *p, const struct lbt_broker *b, con
 	assert_int_equal(pthread_create(&p->thread, NULL, publisher_main, p), 0);
 }
 
-/* ---- fixture: a broker with a 64 KiB queue ---------------------------------------- */
+/* ---- fixture: a broker with a 64 KiB queue (harness.h: lbt_setup_config) ------------ */
 
-static int setup(void **state)
-{
-	static struct lbt_broker b;
-
-	/* small queue: flow control shows up fast */
-	if (lbt_broker_start_config(&b, "max_queue = 65536\n") != 0)
-		return -1;
-	*state = &b;
-	return 0;
-}
+/* small queue: flow control shows up fast */
+static int setup(void **state) { return lbt_setup_config(state, "max_queue = 65536\n"); }
 
 /* A broker with a 4 KiB queue: the queues of the self-subscribing test fill
  * with a few frames, so their order in the broker decides nothing. */
-static int setup_tiny(void **state)
-{
-	static struct lbt_broker b;
-
-	if (lbt_broker_start_config(&b, "max_queue = 4096\n") != 0)
-		return -1;
-	*state = &b;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	return lbt_broker_stop(*state) == 0 ? 0 : -1;
-}
+static int setup_tiny(void **state) { return lbt_setup_config(state, "max_queue = 4096\n"); }
 
 /* ---- block -------------------------------------------------------------------------- */
 
@@ -922,16 +901,16 @@ static void test_publisher_broken_inside_its_publish(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_block_slow_subscriber_gets_everything, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_drop_reports_every_missed_message, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_send_to_stalled_owner_blocks, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_group_skips_stalled_member, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_sub_policy_block, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_sub_drop_warns, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_sub_stall_bound, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_stall_clock_starts_with_output, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_group_prefers_waiting_to_dropping, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_publisher_broken_inside_its_publish, setup_tiny, teardown),
+	    cmocka_unit_test_setup_teardown(test_block_slow_subscriber_gets_everything, setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_drop_reports_every_missed_message, setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_send_to_stalled_owner_blocks, setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_group_skips_stalled_member, setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_sub_policy_block, setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_sub_drop_warns, setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_sub_stall_bound, setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_stall_clock_starts_with_output, setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_group_prefers_waiting_to_dropping, setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_publisher_broken_inside_its_publish, setup_tiny, lbt_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

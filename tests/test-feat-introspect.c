@@ -316,22 +316,6 @@ static void self_comm(char *buf, size_t size)
 	}
 }
 
-/* ---- fixture ---------------------------------------------------------------- */
-
-static int setup(void **state)
-{
-	static struct lbt_broker b;
-	if (lbt_broker_start(&b, NULL) != 0)
-		return -1;
-	*state = &b;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	return lbt_broker_stop(*state) == 0 ? 0 : -1;
-}
-
 /* ---- library ------------------------------------------------------------------ */
 
 static const struct lbus_client_info *find_client(const struct lbus_client_list *l, uint64_t id)
@@ -605,10 +589,10 @@ static void test_cli_stats_json(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_list_clients_library, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_stats_library, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_list_json, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_stats_json, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_list_clients_library, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_stats_library, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_list_json, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_stats_json, lbt_setup, lbt_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

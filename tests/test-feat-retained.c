@@ -106,32 +106,10 @@ static void publish(lbus *bus, const char *topic, const char *payload, unsigned 
 	assert_int_equal(lbus_sync(bus, lbt_ms(5000)), 0);
 }
 
-/* ---- fixture ---------------------------------------------------------------- */
-
-static int setup(void **state)
-{
-	static struct lbt_broker b;
-	if (lbt_broker_start(&b, NULL) != 0)
-		return -1;
-	*state = &b;
-	return 0;
-}
+/* ---- fixture (lbt_setup_config, lbt_teardown: harness.h) ----------------------- */
 
 /* A broker whose retained store holds at most 1000 bytes. */
-static int setup_small_store(void **state)
-{
-	static struct lbt_broker b;
-
-	if (lbt_broker_start_config(&b, "retained_max = 1000\n") != 0)
-		return -1;
-	*state = &b;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	return lbt_broker_stop(*state) == 0 ? 0 : -1;
-}
+static int setup_small_store(void **state) { return lbt_setup_config(state, "retained_max = 1000\n"); }
 
 /* ---- library ------------------------------------------------------------------ */
 
@@ -373,11 +351,11 @@ static void test_cli_retained_json_and_clear(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_retained_exact_wildcard_last, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_retained_clear_and_outlive_publisher, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_retained_store_is_bounded, setup_small_store, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_pub_retain_then_sub, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_retained_json_and_clear, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_retained_exact_wildcard_last, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_retained_clear_and_outlive_publisher, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_retained_store_is_bounded, setup_small_store, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_pub_retain_then_sub, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_retained_json_and_clear, lbt_setup, lbt_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
