@@ -453,6 +453,11 @@ struct lbus_client_info {
 	struct lbus_counters counters;
 	bool monitor;
 	uint64_t connected_at_ms; /* Unix time in milliseconds */
+	uint64_t queued_bytes_max; /* high-water mark of queued_bytes since
+				    * the client connected */
+	uint64_t blocked_on;       /* id of the client whose full queue holds
+				    * this one's input (its own id: it does
+				    * not read what it asked for); 0: none */
 };
 
 struct lbus_client_list {
@@ -469,12 +474,17 @@ struct lbus_broker_stats {
 	struct lbus_counters counters;
 	uint64_t clients, clients_total, uptime_ms;
 	uint64_t retained, retained_bytes, subscriptions, names, calls_pending;
+	uint64_t rss_bytes;                  /* the broker's resident memory */
+	uint64_t cpu_user_us, cpu_system_us; /* the broker's CPU time so far
+					      * (user, kernel), microseconds */
 };
 
 struct lbus_client_stats {
 	uint64_t id;
 	struct lbus_counters counters;
 	uint64_t queued_bytes;
+	uint64_t queued_bytes_max; /* as in struct lbus_client_info */
+	uint64_t blocked_on;       /* as in struct lbus_client_info */
 };
 
 struct lbus_stats {
