@@ -33,6 +33,9 @@
 
 /* How long one client may take to send its request, and to read the answer. */
 #define METRICS_IO_TIMEOUT_MS 3000
+/* How long to read what a client still sends after its answer (so that
+ * closing does not reset the connection before it has read the answer). */
+#define METRICS_LINGER_MS 500
 
 struct metrics_opts {
 	const char *listen; /* [ADDR:]PORT */
@@ -199,7 +202,7 @@ static void metrics_scrape(struct metrics_server *s, int fd, const struct http_r
 /* Read, answer and close one connection. */
 static void metrics_serve_one(struct metrics_server *s, int fd)
 {
-	int64_t deadline = cli_now_ms() + METRICS_IO_TIMEOUT_MS;
+	int64_t deadline = http_now_ms() + METRICS_IO_TIMEOUT_MS;
 	char head[HTTP_HEAD_MAX + 1];
 	struct http_request req;
 	ssize_t n = http_read_head(fd, head, sizeof(head), deadline);
@@ -216,7 +219,7 @@ static void metrics_serve_one(struct metrics_server *s, int fd)
 		status = 405;
 	if (!status && strcmp(req.path, "/metrics") != 0)
 		status = 404;
-	deadline = cli_now_ms() + METRICS_IO_TIMEOUT_MS;
+	deadline = http_now_ms() + METRICS_IO_TIMEOUT_MS;
 	if (status == 0) {
 		metrics_scrape(s, fd, &req, deadline);
 	} else {
@@ -227,7 +230,7 @@ static void metrics_serve_one(struct metrics_server *s, int fd)
 			     status == 405 ? "Allow: GET, HEAD\r\n" : NULL, text, strlen(text), head_only,
 			     deadline);
 	}
-	http_close(fd, cli_now_ms() + METRICS_IO_TIMEOUT_MS);
+	http_close(fd, http_now_ms() + METRICS_LINGER_MS);
 }
 
 /* Accept and serve connections until deadline_ms (-1: none) or a signal. */

@@ -14,14 +14,21 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
 #include "http.h"
+
+int64_t http_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* Wait until fd is ready for events or deadline_ms. 0, -ETIMEDOUT or -errno. */
 static int wait_fd(int fd, short events, int64_t deadline_ms)
 {
 	struct pollfd p = {.fd = fd, .events = events};
-	int64_t left = deadline_ms - cli_now_ms();
+	int64_t left = deadline_ms - http_now_ms();
 	int r;
 
 	if (left <= 0)

@@ -31,7 +31,7 @@ struct http_request {
 /*
  * Read a request head from the non-blocking socket fd into buf (size >
  * HTTP_HEAD_MAX) until the empty line that ends it, waiting at most until
- * deadline_ms (CLOCK_MONOTONIC ms). Returns its length (NUL-terminated in
+ * deadline_ms (http_now_ms()). Returns its length (NUL-terminated in
  * buf), -ETIMEDOUT, -EMSGSIZE (no end within HTTP_HEAD_MAX bytes),
  * -ECONNRESET (the client closed first) or another negative errno.
  */
@@ -53,6 +53,9 @@ int http_respond(int fd, int status, const char *content_type, const char *extra
 /* End the connection gracefully: shut down our side, read and discard
  * what the client still sends until it closes (or deadline_ms), close fd. */
 void http_close(int fd, int64_t deadline_ms);
+
+/* The clock of the deadlines: CLOCK_MONOTONIC in milliseconds. */
+int64_t http_now_ms(void);
 
 /* The reason phrase of a status code ("Not Found"). */
 const char *http_reason(int status);
