@@ -203,7 +203,7 @@ static void assert_sample(const char *samples, const char *fmt, ...)
 	vsnprintf(want, sizeof(want), fmt, ap);
 	va_end(ap);
 	if (!strstr(samples, want))
-		fprintf(stderr, "no sample '%s' in:\n%s\n", want, samples);
+		fprintf(stderr, "no sample '%s' in:\n%s\n", want, txt(samples));
 	assert_non_null(strstr(samples, want));
 }
 

@@ -86,7 +86,8 @@ static int cmp_prev_id(const void *a, const void *b)
 static struct lbus_counters prev_counters(const struct top_model *m, uint64_t id)
 {
 	struct top_prev key = {.id = id};
-	const struct top_prev *p = bsearch(&key, m->prev, m->n_prev, sizeof(*m->prev), cmp_prev_id);
+	const struct top_prev *p =
+	    m->n_prev ? bsearch(&key, m->prev, m->n_prev, sizeof(*m->prev), cmp_prev_id) : NULL;
 
 	return p ? p->counters : (struct lbus_counters){0};
 }
