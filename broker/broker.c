@@ -34,7 +34,7 @@
 #include "callreply.h"
 #include "client.h"
 #include "notify.h"
-#include "proto/lbus-limits.h"
+#include "lbus-limits.h"
 #include "subscription.h"
 
 #define BROKER_EVENTS 64

@@ -20,7 +20,7 @@
 #include "monitor.h"
 #include "names.h"
 #include "presence.h"
-#include "proto/frame.h"
+#include "frame.h"
 #include "retained.h"
 #include "router.h"
 #include "trie.h"

@@ -36,9 +36,9 @@
 #include "client.h"
 #include "dispatch.h"
 #include "monitor.h"
-#include "proto/lbus-limits.h"
-#include "proto/pbwire.h"
-#include "proto/topic.h"
+#include "lbus-limits.h"
+#include "pbwire.h"
+#include "topic.h"
 #include "subscription.h"
 
 /* CallResult field numbers (lbus.proto). */

@@ -34,7 +34,7 @@
 #include "client.h"
 #include "dispatch.h"
 #include "introspect.h"
-#include "proto/lbus-limits.h"
+#include "lbus-limits.h"
 #include "subscription.h"
 
 #define CLIENT_READ_CHUNK (256u * 1024u)

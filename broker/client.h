@@ -24,8 +24,8 @@
 #include "list.h"
 #include "names.h"
 #include "outq.h"
-#include "proto/frame.h"
-#include "proto/wire.h"
+#include "frame.h"
+#include "wire.h"
 
 struct broker;
 struct route_cache;

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "proto/lbus-limits.h"
+#include "lbus-limits.h"
 
 void config_defaults(struct config *cfg)
 {

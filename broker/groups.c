@@ -11,7 +11,7 @@
 
 #include "groups.h"
 #include "list.h"
-#include "proto/topic.h"
+#include "topic.h"
 
 void groups_init(struct groups *gs)
 {

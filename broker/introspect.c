@@ -28,7 +28,7 @@
 #include "client.h"
 #include "dispatch.h"
 #include "introspect.h"
-#include "proto/lbus-limits.h"
+#include "lbus-limits.h"
 #include "subscription.h"
 
 /* Arrays behind one ClientList or Stats answer. */

@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "listener.h"
-#include "proto/sockpath.h"
+#include "sockpath.h"
 
 static int socket_activated_fd(void)
 {

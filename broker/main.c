@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "broker.h"
-#include "proto/lbus-limits.h"
+#include "lbus-limits.h"
 
 static void usage(FILE *out)
 {

@@ -16,11 +16,11 @@
 #include "dispatch.h"
 #include "lbus.pb-c.h"
 #include "monitor.h"
-#include "proto/frame.h"
-#include "proto/lbus-limits.h"
-#include "proto/pbwire.h"
-#include "proto/topic.h"
-#include "proto/wire.h"
+#include "frame.h"
+#include "lbus-limits.h"
+#include "pbwire.h"
+#include "topic.h"
+#include "wire.h"
 
 /* MonitorEvent field numbers (lbus.proto). */
 enum {

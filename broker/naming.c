@@ -11,7 +11,7 @@
 #include "broker.h"
 #include "client.h"
 #include "dispatch.h"
-#include "proto/topic.h"
+#include "topic.h"
 
 /* Unpack a NameRequest and validate the name; NULL after answering. */
 static Lbus__NameRequest *name_request(struct client *c, const struct lbus_wire_frame *f)

@@ -29,7 +29,7 @@
 #include <sys/types.h>
 
 #include "msgbuf.h"
-#include "proto/wire.h"
+#include "wire.h"
 
 #define OUTQ_HDR_MAX LBUS_WIRE_DELIVER_HDR_MAX
 /* Bodies up to this size are copied into the queue's chunk, not referenced;

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "list.h"
-#include "proto/topic.h"
+#include "topic.h"
 #include "retained.h"
 
 void retained_init(struct retained_store *s, size_t max_bytes)

@@ -79,8 +79,8 @@
 #include "client.h"
 #include "dispatch.h"
 #include "monitor.h"
-#include "proto/lbus-limits.h"
-#include "proto/topic.h"
+#include "lbus-limits.h"
+#include "topic.h"
 #include "subscription.h"
 
 int router_init(struct router *r, struct msgpool *pool)

@@ -5,8 +5,8 @@
 #include "broker.h"
 #include "client.h"
 #include "dispatch.h"
-#include "proto/lbus-limits.h"
-#include "proto/pbwire.h"
+#include "lbus-limits.h"
+#include "pbwire.h"
 
 int session_handle_hello(struct client *c, const struct lbus_wire_frame *f)
 {

@@ -16,7 +16,7 @@
 #include "broker.h"
 #include "client.h"
 #include "dispatch.h"
-#include "proto/topic.h"
+#include "topic.h"
 #include "subscription.h"
 
 struct sub *sub_find(const struct client *c, uint64_t id)

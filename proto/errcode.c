@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 #include "lbus.pb-c.h"
-#include "proto/errcode.h"
+#include "errcode.h"
 
 struct errcode_map {
 	uint32_t code;

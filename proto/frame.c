@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/frame.h"
-#include "proto/lbus-limits.h"
+#include "frame.h"
+#include "lbus-limits.h"
 
 void lbus_rbuf_init(struct lbus_rbuf *b)
 {

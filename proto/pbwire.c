@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "proto/pbwire.h"
+#include "pbwire.h"
 
 size_t lbus_pb_get_varint_slow(const uint8_t *p, const uint8_t *end, uint64_t *v)
 {

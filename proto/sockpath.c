@@ -9,7 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "proto/sockpath.h"
+#include "sockpath.h"
 
 static int put_path(char *out, size_t size, int n)
 {

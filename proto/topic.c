@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "proto/lbus-limits.h"
-#include "proto/topic.h"
+#include "lbus-limits.h"
+#include "topic.h"
 
 bool lbus_utf8_valid(const char *str, size_t len)
 {

@@ -14,10 +14,10 @@
 #include <errno.h>
 #include <string.h>
 
-#include "proto/frame.h"
-#include "proto/lbus-limits.h"
-#include "proto/pbwire.h"
-#include "proto/wire.h"
+#include "frame.h"
+#include "lbus-limits.h"
+#include "pbwire.h"
+#include "wire.h"
 
 static const char *const kind_names[LBUS_K_MAX + 1] = {
 	[LBUS_K_NONE] = "unknown",

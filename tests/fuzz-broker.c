@@ -45,10 +45,10 @@
 
 #include "fuzz-mutate.h"
 #include "harness.h"
-#include "proto/frame.h"
-#include "proto/lbus-limits.h"
-#include "proto/pbwire.h"
-#include "proto/wire.h"
+#include "frame.h"
+#include "lbus-limits.h"
+#include "pbwire.h"
+#include "wire.h"
 
 #define DEFAULT_SEED 0xb20ce5u
 #define DEFAULT_ROUNDS 300

@@ -32,11 +32,11 @@
 #include <string.h>
 
 #include "lbus.pb-c.h"
-#include "proto/frame.h"
-#include "proto/lbus-limits.h"
-#include "proto/pbwire.h"
-#include "proto/topic.h"
-#include "proto/wire.h"
+#include "frame.h"
+#include "lbus-limits.h"
+#include "pbwire.h"
+#include "topic.h"
+#include "wire.h"
 
 #ifndef LBUS_LIBFUZZER
 #include <setjmp.h>

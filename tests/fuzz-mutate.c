@@ -17,9 +17,9 @@
 #include <string.h>
 
 #include "lbus.pb-c.h"
-#include "proto/frame.h"
-#include "proto/lbus-limits.h"
-#include "proto/wire.h"
+#include "frame.h"
+#include "lbus-limits.h"
+#include "wire.h"
 
 /* ---- PRNG ------------------------------------------------------------------------ */
 

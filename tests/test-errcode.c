@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "lbus.pb-c.h"
-#include "proto/errcode.h"
+#include "errcode.h"
 
 static const struct {
 	uint32_t code;

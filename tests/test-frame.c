@@ -17,8 +17,8 @@
 
 #include <cmocka.h>
 
-#include "proto/frame.h"
-#include "proto/lbus-limits.h"
+#include "frame.h"
+#include "lbus-limits.h"
 
 /* A stream of n frames; frame i has length lens[i] and body bytes
  * (i * 31 + k) & 0xff. */

@@ -17,8 +17,8 @@
 
 #include "lbus.pb-c.h"
 #include "monitor.h"
-#include "proto/frame.h"
-#include "proto/wire.h"
+#include "frame.h"
+#include "wire.h"
 
 static struct monitor *mon(const char *pattern)
 {

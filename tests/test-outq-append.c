@@ -20,7 +20,7 @@
 
 #include "msgbuf.h"
 #include "outq.h"
-#include "proto/wire.h"
+#include "wire.h"
 
 static void append(struct outq *q, struct msgpool *p, const char *s)
 {

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "proto/pbwire.h"
+#include "pbwire.h"
 
 static const uint64_t edge_values[] = {
 	0, 1, 0x7f, 0x80, 0xff, 0x3fff, 0x4000, 0x1fffff, 0x200000, 0xffffffffu, 0x100000000ull,

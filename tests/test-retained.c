@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "proto/wire.h"
+#include "wire.h"
 #include "retained.h"
 
 static struct msgpool pool;

@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "proto/sockpath.h"
+#include "sockpath.h"
 
 static void resolve_src(const char *explicit_path, const char *want, enum lbus_sockpath_source want_src)
 {

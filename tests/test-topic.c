@@ -17,8 +17,8 @@
 
 #include <cmocka.h>
 
-#include "proto/lbus-limits.h"
-#include "proto/topic.h"
+#include "lbus-limits.h"
+#include "topic.h"
 
 struct match_case {
 	const char *pattern;

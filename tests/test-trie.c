@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "proto/topic.h"
+#include "topic.h"
 #include "trie.h"
 
 struct tentry {

@@ -18,9 +18,9 @@
 #include <cmocka.h>
 
 #include "lbus.pb-c.h"
-#include "proto/frame.h"
-#include "proto/pbwire.h"
-#include "proto/wire.h"
+#include "frame.h"
+#include "pbwire.h"
+#include "wire.h"
 
 /* Check the 4-byte header against the buffer and unpack the frame body with
  * protoc-c. */
