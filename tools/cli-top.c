@@ -6,10 +6,10 @@
  * broker's routing path); top-model.c turns two such samples into rates,
  * sorts the rows and formats every line.
  *
- * On a terminal (stdin and stdout both ttys) it is a full-screen view drawn
- * with ncurses; otherwise it prints one plain snapshot per interval (the
- * first after one interval, so that it has rates), for scripts:
- * `lbus top -n 3 > file`.
+ * On a terminal (stdin and stdout both ttys, and a TERM that terminfo
+ * knows) it is a full-screen view drawn with ncurses; otherwise it prints
+ * one plain snapshot per interval (the first after one interval, so that it
+ * has rates), for scripts: `lbus top -n 3 > file`.
  *
  * Why ncurses rather than hand-written ANSI sequences: the view must work
  * on whatever terminal the user has (terminfo knows its capabilities, the
@@ -210,22 +210,27 @@ static bool top_keys(struct top *t)
 	return false;
 }
 
-static void top_screen_start(void)
+/* Start the full-screen view; NULL when the terminal is unknown (TERM unset
+ * or without a terminfo entry): then top prints plain snapshots. */
+static SCREEN *top_screen_start(void)
 {
-	initscr();
+	SCREEN *screen = newterm(NULL, stdout, stdin);
+
+	if (!screen)
+		return NULL;
 	cbreak();
 	noecho();
 	nodelay(stdscr, TRUE);
 	keypad(stdscr, TRUE);
 	curs_set(0);
+	return screen;
 }
 
-static int top_run_screen(struct top *t)
+static int top_run_screen(struct top *t, SCREEN *screen)
 {
 	int64_t next = cli_now_ms() + t->interval_ms;
 	int r = 0;
 
-	top_screen_start();
 	top_draw(t);
 	while (!top_done(t)) {
 		if (top_wait(next, true))
@@ -243,6 +248,7 @@ static int top_run_screen(struct top *t)
 		top_draw(t); /* also after a key or a resize */
 	}
 	endwin();
+	delscreen(screen);
 	return r < 0 ? cli_loop_failure(r) : CLI_OK;
 }
 
@@ -255,6 +261,7 @@ int cli_top(struct cli *cli, int argc, char **argv)
 						 {0}};
 	struct top_opts o = {.interval_ms = 1000, .sort = TOP_KEY_DEFAULT};
 	struct top t = {0};
+	SCREEN *screen;
 	int status, first, r;
 
 	if (!cli_parse_options(cli, argc, argv, "d:n:s:", longopts, top_option, &o, &first, &status))
@@ -273,8 +280,8 @@ int cli_top(struct cli *cli, int argc, char **argv)
 	r = top_refresh(&t);
 	if (r < 0)
 		status = cli_loop_failure(r);
-	else if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO))
-		status = top_run_screen(&t);
+	else if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO) && (screen = top_screen_start()))
+		status = top_run_screen(&t, screen);
 	else
 		status = top_run_plain(&t);
 	top_model_deinit(&t.model);
