@@ -10,8 +10,8 @@
  *   {"broker":{"msgs_in",...,"calls_pending","rss_bytes","cpu_user_us","cpu_system_us"},
  *    "clients":[{"id","msgs_in",...,"errors","queued_bytes","queued_bytes_max","blocked_on"}]}
  *
- * With --openmetrics, stats prints the same counters in the OpenMetrics
- * text format instead (openmetrics.c).
+ * With --openmetrics (or --prometheus), stats prints the same counters in
+ * the OpenMetrics (or Prometheus 0.0.4) text format instead: openmetrics.c.
  *
  * A table is built as rows of cells first (strings), so every column gets
  * the width of its widest cell.

@@ -143,6 +143,8 @@ static const struct cli_command commands[] = {
      "read from the broker at each request (Prometheus scrapes it). ADDR is\n"
      "127.0.0.1 unless given ('[::1]:PORT' for IPv6, '0.0.0.0:PORT' for every\n"
      "interface); PORT 0 picks a free port. Prints the address it listens on.\n"
+     "The answer is OpenMetrics, or the Prometheus text format 0.0.4 when the\n"
+     "request's Accept field asks for text/plain and not for OpenMetrics.\n"
      "Other paths get 404; a client that does not send its request within 3 s\n"
      "gets 408. While the broker is down, requests get 503.\n\n"
      "  -l, --listen [ADDR:]PORT  where to listen (required)\n"
