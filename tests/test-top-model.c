@@ -184,6 +184,23 @@ static void test_broker_restart_resets_rates(void **state)
 	top_model_deinit(&m);
 }
 
+/* With a long interval, a restarted broker may be older than the previous
+ * one was: it is still younger than that one would be now. */
+static void test_restart_within_a_long_interval(void **state)
+{
+	struct lbus_broker_stats before = {.uptime_ms = 10000}, now = {.uptime_ms = 50000};
+
+	assert_true(top_broker_restarted(&before, &now, 60000));
+	now.uptime_ms = 70000;
+	assert_false(top_broker_restarted(&before, &now, 60000));
+	now.uptime_ms = 69000; /* the answers took a while */
+	assert_false(top_broker_restarted(&before, &now, 60000));
+	now.uptime_ms = 10900; /* a short interval, a slow answer */
+	assert_false(top_broker_restarted(&before, &now, 1000));
+	now.uptime_ms = 9999;
+	assert_true(top_broker_restarted(&before, &now, 0));
+}
+
 /* ---- sorting ------------------------------------------------------------------------ */
 
 static void test_sort_keys(void **state)
@@ -346,6 +363,7 @@ int main(void)
 	    cmocka_unit_test(test_first_sample_has_no_rates),
 	    cmocka_unit_test(test_rates_between_samples),
 	    cmocka_unit_test(test_broker_restart_resets_rates),
+	    cmocka_unit_test(test_restart_within_a_long_interval),
 	    cmocka_unit_test(test_sort_keys),
 	    cmocka_unit_test(test_format_number),
 	    cmocka_unit_test(test_format_lines),

@@ -115,15 +115,26 @@ static void totals_rates(struct top_totals *t, const struct lbus_broker_stats *b
 	t->cpu_percent = cpu_us / 1e6 * 100.0; /* CPU-microseconds per second */
 }
 
+bool top_broker_restarted(const struct lbus_broker_stats *before, const struct lbus_broker_stats *now,
+			  int64_t dt_ms)
+{
+	/* The same broker never gets younger, and has aged by dt_ms, give or
+	 * take the time its answers took: allow a second, or a quarter of
+	 * the interval. */
+	uint64_t slack = dt_ms / 4 > 1000 ? (uint64_t)dt_ms / 4 : 1000;
+	uint64_t expected = before->uptime_ms + (dt_ms > 0 ? (uint64_t)dt_ms : 0);
+
+	return now->uptime_ms < before->uptime_ms || now->uptime_ms + slack < expected;
+}
+
 int top_model_update(struct top_model *m, const struct lbus_broker_stats *broker,
 		     const struct lbus_client_list *list, int64_t now_ms)
 {
 	size_t n = list->n_clients;
 	struct top_row *rows = calloc(n + 1, sizeof(*rows));
 	struct top_prev *prev = calloc(n + 1, sizeof(*prev));
-	/* a broker whose uptime went backwards is a new broker */
-	bool rates = m->has_prev && broker->uptime_ms >= m->prev_broker.uptime_ms;
 	int64_t dt_ms = now_ms - m->prev_ms;
+	bool rates = m->has_prev && !top_broker_restarted(&m->prev_broker, broker, dt_ms);
 
 	if (!rows || !prev) {
 		free(rows);

@@ -12,8 +12,9 @@
  * rates per second since the previous sample; the model copies the few
  * counters it needs to remember, so the caller frees the previous list as
  * soon as the update returns. A client absent from the previous sample
- * counts from zero (it connected during the interval); a broker whose uptime
- * went backwards was restarted, and that sample has no rates.
+ * counts from zero (it connected during the interval); a broker that is
+ * younger than the previous one plus the interval was restarted, and that
+ * sample has no rates.
  *
  * Pure functions of their arguments: no I/O, no clock, no library calls, so
  * tests/test-top-model.c drives them with hand-made samples.
@@ -99,6 +100,11 @@ void top_model_deinit(struct top_model *m);
  */
 int top_model_update(struct top_model *m, const struct lbus_broker_stats *broker,
 		     const struct lbus_client_list *list, int64_t now_ms);
+
+/* Is now (sampled dt_ms after before) the answer of another broker, one
+ * that started after before was taken? */
+bool top_broker_restarted(const struct lbus_broker_stats *before, const struct lbus_broker_stats *now,
+			  int64_t dt_ms);
 
 /* Sort the rows by key: numbers and rates descending, ids, names and
  * commands ascending; ties by id. */
