@@ -10,8 +10,9 @@
  * within 2 s of the first screen, ratepub's row must show about RATE
  * messages in per second (sorted first, by IN/s); `s` sorts by OUT/s, which
  * puts ratesub first; a taller window shows more rows, a narrower one cuts
- * them; `q` ends top with status 0. Skipped (with the reason) only when
- * tmux cannot run.
+ * them; `q` ends top with status 0. When the broker goes away the view
+ * says so, and it shows the new broker once one listens again. Skipped
+ * (with the reason) only when tmux cannot run.
  *
  * Not on a terminal: `lbus top -n 2` prints two plain snapshots (no escape
  * sequences) whose rows show the same rates, in the order -s asks for.
@@ -24,6 +25,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -403,6 +405,51 @@ static void test_top_in_terminal(void **state)
 		lbus_close(idle[i]);
 }
 
+/* The view says when the broker is gone, and shows the new one. */
+static void test_top_follows_broker_restart(void **state)
+{
+	struct lbt_broker *b = *state;
+	struct lbt_broker_opts again = {.reuse_dir = true};
+	struct term t = {0};
+	const char *why = tmux_unusable(&t);
+	char *screen, *status;
+
+	if (why) {
+		fprintf(stderr, "SKIP: lbus top in a terminal: %s\n", why);
+		skip();
+	}
+	term_start(&t, b, 150, 10, "-d 0.3");
+	g_term = t;
+	screen = await_screen(&t, "lbus top - up", lbt_ms(5000));
+	assert_non_null(screen);
+	free(screen);
+	assert_int_equal(kill(b->pid, SIGTERM), 0);
+	assert_int_equal(lbt_broker_wait_exit(b, lbt_ms(10000)), 0);
+	screen = await_screen(&t, "cannot reach the broker", lbt_ms(3000));
+	assert_non_null(screen);
+	assert_non_null(strstr(screen, "lbus top - up")); /* the last figures stay */
+	free(screen);
+	assert_int_equal(lbt_broker_start_opts(b, &again), 0);
+	int64_t end = lbt_now_ms() + lbt_ms(3000);
+	while (strstr(screen = capture(&t), "cannot reach") && lbt_now_ms() < end) {
+		free(screen);
+		lbt_sleep_ms(50);
+	}
+	assert_null(strstr(screen, "cannot reach"));
+	assert_non_null(strstr(screen, "lbus top - up 00:00:0"));
+	free(screen);
+	assert_int_equal(tmux(&t, NULL, "send-keys", "-t", "top", "q", NULL), 0);
+	end = lbt_now_ms() + lbt_ms(2000);
+	while (access(t.status, F_OK) != 0 && lbt_now_ms() < end)
+		lbt_sleep_ms(20);
+	lbt_sleep_ms(20);
+	status = read_file(t.status);
+	assert_string_equal(status, "0\n");
+	free(status);
+	term_stop(&t);
+	memset(&g_term, 0, sizeof(g_term));
+}
+
 /* The snapshots of `lbus top ARGS -n 2 -d 0.5` with stdout a pipe. */
 static char *plain_top(const struct lbt_broker *b, const char *sort)
 {
@@ -492,6 +539,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_top_in_terminal, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_top_follows_broker_restart, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_top_plain_snapshots, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_top_usage, setup, teardown),
 	};

@@ -21,6 +21,11 @@
  * cost is one library that every Debian system already has (libncursesw6),
  * linked by the lbus tool only, never by liblbus or lbusd.
  *
+ * When the broker goes away, the full-screen view says so and connects
+ * again at each refresh (the rates start afresh with the new broker); the
+ * snapshots connect again too, but end with status 3 when that fails, as
+ * scripts expect of a lost broker.
+ *
  * Keys: s (next sort column), S (previous), q or Q (quit with status 0);
  * SIGINT and SIGTERM also end it with 0. The loop polls stdin and the
  * signal self-pipe with the time left until the next refresh; a SIGWINCH
@@ -41,7 +46,9 @@
 #define TOP_TITLES_ROW (TOP_SUMMARY_LINES + 1)
 
 struct top {
-	lbus *bus;
+	const struct cli *cli;
+	lbus *bus;	 /* NULL while the broker is unreachable (full screen) */
+	char error[160]; /* why the last refresh failed, "" when it did not */
 	struct top_model model;
 	struct lbus_client_list *list; /* the rows point into it */
 	int64_t interval_ms;
@@ -82,15 +89,37 @@ static int top_option(struct cli *cli, int opt, const char *arg, void *data)
 	return 0;
 }
 
-/* Take a new sample into the model. 0 or a negative errno. */
+/* One sample; when the connection is gone, connect again once. */
+static int top_sample(struct top *t, struct lbus_stats **stats, struct lbus_client_list **list)
+{
+	int r = t->bus ? cli_bus_sample(t->bus, stats, list) : -ENOTCONN;
+
+	if (r >= 0 || r == -ENOMEM)
+		return r;
+	lbus_close(t->bus);
+	t->bus = NULL;
+	r = lbus_connect(&t->bus, t->cli->socket);
+	if (r < 0) {
+		t->bus = NULL;
+		return r;
+	}
+	return cli_bus_sample(t->bus, stats, list);
+}
+
+/* Take a new sample into the model. 0 or a negative errno (also in
+ * t->error). */
 static int top_refresh(struct top *t)
 {
 	struct lbus_client_list *list;
 	struct lbus_stats *stats;
-	int r = cli_bus_sample(t->bus, &stats, &list);
+	int r = top_sample(t, &stats, &list);
 
-	if (r < 0)
+	if (r < 0) {
+		snprintf(t->error, sizeof(t->error),
+			 "cannot reach the broker: %s; trying again every interval", lbus_strerror(r));
 		return r;
+	}
+	t->error[0] = '\0';
 	r = top_model_update(&t->model, &stats->broker, list, cli_now_ms());
 	lbus_stats_free(stats);
 	if (r < 0) {
@@ -178,6 +207,11 @@ static void top_draw(const struct top *t)
 			strncat(line, "  (s: sort, q: quit)", sizeof(line) - strlen(line) - 1);
 		mvaddnstr(y++, 0, line, COLS);
 	}
+	if (t->error[0]) {
+		attron(A_BOLD);
+		mvaddnstr(y, 0, t->error, COLS);
+		attroff(A_BOLD);
+	}
 	top_format_titles(line, sizeof(line));
 	attron(A_REVERSE);
 	mvprintw(TOP_TITLES_ROW, 0, "%-*.*s", COLS, COLS, line);
@@ -229,7 +263,6 @@ static SCREEN *top_screen_start(void)
 static int top_run_screen(struct top *t, SCREEN *screen)
 {
 	int64_t next = cli_now_ms() + t->interval_ms;
-	int r = 0;
 
 	top_draw(t);
 	while (!top_done(t)) {
@@ -241,15 +274,13 @@ static int top_run_screen(struct top *t, SCREEN *screen)
 			next += t->interval_ms;
 			if (next < cli_now_ms())
 				next = cli_now_ms() + t->interval_ms;
-			r = top_refresh(t);
-			if (r < 0)
-				break;
+			top_refresh(t); /* a failure shows on screen */
 		}
 		top_draw(t); /* also after a key or a resize */
 	}
 	endwin();
 	delscreen(screen);
-	return r < 0 ? cli_loop_failure(r) : CLI_OK;
+	return CLI_OK;
 }
 
 int cli_top(struct cli *cli, int argc, char **argv)
@@ -274,6 +305,7 @@ int cli_top(struct cli *cli, int argc, char **argv)
 	status = cli_connect(cli, &t.bus);
 	if (status)
 		return status;
+	t.cli = cli;
 	t.interval_ms = o.interval_ms;
 	t.count = o.count;
 	top_model_init(&t.model, o.sort);
