@@ -12,8 +12,10 @@
  *    the parser accepts, content negotiation, 404/405, HEAD, a client that
  *    sends nothing (408 after the deadline, and others are served), an
  *    oversized head (431), a broker that goes away (503) and comes back.
- * Each validator that is missing is reported and its part skipped; the test
- * is skipped only when none of them can run. Both validators are first shown
+ * Each validator that is missing is reported and its part skipped (tools/
+ * deps.sh installs the parser; promtool comes with Debian's prometheus
+ * package, which deps.sh leaves out as it runs a server); the test is
+ * skipped only when neither can run. Both validators are first shown
  * to reject a broken document, so a silent validator cannot pass the test.
  */
 #include <stdarg.h>

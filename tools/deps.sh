@@ -2,10 +2,14 @@
 # SPDX-License-Identifier: MIT
 # Install the Debian packages lbus needs to build and test, if any is missing.
 # Used by tools/demo.sh and tools/check.sh; safe to run again.
+# The tests of lbus top and the metrics use tmux, curl and the OpenMetrics
+# parser of python3-prometheus-client; they also run `promtool check metrics`
+# when it is installed (Debian package prometheus, not installed here: it
+# also enables and starts a Prometheus server).
 set -eu
 
 pkgs="gcc pkg-config meson ninja-build protobuf-c-compiler libprotobuf-c-dev libcmocka-dev valgrind
-	libncurses-dev tmux curl prometheus python3-prometheus-client"
+	libncurses-dev tmux curl python3-prometheus-client"
 missing=""
 for p in $pkgs; do
 	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
