@@ -104,11 +104,11 @@ static void test_parse(void **state)
 	assert_string_equal(r.path, "/metrics");
 	assert_string_equal(r.accept, "");
 
-	assert_int_equal(parse("POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n", &r), 0);
+	assert_int_equal(parse("POST /metrics HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", &r), 0);
 	assert_false(r.has_body);
-	assert_int_equal(parse("POST /metrics HTTP/1.1\r\ncontent-length: 12\r\n\r\n", &r), 0);
+	assert_int_equal(parse("POST /metrics HTTP/1.1\r\nHOST: h\r\ncontent-length: 12\r\n\r\n", &r), 0);
 	assert_true(r.has_body);
-	assert_int_equal(parse("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", &r), 0);
+	assert_int_equal(parse("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nHost: h\r\n\r\n", &r), 0);
 	assert_true(r.has_body);
 }
 
@@ -127,6 +127,10 @@ static void test_parse_refusals(void **state)
 	assert_int_equal(parse("GET /metrics HTTP/1.1\r\nHost: x\r\n", &r), 400);
 	assert_int_equal(parse("GET /m\x01 HTTP/1.1\r\n\r\n", &r), 400);
 	assert_int_equal(parse("", &r), 400);
+	/* HTTP/1.1 needs exactly one Host (1.0 none) */
+	assert_int_equal(parse("GET /metrics HTTP/1.1\r\n\r\n", &r), 400);
+	assert_int_equal(parse("GET /metrics HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", &r), 400);
+	assert_int_equal(parse("GET /metrics HTTP/1.0\r\n\r\n", &r), 0);
 }
 
 static void test_respond(void **state)

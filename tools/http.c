@@ -102,6 +102,7 @@ static int parse_request_line(const char *line, size_t len, struct http_request 
 		return 505;
 	memcpy(req->method, line, mlen);
 	req->method[mlen] = '\0';
+	req->minor = sp2[8] - '0';
 	query = memchr(sp1 + 1, '?', tlen);
 	if (query)
 		tlen = (size_t)(query - sp1 - 1);
@@ -127,7 +128,9 @@ static int parse_field(const char *line, size_t len, struct http_request *req)
 		;
 	while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
 		end--;
-	if (colon - line == 6 && strncasecmp(line, "accept", 6) == 0)
+	if (colon - line == 4 && strncasecmp(line, "host", 4) == 0)
+		req->hosts++;
+	else if (colon - line == 6 && strncasecmp(line, "accept", 6) == 0)
 		snprintf(req->accept, sizeof(req->accept), "%.*s", (int)(end - v), v);
 	else if (colon - line == 14 && strncasecmp(line, "content-length", 14) == 0)
 		req->has_body = req->has_body || strspn(v, "0") != (size_t)(end - v);
@@ -153,7 +156,9 @@ int http_parse_request(const char *head, struct http_request *req)
 		if (r)
 			return r;
 	}
-	return eol ? 0 : 400;
+	if (!eol || (req->minor == 1 && req->hosts != 1))
+		return 400;
+	return 0;
 }
 
 const char *http_reason(int status)

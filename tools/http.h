@@ -9,7 +9,8 @@
  * Requests are parsed per RFC 9112: request-line `METHOD SP TARGET SP
  * HTTP/1.x` then header fields up to an empty line; a request with a body
  * (Content-Length other than 0, or Transfer-Encoding) is refused, as no
- * resource here takes one.
+ * resource here takes one; so is an HTTP/1.1 request without exactly one
+ * Host field (RFC 9112, 3.2).
  */
 #pragma once
 
@@ -26,6 +27,8 @@ struct http_request {
 	char path[256];	  /* the target without its query ("/metrics") */
 	char accept[512]; /* the Accept field, "" when absent */
 	bool has_body;	  /* Content-Length > 0 or Transfer-Encoding */
+	int minor;	  /* HTTP/1.minor */
+	int hosts;	  /* Host fields seen */
 };
 
 /*
@@ -38,7 +41,8 @@ struct http_request {
 ssize_t http_read_head(int fd, char *buf, size_t size, int64_t deadline_ms);
 
 /* Parse a request head (NUL-terminated). Returns 0, or the status to
- * answer with: 400 (malformed), 505 (not HTTP/1.x). */
+ * answer with: 400 (malformed, or Host missing or repeated in HTTP/1.1),
+ * 505 (not HTTP/1.x). */
 int http_parse_request(const char *head, struct http_request *req);
 
 /*
