@@ -179,6 +179,10 @@ static void broker_stats_copy(struct lbus_broker_stats *out, const Lbus__BrokerC
 	out->subscriptions = in->subscriptions;
 	out->names = in->names;
 	out->calls_pending = in->calls_pending;
+	out->refused_max_clients = in->refused_max_clients;
+	out->refused_max_clients_per_uid = in->refused_max_clients_per_uid;
+	out->refused_max_names = in->refused_max_names;
+	out->refused_max_subscriptions = in->refused_max_subscriptions;
 	out->rss_bytes = in->rss_bytes;
 	out->cpu_user_us = in->cpu_user_us;
 	out->cpu_system_us = in->cpu_system_us;

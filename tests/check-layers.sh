@@ -51,7 +51,7 @@ check() {
 	' "$tmp" "$@"
 }
 
-proto_h="$(headers proto) lbus.pb-c.h"
+proto_h="$(headers proto) lbus.pb-c.h lbus-version.h" # and the generated ones
 out=$(
 	check proto $proto_h
 	check broker $proto_h $(headers broker)

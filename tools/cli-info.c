@@ -7,7 +7,8 @@
  *   {"clients":[{"id","names","pid","uid","gid","command","subscriptions":
  *     [{"sub_id","pattern","group","policy","responder"}],"queued_bytes",
  *     "queued_bytes_max","blocked_on","monitor","connected_at_ms","counters":{...}}]}
- *   {"broker":{"msgs_in",...,"calls_pending","rss_bytes","cpu_user_us","cpu_system_us"},
+ *   {"broker":{"msgs_in",...,"calls_pending","refused_max_clients",...,
+ *    "rss_bytes","cpu_user_us","cpu_system_us"},
  *    "clients":[{"id","msgs_in",...,"errors","queued_bytes","queued_bytes_max","blocked_on"}]}
  *
  * With --openmetrics (or --prometheus), stats prints the same counters in
@@ -182,7 +183,8 @@ static void json_subs(const struct lbus_client_info *c)
 		cli_json_cstring(stdout, sub->pattern);
 		fputs(",\"group\":", stdout);
 		cli_json_cstring(stdout, sub->group);
-		printf(",\"policy\":\"%s\",\"responder\":%s}", sub->policy == LBUS_POLICY_BLOCK ? "block" : "drop",
+		printf(",\"policy\":\"%s\",\"responder\":%s}",
+		       sub->policy == LBUS_POLICY_BLOCK ? "block" : "drop",
 		       sub->responder ? "true" : "false");
 	}
 	putchar(']');
@@ -201,8 +203,9 @@ static void list_json(const struct lbus_client_list *list)
 		cli_json_cstring(stdout, c->command);
 		fputs(",\"subscriptions\":", stdout);
 		json_subs(c);
-		printf(",\"queued_bytes\":%" PRIu64 ",\"queued_bytes_max\":%" PRIu64 ",\"blocked_on\":%" PRIu64
-		       ",\"monitor\":%s,\"connected_at_ms\":%" PRIu64 ",\"counters\":{",
+		printf(",\"queued_bytes\":%" PRIu64 ",\"queued_bytes_max\":%" PRIu64
+		       ",\"blocked_on\":%" PRIu64 ",\"monitor\":%s,\"connected_at_ms\":%" PRIu64
+		       ",\"counters\":{",
 		       c->queued_bytes, c->queued_bytes_max, c->blocked_on, c->monitor ? "true" : "false",
 		       c->connected_at_ms);
 		json_counters(&c->counters);
@@ -296,9 +299,13 @@ static void stats_text(const struct lbus_stats *s, struct table *t)
 	printf("broker resident memory %" PRIu64 " bytes; CPU %.2f s user, %.2f s system\n", b->rss_bytes,
 	       (double)b->cpu_user_us / 1e6, (double)b->cpu_system_us / 1e6);
 	printf("messages in %" PRIu64 ", out %" PRIu64 "; bytes in %" PRIu64 ", out %" PRIu64
-	       "; dropped %" PRIu64 "; errors %" PRIu64 "\n\n",
+	       "; dropped %" PRIu64 "; errors %" PRIu64 "\n",
 	       b->counters.msgs_in, b->counters.msgs_out, b->counters.bytes_in, b->counters.bytes_out,
 	       b->counters.dropped, b->counters.errors);
+	printf("refused by limits: max_clients %" PRIu64 ", max_clients_per_uid %" PRIu64
+	       ", max_names_per_client %" PRIu64 ", max_subscriptions_per_client %" PRIu64 "\n\n",
+	       b->refused_max_clients, b->refused_max_clients_per_uid, b->refused_max_names,
+	       b->refused_max_subscriptions);
 	for (size_t c = 0; c < 10; c++)
 		table_cell(t, row, c, "%s", head[c]);
 	for (size_t i = 0; i < s->n_clients; i++) {
@@ -328,16 +335,23 @@ static void stats_json(const struct lbus_stats *s)
 	json_counters(&b->counters);
 	printf(",\"clients\":%" PRIu64 ",\"clients_total\":%" PRIu64 ",\"uptime_ms\":%" PRIu64
 	       ",\"retained\":%" PRIu64 ",\"retained_bytes\":%" PRIu64 ",\"subscriptions\":%" PRIu64
-	       ",\"names\":%" PRIu64 ",\"calls_pending\":%" PRIu64 ",\"rss_bytes\":%" PRIu64
-	       ",\"cpu_user_us\":%" PRIu64 ",\"cpu_system_us\":%" PRIu64 "},\"clients\":[",
+	       ",\"names\":%" PRIu64 ",\"calls_pending\":%" PRIu64,
 	       b->clients, b->clients_total, b->uptime_ms, b->retained, b->retained_bytes, b->subscriptions,
-	       b->names, b->calls_pending, b->rss_bytes, b->cpu_user_us, b->cpu_system_us);
+	       b->names, b->calls_pending);
+	printf(",\"refused_max_clients\":%" PRIu64 ",\"refused_max_clients_per_uid\":%" PRIu64
+	       ",\"refused_max_names\":%" PRIu64 ",\"refused_max_subscriptions\":%" PRIu64,
+	       b->refused_max_clients, b->refused_max_clients_per_uid, b->refused_max_names,
+	       b->refused_max_subscriptions);
+	printf(",\"rss_bytes\":%" PRIu64 ",\"cpu_user_us\":%" PRIu64 ",\"cpu_system_us\":%" PRIu64
+	       "},\"clients\":[",
+	       b->rss_bytes, b->cpu_user_us, b->cpu_system_us);
 	for (size_t i = 0; i < s->n_clients; i++) {
 		const struct lbus_client_stats *c = &s->clients[i];
 
 		printf("%s{\"id\":%" PRIu64 ",", i ? "," : "", c->id);
 		json_counters(&c->counters);
-		printf(",\"queued_bytes\":%" PRIu64 ",\"queued_bytes_max\":%" PRIu64 ",\"blocked_on\":%" PRIu64 "}",
+		printf(",\"queued_bytes\":%" PRIu64 ",\"queued_bytes_max\":%" PRIu64
+		       ",\"blocked_on\":%" PRIu64 "}",
 		       c->queued_bytes, c->queued_bytes_max, c->blocked_on);
 	}
 	fputs("]}\n", stdout);

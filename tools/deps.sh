@@ -9,7 +9,8 @@
 set -eu
 
 pkgs="gcc pkg-config meson ninja-build protobuf-c-compiler libprotobuf-c-dev libcmocka-dev valgrind
-	libncurses-dev tmux curl python3-prometheus-client"
+	libncurses-dev tmux curl python3-prometheus-client
+	scdoc bash-completion"
 missing=""
 for p in $pkgs; do
 	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then

@@ -74,6 +74,28 @@ struct bus_metric {
 	unsigned div; /* v is in 1/div of the unit */
 };
 
+/* What each limit of lbusd.conf refused: one family, labelled by limit. */
+static void write_refused(FILE *f, enum metrics_format fmt, const struct lbus_broker_stats *b)
+{
+	static const struct metric refused = {
+	    "lbus_refused", COUNTER, "Connections and requests refused by a limit of lbusd.conf, by limit."};
+	const struct {
+		const char *limit;
+		uint64_t v;
+	} rows[] = {
+	    {"max_clients", b->refused_max_clients},
+	    {"max_clients_per_uid", b->refused_max_clients_per_uid},
+	    {"max_names_per_client", b->refused_max_names},
+	    {"max_subscriptions_per_client", b->refused_max_subscriptions},
+	};
+
+	family(f, fmt, &refused);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		fprintf(f, "lbus_refused_total{limit=\"%s\"}", rows[i].limit);
+		value(f, rows[i].v, 1);
+	}
+}
+
 static void write_bus(FILE *f, enum metrics_format fmt, const struct lbus_broker_stats *b)
 {
 	const struct bus_metric rows[] = {
@@ -114,6 +136,7 @@ static void write_bus(FILE *f, enum metrics_format fmt, const struct lbus_broker
 	value(f, b->cpu_user_us, 1000000);
 	fputs("lbus_broker_cpu_seconds_total{mode=\"system\"}", f);
 	value(f, b->cpu_system_us, 1000000);
+	write_refused(f, fmt, b);
 }
 
 /* ---- the clients ---------------------------------------------------------------- */
