@@ -235,6 +235,8 @@ static void assert_scene_samples(const char *samples, const struct scene *s, uin
 	assert_sample(samples, "lbus_clients {} ");
 	assert_sample(samples, "lbus_broker_cpu_seconds_total {\"mode\": \"user\"} ");
 	assert_sample(samples, "lbus_broker_resident_memory_bytes {} ");
+	assert_sample(samples, "lbus_refused_total {\"limit\": \"max_clients\"} 0\n");
+	assert_sample(samples, "lbus_refused_total {\"limit\": \"max_subscriptions_per_client\"} 0\n");
 	assert_sample(samples,
 		      "lbus_queued_bytes_max {\"client\": \"%" PRIu64 "\", \"command\": \"test-metrics\"} ",
 		      lbus_client_id(s->sub));
