@@ -180,7 +180,7 @@ static void scene_build(struct scene *s, const struct lbt_broker *b)
 	assert_int_equal(lbt_connect(b, &s->pub), 0);
 	assert_int_equal(lbt_connect(b, &s->sub), 0);
 	assert_int_equal(lbus_name_take(s->pub, "m.pub"), 0);
-	assert_true(lbus_subscribe(s->sub, "m/#", on_msg, s, NULL) > 0);
+	assert_int_equal(lbus_subscribe(s->sub, "m/#", on_msg, s, NULL, NULL), 0);
 	for (int i = 0; i < 7; i++)
 		assert_int_equal(lbus_publish(s->pub, "m/t", "0123456789", 10, 0), 0);
 	assert_int_equal(lbus_sync(s->pub, lbt_ms(5000)), 0);
@@ -251,7 +251,7 @@ static uint64_t client_of_pid(lbus *bus, pid_t pid)
 	struct lbus_client_list *l = NULL;
 	uint64_t id = 0;
 
-	assert_int_equal(lbus_list_clients(bus, lbt_ms(5000), &l), 0);
+	assert_int_equal(lbus_client_list_get(bus, lbt_ms(5000), &l), 0);
 	for (size_t i = 0; i < l->n_clients; i++)
 		if (l->clients[i].pid == pid)
 			id = l->clients[i].id;

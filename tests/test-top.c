@@ -94,7 +94,7 @@ static void rategen_start(struct rategen *g, const struct lbt_broker *b)
 	assert_int_equal(lbt_connect(b, &g->sub), 0);
 	assert_int_equal(lbus_name_take(g->pub, "ratepub"), 0);
 	assert_int_equal(lbus_name_take(g->sub, "ratesub"), 0);
-	assert_true(lbus_subscribe(g->sub, "rate/#", on_rate_msg, g, NULL) > 0);
+	assert_int_equal(lbus_subscribe(g->sub, "rate/#", on_rate_msg, g, NULL, NULL), 0);
 	assert_int_equal(pthread_create(&g->thread, NULL, rategen_main, g), 0);
 }
 

@@ -27,6 +27,8 @@
 #include "openmetrics.h"
 
 #define TABLE_MAX_COLS 10
+/* How long list and stats wait for the broker's answer. */
+#define INFO_TIMEOUT_MS 5000
 
 /* Rows of formatted cells; row 0 is the header. */
 struct table {
@@ -268,7 +270,7 @@ int cli_list(struct cli *cli, int argc, char **argv)
 
 	if (!info_start(cli, argc, argv, longopts, &fmt, &bus, &status))
 		return status;
-	r = lbus_list_clients(bus, -1, &list);
+	r = lbus_client_list_get(bus, INFO_TIMEOUT_MS, &list);
 	lbus_close(bus);
 	if (r < 0)
 		return cli_fail(r, "list clients");
@@ -359,11 +361,11 @@ static void stats_json(const struct lbus_stats *s)
 
 int cli_bus_sample(lbus *bus, struct lbus_stats **stats, struct lbus_client_list **list)
 {
-	int r = lbus_get_stats(bus, -1, stats);
+	int r = lbus_stats_get(bus, INFO_TIMEOUT_MS, stats);
 
 	if (r < 0)
 		return r;
-	r = lbus_list_clients(bus, -1, list);
+	r = lbus_client_list_get(bus, INFO_TIMEOUT_MS, list);
 	if (r < 0) {
 		lbus_stats_free(*stats);
 		*stats = NULL;
@@ -404,7 +406,7 @@ int cli_stats(struct cli *cli, int argc, char **argv)
 		return status;
 	if (fmt == INFO_OPENMETRICS || fmt == INFO_PROMETHEUS)
 		return stats_metrics(bus, fmt == INFO_OPENMETRICS ? METRICS_OPENMETRICS : METRICS_PROMETHEUS);
-	r = lbus_get_stats(bus, -1, &stats);
+	r = lbus_stats_get(bus, INFO_TIMEOUT_MS, &stats);
 	lbus_close(bus);
 	if (r < 0)
 		return cli_fail(r, "get stats");

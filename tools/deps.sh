@@ -8,7 +8,7 @@
 # also enables and starts a Prometheus server).
 set -eu
 
-pkgs="gcc pkg-config meson ninja-build protobuf-c-compiler libprotobuf-c-dev libcmocka-dev valgrind
+pkgs="gcc g++ pkg-config meson ninja-build protobuf-c-compiler libprotobuf-c-dev libcmocka-dev valgrind
 	libncurses-dev tmux curl python3-prometheus-client
 	scdoc bash-completion"
 missing=""
