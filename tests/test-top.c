@@ -378,8 +378,10 @@ static void test_top_in_terminal(void **state)
 	assert_true(rows >= IDLE_CLIENTS + 3); /* idle ones, ratepub, ratesub, top */
 	free(screen);
 	assert_int_equal(tmux(&t, NULL, "resize-window", "-t", "top", "-x", "60", "-y", "30", NULL), 0);
+	/* (while tmux and top resize, a capture may catch lines drawn for the
+	 * old width and wrapped: wait for the redrawn screen) */
 	end = lbt_now_ms() + lbt_ms(2000);
-	while (strstr(screen = capture(&t), "NAMES") && lbt_now_ms() < end) {
+	while ((strstr(screen = capture(&t), "NAMES") || count_rows(screen) != rows) && lbt_now_ms() < end) {
 		free(screen);
 		lbt_sleep_ms(50);
 	}

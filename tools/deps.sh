@@ -2,6 +2,10 @@
 # SPDX-License-Identifier: MIT
 # Install the Debian packages lbus needs to build and test, if any is missing.
 # Used by tools/demo.sh and tools/check.sh; safe to run again.
+# libjson-c-dev: the lbus CLI parses JSON for --encode. libprotobuf-dev: only
+# its descriptor.proto, compiled with protoc-c (no C++ is built or linked).
+# protobuf-compiler (protoc) makes the tests' descriptor set, and
+# python3-protobuf is their oracle of the JSON mapping.
 # The tests of lbus top and the metrics use tmux, curl and the OpenMetrics
 # parser of python3-prometheus-client; they also run `promtool check metrics`
 # when it is installed (Debian package prometheus, not installed here: it
@@ -9,8 +13,8 @@
 set -eu
 
 pkgs="gcc g++ pkg-config meson ninja-build protobuf-c-compiler libprotobuf-c-dev libcmocka-dev valgrind
-	libncurses-dev tmux curl python3-prometheus-client
-	scdoc bash-completion"
+	scdoc bash-completion libjson-c-dev libprotobuf-dev protobuf-compiler python3-protobuf
+	libncurses-dev tmux curl python3-prometheus-client"
 missing=""
 for p in $pkgs; do
 	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
