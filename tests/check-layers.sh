@@ -5,7 +5,7 @@
 #   broker/     includes broker/ and proto/, never libclient/;
 #   libclient/  includes libclient/ and proto/, never broker/;
 #   tools/      includes only the public lbus.h and tools/' own headers;
-#   tests/      includes tests/, proto/, broker/ and lbus.h, never
+#   tests/      includes tests/, proto/, broker/, tools/ and lbus.h, never
 #               libclient/'s private headers.
 # One include style: a quoted include is a bare file name found through the
 # include roots (no "dir/file.h"), and no header of broker/ or libclient/
@@ -49,7 +49,7 @@ out=$(
 	check broker $proto_h $(headers broker)
 	check libclient $proto_h $(headers libclient libclient/include)
 	check tools lbus.h $(headers tools)
-	check tests $proto_h $(headers broker tests) lbus.h
+	check tests $proto_h $(headers broker tests tools) lbus.h
 )
 if [ -n "$out" ]; then
 	printf '%s\n' "$out" >&2
