@@ -65,7 +65,7 @@ void bqueue_handed(struct bqueue *q, struct bq_entry *e, int mid);
  * payload length (>= 0), or -ENOENT for an unknown mid. */
 long bqueue_acked(struct bqueue *q, int mid);
 
-#define BDEDUP_WINDOW 512
+#define BDEDUP_WINDOW 1024 /* >= the MQTT receive maximum (BMQTT_MAX_INFLIGHT) */
 
 struct bdedup {
 	struct {

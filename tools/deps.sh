@@ -4,7 +4,8 @@
 # Used by tools/demo.sh and tools/check.sh; safe to run again.
 set -eu
 
-pkgs="gcc pkg-config meson ninja-build protobuf-c-compiler libprotobuf-c-dev libcmocka-dev valgrind"
+pkgs="gcc pkg-config meson ninja-build protobuf-c-compiler libprotobuf-c-dev libcmocka-dev valgrind
+libmosquitto-dev mosquitto mosquitto-clients openssl"
 missing=""
 for p in $pkgs; do
 	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
