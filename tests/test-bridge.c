@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -151,7 +152,7 @@ static int write_mosq_conf(const char *dir)
 {
 	char text[4096];
 	int n = snprintf(text, sizeof(text),
-			 "per_listener_settings false\nallow_anonymous true\n"
+			 "per_listener_settings false\nallow_anonymous true\nset_tcp_nodelay true\n"
 			 "persistence true\npersistence_location %s/\nautosave_interval 0\n"
 			 "max_queued_messages 100000\nmax_inflight_messages 100\n%s"
 			 "listener %d 127.0.0.1\n"
@@ -650,6 +651,181 @@ static void test_config_error_exit(void **state)
 	lbt_broker_kill(&dir);
 }
 
+
+/* ---- benchmark (LBUS_BRIDGE_BENCH=1 meson test -C build test-bridge) -------------- */
+
+#define BENCH_N 20000
+#define BENCH_LAT 1000
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+struct lat {
+	int64_t sent_us, got_us;
+	long n;
+};
+
+static void on_lat(lbus *bus, const struct lbus_msg *m, void *ud)
+{
+	struct lat *l = ud;
+	l->got_us = now_us();
+	l->n++;
+	lbus_break(bus);
+}
+
+static void mqtt_lat(struct mosquitto *m, void *ud, const struct mosquitto_message *msg)
+{
+	struct lat *l = ud;
+	l->got_us = now_us();
+	l->n++;
+}
+
+/* A -> mosquitto -> B: messages/s for n 64-byte QoS 1 messages. */
+static double bench_bridge_rate(void)
+{
+	static struct inbox got;
+	static char p[64];
+	lbus *pub, *sub = subscribe(&w.b, "a/site1/sensors/bench", on_msg, &got);
+
+	memset(&got, 0, sizeof(got));
+	memset(p, 'x', sizeof(p));
+	assert_int_equal(lbt_connect(&w.a, &pub), 0);
+	int64_t t0 = now_us();
+	for (long i = 0; i < BENCH_N; i++) {
+		assert_int_equal(lbus_publish(pub, "sensors/bench", p, sizeof(p), 0), 0);
+		if (i % 256 == 0)
+			lbus_run(sub, 0);
+	}
+	assert_int_equal(lbus_flush(pub, lbt_ms(30000)), 0);
+	assert_true(wait_count(sub, &got, BENCH_N, 60000));
+	double rate = BENCH_N / ((now_us() - t0) / 1e6);
+	lbus_close(pub);
+	lbus_close(sub);
+	return rate;
+}
+
+static int64_t bench_bridge_p50(void)
+{
+	static int64_t us[BENCH_LAT];
+	struct lat l = {0};
+	lbus *pub, *sub;
+	struct lbus_sub_opts o = {.policy = LBUS_POLICY_BLOCK};
+	char p[64];
+
+	memset(p, 'y', sizeof(p));
+	assert_int_equal(lbt_connect(&w.b, &sub), 0);
+	assert_true(lbus_subscribe(sub, "a/site1/sensors/lat", on_lat, &l, &o) > 0);
+	assert_int_equal(lbt_connect(&w.a, &pub), 0);
+	for (int i = 0; i < BENCH_LAT; i++) {
+		long want = l.n + 1;
+		l.sent_us = now_us();
+		assert_int_equal(lbus_publish(pub, "sensors/lat", p, sizeof(p), 0), 0);
+		assert_int_equal(lbus_flush(pub, lbt_ms(5000)), 0);
+		int64_t deadline = lbt_now_ms() + lbt_ms(5000);
+		while (l.n < want && lbt_now_ms() < deadline)
+			assert_int_equal(lbus_run(sub, 100), 0);
+		if (l.n < want) {
+			char *sa = status(&w.a), *sb = status(&w.b);
+			fail_msg("message %d lost: A %s B %s", i, sa, sb);
+		}
+		us[i] = l.got_us - l.sent_us;
+	}
+	qsort(us, BENCH_LAT, sizeof(us[0]), cmp_i64);
+	lbus_close(pub);
+	lbus_close(sub);
+	return us[BENCH_LAT / 2];
+}
+
+/* mosquitto_sub -C N | mosquitto_pub -l: the same broker, its own clients. */
+static double bench_mosquitto_rate(void)
+{
+	char port[16], n[16], line[66];
+	struct lbt_proc sub = {0}, pub = {0};
+	snprintf(port, sizeof(port), "%d", w.port);
+	snprintf(n, sizeof(n), "%d", BENCH_N);
+	const char *sargv[] = {"/usr/bin/mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-q", "1",
+			       "-t", "base/rate", "-C", n, NULL};
+	const char *pargv[] = {"/usr/bin/mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-q", "1",
+			       "-t", "base/rate", "-l", NULL};
+	size_t len = (size_t)BENCH_N * 65;
+	char *input = malloc(len);
+
+	memset(line, 'z', 64);
+	line[64] = '\n';
+	for (long i = 0; i < BENCH_N; i++)
+		memcpy(input + i * 65, line, 65);
+	assert_int_equal(lbt_proc_spawn(&sub, sargv), 0);
+	lbt_sleep_ms(300); /* subscribed */
+	int64_t t0 = now_us();
+	assert_int_equal(lbt_proc_spawn(&pub, pargv), 0);
+	assert_int_equal(lbt_proc_write(&pub, input, len, lbt_ms(60000)), 0);
+	assert_int_equal(lbt_proc_read_lines(&sub, BENCH_N, lbt_ms(60000)), 0);
+	double rate = BENCH_N / ((now_us() - t0) / 1e6);
+	lbt_proc_wait(&pub, lbt_ms(5000));
+	lbt_proc_free(&pub);
+	lbt_proc_free(&sub);
+	free(input);
+	return rate;
+}
+
+/* Round trip of one 64-byte QoS 1 message between two libmosquitto
+ * clients on the same broker (what mosquitto_pub/sub do, without the
+ * process start). */
+static int64_t bench_mosquitto_p50(void)
+{
+	static int64_t us[BENCH_LAT];
+	struct lat l = {0};
+	struct mosquitto *s = mosquitto_new(NULL, true, &l), *p = mosquitto_new(NULL, true, NULL);
+	char payload[64];
+
+	memset(payload, 'w', sizeof(payload));
+	mosquitto_message_callback_set(s, mqtt_lat);
+	assert_int_equal(mosquitto_connect(s, "127.0.0.1", w.port, 30), 0);
+	assert_int_equal(mosquitto_connect(p, "127.0.0.1", w.port, 30), 0);
+	assert_int_equal(mosquitto_subscribe(s, NULL, "base/lat", 1), 0);
+	mqtt_run(s, 200);
+	for (int i = 0; i < BENCH_LAT; i++) {
+		long want = l.n + 1;
+		l.sent_us = now_us();
+		assert_int_equal(mosquitto_publish(p, NULL, "base/lat", 64, payload, 1, false), 0);
+		while (l.n < want) {
+			mosquitto_loop(s, 1, 1);
+			mosquitto_loop(p, 0, 1);
+		}
+		us[i] = l.got_us - l.sent_us;
+	}
+	qsort(us, BENCH_LAT, sizeof(us[0]), cmp_i64);
+	mosquitto_destroy(s);
+	mosquitto_destroy(p);
+	return us[BENCH_LAT / 2];
+}
+
+static void bench_bridge(void **state)
+{
+	SKIP_WITHOUT_BROKERS();
+	double br = bench_bridge_rate();
+	double mr = bench_mosquitto_rate();
+	int64_t bl = bench_bridge_p50();
+	int64_t ml = bench_mosquitto_p50();
+
+	printf("bench: 64 B QoS 1, %d messages: lbus A -> bridge -> mosquitto -> bridge -> lbus B %.0f msgs/s, "
+	       "mosquitto_pub | mosquitto_sub %.0f msgs/s\n",
+	       BENCH_N, br, mr);
+	printf("bench: one 64 B QoS 1 message end to end, p50 of %d: bridged %lld us, mosquitto clients alone "
+	       "%lld us\n",
+	       BENCH_LAT, (long long)bl, (long long)ml);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -662,8 +838,12 @@ int main(void)
 	    cmocka_unit_test(test_status_from_cli),
 	    cmocka_unit_test(test_config_error_exit),
 	};
+	const struct CMUnitTest bench[] = {
+	    cmocka_unit_test(bench_bridge),
+	};
 	mosquitto_lib_init();
-	int r = cmocka_run_group_tests(tests, setup, teardown);
+	int r = getenv("LBUS_BRIDGE_BENCH") ? cmocka_run_group_tests(bench, setup, teardown)
+					    : cmocka_run_group_tests(tests, setup, teardown);
 	mosquitto_lib_cleanup();
 	return r;
 }
