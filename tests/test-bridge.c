@@ -45,7 +45,7 @@
 struct world {
 	struct lbt_broker files; /* a tracked temporary dir for everything else */
 	struct lbt_broker a, b;  /* the two buses */
-	struct lbt_proc mosq, bridge_a, bridge_b;
+	struct lbt_proc mosq, bridge_a, bridge_b, bridge_c;
 	int port, tls_port;
 	char mosq_conf[PATH_MAX];
 };
@@ -116,7 +116,13 @@ static int make_certs(const char *dir)
 				 "-keyout", key, "-out", csr, "-subj", "/CN=localhost", NULL};
 	const char *sign[] = {ssl, "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
 			      "-out", crt, "-days", "2", "-extfile", ext, NULL};
-	if (run_quiet(gen_ca) || run_quiet(gen_csr) || run_quiet(sign))
+	char other_key[PATH_MAX], other[PATH_MAX];
+	lbt_path(other_key, dir, "other-ca.key");
+	lbt_path(other, dir, "other-ca.pem");
+	const char *gen_other[] = {ssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+				   "-nodes", "-keyout", other_key, "-out", other, "-days", "2", "-subj",
+				   "/CN=another CA", NULL};
+	if (run_quiet(gen_ca) || run_quiet(gen_csr) || run_quiet(sign) || run_quiet(gen_other))
 		return -EIO;
 	return 0;
 }
@@ -161,13 +167,15 @@ static int write_mosq_conf(const char *dir)
 	return lbt_write_file(dir, "mosquitto.conf", text, (size_t)n, w.mosq_conf);
 }
 
+/* Start a bridge to bus with client id name; tls_ca NULL for plain TCP,
+ * else the CA file (relative to the files dir) of a TLS connection. */
 static int bridge_start(struct lbt_proc *p, const struct lbt_broker *bus, const char *name, const char *routes,
-			bool tls)
+			const char *tls_ca)
 {
 	char text[4096], path[PATH_MAX];
-	int n = snprintf(text, sizeof(text),
-			 "host = 127.0.0.1\nport = %d\nclient_id = %s\nsocket = %s\n%s%s", tls ? w.tls_port : w.port,
-			 name, bus->sock, tls ? "tls_ca = ca.pem\n" : "", routes);
+	int n = snprintf(text, sizeof(text), "host = 127.0.0.1\nport = %d\nclient_id = %s\nsocket = %s\n%s%s%s%s",
+			 tls_ca ? w.tls_port : w.port, name, bus->sock, tls_ca ? "tls_ca = " : "",
+			 tls_ca ? tls_ca : "", tls_ca ? "\n" : "", routes);
 	char file[64];
 	snprintf(file, sizeof(file), "%s.conf", name);
 	if (lbt_write_file(w.files.dir, file, text, (size_t)n, path))
@@ -177,8 +185,8 @@ static int bridge_start(struct lbt_proc *p, const struct lbt_broker *bus, const 
 	return lbt_proc_spawn(p, argv);
 }
 
-/* The bridge's status JSON on bus (malloc'ed), or NULL. */
-static char *status(const struct lbt_broker *bus)
+/* The status JSON of the bridge that owns name on bus (malloc'ed), or NULL. */
+static char *status_of(const struct lbt_broker *bus, const char *name)
 {
 	lbus *c;
 	struct lbus_reply *r = NULL;
@@ -186,17 +194,23 @@ static char *status(const struct lbt_broker *bus)
 
 	if (lbt_connect(bus, &c))
 		return NULL;
-	if (lbus_call(c, "lbus.bridge", "status", 6, lbt_ms(3000), &r) == 0)
+	if (lbus_call(c, name, "status", 6, lbt_ms(3000), &r) == 0)
 		s = strndup(r->data, r->len);
 	lbus_reply_free(r);
 	lbus_close(c);
 	return s;
 }
 
-/* A counter of the status JSON: "key":N (key may be "forwarded\":{\"out"). */
-static long long status_num(const struct lbt_broker *bus, const char *key)
+static char *status(const struct lbt_broker *bus)
 {
-	char *s = status(bus), pat[64];
+	return status_of(bus, "lbus.bridge");
+}
+
+/* A counter of the status JSON of bridge name: "key":N (key may be
+ * "forwarded\":{\"out"). */
+static long long status_num_of(const struct lbt_broker *bus, const char *name, const char *key)
+{
+	char *s = status_of(bus, name), pat[64];
 	long long v = -1;
 
 	snprintf(pat, sizeof(pat), "\"%s\":", key);
@@ -207,14 +221,19 @@ static long long status_num(const struct lbt_broker *bus, const char *key)
 	return v;
 }
 
-/* Wait until the bridge on bus reports "connected":want. */
-static bool wait_connected(const struct lbt_broker *bus, bool want)
+static long long status_num(const struct lbt_broker *bus, const char *key)
+{
+	return status_num_of(bus, "lbus.bridge", key);
+}
+
+/* Wait until the bridge name on bus reports "connected":want. */
+static bool wait_connected_of(const struct lbt_broker *bus, const char *name, bool want)
 {
 	int64_t deadline = lbt_now_ms() + lbt_ms(15000);
 	const char *needle = want ? "\"connected\":true" : "\"connected\":false";
 
 	while (lbt_now_ms() < deadline) {
-		char *s = status(bus);
+		char *s = status_of(bus, name);
 		bool ok = s && strstr(s, needle);
 		free(s);
 		if (ok)
@@ -222,6 +241,11 @@ static bool wait_connected(const struct lbt_broker *bus, bool want)
 		lbt_sleep_ms(50);
 	}
 	return false;
+}
+
+static bool wait_connected(const struct lbt_broker *bus, bool want)
+{
+	return wait_connected_of(bus, "lbus.bridge", want);
 }
 
 static int setup(void **state)
@@ -244,13 +268,18 @@ static int setup(void **state)
 			 "in cmd/site1/# qos 1 local-prefix remote/\n"
 			 "out shared/# qos 1\nin shared/# qos 1\n"
 			 "out $lbus/client/# qos 0\n",
-			 true) ||
+			 "ca.pem") ||
 	    bridge_start(&w.bridge_b, &w.b, "test-bridge-b",
 			 "in site1/sensors/# qos 1 local-prefix a/\n"
 			 "out cmd/# qos 1\nout shared/# qos 1\nin shared/# qos 1\n",
-			 false))
+			 NULL) ||
+	    bridge_start(&w.bridge_c, &w.b, "test-bridge-c",
+			 "mqtt_version = 3.1.1\nname = lbus.bridge.c\nqueue_max_msgs = 10\n"
+			 "out drop/# qos 1 remote-prefix c/\n",
+			 NULL))
 		return -1;
-	if (!wait_connected(&w.a, true) || !wait_connected(&w.b, true)) {
+	if (!wait_connected(&w.a, true) || !wait_connected(&w.b, true) ||
+	    !wait_connected_of(&w.b, "lbus.bridge.c", true)) {
 		lbt_proc_exited(&w.bridge_a);
 		lbt_proc_exited(&w.bridge_b);
 		fprintf(stderr, "bridges did not connect:\nA: %s\nB: %s\n", w.bridge_a.err, w.bridge_b.err);
@@ -266,13 +295,17 @@ static int teardown(void **state)
 		return 0;
 	lbt_proc_signal(&w.bridge_a, SIGTERM);
 	lbt_proc_signal(&w.bridge_b, SIGTERM);
+	lbt_proc_signal(&w.bridge_c, SIGTERM);
 	int ra = lbt_proc_wait(&w.bridge_a, lbt_ms(10000)), rb = lbt_proc_wait(&w.bridge_b, lbt_ms(10000));
-	int ok = ra == 0 && rb == 0 && w.bridge_a.exit_code == 0 && w.bridge_b.exit_code == 0;
+	int rc = lbt_proc_wait(&w.bridge_c, lbt_ms(10000));
+	int ok = ra == 0 && rb == 0 && rc == 0 && w.bridge_a.exit_code == 0 && w.bridge_b.exit_code == 0 &&
+		 w.bridge_c.exit_code == 0;
 	if (!ok)
-		fprintf(stderr, "bridge exits: A %d, B %d\nA: %s\nB: %s\n", w.bridge_a.exit_code,
-			w.bridge_b.exit_code, w.bridge_a.err, w.bridge_b.err);
+		fprintf(stderr, "bridge exits: A %d, B %d, C %d\nA: %s\nB: %s\nC: %s\n", w.bridge_a.exit_code,
+			w.bridge_b.exit_code, w.bridge_c.exit_code, w.bridge_a.err, w.bridge_b.err, w.bridge_c.err);
 	lbt_proc_free(&w.bridge_a);
 	lbt_proc_free(&w.bridge_b);
+	lbt_proc_free(&w.bridge_c);
 	mosq_stop();
 	lbt_broker_stop(&w.a);
 	lbt_broker_stop(&w.b);
@@ -389,6 +422,20 @@ static void test_exactly_once_in_order_across_mosquitto_restart(void **state)
 	while (status_num(&w.a, "queued") < 1000 && lbt_now_ms() < deadline)
 		lbt_sleep_ms(20);
 	assert_true(status_num(&w.a, "queued") >= 1000);
+	/* Bridge C (MQTT 3.1.1) keeps 10 messages at most: 40 more dropped,
+	 * counted and logged. */
+	lbus *pc;
+	assert_int_equal(lbt_connect(&w.b, &pc), 0);
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(lbus_publish(pc, "drop/x", "d", 1, 0), 0);
+	assert_int_equal(lbus_sync(pc, lbt_ms(5000)), 0);
+	deadline = lbt_now_ms() + lbt_ms(5000);
+	while (status_num_of(&w.b, "lbus.bridge.c", "dropped\":{\"out") < 40 && lbt_now_ms() < deadline)
+		lbt_sleep_ms(20);
+	assert_int_equal(status_num_of(&w.b, "lbus.bridge.c", "dropped\":{\"out"), 40);
+	assert_int_equal(status_num_of(&w.b, "lbus.bridge.c", "queued"), 10);
+	long long c_out0 = status_num_of(&w.b, "lbus.bridge.c", "forwarded\":{\"out");
+	lbus_close(pc);
 	assert_int_equal(mosq_start(), 0);
 	publish_seq(pub, 2000, SEQ_TOTAL);
 	assert_true(wait_count(sub, &got, SEQ_TOTAL, 30000));
@@ -404,6 +451,12 @@ static void test_exactly_once_in_order_across_mosquitto_restart(void **state)
 	assert_int_equal(status_num(&w.a, "dropped\":{\"out"), 0);
 	assert_int_equal(status_num(&w.a, "queued"), 0);
 	assert_true(status_num(&w.a, "mqtt_connects") >= 2);
+	deadline = lbt_now_ms() + lbt_ms(10000);
+	while (status_num_of(&w.b, "lbus.bridge.c", "queued") != 0 && lbt_now_ms() < deadline)
+		lbt_sleep_ms(20);
+	assert_int_equal(status_num_of(&w.b, "lbus.bridge.c", "forwarded\":{\"out") - c_out0, 10);
+	lbt_proc_exited(&w.bridge_c);
+	assert_non_null(strstr(w.bridge_c.err, "queue full (10 messages"));
 	char *sb = status(&w.b);
 	fprintf(stderr, "bridge B after the restart: %s\n", sb ? sb : "?");
 	free(sb);
@@ -604,6 +657,41 @@ static void test_local_bus_restart(void **state)
 	lbus_close(pb);
 	lbus_close(sa);
 	lbus_close(sb);
+}
+
+/* TLS verifies the broker: a bridge that trusts another CA never connects,
+ * says why, and keeps its messages. */
+static void test_tls_wrong_ca_refused(void **state)
+{
+	SKIP_WITHOUT_BROKERS();
+	struct lbt_proc d;
+
+	assert_int_equal(bridge_start(&d, &w.b, "test-bridge-d", "name = lbus.bridge.d\nout tls/# qos 1\n",
+				      "other-ca.pem"),
+			 0);
+	int64_t deadline = lbt_now_ms() + lbt_ms(10000);
+	while (!strstr(d.err ? d.err : "", "cannot connect to the MQTT broker") && lbt_now_ms() < deadline) {
+		lbt_proc_exited(&d);
+		lbt_sleep_ms(20);
+	}
+	if (!strstr(d.err, "cannot connect to the MQTT broker"))
+		fail_msg("bridge D said: %s", d.err);
+	assert_non_null(strstr(d.err, "TLS"));
+	assert_true(wait_connected_of(&w.b, "lbus.bridge.d", false));
+	lbus *p;
+	assert_int_equal(lbt_connect(&w.b, &p), 0);
+	assert_int_equal(lbus_publish(p, "tls/x", "kept", 4, 0), 0);
+	assert_int_equal(lbus_sync(p, lbt_ms(5000)), 0);
+	lbus_close(p);
+	deadline = lbt_now_ms() + lbt_ms(5000);
+	while (status_num_of(&w.b, "lbus.bridge.d", "queued") != 1 && lbt_now_ms() < deadline)
+		lbt_sleep_ms(20);
+	assert_int_equal(status_num_of(&w.b, "lbus.bridge.d", "queued"), 1);
+	lbt_proc_signal(&d, SIGTERM);
+	assert_int_equal(lbt_proc_wait(&d, lbt_ms(10000)), 0);
+	assert_int_equal(d.exit_code, 0);
+	assert_non_null(strstr(d.err, "exiting with 1 messages not acknowledged"));
+	lbt_proc_free(&d);
 }
 
 /* `lbus call lbus.bridge status` from the command line. */
@@ -835,6 +923,7 @@ int main(void)
 	    cmocka_unit_test(test_no_loop_with_overlapping_routes),
 	    cmocka_unit_test(test_topics_outside_mqtt_rules_skipped),
 	    cmocka_unit_test(test_local_bus_restart),
+	    cmocka_unit_test(test_tls_wrong_ca_refused),
 	    cmocka_unit_test(test_status_from_cli),
 	    cmocka_unit_test(test_config_error_exit),
 	};

@@ -92,7 +92,10 @@ static void on_disconnect(struct mosquitto *mosq, void *ud, int rc, const mosqui
 
 	if (m->up && !m->stopping)
 		blog(LOG_WARNING, "lost the MQTT broker %s:%d: %s; reconnecting", m->cfg->host, m->cfg->port,
-		     rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+		     mosq_why(rc));
+	else if (!m->up && !m->failing && !m->stopping) /* e.g. the TLS handshake failed */
+		blog(LOG_WARNING, "cannot connect to the MQTT broker %s:%d: %s; retrying", m->cfg->host, m->cfg->port,
+		     mosq_why(rc));
 	if (m->up && !m->pending_up)
 		m->ops->on_down(m->ud);
 	m->up = false;
