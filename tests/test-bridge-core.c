@@ -335,8 +335,9 @@ static void test_core_forwarding(void **state)
 	assert_string_equal(bqueue_next(&core.q)->topic, "site1/sensors/a");
 	assert_true(bqueue_next(&core.q)->retain);
 	/* A '$' topic is skipped and counted. */
-	assert_int_equal(bridge_core_from_local(&core, &c.routes[1], "$lbus/client/connected", "", 0, false, false, 0),
-			 BRIDGE_SKIP_TOPIC);
+	assert_int_equal(
+	    bridge_core_from_local(&core, &c.routes[1], "$lbus/client/connected", "", 0, false, false, 0),
+	    BRIDGE_SKIP_TOPIC);
 	assert_int_equal(core.n.skipped, 1);
 	/* Past the bound: dropped and counted. */
 	assert_int_equal(bridge_core_from_local(&core, &c.routes[0], "sensors/b", "y", 1, false, false, 0),
@@ -353,11 +354,13 @@ static void test_core_forwarding(void **state)
 
 	/* From MQTT: mapped, duplicates after a resumed session filtered. */
 	bridge_core_mqtt_connected(&core, false);
-	assert_int_equal(bridge_core_from_remote(&core, 1, 1, "cmd/reboot", "now", 3, false, 0), BRIDGE_FORWARD);
+	assert_int_equal(bridge_core_from_remote(&core, 1, 1, "cmd/reboot", "now", 3, false, 0),
+			 BRIDGE_FORWARD);
 	assert_string_equal(core.topic, "remote/cmd/reboot");
 	bridge_core_in_done(&core, 0, 0);
 	bridge_core_mqtt_connected(&core, true);
-	assert_int_equal(bridge_core_from_remote(&core, 1, 1, "cmd/reboot", "now", 3, false, 0), BRIDGE_SKIP_DUP);
+	assert_int_equal(bridge_core_from_remote(&core, 1, 1, "cmd/reboot", "now", 3, false, 0),
+			 BRIDGE_SKIP_DUP);
 	assert_int_equal(core.n.duplicates, 1);
 	assert_int_equal(bridge_core_from_remote(&core, 0, 0, "other/x", "", 0, false, 0), BRIDGE_SKIP_TOPIC);
 	assert_int_equal(bridge_core_from_remote(&core, 2, 1, "cmd/x", "", 0, false, 0), BRIDGE_FORWARD);
@@ -385,14 +388,10 @@ static void test_core_forwarding(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_config_full),
-	    cmocka_unit_test(test_config_defaults),
-	    cmocka_unit_test(test_config_errors),
-	    cmocka_unit_test(test_config_file_errors),
-	    cmocka_unit_test(test_topic_rules),
-	    cmocka_unit_test(test_topic_match_and_map),
-	    cmocka_unit_test(test_queue_order_ack_bound),
-	    cmocka_unit_test(test_dedup),
+	    cmocka_unit_test(test_config_full),		  cmocka_unit_test(test_config_defaults),
+	    cmocka_unit_test(test_config_errors),	  cmocka_unit_test(test_config_file_errors),
+	    cmocka_unit_test(test_topic_rules),		  cmocka_unit_test(test_topic_match_and_map),
+	    cmocka_unit_test(test_queue_order_ack_bound), cmocka_unit_test(test_dedup),
 	    cmocka_unit_test(test_core_forwarding),
 	};
 	return cmocka_run_group_tests(tests, make_dir, remove_dir);

@@ -44,7 +44,7 @@
 
 struct world {
 	struct lbt_broker files; /* a tracked temporary dir for everything else */
-	struct lbt_broker a, b;  /* the two buses */
+	struct lbt_broker a, b;	 /* the two buses */
 	struct lbt_proc mosq, bridge_a, bridge_b, bridge_c;
 	int port, tls_port;
 	char mosq_conf[PATH_MAX];
@@ -74,7 +74,8 @@ static int free_port(void)
 
 static bool port_open(int port)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port),
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
@@ -109,19 +110,60 @@ static int make_certs(const char *dir)
 	lbt_path(crt, dir, "server.pem");
 	if (lbt_write_file(dir, "ext.cnf", "subjectAltName=IP:127.0.0.1,DNS:localhost\n", 42, ext))
 		return -EIO;
-	const char *gen_ca[] = {ssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-				"-nodes", "-keyout", ca_key, "-out", ca, "-days", "2", "-subj", "/CN=lbus test CA",
+	const char *gen_ca[] = {ssl,
+				"req",
+				"-x509",
+				"-newkey",
+				"ec",
+				"-pkeyopt",
+				"ec_paramgen_curve:prime256v1",
+				"-nodes",
+				"-keyout",
+				ca_key,
+				"-out",
+				ca,
+				"-days",
+				"2",
+				"-subj",
+				"/CN=lbus test CA",
 				NULL};
-	const char *gen_csr[] = {ssl, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-				 "-keyout", key, "-out", csr, "-subj", "/CN=localhost", NULL};
-	const char *sign[] = {ssl, "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
-			      "-out", crt, "-days", "2", "-extfile", ext, NULL};
+	const char *gen_csr[] = {ssl,
+				 "req",
+				 "-newkey",
+				 "ec",
+				 "-pkeyopt",
+				 "ec_paramgen_curve:prime256v1",
+				 "-nodes",
+				 "-keyout",
+				 key,
+				 "-out",
+				 csr,
+				 "-subj",
+				 "/CN=localhost",
+				 NULL};
+	const char *sign[] = {
+	    ssl,    "x509", "-req",  "-in", csr,	"-CA", ca,  "-CAkey", ca_key, "-CAcreateserial",
+	    "-out", crt,    "-days", "2",   "-extfile", ext,   NULL};
 	char other_key[PATH_MAX], other[PATH_MAX];
 	lbt_path(other_key, dir, "other-ca.key");
 	lbt_path(other, dir, "other-ca.pem");
-	const char *gen_other[] = {ssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-				   "-nodes", "-keyout", other_key, "-out", other, "-days", "2", "-subj",
-				   "/CN=another CA", NULL};
+	const char *gen_other[] = {ssl,
+				   "req",
+				   "-x509",
+				   "-newkey",
+				   "ec",
+				   "-pkeyopt",
+				   "ec_paramgen_curve:prime256v1",
+				   "-nodes",
+				   "-keyout",
+				   other_key,
+				   "-out",
+				   other,
+				   "-days",
+				   "2",
+				   "-subj",
+				   "/CN=another CA",
+				   NULL};
 	if (run_quiet(gen_ca) || run_quiet(gen_csr) || run_quiet(sign) || run_quiet(gen_other))
 		return -EIO;
 	return 0;
@@ -157,25 +199,27 @@ static int mosq_stop(void)
 static int write_mosq_conf(const char *dir)
 {
 	char text[4096];
-	int n = snprintf(text, sizeof(text),
-			 "per_listener_settings false\nallow_anonymous true\nset_tcp_nodelay true\n"
-			 "persistence true\npersistence_location %s/\nautosave_interval 0\n"
-			 "max_queued_messages 100000\nmax_inflight_messages 100\n%s"
-			 "listener %d 127.0.0.1\n"
-			 "listener %d 127.0.0.1\ncafile %s/ca.pem\ncertfile %s/server.pem\nkeyfile %s/server.key\n",
-			 dir, geteuid() == 0 ? "user root\n" : "", w.port, w.tls_port, dir, dir, dir);
+	int n = snprintf(
+	    text, sizeof(text),
+	    "per_listener_settings false\nallow_anonymous true\nset_tcp_nodelay true\n"
+	    "persistence true\npersistence_location %s/\nautosave_interval 0\n"
+	    "max_queued_messages 100000\nmax_inflight_messages 100\n%s"
+	    "listener %d 127.0.0.1\n"
+	    "listener %d 127.0.0.1\ncafile %s/ca.pem\ncertfile %s/server.pem\nkeyfile %s/server.key\n",
+	    dir, geteuid() == 0 ? "user root\n" : "", w.port, w.tls_port, dir, dir, dir);
 	return lbt_write_file(dir, "mosquitto.conf", text, (size_t)n, w.mosq_conf);
 }
 
 /* Start a bridge to bus with client id name; tls_ca NULL for plain TCP,
  * else the CA file (relative to the files dir) of a TLS connection. */
-static int bridge_start(struct lbt_proc *p, const struct lbt_broker *bus, const char *name, const char *routes,
-			const char *tls_ca)
+static int bridge_start(struct lbt_proc *p, const struct lbt_broker *bus, const char *name,
+			const char *routes, const char *tls_ca)
 {
 	char text[4096], path[PATH_MAX];
-	int n = snprintf(text, sizeof(text), "host = 127.0.0.1\nport = %d\nclient_id = %s\nsocket = %s\n%s%s%s%s",
-			 tls_ca ? w.tls_port : w.port, name, bus->sock, tls_ca ? "tls_ca = " : "",
-			 tls_ca ? tls_ca : "", tls_ca ? "\n" : "", routes);
+	int n =
+	    snprintf(text, sizeof(text), "host = 127.0.0.1\nport = %d\nclient_id = %s\nsocket = %s\n%s%s%s%s",
+		     tls_ca ? w.tls_port : w.port, name, bus->sock, tls_ca ? "tls_ca = " : "",
+		     tls_ca ? tls_ca : "", tls_ca ? "\n" : "", routes);
 	char file[64];
 	snprintf(file, sizeof(file), "%s.conf", name);
 	if (lbt_write_file(w.files.dir, file, text, (size_t)n, path))
@@ -302,7 +346,8 @@ static int teardown(void **state)
 		 w.bridge_c.exit_code == 0;
 	if (!ok)
 		fprintf(stderr, "bridge exits: A %d, B %d, C %d\nA: %s\nB: %s\nC: %s\n", w.bridge_a.exit_code,
-			w.bridge_b.exit_code, w.bridge_c.exit_code, w.bridge_a.err, w.bridge_b.err, w.bridge_c.err);
+			w.bridge_b.exit_code, w.bridge_c.exit_code, w.bridge_a.err, w.bridge_b.err,
+			w.bridge_c.err);
 	lbt_proc_free(&w.bridge_a);
 	lbt_proc_free(&w.bridge_b);
 	lbt_proc_free(&w.bridge_c);
@@ -323,9 +368,9 @@ static int teardown(void **state)
 
 struct inbox {
 	char topic[128];
-	long n;       /* messages */
-	long bad;     /* out of order, or with the wrong payload */
-	long next;    /* next sequence number expected */
+	long n;	   /* messages */
+	long bad;  /* out of order, or with the wrong payload */
+	long next; /* next sequence number expected */
 	bool retained, retain;
 	uint64_t sender_pid;
 	char last[256];
@@ -411,7 +456,7 @@ static void test_exactly_once_in_order_across_mosquitto_restart(void **state)
 	assert_int_equal(lbt_connect(&w.a, &pub), 0);
 	publish_seq(pub, 0, 1000);
 	assert_true(wait_count(sub, &got, 300, 10000)); /* traffic flows through mosquitto... */
-	assert_int_equal(mosq_stop(), 0);                /* ...when it stops */
+	assert_int_equal(mosq_stop(), 0);		/* ...when it stops */
 	assert_true(wait_connected(&w.a, false));
 	lbus *state_sub = subscribe(&w.a, "lbus/bridge/lbus.bridge/state", on_msg, &st);
 	assert_int_equal(st.n, 1); /* retained */
@@ -700,13 +745,15 @@ static void test_status_from_cli(void **state)
 	SKIP_WITHOUT_BROKERS();
 	struct lbt_proc r;
 
-	assert_int_equal(lbt_cli_run(&w.b, NULL, 0, lbt_ms(5000), &r, "call", "lbus.bridge", "status", NULL), 0);
+	assert_int_equal(lbt_cli_run(&w.b, NULL, 0, lbt_ms(5000), &r, "call", "lbus.bridge", "status", NULL),
+			 0);
 	assert_int_equal(r.exit_code, 0);
 	assert_non_null(strstr(r.out, "\"client_id\":\"test-bridge-b\""));
 	assert_non_null(strstr(r.out, "\"connected\":true"));
 	assert_non_null(strstr(r.out, "\"forwarded\":{\"out\":"));
 	lbt_proc_free(&r);
-	assert_int_equal(lbt_cli_run(&w.b, NULL, 0, lbt_ms(5000), &r, "call", "lbus.bridge", "reboot", NULL), 0);
+	assert_int_equal(lbt_cli_run(&w.b, NULL, 0, lbt_ms(5000), &r, "call", "lbus.bridge", "reboot", NULL),
+			 0);
 	assert_int_equal(r.exit_code, 1);
 	assert_non_null(strstr(r.err, "unknown request"));
 	lbt_proc_free(&r);
@@ -738,7 +785,6 @@ static void test_config_error_exit(void **state)
 	lbt_proc_free(&r);
 	lbt_broker_kill(&dir);
 }
-
 
 /* ---- benchmark (LBUS_BRIDGE_BENCH=1 meson test -C build test-bridge) -------------- */
 
@@ -841,10 +887,29 @@ static double bench_mosquitto_rate(void)
 	struct lbt_proc sub = {0}, pub = {0};
 	snprintf(port, sizeof(port), "%d", w.port);
 	snprintf(n, sizeof(n), "%d", BENCH_N);
-	const char *sargv[] = {"/usr/bin/mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-q", "1",
-			       "-t", "base/rate", "-C", n, NULL};
-	const char *pargv[] = {"/usr/bin/mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-q", "1",
-			       "-t", "base/rate", "-l", NULL};
+	const char *sargv[] = {"/usr/bin/mosquitto_sub",
+			       "-h",
+			       "127.0.0.1",
+			       "-p",
+			       port,
+			       "-q",
+			       "1",
+			       "-t",
+			       "base/rate",
+			       "-C",
+			       n,
+			       NULL};
+	const char *pargv[] = {"/usr/bin/mosquitto_pub",
+			       "-h",
+			       "127.0.0.1",
+			       "-p",
+			       port,
+			       "-q",
+			       "1",
+			       "-t",
+			       "base/rate",
+			       "-l",
+			       NULL};
 	size_t len = (size_t)BENCH_N * 65;
 	char *input = malloc(len);
 
@@ -906,12 +971,14 @@ static void bench_bridge(void **state)
 	int64_t bl = bench_bridge_p50();
 	int64_t ml = bench_mosquitto_p50();
 
-	printf("bench: 64 B QoS 1, %d messages: lbus A -> bridge -> mosquitto -> bridge -> lbus B %.0f msgs/s, "
-	       "mosquitto_pub | mosquitto_sub %.0f msgs/s\n",
-	       BENCH_N, br, mr);
-	printf("bench: one 64 B QoS 1 message end to end, p50 of %d: bridged %lld us, mosquitto clients alone "
-	       "%lld us\n",
-	       BENCH_LAT, (long long)bl, (long long)ml);
+	printf(
+	    "bench: 64 B QoS 1, %d messages: lbus A -> bridge -> mosquitto -> bridge -> lbus B %.0f msgs/s, "
+	    "mosquitto_pub | mosquitto_sub %.0f msgs/s\n",
+	    BENCH_N, br, mr);
+	printf(
+	    "bench: one 64 B QoS 1 message end to end, p50 of %d: bridged %lld us, mosquitto clients alone "
+	    "%lld us\n",
+	    BENCH_LAT, (long long)bl, (long long)ml);
 }
 
 int main(void)

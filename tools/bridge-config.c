@@ -63,7 +63,8 @@ static int set_str(char **slot, const char *s)
 	return 0;
 }
 
-static int parse_u64(struct parse *p, const char *key, const char *v, uint64_t min, uint64_t max, uint64_t *out)
+static int parse_u64(struct parse *p, const char *key, const char *v, uint64_t min, uint64_t max,
+		     uint64_t *out)
 {
 	char *end;
 	unsigned long long n;
@@ -243,9 +244,9 @@ static int route_options(struct parse *p, struct bridge_route *r, char **save)
 	while ((w = strtok_r(NULL, " \t", save)) && w[0] != '#') {
 		char *v = strtok_r(NULL, " \t", save);
 		const char *why;
-		char **slot = !strcmp(w, "local-prefix") ? &r->local_prefix
+		char **slot = !strcmp(w, "local-prefix")    ? &r->local_prefix
 			      : !strcmp(w, "remote-prefix") ? &r->remote_prefix
-							     : NULL;
+							    : NULL;
 
 		if (!slot && strcmp(w, "qos"))
 			return fail(p, "unknown word '%.40s' (want qos, local-prefix or remote-prefix)", w);

@@ -28,39 +28,39 @@
 
 enum bridge_dir {
 	BRIDGE_OUT = 0, /* local bus -> MQTT */
-	BRIDGE_IN = 1,  /* MQTT -> local bus */
+	BRIDGE_IN = 1,	/* MQTT -> local bus */
 };
 
 struct bridge_route {
 	enum bridge_dir dir;
-	int qos;              /* 0, 1 or 2 */
-	char *pattern;        /* as written, without prefixes */
+	int qos;	      /* 0, 1 or 2 */
+	char *pattern;	      /* as written, without prefixes */
 	char *local_prefix;   /* "" when none */
 	char *remote_prefix;  /* "" when none */
 	char *local_pattern;  /* local_prefix + pattern (out: subscribed on the bus) */
 	char *remote_pattern; /* remote_prefix + pattern (in: subscribed on MQTT) */
-	unsigned line;        /* where it was configured */
+	unsigned line;	      /* where it was configured */
 };
 
 #define BRIDGE_MQTT_311 4 /* protocol levels, as MQTT numbers them */
 #define BRIDGE_MQTT_5 5
 
 struct bridge_config {
-	char *host;          /* default "localhost" */
-	int port;            /* default 1883, 8883 with tls_ca */
-	char *client_id;     /* default "lbus-bridge-HOSTNAME" */
-	char *username;      /* NULL: none */
-	char *password;      /* first line of password_file, NULL: none */
-	char *tls_ca;        /* CA file: TLS on when set */
-	char *tls_cert;      /* client certificate and key (both or neither) */
+	char *host;	 /* default "localhost" */
+	int port;	 /* default 1883, 8883 with tls_ca */
+	char *client_id; /* default "lbus-bridge-HOSTNAME" */
+	char *username;	 /* NULL: none */
+	char *password;	 /* first line of password_file, NULL: none */
+	char *tls_ca;	 /* CA file: TLS on when set */
+	char *tls_cert;	 /* client certificate and key (both or neither) */
 	char *tls_key;
-	int keepalive;       /* seconds, default 60 */
-	bool clean_session;  /* default false: the broker keeps our session */
-	int mqtt_version;    /* BRIDGE_MQTT_311 or BRIDGE_MQTT_5 (default) */
-	char *socket;        /* the local bus; NULL: the default path */
+	int keepalive;		  /* seconds, default 60 */
+	bool clean_session;	  /* default false: the broker keeps our session */
+	int mqtt_version;	  /* BRIDGE_MQTT_311 or BRIDGE_MQTT_5 (default) */
+	char *socket;		  /* the local bus; NULL: the default path */
 	uint64_t queue_max_msgs;  /* outgoing messages kept while MQTT is down */
 	uint64_t queue_max_bytes; /* and their payload + topic bytes */
-	char *name;          /* the status name on the bus, "lbus.bridge" */
+	char *name;		  /* the status name on the bus, "lbus.bridge" */
 	struct bridge_route *routes;
 	size_t n_routes;
 };

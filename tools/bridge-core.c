@@ -31,8 +31,9 @@ static enum bridge_verdict skip(struct bridge_core *c, int64_t now_ms, const cha
 	return BRIDGE_SKIP_TOPIC;
 }
 
-enum bridge_verdict bridge_core_from_local(struct bridge_core *c, const struct bridge_route *r, const char *topic,
-					   const void *data, size_t len, bool retain, bool own, int64_t now_ms)
+enum bridge_verdict bridge_core_from_local(struct bridge_core *c, const struct bridge_route *r,
+					   const char *topic, const void *data, size_t len, bool retain,
+					   bool own, int64_t now_ms)
 {
 	const char *why;
 	long tl;
@@ -53,9 +54,10 @@ enum bridge_verdict bridge_core_from_local(struct bridge_core *c, const struct b
 		return BRIDGE_QUEUED;
 	c->n.dropped_out++;
 	if (blog_allow(&c->lim_drop, now_ms, "dropped messages"))
-		blog(LOG_WARNING, "queue full (%llu messages, %llu bytes) while MQTT is %s: dropped message on '%.200s'",
-		     (unsigned long long)c->q.msgs, (unsigned long long)c->q.bytes, c->mqtt_up ? "up" : "down",
-		     topic);
+		blog(LOG_WARNING,
+		     "queue full (%llu messages, %llu bytes) while MQTT is %s: dropped message on '%.200s'",
+		     (unsigned long long)c->q.msgs, (unsigned long long)c->q.bytes,
+		     c->mqtt_up ? "up" : "down", topic);
 	return BRIDGE_DROPPED;
 }
 
@@ -84,7 +86,8 @@ enum bridge_verdict bridge_core_from_remote(struct bridge_core *c, int mid, int 
 	const struct bridge_route *r = in_route(c, topic);
 
 	if (!r)
-		return skip(c, now_ms, "incoming", topic, "no in route matches (a subscription of an older session?)");
+		return skip(c, now_ms, "incoming", topic,
+			    "no in route matches (a subscription of an older session?)");
 	if (qos > 0 && bdedup_check(&c->dedup, mid, bdedup_hash(topic, data, len, retain))) {
 		c->n.duplicates++;
 		return BRIDGE_SKIP_DUP;
@@ -153,8 +156,8 @@ int bridge_core_status_json(const struct bridge_core *c, char **out, size_t *len
 	cli_json_cstring(f, c->cfg->client_id);
 	fprintf(f, ",\"broker\":");
 	cli_json_cstring(f, c->cfg->host);
-	fprintf(f, ",\"port\":%d,\"connected\":%s,\"lbus_connected\":%s", c->cfg->port, c->mqtt_up ? "true" : "false",
-		c->local_up ? "true" : "false");
+	fprintf(f, ",\"port\":%d,\"connected\":%s,\"lbus_connected\":%s", c->cfg->port,
+		c->mqtt_up ? "true" : "false", c->local_up ? "true" : "false");
 	json_u64(f, "queued", c->q.msgs);
 	json_u64(f, "queued_bytes", c->q.bytes);
 	json_u64(f, "inflight", c->q.inflight);

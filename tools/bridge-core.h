@@ -28,12 +28,12 @@
 
 struct bridge_counters {
 	uint64_t forwarded_out; /* acknowledged by the MQTT broker (QoS 0: handed over) */
-	uint64_t forwarded_in;  /* published on the bus */
-	uint64_t dropped_out;   /* refused by the full queue */
-	uint64_t dropped_in;    /* the bus was unreachable or refused it */
-	uint64_t skipped;       /* a topic the other side does not accept */
-	uint64_t duplicates;    /* MQTT redeliveries not forwarded twice */
-	uint64_t own;           /* the bridge's own messages, not sent back */
+	uint64_t forwarded_in;	/* published on the bus */
+	uint64_t dropped_out;	/* refused by the full queue */
+	uint64_t dropped_in;	/* the bus was unreachable or refused it */
+	uint64_t skipped;	/* a topic the other side does not accept */
+	uint64_t duplicates;	/* MQTT redeliveries not forwarded twice */
+	uint64_t own;		/* the bridge's own messages, not sent back */
 	uint64_t mqtt_connects, local_connects;
 };
 
@@ -49,19 +49,20 @@ struct bridge_core {
 
 enum bridge_verdict {
 	BRIDGE_FORWARD = 0, /* from MQTT: publish core->topic on the bus */
-	BRIDGE_QUEUED,      /* from the bus: queued for MQTT */
+	BRIDGE_QUEUED,	    /* from the bus: queued for MQTT */
 	BRIDGE_SKIP_OWN,    /* the bridge's own message */
 	BRIDGE_SKIP_TOPIC,  /* topic outside the other side's rules (logged) */
 	BRIDGE_SKIP_DUP,    /* a redelivery already forwarded */
-	BRIDGE_DROPPED,     /* the queue is full (logged) */
+	BRIDGE_DROPPED,	    /* the queue is full (logged) */
 };
 
 void bridge_core_init(struct bridge_core *c, const struct bridge_config *cfg);
 void bridge_core_free(struct bridge_core *c);
 
 /* A message from the bus matched out route r; own: the bridge sent it. */
-enum bridge_verdict bridge_core_from_local(struct bridge_core *c, const struct bridge_route *r, const char *topic,
-					   const void *data, size_t len, bool retain, bool own, int64_t now_ms);
+enum bridge_verdict bridge_core_from_local(struct bridge_core *c, const struct bridge_route *r,
+					   const char *topic, const void *data, size_t len, bool retain,
+					   bool own, int64_t now_ms);
 
 /* The bus reported count messages lost on an out subscription. */
 void bridge_core_local_dropped(struct bridge_core *c, uint64_t count, int64_t now_ms);

@@ -136,7 +136,8 @@ static void try_connect(struct blocal *l, int64_t now_ms)
 			return;
 		}
 		if (!l->failing)
-			blog(LOG_WARNING, "cannot reach the bus at %s: %s; retrying", bus_path(l), lbus_strerror(r));
+			blog(LOG_WARNING, "cannot reach the bus at %s: %s; retrying", bus_path(l),
+			     lbus_strerror(r));
 		l->failing = true;
 		schedule_retry(l, now_ms);
 		return;

@@ -50,17 +50,17 @@ struct blocal {
 	const struct bridge_config *cfg;
 	const struct blocal_ops *ops;
 	void *ud;
-	lbus *bus;            /* NULL while down */
-	uint64_t own_id;      /* this connection's client id */
-	pid_t own_pid;        /* this process as the bus sees it, 0 if unknown */
+	lbus *bus;	 /* NULL while down */
+	uint64_t own_id; /* this connection's client id */
+	pid_t own_pid;	 /* this process as the bus sees it, 0 if unknown */
 	uid_t own_uid;
 	struct blocal_sub *subs; /* one per out route */
 	size_t n_subs;
-	int64_t retry_at_ms;  /* while down: the next attempt */
+	int64_t retry_at_ms; /* while down: the next attempt */
 	int backoff_ms;
 	bool paused;
-	bool failing;         /* the failure of this outage was logged */
-	bool fatal;           /* the bus refused the configuration: give up */
+	bool failing; /* the failure of this outage was logged */
+	bool fatal;   /* the bus refused the configuration: give up */
 	unsigned seed;
 };
 

@@ -48,7 +48,8 @@ bool blog_allow(struct blog_limit *l, int64_t now_ms, const char *what)
 	}
 	l->lines++;
 	if (l->suppressed) {
-		blog(LOG_WARNING, "%s: %llu similar lines suppressed", what, (unsigned long long)l->suppressed);
+		blog(LOG_WARNING, "%s: %llu similar lines suppressed", what,
+		     (unsigned long long)l->suppressed);
 		l->suppressed = 0;
 	}
 	return true;
@@ -57,7 +58,8 @@ bool blog_allow(struct blog_limit *l, int64_t now_ms, const char *what)
 void blog_flush(struct blog_limit *l, int64_t now_ms, const char *what)
 {
 	if (l->suppressed && now_ms - l->window_start_ms >= 1000) {
-		blog(LOG_WARNING, "%s: %llu similar lines suppressed", what, (unsigned long long)l->suppressed);
+		blog(LOG_WARNING, "%s: %llu similar lines suppressed", what,
+		     (unsigned long long)l->suppressed);
 		l->suppressed = 0;
 		l->window_start_ms = now_ms;
 		l->lines = 1;

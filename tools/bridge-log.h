@@ -20,7 +20,7 @@ void blog(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 struct blog_limit {
 	int64_t window_start_ms;
-	unsigned lines;      /* lines written in the current window */
+	unsigned lines;	     /* lines written in the current window */
 	uint64_t suppressed; /* events not logged since the last line */
 };
 

@@ -49,7 +49,9 @@ static const char *mosq_why(int rc)
 
 static void subscribe_routes(struct bmqtt *m)
 {
-	int opts = m->cfg->mqtt_version == BRIDGE_MQTT_5 ? MQTT_SUB_OPT_NO_LOCAL | MQTT_SUB_OPT_RETAIN_AS_PUBLISHED : 0;
+	int opts = m->cfg->mqtt_version == BRIDGE_MQTT_5
+		       ? MQTT_SUB_OPT_NO_LOCAL | MQTT_SUB_OPT_RETAIN_AS_PUBLISHED
+		       : 0;
 
 	for (size_t i = 0; i < m->cfg->n_routes; i++) {
 		const struct bridge_route *r = &m->cfg->routes[i];
@@ -59,7 +61,8 @@ static void subscribe_routes(struct bmqtt *m)
 			continue;
 		rc = mosquitto_subscribe_v5(m->mosq, NULL, r->remote_pattern, r->qos, opts, NULL);
 		if (rc != MOSQ_ERR_SUCCESS)
-			blog(LOG_ERR, "cannot subscribe '%s' on the MQTT broker: %s", r->remote_pattern, mosq_why(rc));
+			blog(LOG_ERR, "cannot subscribe '%s' on the MQTT broker: %s", r->remote_pattern,
+			     mosq_why(rc));
 	}
 }
 
@@ -69,8 +72,8 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc, int flags, cons
 
 	if (rc != 0) {
 		if (!m->failing)
-			blog(LOG_WARNING, "the MQTT broker %s:%d refused the connection: %s; retrying", m->cfg->host,
-			     m->cfg->port,
+			blog(LOG_WARNING, "the MQTT broker %s:%d refused the connection: %s; retrying",
+			     m->cfg->host, m->cfg->port,
 			     m->cfg->mqtt_version == BRIDGE_MQTT_5 ? mosquitto_reason_string(rc)
 								   : mosquitto_connack_string(rc));
 		m->failing = true;
@@ -82,8 +85,8 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc, int flags, cons
 	m->session_present = flags & 1;
 	m->failing = false;
 	m->backoff_ms = BACKOFF_MIN_MS;
-	blog(LOG_NOTICE, "connected to the MQTT broker %s:%d as '%s'%s", m->cfg->host, m->cfg->port, m->cfg->client_id,
-	     m->session_present ? " (session resumed)" : "");
+	blog(LOG_NOTICE, "connected to the MQTT broker %s:%d as '%s'%s", m->cfg->host, m->cfg->port,
+	     m->cfg->client_id, m->session_present ? " (session resumed)" : "");
 }
 
 static void on_disconnect(struct mosquitto *mosq, void *ud, int rc, const mosquitto_property *props)
@@ -94,8 +97,8 @@ static void on_disconnect(struct mosquitto *mosq, void *ud, int rc, const mosqui
 		blog(LOG_WARNING, "lost the MQTT broker %s:%d: %s; reconnecting", m->cfg->host, m->cfg->port,
 		     mosq_why(rc));
 	else if (!m->up && !m->failing && !m->stopping) /* e.g. the TLS handshake failed */
-		blog(LOG_WARNING, "cannot connect to the MQTT broker %s:%d: %s; retrying", m->cfg->host, m->cfg->port,
-		     mosq_why(rc));
+		blog(LOG_WARNING, "cannot connect to the MQTT broker %s:%d: %s; retrying", m->cfg->host,
+		     m->cfg->port, mosq_why(rc));
 	if (m->up && !m->pending_up)
 		m->ops->on_down(m->ud);
 	m->up = false;
@@ -109,7 +112,8 @@ static void on_publish(struct mosquitto *mosq, void *ud, int mid, int reason, co
 	struct bmqtt *m = ud;
 
 	if (reason >= 0x80)
-		blog(LOG_WARNING, "the MQTT broker refused message %d: %s", mid, mosquitto_reason_string(reason));
+		blog(LOG_WARNING, "the MQTT broker refused message %d: %s", mid,
+		     mosquitto_reason_string(reason));
 	m->ops->on_acked(m->ud, mid, reason < 0x80);
 }
 
@@ -118,8 +122,8 @@ static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_
 {
 	struct bmqtt *m = ud;
 
-	m->ops->on_message(m->ud, msg->qos ? msg->mid : 0, msg->qos, msg->topic, msg->payload ? msg->payload : "",
-			   (size_t)msg->payloadlen, msg->retain);
+	m->ops->on_message(m->ud, msg->qos ? msg->mid : 0, msg->qos, msg->topic,
+			   msg->payload ? msg->payload : "", (size_t)msg->payloadlen, msg->retain);
 }
 
 static int setup_tls(struct bmqtt *m, char *err, size_t errlen)
@@ -137,8 +141,8 @@ static int setup_tls(struct bmqtt *m, char *err, size_t errlen)
 	return 0;
 }
 
-int bmqtt_init(struct bmqtt *m, const struct bridge_config *cfg, const struct bmqtt_ops *ops, void *ud, char *err,
-	       size_t errlen)
+int bmqtt_init(struct bmqtt *m, const struct bridge_config *cfg, const struct bmqtt_ops *ops, void *ud,
+	       char *err, size_t errlen)
 {
 	memset(m, 0, sizeof(*m));
 	m->cfg = cfg;
@@ -161,7 +165,8 @@ int bmqtt_init(struct bmqtt *m, const struct bridge_config *cfg, const struct bm
 	mosquitto_disconnect_v5_callback_set(m->mosq, on_disconnect);
 	mosquitto_publish_v5_callback_set(m->mosq, on_publish);
 	mosquitto_message_v5_callback_set(m->mosq, on_message);
-	if (cfg->username && mosquitto_username_pw_set(m->mosq, cfg->username, cfg->password) != MOSQ_ERR_SUCCESS) {
+	if (cfg->username &&
+	    mosquitto_username_pw_set(m->mosq, cfg->username, cfg->password) != MOSQ_ERR_SUCCESS) {
 		snprintf(err, errlen, "cannot set the MQTT username");
 		return -EINVAL;
 	}
@@ -250,7 +255,8 @@ void bmqtt_handle(struct bmqtt *m, short revents, int64_t now_ms)
 	}
 }
 
-int bmqtt_publish(struct bmqtt *m, const char *topic, const void *data, size_t len, int qos, bool retain, int *mid)
+int bmqtt_publish(struct bmqtt *m, const char *topic, const void *data, size_t len, int qos, bool retain,
+		  int *mid)
 {
 	int rc;
 

@@ -32,7 +32,8 @@ struct bmqtt_ops {
 	/* The connection is gone (after on_up). */
 	void (*on_down)(void *ud);
 	/* A message arrived (mid 0 for QoS 0). */
-	void (*on_message)(void *ud, int mid, int qos, const char *topic, const void *data, size_t len, bool retain);
+	void (*on_message)(void *ud, int mid, int qos, const char *topic, const void *data, size_t len,
+			   bool retain);
 	/* The broker acknowledged the QoS 1/2 message mid; ok false when it
 	 * refused it (MQTT 5 reason code >= 0x80, e.g. not authorised). */
 	void (*on_acked)(void *ud, int mid, bool ok);
@@ -45,10 +46,10 @@ struct bmqtt {
 	const struct bmqtt_ops *ops;
 	void *ud;
 	struct mosquitto *mosq;
-	bool up;           /* CONNACK accepted, not lost since */
-	bool pending_up;   /* on_up not yet reported (reported outside callbacks) */
+	bool up;	 /* CONNACK accepted, not lost since */
+	bool pending_up; /* on_up not yet reported (reported outside callbacks) */
 	bool session_present;
-	bool failing;      /* the failure of this outage was logged */
+	bool failing; /* the failure of this outage was logged */
 	bool stopping;
 	int64_t retry_at_ms;
 	int backoff_ms;
@@ -57,8 +58,8 @@ struct bmqtt {
 
 /* Create the client with the configuration's identity, credentials and TLS.
  * No connection yet. 0, or -errno with a message in err. */
-int bmqtt_init(struct bmqtt *m, const struct bridge_config *cfg, const struct bmqtt_ops *ops, void *ud, char *err,
-	       size_t errlen);
+int bmqtt_init(struct bmqtt *m, const struct bridge_config *cfg, const struct bmqtt_ops *ops, void *ud,
+	       char *err, size_t errlen);
 void bmqtt_free(struct bmqtt *m);
 
 /* Poll integration, as for bridge-local.h. */
@@ -69,7 +70,8 @@ void bmqtt_handle(struct bmqtt *m, short revents, int64_t now_ms);
 
 /* Publish; *mid gets the message id. 0, or -ENOTCONN / -EINVAL / -EMSGSIZE /
  * -ENOMEM. */
-int bmqtt_publish(struct bmqtt *m, const char *topic, const void *data, size_t len, int qos, bool retain, int *mid);
+int bmqtt_publish(struct bmqtt *m, const char *topic, const void *data, size_t len, int qos, bool retain,
+		  int *mid);
 
 /* Send DISCONNECT (at exit) and stop reconnecting. */
 void bmqtt_stop(struct bmqtt *m);

@@ -27,19 +27,19 @@
 
 struct bq_entry {
 	struct bq_entry *next;
-	int mid;      /* in flight: libmosquitto's message id; 0 while pending */
+	int mid; /* in flight: libmosquitto's message id; 0 while pending */
 	int qos;
 	bool retain;
-	size_t len;   /* payload bytes, at data */
-	char *topic;  /* NUL-terminated, after the payload in data */
+	size_t len;  /* payload bytes, at data */
+	char *topic; /* NUL-terminated, after the payload in data */
 	unsigned char data[];
 };
 
 struct bqueue {
 	struct bq_entry *head, *tail;
 	struct bq_entry *pending; /* first entry not yet handed, NULL if none */
-	uint64_t msgs, bytes;     /* all entries */
-	uint64_t inflight;        /* entries handed and not yet acked */
+	uint64_t msgs, bytes;	  /* all entries */
+	uint64_t inflight;	  /* entries handed and not yet acked */
 	uint64_t max_msgs, max_bytes;
 };
 

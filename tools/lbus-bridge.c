@@ -29,30 +29,29 @@
 
 #define EXIT_FLUSH_MS 2000
 
-static const char usage[] =
-    "Usage: lbus-bridge -c FILE [OPTION...]\n"
-    "Join the local lbus bus to an MQTT broker: `out` routes forward topics of\n"
-    "the bus to the broker, `in` routes the broker's topics to the bus.\n\n"
-    "  -c, --config FILE  the configuration (required), `key = value` lines and\n"
-    "                     route lines:\n"
-    "                       out PATTERN [qos N] [local-prefix P] [remote-prefix P]\n"
-    "                       in PATTERN [qos N] [local-prefix P] [remote-prefix P]\n"
-    "  -S, --socket PATH  the bus socket (overrides `socket` in FILE)\n"
-    "  -h, --help         this text\n"
-    "      --version      print the version\n\n"
-    "Keys: host, port, client_id, username, password_file, tls_ca, tls_cert,\n"
-    "tls_key, keepalive, clean_session, mqtt_version (3.1.1 or 5), socket,\n"
-    "queue_max_msgs, queue_max_bytes, name (default lbus.bridge).\n\n"
-    "The bridge never sends back what it published itself, reconnects to both\n"
-    "sides with backoff, and keeps outgoing messages while MQTT is down, up to\n"
-    "the queue bounds (the excess is counted and logged as dropped).\n"
-    "`lbus call NAME status` answers with JSON: connected, lbus_connected,\n"
-    "queued, queued_bytes, inflight, forwarded {out, in}, dropped {out, in},\n"
-    "skipped, duplicates, mqtt_connects, lbus_connects. The MQTT link state\n"
-    "(connected, disconnected, stopped) is kept retained on\n"
-    "lbus/bridge/NAME/state.\n\n"
-    "Exit status: 0 after SIGTERM/SIGINT, 1 when the bus refuses the\n"
-    "configuration, 2 for a usage or configuration error.\n";
+static const char usage[] = "Usage: lbus-bridge -c FILE [OPTION...]\n"
+			    "Join the local lbus bus to an MQTT broker: `out` routes forward topics of\n"
+			    "the bus to the broker, `in` routes the broker's topics to the bus.\n\n"
+			    "  -c, --config FILE  the configuration (required), `key = value` lines and\n"
+			    "                     route lines:\n"
+			    "                       out PATTERN [qos N] [local-prefix P] [remote-prefix P]\n"
+			    "                       in PATTERN [qos N] [local-prefix P] [remote-prefix P]\n"
+			    "  -S, --socket PATH  the bus socket (overrides `socket` in FILE)\n"
+			    "  -h, --help         this text\n"
+			    "      --version      print the version\n\n"
+			    "Keys: host, port, client_id, username, password_file, tls_ca, tls_cert,\n"
+			    "tls_key, keepalive, clean_session, mqtt_version (3.1.1 or 5), socket,\n"
+			    "queue_max_msgs, queue_max_bytes, name (default lbus.bridge).\n\n"
+			    "The bridge never sends back what it published itself, reconnects to both\n"
+			    "sides with backoff, and keeps outgoing messages while MQTT is down, up to\n"
+			    "the queue bounds (the excess is counted and logged as dropped).\n"
+			    "`lbus call NAME status` answers with JSON: connected, lbus_connected,\n"
+			    "queued, queued_bytes, inflight, forwarded {out, in}, dropped {out, in},\n"
+			    "skipped, duplicates, mqtt_connects, lbus_connects. The MQTT link state\n"
+			    "(connected, disconnected, stopped) is kept retained on\n"
+			    "lbus/bridge/NAME/state.\n\n"
+			    "Exit status: 0 after SIGTERM/SIGINT, 1 when the bus refuses the\n"
+			    "configuration, 2 for a usage or configuration error.\n";
 
 struct bridge {
 	struct bridge_config cfg;
@@ -176,7 +175,8 @@ static void mqtt_down(void *ud)
 	blocal_pause(&b->local, false);
 }
 
-static void mqtt_message(void *ud, int mid, int qos, const char *topic, const void *data, size_t len, bool retain)
+static void mqtt_message(void *ud, int mid, int qos, const char *topic, const void *data, size_t len,
+			 bool retain)
 {
 	struct bridge *b = ud;
 	int64_t now = now_ms();
@@ -321,7 +321,8 @@ static int parse_args(int argc, char **argv, const char **config, const char **s
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "lbus-bridge: unexpected argument '%s'\nTry 'lbus-bridge --help'.\n", argv[optind]);
+		fprintf(stderr, "lbus-bridge: unexpected argument '%s'\nTry 'lbus-bridge --help'.\n",
+			argv[optind]);
 		return 2;
 	}
 	if (!*config) {
