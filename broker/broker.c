@@ -16,7 +16,8 @@
  *      be closed from anywhere, including its own handlers.
  *
  * Signals arrive through a signalfd: SIGTERM/SIGINT start the shutdown (stop
- * accepting and reading, remove the socket, flush queues for at most 2 s),
+ * accepting and reading, remove the socket, flush queues for at most
+ * shutdown_timeout, 2 s by default),
  * SIGHUP reloads the configuration. SIGPIPE is ignored; writes also use
  * MSG_NOSIGNAL.
  */
@@ -39,7 +40,6 @@
 
 #define BROKER_EVENTS 64
 #define BROKER_SWEEP_MS 1000
-#define BROKER_STOP_FLUSH_MS 2000
 
 int64_t broker_now_ms(void)
 {
@@ -87,9 +87,31 @@ static int broker_state_init(struct broker *b)
 	calls_init(&b->calls);
 	monitors_init(&b->monitors);
 	presence_init(&b->presence);
+	uid_limits_init(&b->uid_limits);
 	if (trie_init(&b->subs) < 0 || names_init(&b->names) < 0 || router_init(&b->router, &b->pool) < 0)
 		return -ENOMEM;
 	return 0;
+}
+
+int broker_config_init(struct broker *b, const struct broker_options *opts, char *err, size_t errlen)
+{
+	int ret;
+
+	config_defaults(&b->cfg);
+	b->config_path = opts->config_path;
+	b->config_optional = false;
+	if (!b->config_path && config_default_path(b->config_buf, sizeof(b->config_buf)) == 0) {
+		b->config_path = b->config_buf;
+		b->config_optional = true;
+	}
+	if (!b->config_path)
+		return 0;
+	ret = config_load(&b->cfg, b->config_path, err, errlen);
+	if (ret == -ENOENT && b->config_optional) {
+		b->config_path = NULL; /* no default file: the defaults */
+		ret = 0;
+	}
+	return ret;
 }
 
 int broker_init(struct broker *b, const struct broker_options *opts)
@@ -103,12 +125,13 @@ int broker_init(struct broker *b, const struct broker_options *opts)
 	ret = broker_state_init(b);
 	if (ret < 0)
 		return ret;
-	config_defaults(&b->cfg);
-	b->config_path = opts->config_path;
-	if (b->config_path && (ret = config_load(&b->cfg, b->config_path, err, sizeof(err))) < 0) {
+	ret = broker_config_init(b, opts, err, sizeof(err));
+	if (ret < 0) {
 		log_msg(&b->log, LOG_ERR, "%s", err);
 		return ret;
 	}
+	if (b->config_path)
+		log_msg(&b->log, LOG_INFO, "configuration read from %s", b->config_path);
 	retained_set_max(&b->retained, b->cfg.retained_max);
 	b->uid = geteuid();
 	b->started_ms = (uint64_t)broker_now_ms();
@@ -133,14 +156,22 @@ static void broker_reload(struct broker *b)
 {
 	struct config cfg;
 	char err[512];
+	int ret;
 
+	if (!b->config_path && b->config_optional)
+		b->config_path = b->config_buf; /* the default file may exist by now */
 	if (!b->config_path) {
 		log_msg(&b->log, LOG_INFO, "SIGHUP: no configuration file to reload");
 		return;
 	}
 	notify_send("RELOADING=1");
 	config_defaults(&cfg);
-	if (config_load(&cfg, b->config_path, err, sizeof(err)) < 0) {
+	ret = config_load(&cfg, b->config_path, err, sizeof(err));
+	if (ret == -ENOENT && b->config_optional) {
+		log_msg(&b->log, LOG_INFO, "SIGHUP: %s does not exist; keeping the current configuration",
+			b->config_path);
+		b->config_path = NULL;
+	} else if (ret < 0) {
 		log_msg(&b->log, LOG_ERR, "reload failed, keeping the current configuration: %s", err);
 	} else {
 		if (cfg.socket_mode != b->cfg.socket_mode)
@@ -162,7 +193,7 @@ static void broker_stop(struct broker *b)
 	log_msg(&b->log, LOG_INFO, "shutting down");
 	notify_send("STOPPING=1");
 	b->stopping = true;
-	b->stop_deadline_ms = broker_now_ms() + BROKER_STOP_FLUSH_MS;
+	b->stop_deadline_ms = broker_now_ms() + b->cfg.shutdown_timeout_ms;
 	listener_close(&b->listener);
 	for (l = b->clients.next; l != &b->clients; l = l->next)
 		client_update_events(container_of(l, struct client, link));
@@ -292,6 +323,7 @@ void broker_deinit(struct broker *b)
 	if (b->epfd >= 0)
 		close(b->epfd);
 	presence_deinit(&b->presence);
+	uid_limits_deinit(&b->uid_limits);
 	calls_deinit(&b->calls);
 	retained_deinit(&b->retained);
 	groups_deinit(&b->groups);

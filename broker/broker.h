@@ -13,6 +13,7 @@
 #include "calls.h"
 #include "config.h"
 #include "groups.h"
+#include "connlimits.h"
 #include "list.h"
 #include "listener.h"
 #include "log.h"
@@ -27,18 +28,22 @@
 
 struct broker_options {
 	const char *socket_path; /* -S, NULL for the default */
-	const char *config_path; /* -c, NULL for none */
+	const char *config_path; /* -c, NULL for the default file (if it exists) */
 	bool verbose;            /* -v */
 };
 
 struct broker_counters {
 	uint64_t msgs_in, msgs_out, bytes_in, bytes_out, dropped, errors;
 	uint64_t clients, clients_total;
+	/* connections and requests refused by a limit (connlimits.h) */
+	uint64_t refused_max_clients, refused_max_clients_per_uid, refused_max_names, refused_max_subscriptions;
 };
 
 struct broker {
 	struct config cfg;
-	const char *config_path;
+	const char *config_path; /* the file read (config_buf or -c), NULL for none */
+	bool config_optional;    /* the default file: its absence is no error */
+	char config_buf[4096];
 	struct logger log;
 	int epfd;
 	int sigfd;
@@ -47,6 +52,9 @@ struct broker {
 	int64_t shed_logged_ms;  /* last time that was logged (at most 1/s) */
 	struct listener listener;
 	uid_t uid;               /* the only uid admitted */
+	int64_t refusal_logged_ms; /* last refused connection logged (at most 1/s) */
+	uint64_t refusals_unlogged; /* refused since then, not logged one by one */
+	struct uid_limits uid_limits; /* live connections per uid */
 
 	struct list clients;     /* struct client.link, all live clients */
 	struct list flush;       /* clients with output to try writing now */
@@ -75,6 +83,13 @@ struct broker {
 	int64_t stop_deadline_ms;
 };
 
+/*
+ * Find and read the configuration into b->cfg: opts->config_path, else the
+ * default file when it exists (config.h). 0, or -errno with err set to a
+ * "file:line: why" message. broker_init() calls it; lbusd --check-config
+ * calls it alone on a zeroed broker.
+ */
+int broker_config_init(struct broker *b, const struct broker_options *opts, char *err, size_t errlen);
 /* Set up everything (socket, signals, epoll). 0 or -errno (logged). */
 int broker_init(struct broker *b, const struct broker_options *opts);
 /* Run until SIGTERM/SIGINT; returns 0 after a clean shutdown, -errno on failure. */

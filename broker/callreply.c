@@ -25,8 +25,9 @@
  * passes fails the call with ERR_TIMEOUT (callreply_expire, driven by the
  * event loop's timeout).
  *
- * CallResult frames are encoded by hand (pbwire.h): the reply payload is
- * copied once, into a pooled buffer, and nothing else is allocated.
+ * CallResult frames are encoded by proto/ (lbus_wire_result_frame_encode):
+ * the reply payload is copied once, into a pooled buffer, and nothing else
+ * is allocated.
  */
 #include <errno.h>
 #include <string.h>
@@ -37,73 +38,23 @@
 #include "dispatch.h"
 #include "monitor.h"
 #include "lbus-limits.h"
-#include "pbwire.h"
+#include "wire.h"
 #include "topic.h"
 #include "subscription.h"
 
-/* CallResult field numbers (lbus.proto). */
-enum {
-	RES_F_CALL_ID = 1,
-	RES_F_PAYLOAD = 2,
-	RES_F_ERROR = 3,
-	RES_F_REASON = 4,
-	RES_F_SENDER = 5,
-};
-
-struct result {
-	uint64_t call_id;
-	const uint8_t *payload;
-	size_t payload_len;
-	uint32_t error;
-	const char *reason; /* reason_len bytes, not NUL-terminated; NULL for none */
-	size_t reason_len;
-	const uint8_t *sender;
-	size_t sender_len;
-	uint32_t req_id;
-};
-
-static size_t result_body_size(const struct result *r)
-{
-	size_t rlen = r->reason_len;
-
-	return lbus_pb_varint_field_size(RES_F_CALL_ID, r->call_id) +
-	       (r->payload_len ? lbus_pb_len_field_size(RES_F_PAYLOAD, r->payload_len) : 0) +
-	       lbus_pb_varint_field_size(RES_F_ERROR, r->error) + (rlen ? lbus_pb_len_field_size(RES_F_REASON, rlen) : 0) +
-	       (r->sender_len ? lbus_pb_len_field_size(RES_F_SENDER, r->sender_len) : 0);
-}
-
-static size_t result_frame_size(const struct result *r)
-{
-	return LBUS_FRAME_HEADER + lbus_pb_len_field_size(LBUS_K_RESULT, result_body_size(r)) +
-	       lbus_pb_varint_field_size(LBUS_F_REQ_ID, r->req_id);
-}
-
 /* The complete CallResult frame in a new buffer, or NULL on ENOMEM. */
-static struct msgbuf *result_encode(struct broker *b, const struct result *r)
+static struct msgbuf *result_encode(struct broker *b, const struct lbus_wire_result *r)
 {
-	size_t body = result_body_size(r), size = result_frame_size(r);
-	struct msgbuf *m = msgbuf_new(&b->pool, size);
-	uint8_t *out;
-	size_t n = LBUS_FRAME_HEADER;
+	struct msgbuf *m = msgbuf_new(&b->pool, lbus_wire_result_frame_size(r));
 
-	if (!m)
-		return NULL;
-	out = m->data;
-	lbus_frame_put_len(out, (uint32_t)(size - LBUS_FRAME_HEADER));
-	n += lbus_pb_put_len_header(out + n, LBUS_K_RESULT, body);
-	n += lbus_pb_put_varint_field(out + n, RES_F_CALL_ID, r->call_id);
-	n += lbus_pb_put_bytes(out + n, RES_F_PAYLOAD, r->payload, r->payload_len, true);
-	n += lbus_pb_put_varint_field(out + n, RES_F_ERROR, r->error);
-	n += lbus_pb_put_bytes(out + n, RES_F_REASON, r->reason, r->reason_len, true);
-	n += lbus_pb_put_bytes(out + n, RES_F_SENDER, r->sender, r->sender_len, true);
-	n += lbus_pb_put_varint_field(out + n, LBUS_F_REQ_ID, r->req_id);
-	m->len = (uint32_t)n;
+	if (m)
+		m->len = (uint32_t)lbus_wire_result_frame_encode(m->data, r);
 	return m;
 }
 
 /* Queue r to the caller, whatever its queue holds (errors are small, and a
  * reply's room was checked by the caller of this). 0 or -ENOMEM. */
-static int result_queue(struct client *caller, const struct result *r)
+static int result_queue(struct client *caller, const struct lbus_wire_result *r)
 {
 	struct msgbuf *m = result_encode(caller->broker, r);
 
@@ -139,7 +90,7 @@ static const char *error_reason(uint32_t code)
 }
 
 /* Set r's error and its reason (a NUL-terminated string; NULL: the usual). */
-static void result_set_error(struct result *r, uint32_t code, const char *reason)
+static void result_set_error(struct lbus_wire_result *r, uint32_t code, const char *reason)
 {
 	r->error = code;
 	r->reason = reason ? reason : error_reason(code);
@@ -150,7 +101,8 @@ static void result_set_error(struct result *r, uint32_t code, const char *reason
 static void monitor_call_error(struct broker *b, struct client *caller, uint64_t token, uint32_t code,
 			       const struct lbus_wire_call *call)
 {
-	struct monitor_event ev = { .kind = LBUS__MONITOR_KIND__MON_ERROR, .call_token = token, .error = code };
+	struct lbus_wire_monitor_event ev = { .kind = LBUS__MONITOR_KIND__MON_ERROR, .call_token = token,
+					      .error = code };
 
 	if (!b->monitors.count)
 		return;
@@ -167,7 +119,7 @@ static void monitor_call_error(struct broker *b, struct client *caller, uint64_t
 static int call_refuse(struct client *c, const struct lbus_wire_frame *f, const struct lbus_wire_call *call,
 		       uint32_t code, const char *reason)
 {
-	struct result r = { .call_id = call->call_id, .req_id = f->req_id };
+	struct lbus_wire_result r = { .call_id = call->call_id, .req_id = f->req_id };
 
 	result_set_error(&r, code, reason);
 
@@ -246,7 +198,7 @@ static uint32_t call_route(struct client *c, const struct lbus_wire_frame *f, co
 	}
 	msgbuf_unref(body);
 	if (b->monitors.count) {
-		struct monitor_event ev = {
+		struct lbus_wire_monitor_event ev = {
 			.kind = LBUS__MONITOR_KIND__MON_CALL, .sender = c->sender, .sender_len = c->sender_len,
 			.receivers = &to->id, .nreceivers = 1, .payload = call->payload,
 			.payload_len = call->payload_len, .call_token = pc->token,
@@ -301,47 +253,6 @@ int callreply_handle_call(struct client *c, const struct lbus_wire_frame *f)
 
 /* ---- reply --------------------------------------------------------------------- */
 
-/* A decoded Reply{call_token = 1, payload = 2, error = 3, reason = 4}. */
-struct reply_in {
-	uint64_t token;
-	const uint8_t *payload;
-	size_t len;
-	uint32_t error;
-	const char *reason; /* not NUL-terminated */
-	size_t reason_len;
-};
-
-/* 0 or -EPROTO. */
-static int reply_decode(const struct lbus_wire_frame *f, struct reply_in *in)
-{
-	struct lbus_pb_reader r;
-	struct lbus_pb_field fld;
-	int ret;
-
-	*in = (struct reply_in){ 0 };
-	lbus_pb_reader_init(&r, f->body, f->body_len);
-	while ((ret = lbus_pb_next(&r, &fld)) > 0) {
-		bool varint = fld.num == 1 || fld.num == 3;
-
-		if (fld.num < 1 || fld.num > 4)
-			continue;
-		if (fld.type != (varint ? LBUS_PB_VARINT : LBUS_PB_LEN))
-			return -EPROTO;
-		if (fld.num == 1) {
-			in->token = fld.u;
-		} else if (fld.num == 2) {
-			in->payload = fld.data;
-			in->len = fld.len;
-		} else if (fld.num == 3) {
-			in->error = (uint32_t)fld.u;
-		} else {
-			in->reason = (const char *)fld.data;
-			in->reason_len = fld.len;
-		}
-	}
-	return ret;
-}
-
 /* The responder's error as the caller sees it: ERR_NO_RESPONDERS (a client
  * that takes no calls) and ERR_RESPONDER_FAILED pass; any other code is the
  * responder's failure too (it cannot pose as the broker). */
@@ -353,12 +264,12 @@ static uint32_t reply_error_code(uint32_t error)
 }
 
 /* Fill r (call_id and sender already set) from the responder's Reply. */
-static void result_from_reply(struct result *r, const struct reply_in *in)
+static void result_from_reply(struct lbus_wire_result *r, const struct lbus_wire_reply *in)
 {
 	r->error = reply_error_code(in->error);
 	if (!r->error) {
 		r->payload = in->payload;
-		r->payload_len = in->len;
+		r->payload_len = in->payload_len;
 	} else if (in->reason_len) {
 		r->reason = in->reason;
 		r->reason_len = in->reason_len;
@@ -368,9 +279,10 @@ static void result_from_reply(struct result *r, const struct reply_in *in)
 }
 
 /* Tell monitors about a reply (an error reply is a MON_ERROR). */
-static void monitor_reply(struct client *c, struct client *caller, uint64_t token, const struct result *r)
+static void monitor_reply(struct client *c, struct client *caller, uint64_t token,
+			  const struct lbus_wire_result *r)
 {
-	struct monitor_event ev = {
+	struct lbus_wire_monitor_event ev = {
 		.kind = r->error ? LBUS__MONITOR_KIND__MON_ERROR : LBUS__MONITOR_KIND__MON_REPLY,
 		.sender = c->sender, .sender_len = c->sender_len, .receivers = &caller->id, .nreceivers = 1,
 		.payload = r->error ? (const uint8_t *)r->reason : r->payload,
@@ -383,27 +295,28 @@ static void monitor_reply(struct client *c, struct client *caller, uint64_t toke
 int callreply_handle_reply(struct client *c, const struct lbus_wire_frame *f)
 {
 	struct broker *b = c->broker;
-	struct result r = { .sender = c->sender, .sender_len = c->sender_len };
-	struct reply_in in;
+	struct lbus_wire_result r = { .sender = c->sender, .sender_len = c->sender_len };
+	struct lbus_wire_reply in;
 	struct client *caller;
 	struct call *pc;
 
-	if (reply_decode(f, &in) < 0)
+	if (lbus_wire_reply_decode(f->body, f->body_len, &in) < 0)
 		return client_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable reply");
-	pc = calls_find(&b->calls, in.token);
+	pc = calls_find(&b->calls, in.call_token);
 	if (!pc || pc->responder != &c->calls)
 		return 0; /* answered, expired, or not this client's: ignored */
 	caller = container_of(pc->caller, struct client, calls);
 	r.call_id = pc->call_id;
 	result_from_reply(&r, &in);
-	if (result_frame_size(&r) - LBUS_FRAME_HEADER > caller->max_frame) {
+	if (lbus_wire_result_frame_size(&r) - LBUS_FRAME_HEADER > caller->max_frame) {
 		r.payload_len = 0;
 		r.sender_len = 0;
 		result_set_error(&r, LBUS__ERROR_CODE__ERR_LIMIT, "reply larger than the caller's max_frame");
 	}
-	if (client_queue_full(caller, result_frame_size(&r))) {
+	if (client_queue_full(caller, lbus_wire_result_frame_size(&r))) {
 		client_write_now(caller);
-		if (caller->state != CLIENT_CLOSED && client_queue_full(caller, result_frame_size(&r))) {
+		if (caller->state != CLIENT_CLOSED &&
+		    client_queue_full(caller, lbus_wire_result_frame_size(&r))) {
 			client_wait_on(c, caller, 0);
 			return CLIENT_BLOCKED;
 		}
@@ -418,7 +331,7 @@ int callreply_handle_reply(struct client *c, const struct lbus_wire_frame *f)
 		result_queue(caller, &r);
 	}
 	if (b->monitors.count)
-		monitor_reply(c, caller, in.token, &r);
+		monitor_reply(c, caller, in.call_token, &r);
 	calls_remove(&b->calls, pc);
 	return 0;
 }
@@ -430,7 +343,7 @@ static void call_fail(struct call *pc, void *ud)
 {
 	uint32_t code = *(const uint32_t *)ud;
 	struct client *caller = container_of(pc->caller, struct client, calls);
-	struct result r = { .call_id = pc->call_id };
+	struct lbus_wire_result r = { .call_id = pc->call_id };
 
 	if (caller->state == CLIENT_CLOSED)
 		return;

@@ -59,23 +59,64 @@ void client_set_deadline(struct client *c, int64_t when_ms)
 		list_del(&c->deadline_link);
 }
 
-/* Refuse a connection from another uid: one Error frame, then close. */
-static void client_deny(struct broker *b, int fd, const struct ucred *cr)
+/* Refuse a connection before its hello: one fatal Error frame (code,
+ * reason), then close. */
+static void client_refuse(struct broker *b, int fd, uint32_t code, const char *reason)
 {
 	Lbus__Error err = LBUS__ERROR__INIT;
 	Lbus__Frame f = LBUS__FRAME__INIT;
-	uint8_t buf[256];
+	uint8_t buf[512];
 
-	err.code = LBUS__ERROR_CODE__ERR_DENIED;
-	err.reason = "permission denied: this bus admits only its owner's uid";
+	err.code = code;
+	err.reason = (char *)reason;
 	err.fatal = true;
 	f.kind_case = LBUS__FRAME__KIND_ERROR;
 	f.error = &err;
 	if (lbus_frame_packed_size(&f) <= sizeof(buf) &&
 	    send(fd, buf, lbus_frame_pack(&f, buf), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-		log_msg(&b->log, LOG_DEBUG, "could not send denial: %s", strerror(errno));
-	log_msg(&b->log, LOG_WARNING, "denied connection from pid %d uid %u", (int)cr->pid, (unsigned)cr->uid);
+		log_msg(&b->log, LOG_DEBUG, "could not send the refusal: %s", strerror(errno));
 	close(fd);
+}
+
+/* Log a refused connection, at most one line a second (a client retrying in
+ * a loop must not flood the log); the lines skipped are counted in the next. */
+static void client_log_refusal(struct broker *b, const struct ucred *cr, const char *why)
+{
+	int64_t now = broker_now_ms();
+
+	if (b->refusal_logged_ms && now - b->refusal_logged_ms < 1000) {
+		b->refusals_unlogged++;
+		return;
+	}
+	log_msg(&b->log, LOG_WARNING,
+		"refused connection from pid %d uid %u: %s (and %llu more since the last report)",
+		(int)cr->pid, (unsigned)cr->uid, why, (unsigned long long)b->refusals_unlogged);
+	b->refusal_logged_ms = now;
+	b->refusals_unlogged = 0;
+}
+
+/* May this peer connect? true, or false after refusing it (logged, counted). */
+static bool client_admit(struct broker *b, int fd, const struct ucred *cr)
+{
+	static const char denied[] = "permission denied: this bus admits only its owner's uid";
+	char why[200];
+	enum limit_refusal lim;
+
+	if (cr->uid != b->uid) {
+		client_log_refusal(b, cr, denied);
+		client_refuse(b, fd, LBUS__ERROR_CODE__ERR_DENIED, denied);
+		return false;
+	}
+	lim = uid_limits_admit(&b->uid_limits, &b->cfg, b->ctr.clients, cr->uid, why, sizeof(why));
+	if (lim == LIMIT_OK)
+		return true;
+	if (lim == LIMIT_MAX_CLIENTS)
+		b->ctr.refused_max_clients++;
+	else
+		b->ctr.refused_max_clients_per_uid++;
+	client_log_refusal(b, cr, why);
+	client_refuse(b, fd, LBUS__ERROR_CODE__ERR_LIMIT, why);
+	return false;
 }
 
 static void client_new(struct broker *b, int fd)
@@ -90,12 +131,11 @@ static void client_new(struct broker *b, int fd)
 		close(fd);
 		return;
 	}
-	if (cr.uid != b->uid) {
-		client_deny(b, fd, &cr);
+	if (!client_admit(b, fd, &cr))
 		return;
-	}
 	c = calloc(1, sizeof(*c));
-	if (!c) {
+	if (!c || uid_limits_add(&b->uid_limits, cr.uid) < 0) {
+		free(c);
 		log_msg(&b->log, LOG_ERR, "out of memory accepting a client");
 		close(fd);
 		return;
@@ -122,6 +162,7 @@ static void client_new(struct broker *b, int fd)
 	ev.data.ptr = c;
 	if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		log_msg(&b->log, LOG_ERR, "epoll_ctl: %s", strerror(errno));
+		uid_limits_del(&b->uid_limits, cr.uid);
 		close(fd);
 		free(c);
 		return;
@@ -683,6 +724,7 @@ void client_close(struct client *c, const char *why)
 	sub_remove_all(c);
 	names_release_all(&b->names, &c->names, welcomed ? client_name_released : NULL, c);
 	b->ctr.clients--;
+	uid_limits_del(&b->uid_limits, c->uid);
 	list_del(&c->link);
 	list_add_tail(&b->graveyard, &c->link);
 }

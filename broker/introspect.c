@@ -180,6 +180,10 @@ static void fill_broker_counters(struct broker *b, Lbus__BrokerCounters *bc)
 	bc->subscriptions = b->subs.count;
 	bc->names = b->names.count;
 	bc->calls_pending = calls_pending(&b->calls);
+	bc->refused_max_clients = b->ctr.refused_max_clients;
+	bc->refused_max_clients_per_uid = b->ctr.refused_max_clients_per_uid;
+	bc->refused_max_names = b->ctr.refused_max_names;
+	bc->refused_max_subscriptions = b->ctr.refused_max_subscriptions;
 }
 
 int introspect_handle_stats(struct client *c, const struct lbus_wire_frame *f)

@@ -4,7 +4,7 @@
  *
  * Order matters: the directory is made private first (created 0700 if only
  * its last component is missing; an existing one is the user's choice and
- * its mode left as it is: the socket itself is 0600 and peers are checked),
+ * its mode left as it is: the socket itself is socket_mode, 0600 by default, and peers are checked),
  * but an existing directory must be safe to trust: owned by us or root, and
  * not writable by others unless sticky (like /tmp); otherwise whoever
  * controls it could replace our socket and receive our clients' traffic.
@@ -40,7 +40,7 @@ static int socket_activated_fd(void)
 	return 3;
 }
 
-static int ensure_private_dir(const char *sock_path, const struct logger *log)
+static int ensure_private_dir(const char *sock_path, mode_t mode, const struct logger *log)
 {
 	char buf[sizeof(((struct listener *)0)->path)];
 	struct stat st;
@@ -71,7 +71,8 @@ static int ensure_private_dir(const char *sock_path, const struct logger *log)
 		return -EPERM;
 	}
 	if (st.st_mode & 077)
-		log_msg(log, LOG_NOTICE, "directory %s is open to others; the socket stays 0600", dir);
+		log_msg(log, LOG_NOTICE, "directory %s is open to others; the socket is %04o (socket_mode)", dir,
+			(unsigned)mode);
 	return 0;
 }
 
@@ -158,13 +159,18 @@ int listener_open(struct listener *l, const char *explicit_path, mode_t mode, co
 		log_msg(log, LOG_INFO, "using socket passed by systemd (fd 3)");
 		return 0;
 	}
-	ret = ensure_private_dir(l->path, log);
+	ret = ensure_private_dir(l->path, mode, log);
 	if (ret == 0)
 		ret = check_existing(l->path, log);
 	if (ret == 0) {
 		ret = bind_and_listen(l, mode);
 		if (ret < 0)
 			log_msg(log, LOG_ERR, "cannot listen on %s: %s", l->path, strerror(-ret));
+		else if (mode & 077)
+			log_msg(log, LOG_NOTICE,
+				"socket %s is %04o (socket_mode): others may open it; the broker still admits "
+				"only its own uid",
+				l->path, (unsigned)mode);
 	}
 	return ret;
 }

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Monitors (see monitor.h): the filter and a hand-written encoder of the
- * MonitorEvent frame on top of pbwire.h, in the same style as the Deliver
- * codec: the sender is copied as the already encoded Sender body, the
- * receivers are one packed repeated field, and nothing is allocated besides
- * the caller's output buffer. Then the broker side: the MonitorRequest
- * handler and monitor_emit(), which encodes an event once for all monitors.
+ * Monitors (see monitor.h): the filter, the fitting of an event into a
+ * monitor's max_frame (the encoding itself is proto/'s
+ * lbus_wire_monitor_event_frame_encode: the sender is copied as the already
+ * encoded Sender body, the receivers are one packed repeated field, nothing
+ * is allocated besides the caller's output buffer). Then the broker side:
+ * the MonitorRequest handler and monitor_emit(), which encodes an event once
+ * for all monitors.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -18,22 +19,8 @@
 #include "monitor.h"
 #include "frame.h"
 #include "lbus-limits.h"
-#include "pbwire.h"
 #include "topic.h"
 #include "wire.h"
-
-/* MonitorEvent field numbers (lbus.proto). */
-enum {
-	MON_F_KIND = 1,
-	MON_F_SENDER = 2,
-	MON_F_RECEIVERS = 3,
-	MON_F_TOPIC = 4,
-	MON_F_NAME = 5,
-	MON_F_PAYLOAD = 6,
-	MON_F_CALL_ID = 7,
-	MON_F_RETAIN = 8,
-	MON_F_ERROR = 9,
-};
 
 void monitors_init(struct monitors *ms)
 {
@@ -80,7 +67,7 @@ void monitor_free(struct monitors *ms, struct monitor *m)
 	free(m);
 }
 
-bool monitor_wants(const struct monitor *m, const struct monitor_event *ev)
+bool monitor_wants(const struct monitor *m, const struct lbus_wire_monitor_event *ev)
 {
 	if (ev->kind != LBUS__MONITOR_KIND__MON_PUBLISH)
 		return m->everything;
@@ -89,39 +76,16 @@ bool monitor_wants(const struct monitor *m, const struct monitor_event *ev)
 
 /* ---- encoding -------------------------------------------------------------- */
 
-static size_t receivers_len(const struct monitor_event *ev)
+/* Size of the frame without its length header. */
+static size_t frame_body_size(const struct lbus_wire_monitor_event *ev)
 {
-	size_t n = 0;
-	for (size_t i = 0; i < ev->nreceivers; i++)
-		n += lbus_pb_varint_len(ev->receivers[i]);
-	return n;
-}
-
-static size_t opt_len_field(uint32_t num, size_t len)
-{
-	return len ? lbus_pb_len_field_size(num, len) : 0;
-}
-
-/* Size of the MonitorEvent message body. */
-static size_t event_body_size(const struct monitor_event *ev)
-{
-	return lbus_pb_varint_field_size(MON_F_KIND, ev->kind) + opt_len_field(MON_F_SENDER, ev->sender_len) +
-	       opt_len_field(MON_F_RECEIVERS, receivers_len(ev)) + opt_len_field(MON_F_TOPIC, ev->topic_len) +
-	       opt_len_field(MON_F_NAME, ev->name_len) + opt_len_field(MON_F_PAYLOAD, ev->payload_len) +
-	       lbus_pb_varint_field_size(MON_F_CALL_ID, ev->call_token) +
-	       lbus_pb_varint_field_size(MON_F_RETAIN, ev->retain ? 1 : 0) +
-	       lbus_pb_varint_field_size(MON_F_ERROR, ev->error);
-}
-
-static size_t frame_body_size(const struct monitor_event *ev)
-{
-	return lbus_pb_len_field_size(LBUS_K_MONITOR_EVENT, event_body_size(ev));
+	return lbus_wire_monitor_event_frame_size(ev) - LBUS_FRAME_HEADER;
 }
 
 /* A copy of ev trimmed so that its frame body is at most max_frame bytes. */
-static struct monitor_event event_fit(const struct monitor_event *ev, uint32_t max_frame)
+static struct lbus_wire_monitor_event event_fit(const struct lbus_wire_monitor_event *ev, uint32_t max_frame)
 {
-	struct monitor_event e = *ev;
+	struct lbus_wire_monitor_event e = *ev;
 	size_t size = frame_body_size(&e);
 
 	if (size <= max_frame)
@@ -134,35 +98,17 @@ static struct monitor_event event_fit(const struct monitor_event *ev, uint32_t m
 	return e;
 }
 
-size_t monitor_event_size(const struct monitor_event *ev, uint32_t max_frame)
+size_t monitor_event_size(const struct lbus_wire_monitor_event *ev, uint32_t max_frame)
 {
-	struct monitor_event e = event_fit(ev, max_frame);
+	struct lbus_wire_monitor_event e = event_fit(ev, max_frame);
 	return LBUS_FRAME_HEADER + frame_body_size(&e);
 }
 
-size_t monitor_event_encode(uint8_t *out, const struct monitor_event *ev, uint32_t max_frame)
+size_t monitor_event_encode(uint8_t *out, const struct lbus_wire_monitor_event *ev, uint32_t max_frame)
 {
-	struct monitor_event e = event_fit(ev, max_frame);
-	size_t body = event_body_size(&e);
-	size_t rlen = receivers_len(&e);
-	size_t n = LBUS_FRAME_HEADER;
+	struct lbus_wire_monitor_event e = event_fit(ev, max_frame);
 
-	lbus_frame_put_len(out, (uint32_t)lbus_pb_len_field_size(LBUS_K_MONITOR_EVENT, body));
-	n += lbus_pb_put_len_header(out + n, LBUS_K_MONITOR_EVENT, body);
-	n += lbus_pb_put_varint_field(out + n, MON_F_KIND, e.kind);
-	n += lbus_pb_put_bytes(out + n, MON_F_SENDER, e.sender, e.sender_len, true);
-	if (rlen) {
-		n += lbus_pb_put_len_header(out + n, MON_F_RECEIVERS, rlen);
-		for (size_t i = 0; i < e.nreceivers; i++)
-			n += lbus_pb_put_varint(out + n, e.receivers[i]);
-	}
-	n += lbus_pb_put_bytes(out + n, MON_F_TOPIC, e.topic, e.topic_len, true);
-	n += lbus_pb_put_bytes(out + n, MON_F_NAME, e.name, e.name_len, true);
-	n += lbus_pb_put_bytes(out + n, MON_F_PAYLOAD, e.payload, e.payload_len, true);
-	n += lbus_pb_put_varint_field(out + n, MON_F_CALL_ID, e.call_token);
-	n += lbus_pb_put_varint_field(out + n, MON_F_RETAIN, e.retain ? 1 : 0);
-	n += lbus_pb_put_varint_field(out + n, MON_F_ERROR, e.error);
-	return n;
+	return lbus_wire_monitor_event_frame_encode(out, &e);
 }
 
 /* ---- the broker side ---------------------------------------------------------- */
@@ -190,7 +136,7 @@ int monitor_handle_request(struct client *c, const struct lbus_wire_frame *f)
 	return 0;
 }
 
-static bool monitor_active_wants(const struct monitor *m, const struct monitor_event *ev)
+static bool monitor_active_wants(const struct monitor *m, const struct lbus_wire_monitor_event *ev)
 {
 	return m->client->state == CLIENT_READY && monitor_wants(m, ev);
 }
@@ -201,7 +147,7 @@ static void monitor_drop(struct broker *b, struct monitor *m)
 	b->ctr.dropped++;
 }
 
-void monitor_emit(struct broker *b, const struct monitor_event *ev)
+void monitor_emit(struct broker *b, const struct lbus_wire_monitor_event *ev)
 {
 	uint32_t max_frame = UINT32_MAX;
 	struct msgbuf *buf;

@@ -2,7 +2,8 @@
 /*
  * Monitors: connections that asked (MonitorRequest) to see the traffic the
  * broker routes. For every routed publish, send, call, reply and call error
- * the router describes what happened in a struct monitor_event; if any
+ * the router describes what happened in a struct lbus_wire_monitor_event
+ * (wire.h; its pointers are borrowed for the duration of the call); if any
  * monitor wants it, the event is encoded ONCE as a complete MonitorEvent
  * frame in a shared msgbuf and queued to each monitor that wants it.
  *
@@ -34,6 +35,7 @@
 struct broker;
 struct client;
 struct lbus_wire_frame;
+struct lbus_wire_monitor_event;
 
 struct monitor {
 	struct list link;     /* in monitors.list */
@@ -48,24 +50,6 @@ struct monitors {
 	size_t count;
 };
 
-/* What the router saw; pointers are borrowed for the duration of the call. */
-struct monitor_event {
-	uint32_t kind;                 /* LBUS__MONITOR_KIND__MON_* */
-	const uint8_t *sender;         /* encoded Sender body */
-	size_t sender_len;
-	const uint64_t *receivers;     /* client ids the message was queued to */
-	size_t nreceivers;
-	const char *topic;             /* publish, call to a topic */
-	size_t topic_len;
-	const char *name;              /* send, call to a name */
-	size_t name_len;
-	const uint8_t *payload;
-	size_t payload_len;
-	uint64_t call_token;           /* MonitorEvent.call_id */
-	bool retain;
-	uint32_t error;                /* MON_ERROR: the ErrorCode */
-};
-
 void monitors_init(struct monitors *ms);
 
 /* A monitor for client with pattern ("" = everything; else validated). */
@@ -75,7 +59,7 @@ void monitor_free(struct monitors *ms, struct monitor *m);
 void monitors_add(struct monitors *ms, struct monitor *m);
 
 /* Does m want to see ev? */
-bool monitor_wants(const struct monitor *m, const struct monitor_event *ev);
+bool monitor_wants(const struct monitor *m, const struct lbus_wire_monitor_event *ev);
 
 /*
  * The complete MonitorEvent frame (length header included) for ev, at most
@@ -85,12 +69,12 @@ bool monitor_wants(const struct monitor *m, const struct monitor_event *ev);
  * Returns the frame's size;
  * monitor_event_encode writes exactly that many bytes.
  */
-size_t monitor_event_size(const struct monitor_event *ev, uint32_t max_frame);
-size_t monitor_event_encode(uint8_t *out, const struct monitor_event *ev, uint32_t max_frame);
+size_t monitor_event_size(const struct lbus_wire_monitor_event *ev, uint32_t max_frame);
+size_t monitor_event_encode(uint8_t *out, const struct lbus_wire_monitor_event *ev, uint32_t max_frame);
 
 /* MonitorRequest (dispatch table): validate, register (a second request
  * replaces the pattern), answer Ok. */
 int monitor_handle_request(struct client *c, const struct lbus_wire_frame *f);
 /* Queue ev to every monitor that wants it; call only when
  * b->monitors.count != 0. */
-void monitor_emit(struct broker *b, const struct monitor_event *ev);
+void monitor_emit(struct broker *b, const struct lbus_wire_monitor_event *ev);

@@ -6,6 +6,7 @@
  * changes.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "broker.h"
@@ -30,6 +31,18 @@ static Lbus__NameRequest *name_request(struct client *c, const struct lbus_wire_
 	return m;
 }
 
+/* c owns max_names_per_client names already: refuse one more (counted). */
+static int naming_refuse_limit(struct client *c, const struct lbus_wire_frame *f)
+{
+	char why[160];
+
+	c->broker->ctr.refused_max_names++;
+	snprintf(why, sizeof(why), "broker limit reached: this connection owns %u names (max_names_per_client = %u)",
+		 c->names.count, c->broker->cfg.max_names_per_client);
+	client_send_error(c, f, LBUS__ERROR_CODE__ERR_LIMIT, why);
+	return 0;
+}
+
 int naming_handle_take(struct client *c, const struct lbus_wire_frame *f)
 {
 	Lbus__NameRequest *m = name_request(c, f);
@@ -38,6 +51,11 @@ int naming_handle_take(struct client *c, const struct lbus_wire_frame *f)
 
 	if (!m)
 		return c->state == CLIENT_CLOSED ? -EPROTO : 0;
+	if (c->names.count >= b->cfg.max_names_per_client &&
+	    names_lookup(&b->names, m->name, strlen(m->name)) != &c->names) {
+		lbus__name_request__free_unpacked(m, NULL);
+		return naming_refuse_limit(c, f);
+	}
 	ret = names_take(&b->names, &c->names, m->name, strlen(m->name));
 	if (ret == 0) {
 		presence_name(b, c, m->name, strlen(m->name), true);

@@ -348,7 +348,7 @@ void router_deliver(struct broker *b, struct msgbuf *body)
 /* One MonitorEvent for a routed publish (c NULL: the broker's own). */
 static void monitor_publish(struct broker *b, const struct client *c, const struct lbus_wire_publish *p)
 {
-	struct monitor_event ev = {
+	struct lbus_wire_monitor_event ev = {
 		.kind = LBUS__MONITOR_KIND__MON_PUBLISH, .sender = c ? c->sender : NULL,
 		.sender_len = c ? c->sender_len : 0, .receivers = b->router.recv, .nreceivers = b->router.nrecv,
 		.topic = p->topic, .topic_len = p->topic_len, .payload = p->payload,
@@ -545,7 +545,7 @@ static int send_refuse(struct client *c, const struct lbus_wire_frame *f, const 
 
 	client_send_error(c, f, code, reason);
 	if (b->monitors.count) {
-		struct monitor_event ev = {
+		struct lbus_wire_monitor_event ev = {
 			.kind = LBUS__MONITOR_KIND__MON_ERROR, .receivers = &c->id, .nreceivers = 1,
 			.name = s->name, .name_len = s->name_len, .error = code,
 		};
@@ -586,7 +586,7 @@ int router_handle_send(struct client *c, const struct lbus_wire_frame *f)
 	if (!body)
 		return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory"), 0;
 	if (router_deliver_one(b, to, NULL, body) && b->monitors.count) {
-		struct monitor_event ev = {
+		struct lbus_wire_monitor_event ev = {
 			.kind = LBUS__MONITOR_KIND__MON_SEND, .sender = c->sender, .sender_len = c->sender_len,
 			.receivers = &to->id, .nreceivers = 1, .name = s.name, .name_len = s.name_len,
 			.payload = s.payload, .payload_len = s.payload_len,

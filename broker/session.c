@@ -6,7 +6,7 @@
 #include "client.h"
 #include "dispatch.h"
 #include "lbus-limits.h"
-#include "pbwire.h"
+#include "wire.h"
 
 int session_handle_hello(struct client *c, const struct lbus_wire_frame *f)
 {
@@ -43,27 +43,12 @@ int session_handle_hello(struct client *c, const struct lbus_wire_frame *f)
 						: 0;
 }
 
-/* Ping and Pong share the layout { uint64 token = 1; }. */
-static int read_token(const struct lbus_wire_frame *f, uint64_t *token)
-{
-	struct lbus_pb_reader r;
-	struct lbus_pb_field fld;
-	int ret;
-
-	*token = 0;
-	lbus_pb_reader_init(&r, f->body, f->body_len);
-	while ((ret = lbus_pb_next(&r, &fld)) > 0)
-		if (fld.num == 1 && fld.type == LBUS_PB_VARINT)
-			*token = fld.u;
-	return ret;
-}
-
 int session_handle_ping(struct client *c, const struct lbus_wire_frame *f)
 {
 	Lbus__Pong pong = LBUS__PONG__INIT;
 	Lbus__Frame out = LBUS__FRAME__INIT;
 
-	if (read_token(f, &pong.token) < 0)
+	if (lbus_wire_ping_decode(f->body, f->body_len, &pong.token) < 0)
 		return client_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable ping");
 	out.kind_case = LBUS__FRAME__KIND_PONG;
 	out.pong = &pong;
@@ -77,7 +62,7 @@ int session_handle_pong(struct client *c, const struct lbus_wire_frame *f)
 {
 	uint64_t token;
 
-	if (read_token(f, &token) < 0)
+	if (lbus_wire_pong_decode(f->body, f->body_len, &token) < 0)
 		return client_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable pong");
 	return 0;
 }

@@ -10,6 +10,7 @@
  * by itself after that many deliveries (retained ones and calls included):
  * see sub_expire() in subscription.h.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,6 +141,19 @@ static struct sub *sub_new(struct client *c, const Lbus__Subscribe *m)
 	return s;
 }
 
+/* c holds max_subscriptions_per_client already: refuse one more (counted). */
+static int sub_refuse_limit(struct client *c, const struct lbus_wire_frame *f)
+{
+	char why[160];
+
+	c->broker->ctr.refused_max_subscriptions++;
+	snprintf(why, sizeof(why),
+		 "broker limit reached: this connection holds %u subscriptions (max_subscriptions_per_client = %u)",
+		 c->nsubs, c->broker->cfg.max_subscriptions_per_client);
+	client_send_error(c, f, LBUS__ERROR_CODE__ERR_LIMIT, why);
+	return 0;
+}
+
 int sub_handle_subscribe(struct client *c, const struct lbus_wire_frame *f)
 {
 	Lbus__Subscribe *m = lbus__subscribe__unpack(NULL, f->body_len, f->body);
@@ -153,6 +167,10 @@ int sub_handle_subscribe(struct client *c, const struct lbus_wire_frame *f)
 		client_send_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, why);
 		lbus__subscribe__free_unpacked(m, NULL);
 		return 0;
+	}
+	if (c->nsubs >= c->broker->cfg.max_subscriptions_per_client) {
+		lbus__subscribe__free_unpacked(m, NULL);
+		return sub_refuse_limit(c, f);
 	}
 	s = sub_new(c, m);
 	lbus__subscribe__free_unpacked(m, NULL);

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -93,10 +94,28 @@ int lbus__on_welcome(struct lbus *bus, const struct lbus_wire_frame *f)
 	return 0;
 }
 
+/* The broker's reason for refusing bus's hello into reason (size bytes,
+ * NUL-terminated), "" when none came. */
+static void copy_refusal(const struct lbus *bus, char *reason, size_t size)
+{
+	if (!reason || !size)
+		return;
+	reason[0] = '\0';
+	if (bus->last_reason && bus->last_err == bus->dead)
+		snprintf(reason, size, "%s", bus->last_reason);
+}
+
 int lbus_connect(lbus **out, const char *path)
+{
+	return lbus_connect_reason(out, path, NULL, 0);
+}
+
+int lbus_connect_reason(lbus **out, const char *path, char *reason, size_t size)
 {
 	char sockpath[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
 	enum lbus_sockpath_source source;
+	if (reason && size)
+		reason[0] = '\0';
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
@@ -130,6 +149,7 @@ int lbus_connect(lbus **out, const char *path)
 	if (r == 0 && bus->dead)
 		r = bus->dead;
 	if (r < 0) {
+		copy_refusal(bus, reason, size);
 		lbus_close(bus);
 		return r;
 	}

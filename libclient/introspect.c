@@ -177,6 +177,10 @@ static void broker_stats_copy(struct lbus_broker_stats *out, const Lbus__BrokerC
 	out->subscriptions = in->subscriptions;
 	out->names = in->names;
 	out->calls_pending = in->calls_pending;
+	out->refused_max_clients = in->refused_max_clients;
+	out->refused_max_clients_per_uid = in->refused_max_clients_per_uid;
+	out->refused_max_names = in->refused_max_names;
+	out->refused_max_subscriptions = in->refused_max_subscriptions;
 }
 
 static struct lbus_stats *stats_build(const Lbus__Stats *in)

@@ -20,7 +20,7 @@
 
 #include "client-internal.h"
 #include "errcode.h"
-#include "pbwire.h"
+#include "wire.h"
 
 uint32_t lbus__req_id(struct lbus *bus)
 {
@@ -111,28 +111,14 @@ void lbus__async_error(struct lbus *bus, int err, const char *what)
 		bus->err_fn(bus, err, what ? what : "", bus->err_ud);
 }
 
-/* Read the VARINT field num of a small message (0 if absent). */
-static int pb_varint(const uint8_t *body, size_t len, uint32_t num, uint64_t *out)
-{
-	struct lbus_pb_reader r;
-	struct lbus_pb_field f;
-	int n;
-	*out = 0;
-	lbus_pb_reader_init(&r, body, len);
-	while ((n = lbus_pb_next(&r, &f)) > 0)
-		if (f.num == num && f.type == LBUS_PB_VARINT)
-			*out = f.u;
-	return n < 0 ? -EPROTO : 0;
-}
-
 int lbus__on_ok(struct lbus *bus, const struct lbus_wire_frame *f)
 {
-	uint64_t owner;
-	if (pb_varint(f->body, f->body_len, 2, &owner) < 0)
+	struct lbus_wire_ok ok;
+	if (lbus_wire_ok_decode(f->body, f->body_len, &ok) < 0)
 		return -EPROTO;
 	struct lbus_req *req = f->req_id ? req_find(bus, f->req_id, LBUS_K_OK) : NULL;
 	if (req) {
-		req->owner = owner;
+		req->owner = ok.owner;
 		req->done = true;
 	}
 	return 0;
@@ -163,7 +149,7 @@ int lbus__on_ping(struct lbus *bus, const struct lbus_wire_frame *f)
 {
 	Lbus__Pong pong = LBUS__PONG__INIT;
 	Lbus__Frame out = LBUS__FRAME__INIT;
-	if (pb_varint(f->body, f->body_len, 1, &pong.token) < 0)
+	if (lbus_wire_ping_decode(f->body, f->body_len, &pong.token) < 0)
 		return -EPROTO;
 	out.kind_case = LBUS__FRAME__KIND_PONG;
 	out.pong = &pong;
@@ -176,7 +162,7 @@ int lbus__on_ping(struct lbus *bus, const struct lbus_wire_frame *f)
 int lbus__on_pong(struct lbus *bus, const struct lbus_wire_frame *f)
 {
 	uint64_t token;
-	if (pb_varint(f->body, f->body_len, 1, &token) < 0)
+	if (lbus_wire_pong_decode(f->body, f->body_len, &token) < 0)
 		return -EPROTO;
 	struct lbus_req *req = token <= UINT32_MAX ? req_find(bus, (uint32_t)token, LBUS_K_PONG) : NULL;
 	if (req)

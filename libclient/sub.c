@@ -43,7 +43,7 @@
 
 #include "client-internal.h"
 #include "lbus-limits.h"
-#include "pbwire.h"
+#include "wire.h"
 #include "topic.h"
 
 /* Validate a topic for publishing; the last valid one is remembered, so a
@@ -315,21 +315,10 @@ int lbus__on_deliver(struct lbus *bus, const struct lbus_wire_frame *f)
 
 int lbus__on_dropped(struct lbus *bus, const struct lbus_wire_frame *f)
 {
-	struct lbus_pb_reader r;
-	struct lbus_pb_field fl;
-	uint64_t sub_id = 0, count = 0;
-	int n;
-	lbus_pb_reader_init(&r, f->body, f->body_len);
-	while ((n = lbus_pb_next(&r, &fl)) > 0) {
-		if (fl.type != LBUS_PB_VARINT)
-			continue;
-		if (fl.num == 1)
-			sub_id = fl.u;
-		else if (fl.num == 2)
-			count = fl.u;
-	}
-	if (n < 0)
+	struct lbus_wire_dropped d;
+	if (lbus_wire_dropped_decode(f->body, f->body_len, &d) < 0)
 		return -EPROTO;
+	uint64_t sub_id = d.sub_id, count = d.count;
 	struct lbus_sub *s = lbus_map_get(&bus->subs, sub_id);
 	if (!s || !count)
 		return 0;

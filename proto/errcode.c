@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Translation between the wire's ErrorCode, negative errno values and the
+ * Translation from the wire's ErrorCode to negative errno values, and the
  * bus-specific texts of lbus_strerror(). The table in errcode.h is the
  * reference; this file is its one implementation.
  */
@@ -43,18 +43,6 @@ int lbus_errcode_to_errno(uint32_t code)
 		if (errcode_table[i].code == code)
 			return -errcode_table[i].err;
 	return -EIO;
-}
-
-uint32_t lbus_errno_to_errcode(int err)
-{
-	if (err < 0)
-		err = -err;
-	if (err == 0)
-		return LBUS__ERROR_CODE__ERR_NONE;
-	for (size_t i = 0; i < ERRCODE_COUNT; i++)
-		if (errcode_table[i].err == err)
-			return errcode_table[i].code;
-	return LBUS__ERROR_CODE__ERR_INTERNAL;
 }
 
 const char *lbus_errno_text(int err)

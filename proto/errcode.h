@@ -5,7 +5,7 @@
  *    failure; no magic -1/-2;
  *  - the public API returns negative errno values, explained by
  *    lbus_strerror();
- *  - on the wire the broker sends an ErrorCode; these functions translate.
+ *  - on the wire the broker sends an ErrorCode; the client translates it.
  *
  * ErrorCode      errno            lbus_strerror text
  * ERR_PROTOCOL   EPROTO           protocol error
@@ -31,7 +31,5 @@
 
 /* Negative errno for a wire ErrorCode (ERR_NONE -> 0, unknown -> -EIO). */
 int lbus_errcode_to_errno(uint32_t code);
-/* Wire ErrorCode for a negative (or positive) errno; unknown -> ERR_INTERNAL. */
-uint32_t lbus_errno_to_errcode(int err);
 /* Bus-specific text for a negative errno, or NULL to use strerror(). */
 const char *lbus_errno_text(int err);

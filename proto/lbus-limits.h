@@ -6,8 +6,9 @@
  */
 #pragma once
 
+#include "lbus-version.h" /* generated: LBUS_VERSION_STRING */
+
 #define LBUS_PROTOCOL_VERSION 1u
-#define LBUS_VERSION_STRING "0.1.0"
 
 /* Largest frame body (the bytes after the 4-byte length), default. */
 #define LBUS_DEFAULT_MAX_FRAME (8u * 1024u * 1024u)
@@ -17,6 +18,15 @@
 #define LBUS_DEFAULT_MAX_QUEUE (8u * 1024u * 1024u)
 /* Total bytes of retained messages the broker keeps. */
 #define LBUS_DEFAULT_RETAINED_MAX (64u * 1024u * 1024u)
+
+/* Connections at once, in all and (default) per uid. */
+#define LBUS_DEFAULT_MAX_CLIENTS 16384u
+/* Names one connection may own. */
+#define LBUS_DEFAULT_MAX_NAMES 1024u
+/* Subscriptions one connection may hold. */
+#define LBUS_DEFAULT_MAX_SUBSCRIPTIONS 16384u
+/* On SIGTERM, the broker waits at most this long for queued output. */
+#define LBUS_DEFAULT_SHUTDOWN_TIMEOUT_MS 2000u
 
 /* A client must finish its hello within this time. */
 #define LBUS_HELLO_TIMEOUT_MS 5000

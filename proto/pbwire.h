@@ -1,18 +1,33 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Minimal protobuf wire-format reader and writer, for the hot path only
- * (publish, send, call, deliver) where the generated protobuf-c code would
- * allocate per message. Everything else uses lbus.pb-c.h. Unit tests prove
- * that what these write, protoc-c decodes, and the reverse.
+ * Minimal protobuf wire-format reader and writer under the codecs of
+ * wire.h: the hot path (publish, send, call, deliver), where the generated
+ * protobuf-c code would allocate per message, and the few small messages
+ * read field by field. Everything else uses lbus.pb-c.h. Only proto/ (and
+ * tests) use this header: broker/ and libclient/ call wire.h's codecs
+ * (check-layers.sh). Unit tests prove that what these write, protoc-c
+ * decodes, and the reverse.
  *
  * Reader: iterate fields with lbus_pb_next(); unknown fields are returned
  * like any other and the caller skips them, so newer peers stay compatible.
+ *
+ * Decoder: a message is described once by a table (struct lbus_pb_msg_desc:
+ * field number, how to store it, where in the caller's struct), in the
+ * spirit of Wayland's signature-driven marshalling, and lbus_pb_decode()
+ * decodes any such message: first along the table's order (the layout our
+ * encoders write, one-byte tags, each field at most once: a straight pass
+ * with no search), else with the general loop, which accepts every valid
+ * encoding (any order, repeats: the last wins, as in protobuf-c). Both give
+ * the same result for any input (fuzz-decode checks it). Every table names
+ * the protoc-c descriptor of its message; tests/test-fields.c checks each
+ * entry's number and wire type against it.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 enum {
 	LBUS_PB_VARINT = 0,
@@ -136,3 +151,151 @@ size_t lbus_pb_put_bytes(uint8_t *out, uint32_t num, const void *data, size_t le
 size_t lbus_pb_put_len_header(uint8_t *out, uint32_t num, size_t len);
 /* Write a VARINT field unless v == 0; returns bytes written. */
 size_t lbus_pb_put_varint_field(uint8_t *out, uint32_t num, uint64_t v);
+
+/* ---- table-driven decoding ---------------------------------------------------- */
+
+struct ProtobufCMessageDescriptor;
+
+/* How a field is stored into the caller's struct (and the wire type it must
+ * have: LEN for BYTES, MSG, ONEOF; VARINT for the others). */
+enum lbus_pb_store {
+	LBUS_PB_S_BYTES, /* const uint8_t * (or const char *) at off, size_t at len_off */
+	LBUS_PB_S_U64,   /* uint64_t at off */
+	LBUS_PB_S_U32,   /* uint32_t at off (the low 32 bits, as protobuf-c) */
+	LBUS_PB_S_BOOL,  /* bool at off (value != 0) */
+	LBUS_PB_S_MSG,   /* a nested message decoded with sub into the struct at off */
+	/* One member of a oneof: bytes as BYTES, and its field number into the
+	 * uint32_t at case_off; a second member of the same oneof is -EPROTO. */
+	LBUS_PB_S_ONEOF,
+};
+
+struct lbus_pb_field_desc {
+	uint32_t num;  /* field number */
+	uint32_t last; /* ONEOF: the last number of a range of members; else num */
+	uint8_t store; /* enum lbus_pb_store */
+	uint16_t off;
+	uint16_t len_off;
+	uint16_t case_off;
+	const struct lbus_pb_msg_desc *sub; /* MSG */
+};
+
+struct lbus_pb_msg_desc {
+	const struct ProtobufCMessageDescriptor *proto; /* the generated descriptor */
+	size_t size;                                    /* of the caller's struct */
+	size_t n;
+	const struct lbus_pb_field_desc *fields;        /* in the order our encoders write */
+	/* The in-order pass compiled for this table (LBUS_PB_IN_ORDER_FN). */
+	bool (*in_order)(const uint8_t *p, size_t len, void *out);
+};
+
+/* Decode a message into out (a struct of m->size bytes, zeroed first).
+ * Pointers point into the input (strings are not NUL-terminated); unknown
+ * fields are skipped. 0, or -EPROTO: not valid protobuf, or a known field
+ * with the wrong wire type. */
+int lbus_pb_decode(const struct lbus_pb_msg_desc *m, const uint8_t *p, size_t len, void *out);
+/* The pass along the table's order alone: true when the input has that
+ * layout (out, zeroed by the caller, then holds the result), false
+ * otherwise (out is garbage).
+ * lbus_pb_decode() uses it first; tests hold it against the general loop. */
+bool lbus_pb_decode_in_order(const struct lbus_pb_msg_desc *m, const uint8_t *p, size_t len, void *out);
+/* The general loop alone, on top of what out already holds (no zeroing):
+ * for a caller that took the first fields itself. */
+int lbus_pb_decode_fields(const struct lbus_pb_msg_desc *m, const uint8_t *p, size_t len, void *out);
+
+/*
+ * The in-order pass, inline: given a table the compiler can see (a static
+ * const lbus_pb_msg_desc), it unrolls the loop and folds every number,
+ * offset and store kind, so the pass compiles to the code one would write
+ * by hand for that message. LBUS_PB_IN_ORDER_FN(fn, desc) defines it as a
+ * function for desc.in_order; LBUS_PB_DECODE_INLINE is lbus_pb_decode()
+ * for such a table, with the zeroing of a known size inline too.
+ *
+ * lbus_pb_take_in_order_(): 1 the field came next and was taken, 0 it is
+ * not next, -1 the pass cannot decide (malformed, a second oneof member, a
+ * nested message not in order): the general loop will.
+ */
+static inline __attribute__((always_inline)) int
+lbus_pb_take_in_order_(const struct lbus_pb_field_desc *d, const uint8_t **pp, const uint8_t *end, void *out)
+{
+	const uint8_t *p = *pp;
+	char *o = (char *)out;
+	uint64_t v;
+	size_t n;
+	bool is_len = d->store == LBUS_PB_S_BYTES || d->store == LBUS_PB_S_MSG || d->store == LBUS_PB_S_ONEOF;
+
+	if (d->num >= 16 || p >= end || *p != (uint8_t)(d->num << 3 | (is_len ? LBUS_PB_LEN : LBUS_PB_VARINT)))
+		return 0;
+	n = lbus_pb_get_varint(p + 1, end, &v);
+	if (!n)
+		return -1;
+	p += 1 + n;
+	if (is_len && v > (uint64_t)(end - p))
+		return -1;
+	switch (d->store) {
+	case LBUS_PB_S_ONEOF: {
+		uint32_t c;
+		memcpy(&c, o + d->case_off, sizeof(c));
+		if (c)
+			return -1;
+		c = d->num;
+		memcpy(o + d->case_off, &c, sizeof(c));
+	}
+		/* fall through */
+	case LBUS_PB_S_BYTES: {
+		size_t len = (size_t)v;
+		memcpy(o + d->off, &p, sizeof(p));
+		memcpy(o + d->len_off, &len, sizeof(len));
+		p += len;
+		break;
+	}
+	case LBUS_PB_S_MSG:
+		memset(o + d->off, 0, d->sub->size);
+		if (!d->sub->in_order(p, (size_t)v, o + d->off))
+			return -1;
+		p += v;
+		break;
+	case LBUS_PB_S_U64:
+		memcpy(o + d->off, &v, sizeof(v));
+		break;
+	case LBUS_PB_S_U32: {
+		uint32_t u = (uint32_t)v;
+		memcpy(o + d->off, &u, sizeof(u));
+		break;
+	}
+	default: { /* LBUS_PB_S_BOOL */
+		bool b = v != 0;
+		memcpy(o + d->off, &b, sizeof(b));
+		break;
+	}
+	}
+	*pp = p;
+	return 1;
+}
+
+static inline __attribute__((always_inline)) bool
+lbus_pb_in_order_inline(const struct lbus_pb_msg_desc *m, const uint8_t *p, size_t len, void *out)
+{
+	const uint8_t *end = p + len;
+
+#pragma GCC unroll 16
+	for (size_t i = 0; i < m->n; i++)
+		if (lbus_pb_take_in_order_(&m->fields[i], &p, end, out) < 0)
+			return false;
+	return p == end;
+}
+
+#define LBUS_PB_IN_ORDER_FN(fn, desc)                                                                      \
+	static bool fn(const uint8_t *p, size_t len, void *out)                                            \
+	{                                                                                                  \
+		return lbus_pb_in_order_inline(&(desc), p, len, out);                                      \
+	}
+
+static inline __attribute__((always_inline)) int
+lbus_pb_decode_inline(const struct lbus_pb_msg_desc *m, const uint8_t *p, size_t len, void *out)
+{
+	memset(out, 0, m->size);
+	if (lbus_pb_in_order_inline(m, p, len, out))
+		return 0;
+	memset(out, 0, m->size);
+	return lbus_pb_decode_fields(m, p, len, out);
+}

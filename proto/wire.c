@@ -1,56 +1,178 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Allocation-free codecs for the hot messages (see wire.h).
- *
- * A Deliver frame on the wire, as the broker writes it:
- *
- *   [len:4][0x4a deliver_len][0x08 sub_id][0x38 01]   per recipient (header)
- *   [0x12|0x1a|0x22 msg_len msg...][0x2a sender_len sender...][0x30 token]
- *                                                     shared body
- *
- * Field order does not matter to protobuf decoders, so the per-recipient
- * fields (1 and 7) go first and the body is reused verbatim.
+ * Decoding the messages that are not left to protobuf-c (see wire.h): one
+ * table per message, read by pbwire.h's decoder, and the frame scanner in
+ * front of them all. A table lists its fields in the order our encoders
+ * write them (wire-encode.c), which is the order the decoder's in-order
+ * pass expects (the Deliver table has the per-recipient sub_id and retained
+ * first, then the shared body); LBUS_PB_IN_ORDER_FN compiles that pass for
+ * each table, so the fast path costs what the hand-written one did.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
-#include "frame.h"
-#include "lbus-limits.h"
 #include "pbwire.h"
 #include "wire.h"
 
-static const char *const kind_names[LBUS_K_MAX + 1] = {
-	[LBUS_K_NONE] = "unknown",
-	[LBUS_K_HELLO] = "hello",
-	[LBUS_K_WELCOME] = "welcome",
-	[LBUS_K_ERROR] = "error",
-	[LBUS_K_PING] = "ping",
-	[LBUS_K_PONG] = "pong",
-	[LBUS_K_SUBSCRIBE] = "subscribe",
-	[LBUS_K_UNSUBSCRIBE] = "unsubscribe",
-	[LBUS_K_PUBLISH] = "publish",
-	[LBUS_K_DELIVER] = "deliver",
-	[LBUS_K_TAKE_NAME] = "take_name",
-	[LBUS_K_RELEASE_NAME] = "release_name",
-	[LBUS_K_SEND] = "send",
-	[LBUS_K_OK] = "ok",
-	[LBUS_K_CALL] = "call",
-	[LBUS_K_REPLY] = "reply",
-	[LBUS_K_RESULT] = "result",
-	[LBUS_K_DROPPED] = "dropped",
-	[LBUS_K_QUERY_NAME] = "query_name",
-	[LBUS_K_LIST] = "list",
-	[LBUS_K_CLIENT_LIST] = "client_list",
-	[LBUS_K_STATS] = "stats",
-	[LBUS_K_STATS_REPLY] = "stats_reply",
-	[LBUS_K_MONITOR] = "monitor",
-	[LBUS_K_MONITOR_EVENT] = "monitor_event",
-};
-
 const char *lbus_kind_name(uint32_t kind)
 {
-	return kind <= LBUS_K_MAX ? kind_names[kind] : kind_names[LBUS_K_NONE];
+	const ProtobufCFieldDescriptor *f = NULL;
+
+	if (kind >= 1 && kind <= LBUS_K_MAX)
+		f = protobuf_c_message_descriptor_get_field(&lbus__frame__descriptor, (unsigned)kind);
+	return f ? f->name : "unknown";
 }
+
+/* ---- the tables ------------------------------------------------------------------ */
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define BYTES(T, num, ptr, len)                                                                              \
+	{                                                                                                    \
+		(num), (num), LBUS_PB_S_BYTES, offsetof(T, ptr), offsetof(T, len), 0, NULL                   \
+	}
+#define SCALAR(T, num, store, v)                                                                             \
+	{                                                                                                    \
+		(num), (num), (store), offsetof(T, v), 0, 0, NULL                                            \
+	}
+#define ONEOF(T, first, last, c, ptr, len)                                                                   \
+	{                                                                                                    \
+		(first), (last), LBUS_PB_S_ONEOF, offsetof(T, ptr), offsetof(T, len), offsetof(T, c), NULL   \
+	}
+#define MSG(T, num, v, sub)                                                                                  \
+	{                                                                                                    \
+		(num), (num), LBUS_PB_S_MSG, offsetof(T, v), 0, 0, &(sub)                                    \
+	}
+#define DESC(T, proto, fields, in_order)                                                                     \
+	{                                                                                                    \
+		&(proto), sizeof(T), ARRAY_LEN(fields), (fields), (in_order)                                 \
+	}
+
+static bool frame_in_order(const uint8_t *p, size_t len, void *out);
+static const struct lbus_pb_field_desc frame_fields[] = {
+    ONEOF(struct lbus_wire_frame, 1, LBUS_K_MAX, kind, body, body_len),
+    SCALAR(struct lbus_wire_frame, LBUS_F_FRAME_REQ_ID, LBUS_PB_S_U32, req_id),
+    SCALAR(struct lbus_wire_frame, LBUS_F_FRAME_FDS, LBUS_PB_S_U32, fds),
+};
+const struct lbus_pb_msg_desc lbus_wire_frame_desc =
+    DESC(struct lbus_wire_frame, lbus__frame__descriptor, frame_fields, frame_in_order);
+LBUS_PB_IN_ORDER_FN(frame_in_order, lbus_wire_frame_desc)
+
+static bool publish_in_order(const uint8_t *p, size_t len, void *out);
+static const struct lbus_pb_field_desc publish_fields[] = {
+    BYTES(struct lbus_wire_publish, LBUS_F_PUBLISH_TOPIC, topic, topic_len),
+    BYTES(struct lbus_wire_publish, LBUS_F_PUBLISH_PAYLOAD, payload, payload_len),
+    SCALAR(struct lbus_wire_publish, LBUS_F_PUBLISH_RETAIN, LBUS_PB_S_BOOL, retain),
+};
+const struct lbus_pb_msg_desc lbus_wire_publish_desc =
+    DESC(struct lbus_wire_publish, lbus__publish__descriptor, publish_fields, publish_in_order);
+LBUS_PB_IN_ORDER_FN(publish_in_order, lbus_wire_publish_desc)
+
+static bool send_in_order(const uint8_t *p, size_t len, void *out);
+static const struct lbus_pb_field_desc send_fields[] = {
+    BYTES(struct lbus_wire_send, LBUS_F_SEND_NAME, name, name_len),
+    BYTES(struct lbus_wire_send, LBUS_F_SEND_PAYLOAD, payload, payload_len),
+};
+const struct lbus_pb_msg_desc lbus_wire_send_desc =
+    DESC(struct lbus_wire_send, lbus__send__descriptor, send_fields, send_in_order);
+LBUS_PB_IN_ORDER_FN(send_in_order, lbus_wire_send_desc)
+
+static bool call_in_order(const uint8_t *p, size_t len, void *out);
+static const struct lbus_pb_field_desc call_fields[] = {
+    BYTES(struct lbus_wire_call, LBUS_F_CALL_TARGET, target, target_len),
+    BYTES(struct lbus_wire_call, LBUS_F_CALL_PAYLOAD, payload, payload_len),
+    SCALAR(struct lbus_wire_call, LBUS_F_CALL_CALL_ID, LBUS_PB_S_U64, call_id),
+    SCALAR(struct lbus_wire_call, LBUS_F_CALL_TIMEOUT_MS, LBUS_PB_S_U32, timeout_ms),
+};
+const struct lbus_pb_msg_desc lbus_wire_call_desc =
+    DESC(struct lbus_wire_call, lbus__call__descriptor, call_fields, call_in_order);
+LBUS_PB_IN_ORDER_FN(call_in_order, lbus_wire_call_desc)
+
+static bool sender_in_order(const uint8_t *p, size_t len, void *out);
+static const struct lbus_pb_field_desc sender_fields[] = {
+    SCALAR(struct lbus_wire_sender, LBUS_F_SENDER_ID, LBUS_PB_S_U64, id),
+    BYTES(struct lbus_wire_sender, LBUS_F_SENDER_NAME, name, name_len),
+    SCALAR(struct lbus_wire_sender, LBUS_F_SENDER_PID, LBUS_PB_S_U32, pid),
+    SCALAR(struct lbus_wire_sender, LBUS_F_SENDER_UID, LBUS_PB_S_U32, uid),
+    SCALAR(struct lbus_wire_sender, LBUS_F_SENDER_GID, LBUS_PB_S_U32, gid),
+};
+const struct lbus_pb_msg_desc lbus_wire_sender_desc =
+    DESC(struct lbus_wire_sender, lbus__sender__descriptor, sender_fields, sender_in_order);
+LBUS_PB_IN_ORDER_FN(sender_in_order, lbus_wire_sender_desc)
+
+/* Deliver's publish, send and call are not a oneof in lbus.proto, but at
+ * most one may be set: the decoder treats them as one. */
+static bool deliver_in_order(const uint8_t *p, size_t len, void *out);
+static const struct lbus_pb_field_desc deliver_fields[] = {
+    SCALAR(struct lbus_wire_deliver, LBUS_F_DELIVER_SUB_ID, LBUS_PB_S_U64, sub_id),
+    SCALAR(struct lbus_wire_deliver, LBUS_F_DELIVER_RETAINED, LBUS_PB_S_BOOL, retained),
+    ONEOF(struct lbus_wire_deliver, LBUS_F_DELIVER_PUBLISH, LBUS_F_DELIVER_PUBLISH, what, msg, msg_len),
+    ONEOF(struct lbus_wire_deliver, LBUS_F_DELIVER_SEND, LBUS_F_DELIVER_SEND, what, msg, msg_len),
+    ONEOF(struct lbus_wire_deliver, LBUS_F_DELIVER_CALL, LBUS_F_DELIVER_CALL, what, msg, msg_len),
+    MSG(struct lbus_wire_deliver, LBUS_F_DELIVER_SENDER, sender, lbus_wire_sender_desc),
+    SCALAR(struct lbus_wire_deliver, LBUS_F_DELIVER_CALL_TOKEN, LBUS_PB_S_U64, call_token),
+};
+const struct lbus_pb_msg_desc lbus_wire_deliver_desc =
+    DESC(struct lbus_wire_deliver, lbus__deliver__descriptor, deliver_fields, deliver_in_order);
+LBUS_PB_IN_ORDER_FN(deliver_in_order, lbus_wire_deliver_desc)
+
+static bool reply_in_order(const uint8_t *p, size_t len, void *out);
+static const struct lbus_pb_field_desc reply_fields[] = {
+    SCALAR(struct lbus_wire_reply, LBUS_F_REPLY_CALL_TOKEN, LBUS_PB_S_U64, call_token),
+    BYTES(struct lbus_wire_reply, LBUS_F_REPLY_PAYLOAD, payload, payload_len),
+    SCALAR(struct lbus_wire_reply, LBUS_F_REPLY_ERROR, LBUS_PB_S_U32, error),
+    BYTES(struct lbus_wire_reply, LBUS_F_REPLY_REASON, reason, reason_len),
+};
+const struct lbus_pb_msg_desc lbus_wire_reply_desc =
+    DESC(struct lbus_wire_reply, lbus__reply__descriptor, reply_fields, reply_in_order);
+LBUS_PB_IN_ORDER_FN(reply_in_order, lbus_wire_reply_desc)
+
+static bool ok_in_order(const uint8_t *p, size_t len, void *out);
+static const struct lbus_pb_field_desc ok_fields[] = {
+    SCALAR(struct lbus_wire_ok, LBUS_F_OK_REQUEST, LBUS_PB_S_U32, request),
+    SCALAR(struct lbus_wire_ok, LBUS_F_OK_OWNER, LBUS_PB_S_U64, owner),
+};
+const struct lbus_pb_msg_desc lbus_wire_ok_desc =
+    DESC(struct lbus_wire_ok, lbus__ok__descriptor, ok_fields, ok_in_order);
+LBUS_PB_IN_ORDER_FN(ok_in_order, lbus_wire_ok_desc)
+
+static bool dropped_in_order(const uint8_t *p, size_t len, void *out);
+static const struct lbus_pb_field_desc dropped_fields[] = {
+    SCALAR(struct lbus_wire_dropped, LBUS_F_DROPPED_SUB_ID, LBUS_PB_S_U64, sub_id),
+    SCALAR(struct lbus_wire_dropped, LBUS_F_DROPPED_COUNT, LBUS_PB_S_U64, count),
+};
+const struct lbus_pb_msg_desc lbus_wire_dropped_desc =
+    DESC(struct lbus_wire_dropped, lbus__dropped__descriptor, dropped_fields, dropped_in_order);
+LBUS_PB_IN_ORDER_FN(dropped_in_order, lbus_wire_dropped_desc)
+
+/* Ping and Pong: { uint64 token = 1; } */
+struct token {
+	uint64_t token;
+};
+
+static bool ping_in_order(const uint8_t *p, size_t len, void *out);
+static const struct lbus_pb_field_desc ping_fields[] = {
+    SCALAR(struct token, LBUS_F_PING_TOKEN, LBUS_PB_S_U64, token),
+};
+const struct lbus_pb_msg_desc lbus_wire_ping_desc =
+    DESC(struct token, lbus__ping__descriptor, ping_fields, ping_in_order);
+LBUS_PB_IN_ORDER_FN(ping_in_order, lbus_wire_ping_desc)
+
+static bool pong_in_order(const uint8_t *p, size_t len, void *out);
+static const struct lbus_pb_field_desc pong_fields[] = {
+    SCALAR(struct token, LBUS_F_PONG_TOKEN, LBUS_PB_S_U64, token),
+};
+const struct lbus_pb_msg_desc lbus_wire_pong_desc =
+    DESC(struct token, lbus__pong__descriptor, pong_fields, pong_in_order);
+LBUS_PB_IN_ORDER_FN(pong_in_order, lbus_wire_pong_desc)
+
+const struct lbus_pb_msg_desc *const lbus_wire_descs[] = {
+    &lbus_wire_frame_desc,   &lbus_wire_publish_desc, &lbus_wire_send_desc,  &lbus_wire_call_desc,
+    &lbus_wire_sender_desc,  &lbus_wire_deliver_desc, &lbus_wire_reply_desc, &lbus_wire_ok_desc,
+    &lbus_wire_dropped_desc, &lbus_wire_ping_desc,    &lbus_wire_pong_desc,  NULL,
+};
+
+/* ---- frames ---------------------------------------------------------------------- */
 
 /*
  * Fast path: a frame almost always starts with its kind as a one-byte LEN
@@ -76,431 +198,66 @@ static size_t scan_first_kind(const uint8_t *frame, size_t len, struct lbus_wire
 
 int lbus_wire_frame_scan(const uint8_t *frame, size_t len, struct lbus_wire_frame *out)
 {
-	struct lbus_pb_reader r;
-	struct lbus_pb_field f;
 	size_t first;
-	int ret;
 
 	memset(out, 0, sizeof(*out));
 	first = scan_first_kind(frame, len, out);
 	if (first == len && first)
 		return 0;
-	lbus_pb_reader_init(&r, frame + first, len - first);
-	while ((ret = lbus_pb_next(&r, &f)) > 0) {
-		if (f.num >= 1 && f.num <= LBUS_K_MAX) {
-			if (f.type != LBUS_PB_LEN || out->kind)
-				return -EPROTO;
-			out->kind = f.num;
-			out->body = f.data;
-			out->body_len = f.len;
-		} else if (f.num == LBUS_F_REQ_ID || f.num == LBUS_F_FDS) {
-			if (f.type != LBUS_PB_VARINT)
-				return -EPROTO;
-			if (f.num == LBUS_F_REQ_ID)
-				out->req_id = (uint32_t)f.u;
-			else
-				out->fds = (uint32_t)f.u;
-		}
-	}
-	return ret;
+	return lbus_pb_decode_fields(&lbus_wire_frame_desc, frame + first, len - first, out);
 }
 
-/* A LEN field of a known message: the wire type must be LEN. */
-#define EXPECT_LEN(f)                                                                                                 \
-	do {                                                                                                          \
-		if ((f).type != LBUS_PB_LEN)                                                                          \
-			return -EPROTO;                                                                               \
-	} while (0)
-#define EXPECT_VARINT(f)                                                                                              \
-	do {                                                                                                          \
-		if ((f).type != LBUS_PB_VARINT)                                                                       \
-			return -EPROTO;                                                                               \
-	} while (0)
-
-/* A LEN field with a one-byte tag at *p: advance past it; false if absent
- * or truncated. */
-static bool take_len_field(const uint8_t **p, const uint8_t *end, uint8_t tag, const uint8_t **data,
-			   size_t *len)
-{
-	uint64_t v;
-	size_t n;
-
-	if (*p >= end || **p != tag)
-		return false;
-	n = lbus_pb_get_varint(*p + 1, end, &v);
-	if (!n || v > (uint64_t)(end - *p - 1 - (ptrdiff_t)n))
-		return false;
-	*data = *p + 1 + n;
-	*len = (size_t)v;
-	*p = *data + v;
-	return true;
-}
-
-/*
- * Fast path for the layout every encoder writes (topic, payload if any,
- * retain 1 if set, nothing else). false: some other layout, decode it with
- * the generic loop.
- */
-static bool publish_decode_fast(const uint8_t *body, size_t len, struct lbus_wire_publish *out)
-{
-	const uint8_t *p = body, *end = body + len, *data;
-
-	if (!take_len_field(&p, end, 0x0a, &data, &out->topic_len))
-		return false;
-	out->topic = (const char *)data;
-	if (take_len_field(&p, end, 0x12, &out->payload, &out->payload_len) && p == end)
-		return true;
-	if (end - p == 2 && p[0] == 0x18 && p[1] == 1) {
-		out->retain = true;
-		return true;
-	}
-	return p == end;
-}
+/* ---- messages -------------------------------------------------------------------- */
 
 int lbus_wire_publish_decode(const uint8_t *body, size_t len, struct lbus_wire_publish *out)
 {
-	struct lbus_pb_reader r;
-	struct lbus_pb_field f;
-	int ret;
-
-	memset(out, 0, sizeof(*out));
-	if (publish_decode_fast(body, len, out))
-		return 0;
-	memset(out, 0, sizeof(*out));
-	lbus_pb_reader_init(&r, body, len);
-	while ((ret = lbus_pb_next(&r, &f)) > 0) {
-		switch (f.num) {
-		case 1:
-			EXPECT_LEN(f);
-			out->topic = (const char *)f.data;
-			out->topic_len = f.len;
-			break;
-		case 2:
-			EXPECT_LEN(f);
-			out->payload = f.data;
-			out->payload_len = f.len;
-			break;
-		case 3:
-			EXPECT_VARINT(f);
-			out->retain = f.u != 0;
-			break;
-		}
-	}
-	return ret;
+	return lbus_pb_decode_inline(&lbus_wire_publish_desc, body, len, out);
 }
 
 int lbus_wire_send_decode(const uint8_t *body, size_t len, struct lbus_wire_send *out)
 {
-	struct lbus_pb_reader r;
-	struct lbus_pb_field f;
-	int ret;
-
-	memset(out, 0, sizeof(*out));
-	lbus_pb_reader_init(&r, body, len);
-	while ((ret = lbus_pb_next(&r, &f)) > 0) {
-		if (f.num == 1 || f.num == 2)
-			EXPECT_LEN(f);
-		if (f.num == 1) {
-			out->name = (const char *)f.data;
-			out->name_len = f.len;
-		} else if (f.num == 2) {
-			out->payload = f.data;
-			out->payload_len = f.len;
-		}
-	}
-	return ret;
+	return lbus_pb_decode_inline(&lbus_wire_send_desc, body, len, out);
 }
 
 int lbus_wire_call_decode(const uint8_t *body, size_t len, struct lbus_wire_call *out)
 {
-	struct lbus_pb_reader r;
-	struct lbus_pb_field f;
-	int ret;
-
-	memset(out, 0, sizeof(*out));
-	lbus_pb_reader_init(&r, body, len);
-	while ((ret = lbus_pb_next(&r, &f)) > 0) {
-		switch (f.num) {
-		case 1:
-			EXPECT_LEN(f);
-			out->target = (const char *)f.data;
-			out->target_len = f.len;
-			break;
-		case 2:
-			EXPECT_LEN(f);
-			out->payload = f.data;
-			out->payload_len = f.len;
-			break;
-		case 3:
-			EXPECT_VARINT(f);
-			out->call_id = f.u;
-			break;
-		case 4:
-			EXPECT_VARINT(f);
-			out->timeout_ms = (uint32_t)f.u;
-			break;
-		}
-	}
-	return ret;
-}
-
-/*
- * Fast paths for the layouts the broker writes: fields in ascending wire
- * order, each at most once, one-byte tags. opt_varint()/opt_len() take the
- * field if it comes next: 1 taken, 0 absent, -1 malformed. A decoder that
- * meets anything else falls back to its generic loop, which accepts every
- * valid encoding, so both give the same result for any input.
- */
-static int opt_varint(const uint8_t **p, const uint8_t *end, uint8_t tag, uint64_t *v)
-{
-	size_t n;
-
-	if (*p >= end || **p != tag)
-		return 0;
-	n = lbus_pb_get_varint(*p + 1, end, v);
-	if (!n)
-		return -1;
-	*p += 1 + n;
-	return 1;
-}
-
-static int opt_len(const uint8_t **p, const uint8_t *end, uint8_t tag, const uint8_t **data, size_t *len)
-{
-	return take_len_field(p, end, tag, data, len) ? 1 : (*p < end && **p == tag ? -1 : 0);
-}
-
-static bool sender_decode_fast(const uint8_t *p, const uint8_t *end, struct lbus_wire_sender *out)
-{
-	const uint8_t *name;
-	uint64_t v;
-	int r;
-
-	if ((r = opt_varint(&p, end, 0x08, &v)) < 0)
-		return false;
-	if (r)
-		out->id = v;
-	if ((r = opt_len(&p, end, 0x12, &name, &out->name_len)) < 0)
-		return false;
-	if (r)
-		out->name = (const char *)name;
-	if ((r = opt_varint(&p, end, 0x18, &v)) < 0)
-		return false;
-	if (r)
-		out->pid = (uint32_t)v;
-	if ((r = opt_varint(&p, end, 0x20, &v)) < 0)
-		return false;
-	if (r)
-		out->uid = (uint32_t)v;
-	if ((r = opt_varint(&p, end, 0x28, &v)) < 0)
-		return false;
-	if (r)
-		out->gid = (uint32_t)v;
-	return p == end;
-}
-
-int lbus_wire_sender_decode(const uint8_t *body, size_t len, struct lbus_wire_sender *out)
-{
-	struct lbus_pb_reader r;
-	struct lbus_pb_field f;
-	int ret;
-
-	memset(out, 0, sizeof(*out));
-	if (sender_decode_fast(body, body + len, out))
-		return 0;
-	memset(out, 0, sizeof(*out));
-	lbus_pb_reader_init(&r, body, len);
-	while ((ret = lbus_pb_next(&r, &f)) > 0) {
-		if (f.num == 2) {
-			EXPECT_LEN(f);
-			out->name = (const char *)f.data;
-			out->name_len = f.len;
-			continue;
-		}
-		if (f.num >= 1 && f.num <= 5)
-			EXPECT_VARINT(f);
-		switch (f.num) {
-		case 1:
-			out->id = f.u;
-			break;
-		case 3:
-			out->pid = (uint32_t)f.u;
-			break;
-		case 4:
-			out->uid = (uint32_t)f.u;
-			break;
-		case 5:
-			out->gid = (uint32_t)f.u;
-			break;
-		}
-	}
-	return ret;
-}
-
-size_t lbus_wire_sender_size(const struct lbus_wire_sender *s)
-{
-	return lbus_pb_varint_field_size(1, s->id) + (s->name_len ? lbus_pb_len_field_size(2, s->name_len) : 0) +
-	       lbus_pb_varint_field_size(3, s->pid) + lbus_pb_varint_field_size(4, s->uid) +
-	       lbus_pb_varint_field_size(5, s->gid);
-}
-
-size_t lbus_wire_sender_encode(uint8_t *out, const struct lbus_wire_sender *s)
-{
-	size_t n = lbus_pb_put_varint_field(out, 1, s->id);
-	n += lbus_pb_put_bytes(out + n, 2, s->name, s->name_len, true);
-	n += lbus_pb_put_varint_field(out + n, 3, s->pid);
-	n += lbus_pb_put_varint_field(out + n, 4, s->uid);
-	n += lbus_pb_put_varint_field(out + n, 5, s->gid);
-	return n;
-}
-
-/* sub_id, retained (the per-recipient header), then the shared body: the
- * message, the sender, the call token. */
-static bool deliver_decode_fast(const uint8_t *p, const uint8_t *end, struct lbus_wire_deliver *out)
-{
-	const uint8_t *sender;
-	size_t sender_len;
-	uint64_t v;
-	int r;
-
-	if (opt_varint(&p, end, 0x08, &out->sub_id) < 0)
-		return false;
-	if ((r = opt_varint(&p, end, 0x38, &v)) < 0)
-		return false;
-	out->retained = r && v;
-	if (p >= end || (*p != 0x12 && *p != 0x1a && *p != 0x22))
-		return false;
-	out->what = *p >> 3;
-	if (opt_len(&p, end, *p, &out->msg, &out->msg_len) <= 0)
-		return false;
-	if ((r = opt_len(&p, end, 0x2a, &sender, &sender_len)) < 0)
-		return false;
-	if (r && !sender_decode_fast(sender, sender + sender_len, &out->sender))
-		return false;
-	if (opt_varint(&p, end, 0x30, &out->call_token) < 0)
-		return false;
-	return p == end;
+	return lbus_pb_decode_inline(&lbus_wire_call_desc, body, len, out);
 }
 
 int lbus_wire_deliver_decode(const uint8_t *body, size_t len, struct lbus_wire_deliver *out)
 {
-	struct lbus_pb_reader r;
-	struct lbus_pb_field f;
-	int ret;
+	return lbus_pb_decode_inline(&lbus_wire_deliver_desc, body, len, out);
+}
 
-	memset(out, 0, sizeof(*out));
-	if (deliver_decode_fast(body, body + len, out))
-		return 0;
-	memset(out, 0, sizeof(*out));
-	lbus_pb_reader_init(&r, body, len);
-	while ((ret = lbus_pb_next(&r, &f)) > 0) {
-		switch (f.num) {
-		case 1:
-			EXPECT_VARINT(f);
-			out->sub_id = f.u;
-			break;
-		case LBUS_D_PUBLISH:
-		case LBUS_D_SEND:
-		case LBUS_D_CALL:
-			EXPECT_LEN(f);
-			if (out->what)
-				return -EPROTO;
-			out->what = f.num;
-			out->msg = f.data;
-			out->msg_len = f.len;
-			break;
-		case 5:
-			EXPECT_LEN(f);
-			ret = lbus_wire_sender_decode(f.data, f.len, &out->sender);
-			if (ret < 0)
-				return ret;
-			break;
-		case 6:
-			EXPECT_VARINT(f);
-			out->call_token = f.u;
-			break;
-		case 7:
-			EXPECT_VARINT(f);
-			out->retained = f.u != 0;
-			break;
-		}
-	}
+int lbus_wire_reply_decode(const uint8_t *body, size_t len, struct lbus_wire_reply *out)
+{
+	return lbus_pb_decode_inline(&lbus_wire_reply_desc, body, len, out);
+}
+
+int lbus_wire_ok_decode(const uint8_t *body, size_t len, struct lbus_wire_ok *out)
+{
+	return lbus_pb_decode_inline(&lbus_wire_ok_desc, body, len, out);
+}
+
+int lbus_wire_dropped_decode(const uint8_t *body, size_t len, struct lbus_wire_dropped *out)
+{
+	return lbus_pb_decode_inline(&lbus_wire_dropped_desc, body, len, out);
+}
+
+int lbus_wire_ping_decode(const uint8_t *body, size_t len, uint64_t *token)
+{
+	struct token t;
+	int ret = lbus_pb_decode_inline(&lbus_wire_ping_desc, body, len, &t);
+
+	*token = t.token;
 	return ret;
 }
 
-size_t lbus_wire_deliver_header(uint8_t *out, uint64_t sub_id, bool retained, size_t body_len)
+int lbus_wire_pong_decode(const uint8_t *body, size_t len, uint64_t *token)
 {
-	size_t deliver_len = lbus_pb_varint_field_size(1, sub_id) + (retained ? 2 : 0) + body_len;
-	size_t frame_len = lbus_pb_len_field_size(LBUS_K_DELIVER, deliver_len);
-	size_t n = LBUS_FRAME_HEADER;
+	struct token t;
+	int ret = lbus_pb_decode_inline(&lbus_wire_pong_desc, body, len, &t);
 
-	lbus_frame_put_len(out, (uint32_t)frame_len);
-	n += lbus_pb_put_len_header(out + n, LBUS_K_DELIVER, deliver_len);
-	n += lbus_pb_put_varint_field(out + n, 1, sub_id);
-	n += lbus_pb_put_varint_field(out + n, 7, retained ? 1 : 0);
-	return n;
-}
-
-size_t lbus_wire_deliver_header_size(uint64_t sub_id, bool retained, size_t body_len)
-{
-	size_t fields = lbus_pb_varint_field_size(1, sub_id) + (retained ? 2 : 0);
-
-	return LBUS_FRAME_HEADER + lbus_pb_tag_len(LBUS_K_DELIVER) + lbus_pb_varint_len(fields + body_len) +
-	       fields;
-}
-
-size_t lbus_wire_deliver_body_size(size_t msg_len, size_t sender_len, uint64_t call_token)
-{
-	return lbus_pb_len_field_size(LBUS_D_PUBLISH, msg_len) + lbus_pb_len_field_size(5, sender_len) +
-	       lbus_pb_varint_field_size(6, call_token);
-}
-
-size_t lbus_wire_deliver_body_encode(uint8_t *out, uint32_t what, const uint8_t *msg, size_t msg_len,
-				     const uint8_t *sender, size_t sender_len, uint64_t call_token)
-{
-	size_t n = lbus_pb_put_bytes(out, what, msg, msg_len, false);
-	n += lbus_pb_put_bytes(out + n, 5, sender, sender_len, false);
-	n += lbus_pb_put_varint_field(out + n, 6, call_token);
-	return n;
-}
-
-static size_t publish_body_size(size_t topic_len, size_t payload_len, bool retain)
-{
-	return lbus_pb_len_field_size(1, topic_len) + (payload_len ? lbus_pb_len_field_size(2, payload_len) : 0) +
-	       (retain ? 2 : 0);
-}
-
-size_t lbus_wire_publish_frame_size(size_t topic_len, size_t payload_len, bool retain, uint32_t req_id)
-{
-	size_t body = publish_body_size(topic_len, payload_len, retain);
-	return LBUS_FRAME_HEADER + lbus_pb_len_field_size(LBUS_K_PUBLISH, body) +
-	       lbus_pb_varint_field_size(LBUS_F_REQ_ID, req_id);
-}
-
-size_t lbus_wire_publish_frame_encode(uint8_t *out, const char *topic, size_t topic_len, const void *payload,
-				      size_t payload_len, bool retain, uint32_t req_id)
-{
-	size_t body = publish_body_size(topic_len, payload_len, retain);
-	size_t frame_len = lbus_pb_len_field_size(LBUS_K_PUBLISH, body) +
-			   lbus_pb_varint_field_size(LBUS_F_REQ_ID, req_id);
-	size_t n = LBUS_FRAME_HEADER;
-
-	lbus_frame_put_len(out, (uint32_t)frame_len);
-	n += lbus_pb_put_len_header(out + n, LBUS_K_PUBLISH, body);
-	n += lbus_pb_put_bytes(out + n, 1, topic, topic_len, false);
-	n += lbus_pb_put_bytes(out + n, 2, payload, payload_len, true);
-	n += lbus_pb_put_varint_field(out + n, 3, retain ? 1 : 0);
-	n += lbus_pb_put_varint_field(out + n, LBUS_F_REQ_ID, req_id);
-	return n;
-}
-
-size_t lbus_frame_packed_size(const Lbus__Frame *f)
-{
-	return LBUS_FRAME_HEADER + lbus__frame__get_packed_size(f);
-}
-
-size_t lbus_frame_pack(const Lbus__Frame *f, uint8_t *out)
-{
-	size_t len = lbus__frame__pack(f, out + LBUS_FRAME_HEADER);
-	lbus_frame_put_len(out, (uint32_t)len);
-	return LBUS_FRAME_HEADER + len;
+	*token = t.token;
+	return ret;
 }

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Allocation-free codecs for the messages on the hot path, built on
- * pbwire.h, plus helpers to pack any generated Lbus__Frame with its length.
+ * The codecs the broker and the library do not leave to protobuf-c
+ * (lbus.pb-c.h): allocation-free decoders and encoders for the messages on
+ * the hot path and the few small ones read or written field by field, built
+ * on pbwire.h, plus helpers to pack any generated Lbus__Frame with its
+ * length.
  *
  * The broker never decodes a payload: it scans the Frame to find the kind,
  * scans a Publish/Send/Call for the routing fields, and forwards the original
@@ -9,8 +12,15 @@
  * header (length, Deliver tag, sub_id, retained) followed by a body shared by
  * every recipient (message, sender, call token), encoded once.
  *
+ * Every message is described once, by a table in wire.c (pbwire.h's
+ * struct lbus_pb_msg_desc, its numbers from fields.h), and decoded by
+ * lbus_pb_decode(); the functions below are its typed entry points. The
+ * encoders (wire-encode.c) write the same numbers. Nothing outside proto/
+ * writes or reads a field number.
+ *
  * All decoders return 0 or -EPROTO, and point into the input (no copies,
- * strings are NOT NUL-terminated). Unknown fields are skipped.
+ * strings are NOT NUL-terminated). Unknown fields are skipped; a known
+ * field of the wrong wire type is -EPROTO, as in protobuf-c.
  */
 #pragma once
 
@@ -18,46 +28,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fields.h"
 #include "lbus.pb-c.h"
-
-/* Frame.kind field numbers, as in lbus.proto. */
-enum lbus_kind {
-	LBUS_K_NONE = 0,
-	LBUS_K_HELLO = 1,
-	LBUS_K_WELCOME = 2,
-	LBUS_K_ERROR = 3,
-	LBUS_K_PING = 4,
-	LBUS_K_PONG = 5,
-	LBUS_K_SUBSCRIBE = 6,
-	LBUS_K_UNSUBSCRIBE = 7,
-	LBUS_K_PUBLISH = 8,
-	LBUS_K_DELIVER = 9,
-	LBUS_K_TAKE_NAME = 10,
-	LBUS_K_RELEASE_NAME = 11,
-	LBUS_K_SEND = 12,
-	LBUS_K_OK = 13,
-	LBUS_K_CALL = 14,
-	LBUS_K_REPLY = 15,
-	LBUS_K_RESULT = 16,
-	LBUS_K_DROPPED = 17,
-	LBUS_K_QUERY_NAME = 18,
-	LBUS_K_LIST = 19,
-	LBUS_K_CLIENT_LIST = 20,
-	LBUS_K_STATS = 21,
-	LBUS_K_STATS_REPLY = 22,
-	LBUS_K_MONITOR = 23,
-	LBUS_K_MONITOR_EVENT = 24,
-	LBUS_K_MAX = 24,
-};
-
-#define LBUS_F_REQ_ID 100u
-#define LBUS_F_FDS 101u
+#include "pbwire.h"
 
 /* Deliver field numbers of the three message kinds it can carry. */
 enum lbus_deliver_what {
-	LBUS_D_PUBLISH = 2,
-	LBUS_D_SEND = 3,
-	LBUS_D_CALL = 4,
+	LBUS_D_PUBLISH = LBUS_F_DELIVER_PUBLISH,
+	LBUS_D_SEND = LBUS_F_DELIVER_SEND,
+	LBUS_D_CALL = LBUS_F_DELIVER_CALL,
 };
 
 /* Name of a kind for error messages and logs ("publish"), "unknown" if none. */
@@ -106,7 +85,6 @@ struct lbus_wire_sender {
 	size_t name_len;
 	uint32_t pid, uid, gid;
 };
-int lbus_wire_sender_decode(const uint8_t *body, size_t len, struct lbus_wire_sender *out);
 /* Encoded size of a Sender message body, and its encoding (returns bytes). */
 size_t lbus_wire_sender_size(const struct lbus_wire_sender *s);
 size_t lbus_wire_sender_encode(uint8_t *out, const struct lbus_wire_sender *s);
@@ -121,6 +99,41 @@ struct lbus_wire_deliver {
 	bool retained;
 };
 int lbus_wire_deliver_decode(const uint8_t *body, size_t len, struct lbus_wire_deliver *out);
+
+struct lbus_wire_reply {
+	uint64_t call_token;
+	const uint8_t *payload;
+	size_t payload_len;
+	uint32_t error;     /* ErrorCode */
+	const char *reason; /* not NUL-terminated */
+	size_t reason_len;
+};
+int lbus_wire_reply_decode(const uint8_t *body, size_t len, struct lbus_wire_reply *out);
+
+struct lbus_wire_ok {
+	uint32_t request; /* the kind answered */
+	uint64_t owner;   /* query_name */
+};
+int lbus_wire_ok_decode(const uint8_t *body, size_t len, struct lbus_wire_ok *out);
+
+struct lbus_wire_dropped {
+	uint64_t sub_id;
+	uint64_t count;
+};
+int lbus_wire_dropped_decode(const uint8_t *body, size_t len, struct lbus_wire_dropped *out);
+
+/* Ping and Pong: their token. */
+int lbus_wire_ping_decode(const uint8_t *body, size_t len, uint64_t *token);
+int lbus_wire_pong_decode(const uint8_t *body, size_t len, uint64_t *token);
+
+/* The table of each message above, for tests (test-fields, fuzz-decode). */
+extern const struct lbus_pb_msg_desc lbus_wire_frame_desc, lbus_wire_publish_desc, lbus_wire_send_desc,
+	lbus_wire_call_desc, lbus_wire_sender_desc, lbus_wire_deliver_desc, lbus_wire_reply_desc,
+	lbus_wire_ok_desc, lbus_wire_dropped_desc, lbus_wire_ping_desc, lbus_wire_pong_desc;
+/* All of them, NULL-terminated. */
+extern const struct lbus_pb_msg_desc *const lbus_wire_descs[];
+
+/* ---- encoders (wire-encode.c) ------------------------------------------------ */
 
 /* Upper bound of lbus_wire_deliver_header() output. */
 #define LBUS_WIRE_DELIVER_HDR_MAX 32u
@@ -143,6 +156,44 @@ size_t lbus_wire_deliver_body_encode(uint8_t *out, uint32_t what, const uint8_t 
 size_t lbus_wire_publish_frame_size(size_t topic_len, size_t payload_len, bool retain, uint32_t req_id);
 size_t lbus_wire_publish_frame_encode(uint8_t *out, const char *topic, size_t topic_len, const void *payload,
 				      size_t payload_len, bool retain, uint32_t req_id);
+
+/* A CallResult frame as the broker writes it; every pointer may be NULL
+ * when its length is 0 (then the field is left out). */
+struct lbus_wire_result {
+	uint64_t call_id;
+	const uint8_t *payload;
+	size_t payload_len;
+	uint32_t error;     /* ErrorCode */
+	const char *reason; /* reason_len bytes, not NUL-terminated */
+	size_t reason_len;
+	const uint8_t *sender; /* the encoded Sender body */
+	size_t sender_len;
+	uint32_t req_id;
+};
+/* Complete CallResult frame (length header included): size and encoding. */
+size_t lbus_wire_result_frame_size(const struct lbus_wire_result *r);
+size_t lbus_wire_result_frame_encode(uint8_t *out, const struct lbus_wire_result *r);
+
+/* A MonitorEvent; pointers are borrowed, may be NULL when their length is 0. */
+struct lbus_wire_monitor_event {
+	uint32_t kind;                 /* LBUS__MONITOR_KIND__MON_* */
+	const uint8_t *sender;         /* encoded Sender body */
+	size_t sender_len;
+	const uint64_t *receivers;     /* client ids the message was queued to */
+	size_t nreceivers;
+	const char *topic;             /* publish, call to a topic */
+	size_t topic_len;
+	const char *name;              /* send, call to a name */
+	size_t name_len;
+	const uint8_t *payload;
+	size_t payload_len;
+	uint64_t call_token;           /* MonitorEvent.call_id */
+	bool retain;
+	uint32_t error;                /* MON_ERROR: the ErrorCode */
+};
+/* Complete MonitorEvent frame (length header included): size and encoding. */
+size_t lbus_wire_monitor_event_frame_size(const struct lbus_wire_monitor_event *ev);
+size_t lbus_wire_monitor_event_frame_encode(uint8_t *out, const struct lbus_wire_monitor_event *ev);
 
 /* Any generated frame: size with the 4-byte header, and packing (returns the
  * bytes written, header included). */

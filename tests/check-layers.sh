@@ -7,6 +7,8 @@
 #   tools/      includes only the public lbus.h and tools/' own headers;
 #   tests/      includes tests/, proto/, broker/, tools/ and lbus.h, never
 #               libclient/'s private headers.
+# Wire knowledge stays in proto/: broker/ and libclient/ call its codecs
+# (wire.h) and never the field-level protobuf primitives of pbwire.h.
 # One include style: a quoted include is a bare file name found through the
 # include roots (no "dir/file.h"), and no header of broker/ or libclient/
 # shadows one of proto/. Usage: check-layers.sh SOURCE_ROOT
@@ -21,31 +23,34 @@ headers() { # the header names of the directories given
 	return 0
 }
 
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+
 # check DIR ALLOWED...: every quoted include in DIR names an allowed header
+# (one awk pass over the directory's files)
 check() {
 	dir=$1
 	shift
-	allowed=" $* " # membership is a shell pattern match: no process per include
-	for f in "$root/$dir"/*.c "$root/$dir"/*.h; do
-		[ -e "$f" ] || continue
-		grep -n '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$f" | while IFS= read -r line; do
-			inc=${line#*\"}
-			inc=${inc%%\"*}
-			case $inc in
-			*/*)
-				echo "check-layers: $dir/${f##*/}:${line%%:*}: \"$inc\": use the bare name, found through the include roots"
-				continue
-				;;
-			esac
-			case $allowed in
-			*" $inc "*) ;;
-			*) echo "check-layers: $dir/${f##*/}:${line%%:*}: \"$inc\" is not visible from $dir/" ;;
-			esac
-		done
-	done
+	printf '%s\n' "$@" >"$tmp"
+	set -- "$root/$dir"/*.[ch]
+	[ -e "$1" ] || return 0
+	awk -v dir="$dir" '
+		NR == FNR { ok[$0] = 1; next }
+		/^[ \t]*#[ \t]*include[ \t]*"/ {
+			inc = $0
+			sub(/^[^"]*"/, "", inc)
+			sub(/".*/, "", inc)
+			n = split(FILENAME, parts, "/")
+			where = dir "/" parts[n] ":" FNR
+			if (inc ~ /\//)
+				printf "check-layers: %s: \"%s\": use the bare name, found through the include roots\n", where, inc
+			else if (!(inc in ok))
+				printf "check-layers: %s: \"%s\" is not visible from %s/\n", where, inc, dir
+		}
+	' "$tmp" "$@"
 }
 
-proto_h="$(headers proto) lbus.pb-c.h"
+proto_h="$(headers proto) lbus.pb-c.h lbus-version.h" # and the generated ones
 out=$(
 	check proto $proto_h
 	check broker $proto_h $(headers broker)
@@ -55,6 +60,12 @@ out=$(
 )
 if [ -n "$out" ]; then
 	printf '%s\n' "$out" >&2
+	fail=1
+fi
+
+wire=$(grep -n 'lbus_pb_\|LBUS_PB_\|"pbwire\.h"' "$root"/broker/*.[ch] "$root"/libclient/*.[ch] || true)
+if [ -n "$wire" ]; then
+	printf '%s\n' "$wire" | sed 's|^'"$root"'/||; s|^|check-layers: field-level protobuf outside proto/ (use a codec of wire.h): |' >&2
 	fail=1
 fi
 

@@ -159,7 +159,7 @@ static void mutate_message(struct fz_rng *r, const struct fz_seed *s, struct fz_
 	fz_mutate(r, &msg, &seeds);
 	fz_buf_append(body, hdr, lbus_pb_put_len_header(hdr, f.kind, msg.len));
 	fz_buf_append(body, msg.data, msg.len);
-	fz_buf_append(body, hdr, lbus_pb_put_varint_field(hdr, LBUS_F_REQ_ID, f.req_id));
+	fz_buf_append(body, hdr, lbus_pb_put_varint_field(hdr, LBUS_F_FRAME_REQ_ID, f.req_id));
 	fz_buf_free(&msg);
 }
 

@@ -8,10 +8,12 @@
  *    sizes, checking every frame against the input bytes it came from;
  *  - lbus_wire_frame_scan() on the input and on every frame found, then the
  *    decoder of the kind found (publish, send, call, deliver), held against
- *    protobuf-c where both accept the bytes, and re-encoded with proto/wire.c
+ *    protobuf-c where both accept the bytes, and re-encoded with proto/wire-encode.c
  *    and decoded again to the same values;
  *  - every message decoder and lbus_pb_next() loops (the inline fast path in
  *    lockstep with lbus_pb_next_slow(), one level into nested messages);
+ *  - every decoding table of wire.c: the in-order pass against the general
+ *    loop, and the result field by field against protobuf-c's unpacking;
  *  - lbus_topic_validate/pattern_validate/topic_match and the name rules on
  *    slices of the input, matching held against a naive reference;
  *  - lbus__frame__unpack() of protobuf-c, then pack and unpack again.
@@ -56,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* What the checks got to see: printed after a run, so a corpus that stopped
  * reaching a decoder shows. */
 static struct {
-	unsigned long frames, scanned, publish_rt, deliver_rt, pbc_agree, matches;
+	unsigned long frames, scanned, publish_rt, deliver_rt, pbc_agree, matches, tables_pbc;
 } seen;
 
 /* The input of the run in progress, printed when a check fails. */
@@ -272,7 +274,7 @@ static void check_deliver_roundtrip(const struct lbus_wire_deliver *d)
 	if (!sender || !frame)
 		abort();
 	CHECK(lbus_wire_sender_encode(sender, &d->sender) == slen);
-	CHECK(lbus_wire_sender_decode(sender, slen, &s2) == 0 && same_sender(&s2, &d->sender));
+	CHECK(lbus_pb_decode(&lbus_wire_sender_desc, sender, slen, &s2) == 0 && same_sender(&s2, &d->sender));
 	CHECK(hlen <= LBUS_WIRE_DELIVER_HDR_MAX);
 	CHECK(lbus_wire_deliver_header(frame, d->sub_id, d->retained, blen) == hlen);
 	CHECK(lbus_wire_deliver_body_encode(frame + hlen, d->what, d->msg, d->msg_len, sender, slen,
@@ -332,11 +334,129 @@ static void check_deliver(const uint8_t *body, size_t len, bool roundtrip)
 static void check_sender(const uint8_t *body, size_t len)
 {
 	struct lbus_wire_sender s;
-	int r = lbus_wire_sender_decode(body, len, &s);
+	int r = lbus_pb_decode(&lbus_wire_sender_desc, body, len, &s);
 
 	CHECK(r == 0 || r == -EPROTO);
 	if (r == 0)
 		CHECK(inside(s.name, s.name_len, body, len));
+}
+
+/* ---- every decoding table: in-order pass, general loop, protobuf-c ---------------- */
+
+/* Room for any struct a table decodes into. */
+union decoded {
+	uint64_t align;
+	void *ptr;
+	unsigned char b[256];
+};
+
+static void check_entry_pbc(const struct lbus_pb_field_desc *d, const unsigned char *ours,
+			    const ProtobufCMessage *pb, const uint8_t *p, size_t n);
+
+/* Our decoding of every field of a message equals protobuf-c's. Nested
+ * messages are compared when they occur once (protobuf-c merges repeats,
+ * we keep the last); p is NULL below the top level. */
+static void check_msg_pbc(const struct lbus_pb_msg_desc *m, const unsigned char *ours,
+			  const ProtobufCMessage *pb, const uint8_t *p, size_t n)
+{
+	CHECK(pb->descriptor == m->proto);
+	for (size_t i = 0; i < m->n; i++)
+		check_entry_pbc(&m->fields[i], ours, pb, p, n);
+}
+
+static void check_entry_pbc(const struct lbus_pb_field_desc *d, const unsigned char *ours,
+			    const ProtobufCMessage *pb, const uint8_t *p, size_t n)
+{
+	const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field(pb->descriptor, d->num);
+	const unsigned char *theirs = (const unsigned char *)pb + fd->offset;
+	const uint8_t *data;
+	size_t len;
+	uint64_t a, b;
+	uint32_t a32, b32, what;
+	bool flag;
+	int pbool;
+	const ProtobufCMessage *sub;
+
+	switch (d->store) {
+	case LBUS_PB_S_BYTES:
+		memcpy(&data, ours + d->off, sizeof(data));
+		memcpy(&len, ours + d->len_off, sizeof(len));
+		if (fd->type == PROTOBUF_C_TYPE_STRING) {
+			const char *str;
+			memcpy(&str, theirs, sizeof(str));
+			CHECK(pb_string_is(str, (const char *)data, len));
+		} else {
+			ProtobufCBinaryData bin;
+			memcpy(&bin, theirs, sizeof(bin));
+			CHECK(same_bytes(bin.data, bin.len, data, len));
+		}
+		break;
+	case LBUS_PB_S_U64:
+		memcpy(&a, ours + d->off, sizeof(a));
+		memcpy(&b, theirs, sizeof(b));
+		CHECK(a == b);
+		break;
+	case LBUS_PB_S_U32:
+		memcpy(&a32, ours + d->off, sizeof(a32));
+		memcpy(&b32, theirs, sizeof(b32));
+		CHECK(a32 == b32);
+		break;
+	case LBUS_PB_S_BOOL:
+		memcpy(&flag, ours + d->off, sizeof(flag));
+		memcpy(&pbool, theirs, sizeof(pbool));
+		CHECK(flag == (pbool != 0));
+		break;
+	case LBUS_PB_S_MSG:
+		memcpy(&sub, theirs, sizeof(sub));
+		if (p && field_count(p, n, d->num) == 0)
+			CHECK(sub == NULL);
+		if (p && field_count(p, n, d->num) == 1) {
+			CHECK(sub != NULL);
+			check_msg_pbc(d->sub, ours + d->off, sub, NULL, 0);
+		}
+		break;
+	case LBUS_PB_S_ONEOF:
+		memcpy(&sub, theirs, sizeof(sub));
+		memcpy(&what, ours + d->case_off, sizeof(what));
+		CHECK((sub != NULL) == (what == d->num));
+		break;
+	}
+}
+
+/*
+ * Every table on the same bytes: the in-order pass, where it takes the
+ * input, gives what the general loop gives; lbus_pb_decode() gives what the
+ * general loop gives; and where protobuf-c also accepts the bytes, every
+ * field equals its. (Frame's table only for the first two: its oneof is
+ * compared in check_frame_protobuf_c.)
+ */
+static void check_tables(const uint8_t *p, size_t n)
+{
+	for (const struct lbus_pb_msg_desc *const *mp = lbus_wire_descs; *mp; mp++) {
+		const struct lbus_pb_msg_desc *m = *mp;
+		union decoded fast, loop, dec;
+
+		CHECK(m->size <= sizeof(fast.b));
+		memset(fast.b, 0, m->size);
+		memset(loop.b, 0, m->size);
+		bool in_order = lbus_pb_decode_in_order(m, p, n, fast.b);
+		int r = lbus_pb_decode_fields(m, p, n, loop.b);
+		CHECK(r == 0 || r == -EPROTO);
+		if (in_order)
+			CHECK(r == 0 && memcmp(fast.b, loop.b, m->size) == 0);
+		CHECK(lbus_pb_decode(m, p, n, dec.b) == r);
+		if (r < 0)
+			continue;
+		CHECK(memcmp(dec.b, loop.b, m->size) == 0);
+		if (m == &lbus_wire_frame_desc)
+			continue;
+		ProtobufCMessage *pb = protobuf_c_message_unpack(m->proto, NULL, n, p);
+		if (pb) {
+			check_msg_pbc(m, dec.b, pb, p, n);
+			seen.tables_pbc++;
+			protobuf_c_message_free_unpacked(pb, NULL);
+		}
+	}
 }
 
 /* Every message decoder on the same bytes, whatever they are meant to be. */
@@ -347,6 +467,7 @@ static void check_all_decoders(const uint8_t *p, size_t n)
 	check_call(p, n, false);
 	check_sender(p, n);
 	check_deliver(p, n, false);
+	check_tables(p, n);
 	check_pb_fields(p, n, 2);
 	check_varints(p, n);
 }
@@ -372,6 +493,7 @@ static void check_kind_body(uint32_t kind, const uint8_t *body, size_t len, uint
 		check_deliver(copy, len, true);
 		break;
 	}
+	check_tables(copy, len);
 	free(copy);
 }
 
@@ -668,9 +790,12 @@ static void test_mutations(void **state)
 	fprintf(stderr, "fuzz-decode: %ld inputs in %.2f s\n", i, now_s() - t0);
 	fprintf(stderr,
 		"fuzz-decode: %lu frames taken from streams, %lu frame scans ok, %lu agreed with "
-		"protobuf-c, %lu publish and %lu deliver round trips, %lu matches compared\n",
-		seen.frames, seen.scanned, seen.pbc_agree, seen.publish_rt, seen.deliver_rt, seen.matches);
-	assert_true(seen.frames > 0 && seen.publish_rt > 0 && seen.deliver_rt > 0 && seen.matches > 0);
+		"protobuf-c, %lu publish and %lu deliver round trips, %lu matches compared, %lu table "
+		"decodings agreed with protobuf-c\n",
+		seen.frames, seen.scanned, seen.pbc_agree, seen.publish_rt, seen.deliver_rt, seen.matches,
+		seen.tables_pbc);
+	assert_true(seen.frames > 0 && seen.publish_rt > 0 && seen.deliver_rt > 0 && seen.matches > 0 &&
+		    seen.tables_pbc > 0);
 	fz_buf_free(&b);
 }
 

@@ -4,7 +4,7 @@
  *
  * The corpus holds frames as a client or the broker really sends them:
  * protobuf-c packs one frame of every kind with all of its fields set (so
- * every decoder has something to chew on), and proto/wire.c adds its own
+ * every decoder has something to chew on), and proto/wire-encode.c adds its own
  * encodings of Publish and Deliver (field order and layout differ from
  * protobuf-c's, which exercises the decoders' fast paths). Topics use the
  * "fuzz/" prefix and names "fuzz.*", so nothing mutated from them can reach
@@ -314,7 +314,7 @@ static bool kind_is_client_request(uint32_t k)
 	}
 }
 
-/* Frames written by proto/wire.c: publishes and the three kinds of Deliver. */
+/* Frames written by proto/wire-encode.c: publishes and the three kinds of Deliver. */
 static void seeds_add_wire(struct fz_seeds *s)
 {
 	static const struct lbus_wire_sender snd = {

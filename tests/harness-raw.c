@@ -5,7 +5,7 @@
  * at exactly the frames the broker sends.
  *
  * Frames are packed and unpacked with the generated protobuf-c code only,
- * never with proto/wire.c, so these helpers stay an independent reference
+ * never with proto/wire.c or wire-encode.c, so these helpers stay an independent reference
  * for the broker's behaviour. Every read has a deadline (poll).
  */
 #include "harness.h"

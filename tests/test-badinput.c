@@ -619,7 +619,21 @@ static int denied_child(const struct lbt_broker *b)
 	lbus_close(bus);
 	if (r != -EACCES)
 		fprintf(stderr, "lbus_connect as another uid: %s (want %s)\n", lbus_strerror(r), lbus_strerror(-EACCES));
-	return r == -EACCES ? 0 : 14;
+	if (r != -EACCES)
+		return 14;
+	/* The broker's reason reaches the caller, and the CLI: status 1 (the
+	 * broker refused), not 3 (no broker), with that reason. */
+	char reason[256];
+	r = lbus_connect_reason(&bus, b->sock, reason, sizeof(reason));
+	if (r != -EACCES || !strstr(reason, "admits only its owner's uid"))
+		return 15;
+	struct lbt_proc p;
+	if (lbt_cli_run(b, NULL, 0, lbt_ms(5000), &p, "pub", "t", "x", NULL) < 0)
+		return 16;
+	fprintf(stderr, "lbus pub as another uid: status %d, %s", p.exit_code, p.err ? p.err : "");
+	r = p.exit_code == 1 && p.err && strstr(p.err, "refused the connection: permission denied") ? 0 : 17;
+	lbt_proc_free(&p);
+	return r;
 }
 
 /* Only the broker's own uid may connect, checked with SO_PEERCRED, even when
@@ -650,6 +664,12 @@ static void test_other_uid_denied(void **state)
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);
 	assert_int_equal(lbt_pubsub_roundtrip(&b, "owner/still/welcome"), 0);
+	/* The log tells the truth about the socket's mode. */
+	char *log = lbt_broker_log(&b);
+	assert_non_null(log);
+	assert_null(strstr(log, "stays 0600"));
+	assert_non_null(strstr(log, "is 0666 (socket_mode)"));
+	free(log);
 	assert_int_equal(lbt_broker_stop(&b), 0);
 }
 

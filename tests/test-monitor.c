@@ -27,9 +27,9 @@ static struct monitor *mon(const char *pattern)
 	return m;
 }
 
-static struct monitor_event publish_ev(const char *topic)
+static struct lbus_wire_monitor_event publish_ev(const char *topic)
 {
-	struct monitor_event ev = { .kind = LBUS__MONITOR_KIND__MON_PUBLISH, .topic = topic,
+	struct lbus_wire_monitor_event ev = { .kind = LBUS__MONITOR_KIND__MON_PUBLISH, .topic = topic,
 				    .topic_len = strlen(topic) };
 	return ev;
 }
@@ -38,8 +38,10 @@ static void test_filter(void **state)
 {
 	struct monitors ms;
 	struct monitor *all = mon(""), *hash = mon("#"), *some = mon("a/+");
-	struct monitor_event send = { .kind = LBUS__MONITOR_KIND__MON_SEND, .name = "svc", .name_len = 3 };
-	struct monitor_event ab = publish_ev("a/b"), c = publish_ev("c"), pres = publish_ev("$lbus/client/connected");
+	struct lbus_wire_monitor_event send = { .kind = LBUS__MONITOR_KIND__MON_SEND, .name = "svc",
+						.name_len = 3 };
+	struct lbus_wire_monitor_event ab = publish_ev("a/b"), c = publish_ev("c");
+	struct lbus_wire_monitor_event pres = publish_ev("$lbus/client/connected");
 	struct monitor *bad = NULL;
 
 	monitors_init(&ms);
@@ -67,7 +69,7 @@ static void test_filter(void **state)
 }
 
 /* Encode with max_frame and decode the frame with protoc-c. */
-static Lbus__Frame *roundtrip(const struct monitor_event *ev, uint32_t max_frame)
+static Lbus__Frame *roundtrip(const struct lbus_wire_monitor_event *ev, uint32_t max_frame)
 {
 	size_t size = monitor_event_size(ev, max_frame);
 	uint8_t *buf = malloc(size);
@@ -88,7 +90,7 @@ static void test_encode(void **state)
 	uint8_t sender[64];
 	size_t sender_len = lbus_wire_sender_encode(sender, &s);
 	const uint64_t receivers[] = { 1, 300, 70000, 1ull << 40 };
-	struct monitor_event ev = {
+	struct lbus_wire_monitor_event ev = {
 		.kind = LBUS__MONITOR_KIND__MON_CALL,
 		.sender = sender,
 		.sender_len = sender_len,
@@ -120,7 +122,7 @@ static void test_encode(void **state)
 	assert_false(m->retain);
 	lbus__frame__free_unpacked(f, NULL);
 
-	struct monitor_event err = { .kind = LBUS__MONITOR_KIND__MON_ERROR, .call_token = 5,
+	struct lbus_wire_monitor_event err = { .kind = LBUS__MONITOR_KIND__MON_ERROR, .call_token = 5,
 				     .error = LBUS__ERROR_CODE__ERR_RESPONDER_GONE };
 	f = roundtrip(&err, 1 << 20);
 	assert_int_equal(f->monitor_event->kind, LBUS__MONITOR_KIND__MON_ERROR);
@@ -128,7 +130,7 @@ static void test_encode(void **state)
 	assert_null(f->monitor_event->sender);
 	lbus__frame__free_unpacked(f, NULL);
 
-	struct monitor_event pub = publish_ev("a/b");
+	struct lbus_wire_monitor_event pub = publish_ev("a/b");
 	pub.retain = true;
 	pub.kind = LBUS__MONITOR_KIND__MON_PUBLISH;
 	f = roundtrip(&pub, 1 << 20);
@@ -148,7 +150,7 @@ static void test_trim(void **state)
 	memset(payload, 'x', PAYLOAD);
 	for (int i = 0; i < NRECV; i++)
 		receivers[i] = 100000 + (uint64_t)i;
-	struct monitor_event ev = publish_ev("big/topic");
+	struct lbus_wire_monitor_event ev = publish_ev("big/topic");
 	ev.payload = payload;
 	ev.payload_len = PAYLOAD;
 	ev.receivers = receivers;

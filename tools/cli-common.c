@@ -37,15 +37,18 @@ int cli_usage_error(const struct cli *cli, const char *fmt, ...)
 	return CLI_USAGE;
 }
 
-int cli_bad_option(const struct cli *cli, int c, const char *elem)
+int cli_bad_option(const struct cli *cli, int c, const char *elem, const struct option *longopts)
 {
 	bool is_long = elem[0] == '-' && elem[1] == '-';
+	const char *near = c == '?' && is_long ? cli_suggest_option(elem, longopts) : NULL;
 
 	if (!is_long && optopt) /* within a cluster (-xv), name the letter */
 		return cli_usage_error(cli, c == ':' ? "option '-%c' needs an argument" : "unknown option '-%c'",
 				       optopt);
 	if (c == ':')
 		return cli_usage_error(cli, "option '%s' needs an argument", elem);
+	if (near)
+		return cli_usage_error(cli, "unknown option '%s', did you mean '--%s'?", elem, near);
 	return cli_usage_error(cli, "unknown option '%s'", elem);
 }
 
@@ -87,7 +90,7 @@ bool cli_parse_options(struct cli *cli, int argc, char **argv, const char *short
 			*status = CLI_OK;
 			break;
 		} else if (c == '?' || c == ':') {
-			*status = cli_bad_option(cli, c, at < argc ? argv[at] : "");
+			*status = cli_bad_option(cli, c, at < argc ? argv[at] : "", longopts);
 			break;
 		} else if ((*status = fn(cli, c, optarg, opts)) != 0) {
 			break;
@@ -148,8 +151,8 @@ static void default_path(char *out, size_t size)
 
 int cli_connect(const struct cli *cli, lbus **bus)
 {
-	char path[4200];
-	int r = lbus_connect(bus, cli->socket);
+	char path[4200], reason[512];
+	int r = lbus_connect_reason(bus, cli->socket, reason, sizeof(reason));
 
 	if (r >= 0)
 		return 0;
@@ -157,11 +160,15 @@ int cli_connect(const struct cli *cli, lbus **bus)
 		snprintf(path, sizeof(path), "%s", cli->socket);
 	else
 		default_path(path, sizeof(path));
+	if (reason[0]) { /* the broker answered, and refused: show its reason */
+		fprintf(stderr, "lbus: the broker on %s refused the connection: %s\n", path, reason);
+		return CLI_REFUSED;
+	}
 	if (r == -EPERM) /* the /tmp fallback, served by another user */
 		fprintf(stderr, "lbus: cannot connect to %s: the broker there runs as another user\n", path);
 	else
 		fprintf(stderr, "lbus: cannot connect to %s: %s\n", path, lbus_strerror(r));
-	return CLI_NO_BROKER;
+	return r == -EACCES || r == -ENOSPC ? CLI_REFUSED : CLI_NO_BROKER; /* refused without a reason */
 }
 
 int cli_parse_count(const struct cli *cli, const char *arg, uint64_t *out)

@@ -7,7 +7,7 @@
  *   {"clients":[{"id","names","pid","uid","gid","command","subscriptions":
  *     [{"sub_id","pattern","group","policy","responder"}],"queued_bytes","monitor",
  *     "connected_at_ms","counters":{...}}]}
- *   {"broker":{"msgs_in",...,"calls_pending"},
+ *   {"broker":{"msgs_in",...,"calls_pending","refused_max_clients",...},
  *    "clients":[{"id","msgs_in",...,"errors","queued_bytes"}]}
  *
  * A table is built as rows of cells first (strings), so every column gets
@@ -279,9 +279,13 @@ static void stats_text(const struct lbus_stats *s, struct table *t)
 	printf("retained %" PRIu64 " (%" PRIu64 " bytes); calls pending %" PRIu64 "\n", b->retained,
 	       b->retained_bytes, b->calls_pending);
 	printf("messages in %" PRIu64 ", out %" PRIu64 "; bytes in %" PRIu64 ", out %" PRIu64
-	       "; dropped %" PRIu64 "; errors %" PRIu64 "\n\n",
+	       "; dropped %" PRIu64 "; errors %" PRIu64 "\n",
 	       b->counters.msgs_in, b->counters.msgs_out, b->counters.bytes_in, b->counters.bytes_out,
 	       b->counters.dropped, b->counters.errors);
+	printf("refused by limits: max_clients %" PRIu64 ", max_clients_per_uid %" PRIu64 ", max_names_per_client %" PRIu64
+	       ", max_subscriptions_per_client %" PRIu64 "\n\n",
+	       b->refused_max_clients, b->refused_max_clients_per_uid, b->refused_max_names,
+	       b->refused_max_subscriptions);
 	for (size_t c = 0; c < 8; c++)
 		table_cell(t, row, c, "%s", head[c]);
 	for (size_t i = 0; i < s->n_clients; i++) {
@@ -309,9 +313,13 @@ static void stats_json(const struct lbus_stats *s)
 	json_counters(&b->counters);
 	printf(",\"clients\":%" PRIu64 ",\"clients_total\":%" PRIu64 ",\"uptime_ms\":%" PRIu64
 	       ",\"retained\":%" PRIu64 ",\"retained_bytes\":%" PRIu64 ",\"subscriptions\":%" PRIu64
-	       ",\"names\":%" PRIu64 ",\"calls_pending\":%" PRIu64 "},\"clients\":[",
+	       ",\"names\":%" PRIu64 ",\"calls_pending\":%" PRIu64,
 	       b->clients, b->clients_total, b->uptime_ms, b->retained, b->retained_bytes, b->subscriptions,
 	       b->names, b->calls_pending);
+	printf(",\"refused_max_clients\":%" PRIu64 ",\"refused_max_clients_per_uid\":%" PRIu64
+	       ",\"refused_max_names\":%" PRIu64 ",\"refused_max_subscriptions\":%" PRIu64 "},\"clients\":[",
+	       b->refused_max_clients, b->refused_max_clients_per_uid, b->refused_max_names,
+	       b->refused_max_subscriptions);
 	for (size_t i = 0; i < s->n_clients; i++) {
 		const struct lbus_client_stats *c = &s->clients[i];
 

@@ -7,7 +7,11 @@
  * arrives through cli-output.c (-v prefixes the sender). wait avoids the
  * race between asking and watching: it subscribes to $lbus/name/taken
  * first, then asks whether NAME is owned already, then waits for the event.
+ * Without NAME, wait returns as soon as a broker answers on the socket
+ * (`lbusd & lbus wait -t 5`): it connects again every 20 ms while nobody
+ * listens there.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "cli.h"
@@ -110,6 +114,9 @@ int cli_listen(struct cli *cli, int argc, char **argv)
 
 /* ---- wait --------------------------------------------------------------- */
 
+/* Pause between attempts while no broker listens (lbus wait without NAME). */
+#define WAIT_BROKER_RETRY_MS 20
+
 struct wait_state {
 	const char *name;
 	int64_t timeout_ms;
@@ -156,6 +163,38 @@ static int wait_run(lbus *bus, struct wait_state *st)
 	return r == CLI_LOOP_DONE ? CLI_OK : CLI_TIMEOUT;
 }
 
+/* Is err what connecting gives before a broker listens on the path? */
+static bool no_broker_yet(int err)
+{
+	return err == -ENOENT || err == -ECONNREFUSED || err == -ENOTDIR;
+}
+
+/* lbus wait without NAME: connect until a broker answers (or the broker
+ * refuses, or the time runs out). Returns the exit status. */
+static int wait_broker(struct cli *cli, int64_t timeout_ms)
+{
+	int64_t deadline = timeout_ms < 0 ? -1 : cli_now_ms() + timeout_ms;
+	char reason[512];
+	lbus *bus;
+	int r;
+
+	for (;;) {
+		r = lbus_connect_reason(&bus, cli->socket, reason, sizeof(reason));
+		if (r == 0) {
+			lbus_close(bus);
+			return CLI_OK;
+		}
+		if (!no_broker_yet(r) || reason[0])
+			return cli_connect(cli, &bus); /* says why, with the right status */
+		if (deadline >= 0 && cli_now_ms() >= deadline) {
+			fprintf(stderr, "lbus: wait: no broker answered within the time limit (%s)\n",
+				lbus_strerror(r));
+			return CLI_TIMEOUT;
+		}
+		poll(NULL, 0, WAIT_BROKER_RETRY_MS);
+	}
+}
+
 int cli_wait(struct cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -169,8 +208,10 @@ int cli_wait(struct cli *cli, int argc, char **argv)
 
 	if (!cli_parse_options(cli, argc, argv, "t:", longopts, wait_option, &st, &first, &status))
 		return status;
-	if (argc - first != 1)
-		return cli_usage_error(cli, "%s", argc - first < 1 ? "missing NAME" : "too many arguments");
+	if (argc - first > 1)
+		return cli_usage_error(cli, "too many arguments");
+	if (argc - first == 0)
+		return wait_broker(cli, st.timeout_ms);
 	st.name = argv[first];
 	if ((status = cli_loop_signals()) != 0)
 		return status;

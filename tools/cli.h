@@ -55,6 +55,15 @@ int cli_monitor(struct cli *cli, int argc, char **argv);
  * unknown) to f. */
 void cli_print_help(FILE *f, const char *cmd);
 
+/* ---- cli-suggest.c: "did you mean" ------------------------------------- */
+
+/* The candidate (of n, NULLs skipped) closest to word by edit distance, or
+ * NULL when none is close enough to be a likely typo. */
+const char *cli_suggest(const char *word, const char *const *cands, size_t n);
+/* The same for a long option elem ("--tiemout", "--tiemout=5") among
+ * longopts (names without "--"); NULL for a short option. */
+const char *cli_suggest_option(const char *elem, const struct option *longopts);
+
 /* ---- cli-common.c: options, errors, connecting, reading input ---------- */
 
 /* The long options every command accepts; end each command's table with
@@ -80,8 +89,9 @@ bool cli_parse_options(struct cli *cli, int argc, char **argv, const char *short
 
 /* Report an option getopt_long() rejected (c is '?' or ':'); elem is the
  * argument it was looking at ("-xv", "--bogus"). Names the option itself
- * ("-x", "--bogus"). Returns CLI_USAGE. */
-int cli_bad_option(const struct cli *cli, int c, const char *elem);
+ * ("-x", "--bogus"), and the closest of longopts when it looks like a typo
+ * of one ("did you mean '--timeout'?"). Returns CLI_USAGE. */
+int cli_bad_option(const struct cli *cli, int c, const char *elem, const struct option *longopts);
 
 /* Print "lbus: CMD: <message>" and a hint to --help; returns CLI_USAGE. */
 int cli_usage_error(const struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -93,7 +103,8 @@ int cli_status_of(int err);
 int cli_fail(int err, const char *what_fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Connect to the broker (cli->socket or the default path). On failure prints
- * "lbus: cannot connect to PATH: <why>" and returns CLI_NO_BROKER. */
+ * why and returns CLI_REFUSED when the broker refused the connection (its
+ * reason shown: another user, a limit), else CLI_NO_BROKER. */
 int cli_connect(const struct cli *cli, lbus **bus);
 
 /* Parse "-n N" (an integer >= 1); prints a usage error and returns CLI_USAGE

@@ -99,9 +99,11 @@ static const struct cli_command commands[] = {
      "  -T, --topic       NAME is a topic pattern: answer the calls to matching\n"
      "                    topics (as a responder subscription) instead of owning\n"
      "                    a name; publishes on them are ignored\n"},
-    {"wait", cli_wait, "wait until a name is owned",
-     "Usage: lbus wait NAME [OPTION...]\n"
-     "Return as soon as somebody owns NAME (at once if somebody does).\n\n"
+    {"wait", cli_wait, "wait until a name is owned, or until a broker answers",
+     "Usage: lbus wait [NAME] [OPTION...]\n"
+     "Return as soon as somebody owns NAME (at once if somebody does).\n"
+     "Without NAME, return as soon as a broker answers on the socket, e.g.\n"
+     "after starting one: lbusd & lbus wait -t 5\n\n"
      "  -t, --timeout SECS  give up after SECS seconds (status 4)\n"},
     {"list", cli_list, "list the clients, their names and subscriptions",
      "Usage: lbus list [--json]\n"
@@ -128,12 +130,46 @@ static const struct cli_command commands[] = {
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
+/* Other names of commands, as mosquitto_pub/sub and nats users type them. */
+static const struct {
+	const char *alias, *name;
+} aliases[] = {
+    {"publish", "pub"},
+    {"subscribe", "sub"},
+    {"request", "call"},
+};
+
+#define N_ALIASES (sizeof(aliases) / sizeof(aliases[0]))
+
 static const struct cli_command *find_command(const char *name)
 {
+	for (size_t i = 0; name && i < N_ALIASES; i++)
+		if (strcmp(aliases[i].alias, name) == 0)
+			name = aliases[i].name;
 	for (size_t i = 0; name && i < N_COMMANDS; i++)
 		if (strcmp(commands[i].name, name) == 0)
 			return &commands[i];
 	return NULL;
+}
+
+/* "unknown command", with the closest command or alias when it looks like
+ * a typo of one. */
+static int unknown_command(struct cli *cli, const char *name)
+{
+	const char *cands[N_COMMANDS + N_ALIASES + 1];
+	const char *near;
+	size_t n = 0;
+
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		cands[n++] = commands[i].name;
+	for (size_t i = 0; i < N_ALIASES; i++)
+		cands[n++] = aliases[i].alias;
+	cands[n++] = "help";
+	near = cli_suggest(name, cands, n);
+	cli->cmd = NULL;
+	if (near)
+		return cli_usage_error(cli, "unknown command '%s', did you mean '%s'?", name, near);
+	return cli_usage_error(cli, "unknown command '%s'", name);
 }
 
 static void print_overview(FILE *f)
@@ -143,15 +179,19 @@ static void print_overview(FILE *f)
 	      f);
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
-	fputs("  help     show the help of a command\n\n"
+	fputs("  help     show the help of a command\n\nAliases:", f);
+	for (size_t i = 0; i < N_ALIASES; i++)
+		fprintf(f, "%s %s = %s", i ? "," : "", aliases[i].alias, aliases[i].name);
+	fputs("\n\n"
 	      "Options (before or after the command):\n"
 	      "  -S, --socket PATH  the broker's socket (default: $LBUS_SOCKET, else\n"
 	      "                     $XDG_RUNTIME_DIR/lbus/bus.sock, else /tmp/lbus-$UID/bus.sock)\n"
 	      "  -h, --help         show help (of a command: lbus COMMAND --help)\n"
 	      "  -V, --version      show the version\n\n"
 	      "Exit status: 0 success, 1 the broker refused (no such name, no responders,\n"
-	      "denied, name taken, responder gone) or another failure, 2 usage error,\n"
-	      "3 cannot reach the broker, 4 timeout.\n",
+	      "denied, name taken, responder gone, a limit, the connection itself) or\n"
+	      "another failure, 2 usage error, 3 cannot reach the broker, 4 timeout.\n"
+	      "See lbus(1).\n",
 	      f);
 }
 
@@ -172,10 +212,8 @@ void cli_print_help(FILE *f, const char *cmd)
 /* lbus help [COMMAND] */
 static int help_command(struct cli *cli, int argc, char **argv)
 {
-	if (argc > 1 && !find_command(argv[1])) {
-		cli->cmd = NULL;
-		return cli_usage_error(cli, "unknown command '%s'", argv[1]);
-	}
+	if (argc > 1 && !find_command(argv[1]))
+		return unknown_command(cli, argv[1]);
 	cli_print_help(stdout, argc > 1 ? argv[1] : NULL);
 	return CLI_OK;
 }
@@ -208,7 +246,7 @@ int main(int argc, char **argv)
 			printf("lbus %s\n", lbus_version());
 			return CLI_OK;
 		} else {
-			return cli_bad_option(&cli, c, at < argc ? argv[at] : "");
+			return cli_bad_option(&cli, c, at < argc ? argv[at] : "", longopts);
 		}
 	}
 	if (optind >= argc)
@@ -217,7 +255,7 @@ int main(int argc, char **argv)
 		return help_command(&cli, argc - optind, argv + optind);
 	cmd = find_command(argv[optind]);
 	if (!cmd)
-		return cli_usage_error(&cli, "unknown command '%s'", argv[optind]);
+		return unknown_command(&cli, argv[optind]);
 	cli.cmd = cmd->name;
 	return cmd->run(&cli, argc - optind, argv + optind);
 }

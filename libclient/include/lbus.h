@@ -111,7 +111,9 @@ typedef void (*lbus_msg_fn)(lbus *bus, const struct lbus_msg *msg, void *userdat
  * default: $LBUS_SOCKET, then $XDG_RUNTIME_DIR/lbus/bus.sock, then
  * /tmp/lbus-$UID/bus.sock. On success *out owns a new handle; free it with
  * lbus_close(). Returns 0, -ENOENT/-ECONNREFUSED when no broker listens,
- * -EACCES when the broker refuses this user, -EPERM when the path came from
+ * -EACCES when the broker refuses this user, -ENOSPC when a broker limit
+ * (max_clients, max_clients_per_uid) refuses the connection (the broker's
+ * reason: lbus_connect_reason()), -EPERM when the path came from
  * the last fallback (/tmp/lbus-$UID/bus.sock, a directory another user may
  * have created) and the process listening there runs as neither this
  * process's effective user nor root (checked with SO_PEERCRED before
@@ -120,6 +122,14 @@ typedef void (*lbus_msg_fn)(lbus *bus, const struct lbus_msg *msg, void *userdat
  * -EPROTO if what answers is not an lbus broker, or another negative errno.
  */
 LBUS_API int lbus_connect(lbus **out, const char *path);
+
+/*
+ * lbus_connect(), and when the broker refuses the connection (-EACCES: this
+ * user is not admitted; -ENOSPC: a limit such as max_clients is reached),
+ * its reason, as it sent it, is copied into reason (size bytes, always
+ * NUL-terminated when size > 0, "" when no reason came). reason may be NULL.
+ */
+LBUS_API int lbus_connect_reason(lbus **out, const char *path, char *reason, size_t size);
 
 /* Flush what is buffered (waiting at most 5 s), close the connection and free
  * the handle. Asynchronous calls still pending complete here with
@@ -473,6 +483,9 @@ struct lbus_broker_stats {
 	struct lbus_counters counters;
 	uint64_t clients, clients_total, uptime_ms;
 	uint64_t retained, retained_bytes, subscriptions, names, calls_pending;
+	/* refused by a limit of lbusd.conf(5): connections (max_clients,
+	 * max_clients_per_uid), names, subscriptions */
+	uint64_t refused_max_clients, refused_max_clients_per_uid, refused_max_names, refused_max_subscriptions;
 };
 
 struct lbus_client_stats {
