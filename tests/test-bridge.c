@@ -22,19 +22,13 @@
  * counts and logs the excess; a wrong CA is refused; bus A restarted under
  * the bridge (what arrives meanwhile is counted as dropped); the status call
  * and state topic; config errors name FILE:LINE.
- *
- * LBUS_BRIDGE_BENCH=1 runs the benchmark instead: 64-byte QoS 1 messages
- * through A -> mosquitto -> B (messages/s, p50 latency) next to
- * mosquitto_pub | mosquitto_sub and two libmosquitto clients on the same
- * broker.
+
+ * (harness-mqtt.c starts mosquitto and the bridges; bench-bridge.c measures.)
  *
  * Skipped (with a message) when mosquitto or openssl is not installed;
  * tools/deps.sh installs both.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -42,297 +36,61 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <mosquitto.h>
 
-#include "harness.h"
+#include "harness-mqtt.h"
 
 struct world {
-	struct lbt_broker files; /* a tracked temporary dir for everything else */
-	struct lbt_broker a, b;	 /* the two buses */
-	struct lbt_proc mosq, bridge_a, bridge_b, bridge_c;
-	int port, tls_port;
-	char mosq_conf[PATH_MAX];
+	struct lbt_mosquitto mq;
+	struct lbt_broker a, b; /* the two buses */
+	struct lbt_proc bridge_a, bridge_b, bridge_c;
 };
 
 static struct world w;
 
-static const char *env_or_empty(const char *name)
-{
-	const char *v = getenv(name);
-	return v ? v : "";
-}
-
-/* A TCP port nobody listens on right now. */
-static int free_port(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
-
-static bool port_open(int port)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-				 .sin_port = htons((uint16_t)port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-
-	close(fd);
-	return ok;
-}
-
-static int run_quiet(const char *const *argv)
-{
-	struct lbt_proc p = {0};
-	int r = lbt_runv(argv, NULL, 0, lbt_ms(20000), &p);
-
-	if (r == 0 && p.exit_code != 0) {
-		fprintf(stderr, "%s failed (%d): %s\n", argv[0], p.exit_code, p.err);
-		r = -ECHILD;
-	}
-	lbt_proc_free(&p);
-	return r;
-}
-
-/* The test CA and a server certificate for 127.0.0.1 and localhost. */
-static int make_certs(const char *dir)
-{
-	const char *ssl = env_or_empty("OPENSSL");
-	char ca_key[PATH_MAX], ca[PATH_MAX], key[PATH_MAX], csr[PATH_MAX], crt[PATH_MAX], ext[PATH_MAX];
-
-	lbt_path(ca_key, dir, "ca.key");
-	lbt_path(ca, dir, "ca.pem");
-	lbt_path(key, dir, "server.key");
-	lbt_path(csr, dir, "server.csr");
-	lbt_path(crt, dir, "server.pem");
-	if (lbt_write_file(dir, "ext.cnf", "subjectAltName=IP:127.0.0.1,DNS:localhost\n", 42, ext))
-		return -EIO;
-	const char *gen_ca[] = {ssl,
-				"req",
-				"-x509",
-				"-newkey",
-				"ec",
-				"-pkeyopt",
-				"ec_paramgen_curve:prime256v1",
-				"-nodes",
-				"-keyout",
-				ca_key,
-				"-out",
-				ca,
-				"-days",
-				"2",
-				"-subj",
-				"/CN=lbus test CA",
-				NULL};
-	const char *gen_csr[] = {ssl,
-				 "req",
-				 "-newkey",
-				 "ec",
-				 "-pkeyopt",
-				 "ec_paramgen_curve:prime256v1",
-				 "-nodes",
-				 "-keyout",
-				 key,
-				 "-out",
-				 csr,
-				 "-subj",
-				 "/CN=localhost",
-				 NULL};
-	const char *sign[] = {
-	    ssl,    "x509", "-req",  "-in", csr,	"-CA", ca,  "-CAkey", ca_key, "-CAcreateserial",
-	    "-out", crt,    "-days", "2",   "-extfile", ext,   NULL};
-	char other_key[PATH_MAX], other[PATH_MAX];
-	lbt_path(other_key, dir, "other-ca.key");
-	lbt_path(other, dir, "other-ca.pem");
-	const char *gen_other[] = {ssl,
-				   "req",
-				   "-x509",
-				   "-newkey",
-				   "ec",
-				   "-pkeyopt",
-				   "ec_paramgen_curve:prime256v1",
-				   "-nodes",
-				   "-keyout",
-				   other_key,
-				   "-out",
-				   other,
-				   "-days",
-				   "2",
-				   "-subj",
-				   "/CN=another CA",
-				   NULL};
-	if (run_quiet(gen_ca) || run_quiet(gen_csr) || run_quiet(sign) || run_quiet(gen_other))
-		return -EIO;
-	return 0;
-}
-
-static int mosq_start(void)
-{
-	const char *argv[] = {env_or_empty("MOSQUITTO"), "-c", w.mosq_conf, NULL};
-	int64_t deadline = lbt_now_ms() + lbt_ms(10000);
-
-	memset(&w.mosq, 0, sizeof(w.mosq));
-	if (lbt_proc_spawn(&w.mosq, argv))
-		return -EIO;
-	while (!port_open(w.port) || !port_open(w.tls_port)) {
-		if (lbt_now_ms() > deadline || lbt_proc_exited(&w.mosq)) {
-			fprintf(stderr, "mosquitto did not start: %s\n", w.mosq.err);
-			return -EIO;
-		}
-		lbt_sleep_ms(20);
-	}
-	return 0;
-}
-
-/* SIGTERM: mosquitto saves its sessions (persistence) and exits. */
-static int mosq_stop(void)
-{
-	lbt_proc_signal(&w.mosq, SIGTERM);
-	int r = lbt_proc_wait(&w.mosq, lbt_ms(10000));
-	lbt_proc_free(&w.mosq);
-	return r;
-}
-
-static int write_mosq_conf(const char *dir)
-{
-	char text[4096];
-	int n = snprintf(
-	    text, sizeof(text),
-	    "per_listener_settings false\nallow_anonymous true\nset_tcp_nodelay true\n"
-	    "persistence true\npersistence_location %s/\nautosave_interval 0\n"
-	    "max_queued_messages 100000\nmax_inflight_messages 100\n%s"
-	    "listener %d 127.0.0.1\n"
-	    "listener %d 127.0.0.1\ncafile %s/ca.pem\ncertfile %s/server.pem\nkeyfile %s/server.key\n",
-	    dir, geteuid() == 0 ? "user root\n" : "", w.port, w.tls_port, dir, dir, dir);
-	return lbt_write_file(dir, "mosquitto.conf", text, (size_t)n, w.mosq_conf);
-}
-
-/* Start a bridge to bus with client id name; tls_ca NULL for plain TCP,
- * else the CA file (relative to the files dir) of a TLS connection. */
-static int bridge_start(struct lbt_proc *p, const struct lbt_broker *bus, const char *name,
-			const char *routes, const char *tls_ca)
-{
-	char text[4096], path[PATH_MAX];
-	int n =
-	    snprintf(text, sizeof(text), "host = 127.0.0.1\nport = %d\nclient_id = %s\nsocket = %s\n%s%s%s%s",
-		     tls_ca ? w.tls_port : w.port, name, bus->sock, tls_ca ? "tls_ca = " : "",
-		     tls_ca ? tls_ca : "", tls_ca ? "\n" : "", routes);
-	char file[64];
-	snprintf(file, sizeof(file), "%s.conf", name);
-	if (lbt_write_file(w.files.dir, file, text, (size_t)n, path))
-		return -EIO;
-	const char *argv[] = {env_or_empty("LBUS_BRIDGE"), "-c", path, NULL};
-	memset(p, 0, sizeof(*p));
-	return lbt_proc_spawn(p, argv);
-}
-
-/* The status JSON of the bridge that owns name on bus (malloc'ed), or NULL. */
-static char *status_of(const struct lbt_broker *bus, const char *name)
-{
-	lbus *c;
-	struct lbus_reply *r = NULL;
-	char *s = NULL;
-
-	if (lbt_connect(bus, &c))
-		return NULL;
-	if (lbus_call(c, name, "status", 6, lbt_ms(3000), &r) == 0)
-		s = strndup(r->data, r->len);
-	lbus_reply_free(r);
-	lbus_close(c);
-	return s;
-}
-
 static char *status(const struct lbt_broker *bus)
 {
-	return status_of(bus, "lbus.bridge");
-}
-
-/* A counter of the status JSON of bridge name: "key":N (key may be
- * "forwarded\":{\"out"). */
-static long long status_num_of(const struct lbt_broker *bus, const char *name, const char *key)
-{
-	char *s = status_of(bus, name), pat[64];
-	long long v = -1;
-
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	char *p = s ? strstr(s, pat) : NULL;
-	if (p)
-		v = strtoll(p + strlen(pat), NULL, 10);
-	free(s);
-	return v;
+	return lbt_bridge_status(bus, "lbus.bridge");
 }
 
 static long long status_num(const struct lbt_broker *bus, const char *key)
 {
-	return status_num_of(bus, "lbus.bridge", key);
-}
-
-/* Wait until the bridge name on bus reports "connected":want. */
-static bool wait_connected_of(const struct lbt_broker *bus, const char *name, bool want)
-{
-	int64_t deadline = lbt_now_ms() + lbt_ms(15000);
-	const char *needle = want ? "\"connected\":true" : "\"connected\":false";
-
-	while (lbt_now_ms() < deadline) {
-		char *s = status_of(bus, name);
-		bool ok = s && strstr(s, needle);
-		free(s);
-		if (ok)
-			return true;
-		lbt_sleep_ms(50);
-	}
-	return false;
+	return lbt_bridge_status_num(bus, "lbus.bridge", key);
 }
 
 static bool wait_connected(const struct lbt_broker *bus, bool want)
 {
-	return wait_connected_of(bus, "lbus.bridge", want);
+	return lbt_bridge_wait_connected(bus, "lbus.bridge", want);
 }
 
 static int setup(void **state)
 {
-	if (!*env_or_empty("MOSQUITTO") || !*env_or_empty("OPENSSL")) {
-		fprintf(stderr, "test-bridge: mosquitto or openssl is not installed (tools/deps.sh installs "
-				"them): skipping\n");
-		*state = NULL;
+	*state = NULL;
+	if (!lbt_mosquitto_available())
 		return 0;
-	}
-	w.port = free_port();
-	w.tls_port = free_port();
-	while (w.tls_port == w.port)
-		w.tls_port = free_port();
-	if (lbt_broker_make_dir(&w.files) || make_certs(w.files.dir) || write_mosq_conf(w.files.dir) ||
-	    mosq_start() || lbt_broker_start(&w.a, NULL) || lbt_broker_start(&w.b, NULL))
+	if (lbt_mosquitto_setup(&w.mq) || lbt_broker_start(&w.a, NULL) || lbt_broker_start(&w.b, NULL))
 		return -1;
-	if (bridge_start(&w.bridge_a, &w.a, "test-bridge-a",
-			 "out sensors/# qos 1 remote-prefix site1/\n"
-			 "in cmd/site1/# qos 1 local-prefix remote/\n"
-			 "out shared/# qos 1\nin shared/# qos 1\n"
-			 "out $lbus/client/# qos 0\n",
-			 "ca.pem") ||
-	    bridge_start(&w.bridge_b, &w.b, "test-bridge-b",
-			 "in site1/sensors/# qos 1 local-prefix a/\n"
-			 "out cmd/# qos 1\nout shared/# qos 1\nin shared/# qos 1\n",
-			 NULL) ||
-	    bridge_start(&w.bridge_c, &w.b, "test-bridge-c",
-			 "mqtt_version = 3.1.1\nname = lbus.bridge.c\nqueue_max_msgs = 10\n"
-			 "out drop/# qos 1 remote-prefix c/\n",
-			 NULL))
+	if (lbt_bridge_start(&w.bridge_a, &w.mq, &w.a, "test-bridge-a",
+			     "out sensors/# qos 1 remote-prefix site1/\n"
+			     "in cmd/site1/# qos 1 local-prefix remote/\n"
+			     "out shared/# qos 1\nin shared/# qos 1\n"
+			     "out $lbus/client/# qos 0\n",
+			     "ca.pem") ||
+	    lbt_bridge_start(&w.bridge_b, &w.mq, &w.b, "test-bridge-b",
+			     "in site1/sensors/# qos 1 local-prefix a/\n"
+			     "out cmd/# qos 1\nout shared/# qos 1\nin shared/# qos 1\n",
+			     NULL) ||
+	    lbt_bridge_start(&w.bridge_c, &w.mq, &w.b, "test-bridge-c",
+			     "mqtt_version = 3.1.1\nname = lbus.bridge.c\nqueue_max_msgs = 10\n"
+			     "out drop/# qos 1 remote-prefix c/\n",
+			     NULL))
 		return -1;
 	if (!wait_connected(&w.a, true) || !wait_connected(&w.b, true) ||
-	    !wait_connected_of(&w.b, "lbus.bridge.c", true)) {
+	    !lbt_bridge_wait_connected(&w.b, "lbus.bridge.c", true)) {
 		lbt_proc_exited(&w.bridge_a);
 		lbt_proc_exited(&w.bridge_b);
 		fprintf(stderr, "bridges did not connect:\nA: %s\nB: %s\n", w.bridge_a.err, w.bridge_b.err);
@@ -346,25 +104,15 @@ static int teardown(void **state)
 {
 	if (!*state)
 		return 0;
-	lbt_proc_signal(&w.bridge_a, SIGTERM);
-	lbt_proc_signal(&w.bridge_b, SIGTERM);
-	lbt_proc_signal(&w.bridge_c, SIGTERM);
-	int ra = lbt_proc_wait(&w.bridge_a, lbt_ms(10000)), rb = lbt_proc_wait(&w.bridge_b, lbt_ms(10000));
-	int rc = lbt_proc_wait(&w.bridge_c, lbt_ms(10000));
-	int ok = ra == 0 && rb == 0 && rc == 0 && w.bridge_a.exit_code == 0 && w.bridge_b.exit_code == 0 &&
-		 w.bridge_c.exit_code == 0;
-	if (!ok)
-		fprintf(stderr, "bridge exits: A %d, B %d, C %d\nA: %s\nB: %s\nC: %s\n", w.bridge_a.exit_code,
-			w.bridge_b.exit_code, w.bridge_c.exit_code, w.bridge_a.err, w.bridge_b.err,
-			w.bridge_c.err);
+	int ra = lbt_bridge_stop(&w.bridge_a), rb = lbt_bridge_stop(&w.bridge_b),
+	    rc = lbt_bridge_stop(&w.bridge_c);
 	lbt_proc_free(&w.bridge_a);
 	lbt_proc_free(&w.bridge_b);
 	lbt_proc_free(&w.bridge_c);
-	mosq_stop();
+	lbt_mosquitto_cleanup(&w.mq);
 	lbt_broker_stop(&w.a);
 	lbt_broker_stop(&w.b);
-	lbt_broker_kill(&w.files);
-	return ok ? 0 : -1;
+	return ra || rb || rc ? -1 : 0;
 }
 
 #define SKIP_WITHOUT_BROKERS()                                                                               \
@@ -465,7 +213,7 @@ static void test_exactly_once_in_order_across_mosquitto_restart(void **state)
 	assert_int_equal(lbt_connect(&w.a, &pub), 0);
 	publish_seq(pub, 0, 1000);
 	assert_true(wait_count(sub, &got, 300, 10000)); /* traffic flows through mosquitto... */
-	assert_int_equal(mosq_stop(), 0);		/* ...when it stops */
+	assert_int_equal(lbt_mosquitto_stop(&w.mq), 0); /* ...when it stops */
 	assert_true(wait_connected(&w.a, false));
 	lbus *state_sub = subscribe(&w.a, "lbus/bridge/lbus.bridge/state", on_msg, &st);
 	assert_int_equal(st.n, 1); /* retained */
@@ -484,13 +232,14 @@ static void test_exactly_once_in_order_across_mosquitto_restart(void **state)
 		assert_int_equal(lbus_publish(pc, "drop/x", "d", 1, 0), 0);
 	assert_int_equal(lbus_sync(pc, lbt_ms(5000)), 0);
 	deadline = lbt_now_ms() + lbt_ms(5000);
-	while (status_num_of(&w.b, "lbus.bridge.c", "dropped\":{\"out") < 40 && lbt_now_ms() < deadline)
+	while (lbt_bridge_status_num(&w.b, "lbus.bridge.c", "dropped\":{\"out") < 40 &&
+	       lbt_now_ms() < deadline)
 		lbt_sleep_ms(20);
-	assert_int_equal(status_num_of(&w.b, "lbus.bridge.c", "dropped\":{\"out"), 40);
-	assert_int_equal(status_num_of(&w.b, "lbus.bridge.c", "queued"), 10);
-	long long c_out0 = status_num_of(&w.b, "lbus.bridge.c", "forwarded\":{\"out");
+	assert_int_equal(lbt_bridge_status_num(&w.b, "lbus.bridge.c", "dropped\":{\"out"), 40);
+	assert_int_equal(lbt_bridge_status_num(&w.b, "lbus.bridge.c", "queued"), 10);
+	long long c_out0 = lbt_bridge_status_num(&w.b, "lbus.bridge.c", "forwarded\":{\"out");
 	lbus_close(pc);
-	assert_int_equal(mosq_start(), 0);
+	assert_int_equal(lbt_mosquitto_start(&w.mq), 0);
 	publish_seq(pub, 2000, SEQ_TOTAL);
 	assert_true(wait_count(sub, &got, SEQ_TOTAL, 30000));
 	assert_true(wait_count(state_sub, &st, 2, 5000));
@@ -506,9 +255,9 @@ static void test_exactly_once_in_order_across_mosquitto_restart(void **state)
 	assert_int_equal(status_num(&w.a, "queued"), 0);
 	assert_true(status_num(&w.a, "mqtt_connects") >= 2);
 	deadline = lbt_now_ms() + lbt_ms(10000);
-	while (status_num_of(&w.b, "lbus.bridge.c", "queued") != 0 && lbt_now_ms() < deadline)
+	while (lbt_bridge_status_num(&w.b, "lbus.bridge.c", "queued") != 0 && lbt_now_ms() < deadline)
 		lbt_sleep_ms(20);
-	assert_int_equal(status_num_of(&w.b, "lbus.bridge.c", "forwarded\":{\"out") - c_out0, 10);
+	assert_int_equal(lbt_bridge_status_num(&w.b, "lbus.bridge.c", "forwarded\":{\"out") - c_out0, 10);
 	lbt_proc_exited(&w.bridge_c);
 	assert_non_null(strstr(w.bridge_c.err, "queue full (10 messages"));
 	char *sb = status(&w.b);
@@ -620,7 +369,7 @@ static void test_no_loop_with_overlapping_routes(void **state)
 
 	assert_non_null(m);
 	mosquitto_message_callback_set(m, mqtt_count);
-	assert_int_equal(mosquitto_connect(m, "127.0.0.1", w.port, 30), MOSQ_ERR_SUCCESS);
+	assert_int_equal(mosquitto_connect(m, "127.0.0.1", w.mq.port, 30), MOSQ_ERR_SUCCESS);
 	assert_int_equal(mosquitto_subscribe(m, NULL, "shared/#", 1), MOSQ_ERR_SUCCESS);
 	mqtt_run(m, 200);
 	lbus *sa = subscribe(&w.a, "shared/#", on_msg, &ga), *sb = subscribe(&w.b, "shared/#", on_msg, &gb);
@@ -733,8 +482,8 @@ static void test_tls_wrong_ca_refused(void **state)
 	SKIP_WITHOUT_BROKERS();
 	struct lbt_proc d;
 
-	assert_int_equal(bridge_start(&d, &w.b, "test-bridge-d", "name = lbus.bridge.d\nout tls/# qos 1\n",
-				      "other-ca.pem"),
+	assert_int_equal(lbt_bridge_start(&d, &w.mq, &w.b, "test-bridge-d",
+					  "name = lbus.bridge.d\nout tls/# qos 1\n", "other-ca.pem"),
 			 0);
 	int64_t deadline = lbt_now_ms() + lbt_ms(10000);
 	while (!strstr(d.err ? d.err : "", "cannot connect to the MQTT broker") && lbt_now_ms() < deadline) {
@@ -744,16 +493,16 @@ static void test_tls_wrong_ca_refused(void **state)
 	if (!strstr(d.err, "cannot connect to the MQTT broker"))
 		fail_msg("bridge D said: %s", d.err);
 	assert_non_null(strstr(d.err, "TLS"));
-	assert_true(wait_connected_of(&w.b, "lbus.bridge.d", false));
+	assert_true(lbt_bridge_wait_connected(&w.b, "lbus.bridge.d", false));
 	lbus *p;
 	assert_int_equal(lbt_connect(&w.b, &p), 0);
 	assert_int_equal(lbus_publish(p, "tls/x", "kept", 4, 0), 0);
 	assert_int_equal(lbus_sync(p, lbt_ms(5000)), 0);
 	lbus_close(p);
 	deadline = lbt_now_ms() + lbt_ms(5000);
-	while (status_num_of(&w.b, "lbus.bridge.d", "queued") != 1 && lbt_now_ms() < deadline)
+	while (lbt_bridge_status_num(&w.b, "lbus.bridge.d", "queued") != 1 && lbt_now_ms() < deadline)
 		lbt_sleep_ms(20);
-	assert_int_equal(status_num_of(&w.b, "lbus.bridge.d", "queued"), 1);
+	assert_int_equal(lbt_bridge_status_num(&w.b, "lbus.bridge.d", "queued"), 1);
 	lbt_proc_signal(&d, SIGTERM);
 	assert_int_equal(lbt_proc_wait(&d, lbt_ms(10000)), 0);
 	assert_int_equal(d.exit_code, 0);
@@ -784,7 +533,7 @@ static void test_status_from_cli(void **state)
 /* Configuration errors name FILE:LINE and exit 2; --help exits 0. */
 static void test_config_error_exit(void **state)
 {
-	const char *bridge = env_or_empty("LBUS_BRIDGE");
+	const char *bridge = lbt_bridge_path();
 	struct lbt_broker dir;
 	char path[PATH_MAX];
 	struct lbt_proc r;
@@ -808,201 +557,6 @@ static void test_config_error_exit(void **state)
 	lbt_broker_kill(&dir);
 }
 
-/* ---- benchmark (LBUS_BRIDGE_BENCH=1 meson test -C build test-bridge) -------------- */
-
-#define BENCH_N 20000
-#define BENCH_LAT 1000
-
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static int64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-struct lat {
-	int64_t sent_us, got_us;
-	long n;
-};
-
-static void on_lat(lbus *bus, const struct lbus_msg *m, void *ud)
-{
-	struct lat *l = ud;
-	l->got_us = now_us();
-	l->n++;
-	lbus_break(bus);
-}
-
-static void mqtt_lat(struct mosquitto *m, void *ud, const struct mosquitto_message *msg)
-{
-	struct lat *l = ud;
-	l->got_us = now_us();
-	l->n++;
-}
-
-/* A -> mosquitto -> B: messages/s for n 64-byte QoS 1 messages. */
-static double bench_bridge_rate(void)
-{
-	static struct inbox got;
-	static char p[64];
-	lbus *pub, *sub = subscribe(&w.b, "a/site1/sensors/bench", on_msg, &got);
-
-	memset(&got, 0, sizeof(got));
-	memset(p, 'x', sizeof(p));
-	assert_int_equal(lbt_connect(&w.a, &pub), 0);
-	int64_t t0 = now_us();
-	for (long i = 0; i < BENCH_N; i++) {
-		assert_int_equal(lbus_publish(pub, "sensors/bench", p, sizeof(p), 0), 0);
-		if (i % 256 == 0)
-			lbus_run(sub, 0);
-	}
-	assert_int_equal(lbus_flush(pub, lbt_ms(30000)), 0);
-	assert_true(wait_count(sub, &got, BENCH_N, 60000));
-	double rate = BENCH_N / ((now_us() - t0) / 1e6);
-	lbus_close(pub);
-	lbus_close(sub);
-	return rate;
-}
-
-static int64_t bench_bridge_p50(void)
-{
-	static int64_t us[BENCH_LAT];
-	struct lat l = {0};
-	lbus *pub, *sub;
-	struct lbus_sub_opts o = {.policy = LBUS_POLICY_BLOCK};
-	char p[64];
-
-	memset(p, 'y', sizeof(p));
-	assert_int_equal(lbt_connect(&w.b, &sub), 0);
-	assert_true(lbus_subscribe(sub, "a/site1/sensors/lat", on_lat, &l, &o) > 0);
-	assert_int_equal(lbt_connect(&w.a, &pub), 0);
-	for (int i = 0; i < BENCH_LAT; i++) {
-		long want = l.n + 1;
-		l.sent_us = now_us();
-		assert_int_equal(lbus_publish(pub, "sensors/lat", p, sizeof(p), 0), 0);
-		assert_int_equal(lbus_flush(pub, lbt_ms(5000)), 0);
-		int64_t deadline = lbt_now_ms() + lbt_ms(5000);
-		while (l.n < want && lbt_now_ms() < deadline)
-			assert_int_equal(lbus_run(sub, 100), 0);
-		if (l.n < want) {
-			char *sa = status(&w.a), *sb = status(&w.b);
-			fail_msg("message %d lost: A %s B %s", i, sa, sb);
-		}
-		us[i] = l.got_us - l.sent_us;
-	}
-	qsort(us, BENCH_LAT, sizeof(us[0]), cmp_i64);
-	lbus_close(pub);
-	lbus_close(sub);
-	return us[BENCH_LAT / 2];
-}
-
-/* mosquitto_sub -C N | mosquitto_pub -l: the same broker, its own clients. */
-static double bench_mosquitto_rate(void)
-{
-	char port[16], n[16], line[66];
-	struct lbt_proc sub = {0}, pub = {0};
-	snprintf(port, sizeof(port), "%d", w.port);
-	snprintf(n, sizeof(n), "%d", BENCH_N);
-	const char *sargv[] = {"/usr/bin/mosquitto_sub",
-			       "-h",
-			       "127.0.0.1",
-			       "-p",
-			       port,
-			       "-q",
-			       "1",
-			       "-t",
-			       "base/rate",
-			       "-C",
-			       n,
-			       NULL};
-	const char *pargv[] = {"/usr/bin/mosquitto_pub",
-			       "-h",
-			       "127.0.0.1",
-			       "-p",
-			       port,
-			       "-q",
-			       "1",
-			       "-t",
-			       "base/rate",
-			       "-l",
-			       NULL};
-	size_t len = (size_t)BENCH_N * 65;
-	char *input = malloc(len);
-
-	memset(line, 'z', 64);
-	line[64] = '\n';
-	for (long i = 0; i < BENCH_N; i++)
-		memcpy(input + i * 65, line, 65);
-	assert_int_equal(lbt_proc_spawn(&sub, sargv), 0);
-	lbt_sleep_ms(300); /* subscribed */
-	int64_t t0 = now_us();
-	assert_int_equal(lbt_proc_spawn(&pub, pargv), 0);
-	assert_int_equal(lbt_proc_write(&pub, input, len, lbt_ms(60000)), 0);
-	assert_int_equal(lbt_proc_read_lines(&sub, BENCH_N, lbt_ms(60000)), 0);
-	double rate = BENCH_N / ((now_us() - t0) / 1e6);
-	lbt_proc_wait(&pub, lbt_ms(5000));
-	lbt_proc_free(&pub);
-	lbt_proc_free(&sub);
-	free(input);
-	return rate;
-}
-
-/* Round trip of one 64-byte QoS 1 message between two libmosquitto
- * clients on the same broker (what mosquitto_pub/sub do, without the
- * process start). */
-static int64_t bench_mosquitto_p50(void)
-{
-	static int64_t us[BENCH_LAT];
-	struct lat l = {0};
-	struct mosquitto *s = mosquitto_new(NULL, true, &l), *p = mosquitto_new(NULL, true, NULL);
-	char payload[64];
-
-	memset(payload, 'w', sizeof(payload));
-	mosquitto_message_callback_set(s, mqtt_lat);
-	assert_int_equal(mosquitto_connect(s, "127.0.0.1", w.port, 30), 0);
-	assert_int_equal(mosquitto_connect(p, "127.0.0.1", w.port, 30), 0);
-	assert_int_equal(mosquitto_subscribe(s, NULL, "base/lat", 1), 0);
-	mqtt_run(s, 200);
-	for (int i = 0; i < BENCH_LAT; i++) {
-		long want = l.n + 1;
-		l.sent_us = now_us();
-		assert_int_equal(mosquitto_publish(p, NULL, "base/lat", 64, payload, 1, false), 0);
-		while (l.n < want) {
-			mosquitto_loop(s, 1, 1);
-			mosquitto_loop(p, 0, 1);
-		}
-		us[i] = l.got_us - l.sent_us;
-	}
-	qsort(us, BENCH_LAT, sizeof(us[0]), cmp_i64);
-	mosquitto_destroy(s);
-	mosquitto_destroy(p);
-	return us[BENCH_LAT / 2];
-}
-
-static void bench_bridge(void **state)
-{
-	SKIP_WITHOUT_BROKERS();
-	double br = bench_bridge_rate();
-	double mr = bench_mosquitto_rate();
-	int64_t bl = bench_bridge_p50();
-	int64_t ml = bench_mosquitto_p50();
-
-	printf(
-	    "bench: 64 B QoS 1, %d messages: lbus A -> bridge -> mosquitto -> bridge -> lbus B %.0f msgs/s, "
-	    "mosquitto_pub | mosquitto_sub %.0f msgs/s\n",
-	    BENCH_N, br, mr);
-	printf(
-	    "bench: one 64 B QoS 1 message end to end, p50 of %d: bridged %lld us, mosquitto clients alone "
-	    "%lld us\n",
-	    BENCH_LAT, (long long)bl, (long long)ml);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1016,12 +570,8 @@ int main(void)
 	    cmocka_unit_test(test_status_from_cli),
 	    cmocka_unit_test(test_config_error_exit),
 	};
-	const struct CMUnitTest bench[] = {
-	    cmocka_unit_test(bench_bridge),
-	};
 	mosquitto_lib_init();
-	int r = getenv("LBUS_BRIDGE_BENCH") ? cmocka_run_group_tests(bench, setup, teardown)
-					    : cmocka_run_group_tests(tests, setup, teardown);
+	int r = cmocka_run_group_tests(tests, setup, teardown);
 	mosquitto_lib_cleanup();
 	return r;
 }
