@@ -2,24 +2,32 @@
 /*
  * Calls (request/reply).
  *
- * Every call, asynchronous or blocking, is a struct lbus_call with a
+ * Every call, asynchronous or blocking, is a struct call with a
  * caller-chosen call_id, kept in a hash map (to match CallResult frames) and
  * in a binary min-heap ordered by deadline (so lbus_timeout() is O(1) and
  * expiry O(log n) per call). The dispatch core expires calls whose deadline
  * passed with -ETIMEDOUT; a lost connection completes all of them with
- * -ECONNRESET. Each call's callback runs exactly once; the call is removed
- * from both tables before its callback runs, so callbacks may start calls.
+ * -ECONNRESET. Each call's callback runs exactly once, unless
+ * lbus_call_cancel() removes the call first (a late CallResult or Error for
+ * it then finds nothing and is dropped); the call is removed from both
+ * tables before its callback runs, so callbacks may start calls.
+ *
+ * Timeouts (lbus.h): < 0 is no limit, a deadline of INT64_MAX here and
+ * CALL_WIRE_NO_LIMIT in Call.timeout_ms; 0 fails at once without sending
+ * (Call.timeout_ms 0 means the broker's default on the wire, so the library
+ * never sends it); > 0 is sent as it is, so the library, the broker and the
+ * responder (msg->deadline_ms) agree.
  *
  * lbus_call() is lbus_call_async() with an internal callback that copies the
  * reply, plus a wait in the dispatch core until that callback ran.
  *
  * The Call frame also carries a req_id: if the broker refuses it with an
- * Error frame instead of a CallResult, lbus__calls_error() completes it.
+ * Error frame instead of a CallResult, calls_error() completes it.
  *
  * lbus_reply() encodes Reply{call_token, payload} into the output buffer;
  * lbus_reply_error() Reply{call_token, error: ERR_RESPONDER_FAILED,
  * reason}, which the caller gets as -EREMOTEIO with the reason in
- * lbus_reply.error. lbus__reply_refuse() answers a call that reached this
+ * lbus_reply.error. call_reply_refuse() answers a call that reached this
  * client without a handler for it with ERR_NO_RESPONDERS (-ESRCH for the
  * caller), so the caller fails at once instead of timing out.
  */
@@ -33,7 +41,17 @@
 #include "lbus-limits.h"
 #include "topic.h"
 
-struct lbus_call {
+/* Call.timeout_ms for a call without limit: the largest value, about 49.7
+ * days (proto/PROTOCOL.md). */
+#define CALL_WIRE_NO_LIMIT UINT32_MAX
+/* Deadline of a call without limit. */
+#define CALL_NO_DEADLINE INT64_MAX
+/* First size of the deadline heap (doubled as it fills). */
+#define CALL_HEAP_MIN_CAP 16
+/* Room for the words around the target in a refusal's reason. */
+#define CALL_REFUSE_TEXT 64
+
+struct call {
 	uint64_t id;
 	uint32_t req_id;
 	int64_t deadline;
@@ -44,7 +62,7 @@ struct lbus_call {
 
 /* ---- deadline heap ---------------------------------------------------------- */
 
-static void heap_set(struct lbus *bus, size_t i, struct lbus_call *c)
+static void heap_set(struct lbus *bus, size_t i, struct call *c)
 {
 	bus->heap[i] = c;
 	c->heap_idx = i;
@@ -52,7 +70,7 @@ static void heap_set(struct lbus *bus, size_t i, struct lbus_call *c)
 
 static void heap_up(struct lbus *bus, size_t i)
 {
-	struct lbus_call *c = bus->heap[i];
+	struct call *c = bus->heap[i];
 	while (i > 0 && bus->heap[(i - 1) / 2]->deadline > c->deadline) {
 		heap_set(bus, i, bus->heap[(i - 1) / 2]);
 		i = (i - 1) / 2;
@@ -62,7 +80,7 @@ static void heap_up(struct lbus *bus, size_t i)
 
 static void heap_down(struct lbus *bus, size_t i)
 {
-	struct lbus_call *c = bus->heap[i];
+	struct call *c = bus->heap[i];
 	for (;;) {
 		size_t child = 2 * i + 1;
 		if (child >= bus->heap_len)
@@ -77,11 +95,11 @@ static void heap_down(struct lbus *bus, size_t i)
 	heap_set(bus, i, c);
 }
 
-static int heap_push(struct lbus *bus, struct lbus_call *c)
+static int heap_push(struct lbus *bus, struct call *c)
 {
 	if (bus->heap_len == bus->heap_cap) {
-		size_t cap = bus->heap_cap ? bus->heap_cap * 2 : 16;
-		struct lbus_call **h = realloc(bus->heap, cap * sizeof(*h));
+		size_t cap = bus->heap_cap ? bus->heap_cap * 2 : CALL_HEAP_MIN_CAP;
+		struct call **h = realloc(bus->heap, cap * sizeof(*h));
 		if (!h)
 			return -ENOMEM;
 		bus->heap = h;
@@ -92,10 +110,10 @@ static int heap_push(struct lbus *bus, struct lbus_call *c)
 	return 0;
 }
 
-static void heap_remove(struct lbus *bus, struct lbus_call *c)
+static void heap_remove(struct lbus *bus, struct call *c)
 {
 	size_t i = c->heap_idx;
-	struct lbus_call *last = bus->heap[--bus->heap_len];
+	struct call *last = bus->heap[--bus->heap_len];
 	if (last == c)
 		return;
 	heap_set(bus, i, last);
@@ -106,19 +124,19 @@ static void heap_remove(struct lbus *bus, struct lbus_call *c)
 /* ---- completion ------------------------------------------------------------- */
 
 /* Remove c from both tables, free it and run its callback. */
-static void call_complete(struct lbus *bus, struct lbus_call *c, int err, const struct lbus_reply *reply)
+static void call_complete(struct lbus *bus, struct call *c, int err, const struct lbus_reply *reply)
 {
 	lbus_reply_fn fn = c->fn;
 	void *userdata = c->userdata;
-	lbus_map_del(&bus->calls, c->id);
+	idmap_del(&bus->calls, c->id);
 	heap_remove(bus, c);
 	free(c);
 	fn(bus, err, err && err != -EREMOTEIO ? NULL : reply, userdata);
 }
 
-int lbus__calls_timeout(const struct lbus *bus, int64_t now)
+int calls_timeout(const struct lbus *bus, int64_t now)
 {
-	if (!bus->heap_len)
+	if (!bus->heap_len || bus->heap[0]->deadline == CALL_NO_DEADLINE)
 		return -1;
 	int64_t left = bus->heap[0]->deadline - now;
 	if (left <= 0)
@@ -126,22 +144,22 @@ int lbus__calls_timeout(const struct lbus *bus, int64_t now)
 	return left > INT32_MAX ? INT32_MAX : (int)left;
 }
 
-void lbus__calls_expire(struct lbus *bus)
+void calls_expire(struct lbus *bus)
 {
 	if (!bus->heap_len)
 		return;
-	int64_t now = lbus__now_ms();
+	int64_t now = io_now_ms();
 	while (bus->heap_len && bus->heap[0]->deadline <= now)
 		call_complete(bus, bus->heap[0], -ETIMEDOUT, NULL);
 }
 
-void lbus__calls_fail_all(struct lbus *bus, int err)
+void calls_fail_all(struct lbus *bus, int err)
 {
 	while (bus->heap_len)
 		call_complete(bus, bus->heap[0], err, NULL);
 }
 
-bool lbus__calls_error(struct lbus *bus, uint32_t req_id, int err)
+bool calls_error(struct lbus *bus, uint32_t req_id, int err)
 {
 	if (!req_id)
 		return false;
@@ -154,22 +172,22 @@ bool lbus__calls_error(struct lbus *bus, uint32_t req_id, int err)
 	return false;
 }
 
-void lbus__calls_deinit(struct lbus *bus)
+void calls_deinit(struct lbus *bus)
 {
 	for (size_t i = 0; i < bus->heap_len; i++)
 		free(bus->heap[i]);
 	free(bus->heap);
 	bus->heap = NULL;
 	bus->heap_len = bus->heap_cap = 0;
-	lbus_map_deinit(&bus->calls);
+	idmap_deinit(&bus->calls);
 }
 
-int lbus__on_result(struct lbus *bus, const struct lbus_wire_frame *f)
+int call_on_result(struct lbus *bus, const struct lbus_wire_frame *f)
 {
 	Lbus__CallResult *res = lbus__call_result__unpack(NULL, f->body_len, f->body);
 	if (!res)
 		return -EPROTO;
-	struct lbus_call *c = lbus_map_get(&bus->calls, res->call_id);
+	struct call *c = idmap_get(&bus->calls, res->call_id);
 	if (c) {
 		const Lbus__Sender *s = res->sender;
 		struct lbus_reply reply = {
@@ -204,7 +222,7 @@ static int call_target_check(const char *target)
 	return -EINVAL;
 }
 
-static int call_send(struct lbus *bus, const struct lbus_call *c, const char *target, const void *data,
+static int call_send(struct lbus *bus, const struct call *c, const char *target, const void *data,
 		     size_t len, int timeout_ms)
 {
 	Lbus__Call call = LBUS__CALL__INIT;
@@ -213,43 +231,55 @@ static int call_send(struct lbus *bus, const struct lbus_call *c, const char *ta
 	call.payload.data = (uint8_t *)data;
 	call.payload.len = len;
 	call.call_id = c->id;
-	call.timeout_ms = timeout_ms > 0 ? (uint32_t)timeout_ms : 1;
+	call.timeout_ms = timeout_ms < 0 ? CALL_WIRE_NO_LIMIT : (uint32_t)timeout_ms;
 	f.kind_case = LBUS__FRAME__KIND_CALL;
 	f.call = &call;
 	f.req_id = c->req_id;
-	int r = lbus__out_frame(bus, &f);
-	return r < 0 ? r : lbus__out_drain(bus, SIZE_MAX, 0);
+	int r = io_out_frame(bus, &f);
+	return r == -ETIMEDOUT ? 0 : r; /* still buffered: the deadline applies */
 }
 
-int64_t lbus_call_async(lbus *bus, const char *target, const void *data, size_t len, int timeout_ms,
-			lbus_reply_fn fn, void *userdata)
+int lbus_call_async(lbus *bus, const char *target, const void *data, size_t len, int timeout_ms,
+		    lbus_reply_fn fn, void *userdata, uint64_t *call_id)
 {
 	if (call_target_check(target) < 0 || !fn || (!data && len))
 		return -EINVAL;
 	if (bus->dead)
 		return bus->dead;
-	if (timeout_ms < 0)
-		timeout_ms = LBUS_DEFAULT_CALL_TIMEOUT_MS;
-	struct lbus_call *c = calloc(1, sizeof(*c));
+	if (timeout_ms == 0)
+		return -ETIMEDOUT;
+	struct call *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	c->id = ++bus->next_call_id;
-	c->req_id = lbus__req_id(bus);
-	c->deadline = lbus__now_ms() + timeout_ms;
+	c->req_id = req_next_id(bus);
+	c->deadline = timeout_ms < 0 ? CALL_NO_DEADLINE : io_now_ms() + timeout_ms;
 	c->fn = fn;
 	c->userdata = userdata;
-	int r = lbus_map_put(&bus->calls, c->id, c);
+	int r = idmap_put(&bus->calls, c->id, c);
 	if (r == 0 && (r = heap_push(bus, c)) < 0)
-		lbus_map_del(&bus->calls, c->id);
+		idmap_del(&bus->calls, c->id);
 	if (r == 0 && (r = call_send(bus, c, target, data, len, timeout_ms)) < 0) {
-		lbus_map_del(&bus->calls, c->id);
+		idmap_del(&bus->calls, c->id);
 		heap_remove(bus, c);
 	}
 	if (r < 0) {
 		free(c);
 		return r;
 	}
-	return (int64_t)c->id;
+	if (call_id)
+		*call_id = c->id;
+	return 0;
+}
+
+int lbus_call_cancel(lbus *bus, uint64_t call_id)
+{
+	struct call *c = idmap_del(&bus->calls, call_id);
+	if (!c)
+		return -ENOENT;
+	heap_remove(bus, c);
+	free(c);
+	return 0;
 }
 
 /* ---- blocking calls ------------------------------------------------------------ */
@@ -293,21 +323,18 @@ int lbus_call(lbus *bus, const char *target, const void *data, size_t len, int t
 	      struct lbus_reply **reply)
 {
 	struct call_wait w = { 0 };
+	uint64_t id;
 	if (!reply)
 		return -EINVAL;
 	*reply = NULL;
-	int64_t id = lbus_call_async(bus, target, data, len, timeout_ms, call_wait_done, &w);
-	if (id < 0)
-		return (int)id;
-	int r = lbus__io_wait(bus, &w.done, -1);
+	int r = lbus_call_async(bus, target, data, len, timeout_ms, call_wait_done, &w, &id);
+	if (r < 0)
+		return r;
+	r = io_wait(bus, &w.done, -1);
 	if (!w.done) {
 		/* The wait failed without completing the call: forget it, since
 		 * its callback points at this stack frame. */
-		struct lbus_call *c = lbus_map_del(&bus->calls, (uint64_t)id);
-		if (c) {
-			heap_remove(bus, c);
-			free(c);
-		}
+		lbus_call_cancel(bus, id);
 		return r < 0 ? r : -EIO;
 	}
 	*reply = w.reply;
@@ -335,7 +362,7 @@ static int reply_send(struct lbus *bus, uint64_t token, const void *data, size_t
 	rep.reason = (char *)(reason ? reason : "");
 	f.kind_case = LBUS__FRAME__KIND_REPLY;
 	f.reply = &rep;
-	return lbus__out_frame(bus, &f);
+	return io_out_frame(bus, &f);
 }
 
 int lbus_reply(lbus *bus, uint64_t reply_token, const void *data, size_t len)
@@ -348,9 +375,9 @@ int lbus_reply_error(lbus *bus, uint64_t reply_token, const char *reason)
 	return reply_send(bus, reply_token, NULL, 0, LBUS__ERROR_CODE__ERR_RESPONDER_FAILED, reason);
 }
 
-void lbus__reply_refuse(struct lbus *bus, const struct lbus_msg *msg)
+void call_reply_refuse(struct lbus *bus, const struct lbus_msg *msg)
 {
-	char reason[LBUS_MAX_TOPIC_LEN + 64];
+	char reason[LBUS_MAX_TOPIC_LEN + CALL_REFUSE_TEXT];
 	if (msg->sub_id)
 		snprintf(reason, sizeof(reason), "the subscriber of %s does not answer calls", msg->topic);
 	else

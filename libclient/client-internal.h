@@ -3,19 +3,26 @@
  * Private header of liblbus (not installed). The library is split by concern,
  * like ubus's libubus-io.c/-req.c/-sub.c:
  *
- *   client.c      connect, hello/welcome, close, small accessors, strerror
- *   io.c          output buffer and batched writes, reading into the rbuf,
+ *   client.c      connect (options), hello/welcome, close, small accessors,
+ *                 strerror
+ *   io.c          output buffer (written at once outside callbacks, gathered
+ *                 inside them and with LBUS_MORE), reading into the rbuf,
  *                 the frame dispatch table, the one dispatch core (io_work,
  *                 io_wait) that lbus_dispatch(), lbus_run() and every
  *                 blocking call run
  *   map.c         u64 -> pointer hash map (subscriptions, calls)
  *   sub.c         publish, subscriptions and deliveries (the hot path)
  *   req.c         pending requests matched by req_id: Ok/Error/Pong and the
- *                 answers of list/stats, asynchronous errors, ping/sync
- *   call.c        calls (async + blocking) with deadlines, replies
+ *                 answers of list/stats, asynchronous requests (the _async
+ *                 twins) with deadlines, asynchronous errors, ping/sync
+ *   call.c        calls (async + blocking) with deadlines, cancel, replies
  *   names.c       take/release/query names, send to a name
  *   introspect.c  list clients, stats, presence decoding
  *   monitor.c     monitor mode
+ *
+ * Internal names carry their file's prefix (client_, io_, idmap_, sub_,
+ * req_, call_/calls_, names_, monitor_); lbus_ is for what lbus.h declares
+ * (and proto/'s shared library code).
  *
  * Error convention (proto/errcode.h): internal functions return 0 (or a
  * count) on success and -errno on failure; the public API the same.
@@ -38,41 +45,35 @@
 #include "lbus.pb-c.h"
 #include "wire.h"
 
-/* Publish batching: write when this much output is buffered. */
-#define LBUS_OUT_BATCH (64u * 1024u)
 /* Read chunk: the receive buffer always offers at least this much room. */
-#define LBUS_IN_CHUNK (256u * 1024u)
+#define IO_IN_CHUNK (256u * 1024u)
 /* Reads per lbus_dispatch() while the socket keeps filling the buffer. */
-#define LBUS_READ_BUDGET 16
-/* Waits used by connect/close and by list/stats without a timeout. */
-#define LBUS_CONNECT_TIMEOUT_MS 5000
-#define LBUS_CLOSE_FLUSH_MS 5000
-#define LBUS_QUERY_TIMEOUT_MS 5000
+#define IO_READ_BUDGET 16
 
-/* ---- map.c: open-addressing hash map, u64 key (non-zero) -> pointer ----- */
+/* ---- map.c: open-addressing hash map, u64 key (non-zero) -> pointer ------ */
 
-struct lbus_map {
-	struct lbus_map_slot *slots;
+struct idmap {
+	struct idmap_slot *slots;
 	size_t cap;   /* power of two, 0 when empty */
 	size_t count;
 };
 
-struct lbus_map_slot {
+struct idmap_slot {
 	uint64_t key; /* 0 = free */
 	void *value;
 };
 
-void lbus_map_init(struct lbus_map *m);
-void lbus_map_deinit(struct lbus_map *m);
+void idmap_init(struct idmap *m);
+void idmap_deinit(struct idmap *m);
 /* Insert or replace. 0 or -ENOMEM. */
-int lbus_map_put(struct lbus_map *m, uint64_t key, void *value);
-void *lbus_map_get(const struct lbus_map *m, uint64_t key);
+int idmap_put(struct idmap *m, uint64_t key, void *value);
+void *idmap_get(const struct idmap *m, uint64_t key);
 /* Remove and return the value, NULL if absent. */
-void *lbus_map_del(struct lbus_map *m, uint64_t key);
+void *idmap_del(struct idmap *m, uint64_t key);
 
 /* ---- the handle ----------------------------------------------------------- */
 
-struct lbus_sub {
+struct sub {
 	uint64_t id;
 	lbus_msg_fn fn;
 	void *userdata;
@@ -85,14 +86,16 @@ struct lbus_sub {
 };
 
 /* A subscription callback on the stack (innermost first). */
-struct lbus_running {
+struct sub_running {
 	uint64_t sub_id;
-	const struct lbus_running *up;
+	const struct sub_running *up;
 };
 
-/* A blocking request waiting for its answer; lives on the waiter's stack. */
-struct lbus_req {
-	struct lbus_req *next;
+/* A request waiting for its answer: a blocking one lives on the waiter's
+ * stack (fn NULL); an asynchronous one is allocated and completed by
+ * running fn once. */
+struct req {
+	struct req *next;
 	uint32_t id;     /* Frame.req_id (or Ping token) */
 	uint32_t want;   /* LBUS_K_OK, _CLIENT_LIST, _STATS_REPLY or _PONG */
 	bool done;
@@ -100,12 +103,16 @@ struct lbus_req {
 	uint64_t owner;  /* Ok.owner (query_name) */
 	uint8_t *body;   /* copy of a CLIENT_LIST/STATS_REPLY body (malloc) */
 	size_t body_len;
+	lbus_done_fn fn; /* asynchronous: the user's completion */
+	void *userdata;
+	int64_t deadline; /* asynchronous: -1 for none */
+	uint64_t sub_id; /* asynchronous subscribe: forgotten if it fails */
 };
 
-struct lbus_call;
+struct call;
 
-struct lbus_retired {
-	struct lbus_retired *next;
+struct io_retired {
+	struct io_retired *next;
 	uint8_t *data;
 };
 
@@ -117,34 +124,39 @@ struct lbus {
 	bool lost_done;    /* pending work failed after the loss */
 	uint64_t client_id;
 	uint32_t max_frame;
+	int timeout_ms;    /* the connection's timeout (lbus_connect_opts) */
 
-	/* output: pending bytes are data[head..tail) */
+	/* output: pending bytes are data[head..tail); out_mark <= head is the
+	 * start of the first frame not completely written */
 	uint8_t *out;
-	size_t out_cap, out_head, out_tail;
+	size_t out_cap, out_head, out_tail, out_mark;
+	size_t out_batch;     /* lbus_connect_opts.publish_buffer */
+	unsigned dispatching; /* io_work() on the stack: sends are gathered */
+	uint64_t out_lost;    /* frames lost with the connection */
 
 	/* input */
 	struct lbus_rbuf in;
 	unsigned frame_depth;          /* frame handlers on the stack */
 	const uint8_t *pin_data;       /* buffer holding frames being handled */
 	size_t pin_end;                /* ... up to this offset in it */
-	struct lbus_retired *retired;  /* old input buffers, see above */
+	struct io_retired *retired;  /* old input buffers, see above */
 
 	/* publish: the last topic that passed validation (sub.c) */
 	char *pub_topic;
 	size_t pub_topic_len;
 
 	/* subscriptions */
-	struct lbus_map subs;
-	const struct lbus_running *running;
+	struct idmap subs;
+	const struct sub_running *running;
 	uint64_t next_sub_id;
 
 	/* requests (req.c) */
-	struct lbus_req *reqs;
+	struct req *reqs;
 	uint32_t next_req_id;
 
 	/* calls (call.c): map by call_id and a min-heap by deadline */
-	struct lbus_map calls;
-	struct lbus_call **heap;
+	struct idmap calls;
+	struct call **heap;
 	size_t heap_len, heap_cap;
 	uint64_t next_call_id;
 
@@ -169,92 +181,99 @@ struct lbus {
 /* ---- io.c ------------------------------------------------------------------ */
 
 /* Monotonic clock in milliseconds. */
-int64_t lbus__now_ms(void);
-/* Absolute deadline for a relative timeout (< 0: none, returns -1). */
-int64_t lbus__deadline(int timeout_ms);
+int64_t io_now_ms(void);
+/* Absolute deadline for a timeout (lbus.h "Timeouts"; < 0: none, -1). */
+int64_t io_deadline(int timeout_ms);
 /* Bytes of output not written yet. */
-static inline size_t lbus__out_pending(const struct lbus *bus) { return bus->out_tail - bus->out_head; }
-/* Room for n more output bytes; NULL on -ENOMEM. Commit with out_commit. */
-uint8_t *lbus__out_reserve(struct lbus *bus, size_t n);
-/* Make n reserved bytes part of the output; writes in a batch once
- * LBUS_OUT_BATCH bytes are pending, blocking (while still reading input, but
- * without running callbacks) until the kernel takes them. 0 or -errno. */
-int lbus__out_commit(struct lbus *bus, size_t n);
+static inline size_t io_out_pending(const struct lbus *bus) { return bus->out_tail - bus->out_head; }
+/* Frames of output not completely written yet. */
+size_t io_out_frames(const struct lbus *bus);
+/* Room for n more output bytes; NULL on -ENOMEM. Commit with io_out_commit. */
+uint8_t *io_out_reserve(struct lbus *bus, size_t n);
+/* Make n reserved bytes (one frame) part of the output and send it (lbus.h,
+ * "Sending"): inside a dispatch turn or with `more`, it is gathered until
+ * out_batch bytes are pending; otherwise everything pending is written now.
+ * Waits (reading input, running no callbacks) at most the connection's
+ * timeout while the socket is full. 0, -ETIMEDOUT (the frame stays
+ * buffered) or -errno. */
+int io_out_commit(struct lbus *bus, size_t n, bool more);
 /* Encode a generated frame into the output and commit it. -EMSGSIZE when it
  * exceeds the broker's max frame. */
-int lbus__out_frame(struct lbus *bus, const Lbus__Frame *f);
+int io_out_frame(struct lbus *bus, const Lbus__Frame *f);
 /* Write buffered output until at most `keep` bytes remain, waiting at most
  * until deadline (-1: none). 0, -ETIMEDOUT or -errno. */
-int lbus__out_drain(struct lbus *bus, size_t keep, int64_t deadline);
+int io_out_drain(struct lbus *bus, size_t keep, int64_t deadline);
 /* Record a lost/broken connection (first error wins). */
-void lbus__io_fail(struct lbus *bus, int err);
+void io_fail(struct lbus *bus, int err);
 /* Is a complete frame buffered and waiting for dispatch? */
-bool lbus__in_ready(const struct lbus *bus);
+bool io_in_ready(const struct lbus *bus);
 /* Run the dispatch core until *done, the deadline (-1: none) or an error.
  * 0, -ETIMEDOUT, or the connection's error. */
-int lbus__io_wait(struct lbus *bus, const bool *done, int64_t deadline);
+int io_wait(struct lbus *bus, const bool *done, int64_t deadline);
 /* Release the I/O buffers (close). */
-void lbus__io_deinit(struct lbus *bus);
-
-/* Run a user callback: marks the handle as inside a callback. */
-#define LBUS_CALLBACK(bus, call) \
-	do { \
-		(bus)->frame_depth++; \
-		call; \
-		(bus)->frame_depth--; \
-	} while (0)
+void io_deinit(struct lbus *bus);
 
 /* ---- frame handlers: (bus, decoded frame) -> 0 or -EPROTO ------------------ */
 
-int lbus__on_welcome(struct lbus *bus, const struct lbus_wire_frame *f);
-int lbus__on_deliver(struct lbus *bus, const struct lbus_wire_frame *f);
-int lbus__on_dropped(struct lbus *bus, const struct lbus_wire_frame *f);
-int lbus__on_ok(struct lbus *bus, const struct lbus_wire_frame *f);
-int lbus__on_error(struct lbus *bus, const struct lbus_wire_frame *f);
-int lbus__on_ping(struct lbus *bus, const struct lbus_wire_frame *f);
-int lbus__on_pong(struct lbus *bus, const struct lbus_wire_frame *f);
-int lbus__on_answer(struct lbus *bus, const struct lbus_wire_frame *f);
-int lbus__on_result(struct lbus *bus, const struct lbus_wire_frame *f);
+int client_on_welcome(struct lbus *bus, const struct lbus_wire_frame *f);
+int sub_on_deliver(struct lbus *bus, const struct lbus_wire_frame *f);
+int sub_on_dropped(struct lbus *bus, const struct lbus_wire_frame *f);
+int req_on_ok(struct lbus *bus, const struct lbus_wire_frame *f);
+int req_on_error(struct lbus *bus, const struct lbus_wire_frame *f);
+int req_on_ping(struct lbus *bus, const struct lbus_wire_frame *f);
+int req_on_pong(struct lbus *bus, const struct lbus_wire_frame *f);
+int req_on_answer(struct lbus *bus, const struct lbus_wire_frame *f);
+int call_on_result(struct lbus *bus, const struct lbus_wire_frame *f);
 /* Answer a call nobody here handles with ERR_NO_RESPONDERS, so its caller
  * fails at once (msg->topic names the target). */
-void lbus__reply_refuse(struct lbus *bus, const struct lbus_msg *msg);
-int lbus__on_monitor_event(struct lbus *bus, const struct lbus_wire_frame *f);
+void call_reply_refuse(struct lbus *bus, const struct lbus_msg *msg);
+int monitor_on_event(struct lbus *bus, const struct lbus_wire_frame *f);
 
 /* ---- req.c ----------------------------------------------------------------- */
 
 /* A fresh non-zero req_id. */
-uint32_t lbus__req_id(struct lbus *bus);
+uint32_t req_next_id(struct lbus *bus);
 /* Register req (zeroed by the caller's initialiser) waiting for `want` and
  * give it a fresh id. */
-void lbus__req_begin(struct lbus *bus, struct lbus_req *req, uint32_t want);
+void req_begin(struct lbus *bus, struct req *req, uint32_t want);
 /* Flush, wait for the answer (deadline -1: none) and unregister. Returns the
  * Error frame's errno, -ETIMEDOUT, or the connection's error; req->body is
  * freed by the caller on success. */
-int lbus__req_wait(struct lbus *bus, struct lbus_req *req, int64_t deadline);
+int req_wait(struct lbus *bus, struct req *req, int64_t deadline);
 /* Register req waiting for `want`, send f with its req_id and wait (see
- * lbus__req_wait). */
-int lbus__req_call(struct lbus *bus, struct lbus_req *req, uint32_t want, Lbus__Frame *f, int64_t deadline);
-/* lbus__req_call for an Ok/Error answer without a deadline. On success
- * *owner (if not NULL) is Ok.owner. */
-int lbus__req_simple(struct lbus *bus, Lbus__Frame *f, uint64_t *owner);
+ * req_wait). */
+int req_call(struct lbus *bus, struct req *req, uint32_t want, Lbus__Frame *f, int64_t deadline);
+/* req_call for an Ok/Error answer within the connection's timeout. On
+ * success *owner (if not NULL) is Ok.owner. */
+int req_simple(struct lbus *bus, Lbus__Frame *f, uint64_t *owner);
+/* Send f as an asynchronous request answered by Ok/Error: fn runs once with
+ * the result (within the connection's timeout). sub_id: a subscription to
+ * forget if it fails (0: none). 0 or -errno (then fn never runs). */
+int req_async(struct lbus *bus, Lbus__Frame *f, uint64_t sub_id, lbus_done_fn fn, void *userdata);
+/* Milliseconds to the nearest asynchronous request deadline, -1 for none. */
+int req_timeout(const struct lbus *bus, int64_t now);
+/* Complete every asynchronous request whose deadline passed (-ETIMEDOUT). */
+void req_expire(struct lbus *bus);
 /* Report an asynchronous error to the handler or keep it as the last one. */
-void lbus__async_error(struct lbus *bus, int err, const char *what);
-/* Fail every waiting request with err (connection lost). */
-void lbus__req_fail_all(struct lbus *bus, int err);
+void req_async_error(struct lbus *bus, int err, const char *what);
+/* Fail every waiting request with err (connection lost or closed). */
+void req_fail_all(struct lbus *bus, int err);
 
 /* ---- call.c ---------------------------------------------------------------- */
 
 /* Milliseconds to the nearest call deadline, -1 for none. */
-int lbus__calls_timeout(const struct lbus *bus, int64_t now);
+int calls_timeout(const struct lbus *bus, int64_t now);
 /* Complete every call whose deadline passed with -ETIMEDOUT. */
-void lbus__calls_expire(struct lbus *bus);
+void calls_expire(struct lbus *bus);
 /* Complete every call with err (connection lost or closed). */
-void lbus__calls_fail_all(struct lbus *bus, int err);
+void calls_fail_all(struct lbus *bus, int err);
 /* An Error frame answering a Call frame (matched by its req_id): true when a
  * call took it. */
-bool lbus__calls_error(struct lbus *bus, uint32_t req_id, int err);
-void lbus__calls_deinit(struct lbus *bus);
+bool calls_error(struct lbus *bus, uint32_t req_id, int err);
+void calls_deinit(struct lbus *bus);
 
 /* ---- sub.c ----------------------------------------------------------------- */
 
-void lbus__pubsub_deinit(struct lbus *bus);
+/* Forget a subscription (a failed asynchronous subscribe). */
+void sub_forget(struct lbus *bus, uint64_t sub_id);
+void sub_deinit_all(struct lbus *bus);

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The handle's life: connect (resolve the socket path, non-blocking
- * connect, Hello, wait for Welcome through the dispatch core), close (flush
- * with a bound, complete pending calls, free everything), plus the small
- * accessors, handler setters and lbus_strerror()/lbus_version().
+ * connect, Hello, wait for Welcome through the dispatch core, all within
+ * the connection's timeout), close (write what the socket takes at once,
+ * report what is lost, complete pending calls and requests, free
+ * everything), plus the small accessors, handler setters, the option
+ * structs' size check and lbus_strerror()/lbus_version().
  */
 #include <errno.h>
 #include <poll.h>
@@ -40,7 +42,7 @@ static int sock_connect(const char *path, int64_t deadline)
 		int err = errno;
 		if (err == EINTR)
 			continue;
-		if (err == EAGAIN && lbus__now_ms() < deadline) {
+		if (err == EAGAIN && (deadline < 0 || io_now_ms() < deadline)) {
 			poll(NULL, 0, CONNECT_RETRY_MS);
 			continue;
 		}
@@ -71,11 +73,10 @@ static int send_hello(struct lbus *bus)
 	hello.version = LBUS_PROTOCOL_VERSION;
 	f.kind_case = LBUS__FRAME__KIND_HELLO;
 	f.hello = &hello;
-	int r = lbus__out_frame(bus, &f);
-	return r < 0 ? r : lbus_flush(bus, LBUS_CONNECT_TIMEOUT_MS);
+	return io_out_frame(bus, &f);
 }
 
-int lbus__on_welcome(struct lbus *bus, const struct lbus_wire_frame *f)
+int client_on_welcome(struct lbus *bus, const struct lbus_wire_frame *f)
 {
 	if (bus->welcomed)
 		return 0;
@@ -83,7 +84,7 @@ int lbus__on_welcome(struct lbus *bus, const struct lbus_wire_frame *f)
 	if (!w)
 		return -EPROTO;
 	if (w->version != LBUS_PROTOCOL_VERSION) {
-		lbus__io_fail(bus, -EPROTONOSUPPORT);
+		io_fail(bus, -EPROTONOSUPPORT);
 	} else {
 		bus->client_id = w->client_id;
 		if (w->max_frame)
@@ -92,6 +93,37 @@ int lbus__on_welcome(struct lbus *bus, const struct lbus_wire_frame *f)
 	}
 	lbus__welcome__free_unpacked(w, NULL);
 	return 0;
+}
+
+/* The caller's connect options, reading only what its size covers (a
+ * program built against an older lbus.h passes a smaller struct). */
+static int connect_opts_read(const struct lbus_connect_opts *in, struct lbus_connect_opts *out)
+{
+	struct lbus_connect_opts defaults = LBUS_CONNECT_OPTS_INIT;
+	*out = defaults;
+	if (!in)
+		return 0;
+	if (in->size < sizeof(in->size))
+		return -EINVAL;
+	memcpy(out, in, in->size < sizeof(*out) ? in->size : sizeof(*out));
+	if (!out->publish_buffer)
+		out->publish_buffer = LBUS_DEFAULT_PUBLISH_BUFFER;
+	return 0;
+}
+
+/* A handle with its buffers empty and the options applied; NULL on -ENOMEM. */
+static struct lbus *client_new(const struct lbus_connect_opts *opts)
+{
+	struct lbus *bus = calloc(1, sizeof(*bus));
+	if (!bus)
+		return NULL;
+	bus->max_frame = LBUS_DEFAULT_MAX_FRAME;
+	bus->timeout_ms = opts->timeout_ms;
+	bus->out_batch = opts->publish_buffer;
+	lbus_rbuf_init(&bus->in);
+	idmap_init(&bus->subs);
+	idmap_init(&bus->calls);
+	return bus;
 }
 
 /* The broker's reason for refusing bus's hello into reason (size bytes,
@@ -105,31 +137,29 @@ static void copy_refusal(const struct lbus *bus, char *reason, size_t size)
 		snprintf(reason, size, "%s", bus->last_reason);
 }
 
-int lbus_connect(lbus **out, const char *path)
-{
-	return lbus_connect_reason(out, path, NULL, 0);
-}
-
-int lbus_connect_reason(lbus **out, const char *path, char *reason, size_t size)
+/* lbus_connect() with options (NULL: the defaults) and the broker's reason
+ * for a refusal copied into reason (NULL for none). */
+static int client_connect(lbus **out, const char *path, const struct lbus_connect_opts *in_opts, char *reason,
+			  size_t size)
 {
 	char sockpath[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
 	enum lbus_sockpath_source source;
+	struct lbus_connect_opts opts;
 	if (reason && size)
 		reason[0] = '\0';
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
-	int r = lbus_socket_path_resolve(path, sockpath, sizeof(sockpath), &source);
+	int r = connect_opts_read(in_opts, &opts);
 	if (r < 0)
 		return r;
-	struct lbus *bus = calloc(1, sizeof(*bus));
+	r = lbus_socket_path_resolve(path, sockpath, sizeof(sockpath), &source);
+	if (r < 0)
+		return r;
+	struct lbus *bus = client_new(&opts);
 	if (!bus)
 		return -ENOMEM;
-	bus->max_frame = LBUS_DEFAULT_MAX_FRAME;
-	lbus_rbuf_init(&bus->in);
-	lbus_map_init(&bus->subs);
-	lbus_map_init(&bus->calls);
-	int64_t deadline = lbus__deadline(LBUS_CONNECT_TIMEOUT_MS);
+	int64_t deadline = io_deadline(opts.timeout_ms);
 	bus->fd = sock_connect(sockpath, deadline);
 	if (bus->fd >= 0 && source == LBUS_SOCKPATH_FALLBACK) {
 		r = check_fallback_peer(bus->fd);
@@ -145,7 +175,7 @@ int lbus_connect_reason(lbus **out, const char *path, char *reason, size_t size)
 	}
 	r = send_hello(bus);
 	if (r == 0 || bus->dead) /* a refusal may be waiting to be read */
-		r = lbus__io_wait(bus, &bus->welcomed, deadline);
+		r = io_wait(bus, &bus->welcomed, deadline);
 	if (r == 0 && bus->dead)
 		r = bus->dead;
 	if (r < 0) {
@@ -157,21 +187,40 @@ int lbus_connect_reason(lbus **out, const char *path, char *reason, size_t size)
 	return 0;
 }
 
-void lbus_close(lbus *bus)
+int lbus_connect(lbus **out, const char *path)
+{
+	return client_connect(out, path, NULL, NULL, 0);
+}
+
+int lbus_connect_with(lbus **out, const char *path, const struct lbus_connect_opts *opts)
+{
+	return client_connect(out, path, opts, NULL, 0);
+}
+
+int lbus_connect_reason(lbus **out, const char *path, char *reason, size_t size)
+{
+	return client_connect(out, path, NULL, reason, size);
+}
+
+int lbus_close(lbus *bus)
 {
 	if (!bus)
-		return;
+		return 0;
 	if (!bus->dead && bus->welcomed)
-		lbus_flush(bus, LBUS_CLOSE_FLUSH_MS);
-	lbus__io_fail(bus, -ECONNRESET);
-	lbus__req_fail_all(bus, bus->dead);
-	lbus__calls_fail_all(bus, -ECONNRESET);
+		io_out_drain(bus, 0, io_deadline(0));
+	int r = 0;
+	if (lbus_unsent(bus))
+		r = bus->dead ? bus->dead : -EAGAIN;
+	io_fail(bus, -ECONNRESET);
+	req_fail_all(bus, bus->dead);
+	calls_fail_all(bus, -ECONNRESET);
 	close(bus->fd);
-	lbus__calls_deinit(bus);
-	lbus__pubsub_deinit(bus);
-	lbus__io_deinit(bus);
+	calls_deinit(bus);
+	sub_deinit_all(bus);
+	io_deinit(bus);
 	free(bus->last_reason);
 	free(bus);
+	return r;
 }
 
 uint64_t lbus_client_id(const lbus *bus)
@@ -184,9 +233,14 @@ size_t lbus_max_frame(const lbus *bus)
 	return bus->max_frame;
 }
 
+/* -EPERM has two meanings in lbus.h; its text covers both. */
+#define CLIENT_EPERM_TEXT "not permitted (not the owner of that name, or the broker runs as another user)"
+
 const char *lbus_strerror(int err)
 {
 	int e = err < 0 ? -err : err;
+	if (e == EPERM)
+		return CLIENT_EPERM_TEXT;
 	const char *text = lbus_errno_text(-e);
 	if (text)
 		return text;

@@ -17,7 +17,9 @@
 
 /* ---- one-allocation builder ------------------------------------------------- */
 
-#define BLK_ALIGN(n) (((n) + 7u) & ~(size_t)7u)
+/* Every piece of the block starts at a multiple of this (uint64_t fields). */
+#define BLK_ALIGNMENT 8u
+#define BLK_ALIGN(n) (((n) + BLK_ALIGNMENT - 1) & ~(size_t)(BLK_ALIGNMENT - 1))
 
 struct blk {
 	char *base;
@@ -72,11 +74,9 @@ static void counters_copy(struct lbus_counters *out, const Lbus__ClientCounters 
 }
 
 /* Send a list/stats request and wait for its answer's body (malloc'd). */
-static int query(struct lbus *bus, Lbus__Frame *f, uint32_t want, int timeout_ms, struct lbus_req *req)
+static int query(struct lbus *bus, Lbus__Frame *f, uint32_t want, int timeout_ms, struct req *req)
 {
-	if (timeout_ms < 0)
-		timeout_ms = LBUS_QUERY_TIMEOUT_MS;
-	return lbus__req_call(bus, req, want, f, lbus__deadline(timeout_ms));
+	return req_call(bus, req, want, f, io_deadline(timeout_ms));
 }
 
 /* ---- list ------------------------------------------------------------------------ */
@@ -134,7 +134,7 @@ static struct lbus_client_list *client_list_build(const Lbus__ClientList *in)
 	return list;
 }
 
-int lbus_list_clients(lbus *bus, int timeout_ms, struct lbus_client_list **out)
+int lbus_client_list_get(lbus *bus, int timeout_ms, struct lbus_client_list **out)
 {
 	if (!out)
 		return -EINVAL;
@@ -143,7 +143,7 @@ int lbus_list_clients(lbus *bus, int timeout_ms, struct lbus_client_list **out)
 	Lbus__Frame f = LBUS__FRAME__INIT;
 	f.kind_case = LBUS__FRAME__KIND_LIST;
 	f.list = &lr;
-	struct lbus_req req = { 0 };
+	struct req req = { 0 };
 	int r = query(bus, &f, LBUS_K_CLIENT_LIST, timeout_ms, &req);
 	if (r < 0)
 		return r;
@@ -204,7 +204,7 @@ static struct lbus_stats *stats_build(const Lbus__Stats *in)
 	return st;
 }
 
-int lbus_get_stats(lbus *bus, int timeout_ms, struct lbus_stats **out)
+int lbus_stats_get(lbus *bus, int timeout_ms, struct lbus_stats **out)
 {
 	if (!out)
 		return -EINVAL;
@@ -213,7 +213,7 @@ int lbus_get_stats(lbus *bus, int timeout_ms, struct lbus_stats **out)
 	Lbus__Frame f = LBUS__FRAME__INIT;
 	f.kind_case = LBUS__FRAME__KIND_STATS;
 	f.stats = &sr;
-	struct lbus_req req = { 0 };
+	struct req req = { 0 };
 	int r = query(bus, &f, LBUS_K_STATS_REPLY, timeout_ms, &req);
 	if (r < 0)
 		return r;

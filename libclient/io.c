@@ -4,23 +4,34 @@
  * dispatch core that every entry point runs.
  *
  * Output. Frames are encoded straight into bus->out (publish uses the
- * allocation-free encoder of wire.h). Nothing is written until
- * LBUS_OUT_BATCH bytes are pending, or lbus_flush(), lbus_dispatch() or a
- * blocking call runs: a tight publish loop costs one send() per 64 KiB. When
- * the kernel buffer is full, publish blocks in poll() until the socket is
- * writable, but keeps reading what the broker sends into bus->in meanwhile
- * (without running callbacks): two clients publishing at each other therefore
- * cannot deadlock on full socket buffers.
+ * allocation-free encoder of wire.h). A frame sent outside a dispatch turn
+ * (bus->dispatching == 0) without LBUS_MORE is written at once, with
+ * everything gathered before it, so a program needs no loop to publish.
+ * Inside a dispatch turn (callbacks) and with LBUS_MORE, frames are
+ * gathered until bus->out_batch bytes (lbus_connect_opts.publish_buffer,
+ * 64 KiB by default) are pending, and io_work() writes what callbacks sent
+ * at the end of its turn: a tight loop with LBUS_MORE costs one send() per
+ * 64 KiB. When the kernel buffer is full, a sender waits in poll() until
+ * the socket is writable (at most the connection's timeout), but keeps
+ * reading what the broker sends into bus->in meanwhile (without running
+ * callbacks): two clients publishing at each other therefore cannot
+ * deadlock on full socket buffers.
  *
- * Input. recv() reads LBUS_IN_CHUNK (256 KiB) or more at a time into the
+ * Lost output. bus->out_mark is the start of the first frame not completely
+ * written, so io_out_frames() can count, by walking the frame headers, the
+ * messages still buffered; when the connection fails they are added to
+ * bus->out_lost (lbus_unsent(), lbus_close()). A failed write is -ECONNRESET
+ * like a failed read: one code for a lost connection.
+ *
+ * Input. recv() reads IO_IN_CHUNK (256 KiB) or more at a time into the
  * rbuf of frame.h; io_process() then handles every complete frame through a
  * table indexed by Frame.kind. A read that fills the offered room is followed
- * by another (up to LBUS_READ_BUDGET per turn), so a backlog is drained
+ * by another (up to IO_READ_BUDGET per turn), so a backlog is drained
  * without a poll() per chunk.
  *
  * Dispatch core. io_work() writes, handles buffered frames, reads, expires
  * calls and writes again, all without blocking. lbus_dispatch() is one
- * io_work(); lbus_run() and lbus__io_wait() (used by every blocking call,
+ * io_work(); lbus_run() and io_wait() (used by every blocking call,
  * so there is no second frame reader) alternate io_work() and poll() until
  * their condition holds. Callbacks therefore run inside blocking calls too.
  *
@@ -42,24 +53,29 @@
 
 /* Output buffers larger than this are released once empty. */
 #define OUT_KEEP_MAX (1024u * 1024u)
+/* First size of the output buffer: room for two batches, growing from
+ * there when the publish buffer is large. */
+#define OUT_FIRST_CAP(batch) ((batch) < OUT_KEEP_MAX / 2 ? 2 * (batch) : OUT_KEEP_MAX)
 /* Receive buffers larger than this are shrunk once empty. */
-#define IN_KEEP_MAX (4u * LBUS_IN_CHUNK)
+#define IN_KEEP_MAX (4u * IO_IN_CHUNK)
 /* Deliveries carry a few hundred bytes around the publisher's frame. */
 #define IN_FRAME_SLACK (64u * 1024u)
+#define IO_MS_PER_S 1000
+#define IO_NS_PER_MS 1000000
 
-int64_t lbus__now_ms(void)
+int64_t io_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * IO_MS_PER_S + ts.tv_nsec / IO_NS_PER_MS;
 }
 
-int64_t lbus__deadline(int timeout_ms)
+int64_t io_deadline(int timeout_ms)
 {
-	return timeout_ms < 0 ? -1 : lbus__now_ms() + timeout_ms;
+	return timeout_ms < 0 ? -1 : io_now_ms() + timeout_ms;
 }
 
-void lbus__io_fail(struct lbus *bus, int err)
+void io_fail(struct lbus *bus, int err)
 {
 	if (!bus->dead)
 		bus->dead = err < 0 ? err : -ECONNRESET;
@@ -67,20 +83,46 @@ void lbus__io_fail(struct lbus *bus, int err)
 
 /* ---- output --------------------------------------------------------------- */
 
-uint8_t *lbus__out_reserve(struct lbus *bus, size_t n)
+/* Move out_mark past the frames written completely. */
+static void out_mark_advance(struct lbus *bus)
 {
-	size_t pending = lbus__out_pending(bus);
+	while (bus->out_head - bus->out_mark >= LBUS_FRAME_HEADER) {
+		size_t end = bus->out_mark + LBUS_FRAME_HEADER + lbus_frame_get_len(bus->out + bus->out_mark);
+		if (end > bus->out_head)
+			break;
+		bus->out_mark = end;
+	}
+}
+
+size_t io_out_frames(const struct lbus *bus)
+{
+	size_t n = 0;
+	for (size_t at = bus->out_mark; at < bus->out_tail;) {
+		size_t end = at + LBUS_FRAME_HEADER + lbus_frame_get_len(bus->out + at);
+		if (end > bus->out_head)
+			n++;
+		at = end;
+	}
+	return n;
+}
+
+uint8_t *io_out_reserve(struct lbus *bus, size_t n)
+{
 	if (bus->out_cap - bus->out_tail >= n)
 		return bus->out + bus->out_tail;
 	if (bus->out_head) {
-		memmove(bus->out, bus->out + bus->out_head, pending);
-		bus->out_head = 0;
-		bus->out_tail = pending;
-		if (bus->out_cap - pending >= n)
+		/* Keep a partly written frame whole, for io_out_frames(). */
+		out_mark_advance(bus);
+		size_t keep = bus->out_tail - bus->out_mark;
+		memmove(bus->out, bus->out + bus->out_mark, keep);
+		bus->out_head -= bus->out_mark;
+		bus->out_mark = 0;
+		bus->out_tail = keep;
+		if (bus->out_cap - keep >= n)
 			return bus->out + bus->out_tail;
 	}
-	size_t cap = bus->out_cap ? bus->out_cap : 2 * LBUS_OUT_BATCH;
-	while (cap - pending < n)
+	size_t cap = bus->out_cap ? bus->out_cap : OUT_FIRST_CAP(bus->out_batch);
+	while (cap - bus->out_tail < n)
 		cap *= 2;
 	uint8_t *p = realloc(bus->out, cap);
 	if (!p)
@@ -90,11 +132,12 @@ uint8_t *lbus__out_reserve(struct lbus *bus, size_t n)
 	return bus->out + bus->out_tail;
 }
 
-/* Write what the kernel takes now. 0 (also when some remains) or -errno. */
+/* Write what the kernel takes now. 0 (also when some remains) or -errno;
+ * a peer that is gone is -ECONNRESET (send() says EPIPE). */
 static int out_write(struct lbus *bus)
 {
-	while (lbus__out_pending(bus)) {
-		ssize_t n = send(bus->fd, bus->out + bus->out_head, lbus__out_pending(bus),
+	while (io_out_pending(bus)) {
+		ssize_t n = send(bus->fd, bus->out + bus->out_head, io_out_pending(bus),
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
 			bus->out_head += (size_t)n;
@@ -104,9 +147,9 @@ static int out_write(struct lbus *bus)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return 0;
-		return n < 0 ? -errno : -EPIPE;
+		return n < 0 && errno != EPIPE ? -errno : -ECONNRESET;
 	}
-	bus->out_head = bus->out_tail = 0;
+	bus->out_head = bus->out_tail = bus->out_mark = 0;
 	if (bus->out_cap > OUT_KEEP_MAX) {
 		free(bus->out);
 		bus->out = NULL;
@@ -115,20 +158,27 @@ static int out_write(struct lbus *bus)
 	return 0;
 }
 
+/* The connection is gone: what is still buffered is lost; count it. */
+static void out_discard(struct lbus *bus)
+{
+	bus->out_lost += io_out_frames(bus);
+	bus->out_head = bus->out_tail = bus->out_mark = 0;
+}
+
 static int in_fill(struct lbus *bus, bool *full);
 
 /* Write, recording a failure as the connection's error. The broker may have
  * explained why it closed (a fatal Error, e.g. access denied) just before:
  * buffer what it sent, so the next dispatch reports that error instead of
- * -EPIPE. */
+ * -ECONNRESET. */
 static void out_write_or_fail(struct lbus *bus)
 {
 	if (bus->dead)
 		return;
 	int r = out_write(bus);
 	if (r < 0) {
-		lbus__io_fail(bus, r);
-		bus->out_head = bus->out_tail = 0;
+		io_fail(bus, r);
+		out_discard(bus);
 		bool full;
 		while (in_fill(bus, &full) > 0)
 			;
@@ -146,7 +196,7 @@ static uint32_t in_max_frame(const struct lbus *bus)
 static void in_release_retired(struct lbus *bus)
 {
 	while (bus->retired) {
-		struct lbus_retired *r = bus->retired;
+		struct io_retired *r = bus->retired;
 		bus->retired = r->next;
 		free(r->data);
 		free(r);
@@ -169,7 +219,7 @@ static int in_room(struct lbus *bus, size_t want)
 	if (bus->in.end >= bus->pin_end && lbus_rbuf_avail(&bus->in) >= want)
 		return 0;
 	size_t len = lbus_rbuf_len(&bus->in);
-	struct lbus_retired *old = malloc(sizeof(*old));
+	struct io_retired *old = malloc(sizeof(*old));
 	struct lbus_rbuf fresh;
 	lbus_rbuf_init(&fresh);
 	if (!old || lbus_rbuf_reserve(&fresh, len + want) < 0) {
@@ -192,11 +242,11 @@ static size_t in_want(const struct lbus *bus)
 {
 	size_t buffered = lbus_rbuf_len(&bus->in);
 	if (buffered < LBUS_FRAME_HEADER)
-		return LBUS_IN_CHUNK;
+		return IO_IN_CHUNK;
 	size_t frame = LBUS_FRAME_HEADER + (size_t)lbus_frame_get_len(bus->in.data + bus->in.start);
 	if (frame <= buffered || frame > (size_t)in_max_frame(bus) + LBUS_FRAME_HEADER)
-		return LBUS_IN_CHUNK;
-	return frame - buffered > LBUS_IN_CHUNK ? frame - buffered : LBUS_IN_CHUNK;
+		return IO_IN_CHUNK;
+	return frame - buffered > IO_IN_CHUNK ? frame - buffered : IO_IN_CHUNK;
 }
 
 /* Read once. Returns bytes read (> 0), 0 when nothing is available, or
@@ -227,7 +277,7 @@ static int in_fill(struct lbus *bus, bool *full)
 	}
 }
 
-bool lbus__in_ready(const struct lbus *bus)
+bool io_in_ready(const struct lbus *bus)
 {
 	size_t buffered = lbus_rbuf_len(&bus->in);
 	if (buffered < LBUS_FRAME_HEADER)
@@ -240,17 +290,17 @@ typedef int (*frame_fn)(struct lbus *bus, const struct lbus_wire_frame *f);
 /* What the client does with each frame kind the broker sends; other kinds
  * are ignored (forward compatibility). */
 static const frame_fn frame_table[LBUS_K_MAX + 1] = {
-	[LBUS_K_WELCOME] = lbus__on_welcome,
-	[LBUS_K_ERROR] = lbus__on_error,
-	[LBUS_K_PING] = lbus__on_ping,
-	[LBUS_K_PONG] = lbus__on_pong,
-	[LBUS_K_DELIVER] = lbus__on_deliver,
-	[LBUS_K_OK] = lbus__on_ok,
-	[LBUS_K_RESULT] = lbus__on_result,
-	[LBUS_K_DROPPED] = lbus__on_dropped,
-	[LBUS_K_CLIENT_LIST] = lbus__on_answer,
-	[LBUS_K_STATS_REPLY] = lbus__on_answer,
-	[LBUS_K_MONITOR_EVENT] = lbus__on_monitor_event,
+	[LBUS_K_WELCOME] = client_on_welcome,
+	[LBUS_K_ERROR] = req_on_error,
+	[LBUS_K_PING] = req_on_ping,
+	[LBUS_K_PONG] = req_on_pong,
+	[LBUS_K_DELIVER] = sub_on_deliver,
+	[LBUS_K_OK] = req_on_ok,
+	[LBUS_K_RESULT] = call_on_result,
+	[LBUS_K_DROPPED] = sub_on_dropped,
+	[LBUS_K_CLIENT_LIST] = req_on_answer,
+	[LBUS_K_STATS_REPLY] = req_on_answer,
+	[LBUS_K_MONITOR_EVENT] = monitor_on_event,
 };
 
 /* Scan and handle one frame body. Returns messages handled (0/1) or -EPROTO. */
@@ -298,14 +348,14 @@ static int io_process(struct lbus *bus, bool stop_on_break)
 		if (r > 0)
 			r = io_handle(bus, body, len);
 		if (r < 0) {
-			lbus__io_fail(bus, -EPROTO);
+			io_fail(bus, -EPROTO);
 			bus->in.start = bus->in.end;
 			break;
 		}
 		handled += r;
 	}
 	if (!bus->frame_depth && !lbus_rbuf_len(&bus->in) && bus->in.cap > IN_KEEP_MAX)
-		lbus_rbuf_shrink(&bus->in, LBUS_IN_CHUNK);
+		lbus_rbuf_shrink(&bus->in, IO_IN_CHUNK);
 	return handled;
 }
 
@@ -313,31 +363,36 @@ static int io_process(struct lbus *bus, bool stop_on_break)
 static void io_lost(struct lbus *bus)
 {
 	bus->lost_done = true;
-	bus->out_head = bus->out_tail = 0;
-	lbus__req_fail_all(bus, bus->dead);
-	lbus__calls_fail_all(bus, -ECONNRESET);
+	out_discard(bus);
+	req_fail_all(bus, bus->dead);
+	calls_fail_all(bus, -ECONNRESET);
 }
 
-/* All the work possible without blocking; reads only when try_read. */
+/* All the work possible without blocking; reads only when try_read. What
+ * callbacks send meanwhile is gathered (bus->dispatching) and written at
+ * the end. */
 static int io_work(struct lbus *bus, bool try_read, bool stop_on_break)
 {
+	bus->dispatching++;
 	out_write_or_fail(bus);
 	int handled = io_process(bus, stop_on_break);
-	for (int i = 0; try_read && !bus->dead && i < LBUS_READ_BUDGET; i++) {
+	for (int i = 0; try_read && !bus->dead && i < IO_READ_BUDGET; i++) {
 		if (stop_on_break && bus->brk)
 			break;
 		bool full;
 		int n = in_fill(bus, &full);
 		if (n < 0)
-			lbus__io_fail(bus, n);
+			io_fail(bus, n);
 		handled += io_process(bus, stop_on_break);
 		if (n <= 0 || !full)
 			break;
 	}
-	lbus__calls_expire(bus);
+	calls_expire(bus);
+	req_expire(bus);
 	if (bus->dead && !bus->lost_done)
 		io_lost(bus);
 	out_write_or_fail(bus);
+	bus->dispatching--;
 	return handled;
 }
 
@@ -375,7 +430,7 @@ static int io_poll(struct lbus *bus, int timeout, bool *readable)
 	return 0;
 }
 
-int lbus__out_drain(struct lbus *bus, size_t keep, int64_t deadline)
+int io_out_drain(struct lbus *bus, size_t keep, int64_t deadline)
 {
 	for (;;) {
 		if (bus->dead)
@@ -383,9 +438,9 @@ int lbus__out_drain(struct lbus *bus, size_t keep, int64_t deadline)
 		out_write_or_fail(bus);
 		if (bus->dead)
 			return bus->dead;
-		if (lbus__out_pending(bus) <= keep)
+		if (io_out_pending(bus) <= keep)
 			return 0;
-		int64_t now = lbus__now_ms();
+		int64_t now = io_now_ms();
 		if (deadline >= 0 && now >= deadline)
 			return -ETIMEDOUT;
 		bool readable;
@@ -396,34 +451,37 @@ int lbus__out_drain(struct lbus *bus, size_t keep, int64_t deadline)
 			bool full;
 			int n = in_fill(bus, &full);
 			if (n < 0)
-				lbus__io_fail(bus, n);
+				io_fail(bus, n);
 		}
 	}
 }
 
-int lbus__out_commit(struct lbus *bus, size_t n)
+int io_out_commit(struct lbus *bus, size_t n, bool more)
 {
 	bus->out_tail += n;
-	if (lbus__out_pending(bus) < LBUS_OUT_BATCH)
-		return 0;
-	return lbus__out_drain(bus, LBUS_OUT_BATCH - 1, -1);
+	if (bus->dispatching || more) {
+		if (io_out_pending(bus) < bus->out_batch)
+			return 0;
+		return io_out_drain(bus, bus->out_batch - 1, io_deadline(bus->timeout_ms));
+	}
+	return io_out_drain(bus, 0, io_deadline(bus->timeout_ms));
 }
 
-int lbus__out_frame(struct lbus *bus, const Lbus__Frame *f)
+int io_out_frame(struct lbus *bus, const Lbus__Frame *f)
 {
 	if (bus->dead)
 		return bus->dead;
 	size_t size = lbus_frame_packed_size(f);
 	if (size - LBUS_FRAME_HEADER > bus->max_frame)
 		return -EMSGSIZE;
-	uint8_t *p = lbus__out_reserve(bus, size);
+	uint8_t *p = io_out_reserve(bus, size);
 	if (!p)
 		return -ENOMEM;
 	lbus_frame_pack(f, p);
-	return lbus__out_commit(bus, size);
+	return io_out_commit(bus, size, false);
 }
 
-int lbus__io_wait(struct lbus *bus, const bool *done, int64_t deadline)
+int io_wait(struct lbus *bus, const bool *done, int64_t deadline)
 {
 	bool readable = false;
 	for (;;) {
@@ -432,7 +490,7 @@ int lbus__io_wait(struct lbus *bus, const bool *done, int64_t deadline)
 			return 0;
 		if (bus->dead)
 			return bus->dead;
-		int64_t now = lbus__now_ms();
+		int64_t now = io_now_ms();
 		if (deadline >= 0 && now >= deadline)
 			return -ETIMEDOUT;
 		int r = io_poll(bus, io_poll_timeout(bus, now, deadline), &readable);
@@ -441,7 +499,7 @@ int lbus__io_wait(struct lbus *bus, const bool *done, int64_t deadline)
 	}
 }
 
-void lbus__io_deinit(struct lbus *bus)
+void io_deinit(struct lbus *bus)
 {
 	free(bus->out);
 	bus->out = NULL;
@@ -459,14 +517,16 @@ int lbus_fd(const lbus *bus)
 
 short lbus_events(const lbus *bus)
 {
-	return (short)(POLLIN | (lbus__out_pending(bus) ? POLLOUT : 0));
+	return (short)(POLLIN | (io_out_pending(bus) ? POLLOUT : 0));
 }
 
 int lbus_timeout(const lbus *bus)
 {
-	if (lbus__in_ready(bus))
+	if (io_in_ready(bus))
 		return 0;
-	return lbus__calls_timeout(bus, lbus__now_ms());
+	int64_t now = io_now_ms();
+	int calls = calls_timeout(bus, now), reqs = req_timeout(bus, now);
+	return calls < 0 || (reqs >= 0 && reqs < calls) ? reqs : calls;
 }
 
 int lbus_dispatch(lbus *bus)
@@ -480,17 +540,17 @@ int lbus_dispatch(lbus *bus)
 
 int lbus_run(lbus *bus, int timeout_ms)
 {
-	int64_t deadline = lbus__deadline(timeout_ms);
+	int64_t deadline = io_deadline(timeout_ms);
 	bool readable = true;
 	for (;;) {
 		io_work(bus, readable, true);
 		if (bus->brk) {
 			bus->brk = false;
-			return 0;
+			return 1;
 		}
 		if (bus->dead)
 			return bus->dead;
-		int64_t now = lbus__now_ms();
+		int64_t now = io_now_ms();
 		if (deadline >= 0 && now >= deadline)
 			return 0;
 		int r = io_poll(bus, io_poll_timeout(bus, now, deadline), &readable);
@@ -506,5 +566,10 @@ void lbus_break(lbus *bus)
 
 int lbus_flush(lbus *bus, int timeout_ms)
 {
-	return lbus__out_drain(bus, 0, lbus__deadline(timeout_ms));
+	return io_out_drain(bus, 0, io_deadline(timeout_ms));
+}
+
+size_t lbus_unsent(const lbus *bus)
+{
+	return bus->out_lost + io_out_frames(bus);
 }

@@ -12,26 +12,28 @@
 #include "client-internal.h"
 
 #define MAP_MIN_CAP 16u
+/* Fibonacci hashing: 2^64 divided by the golden ratio. */
+#define MAP_HASH_MUL 0x9e3779b97f4a7c15ull
 
-static size_t map_slot(const struct lbus_map *m, uint64_t key)
+static size_t map_slot(const struct idmap *m, uint64_t key)
 {
-	return (size_t)((key * 0x9e3779b97f4a7c15ull) >> 32) & (m->cap - 1);
+	return (size_t)((key * MAP_HASH_MUL) >> 32) & (m->cap - 1);
 }
 
-void lbus_map_init(struct lbus_map *m)
+void idmap_init(struct idmap *m)
 {
 	m->slots = NULL;
 	m->cap = 0;
 	m->count = 0;
 }
 
-void lbus_map_deinit(struct lbus_map *m)
+void idmap_deinit(struct idmap *m)
 {
 	free(m->slots);
-	lbus_map_init(m);
+	idmap_init(m);
 }
 
-static void map_insert_fresh(struct lbus_map *m, uint64_t key, void *value)
+static void map_insert_fresh(struct idmap *m, uint64_t key, void *value)
 {
 	size_t i = map_slot(m, key);
 	while (m->slots[i].key)
@@ -41,12 +43,12 @@ static void map_insert_fresh(struct lbus_map *m, uint64_t key, void *value)
 	m->count++;
 }
 
-static int map_grow(struct lbus_map *m)
+static int map_grow(struct idmap *m)
 {
 	size_t ncap = m->cap ? m->cap * 2 : MAP_MIN_CAP;
-	struct lbus_map_slot *old = m->slots;
+	struct idmap_slot *old = m->slots;
 	size_t ocap = m->cap;
-	struct lbus_map_slot *slots = calloc(ncap, sizeof(*slots));
+	struct idmap_slot *slots = calloc(ncap, sizeof(*slots));
 	if (!slots)
 		return -ENOMEM;
 	m->slots = slots;
@@ -59,7 +61,7 @@ static int map_grow(struct lbus_map *m)
 	return 0;
 }
 
-static struct lbus_map_slot *map_find(const struct lbus_map *m, uint64_t key)
+static struct idmap_slot *map_find(const struct idmap *m, uint64_t key)
 {
 	if (!m->cap || !key)
 		return NULL;
@@ -71,9 +73,9 @@ static struct lbus_map_slot *map_find(const struct lbus_map *m, uint64_t key)
 	}
 }
 
-int lbus_map_put(struct lbus_map *m, uint64_t key, void *value)
+int idmap_put(struct idmap *m, uint64_t key, void *value)
 {
-	struct lbus_map_slot *s = map_find(m, key);
+	struct idmap_slot *s = map_find(m, key);
 	if (s) {
 		s->value = value;
 		return 0;
@@ -87,15 +89,15 @@ int lbus_map_put(struct lbus_map *m, uint64_t key, void *value)
 	return 0;
 }
 
-void *lbus_map_get(const struct lbus_map *m, uint64_t key)
+void *idmap_get(const struct idmap *m, uint64_t key)
 {
-	struct lbus_map_slot *s = map_find(m, key);
+	struct idmap_slot *s = map_find(m, key);
 	return s ? s->value : NULL;
 }
 
-void *lbus_map_del(struct lbus_map *m, uint64_t key)
+void *idmap_del(struct idmap *m, uint64_t key)
 {
-	struct lbus_map_slot *s = map_find(m, key);
+	struct idmap_slot *s = map_find(m, key);
 	if (!s)
 		return NULL;
 	void *value = s->value;

@@ -28,7 +28,7 @@ int lbus_monitor(lbus *bus, const char *pattern, lbus_monitor_fn fn, void *userd
 	mr.pattern = (char *)(pattern ? pattern : "");
 	f.kind_case = LBUS__FRAME__KIND_MONITOR;
 	f.monitor = &mr;
-	int r = lbus__req_simple(bus, &f, NULL);
+	int r = req_simple(bus, &f, NULL);
 	if (r < 0) {
 		bus->mon_fn = old_fn;
 		bus->mon_ud = old_ud;
@@ -52,7 +52,7 @@ static enum lbus_monitor_kind monitor_kind(Lbus__MonitorKind k)
 	}
 }
 
-int lbus__on_monitor_event(struct lbus *bus, const struct lbus_wire_frame *f)
+int monitor_on_event(struct lbus *bus, const struct lbus_wire_frame *f)
 {
 	Lbus__MonitorEvent *e = lbus__monitor_event__unpack(NULL, f->body_len, f->body);
 	if (!e)

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Names: take, release and query a unique name, and send a message to the
- * owner of a name. Each is one request answered by Ok or Error (req.c);
- * lbus_send() with LBUS_NOWAIT only buffers its frame like a publish, and a
- * failure then reaches the error handler.
+ * owner of a name. Each is one request answered by Ok or Error (req.c),
+ * waited for within the connection's timeout, or, for the _async twins,
+ * completed by a callback; lbus_send() with LBUS_NOWAIT only sends its
+ * frame like a publish, and a failure then reaches the error handler.
  */
 #include <errno.h>
 #include <string.h>
@@ -16,32 +17,49 @@ static int name_check(const char *name)
 	return name && lbus_name_validate(name, strlen(name)) == 0 ? 0 : -EINVAL;
 }
 
-/* One NameRequest of the given kind, waiting for Ok/Error. */
-static int name_request(struct lbus *bus, Lbus__Frame__KindCase kind, const char *name, uint64_t *owner)
+/* Encode a NameRequest of the given kind into *f (pointing at *req). */
+static int name_frame(Lbus__Frame__KindCase kind, const char *name, Lbus__NameRequest *req, Lbus__Frame *f)
 {
 	if (name_check(name) < 0)
 		return -EINVAL;
-	Lbus__NameRequest req = LBUS__NAME_REQUEST__INIT;
-	Lbus__Frame f = LBUS__FRAME__INIT;
-	req.name = (char *)name;
-	f.kind_case = kind;
+	req->name = (char *)name;
+	f->kind_case = kind;
 	switch (kind) {
 	case LBUS__FRAME__KIND_TAKE_NAME:
-		f.take_name = &req;
+		f->take_name = req;
 		break;
 	case LBUS__FRAME__KIND_RELEASE_NAME:
-		f.release_name = &req;
+		f->release_name = req;
 		break;
 	default:
-		f.query_name = &req;
+		f->query_name = req;
 		break;
 	}
-	return lbus__req_simple(bus, &f, owner);
+	return 0;
+}
+
+/* One NameRequest of the given kind, waiting for Ok/Error. */
+static int name_request(struct lbus *bus, Lbus__Frame__KindCase kind, const char *name, uint64_t *owner)
+{
+	Lbus__NameRequest req = LBUS__NAME_REQUEST__INIT;
+	Lbus__Frame f = LBUS__FRAME__INIT;
+	int r = name_frame(kind, name, &req, &f);
+	return r < 0 ? r : req_simple(bus, &f, owner);
 }
 
 int lbus_name_take(lbus *bus, const char *name)
 {
 	return name_request(bus, LBUS__FRAME__KIND_TAKE_NAME, name, NULL);
+}
+
+int lbus_name_take_async(lbus *bus, const char *name, lbus_done_fn done, void *userdata)
+{
+	Lbus__NameRequest req = LBUS__NAME_REQUEST__INIT;
+	Lbus__Frame f = LBUS__FRAME__INIT;
+	int r = name_frame(LBUS__FRAME__KIND_TAKE_NAME, name, &req, &f);
+	if (r == 0 && !done)
+		r = -EINVAL;
+	return r < 0 ? r : req_async(bus, &f, 0, done, userdata);
 }
 
 int lbus_name_release(lbus *bus, const char *name)
@@ -62,18 +80,36 @@ int lbus_name_query(lbus *bus, const char *name, uint64_t *owner)
 	return 1;
 }
 
+/* Encode a Send into *f (pointing at *send). */
+static int send_frame(const char *name, const void *data, size_t len, Lbus__Send *send, Lbus__Frame *f)
+{
+	if (name_check(name) < 0 || (!data && len))
+		return -EINVAL;
+	send->name = (char *)name;
+	send->payload.data = (uint8_t *)data;
+	send->payload.len = len;
+	f->kind_case = LBUS__FRAME__KIND_SEND;
+	f->send = send;
+	return 0;
+}
+
 int lbus_send(lbus *bus, const char *name, const void *data, size_t len, unsigned flags)
 {
-	if (name_check(name) < 0 || (!data && len) || (flags & ~LBUS_NOWAIT))
-		return -EINVAL;
 	Lbus__Send send = LBUS__SEND__INIT;
 	Lbus__Frame f = LBUS__FRAME__INIT;
-	send.name = (char *)name;
-	send.payload.data = (uint8_t *)data;
-	send.payload.len = len;
-	f.kind_case = LBUS__FRAME__KIND_SEND;
-	f.send = &send;
+	int r = flags & ~LBUS_NOWAIT ? -EINVAL : send_frame(name, data, len, &send, &f);
+	if (r < 0)
+		return r;
 	if (flags & LBUS_NOWAIT)
-		return lbus__out_frame(bus, &f);
-	return lbus__req_simple(bus, &f, NULL);
+		return io_out_frame(bus, &f);
+	return req_simple(bus, &f, NULL);
+}
+
+int lbus_send_async(lbus *bus, const char *name, const void *data, size_t len, lbus_done_fn done,
+		    void *userdata)
+{
+	Lbus__Send send = LBUS__SEND__INIT;
+	Lbus__Frame f = LBUS__FRAME__INIT;
+	int r = done ? send_frame(name, data, len, &send, &f) : -EINVAL;
+	return r < 0 ? r : req_async(bus, &f, 0, done, userdata);
 }

@@ -4,7 +4,11 @@
  *
  * lbus_publish() encodes the frame with wire.h straight into the output
  * buffer (no allocation, no protobuf-c; the last valid topic is cached so a
- * publish loop does not validate the same topic again). Subscriptions live
+ * publish loop does not validate the same topic again) and hands it to
+ * io_out_commit(): written at once outside callbacks, gathered inside them
+ * or with LBUS_MORE. lbus_subscribe() waits for the broker's Ok within the
+ * connection's timeout; lbus_subscribe_async() registers the same request
+ * with a completion (req.c) and forgets the subscription if it fails. Subscriptions live
  * in a hash map keyed by the client-chosen sub_id, so a delivery finds its
  * callback in O(1). A Deliver is decoded with the allocation-free decoders of wire.h;
  * the topic (or name) and the sender's name are copied into stack buffers
@@ -68,7 +72,7 @@ static int publish_topic_check(struct lbus *bus, const char *topic, size_t tlen)
 
 int lbus_publish(lbus *bus, const char *topic, const void *data, size_t len, unsigned flags)
 {
-	if (!topic || (!data && len) || (flags & ~LBUS_RETAIN))
+	if (!topic || (!data && len) || (flags & ~(LBUS_RETAIN | LBUS_MORE)))
 		return -EINVAL;
 	size_t tlen = strlen(topic);
 	int r = publish_topic_check(bus, topic, tlen);
@@ -80,19 +84,31 @@ int lbus_publish(lbus *bus, const char *topic, const void *data, size_t len, uns
 	size_t size = lbus_wire_publish_frame_size(tlen, len, retain, 0);
 	if (size - LBUS_FRAME_HEADER > bus->max_frame)
 		return -EMSGSIZE;
-	uint8_t *p = lbus__out_reserve(bus, size);
+	uint8_t *p = io_out_reserve(bus, size);
 	if (!p)
 		return -ENOMEM;
 	lbus_wire_publish_frame_encode(p, topic, tlen, data, len, retain, 0);
-	return lbus__out_commit(bus, size);
+	return io_out_commit(bus, size, flags & LBUS_MORE);
+}
+
+/* The caller's options, reading only what its size covers (a program built
+ * against an older lbus.h passes a smaller struct); NULL: the defaults. */
+static int sub_opts_read(const struct lbus_sub_opts *in, struct lbus_sub_opts *out)
+{
+	struct lbus_sub_opts defaults = LBUS_SUB_OPTS_INIT;
+	*out = defaults;
+	if (!in)
+		return 0;
+	if (in->size < sizeof(in->size))
+		return -EINVAL;
+	memcpy(out, in, in->size < sizeof(*out) ? in->size : sizeof(*out));
+	return 0;
 }
 
 static int sub_check(const char *pattern, const struct lbus_sub_opts *opts)
 {
 	if (!pattern || lbus_pattern_validate(pattern, strlen(pattern)) < 0)
 		return -EINVAL;
-	if (!opts)
-		return 0;
 	if (opts->group && *opts->group && lbus_group_validate(opts->group, strlen(opts->group)) < 0)
 		return -EINVAL;
 	if (opts->policy != LBUS_POLICY_DROP && opts->policy != LBUS_POLICY_BLOCK)
@@ -100,57 +116,99 @@ static int sub_check(const char *pattern, const struct lbus_sub_opts *opts)
 	return 0;
 }
 
-int64_t lbus_subscribe(lbus *bus, const char *pattern, lbus_msg_fn fn, void *userdata,
-		       const struct lbus_sub_opts *opts)
+/* Register a new subscription and encode its Subscribe request into *f
+ * (pointing at *sub). 0 or -errno. */
+static int sub_start(struct lbus *bus, const char *pattern, lbus_msg_fn fn, void *userdata,
+		     const struct lbus_sub_opts *opts, Lbus__Subscribe *sub, Lbus__Frame *f)
 {
-	int r = sub_check(pattern, opts);
-	if (r < 0 || !fn)
+	if (!fn || sub_check(pattern, opts) < 0)
 		return -EINVAL;
 	if (bus->dead)
 		return bus->dead;
-	struct lbus_sub *s = calloc(1, sizeof(*s));
+	struct sub *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->id = ++bus->next_sub_id;
 	s->fn = fn;
 	s->userdata = userdata;
-	s->responder = opts && opts->responder;
-	s->left = opts ? opts->max_msgs : 0;
-	uint64_t id = s->id;
-	r = lbus_map_put(&bus->subs, id, s);
+	s->responder = opts->responder;
+	s->left = opts->max_msgs;
+	int r = idmap_put(&bus->subs, s->id, s);
 	if (r < 0) {
 		free(s);
 		return r;
 	}
+	sub->sub_id = s->id;
+	sub->pattern = (char *)pattern;
+	sub->group = (char *)(opts->group ? opts->group : "");
+	sub->policy = opts->policy == LBUS_POLICY_BLOCK ? LBUS__POLICY__POLICY_BLOCK : LBUS__POLICY__POLICY_DROP;
+	sub->responder = s->responder;
+	sub->max_msgs = opts->max_msgs;
+	sub->stall_ms = opts->policy == LBUS_POLICY_BLOCK ? opts->stall_ms : 0;
+	f->kind_case = LBUS__FRAME__KIND_SUBSCRIBE;
+	f->subscribe = sub;
+	return 0;
+}
+
+void sub_forget(struct lbus *bus, uint64_t sub_id)
+{
+	free(idmap_del(&bus->subs, sub_id));
+}
+
+int lbus_subscribe(lbus *bus, const char *pattern, lbus_msg_fn fn, void *userdata,
+		   const struct lbus_sub_opts *in_opts, uint64_t *sub_id)
+{
+	struct lbus_sub_opts opts;
 	Lbus__Subscribe sub = LBUS__SUBSCRIBE__INIT;
 	Lbus__Frame f = LBUS__FRAME__INIT;
-	sub.sub_id = id;
-	sub.pattern = (char *)pattern;
-	sub.group = (char *)(opts && opts->group ? opts->group : "");
-	sub.policy = opts && opts->policy == LBUS_POLICY_BLOCK ? LBUS__POLICY__POLICY_BLOCK
-							       : LBUS__POLICY__POLICY_DROP;
-	sub.responder = s->responder;
-	sub.max_msgs = opts ? opts->max_msgs : 0;
-	sub.stall_ms = opts && opts->policy == LBUS_POLICY_BLOCK ? opts->stall_ms : 0;
-	f.kind_case = LBUS__FRAME__KIND_SUBSCRIBE;
-	f.subscribe = &sub;
-	r = lbus__req_simple(bus, &f, NULL);
+	int r = sub_opts_read(in_opts, &opts);
+	if (r == 0)
+		r = sub_start(bus, pattern, fn, userdata, &opts, &sub, &f);
+	if (r < 0)
+		return r;
+	r = req_simple(bus, &f, NULL);
 	if (r < 0) {
 		/* A callback may already have cancelled it while we waited. */
-		free(lbus_map_del(&bus->subs, id));
+		sub_forget(bus, sub.sub_id);
 		return r;
 	}
-	return (int64_t)id;
+	if (sub_id)
+		*sub_id = sub.sub_id;
+	return 0;
 }
 
-int lbus_unsubscribe(lbus *bus, int64_t sub_id)
+int lbus_subscribe_async(lbus *bus, const char *pattern, lbus_msg_fn fn, void *userdata,
+			 const struct lbus_sub_opts *in_opts, uint64_t *sub_id, lbus_done_fn done,
+			 void *done_userdata)
 {
-	return lbus_unsubscribe_timeout(bus, sub_id, -1);
+	struct lbus_sub_opts opts;
+	Lbus__Subscribe sub = LBUS__SUBSCRIBE__INIT;
+	Lbus__Frame f = LBUS__FRAME__INIT;
+	if (!done)
+		return -EINVAL;
+	int r = sub_opts_read(in_opts, &opts);
+	if (r == 0)
+		r = sub_start(bus, pattern, fn, userdata, &opts, &sub, &f);
+	if (r < 0)
+		return r;
+	r = req_async(bus, &f, sub.sub_id, done, done_userdata);
+	if (r < 0) {
+		sub_forget(bus, sub.sub_id);
+		return r;
+	}
+	if (sub_id)
+		*sub_id = sub.sub_id;
+	return 0;
 }
 
-int lbus_unsubscribe_timeout(lbus *bus, int64_t sub_id, int timeout_ms)
+int lbus_unsubscribe(lbus *bus, uint64_t sub_id)
 {
-	struct lbus_sub *s = sub_id > 0 ? lbus_map_get(&bus->subs, (uint64_t)sub_id) : NULL;
+	return lbus_unsubscribe_timeout(bus, sub_id, bus->timeout_ms);
+}
+
+int lbus_unsubscribe_timeout(lbus *bus, uint64_t sub_id, int timeout_ms)
+{
+	struct sub *s = idmap_get(&bus->subs, sub_id);
 	if (!s || s->cancelling)
 		return -ENOENT;
 	/* Deliveries queued to it before the broker processes the unsubscribe
@@ -158,29 +216,29 @@ int lbus_unsubscribe_timeout(lbus *bus, int64_t sub_id, int timeout_ms)
 	 * nobody else receives them. Unless its own callback is cancelling it:
 	 * then it has had its last message. */
 	s->cancelling = true;
-	for (const struct lbus_running *r = bus->running; r; r = r->up)
+	for (const struct sub_running *r = bus->running; r; r = r->up)
 		if (r->sub_id == s->id)
 			s->discard = true;
 	Lbus__Unsubscribe unsub = LBUS__UNSUBSCRIBE__INIT;
 	Lbus__Frame f = LBUS__FRAME__INIT;
-	unsub.sub_id = (uint64_t)sub_id;
+	unsub.sub_id = sub_id;
 	f.kind_case = LBUS__FRAME__KIND_UNSUBSCRIBE;
 	f.unsubscribe = &unsub;
-	struct lbus_req req = { 0 };
-	int r = lbus__req_call(bus, &req, LBUS_K_OK, &f, lbus__deadline(timeout_ms));
-	s = lbus_map_del(&bus->subs, (uint64_t)sub_id);
+	struct req req = { 0 };
+	int r = req_call(bus, &req, LBUS_K_OK, &f, io_deadline(timeout_ms));
+	s = idmap_del(&bus->subs, sub_id);
 	if (r == -EINVAL && s && s->expired)
 		r = 0; /* the broker removed it after its last message meanwhile */
 	free(s);
 	return r == -EINVAL ? -ENOENT : r;
 }
 
-void lbus__pubsub_deinit(struct lbus *bus)
+void sub_deinit_all(struct lbus *bus)
 {
 	for (size_t i = 0; i < bus->subs.cap; i++)
 		if (bus->subs.slots[i].key)
 			free(bus->subs.slots[i].value);
-	lbus_map_deinit(&bus->subs);
+	idmap_deinit(&bus->subs);
 	free(bus->pub_topic);
 	bus->pub_topic = NULL;
 }
@@ -223,7 +281,7 @@ static int deliver_decode_msg(const struct lbus_wire_deliver *d, struct lbus_msg
 			return -EPROTO;
 		msg->kind = LBUS_MSG_CALL;
 		msg->reply_token = d->call_token;
-		msg->deadline_ms = lbus__now_ms() + (c.timeout_ms ? c.timeout_ms : LBUS_DEFAULT_CALL_TIMEOUT_MS);
+		msg->deadline_ms = io_now_ms() + (c.timeout_ms ? c.timeout_ms : LBUS_DEFAULT_CALL_TIMEOUT_MS);
 		s = c.target, slen = c.target_len;
 		msg->data = c.payload, msg->len = c.payload_len;
 	}
@@ -233,9 +291,9 @@ static int deliver_decode_msg(const struct lbus_wire_deliver *d, struct lbus_msg
 }
 
 /* Run a subscription's callback, recording on the stack that it runs. */
-static void deliver_to_sub(struct lbus *bus, struct lbus_sub *s, const struct lbus_msg *msg)
+static void deliver_to_sub(struct lbus *bus, struct sub *s, const struct lbus_msg *msg)
 {
-	struct lbus_running running = { .sub_id = s->id, .up = bus->running };
+	struct sub_running running = { .sub_id = s->id, .up = bus->running };
 	bus->running = &running;
 	s->fn(bus, msg, s->userdata);
 	bus->running = running.up;
@@ -243,7 +301,7 @@ static void deliver_to_sub(struct lbus *bus, struct lbus_sub *s, const struct lb
 
 /* s (with max_msgs) is receiving its last message: the broker has removed
  * it. Returns true when the caller must free it after the callback. */
-static bool sub_last(struct lbus_sub *s)
+static bool sub_last(struct sub *s)
 {
 	if (!s || !s->left || --s->left)
 		return false;
@@ -256,20 +314,20 @@ static bool sub_last(struct lbus_sub *s)
 
 /* Hand a call to its handler: a responder subscription's callback, else the
  * lbus_on_call() handler; nobody: answer it with an error at once. */
-static void deliver_call(struct lbus *bus, struct lbus_sub *s, struct lbus_msg *msg)
+static void deliver_call(struct lbus *bus, struct sub *s, struct lbus_msg *msg)
 {
 	if (s && s->responder && !s->discard)
 		deliver_to_sub(bus, s, msg);
 	else if (bus->call_fn)
 		bus->call_fn(bus, msg, bus->call_ud);
 	else
-		lbus__reply_refuse(bus, msg);
+		call_reply_refuse(bus, msg);
 }
 
 /* Hand a decoded message to whoever receives it (see the top comment). */
 static void deliver_route(struct lbus *bus, struct lbus_msg *msg)
 {
-	struct lbus_sub *s = msg->sub_id ? lbus_map_get(&bus->subs, msg->sub_id) : NULL;
+	struct sub *s = msg->sub_id ? idmap_get(&bus->subs, msg->sub_id) : NULL;
 	bool last = sub_last(s);
 	if (s) {
 		msg->missed = s->missed;
@@ -282,10 +340,10 @@ static void deliver_route(struct lbus *bus, struct lbus_msg *msg)
 	else if (!msg->sub_id && bus->msg_fn)
 		bus->msg_fn(bus, msg, bus->msg_ud);
 	if (last)
-		free(lbus_map_del(&bus->subs, msg->sub_id));
+		free(idmap_del(&bus->subs, msg->sub_id));
 }
 
-int lbus__on_deliver(struct lbus *bus, const struct lbus_wire_frame *f)
+int sub_on_deliver(struct lbus *bus, const struct lbus_wire_frame *f)
 {
 	struct lbus_wire_deliver d;
 	char topic[LBUS_MAX_TOPIC_LEN + 1];
@@ -313,13 +371,13 @@ int lbus__on_deliver(struct lbus *bus, const struct lbus_wire_frame *f)
 	return 1;
 }
 
-int lbus__on_dropped(struct lbus *bus, const struct lbus_wire_frame *f)
+int sub_on_dropped(struct lbus *bus, const struct lbus_wire_frame *f)
 {
 	struct lbus_wire_dropped d;
 	if (lbus_wire_dropped_decode(f->body, f->body_len, &d) < 0)
 		return -EPROTO;
 	uint64_t sub_id = d.sub_id, count = d.count;
-	struct lbus_sub *s = lbus_map_get(&bus->subs, sub_id);
+	struct sub *s = idmap_get(&bus->subs, sub_id);
 	if (!s || !count)
 		return 0;
 	if (bus->dropped_fn)

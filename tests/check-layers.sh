@@ -11,7 +11,8 @@
 # (wire.h) and never the field-level protobuf primitives of pbwire.h.
 # One include style: a quoted include is a bare file name found through the
 # include roots (no "dir/file.h"), and no header of broker/ or libclient/
-# shadows one of proto/. Usage: check-layers.sh SOURCE_ROOT
+# shadows one of proto/ (lbus-version.h is generated from
+# proto/lbus-version.h.in). Usage: check-layers.sh SOURCE_ROOT
 set -eu
 root=$1
 fail=0

@@ -105,7 +105,7 @@ static int setup(void **state)
 	fz_seeds_build(&seeds);
 	if (start_broker() < 0 || lbt_connect(&broker, &by_pub) < 0 || lbt_connect(&broker, &by_sub) < 0)
 		return -1;
-	return lbus_subscribe(by_sub, "zz-bystander-7f3a/#", on_bystander, NULL, NULL) > 0 ? 0 : -1;
+	return lbus_subscribe(by_sub, "zz-bystander-7f3a/#", on_bystander, NULL, NULL, NULL) == 0 ? 0 : -1;
 }
 
 static int teardown(void **state)

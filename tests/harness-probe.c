@@ -120,16 +120,18 @@ int lbt_pubsub_roundtrip(const struct lbt_broker *b, const char *topic)
 	if (r == 0)
 		r = lbt_connect(b, &pub);
 	if (r == 0) {
-		int64_t id = lbus_subscribe(sub, topic, on_roundtrip, &rt, NULL);
-		r = id < 0 ? (int)id : 0;
+		r = lbus_subscribe(sub, topic, on_roundtrip, &rt, NULL, NULL);
 	}
 	if (r == 0)
 		r = lbus_publish(pub, topic, "roundtrip", 9, 0);
 	if (r == 0)
 		r = lbus_flush(pub, lbt_ms(5000));
 	int64_t deadline = lbt_now_ms() + lbt_ms(5000);
-	while (r == 0 && !rt.got && lbt_now_ms() < deadline)
+	while (r == 0 && !rt.got && lbt_now_ms() < deadline) {
 		r = lbus_run(sub, (int)(deadline - lbt_now_ms()));
+		if (r == 1 && rt.got) /* on_roundtrip's lbus_break() */
+			r = 0;
+	}
 	if (r == 0 && !rt.got)
 		r = -ETIMEDOUT;
 	if (r == 0 && (rt.got != 1 || !rt.intact))

@@ -55,7 +55,7 @@ static int setup(void **state)
 	if (lbt_broker_start(&broker, NULL) < 0 || lbt_connect(&broker, &watch_pub) < 0 ||
 	    lbt_connect(&broker, &watch_sub) < 0)
 		return -1;
-	return lbus_subscribe(watch_sub, "watch/#", on_watch, NULL, NULL) > 0 ? 0 : -1;
+	return lbus_subscribe(watch_sub, "watch/#", on_watch, NULL, NULL, NULL) == 0 ? 0 : -1;
 }
 
 static int teardown(void **state)
@@ -559,7 +559,7 @@ static void test_configured_max_frame(void **state)
 
 	/* A publish frame of exactly 4096 bytes reaches a subscriber. */
 	size_t seen[2] = {0, 0}; /* count, last length */
-	assert_true(lbus_subscribe(bus, "max/t", on_size, seen, NULL) > 0);
+	assert_true(lbus_subscribe(bus, "max/t", on_size, seen, NULL, NULL) == 0);
 	Lbus__Frame f = LBUS__FRAME__INIT;
 	Lbus__Publish p = LBUS__PUBLISH__INIT;
 	p.topic = "max/t";

@@ -169,10 +169,12 @@ static void on_seq(lbus *bus, const struct lbus_msg *m, void *ud)
 static lbus *subscribe(const struct lbt_broker *bus, const char *pattern, lbus_msg_fn fn, struct inbox *in)
 {
 	lbus *c;
-	struct lbus_sub_opts o = {.policy = LBUS_POLICY_BLOCK};
+	struct lbus_sub_opts o = LBUS_SUB_OPTS_INIT;
+
+	o.policy = LBUS_POLICY_BLOCK;
 
 	assert_int_equal(lbt_connect(bus, &c), 0);
-	assert_true(lbus_subscribe(c, pattern, fn, in, &o) > 0);
+	assert_int_equal(lbus_subscribe(c, pattern, fn, in, &o, NULL), 0);
 	assert_int_equal(lbus_sync(c, lbt_ms(5000)), 0);
 	return c;
 }
@@ -198,7 +200,7 @@ static void publish_seq(lbus *pub, long from, long to)
 
 	for (long i = from; i < to; i++) {
 		snprintf(p, sizeof(p), "%06ld", i);
-		assert_int_equal(lbus_publish(pub, "sensors/seq", p, 6, 0), 0);
+		assert_int_equal(lbus_publish(pub, "sensors/seq", p, 6, LBUS_MORE), 0);
 	}
 	assert_int_equal(lbus_flush(pub, lbt_ms(5000)), 0);
 }

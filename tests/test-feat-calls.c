@@ -198,8 +198,8 @@ static void responder_start(struct responder *r, const struct lbt_broker *b, con
 		assert_int_equal(lbus_name_take(r->bus, name), 0);
 	if (topic) {
 		/* A responder subscription: its callback takes the calls. */
-		const struct lbus_sub_opts opts = {.responder = true};
-		assert_true(lbus_subscribe(r->bus, topic, responder_on_call, r, &opts) > 0);
+		const struct lbus_sub_opts opts = {.size = sizeof(struct lbus_sub_opts), .responder = true};
+		assert_true(lbus_subscribe(r->bus, topic, responder_on_call, r, &opts, NULL) == 0);
 	}
 	assert_int_equal(pthread_create(&r->thread, NULL, responder_main, r), 0);
 }
@@ -282,7 +282,7 @@ static void test_async_calls_out_of_order(void **state)
 		int n = snprintf(req, sizeof(req), "req-%d", i);
 		slots[i] = (struct async_slot){&calls, i};
 		assert_true(lbus_call_async(caller, "calls.reverse", req, (size_t)n, lbt_ms(10000),
-					    on_async_reply, &slots[i]) > 0);
+					    on_async_reply, &slots[i], NULL) == 0);
 	}
 	assert_int_equal(pump_until(&caller, 1, lbt_ms(10000), all_async_done, &calls), 0);
 	/* A little more dispatching: no call may complete twice. */
@@ -470,7 +470,7 @@ static void test_responder_killed_mid_call(void **state)
 	for (int i = 0; i < 4; i++) {
 		slots[i] = (struct async_slot){&calls, i};
 		assert_true(lbus_call_async(callers[i % 2], "calls.dying", "q", 1, lbt_ms(20000),
-					    on_async_reply, &slots[i]) > 0);
+					    on_async_reply, &slots[i], NULL) == 0);
 	}
 	struct pipe_count pc = {.fd = fd};
 	assert_int_equal(pump_until(callers, 2, lbt_ms(10000), pipe_has_n_calls, &pc), 0);
@@ -543,7 +543,7 @@ static void test_call_timeout(void **state)
 	struct async_calls calls = {0};
 	struct async_slot slot = {&calls, 0};
 	t0 = lbt_now_ms();
-	assert_true(lbus_call_async(caller, "calls.silent", "y", 1, 200, on_async_reply, &slot) > 0);
+	assert_true(lbus_call_async(caller, "calls.silent", "y", 1, 200, on_async_reply, &slot, NULL) == 0);
 	while (calls.completed < 1 && lbt_now_ms() - t0 < lbt_ms(3000))
 		assert_true(lbus_run(caller, 10) >= 0);
 	assert_true(lbt_now_ms() - t0 >= 190);
@@ -656,7 +656,7 @@ static void test_topic_call_skips_plain_subscriber(void **state)
 	/* list tells the two subscriptions apart. */
 	struct lbus_client_list *list = NULL;
 	int flagged = 0, plain = 0;
-	assert_int_equal(lbus_list_clients(caller, lbt_ms(5000), &list), 0);
+	assert_int_equal(lbus_client_list_get(caller, lbt_ms(5000), &list), 0);
 	for (size_t i = 0; i < list->n_clients; i++)
 		for (size_t k = 0; k < list->clients[i].n_subs; k++)
 			if (strcmp(list->clients[i].subs[k].pattern, "svc/pick") == 0)
@@ -815,8 +815,8 @@ static void test_cli_serve_skips_expired_calls(void **state)
 	 * queued behind it, so serve must not run it. */
 	struct async_calls calls = {0};
 	struct async_slot slots[2] = {{&calls, 0}, {&calls, 1}};
-	assert_true(lbus_call_async(bus, "calls.slow", "a", 1, lbt_ms(10000), on_async_reply, &slots[0]) > 0);
-	assert_true(lbus_call_async(bus, "calls.slow", "b", 1, 300, on_async_reply, &slots[1]) > 0);
+	assert_true(lbus_call_async(bus, "calls.slow", "a", 1, lbt_ms(10000), on_async_reply, &slots[0], NULL) == 0);
+	assert_true(lbus_call_async(bus, "calls.slow", "b", 1, 300, on_async_reply, &slots[1], NULL) == 0);
 	int64_t t0 = lbt_now_ms();
 	while (calls.times_called[0] == 0 && lbt_now_ms() - t0 < lbt_ms(10000))
 		assert_true(lbus_run(bus, 10) >= 0);
@@ -841,7 +841,7 @@ static void test_cli_serve_kills_stubborn_command(void **state)
 	serve_sh(&serve, b, bus, "calls.stubborn", script);
 	struct async_calls calls = {0};
 	struct async_slot slot = {&calls, 0};
-	assert_true(lbus_call_async(bus, "calls.stubborn", "a", 1, lbt_ms(20000), on_async_reply, &slot) > 0);
+	assert_true(lbus_call_async(bus, "calls.stubborn", "a", 1, lbt_ms(20000), on_async_reply, &slot, NULL) == 0);
 	int64_t t0 = lbt_now_ms();
 	while (count_lines(b->dir, "started") < 1 && lbt_now_ms() - t0 < lbt_ms(10000))
 		assert_true(lbus_run(bus, 10) >= 0);
@@ -890,7 +890,7 @@ static void test_cli_serve_kills_what_the_command_left(void **state)
 	serve_sh(&serve, b, bus, "calls.leaver", script);
 	struct async_calls calls = {0};
 	struct async_slot slot = {&calls, 0};
-	assert_true(lbus_call_async(bus, "calls.leaver", "a", 1, lbt_ms(20000), on_async_reply, &slot) > 0);
+	assert_true(lbus_call_async(bus, "calls.leaver", "a", 1, lbt_ms(20000), on_async_reply, &slot, NULL) == 0);
 	int64_t t0 = lbt_now_ms();
 	while (count_lines(b->dir, "started") < 1 && lbt_now_ms() - t0 < lbt_ms(10000))
 		assert_true(lbus_run(bus, 10) >= 0);

@@ -129,9 +129,9 @@ static void on_seq(lbus *bus, const struct lbus_msg *msg, void *userdata)
 static long long queued_bytes(lbus *q, uint64_t id, pid_t pid)
 {
 	struct lbus_client_list *l = NULL;
-	int r = lbus_list_clients(q, lbt_ms(5000), &l);
+	int r = lbus_client_list_get(q, lbt_ms(5000), &l);
 	if (r < 0) {
-		fprintf(stderr, "lbus_list_clients: %s\n", lbus_strerror(r));
+		fprintf(stderr, "lbus_client_list_get: %s\n", lbus_strerror(r));
 		return r;
 	}
 	long long out = -ENOENT;
@@ -162,7 +162,7 @@ static long long await_queue_full(lbus *q, uint64_t id, pid_t pid, long long min
 static uint64_t dropped_for(lbus *q, uint64_t id)
 {
 	struct lbus_stats *st = NULL;
-	assert_int_equal(lbus_get_stats(q, lbt_ms(5000), &st), 0);
+	assert_int_equal(lbus_stats_get(q, lbt_ms(5000), &st), 0);
 	uint64_t d = UINT64_MAX;
 	for (size_t i = 0; i < st->n_clients; i++)
 		if (st->clients[i].id == id)
@@ -210,7 +210,7 @@ static void assert_unrelated_clients_work(const struct lbt_broker *b)
 	int64_t t0 = lbt_now_ms();
 	assert_int_equal(lbt_connect(b, &u1), 0);
 	assert_int_equal(lbt_connect(b, &u2), 0);
-	assert_true(lbus_subscribe(u2, "unrelated/t", on_small, &next, NULL) > 0);
+	assert_true(lbus_subscribe(u2, "unrelated/t", on_small, &next, NULL, NULL) == 0);
 	for (int i = 0; i < 100; i++) {
 		char buf[16];
 		int n = snprintf(buf, sizeof(buf), "u-%d", i);
@@ -308,8 +308,8 @@ static void test_block_slow_subscriber_gets_everything(void **state)
 	assert_int_equal(lbt_connect(b, &q), 0);
 	struct seqsub s;
 	seqsub_init(&s, MSG_SIZE, 8, 100);
-	struct lbus_sub_opts block = {.policy = LBUS_POLICY_BLOCK};
-	assert_true(lbus_subscribe(sub, "flow/block", on_seq, &s, &block) > 0);
+	struct lbus_sub_opts block = {.size = sizeof(struct lbus_sub_opts), .policy = LBUS_POLICY_BLOCK};
+	assert_true(lbus_subscribe(sub, "flow/block", on_seq, &s, &block, NULL) == 0);
 
 	static struct publisher p;
 	publisher_start(&p, b, "flow/block", false);
@@ -356,9 +356,9 @@ static void test_drop_reports_every_missed_message(void **state)
 	struct seqsub s, f;
 	seqsub_init(&s, MSG_SIZE, 8, 0);
 	seqsub_init(&f, MSG_SIZE, 8, 0);
-	assert_true(lbus_subscribe(slow, "flow/drop", on_seq, &s, NULL) > 0);
-	struct lbus_sub_opts drop = {.policy = LBUS_POLICY_DROP};
-	assert_true(lbus_subscribe(fast, "flow/drop", on_seq, &f, &drop) > 0);
+	assert_true(lbus_subscribe(slow, "flow/drop", on_seq, &s, NULL, NULL) == 0);
+	struct lbus_sub_opts drop = {.size = sizeof(struct lbus_sub_opts), .policy = LBUS_POLICY_DROP};
+	assert_true(lbus_subscribe(fast, "flow/drop", on_seq, &f, &drop, NULL) == 0);
 
 	/* slow never reads meanwhile; fast reads after every small batch. */
 	for (int i = 0; i < N_MSGS; i += FAST_BATCH) {
@@ -460,9 +460,9 @@ static void test_group_skips_stalled_member(void **state)
 	struct group_member ms = {.seen = seen}, mw = {.seen = seen};
 	seqsub_init(&ms.s, MSG_SIZE, 8, 0);
 	seqsub_init(&mw.s, MSG_SIZE, 8, 0);
-	struct lbus_sub_opts group = {.group = "flowg"};
-	assert_true(lbus_subscribe(stalled, "flow/group", on_group_seq, &ms, &group) > 0);
-	assert_true(lbus_subscribe(worker, "flow/group", on_group_seq, &mw, &group) > 0);
+	struct lbus_sub_opts group = {.size = sizeof(struct lbus_sub_opts), .group = "flowg"};
+	assert_true(lbus_subscribe(stalled, "flow/group", on_group_seq, &ms, &group, NULL) == 0);
+	assert_true(lbus_subscribe(worker, "flow/group", on_group_seq, &mw, &group, NULL) == 0);
 
 	/* One member stops reading: its share goes to the other, none lost. */
 	for (int i = 0; i < N_MSGS; i += FAST_BATCH) {
@@ -620,7 +620,7 @@ static void test_cli_sub_drop_warns(void **state)
 	assert_int_equal(lbt_connect(b, &q), 0);
 	struct seqsub f;
 	seqsub_init(&f, CLI_LINE_LEN - 1, 6, 0);
-	assert_true(lbus_subscribe(fast, "flow/cli-drop", on_seq, &f, NULL) > 0);
+	assert_true(lbus_subscribe(fast, "flow/cli-drop", on_seq, &f, NULL, NULL) == 0);
 
 	/* Lines of CLI_LINE_LEN - 1 bytes (the CLI adds the newline). */
 	for (int i = 0; i < CLI_LINES; i += FAST_BATCH) {
@@ -742,8 +742,8 @@ static void test_stall_clock_starts_with_output(void **state)
 	assert_int_equal(lbt_connect(b, &sub), 0);
 	lbus_on_dropped(sub, on_dropped_count, &dropped);
 	lbt_sleep_ms(1000); /* idle, well past stall_ms */
-	struct lbus_sub_opts o = {.policy = LBUS_POLICY_BLOCK, .stall_ms = 300};
-	assert_true(lbus_subscribe(sub, "flow/retained/#", on_count, &got, &o) > 0);
+	struct lbus_sub_opts o = {.size = sizeof(struct lbus_sub_opts), .policy = LBUS_POLICY_BLOCK, .stall_ms = 300};
+	assert_true(lbus_subscribe(sub, "flow/retained/#", on_count, &got, &o, NULL) == 0);
 	for (int64_t t0 = lbt_now_ms(); got + (int)dropped < 200 && lbt_now_ms() - t0 < lbt_ms(5000);)
 		assert_true(lbus_run(sub, 20) >= 0);
 	assert_int_equal(dropped, 0);

@@ -47,7 +47,7 @@
  * deliveries per sequence number. */
 struct member {
 	lbus *bus;
-	int64_t sub_id;
+	uint64_t sub_id;
 	int count;
 	int first, last; /* sequence numbers, -1 before the first */
 	bool out_of_order;
@@ -95,8 +95,8 @@ static void member_join(struct member *m, const struct lbt_broker *b, const char
 	m->first = m->last = -1;
 	m->seen = seen;
 	assert_int_equal(lbt_connect(b, &m->bus), 0);
-	struct lbus_sub_opts o = {.group = group, .policy = LBUS_POLICY_DROP};
-	m->sub_id = lbus_subscribe(m->bus, pattern, on_seq, m, &o);
+	struct lbus_sub_opts o = {.size = sizeof(struct lbus_sub_opts), .group = group, .policy = LBUS_POLICY_DROP};
+	assert_int_equal(lbus_subscribe(m->bus, pattern, on_seq, m, &o, &m->sub_id), 0);
 	assert_true(m->sub_id > 0);
 }
 
@@ -372,7 +372,7 @@ static int wait_subscriptions(lbus *q, uint64_t want, int timeout_ms)
 	int64_t end = lbt_now_ms() + timeout_ms;
 	for (;;) {
 		struct lbus_stats *st;
-		if (lbus_get_stats(q, lbt_ms(5000), &st) < 0)
+		if (lbus_stats_get(q, lbt_ms(5000), &st) < 0)
 			return -EIO;
 		uint64_t n = st->broker.subscriptions;
 		lbus_stats_free(st);
@@ -518,8 +518,8 @@ static void test_group_max_msgs_hands_over(void **state)
 	assert_int_equal(lbt_connect(b, &ms[1].bus), 0);
 	ms[1].first = ms[1].last = -1;
 	ms[1].seen = seen;
-	struct lbus_sub_opts o = {.group = "gmax", .max_msgs = 3};
-	ms[1].sub_id = lbus_subscribe(ms[1].bus, "grp/max", on_seq, &ms[1], &o);
+	struct lbus_sub_opts o = {.size = sizeof(struct lbus_sub_opts), .group = "gmax", .max_msgs = 3};
+	assert_int_equal(lbus_subscribe(ms[1].bus, "grp/max", on_seq, &ms[1], &o, &ms[1].sub_id), 0);
 	assert_true(ms[1].sub_id > 0);
 	assert_int_equal(lbt_connect(b, &pub), 0);
 

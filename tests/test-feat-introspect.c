@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Integration tests of introspection (issue 3): lbus_list_clients(),
- * lbus_get_stats(), `lbus list [--json]` and `lbus stats [--json]` against a
+ * Integration tests of introspection (issue 3): lbus_client_list_get(),
+ * lbus_stats_get(), `lbus list [--json]` and `lbus stats [--json]` against a
  * real lbusd on a private socket.
  *
  * The test builds a known situation — client A owns "intro.a" and holds two
@@ -284,10 +284,10 @@ static void scene_build(struct scene *s, const struct lbt_broker *b)
 	s->a_id = lbus_client_id(s->a);
 	s->b_id = lbus_client_id(s->b);
 	assert_int_equal(lbus_name_take(s->a, "intro.a"), 0);
-	assert_true(lbus_subscribe(s->a, "intro/x", count_delivery, &s->delivered_a, NULL) > 0);
-	struct lbus_sub_opts grouped = {.group = "g1", .policy = LBUS_POLICY_BLOCK};
-	assert_true(lbus_subscribe(s->a, "intro/+/y", count_delivery, &s->delivered_a, &grouped) > 0);
-	assert_true(lbus_subscribe(s->b, "intro/#", count_delivery, &s->delivered_b, NULL) > 0);
+	assert_true(lbus_subscribe(s->a, "intro/x", count_delivery, &s->delivered_a, NULL, NULL) == 0);
+	struct lbus_sub_opts grouped = {.size = sizeof(struct lbus_sub_opts), .group = "g1", .policy = LBUS_POLICY_BLOCK};
+	assert_true(lbus_subscribe(s->a, "intro/+/y", count_delivery, &s->delivered_a, &grouped, NULL) == 0);
+	assert_true(lbus_subscribe(s->b, "intro/#", count_delivery, &s->delivered_b, NULL, NULL) == 0);
 
 	publish_n(s->a, "intro/x", 5);
 	publish_n(s->b, "intro/a/y", 2);
@@ -361,7 +361,7 @@ static void test_list_clients_library(void **state)
 	uint64_t now_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
 
 	struct lbus_client_list *l = NULL;
-	assert_int_equal(lbus_list_clients(s.query, lbt_ms(5000), &l), 0);
+	assert_int_equal(lbus_client_list_get(s.query, lbt_ms(5000), &l), 0);
 	assert_int_equal(l->n_clients, 3);
 	assert_non_null(find_client(l, lbus_client_id(s.query)));
 
@@ -408,7 +408,7 @@ static void test_list_clients_library(void **state)
 	bool gone = false;
 	size_t n = 0;
 	while (!gone && lbt_now_ms() < end) {
-		assert_int_equal(lbus_list_clients(s.query, lbt_ms(5000), &l), 0);
+		assert_int_equal(lbus_client_list_get(s.query, lbt_ms(5000), &l), 0);
 		n = l->n_clients;
 		gone = find_client(l, s.b_id) == NULL;
 		lbus_client_list_free(l);
@@ -423,7 +423,7 @@ static void test_stats_library(void **state)
 	struct scene s;
 	scene_build(&s, *state);
 	struct lbus_stats *st = NULL;
-	assert_int_equal(lbus_get_stats(s.query, lbt_ms(5000), &st), 0);
+	assert_int_equal(lbus_stats_get(s.query, lbt_ms(5000), &st), 0);
 
 	assert_int_equal(st->broker.clients, 3);
 	assert_true(st->broker.clients_total >= 3);
@@ -457,7 +457,7 @@ static void test_stats_library(void **state)
 	assert_int_equal(lbus_publish(s.a, "intro/kept", "k", 1, LBUS_RETAIN), 0);
 	assert_int_equal(lbus_sync(s.a, lbt_ms(5000)), 0);
 	struct lbus_stats *st2 = NULL;
-	assert_int_equal(lbus_get_stats(s.query, lbt_ms(5000), &st2), 0);
+	assert_int_equal(lbus_stats_get(s.query, lbt_ms(5000), &st2), 0);
 	assert_int_equal(st2->broker.retained, 1);
 	assert_int_equal(st2->broker.counters.msgs_in, 8);
 	lbus_stats_free(st2);

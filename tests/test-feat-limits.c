@@ -47,7 +47,7 @@ static struct lbus_broker_stats stats_via(lbus *bus)
 	struct lbus_broker_stats out;
 	struct lbus_stats *s;
 
-	assert_int_equal(lbus_get_stats(bus, lbt_ms(5000), &s), 0);
+	assert_int_equal(lbus_stats_get(bus, lbt_ms(5000), &s), 0);
 	out = s->broker;
 	lbus_stats_free(s);
 	return out;
@@ -73,7 +73,7 @@ static void wait_clients(lbus *bus, uint64_t n)
 	uint64_t now = 0;
 
 	for (int64_t t0 = lbt_now_ms(); lbt_now_ms() - t0 < lbt_ms(5000); lbt_sleep_ms(10)) {
-		assert_int_equal(lbus_get_stats(bus, lbt_ms(5000), &s), 0);
+		assert_int_equal(lbus_stats_get(bus, lbt_ms(5000), &s), 0);
 		now = s->broker.clients;
 		lbus_stats_free(s);
 		if (now == n)
@@ -158,7 +158,7 @@ static void test_max_clients(void **state)
 	wait_clients(c[0], 1);
 	for (int i = 1; i < 4; i++)
 		assert_int_equal(lbt_connect(&b, &c[i]), 0);
-	assert_true(lbus_subscribe(c[1], "lim/#", on_msg, &in, NULL) > 0);
+	assert_true(lbus_subscribe(c[1], "lim/#", on_msg, &in, NULL, NULL) == 0);
 
 	int64_t t_first = lbt_now_ms();
 	assert_connection_refused(&b, "max_clients = 4");
@@ -206,7 +206,7 @@ static void test_max_clients_per_uid(void **state)
 	wait_clients(c[0], 1);
 	for (int i = 1; i < 3; i++)
 		assert_int_equal(lbt_connect(&b, &c[i]), 0);
-	assert_true(lbus_subscribe(c[2], "uid/#", on_msg, &in, NULL) > 0);
+	assert_true(lbus_subscribe(c[2], "uid/#", on_msg, &in, NULL, NULL) == 0);
 	assert_connection_refused(&b, "max_clients_per_uid = 3");
 	assert_delivers(c[1], c[2], "uid/a", "unaffected", &in);
 	struct lbus_broker_stats s = stats_via(c[0]);
@@ -253,21 +253,21 @@ static void test_max_subscriptions_per_client(void **state)
 {
 	struct lbt_broker b;
 	struct inbox in = {0};
-	int64_t id[3];
+	uint64_t id[3] = {0};
 	lbus *bus, *pub;
 
 	assert_int_equal(lbt_broker_start_config(&b, "max_subscriptions_per_client = 3\n"), 0);
 	assert_int_equal(lbt_connect(&b, &bus), 0);
 	assert_int_equal(lbt_connect(&b, &pub), 0);
-	id[0] = lbus_subscribe(bus, "s/a", on_msg, &in, NULL);
-	id[1] = lbus_subscribe(bus, "s/b", on_msg, &in, NULL);
-	id[2] = lbus_subscribe(bus, "s/c", on_msg, &in, NULL);
+	assert_int_equal(lbus_subscribe(bus, "s/a", on_msg, &in, NULL, &id[0]), 0);
+	assert_int_equal(lbus_subscribe(bus, "s/b", on_msg, &in, NULL, &id[1]), 0);
+	assert_int_equal(lbus_subscribe(bus, "s/c", on_msg, &in, NULL, &id[2]), 0);
 	for (int i = 0; i < 3; i++)
 		assert_true(id[i] > 0);
-	assert_int_equal(lbus_subscribe(bus, "s/d", on_msg, &in, NULL), -ENOSPC);
+	assert_int_equal(lbus_subscribe(bus, "s/d", on_msg, &in, NULL, NULL), -ENOSPC);
 	assert_delivers(pub, bus, "s/c", "held", &in);
 	assert_int_equal(lbus_unsubscribe(bus, id[0]), 0);
-	assert_true(lbus_subscribe(bus, "s/d", on_msg, &in, NULL) > 0);
+	assert_true(lbus_subscribe(bus, "s/d", on_msg, &in, NULL, NULL) == 0);
 	assert_delivers(pub, bus, "s/d", "room", &in);
 	struct lbus_broker_stats s = stats_via(pub);
 	assert_int_equal(s.refused_max_subscriptions, 1);
@@ -301,7 +301,7 @@ static void test_shutdown_timeout(void **state)
 	assert_int_equal(lbt_broker_start_config(&b, "shutdown_timeout = 300ms\nmax_queue = 65536\n"), 0);
 	assert_int_equal(lbt_connect(&b, &stuck), 0);
 	assert_int_equal(lbt_connect(&b, &pub), 0);
-	assert_true(lbus_subscribe(stuck, "flood", on_msg, NULL, NULL) > 0);
+	assert_true(lbus_subscribe(stuck, "flood", on_msg, NULL, NULL, NULL) == 0);
 	/* stuck never reads: its socket and then its queue fill up. */
 	for (int i = 0; i < 200; i++)
 		assert_int_equal(lbus_publish(pub, "flood", chunk, sizeof(chunk), 0), 0);
@@ -330,7 +330,7 @@ static void test_limits_reload(void **state)
 
 	assert_int_equal(lbt_broker_start_config(&b, "max_subscriptions_per_client = 3\n"), 0);
 	assert_int_equal(lbt_connect(&b, &bus), 0);
-	assert_true(lbus_subscribe(bus, "r/1", on_msg, NULL, NULL) > 0);
+	assert_true(lbus_subscribe(bus, "r/1", on_msg, NULL, NULL, NULL) == 0);
 	static const char tighter[] = "max_subscriptions_per_client = 1\n";
 	assert_int_equal(lbt_write_file(b.dir, "lbusd.conf", tighter, strlen(tighter), conf), 0);
 	assert_int_equal(kill(b.pid, SIGHUP), 0);
@@ -338,7 +338,7 @@ static void test_limits_reload(void **state)
 	     !count_in_log(&b, "configuration reloaded") && lbt_now_ms() - t0 < lbt_ms(5000);)
 		lbt_sleep_ms(10);
 	assert_int_equal(count_in_log(&b, "configuration reloaded"), 1);
-	assert_int_equal(lbus_subscribe(bus, "r/2", on_msg, NULL, NULL), -ENOSPC);
+	assert_int_equal(lbus_subscribe(bus, "r/2", on_msg, NULL, NULL, NULL), -ENOSPC);
 
 	static const char bad[] = "max_subscriptions_per_client = 5\nmax_clients = many\n";
 	assert_int_equal(lbt_write_file(b.dir, "lbusd.conf", bad, strlen(bad), conf), 0);
@@ -347,7 +347,7 @@ static void test_limits_reload(void **state)
 	     !count_in_log(&b, "reload failed") && lbt_now_ms() - t0 < lbt_ms(5000);)
 		lbt_sleep_ms(10);
 	assert_log_says(&b, "lbusd.conf:2: invalid value 'many' for max_clients");
-	assert_int_equal(lbus_subscribe(bus, "r/3", on_msg, NULL, NULL), -ENOSPC); /* still 1 */
+	assert_int_equal(lbus_subscribe(bus, "r/3", on_msg, NULL, NULL, NULL), -ENOSPC); /* still 1 */
 	lbus_close(bus);
 	assert_int_equal(lbt_broker_stop(&b), 0);
 }

@@ -80,7 +80,7 @@ static lbus *subscribe_new(const struct lbt_broker *b, const char *pattern, stru
 	lbus *bus;
 	memset(in, 0, sizeof(*in));
 	assert_int_equal(lbt_connect(b, &bus), 0);
-	assert_true(lbus_subscribe(bus, pattern, on_msg, in, NULL) > 0);
+	assert_true(lbus_subscribe(bus, pattern, on_msg, in, NULL, NULL) == 0);
 	assert_int_equal(lbus_sync(bus, lbt_ms(5000)), 0);
 	return bus;
 }

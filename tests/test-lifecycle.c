@@ -397,7 +397,7 @@ static void stop_with_signal(int sig)
 	assert_int_equal(lbt_broker_start(&b, NULL), 0);
 	lbus *bus;
 	assert_int_equal(lbt_connect(&b, &bus), 0);
-	assert_true(lbus_subscribe(bus, "x/#", on_nothing, NULL, NULL) > 0);
+	assert_true(lbus_subscribe(bus, "x/#", on_nothing, NULL, NULL, NULL) == 0);
 	kill(b.pid, sig);
 	assert_int_equal(lbt_broker_wait_exit(&b, lbt_ms(10000)), 0);
 	struct stat st;
@@ -423,7 +423,7 @@ static void test_sigterm_flushes_queues(void **state)
 	int got = 0;
 	assert_int_equal(lbt_connect(&b, &sub), 0);
 	assert_int_equal(lbt_connect(&b, &pub), 0);
-	assert_true(lbus_subscribe(sub, "drain", on_count, &got, NULL) > 0);
+	assert_true(lbus_subscribe(sub, "drain", on_count, &got, NULL, NULL) == 0);
 	char payload[100];
 	memset(payload, 'd', sizeof(payload));
 	for (int i = 0; i < N; i++)
@@ -491,7 +491,7 @@ static void test_many_clients(void **state)
 	memset(got, 0, sizeof(got));
 	for (int i = 0; i < N; i++) {
 		assert_int_equal(lbt_connect(&b, &c[i]), 0);
-		assert_true(lbus_subscribe(c[i], "all", on_count, &got[i], NULL) > 0);
+		assert_true(lbus_subscribe(c[i], "all", on_count, &got[i], NULL, NULL) == 0);
 	}
 	/* (fds may still count the harness's readiness probe.) */
 	int now = lbt_broker_fd_count(&b);
@@ -630,8 +630,8 @@ static pid_t start_stuck_subscriber(const struct lbt_broker *b)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		lbus *bus;
-		struct lbus_sub_opts so = {.policy = LBUS_POLICY_BLOCK};
-		if (lbus_connect(&bus, b->sock) < 0 || lbus_subscribe(bus, "flood", on_flood, NULL, &so) < 0)
+		struct lbus_sub_opts so = {.size = sizeof(struct lbus_sub_opts), .policy = LBUS_POLICY_BLOCK};
+		if (lbus_connect(&bus, b->sock) < 0 || lbus_subscribe(bus, "flood", on_flood, NULL, &so, NULL) < 0)
 			_exit(1);
 		if (write(pfd[1], "r", 1) != 1)
 			_exit(1);
@@ -653,9 +653,9 @@ static void test_subscriber_killed_during_flood(void **state)
 	assert_int_equal(lbt_broker_start(&b, NULL), 0);
 	lbus *sub;
 	struct counter c = {0};
-	struct lbus_sub_opts so = {.policy = LBUS_POLICY_BLOCK};
+	struct lbus_sub_opts so = {.size = sizeof(struct lbus_sub_opts), .policy = LBUS_POLICY_BLOCK};
 	assert_int_equal(lbt_connect(&b, &sub), 0);
-	assert_true(lbus_subscribe(sub, "flood", on_flood, &c, &so) > 0);
+	assert_true(lbus_subscribe(sub, "flood", on_flood, &c, &so, NULL) == 0);
 	pid_t stuck = start_stuck_subscriber(&b);
 
 	struct flood f = {.b = &b};

@@ -48,18 +48,17 @@ static unsigned share_of(const struct clients_run *cr, unsigned index)
 static int connect_one(lbus **bus, const char *sock, unsigned global)
 {
 	char topic[64];
-	int64_t id;
 	int r;
 
 	r = lbus_connect(bus, sock);
 	if (r < 0)
 		return r;
 	snprintf(topic, sizeof(topic), "bench/idle/%u", global);
-	id = lbus_subscribe(*bus, topic, on_idle_msg, NULL, NULL);
-	if (id < 0) {
+	r = lbus_subscribe(*bus, topic, on_idle_msg, NULL, NULL, NULL);
+	if (r < 0) {
 		lbus_close(*bus);
 		*bus = NULL;
-		return (int)id;
+		return r;
 	}
 	return 0;
 }

@@ -6,8 +6,10 @@
  * Flow: the subscribers connect and subscribe to one topic with the block
  * policy (lossless), and say ready only once lbus_subscribe() has returned,
  * i.e. the broker has confirmed; only then are the publishers forked. At go
- * each publisher calls lbus_publish() in a tight loop (the library
- * batches), then flushes and waits for lbus_sync(). Each subscriber counts
+ * each publisher calls lbus_publish() in a tight loop, with LBUS_MORE (the
+ * library gathers 64 KiB per write) or, for the unbatched scenario,
+ * without (each message written at once, as by a program that runs no
+ * loop), then flushes and waits for lbus_sync(). Each subscriber counts
  * end to end, checks size and per-publisher order of every payload, adds
  * any drop the broker reports (msg->missed), and stops the clock itself
  * when its count is complete. The broker's CPU time is read before go and
@@ -75,12 +77,13 @@ static void on_flow_msg(lbus *bus, const struct lbus_msg *msg, void *userdata)
 
 static int subscribe_and_run(struct bench_child *c, lbus *bus, struct flow_sub *st)
 {
-	struct lbus_sub_opts opts = {.policy = LBUS_POLICY_BLOCK};
-	int64_t id = lbus_subscribe(bus, FLOW_TOPIC, on_flow_msg, st, &opts);
-	int r = 0;
+	struct lbus_sub_opts opts = LBUS_SUB_OPTS_INIT;
+	int r;
 
-	if (id < 0)
-		return lbus_fail(c, (int)id, "lbus_subscribe");
+	opts.policy = LBUS_POLICY_BLOCK;
+	r = lbus_subscribe(bus, FLOW_TOPIC, on_flow_msg, st, &opts, NULL);
+	if (r < 0)
+		return lbus_fail(c, r, "lbus_subscribe");
 	bench_child_ready(c);
 	while (!st->done && !bench_child_should_stop(c)) {
 		r = lbus_run(bus, RUN_SLICE_MS);
@@ -117,6 +120,7 @@ static int lbus_subscriber(struct bench_child *c)
 static int publish_all(struct bench_child *c, lbus *bus, const struct bench_flow *f, unsigned who)
 {
 	uint8_t *payload = calloc(1, f->size + 1);
+	unsigned flags = f->unbatched ? 0 : LBUS_MORE;
 	uint64_t seq;
 	int r = 0;
 
@@ -124,7 +128,7 @@ static int publish_all(struct bench_child *c, lbus *bus, const struct bench_flow
 		return bench_child_fail(c, -ENOMEM, "publisher", strerror(ENOMEM));
 	for (seq = 0; seq < f->per_publisher; seq++) {
 		bench_stamp(payload, f->size, seq, who);
-		r = lbus_publish(bus, FLOW_TOPIC, payload, f->size, 0);
+		r = lbus_publish(bus, FLOW_TOPIC, payload, f->size, flags);
 		if (r < 0)
 			break;
 		__atomic_store_n(&c->slot->progress, seq + 1, __ATOMIC_RELAXED);

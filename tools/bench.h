@@ -164,6 +164,7 @@ int bench_broker_stop(struct bench_broker *b);
  * fanin K->1); each publisher sends per_publisher messages of size bytes. */
 struct bench_flow {
 	const char *scenario;
+	bool unbatched; /* lbus publishers: no LBUS_MORE, each publish written at once */
 	unsigned publishers, subscribers;
 	uint64_t per_publisher;
 	size_t size;

@@ -40,6 +40,8 @@ int blocal_init(struct blocal *l, const struct bridge_config *cfg, const struct 
 
 void blocal_free(struct blocal *l)
 {
+	if (l->bus && lbus_unsent(l->bus))
+		lbus_flush(l->bus, 1000);
 	lbus_close(l->bus);
 	free(l->subs);
 	memset(l, 0, sizeof(*l));
@@ -72,7 +74,7 @@ static void learn_self(struct blocal *l)
 	struct lbus_client_list *list = NULL;
 
 	l->own_pid = 0;
-	if (lbus_list_clients(l->bus, 2000, &list) < 0)
+	if (lbus_client_list_get(l->bus, 2000, &list) < 0)
 		return;
 	for (size_t i = 0; i < list->n_clients; i++)
 		if (list->clients[i].id == l->own_id) {
@@ -86,8 +88,11 @@ static void learn_self(struct blocal *l)
  * means the bus refuses the configuration (fatal). */
 static int setup_bus(struct blocal *l)
 {
-	struct lbus_sub_opts opts = {.policy = LBUS_POLICY_BLOCK, .stall_ms = STALL_MS};
+	struct lbus_sub_opts opts = LBUS_SUB_OPTS_INIT;
 	int r;
+
+	opts.policy = LBUS_POLICY_BLOCK;
+	opts.stall_ms = STALL_MS;
 
 	l->own_id = lbus_client_id(l->bus);
 	learn_self(l);
@@ -99,12 +104,11 @@ static int setup_bus(struct blocal *l)
 		return r;
 	}
 	for (size_t i = 0; i < l->n_subs; i++) {
-		int64_t id = lbus_subscribe(l->bus, l->subs[i].r->local_pattern, on_msg, &l->subs[i], &opts);
-
-		if (id < 0) {
-			blog(LOG_ERR, "%s: line %u: cannot subscribe '%s' on the bus: %s", "out route",
-			     l->subs[i].r->line, l->subs[i].r->local_pattern, lbus_strerror((int)id));
-			return (int)id;
+		r = lbus_subscribe(l->bus, l->subs[i].r->local_pattern, on_msg, &l->subs[i], &opts, NULL);
+		if (r < 0) {
+			blog(LOG_ERR, "out route of line %u: cannot subscribe '%s' on the bus: %s",
+			     l->subs[i].r->line, l->subs[i].r->local_pattern, lbus_strerror(r));
+			return r;
 		}
 	}
 	return 0;
@@ -146,16 +150,18 @@ static void try_connect(struct blocal *l, int64_t now_ms)
 	     (unsigned long long)l->own_id);
 	l->failing = false;
 	l->backoff_ms = BACKOFF_MIN_MS;
-	l->ops->on_state(l->ud, true);
+	l->ops->on_state(l->ud, true, 0);
 }
 
 static void lost(struct blocal *l, int err, int64_t now_ms)
 {
+	uint64_t unsent = lbus_unsent(l->bus);
+
 	blog(LOG_WARNING, "lost the bus at %s: %s; reconnecting", bus_path(l), lbus_strerror(err));
 	lbus_close(l->bus);
 	l->bus = NULL;
 	l->failing = true;
-	l->ops->on_state(l->ud, false);
+	l->ops->on_state(l->ud, false, unsent);
 	schedule_retry(l, now_ms);
 }
 
@@ -213,7 +219,7 @@ int blocal_publish(struct blocal *l, const char *topic, const void *data, size_t
 {
 	if (!l->bus)
 		return -ENOTCONN;
-	return lbus_publish(l->bus, topic, data, len, retain ? LBUS_RETAIN : 0);
+	return lbus_publish(l->bus, topic, data, len, LBUS_MORE | (retain ? LBUS_RETAIN : 0));
 }
 
 bool blocal_own(const struct blocal *l, const struct lbus_sender *s)

@@ -37,8 +37,9 @@ struct blocal_ops {
 	void (*on_dropped)(void *ud, uint64_t count);
 	/* A call to the bridge's name; answer it on bus. */
 	void (*on_call)(void *ud, lbus *bus, const struct lbus_msg *msg);
-	/* The connection is up (subscribed, name owned) or went down. */
-	void (*on_state)(void *ud, bool up);
+	/* The connection is up (subscribed, name owned) or went down; unsent:
+	 * the messages for the bus that went down with it. */
+	void (*on_state)(void *ud, bool up, uint64_t unsent);
 };
 
 struct blocal_sub {
@@ -81,8 +82,10 @@ void blocal_handle(struct blocal *l, short revents, int64_t now_ms);
 /* Stop (true) or resume reading the bus. */
 void blocal_pause(struct blocal *l, bool pause);
 
-/* Publish on the bus: 0, -ENOTCONN while down, or lbus_publish()'s error
- * (a lost connection is noticed at the next blocal_handle()). */
+/* Publish on the bus, gathered (LBUS_MORE) and written by the poll loop
+ * (blocal_events() asks for POLLOUT): 0, -ENOTCONN while down, or
+ * lbus_publish()'s error (a lost connection is noticed at the next
+ * blocal_handle()). */
 int blocal_publish(struct blocal *l, const char *topic, const void *data, size_t len, bool retain);
 
 /* Did the bridge itself send this (see the top comment)? */

@@ -22,6 +22,8 @@
 #include "cli.h"
 
 #define TABLE_MAX_COLS 8
+/* How long list and stats wait for the broker's answer. */
+#define INFO_TIMEOUT_MS 5000
 
 /* Rows of formatted cells; row 0 is the header. */
 struct table {
@@ -250,7 +252,7 @@ int cli_list(struct cli *cli, int argc, char **argv)
 
 	if (!info_start(cli, argc, argv, &json, &bus, &status))
 		return status;
-	r = lbus_list_clients(bus, -1, &list);
+	r = lbus_client_list_get(bus, INFO_TIMEOUT_MS, &list);
 	lbus_close(bus);
 	if (r < 0)
 		return cli_fail(r, "list clients");
@@ -340,7 +342,7 @@ int cli_stats(struct cli *cli, int argc, char **argv)
 
 	if (!info_start(cli, argc, argv, &json, &bus, &status))
 		return status;
-	r = lbus_get_stats(bus, -1, &stats);
+	r = lbus_stats_get(bus, INFO_TIMEOUT_MS, &stats);
 	lbus_close(bus);
 	if (r < 0)
 		return cli_fail(r, "get stats");

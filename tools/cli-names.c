@@ -145,13 +145,12 @@ static void wait_on_taken(lbus *bus, const struct lbus_msg *msg, void *userdata)
 /* Watch, ask, then wait. Returns the exit status. */
 static int wait_run(lbus *bus, struct wait_state *st)
 {
-	int64_t sub;
 	int r;
 
 	cli_loop_init(&st->loop, bus, st->timeout_ms);
-	sub = lbus_subscribe(bus, LBUS_TOPIC_NAME_TAKEN, wait_on_taken, st, NULL);
-	if (sub < 0)
-		return cli_fail((int)sub, "subscribe to %s", LBUS_TOPIC_NAME_TAKEN);
+	r = lbus_subscribe(bus, LBUS_TOPIC_NAME_TAKEN, wait_on_taken, st, NULL, NULL);
+	if (r < 0)
+		return cli_fail(r, "subscribe to %s", LBUS_TOPIC_NAME_TAKEN);
 	r = lbus_name_query(bus, st->name, NULL);
 	if (r < 0)
 		return cli_fail(r, "query name %s", st->name);

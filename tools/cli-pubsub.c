@@ -87,13 +87,16 @@ static void pub_on_error(lbus *bus, int err, const char *what, void *userdata)
 		fprintf(stderr, "lbus: publish to %s: %s\n", st->topic, lbus_strerror(err));
 }
 
-/* Publish one payload opts->count times. 0 or an exit status (printed). */
-static int pub_payload(struct pub_state *st, const void *data, size_t len)
+/* Publish one payload opts->count times, all but the last with LBUS_MORE
+ * (gathered into one write), and the last too when more_follows (another
+ * line of the same read). 0 or an exit status (printed). */
+static int pub_payload(struct pub_state *st, const void *data, size_t len, bool more_follows)
 {
 	unsigned flags = st->opts->retain ? LBUS_RETAIN : 0;
 
 	for (uint64_t i = 0; i < st->opts->count; i++) {
-		int r = lbus_publish(st->bus, st->topic, data, len, flags);
+		bool more = more_follows || i + 1 < st->opts->count;
+		int r = lbus_publish(st->bus, st->topic, data, len, flags | (more ? LBUS_MORE : 0));
 
 		if (r < 0)
 			return cli_fail(r, "publish to %s", st->topic);
@@ -105,13 +108,17 @@ static int pub_payload(struct pub_state *st, const void *data, size_t len)
  * 0 or an exit status. */
 static int pub_complete_lines(struct pub_state *st, struct cli_buf *b)
 {
-	char *p = b->data, *end = b->data + b->len, *nl;
+	char *p = b->data, *end = b->data + b->len;
+	char *nl = memchr(p, '\n', (size_t)(end - p));
 	int r;
 
-	while ((nl = memchr(p, '\n', (size_t)(end - p)))) {
-		if ((r = pub_payload(st, p, (size_t)(nl - p))) != 0)
+	while (nl) {
+		char *next = memchr(nl + 1, '\n', (size_t)(end - nl - 1));
+
+		if ((r = pub_payload(st, p, (size_t)(nl - p), next != NULL)) != 0)
 			return r;
 		p = nl + 1;
+		nl = next;
 	}
 	b->len = (size_t)(end - p);
 	memmove(b->data, p, b->len);
@@ -142,7 +149,7 @@ static int pub_lines(struct pub_state *st, int fd, const char *source)
 		}
 		if (n == 0) {
 			if (b.len > 0)
-				r = pub_payload(st, b.data, b.len);
+				r = pub_payload(st, b.data, b.len, false);
 			break;
 		}
 		b.len += (size_t)n;
@@ -164,7 +171,7 @@ static int pub_run(struct pub_state *st, const char *message)
 	if (!o->lines) {
 		if ((r = cli_payload(message, o->file, &b, &data, &len)) != 0)
 			return r;
-		r = pub_payload(st, data, len);
+		r = pub_payload(st, data, len, false);
 		cli_buf_free(&b);
 		return r;
 	}
@@ -245,7 +252,7 @@ struct sub_state {
 struct sub_one {
 	struct sub_state *st;
 	const char *pattern;
-	int64_t id;
+	uint64_t id;
 };
 
 static int sub_option(struct cli *cli, int opt, const char *arg, void *data)
@@ -320,7 +327,7 @@ static void sub_on_dropped(lbus *bus, uint64_t sub_id, uint64_t count, void *use
 	struct sub_state *st = userdata;
 
 	for (int i = 0; i < st->n; i++)
-		if ((uint64_t)st->ones[i].id == sub_id)
+		if (st->ones[i].id == sub_id)
 			fprintf(stderr, "lbus: warning: %" PRIu64 " messages dropped on %s\n", count,
 				st->ones[i].pattern);
 }
@@ -341,9 +348,9 @@ static int sub_run(lbus *bus, struct sub_state *st, char **patterns, int n)
 	lbus_on_dropped(bus, sub_on_dropped, st);
 	for (int i = 0; i < n && status == CLI_OK; i++) {
 		ones[i] = (struct sub_one){.st = st, .pattern = patterns[i]};
-		ones[i].id = lbus_subscribe(bus, patterns[i], sub_on_msg, &ones[i], &sub);
-		if (ones[i].id < 0)
-			status = cli_fail((int)ones[i].id, "subscribe to %s", patterns[i]);
+		int r = lbus_subscribe(bus, patterns[i], sub_on_msg, &ones[i], &sub, &ones[i].id);
+		if (r < 0)
+			status = cli_fail(r, "subscribe to %s", patterns[i]);
 	}
 	if (status == CLI_OK) {
 		end = cli_loop_run(&st->loop);
@@ -372,7 +379,8 @@ int cli_sub(struct cli *cli, int argc, char **argv)
 	 * pub t -l, lbus sub t -n 1000000) gets every message however fast the
 	 * burst; in a terminal, a sub suspended for SUB_STALL_TTY_MS stops
 	 * holding up the publishers. --policy drop never slows them at all. */
-	struct sub_opts o = {.sub = {.policy = LBUS_POLICY_BLOCK,
+	struct sub_opts o = {.sub = {.size = sizeof(struct lbus_sub_opts),
+				     .policy = LBUS_POLICY_BLOCK,
 				     .stall_ms = isatty(STDOUT_FILENO) ? SUB_STALL_TTY_MS : 0}};
 	struct sub_state st = {.opts = &o};
 	lbus *bus;

@@ -438,11 +438,13 @@ static int serve_run(struct serve_state *st)
 	lbus_on_call(st->bus, serve_on_call, st);
 	lbus_on_message(st->bus, serve_on_message, st);
 	if (st->topic) {
-		const struct lbus_sub_opts opts = {.responder = true, .policy = LBUS_POLICY_BLOCK};
-		int64_t sub = lbus_subscribe(st->bus, st->name, serve_on_topic, st, &opts);
+		struct lbus_sub_opts opts = LBUS_SUB_OPTS_INIT;
 
-		if (sub < 0)
-			return cli_fail((int)sub, "subscribe to %s", st->name);
+		opts.responder = true;
+		opts.policy = LBUS_POLICY_BLOCK;
+		r = lbus_subscribe(st->bus, st->name, serve_on_topic, st, &opts, NULL);
+		if (r < 0)
+			return cli_fail(r, "subscribe to %s", st->name);
 	} else if ((r = lbus_name_take(st->bus, st->name)) < 0) {
 		return cli_fail(r, "take name %s", st->name);
 	}

@@ -4,7 +4,7 @@
 # Used by tools/demo.sh and tools/check.sh; safe to run again.
 set -eu
 
-pkgs="gcc pkg-config meson ninja-build protobuf-c-compiler libprotobuf-c-dev libcmocka-dev valgrind scdoc bash-completion
+pkgs="gcc g++ pkg-config meson ninja-build protobuf-c-compiler libprotobuf-c-dev libcmocka-dev valgrind scdoc bash-completion
 libmosquitto-dev mosquitto mosquitto-clients openssl"
 missing=""
 for p in $pkgs; do

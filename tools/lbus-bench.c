@@ -4,6 +4,9 @@
  *
  * Scenarios, in this order (--scenario NAME selects one):
  *   throughput  1 publisher -> 1 subscriber, 64 B and 1 KiB   msgs/s
+ *               (the publisher gathers with LBUS_MORE)
+ *   unbatched   the same at 64 B, every publish written at once msgs/s
+ *               (no LBUS_MORE: a program that never runs a loop)
  *   fanout      1 publisher -> K subscribers (K = 8)          deliveries/s
  *   fanin       K publishers -> 1 subscriber                  msgs/s
  *   latency     request/reply, one call at a time             p50/p99/p99.9 us
@@ -232,6 +235,7 @@ static void report(struct bench_run *run, const struct bench_result *r, const st
 /* Defaults sized so that the whole default run takes well under a minute on
  * two cores, each lbus run lasting about a second or more. */
 #define COUNT_64B 20000000u
+#define COUNT_UNBATCHED 2000000u /* one send() each: fewer */
 #define COUNT_1KIB 4000000u
 #define COUNT_FANOUT 4000000u /* messages; deliveries are K times more */
 #define COUNT_FANIN 20000000u /* in all, split over the publishers */
@@ -317,6 +321,26 @@ static void scenario_throughput(struct bench_run *run)
 	}
 }
 
+/* A publisher that publishes without LBUS_MORE and never runs a loop: each
+ * lbus_publish() writes its message at once. The raw baseline is the
+ * throughput one (batched writes), so the ratio shows what a write per
+ * message costs. */
+static void scenario_unbatched(struct bench_run *run)
+{
+	const struct bench_opts *o = &run->opts;
+	struct bench_flow f = {
+	    .scenario = "unbatched",
+	    .unbatched = true,
+	    .publishers = 1,
+	    .subscribers = 1,
+	    .per_publisher = o->count ? o->count : COUNT_UNBATCHED,
+	    .size = o->size_set ? o->size : 64,
+	    .time_limit_s = o->time_limit_s,
+	};
+
+	flow_pair(run, &f, 1);
+}
+
 static void scenario_fanout(struct bench_run *run)
 {
 	const struct bench_opts *o = &run->opts;
@@ -393,8 +417,8 @@ static const struct scenario {
 	const char *name;
 	void (*run)(struct bench_run *run);
 } scenarios[] = {
-    {"throughput", scenario_throughput}, {"fanout", scenario_fanout},	{"fanin", scenario_fanin},
-    {"latency", scenario_latency},	 {"clients", scenario_clients},
+    {"throughput", scenario_throughput}, {"unbatched", scenario_unbatched}, {"fanout", scenario_fanout},
+    {"fanin", scenario_fanin},		 {"latency", scenario_latency},	      {"clients", scenario_clients},
 };
 
 /* ---- options and main ------------------------------------------------------ */
@@ -406,14 +430,16 @@ static void usage(FILE *f)
 		"Measure lbus (a private lbusd and liblbus clients) against the raw AF_UNIX\n"
 		"socket with the same frames and no broker, in one run.\n"
 		"\n"
-		"Scenarios: throughput (1 -> 1, 64 B and 1 KiB), fanout (1 -> K),\n"
-		"fanin (K -> 1), latency (request/reply round trips), clients (idle\n"
-		"clients with one subscription each: broker RSS per client).\n"
+		"Scenarios: throughput (1 -> 1, 64 B and 1 KiB, publishing with LBUS_MORE),\n"
+		"unbatched (1 -> 1, 64 B, every publish written at once: no loop, no\n"
+		"LBUS_MORE), fanout (1 -> K), fanin (K -> 1), latency (request/reply round\n"
+		"trips), clients (idle clients with one subscription each: broker RSS per\n"
+		"client).\n"
 		"\n"
 		"  --scenario NAME   run only this scenario (default: all)\n"
 		"  --count N         messages per run (latency: round trips; fanin: in all)\n"
-		"                    default: %u at 64 B, %u at 1 KiB, fanout %u,\n"
-		"                    fanin %u, latency %u\n"
+		"                    default: %u at 64 B, %u at 1 KiB, unbatched %u,\n"
+		"                    fanout %u, fanin %u, latency %u\n"
 		"  --size S          payload bytes (default: 64 and 1024 for throughput, 64 else)\n"
 		"  --subscribers K   fanout subscribers and fanin publishers (default %u)\n"
 		"  --clients C       idle clients (default %u; capped by RLIMIT_NOFILE)\n"
@@ -427,7 +453,7 @@ static void usage(FILE *f)
 		"pub/sub cpu/M: the same for all publisher / all subscriber processes.\n"
 		"Exit status: 0 all runs complete with nothing lost, 1 a run failed or lost\n"
 		"messages, 2 usage error.\n",
-		COUNT_64B, COUNT_1KIB, COUNT_FANOUT, COUNT_FANIN, COUNT_LATENCY, DEFAULT_PEERS,
+		COUNT_64B, COUNT_1KIB, COUNT_UNBATCHED, COUNT_FANOUT, COUNT_FANIN, COUNT_LATENCY, DEFAULT_PEERS,
 		DEFAULT_CLIENTS, DEFAULT_TIME_LIMIT_S);
 }
 

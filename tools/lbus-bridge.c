@@ -143,11 +143,17 @@ static void local_call(void *ud, lbus *bus, const struct lbus_msg *msg)
 	free(json);
 }
 
-static void local_state(void *ud, bool up)
+static void local_state(void *ud, bool up, uint64_t unsent)
 {
 	struct bridge *b = ud;
 
 	b->core.local_up = up;
+	if (unsent) {
+		b->core.n.forwarded_in -= unsent < b->core.n.forwarded_in ? unsent : b->core.n.forwarded_in;
+		b->core.n.dropped_in += unsent;
+		blog(LOG_WARNING, "%llu messages for the bus were lost with the connection",
+		     (unsigned long long)unsent);
+	}
 	if (!up)
 		return;
 	b->core.n.local_connects++;

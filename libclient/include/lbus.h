@@ -3,19 +3,39 @@
  * liblbus — the C client library of lbus, a local message bus.
  *
  *     lbus *bus;
- *     int r = lbus_connect(&bus, NULL);            // default socket path
+ *     int r = lbus_connect(&bus, NULL);            (default socket path)
  *     if (r < 0) { fprintf(stderr, "%s\n", lbus_strerror(r)); return 1; }
- *     lbus_subscribe(bus, "sensors/+/temp", on_msg, NULL, NULL);
- *     lbus_publish(bus, "sensors/kitchen/temp", "21.5", 4, 0);
- *     lbus_run(bus, -1);                           // dispatch until error
+ *     lbus_subscribe(bus, "sensors/+/temp", on_msg, NULL, NULL, NULL);
+ *     lbus_publish(bus, "sensors/kitchen/temp", "21.5", 4, 0);  (sent now)
+ *     lbus_run(bus, -1);                           (dispatch until error)
  *     lbus_close(bus);
+ *
+ * Language: this header needs C99 (<stdbool.h>, <stdint.h>) or C++; the
+ * build tests it alone with -std=c99 -pedantic and as C++.
+ *
+ * Names: public functions are lbus_<object>_<verb> or lbus_<verb>; what the
+ * library allocates for you is released by the matching _free function.
+ * Ids (client, subscription, call, reply token) are uint64_t, never 0.
+ *
+ * Timeouts: every function that may wait takes (or, without a timeout
+ * argument, uses the connection's) timeout in milliseconds, always meaning:
+ *   < 0  no limit;
+ *   0    do not wait: do what can be done at once, then -ETIMEDOUT if that
+ *        was not everything;
+ *   > 0  wait at most that long, then -ETIMEDOUT.
+ * The connection's timeout (struct lbus_connect_opts.timeout_ms, default
+ * LBUS_DEFAULT_TIMEOUT_MS) bounds the hello, the requests the broker answers
+ * (lbus_subscribe(), lbus_name_take(), lbus_send(), lbus_monitor(), ...) and
+ * a publish waiting for room in the socket, so a stopped broker cannot hang
+ * a program. A request that timed out may still take effect in the broker.
  *
  * Errors: every function that can fail returns a negative errno value
  * (0 or a positive value on success); lbus_strerror() explains it, including
  * the bus-specific meanings:
  *   -ENXIO          no such name (send to a name nobody owns)
  *   -EADDRINUSE     name already taken
- *   -EPERM          not the owner of that name
+ *   -EPERM          not the owner of that name; from lbus_connect(): the
+ *                   broker at the /tmp fallback runs as another user
  *   -EACCES         permission denied by the broker
  *   -ESRCH          no responders (call)
  *   -ECONNABORTED   the responder disconnected before replying
@@ -26,17 +46,37 @@
  *   -EINVAL         invalid topic, pattern, name or argument
  *   -EPROTO         protocol error
  *   -ENOSPC         a broker limit was reached (e.g. retained store full)
- *   -ECONNRESET / -EPIPE   the connection to the broker is gone
+ *   -ECONNRESET     the connection to the broker is lost (the broker closed
+ *                   it or died); the one code for that, also when a write
+ *                   found it closed. A connection the broker ended with a
+ *                   fatal error reports that error instead (e.g. -EACCES).
+ *
+ * Sending: outside callbacks, every function that sends something (publish,
+ * send, reply, call) has written it to the socket when it returns (waiting,
+ * while the socket is full, at most the connection's timeout): a program
+ * needs no loop to publish. Inside callbacks (during lbus_dispatch(),
+ * lbus_run() or a blocking call), and for publishes with LBUS_MORE, frames
+ * are gathered in the output buffer and written together at the end of the
+ * dispatch turn, when the buffer holds lbus_connect_opts.publish_buffer
+ * bytes, or on lbus_flush(). Nothing written is lost silently: a message
+ * still buffered when the connection fails is counted by lbus_unsent() and
+ * reported by lbus_close() and lbus_flush(). (Only lbus_sync() proves that
+ * the broker has processed what was written.)
  *
  * Threads: an lbus handle is not thread-safe; use it from one thread at a
  * time. Callbacks run inside lbus_dispatch(), lbus_run() and the blocking
  * calls (which wait by dispatching, so other callbacks may run meanwhile),
- * and lbus_close() completes pending asynchronous calls.
+ * and lbus_close() completes pending asynchronous calls and requests.
  * Callbacks may call any lbus function on the same handle, except
  * lbus_close(); to stop, call lbus_break().
  *
  * Pointers handed to callbacks (struct lbus_msg and everything it points to)
  * are valid only during the callback.
+ *
+ * Option structs start with their size: initialise them with their _INIT
+ * macro (which sets size and the defaults), then set fields. The library
+ * reads only the fields the caller's size covers, so a program built
+ * against an older lbus.h keeps working with a newer library.
  */
 #ifndef LBUS_H
 #define LBUS_H
@@ -45,6 +85,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "lbus-version.h" /* LBUS_VERSION_MAJOR, _MINOR, _PATCH, _STRING */
 
 #ifdef __cplusplus
 extern "C" {
@@ -73,7 +115,7 @@ struct lbus_sender {
 enum lbus_msg_kind {
 	LBUS_MSG_PUBLISH = 0, /* published on a topic you subscribed to */
 	LBUS_MSG_SEND = 1,    /* sent to a name you own */
-	LBUS_MSG_CALL = 2,    /* a request: answer it with lbus_reply() or
+	LBUS_MSG_CALL = 2     /* a request: answer it with lbus_reply() or
 			       * lbus_reply_error() */
 };
 
@@ -98,13 +140,38 @@ struct lbus_msg {
 	int64_t deadline_ms;     /* CALL: when the caller stops waiting, on the
 				  * CLOCK_MONOTONIC clock in milliseconds (the
 				  * time of receipt plus the call's timeout, so
-				  * a little late, never early): work for a call
-				  * whose deadline passed is wasted; 0 otherwise */
+				  * a little late, never early; about 49 days
+				  * away for a call without limit): work for a
+				  * call whose deadline passed is wasted; 0
+				  * otherwise */
 };
 
 typedef void (*lbus_msg_fn)(lbus *bus, const struct lbus_msg *msg, void *userdata);
 
+/* Completion of an asynchronous request (lbus_subscribe_async(),
+ * lbus_name_take_async(), lbus_send_async()): err is 0 or a negative errno,
+ * as the blocking twin would have returned. */
+typedef void (*lbus_done_fn)(lbus *bus, int err, void *userdata);
+
 /* ---- connecting --------------------------------------------------------- */
+
+/* Default of lbus_connect_opts.timeout_ms. */
+#define LBUS_DEFAULT_TIMEOUT_MS 30000
+/* Default of lbus_connect_opts.publish_buffer (64 KiB). */
+#define LBUS_DEFAULT_PUBLISH_BUFFER 65536u
+
+struct lbus_connect_opts {
+	size_t size;            /* sizeof(struct lbus_connect_opts) */
+	int timeout_ms;         /* the connection's timeout (see "Timeouts"
+				 * above), also for the hello */
+	size_t publish_buffer;  /* bytes of output gathered (inside callbacks,
+				 * with LBUS_MORE) before a write; also the
+				 * most a publish leaves buffered before it
+				 * waits for the socket. 0: the default */
+};
+
+#define LBUS_CONNECT_OPTS_INIT \
+	{ sizeof(struct lbus_connect_opts), LBUS_DEFAULT_TIMEOUT_MS, LBUS_DEFAULT_PUBLISH_BUFFER }
 
 /*
  * Connect to the broker and complete the hello. path NULL or "" resolves the
@@ -117,11 +184,16 @@ typedef void (*lbus_msg_fn)(lbus *bus, const struct lbus_msg *msg, void *userdat
  * the last fallback (/tmp/lbus-$UID/bus.sock, a directory another user may
  * have created) and the process listening there runs as neither this
  * process's effective user nor root (checked with SO_PEERCRED before
- * anything is sent), -EPROTONOSUPPORT on a version
- * mismatch, -ETIMEDOUT if the broker does not answer the hello within 5 s,
+ * anything is sent), -EPROTONOSUPPORT on a version mismatch, -ETIMEDOUT if
+ * the broker does not answer the hello within the connection's timeout,
  * -EPROTO if what answers is not an lbus broker, or another negative errno.
+ * lbus_connect() uses LBUS_CONNECT_OPTS_INIT's defaults.
  */
 LBUS_API int lbus_connect(lbus **out, const char *path);
+
+/* lbus_connect() with options; opts NULL means the defaults. -EINVAL when
+ * opts->size is 0 (not initialised with LBUS_CONNECT_OPTS_INIT). */
+LBUS_API int lbus_connect_with(lbus **out, const char *path, const struct lbus_connect_opts *opts);
 
 /*
  * lbus_connect(), and when the broker refuses the connection (-EACCES: this
@@ -131,11 +203,17 @@ LBUS_API int lbus_connect(lbus **out, const char *path);
  */
 LBUS_API int lbus_connect_reason(lbus **out, const char *path, char *reason, size_t size);
 
-/* Flush what is buffered (waiting at most 5 s), close the connection and free
- * the handle. Asynchronous calls still pending complete here with
- * -ECONNRESET (their callbacks run, and every lbus function they call on the
- * handle fails). Accepts NULL. */
-LBUS_API void lbus_close(lbus *bus);
+/*
+ * Close the connection and free the handle. It does not wait: what is still
+ * buffered is written if the socket takes it at once (lbus_flush() first to
+ * wait for it). Asynchronous calls and requests still pending complete here
+ * with -ECONNRESET (their callbacks run, and every lbus function they call
+ * on the handle fails). Returns 0 when every message was written, or, when
+ * some were not (lbus_unsent() before closing says how many): the
+ * connection's error (-ECONNRESET when it was lost) or -EAGAIN (the socket
+ * was full). Accepts NULL (returns 0).
+ */
+LBUS_API int lbus_close(lbus *bus);
 
 /* The client id the broker assigned to this connection. */
 LBUS_API uint64_t lbus_client_id(const lbus *bus);
@@ -144,26 +222,38 @@ LBUS_API uint64_t lbus_client_id(const lbus *bus);
  * frame); payloads must be somewhat smaller than this. */
 LBUS_API size_t lbus_max_frame(const lbus *bus);
 
+/* Messages (frames: publishes, sends, replies, requests) not written to the
+ * socket yet; once the connection is lost, the number lost with it. */
+LBUS_API size_t lbus_unsent(const lbus *bus);
+
 /* Text for a negative errno returned by this library. Never NULL. */
 LBUS_API const char *lbus_strerror(int err);
 
-/* Version of the library, "0.1.0". */
+/* Version of the library, e.g. "0.1.0": LBUS_VERSION_STRING of the lbus.h
+ * it was built with. */
 LBUS_API const char *lbus_version(void);
 
 /* ---- names --------------------------------------------------------------- */
 
-/* Own a unique name (e.g. "player" or "org.example.Player"). Blocks until the
- * broker answers. Returns 0, -EADDRINUSE if another client owns it, -EINVAL
- * for an invalid name. Owning it again is a no-op returning 0. */
+/* Own a unique name (e.g. "player" or "org.example.Player"). Waits for the
+ * broker's answer (the connection's timeout). Returns 0, -EADDRINUSE if
+ * another client owns it, -EINVAL for an invalid name, -ETIMEDOUT. Owning it
+ * again is a no-op returning 0. */
 LBUS_API int lbus_name_take(lbus *bus, const char *name);
 
-/* Give up a name. Blocks until the broker answers. 0 or -EPERM if you do not
- * own it. Names are also released when the connection closes. */
+/* lbus_name_take() without waiting: done (not NULL) runs once, from
+ * dispatch, with its result. Returns 0 or a negative errno (then done is
+ * never called). */
+LBUS_API int lbus_name_take_async(lbus *bus, const char *name, lbus_done_fn done, void *userdata);
+
+/* Give up a name. Waits for the broker (the connection's timeout). 0 or
+ * -EPERM if you do not own it. Names are also released when the connection
+ * closes. */
 LBUS_API int lbus_name_release(lbus *bus, const char *name);
 
-/* Does anybody own name? Blocks until the broker answers. Returns 1 and sets
- * *owner (if not NULL) to the owner's client id, 0 if nobody owns it, or a
- * negative errno. */
+/* Does anybody own name? Waits for the broker (the connection's timeout).
+ * Returns 1 and sets *owner (if not NULL) to the owner's client id, 0 if
+ * nobody owns it, or a negative errno. */
 LBUS_API int lbus_name_query(lbus *bus, const char *name, uint64_t *owner);
 
 /* ---- publish / subscribe ------------------------------------------------- */
@@ -171,29 +261,37 @@ LBUS_API int lbus_name_query(lbus *bus, const char *name, uint64_t *owner);
 /* Flags for lbus_publish(). */
 #define LBUS_RETAIN 0x1u  /* keep as the topic's retained message; an empty
 			   * payload clears it */
+#define LBUS_MORE 0x4u    /* more publishes follow at once: gather this one
+			   * in the output buffer (written when the buffer is
+			   * full, by the next publish without LBUS_MORE, or
+			   * lbus_flush()); for tight publish loops */
 
 /*
- * Publish len bytes of data on topic. The frame is buffered and written in
- * batches (when the buffer fills, on lbus_flush(), lbus_dispatch(), or any
- * blocking call), so a tight loop is fast; it never blocks for longer than
- * the broker takes to accept the bytes (while it waits it keeps reading
- * what the broker sends, so two clients publishing at each other cannot
- * deadlock, but it runs no callbacks: that input waits for the next
- * dispatch). Returns 0, -EINVAL for an invalid topic or unknown flags,
- * -EACCES for a reserved ('$') topic, -EMSGSIZE when the frame would exceed
- * the broker's maximum, or the connection's error once it is lost. Errors
- * the broker reports later (denied, retained store full) go to the error
- * handler (lbus_on_error).
+ * Publish len bytes of data on topic. Outside callbacks and without
+ * LBUS_MORE, the frame (with anything gathered before it) is written before
+ * this returns; inside callbacks, or with LBUS_MORE, it is gathered (see
+ * "Sending" above). It waits only while the socket is full, at most the
+ * connection's timeout, reading what the broker sends meanwhile (so two
+ * clients publishing at each other cannot deadlock) but running no
+ * callbacks: that input waits for the next dispatch. Returns 0, -EINVAL for
+ * an invalid topic or unknown flags, -EACCES for a reserved ('$') topic,
+ * -EMSGSIZE when the frame would exceed the broker's maximum, -ETIMEDOUT
+ * when the broker took nothing for the connection's timeout (the message
+ * then stays buffered: the next write sends it, lbus_close() reports it
+ * lost), or the connection's error once it is lost. Errors the broker
+ * reports later (denied, retained store full) go to the error handler
+ * (lbus_on_error).
  */
 LBUS_API int lbus_publish(lbus *bus, const char *topic, const void *data, size_t len, unsigned flags);
 
 /* What to do when this subscriber's queue in the broker is full. */
 enum lbus_policy {
-	LBUS_POLICY_DROP = 0,  /* drop new messages and report how many (msg->missed) */
-	LBUS_POLICY_BLOCK = 1, /* lossless: the broker pauses the publishers */
+	LBUS_POLICY_DROP = 0, /* drop new messages and report how many (msg->missed) */
+	LBUS_POLICY_BLOCK = 1 /* lossless: the broker pauses the publishers */
 };
 
 struct lbus_sub_opts {
+	size_t size;             /* sizeof(struct lbus_sub_opts) */
 	const char *group;       /* queue group name, NULL for none */
 	enum lbus_policy policy; /* default LBUS_POLICY_DROP */
 	bool responder;          /* also answer calls to matching topics: the
@@ -222,30 +320,43 @@ struct lbus_sub_opts {
 				  * again. 0: block for as long as it takes */
 };
 
+/* Defaults: no group, drop policy, not a responder, unlimited, no stall. */
+#define LBUS_SUB_OPTS_INIT { sizeof(struct lbus_sub_opts), NULL, LBUS_POLICY_DROP, false, 0, 0 }
+
 /*
  * Subscribe to a topic pattern ('+' one level, '#' as last level: any
  * number). fn (not NULL) is called for every matching message, retained
  * ones first (these may already arrive while lbus_subscribe() waits).
- * opts may be NULL. Blocks until the broker confirms. Returns the
- * subscription id (> 0), -EINVAL for an invalid pattern, group or policy, or
- * a negative errno.
+ * opts may be NULL (the defaults). Waits for the broker's confirmation (the
+ * connection's timeout). Returns 0 and sets *sub_id (if not NULL) to the
+ * subscription id, -EINVAL for an invalid pattern, group, policy or opts
+ * (size 0), -ETIMEDOUT (the library then forgets the subscription), or a
+ * negative errno.
  */
-LBUS_API int64_t lbus_subscribe(lbus *bus, const char *pattern, lbus_msg_fn fn, void *userdata,
-				const struct lbus_sub_opts *opts);
+LBUS_API int lbus_subscribe(lbus *bus, const char *pattern, lbus_msg_fn fn, void *userdata,
+			    const struct lbus_sub_opts *opts, uint64_t *sub_id);
 
-/* Cancel a subscription. Blocks until the broker confirms; messages the
- * broker queued to it before still reach fn while this waits (nothing routed
- * to it, e.g. in a queue group, is lost), unless this is called from a
- * callback of the same subscription: then they are discarded. No callback
- * for it runs after this returns. Returns 0 or -ENOENT for an unknown id (or
- * one already being cancelled). */
-LBUS_API int lbus_unsubscribe(lbus *bus, int64_t sub_id);
+/* lbus_subscribe() without waiting: sets *sub_id (if not NULL) at once, and
+ * done (not NULL) runs once, from dispatch, with the broker's verdict;
+ * deliveries may start before it. On an error the subscription is gone
+ * before done runs. Returns 0 or a negative errno (then done is never
+ * called). */
+LBUS_API int lbus_subscribe_async(lbus *bus, const char *pattern, lbus_msg_fn fn, void *userdata,
+				  const struct lbus_sub_opts *opts, uint64_t *sub_id, lbus_done_fn done,
+				  void *done_userdata);
 
-/* lbus_unsubscribe(), waiting at most timeout_ms (< 0: no limit) for the
- * broker. On -ETIMEDOUT the subscription is forgotten all the same: no
- * callback for it runs any more (what the broker still delivers to it is
- * discarded). */
-LBUS_API int lbus_unsubscribe_timeout(lbus *bus, int64_t sub_id, int timeout_ms);
+/* Cancel a subscription. Waits for the broker's confirmation (the
+ * connection's timeout); messages the broker queued to it before still
+ * reach fn while this waits (nothing routed to it, e.g. in a queue group, is
+ * lost), unless this is called from a callback of the same subscription:
+ * then they are discarded. No callback for it runs after this returns.
+ * Returns 0 or -ENOENT for an unknown id (or one already being cancelled).
+ * On -ETIMEDOUT the subscription is forgotten all the same: no callback for
+ * it runs any more (what the broker still delivers to it is discarded). */
+LBUS_API int lbus_unsubscribe(lbus *bus, uint64_t sub_id);
+
+/* lbus_unsubscribe() with its own timeout instead of the connection's. */
+LBUS_API int lbus_unsubscribe_timeout(lbus *bus, uint64_t sub_id, int timeout_ms);
 
 /* ---- messages to names --------------------------------------------------- */
 
@@ -255,11 +366,17 @@ LBUS_API int lbus_unsubscribe_timeout(lbus *bus, int64_t sub_id, int timeout_ms)
 
 /*
  * Send len bytes to the owner of name. By default waits for the broker's
- * verdict: 0 when queued to the owner, -ENXIO when nobody owns the name,
- * -EINVAL for an invalid name or unknown flags. With LBUS_NOWAIT it only
- * buffers the frame like lbus_publish().
+ * verdict (the connection's timeout): 0 when queued to the owner, -ENXIO
+ * when nobody owns the name, -EINVAL for an invalid name or unknown flags,
+ * -ETIMEDOUT. With LBUS_NOWAIT it only sends the frame, like lbus_publish().
  */
 LBUS_API int lbus_send(lbus *bus, const char *name, const void *data, size_t len, unsigned flags);
+
+/* lbus_send() without waiting, but with the verdict: done (not NULL) runs
+ * once, from dispatch, with what lbus_send() would have returned. Returns 0
+ * or a negative errno (then done is never called). */
+LBUS_API int lbus_send_async(lbus *bus, const char *name, const void *data, size_t len, lbus_done_fn done,
+			     void *userdata);
 
 /* Receive what is sent (lbus_send) to names this client owns. Calls never
  * arrive here (see lbus_on_call()). Replaces the previous handler; fn NULL
@@ -294,15 +411,17 @@ struct lbus_reply {
 
 /*
  * Call target (a name, or else a topic with a responder subscription) with a
- * request and wait up to timeout_ms (< 0: 30 s) for the reply. On 0, *reply
- * is a new reply to free with lbus_reply_free(). Returns -ESRCH when nobody
- * can answer (at once, not after the timeout: also when the name's owner
- * handles no calls), -ECONNABORTED when the responder disconnected,
- * -EREMOTEIO when the responder answered with lbus_reply_error(): then
- * *reply is set too, and (*reply)->error holds its reason; free it as well.
- * -ETIMEDOUT, -EINVAL when target is neither a valid name nor a valid topic
- * (or the broker refuses the call). On other errors *reply is NULL, so
- * calling lbus_reply_free(*reply) after any return is always right.
+ * request and wait up to timeout_ms for the reply (< 0: no limit; 0: fails
+ * with -ETIMEDOUT at once, sending nothing). The broker and the responder
+ * get the same timeout (msg->deadline_ms). On 0, *reply is a new reply to
+ * free with lbus_reply_free(). Returns -ESRCH when nobody can answer (at
+ * once, not after the timeout: also when the name's owner handles no
+ * calls), -ECONNABORTED when the responder disconnected, -EREMOTEIO when
+ * the responder answered with lbus_reply_error(): then *reply is set too,
+ * and (*reply)->error holds its reason; free it as well. -ETIMEDOUT,
+ * -EINVAL when target is neither a valid name nor a valid topic (or the
+ * broker refuses the call). On other errors *reply is NULL, so calling
+ * lbus_reply_free(*reply) after any return is always right.
  */
 LBUS_API int lbus_call(lbus *bus, const char *target, const void *data, size_t len, int timeout_ms,
 		       struct lbus_reply **reply);
@@ -317,12 +436,20 @@ typedef void (*lbus_reply_fn)(lbus *bus, int err, const struct lbus_reply *reply
 
 /*
  * Start a call and return at once; fn runs exactly once, from dispatch, with
- * the reply or the error (including -ETIMEDOUT after timeout_ms, < 0: 30 s,
- * and -ECONNRESET if the connection is lost). Many calls may be in flight.
- * Returns a call id (> 0) or a negative errno (then fn is never called).
+ * the reply or the error (including -ETIMEDOUT after timeout_ms, with the
+ * meaning of lbus_call(), and -ECONNRESET if the connection is lost),
+ * unless the call is cancelled first. Many calls may be in flight. Returns
+ * 0 and sets *call_id (if not NULL), or a negative errno (then fn is never
+ * called).
  */
-LBUS_API int64_t lbus_call_async(lbus *bus, const char *target, const void *data, size_t len, int timeout_ms,
-				 lbus_reply_fn fn, void *userdata);
+LBUS_API int lbus_call_async(lbus *bus, const char *target, const void *data, size_t len, int timeout_ms,
+			     lbus_reply_fn fn, void *userdata, uint64_t *call_id);
+
+/* Cancel an asynchronous call: its fn is not called, now or later (a reply
+ * that still arrives is discarded; the responder is not told). Returns 0, or
+ * -ENOENT when no such call is pending (it completed already: fn has run or
+ * is running). */
+LBUS_API int lbus_call_cancel(lbus *bus, uint64_t call_id);
 
 /* Receive calls (requests) addressed to names you own. Calls to a topic go
  * to the callback of the responder subscription they matched
@@ -333,14 +460,15 @@ LBUS_API int64_t lbus_call_async(lbus *bus, const char *target, const void *data
  * previous handler; fn NULL removes it. */
 LBUS_API void lbus_on_call(lbus *bus, lbus_msg_fn fn, void *userdata);
 
-/* Answer a call (msg->reply_token), now or later, once. Buffered like
- * publish. Returns 0, -EINVAL for token 0, -EMSGSIZE when the reply does not
- * fit the broker's maximum frame (answer with lbus_reply_error() then). */
+/* Answer a call (msg->reply_token), now or later, once. Sent like a
+ * publish (gathered inside callbacks, written at once outside them).
+ * Returns 0, -EINVAL for token 0, -EMSGSIZE when the reply does not fit the
+ * broker's maximum frame (answer with lbus_reply_error() then). */
 LBUS_API int lbus_reply(lbus *bus, uint64_t reply_token, const void *data, size_t len);
 
 /* Answer a call with a failure instead of a reply: the caller's lbus_call()
  * returns -EREMOTEIO with reason (one human-readable line, NULL for none;
- * copied) in its struct lbus_reply.error. Buffered like lbus_reply().
+ * copied) in its struct lbus_reply.error. Sent like lbus_reply().
  * Returns 0, -EINVAL for token 0, -EMSGSIZE for an overlong reason. */
 LBUS_API int lbus_reply_error(lbus *bus, uint64_t reply_token, const char *reason);
 
@@ -366,15 +494,18 @@ LBUS_API int lbus_fd(const lbus *bus);
 LBUS_API short lbus_events(const lbus *bus);
 
 /* Milliseconds until the library needs lbus_dispatch() for a timer (call
- * timeouts), or -1 for none. 0 when complete frames already wait in the
- * library's buffer (read while a publish waited for the socket, or left by
- * lbus_break()): the fd may not become readable for them, so call
- * lbus_dispatch() without waiting. */
+ * and request timeouts), or -1 for none. 0 when complete frames already
+ * wait in the library's buffer (read while a publish waited for the socket,
+ * or left by lbus_break()): the fd may not become readable for them, so
+ * call lbus_dispatch() without waiting. */
 LBUS_API int lbus_timeout(const lbus *bus);
 
 /*
  * Do all the work possible without blocking: write buffered output, read
- * what has arrived, run callbacks, expire calls. Returns the number of
+ * what has arrived, run callbacks, expire calls, then write what the
+ * callbacks sent (what a callback publishes, sends or replies is written at
+ * the end of this same call, not at the next one; only what the socket
+ * does not take at once waits, for POLLOUT). Returns the number of
  * messages handled (>= 0), or a negative errno when the connection is lost
  * (-ECONNRESET) or broken (e.g. -EPROTO, or the errno of the broker's fatal
  * error); after that only lbus_close() is useful. A lbus_break() from a
@@ -384,8 +515,8 @@ LBUS_API int lbus_dispatch(lbus *bus);
 
 /*
  * Simple blocking loop: poll and dispatch until timeout_ms passes (< 0: no
- * limit), lbus_break() is called, or an error. Returns 0 on timeout or break,
- * a negative errno on error.
+ * limit; 0: dispatch once), lbus_break() is called, or an error. Returns 1
+ * after lbus_break(), 0 on timeout, a negative errno on error.
  */
 LBUS_API int lbus_run(lbus *bus, int timeout_ms);
 
@@ -395,8 +526,9 @@ LBUS_API int lbus_run(lbus *bus, int timeout_ms);
  * call), it makes the next lbus_run() return at once. */
 LBUS_API void lbus_break(lbus *bus);
 
-/* Write all buffered output, waiting at most timeout_ms (< 0: no limit).
- * Returns 0, -ETIMEDOUT or a negative errno. */
+/* Write all buffered output, waiting at most timeout_ms (see "Timeouts").
+ * Returns 0, -ETIMEDOUT (lbus_unsent() messages remain), or the
+ * connection's error (then lbus_unsent() were lost). */
 LBUS_API int lbus_flush(lbus *bus, int timeout_ms);
 
 /* Round trip to the broker: returns once every frame sent before has been
@@ -410,7 +542,7 @@ enum lbus_monitor_kind {
 	LBUS_MON_SEND = 1,
 	LBUS_MON_CALL = 2,
 	LBUS_MON_REPLY = 3,
-	LBUS_MON_ERROR = 4, /* a call failed, or a send was refused (name: its
+	LBUS_MON_ERROR = 4  /* a call failed, or a send was refused (name: its
 			     * target): error holds the negative errno */
 };
 
@@ -434,7 +566,7 @@ typedef void (*lbus_monitor_fn)(lbus *bus, const struct lbus_monitor_event *ev, 
 
 /* Turn this connection into a monitor: from now on fn receives a copy of all
  * traffic whose topic matches pattern (NULL or "": everything, including
- * sends, calls and replies). Blocks until the broker confirms. Returns 0,
+ * sends, calls and replies). Waits for the broker's confirmation (the connection's timeout). Returns 0,
  * -EINVAL for an invalid pattern or fn NULL, or a negative errno. The event
  * and everything it points to are valid only during the callback. */
 LBUS_API int lbus_monitor(lbus *bus, const char *pattern, lbus_monitor_fn fn, void *userdata);
@@ -474,9 +606,10 @@ struct lbus_client_list {
 	size_t n_clients;
 };
 
-/* Ask the broker for every connected client. Blocks up to timeout_ms (< 0:
- * 5 s). On 0, *out is a new list to free with lbus_client_list_free(). */
-LBUS_API int lbus_list_clients(lbus *bus, int timeout_ms, struct lbus_client_list **out);
+/* Ask the broker for every connected client, waiting at most timeout_ms
+ * (see "Timeouts"). On 0, *out is a new list to free with
+ * lbus_client_list_free(). */
+LBUS_API int lbus_client_list_get(lbus *bus, int timeout_ms, struct lbus_client_list **out);
 LBUS_API void lbus_client_list_free(struct lbus_client_list *list);
 
 struct lbus_broker_stats {
@@ -500,9 +633,9 @@ struct lbus_stats {
 	size_t n_clients;
 };
 
-/* Ask the broker for its counters. Blocks up to timeout_ms (< 0: 5 s). On 0,
- * *out is new; free it with lbus_stats_free(). */
-LBUS_API int lbus_get_stats(lbus *bus, int timeout_ms, struct lbus_stats **out);
+/* Ask the broker for its counters, waiting at most timeout_ms (see
+ * "Timeouts"). On 0, *out is new; free it with lbus_stats_free(). */
+LBUS_API int lbus_stats_get(lbus *bus, int timeout_ms, struct lbus_stats **out);
 LBUS_API void lbus_stats_free(struct lbus_stats *stats);
 
 /* ---- presence ------------------------------------------------------------ */
