@@ -4,9 +4,11 @@
 #   proto/      includes only proto/ (and its generated lbus.pb-c.h);
 #   broker/     includes broker/ and proto/, never libclient/;
 #   libclient/  includes libclient/ and proto/, never broker/;
-#   tools/      includes only the public lbus.h and tools/' own headers;
-#   tests/      includes tests/, proto/, broker/, tools/ and lbus.h, never
-#               libclient/'s private headers.
+#   tools/      includes only the public lbus.h, tools/' own headers and
+#               descriptor.pb-c.h (generated from Google's descriptor.proto);
+#   tests/      includes tests/, proto/, broker/, tools/ (the unit tests of
+#               the CLI's protobuf walker) and lbus.h, never libclient/'s
+#               private headers.
 # Wire knowledge stays in proto/: broker/ and libclient/ call its codecs
 # (wire.h) and never the field-level protobuf primitives of pbwire.h.
 # One include style: a quoted include is a bare file name found through the
@@ -56,8 +58,8 @@ out=$(
 	check proto $proto_h
 	check broker $proto_h $(headers broker)
 	check libclient $proto_h $(headers libclient libclient/include)
-	check tools lbus.h $(headers tools)
-	check tests $proto_h $(headers broker tests tools) lbus.h
+	check tools lbus.h descriptor.pb-c.h $(headers tools)
+	check tests $proto_h $(headers broker tests tools) lbus.h descriptor.pb-c.h
 )
 if [ -n "$out" ]; then
 	printf '%s\n' "$out" >&2

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdlib.h>
 
 #include "cli.h"
 
@@ -19,26 +20,43 @@
 struct call_opts {
 	const char *file;
 	int64_t timeout_ms;
+	const char *encode, *decode; /* FILE.desc:pkg.Type */
+	struct cli_pb *request, *reply;
 };
 
 static int call_option(struct cli *cli, int opt, const char *arg, void *data)
 {
 	struct call_opts *o = data;
 
-	if (opt == 'f') {
+	switch (opt) {
+	case 'f':
 		o->file = arg;
 		return 0;
+	case 'E':
+		o->encode = arg;
+		return 0;
+	case 'D':
+		o->decode = arg;
+		return 0;
+	default:
+		return cli_parse_secs(cli, arg, &o->timeout_ms); /* 't' */
 	}
-	return cli_parse_secs(cli, arg, &o->timeout_ms); /* 't' */
 }
 
-/* Write the reply's payload and, unless it ends with one, a newline. */
-static int print_reply(const struct lbus_reply *reply)
+/* Write the reply's payload and, unless it ends with one, a newline; with
+ * --decode, its JSON (status 1 when it does not decode). */
+static int print_reply(const struct lbus_reply *reply, const struct cli_pb *pb, const char *target)
 {
 	const char *p = reply->data;
+	char *json;
 	int r;
 
-	if (reply->len == 0) {
+	if (pb) {
+		if (cli_pb_decode(cli_pb_type_for(pb, NULL), target, reply->data, reply->len, &json) < 0)
+			return CLI_REFUSED;
+		puts(json);
+		free(json);
+	} else if (reply->len == 0) {
 		putchar('\n');
 	} else {
 		fwrite(reply->data, 1, reply->len, stdout);
@@ -56,21 +74,48 @@ static int responder_failed(const char *target, const char *reason)
 	return CLI_REFUSED;
 }
 
+/* Read the request (encode it with --encode), call target, print the reply. */
+static int call_run(lbus *bus, const struct call_opts *o, const char *target, const char *message)
+{
+	struct lbus_reply *reply = NULL;
+	struct cli_buf b;
+	const void *data;
+	size_t len;
+	int status, r;
+
+	status = cli_payload(message, o->file, &b, &data, &len);
+	if (status == 0 && o->request)
+		status = cli_pb_encode(o->request,
+				       message	 ? "MESSAGE"
+				       : o->file ? o->file
+						 : "stdin",
+				       data, len, &data, &len);
+	if (status == 0) {
+		r = lbus_call(bus, target, data, len, (int)o->timeout_ms, &reply);
+		if (r == -EREMOTEIO && reply && reply->error)
+			status = responder_failed(target, reply->error);
+		else
+			status =
+			    r < 0 ? cli_fail(r, "call %s", target) : print_reply(reply, o->reply, target);
+	}
+	lbus_reply_free(reply);
+	cli_buf_free(&b);
+	return status;
+}
+
 int cli_call(struct cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"file", required_argument, NULL, 'f'},
 	    {"timeout", required_argument, NULL, 't'},
+	    {"encode", required_argument, NULL, 'E'},
+	    {"decode", required_argument, NULL, 'D'},
 	    CLI_COMMON_LONGOPTS,
 	    {0},
 	};
 	struct call_opts o = {.timeout_ms = CALL_DEFAULT_TIMEOUT_MS};
-	struct lbus_reply *reply = NULL;
-	struct cli_buf b;
-	const void *data;
-	size_t len;
 	lbus *bus;
-	int first, status, r;
+	int first, status;
 
 	if (!cli_parse_options(cli, argc, argv, "f:t:", longopts, call_option, &o, &first, &status))
 		return status;
@@ -82,18 +127,13 @@ int cli_call(struct cli *cli, int argc, char **argv)
 		return cli_usage_error(cli, "a MESSAGE argument excludes -f");
 	if (o.timeout_ms > INT_MAX)
 		o.timeout_ms = INT_MAX;
-	if ((status = cli_connect(cli, &bus)) != 0)
-		return status;
-	status = cli_payload(argc - first == 2 ? argv[first + 1] : NULL, o.file, &b, &data, &len);
-	if (status == 0) {
-		r = lbus_call(bus, argv[first], data, len, (int)o.timeout_ms, &reply);
-		if (r == -EREMOTEIO && reply && reply->error)
-			status = responder_failed(argv[first], reply->error);
-		else
-			status = r < 0 ? cli_fail(r, "call %s", argv[first]) : print_reply(reply);
+	if ((status = cli_pb_open(cli, o.encode, NULL, &o.request)) == 0 &&
+	    (status = cli_pb_open(cli, o.decode, NULL, &o.reply)) == 0 &&
+	    (status = cli_connect(cli, &bus)) == 0) {
+		status = call_run(bus, &o, argv[first], argc - first == 2 ? argv[first + 1] : NULL);
+		lbus_close(bus);
 	}
-	lbus_reply_free(reply);
-	cli_buf_free(&b);
-	lbus_close(bus);
+	cli_pb_free(o.request);
+	cli_pb_free(o.reply);
 	return status;
 }

@@ -215,9 +215,26 @@ int cli_watch_option(struct cli *cli, int opt, const char *arg, struct cli_watch
 	case 'j':
 		o->json = true;
 		return 0;
+	case 'D':
+		o->decode = arg;
+		return 0;
+	case 'M':
+		o->decode_map = arg;
+		return 0;
 	default:
 		return cli_usage_error(cli, "unexpected option");
 	}
+}
+
+int cli_watch_ready(const struct cli *cli, struct cli_watch_opts *o)
+{
+	return cli_pb_open(cli, o->decode, o->decode_map, &o->pb);
+}
+
+void cli_watch_deinit(struct cli_watch_opts *o)
+{
+	cli_pb_free(o->pb);
+	o->pb = NULL;
 }
 
 int cli_watch_run(struct cli_loop *loop, const struct cli_watch_opts *o, const uint64_t *count,

@@ -18,6 +18,7 @@
  * payload_base64), error and, for presence events, presence.
  */
 #include <inttypes.h>
+#include <stdlib.h>
 
 #include "cli.h"
 
@@ -48,7 +49,27 @@ static const char *event_target(const struct lbus_monitor_event *ev)
 	return ev->name && *ev->name ? ev->name : ev->topic ? ev->topic : "";
 }
 
-static void print_text(const struct lbus_monitor_event *ev, bool verbose)
+/* The decoded payload of ev (--decode) into *json, NULL when it has no
+ * type: errors carry a reason, not a message; replies have no topic and get
+ * the FILE:TYPE type. False when it has one and does not decode (reported). */
+static bool decode_event(const struct cli_pb *pb, const struct lbus_monitor_event *ev, char **json)
+{
+	const char *target = event_target(ev);
+	const struct pbs_message *type;
+	char label[64];
+
+	*json = NULL;
+	if (!pb || ev->kind == LBUS_MON_ERROR)
+		return true;
+	type = cli_pb_type_for(pb, *target ? target : NULL);
+	if (!type)
+		return true;
+	if (ev->kind == LBUS_MON_REPLY)
+		snprintf(label, sizeof(label), "reply #%" PRIu64, ev->call_id);
+	return cli_pb_decode(type, *target ? target : label, ev->data, ev->len, json) == 0;
+}
+
+static void print_text(const struct lbus_monitor_event *ev, bool verbose, const char *json)
 {
 	const char *target = event_target(ev);
 
@@ -75,12 +96,15 @@ static void print_text(const struct lbus_monitor_event *ev, bool verbose)
 			fputs(": ", stdout);
 			cli_print_text_payload(stdout, ev->data, ev->len);
 		}
-	} else if (!cli_print_presence_text(stdout, ev->topic, ev->data, ev->len))
+	} else if (json) {
+		fputs(json, stdout);
+	} else if (!cli_print_presence_text(stdout, ev->topic, ev->data, ev->len)) {
 		cli_print_text_payload(stdout, ev->data, ev->len);
+	}
 	putchar('\n');
 }
 
-static void print_json(const struct lbus_monitor_event *ev)
+static void print_json(const struct lbus_monitor_event *ev, const char *json)
 {
 	printf("{\"kind\":\"%s\",\"topic\":", kind_name(ev->kind));
 	cli_json_cstring(stdout, ev->topic);
@@ -93,7 +117,10 @@ static void print_json(const struct lbus_monitor_event *ev)
 	for (size_t i = 0; i < ev->n_receivers; i++)
 		printf("%s%" PRIu64, i ? "," : "", ev->receivers[i]);
 	fputs("],", stdout);
-	cli_json_payload(stdout, ev->data, ev->len);
+	if (json)
+		printf("\"message\":%s", json);
+	else
+		cli_json_payload(stdout, ev->data, ev->len);
 	if (ev->kind == LBUS_MON_ERROR) {
 		fputs(",\"error\":", stdout);
 		cli_json_cstring(stdout, lbus_strerror(ev->error));
@@ -106,12 +133,17 @@ static void monitor_on_event(lbus *bus, const struct lbus_monitor_event *ev, voi
 {
 	struct monitor_state *st = userdata;
 
+	char *json;
+
 	if (st->loop.stop)
 		return;
-	if (st->opts.json)
-		print_json(ev);
-	else
-		print_text(ev, st->opts.verbose);
+	if (decode_event(st->opts.pb, ev, &json)) {
+		if (st->opts.json)
+			print_json(ev, json);
+		else
+			print_text(ev, st->opts.verbose, json);
+		free(json);
+	}
 	if (++st->seen == st->opts.count)
 		cli_loop_stop(&st->loop);
 }
@@ -138,15 +170,16 @@ int cli_monitor(struct cli *cli, int argc, char **argv)
 	if (argc - first > 1)
 		return cli_usage_error(cli, "too many arguments (one PATTERN at most)");
 	pattern = argc - first == 1 ? argv[first] : NULL;
-	if ((status = cli_loop_signals()) != 0)
+	if ((status = cli_watch_ready(cli, &st.opts)) != 0)
 		return status;
-	if ((status = cli_connect(cli, &bus)) != 0)
-		return status;
-	cli_loop_init(&st.loop, bus, st.opts.timeout_ms);
-	if ((r = lbus_monitor(bus, pattern, monitor_on_event, &st)) < 0)
-		status = cli_fail(r, "monitor %s", pattern ? pattern : "#");
-	else
-		status = cli_watch_run(&st.loop, &st.opts, &st.seen, false);
-	lbus_close(bus);
+	if ((status = cli_loop_signals()) == 0 && (status = cli_connect(cli, &bus)) == 0) {
+		cli_loop_init(&st.loop, bus, st.opts.timeout_ms);
+		if ((r = lbus_monitor(bus, pattern, monitor_on_event, &st)) < 0)
+			status = cli_fail(r, "monitor %s", pattern ? pattern : "#");
+		else
+			status = cli_watch_run(&st.loop, &st.opts, &st.seen, false);
+		lbus_close(bus);
+	}
+	cli_watch_deinit(&st.opts);
 	return status;
 }

@@ -79,7 +79,7 @@ static void listen_on_msg(lbus *bus, const struct lbus_msg *msg, void *userdata)
 
 	if (st->loop.stop)
 		return;
-	cli_print_msg(st->fmt, msg, NULL);
+	cli_print_msg(st->fmt, msg, NULL, st->opts.pb);
 	if (++st->received == st->opts.count)
 		cli_loop_stop(&st->loop);
 }
@@ -98,17 +98,18 @@ int cli_listen(struct cli *cli, int argc, char **argv)
 	if (argc - first != 1)
 		return cli_usage_error(cli, "%s", argc - first < 1 ? "missing NAME" : "too many arguments");
 	st.fmt = cli_watch_format(&st.opts, CLI_FMT_SENDER);
-	if ((status = cli_loop_signals()) != 0)
+	if ((status = cli_watch_ready(cli, &st.opts)) != 0)
 		return status;
-	if ((status = cli_connect(cli, &bus)) != 0)
-		return status;
-	cli_loop_init(&st.loop, bus, st.opts.timeout_ms);
-	lbus_on_message(bus, listen_on_msg, &st);
-	if ((r = lbus_name_take(bus, argv[first])) < 0)
-		status = cli_fail(r, "take name %s", argv[first]);
-	else
-		status = cli_watch_run(&st.loop, &st.opts, &st.received, false);
-	lbus_close(bus);
+	if ((status = cli_loop_signals()) == 0 && (status = cli_connect(cli, &bus)) == 0) {
+		cli_loop_init(&st.loop, bus, st.opts.timeout_ms);
+		lbus_on_message(bus, listen_on_msg, &st);
+		if ((r = lbus_name_take(bus, argv[first])) < 0)
+			status = cli_fail(r, "take name %s", argv[first]);
+		else
+			status = cli_watch_run(&st.loop, &st.opts, &st.received, false);
+		lbus_close(bus);
+	}
+	cli_watch_deinit(&st.opts);
 	return status;
 }
 

@@ -16,6 +16,7 @@
  * Everything goes to stdout's buffer; cli-loop.c decides when it is flushed.
  */
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -155,12 +156,16 @@ static const char *kind_name(enum lbus_msg_kind kind)
 	}
 }
 
-static void print_json(const struct lbus_msg *msg)
+/* json: the decoded payload (--decode), or NULL for the payload itself. */
+static void print_json(const struct lbus_msg *msg, const char *json)
 {
 	fputs_unlocked("{\"topic\":", stdout);
 	cli_json_cstring(stdout, msg->topic);
 	fprintf(stdout, ",\"kind\":\"%s\",", kind_name(msg->kind));
-	cli_json_payload(stdout, msg->data, msg->len);
+	if (json)
+		fprintf(stdout, "\"message\":%s", json);
+	else
+		cli_json_payload(stdout, msg->data, msg->len);
 	fputs_unlocked(",\"sender\":", stdout);
 	cli_json_sender(stdout, &msg->sender);
 	if (msg->retained)
@@ -171,13 +176,20 @@ static void print_json(const struct lbus_msg *msg)
 	fputs_unlocked("}\n", stdout);
 }
 
-void cli_print_msg(enum cli_format fmt, const struct lbus_msg *msg, const char *pattern)
+void cli_print_msg(enum cli_format fmt, const struct lbus_msg *msg, const char *pattern,
+		   const struct cli_pb *pb)
 {
+	const struct pbs_message *type = cli_pb_type_for(pb, msg->topic);
+	char *json = NULL;
+
 	if (msg->missed)
 		fprintf(stderr, "lbus: warning: %" PRIu64 " messages dropped on %s\n", msg->missed,
 			pattern ? pattern : msg->topic);
+	if (type && cli_pb_decode(type, msg->topic, msg->data, msg->len, &json) < 0)
+		return;
 	if (fmt == CLI_FMT_JSON) {
-		print_json(msg);
+		print_json(msg, json);
+		free(json);
 		return;
 	}
 	if (fmt == CLI_FMT_TOPIC) {
@@ -187,7 +199,10 @@ void cli_print_msg(enum cli_format fmt, const struct lbus_msg *msg, const char *
 		cli_print_sender(stdout, &msg->sender);
 		putc_unlocked(' ', stdout);
 	}
-	if (!cli_print_presence_text(stdout, msg->topic, msg->data, msg->len) && msg->len)
+	if (json)
+		fputs_unlocked(json, stdout);
+	else if (!cli_print_presence_text(stdout, msg->topic, msg->data, msg->len) && msg->len)
 		fwrite_unlocked(msg->data, 1, msg->len, stdout);
 	putc_unlocked('\n', stdout);
+	free(json);
 }

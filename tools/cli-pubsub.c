@@ -41,6 +41,7 @@
 struct pub_opts {
 	bool lines, retain;
 	const char *file;
+	const char *encode; /* --encode FILE.desc:pkg.Type */
 	uint64_t count;
 };
 
@@ -48,7 +49,10 @@ struct pub_state {
 	lbus *bus;
 	const char *topic;
 	const struct pub_opts *opts;
-	int status; /* first error the broker reported later, else 0 */
+	struct cli_pb *pb;  /* --encode, else NULL */
+	const char *source; /* where the payloads come from, for errors */
+	uint64_t line;	    /* -l: the number of the current line */
+	int status;	    /* first error the broker reported later, else 0 */
 };
 
 static int pub_option(struct cli *cli, int opt, const char *arg, void *data)
@@ -64,6 +68,9 @@ static int pub_option(struct cli *cli, int opt, const char *arg, void *data)
 		return 0;
 	case 'f':
 		o->file = arg;
+		return 0;
+	case 'E':
+		o->encode = arg;
 		return 0;
 	default: /* 'n' */
 		return cli_parse_count(cli, arg, &o->count);
@@ -87,17 +94,35 @@ static void pub_on_error(lbus *bus, int err, const char *what, void *userdata)
 		fprintf(stderr, "lbus: publish to %s: %s\n", st->topic, lbus_strerror(err));
 }
 
+/* With --encode: replace the JSON text at *data with its encoding. 0 or an
+ * exit status (printed). */
+static int pub_encode(struct pub_state *st, const void **data, size_t *len)
+{
+	char label[512];
+
+	if (st->opts->lines)
+		snprintf(label, sizeof(label), "%s, line %" PRIu64, st->source, st->line);
+	else
+		snprintf(label, sizeof(label), "%s", st->source);
+	return cli_pb_encode(st->pb, label, *data, *len, data, len);
+}
+
 /* Publish one payload opts->count times, all but the last with LBUS_MORE
  * (gathered into one write), and the last too when more_follows (another
  * line of the same read). 0 or an exit status (printed). */
 static int pub_payload(struct pub_state *st, const void *data, size_t len, bool more_follows)
 {
 	unsigned flags = st->opts->retain ? LBUS_RETAIN : 0;
+	int r;
+
+	st->line++;
+	if (st->pb && (r = pub_encode(st, &data, &len)) != 0)
+		return r;
 
 	for (uint64_t i = 0; i < st->opts->count; i++) {
 		bool more = more_follows || i + 1 < st->opts->count;
-		int r = lbus_publish(st->bus, st->topic, data, len, flags | (more ? LBUS_MORE : 0));
 
+		r = lbus_publish(st->bus, st->topic, data, len, flags | (more ? LBUS_MORE : 0));
 		if (r < 0)
 			return cli_fail(r, "publish to %s", st->topic);
 	}
@@ -168,6 +193,7 @@ static int pub_run(struct pub_state *st, const char *message)
 	size_t len;
 	int fd = STDIN_FILENO, r;
 
+	st->source = message ? "MESSAGE" : o->file ? o->file : "stdin";
 	if (!o->lines) {
 		if ((r = cli_payload(message, o->file, &b, &data, &len)) != 0)
 			return r;
@@ -192,6 +218,7 @@ int cli_pub(struct cli *cli, int argc, char **argv)
 	    {"retain", no_argument, NULL, 'r'},
 	    {"file", required_argument, NULL, 'f'},
 	    {"count", required_argument, NULL, 'n'},
+	    {"encode", required_argument, NULL, 'E'},
 	    CLI_COMMON_LONGOPTS,
 	    {0},
 	};
@@ -208,15 +235,18 @@ int cli_pub(struct cli *cli, int argc, char **argv)
 	if (argc - first == 2 && (o.lines || o.file))
 		return cli_usage_error(cli, "a MESSAGE argument excludes -l and -f");
 	st.topic = argv[first];
-	if ((status = cli_connect(cli, &st.bus)) != 0)
+	if ((status = cli_pb_open(cli, o.encode, NULL, &st.pb)) != 0)
 		return status;
-	lbus_on_error(st.bus, pub_on_error, &st);
-	status = pub_run(&st, argc - first == 2 ? argv[first + 1] : NULL);
-	if (status == 0 && (r = lbus_sync(st.bus, -1)) < 0)
-		status = cli_fail(r, "publish to %s", st.topic);
-	if (status == 0)
-		status = st.status;
-	lbus_close(st.bus);
+	if ((status = cli_connect(cli, &st.bus)) == 0) {
+		lbus_on_error(st.bus, pub_on_error, &st);
+		status = pub_run(&st, argc - first == 2 ? argv[first + 1] : NULL);
+		if (status == 0 && (r = lbus_sync(st.bus, -1)) < 0)
+			status = cli_fail(r, "publish to %s", st.topic);
+		if (status == 0)
+			status = st.status;
+		lbus_close(st.bus);
+	}
+	cli_pb_free(st.pb);
 	return status;
 }
 
@@ -290,7 +320,7 @@ static void sub_on_msg(lbus *bus, const struct lbus_msg *msg, void *userdata)
 
 	if (st->done)
 		return;
-	cli_print_msg(st->opts->fmt, msg, one->pattern);
+	cli_print_msg(st->opts->fmt, msg, one->pattern, st->opts->watch.pb);
 	if (++st->received == st->opts->watch.count) {
 		cli_loop_stop(&st->loop);
 		st->done = !st->opts->sub.group;
@@ -393,9 +423,10 @@ int cli_sub(struct cli *cli, int argc, char **argv)
 	o.fmt = cli_watch_format(&o.watch, CLI_FMT_TOPIC);
 	if (argc - first < 1)
 		return cli_usage_error(cli, "missing PATTERN");
-	if ((status = cli_loop_signals()) != 0)
+	if ((status = cli_watch_ready(cli, &o.watch)) != 0)
 		return status;
-	if ((status = cli_connect(cli, &bus)) != 0)
-		return status;
-	return sub_run(bus, &st, argv + first, argc - first);
+	if ((status = cli_loop_signals()) == 0 && (status = cli_connect(cli, &bus)) == 0)
+		status = sub_run(bus, &st, argv + first, argc - first);
+	cli_watch_deinit(&o.watch);
+	return status;
 }

@@ -115,26 +115,40 @@ int cli_parse_count(const struct cli *cli, const char *arg, uint64_t *out);
  * milliseconds; prints a usage error and returns CLI_USAGE when invalid. */
 int cli_parse_secs(const struct cli *cli, const char *arg, int64_t *ms_out);
 
+struct cli_pb;
+
 /* The options of the commands that print messages (sub, listen, monitor):
- * -n N, -t SECS, -v, --json (option character 'j'). */
+ * -n N, -t SECS, -v, --json (option character 'j'), --decode SPEC ('D'),
+ * --decode-map FILE ('M'). */
 struct cli_watch_opts {
 	uint64_t count;	    /* 0: no limit */
 	int64_t timeout_ms; /* -1: none */
 	bool verbose, json;
+	const char *decode, *decode_map; /* as given */
+	struct cli_pb *pb;		 /* loaded by cli_watch_ready(), or NULL */
 };
 
 #define CLI_WATCH_SHORTOPTS "n:t:v"
 /* clang-format off */
 #define CLI_WATCH_LONGOPTS \
 	{ "count", required_argument, NULL, 'n' }, { "timeout", required_argument, NULL, 't' }, \
-	{ "verbose", no_argument, NULL, 'v' }, { "json", no_argument, NULL, 'j' }
+	{ "verbose", no_argument, NULL, 'v' }, { "json", no_argument, NULL, 'j' }, \
+	{ "decode", required_argument, NULL, 'D' }, { "decode-map", required_argument, NULL, 'M' }
 /* clang-format on */
 
 /* Initialise o to its defaults (no limits, plain output). */
 void cli_watch_init(struct cli_watch_opts *o);
 
-/* Handle one of -n, -t, -v, --json: 0 or CLI_USAGE (printed). */
+/* Handle one of -n, -t, -v, --json, --decode, --decode-map: 0 or CLI_USAGE
+ * (printed). */
 int cli_watch_option(struct cli *cli, int opt, const char *arg, struct cli_watch_opts *o);
+
+/* After the options: load what --decode names into o->pb. 0 or an exit
+ * status (printed). */
+int cli_watch_ready(const struct cli *cli, struct cli_watch_opts *o);
+
+/* Free what cli_watch_ready() loaded. */
+void cli_watch_deinit(struct cli_watch_opts *o);
 
 /* A growable byte buffer. */
 struct cli_buf {
@@ -245,8 +259,12 @@ enum cli_format cli_watch_format(const struct cli_watch_opts *o, enum cli_format
 
 /* Print one delivered message to stdout in format fmt. Presence events
  * ($lbus/...) are shown decoded. Warns on stderr when msg->missed > 0;
- * pattern names the subscription in that warning. */
-void cli_print_msg(enum cli_format fmt, const struct lbus_msg *msg, const char *pattern);
+ * pattern names the subscription in that warning. With pb (--decode), a
+ * payload whose topic has a type is printed as its JSON (in JSON format, as
+ * a "message" member instead of "payload"); one that does not decode is
+ * reported on stderr and nothing goes to stdout. */
+void cli_print_msg(enum cli_format fmt, const struct lbus_msg *msg, const char *pattern,
+		   const struct cli_pb *pb);
 
 /* Write "ID" or "ID(NAME)" for a sender. */
 void cli_print_sender(FILE *f, const struct lbus_sender *s);
@@ -287,3 +305,33 @@ void cli_json_payload(FILE *f, const void *data, size_t len);
 
 /* Write a quoted JSON array of strings. */
 void cli_json_string_array(FILE *f, const char *const *v, size_t n);
+
+/* ---- cli-proto.c: protobuf payloads (--decode, --decode-map, --encode) -- */
+
+struct pbs_message;
+
+/*
+ * Load spec ("FILE.desc:pkg.Type", or "FILE.desc" with a map_file) and the
+ * mapping file map_file (may be NULL) into *out; both NULL leaves *out NULL.
+ * Prints the error and returns CLI_USAGE (or 1 out of memory), else 0.
+ */
+int cli_pb_open(const struct cli *cli, const char *spec, const char *map_file, struct cli_pb **out);
+
+void cli_pb_free(struct cli_pb *pb);
+
+/* The message type of payloads on topic (or to the name topic): the first
+ * matching map line, else the FILE:TYPE type; NULL for none, for presence
+ * events and when pb is NULL. A NULL topic (a reply) gets the FILE:TYPE type. */
+const struct pbs_message *cli_pb_type_for(const struct cli_pb *pb, const char *topic);
+
+/* Decode a payload of type as one line of JSON into *json (allocated, free
+ * it). On failure prints "lbus: LABEL: cannot decode TYPE: why" and returns
+ * a negative errno. */
+int cli_pb_decode(const struct pbs_message *type, const char *label, const void *data, size_t len,
+		  char **json);
+
+/* Encode len bytes of JSON text as the FILE:TYPE type of pb; *data, *out_len
+ * stay valid until the next call. On failure prints "lbus: LABEL: cannot
+ * encode TYPE: why" and returns CLI_REFUSED, else 0. */
+int cli_pb_encode(struct cli_pb *pb, const char *label, const void *text, size_t len, const void **data,
+		  size_t *out_len);

@@ -2,9 +2,14 @@
 # SPDX-License-Identifier: MIT
 # Install the Debian packages lbus needs to build and test, if any is missing.
 # Used by tools/demo.sh and tools/check.sh; safe to run again.
+# libjson-c-dev: the lbus CLI parses JSON for --encode. libprotobuf-dev: only
+# its descriptor.proto, compiled with protoc-c (no C++ is built or linked).
+# protobuf-compiler (protoc) makes the tests' descriptor set, and
+# python3-protobuf is their oracle of the JSON mapping. libmosquitto-dev builds
+# lbus-bridge; mosquitto (broker and clients) and openssl serve its tests.
 set -eu
 
-pkgs="gcc g++ pkg-config meson ninja-build protobuf-c-compiler libprotobuf-c-dev libcmocka-dev valgrind scdoc bash-completion
+pkgs="gcc g++ pkg-config meson ninja-build protobuf-c-compiler libprotobuf-c-dev libcmocka-dev valgrind scdoc bash-completion libjson-c-dev libprotobuf-dev protobuf-compiler python3-protobuf
 libmosquitto-dev mosquitto mosquitto-clients openssl"
 missing=""
 for p in $pkgs; do

@@ -27,7 +27,20 @@ struct cli_command {
 	"  -v, --verbose     prefix each line with the " what " and a space\n"                               \
 	"      --json        one JSON object per line: topic, kind, payload (or\n"                           \
 	"                    payload_base64 when not UTF-8), sender {id, name, pid,\n"                       \
-	"                    uid, gid}, and retained, missed, presence when they apply\n"
+	"                    uid, gid}, and retained, missed, presence when they apply\n" DECODE_OPTS
+
+/* The protobuf options of sub, listen and monitor. */
+#define DECODE_OPTS                                                                                          \
+	"      --decode FILE.desc:pkg.Type  print each payload as one line of JSON\n"                        \
+	"                    (protobuf's JSON mapping) of message type pkg.Type, from\n"                     \
+	"                    the descriptor set FILE.desc (see PROTOBUF PAYLOADS in\n"                       \
+	"                    lbus(1)); with --json, in a \"message\" member instead of\n"                    \
+	"                    \"payload\". A payload that does not decode is reported\n"                      \
+	"                    on stderr, and counts for -n\n"                                                 \
+	"      --decode-map MAP  the type per topic: MAP has lines PATTERN = pkg.Type\n"                     \
+	"                    (the first matching line wins; '#' starts a comment line),\n"                   \
+	"                    with --decode FILE.desc (its :pkg.Type, if any, for the\n"                      \
+	"                    topics no line matches; others are printed as they are)\n"
 
 static const struct cli_command commands[] = {
     {"pub", cli_pub, "publish a message on a topic",
@@ -39,8 +52,13 @@ static const struct cli_command commands[] = {
      "  -f, --file FILE   the payload is the contents of FILE (binary-safe)\n"
      "  -n, --count N     publish it N times (each line, with -l)\n"
      "  -r, --retain      keep it as the topic's retained message (an empty\n"
-     "                    payload clears it)\n\n"
-     "Status 1 when FILE (or stdin) cannot be read; nothing is published.\n"},
+     "                    payload clears it)\n"
+     "      --encode FILE.desc:pkg.Type  the payload (each line, with -l) is JSON\n"
+     "                    in protobuf's JSON mapping: publish it encoded as message\n"
+     "                    type pkg.Type of the descriptor set FILE.desc\n\n"
+     "Status 1 when FILE (or stdin) cannot be read; nothing is published.\n"
+     "With --encode, status 1 when the JSON does not fit the type (the lines\n"
+     "before it are published).\n"},
     {"sub", cli_sub, "print the messages published on topic patterns",
      "Usage: lbus sub PATTERN... [OPTION...]\n"
      "Print the payload of every message on the PATTERNs, then a newline.\n"
@@ -82,7 +100,11 @@ static const struct cli_command commands[] = {
      "Status 1 when nobody answers, the responder went away or reported a\n"
      "failure (\"responder failed: REASON\"), 4 on timeout.\n\n"
      "  -f, --file FILE   the request is the contents of FILE\n"
-     "  -t, --timeout SECS  wait at most SECS seconds (default 30)\n"},
+     "  -t, --timeout SECS  wait at most SECS seconds (default 30)\n"
+     "      --encode FILE.desc:pkg.Type  the request is JSON: send it encoded as\n"
+     "                    protobuf message type pkg.Type (descriptor set FILE.desc)\n"
+     "      --decode FILE.desc:pkg.Type  print the reply as one line of JSON of\n"
+     "                    message type pkg.Type (status 1 if it does not decode)\n"},
     {"serve", cli_serve, "own a name and answer calls by running a command",
      "Usage: lbus serve NAME [OPTION...] -- COMMAND [ARG...]\n"
      "Own NAME; for each call, run COMMAND (no shell) with the request on its\n"
@@ -125,7 +147,9 @@ static const struct cli_command commands[] = {
      "  -n, --count N     exit after N events\n"
      "  -t, --timeout SECS  exit after SECS seconds (status 0)\n"
      "  -v, --verbose     also show the sender's pid and uid\n"
-     "      --json        one JSON object per event\n"},
+     "      --json        one JSON object per event\n" DECODE_OPTS
+     "                    (replies, which have no topic, get the pkg.Type given\n"
+     "                    to --decode; errors are never decoded)\n"},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
