@@ -3,21 +3,31 @@
  * The broker's event loop and life cycle (see broker.h).
  *
  * One thread, one epoll set, level-triggered. epoll data points either at a
- * client or at one of two broker-owned sentinels (the listener and the
- * signalfd). A loop turn:
- *   1. epoll_wait (timeout: 0 when unblocked publishers are ready, 1 s when
- *      deadlines are pending or we are stopping, else infinite);
- *   2. handle the events: accept, signals, client input/output;
- *   3. re-process the input of publishers that were unblocked (ready list);
- *   4. write the output queued during the turn (flush list);
- *   5. once a second, time out clients whose hello/frame deadline passed
- *      (only clients on the deadline list are looked at);
- *   6. free the clients closed during the turn (graveyard), so a client can
- *      be closed from anywhere, including its own handlers.
+ * connection (struct conn, conn.h) or at one of two broker-owned sentinels
+ * (the listener and the signalfd). A loop turn:
+ *   1. epoll_wait; timeout: 0 when resumed publishers are ready;
+ *      BROKER_STOP_POLL_MS while stopping; else the sooner of the sweep
+ *      period (BROKER_SWEEP_MS, while any conn has a deadline) and the
+ *      next call deadline; infinite when there is neither;
+ *   2. handle the events: accept (accept.c), signals, connection input and
+ *      output (conn.c, which reports frames to the peers, peer.c);
+ *   3. fail the calls whose deadline passed;
+ *   4. end the turn: publish presence events, re-process the input of
+ *      publishers that were resumed (ready list), write the output queued
+ *      during the turn (flush list), repeated until nothing new is raised;
+ *      free the expired subscriptions and the peers closed during the turn
+ *      (graveyard), so a peer can be closed from anywhere, including its
+ *      own handlers;
+ *   5. at most once per BROKER_SWEEP_MS, report the conns whose deadline
+ *      passed (hello, partial frame, a waiting publisher's recheck; only
+ *      conns on the deadline list are looked at), and end the turn again.
  *
- * Signals arrive through a signalfd: SIGTERM/SIGINT start the shutdown (stop
- * accepting and reading, remove the socket, flush queues for at most
- * shutdown_timeout, 2 s by default),
+ * Signals arrive through a signalfd: SIGTERM/SIGINT start the shutdown: stop
+ * accepting (the socket is removed) and reading, then keep turning the loop,
+ * waking at least every BROKER_STOP_POLL_MS, until every out queue is
+ * written or shutdown_timeout (2 s by default) has passed, whichever comes
+ * first; what is still queued then is dropped when broker_deinit() closes
+ * the peers.
  * SIGHUP reloads the configuration. SIGPIPE is ignored; writes also use
  * MSG_NOSIGNAL.
  */
@@ -28,12 +38,13 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "broker.h"
 #include "callreply.h"
-#include "client.h"
+#include "accept.h"
+#include "clock.h"
+#include "peer.h"
 #include "notify.h"
 #include "lbus-limits.h"
 #include "subscription.h"
@@ -41,13 +52,8 @@
 #define BROKER_EVENTS 64
 #define BROKER_SWEEP_MS 1000
 
-int64_t broker_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#define BROKER_STOP_POLL_MS 100
+#define BROKER_ERR_MAX 512 /* room for a configuration error message */
 
 static int broker_epoll_add(struct broker *b, int fd, void *ptr)
 {
@@ -73,24 +79,31 @@ static int broker_signals_init(struct broker *b)
 
 static int broker_state_init(struct broker *b)
 {
-	list_init(&b->clients);
-	list_init(&b->flush);
-	list_init(&b->ready);
-	list_init(&b->deadlines);
+	list_init(&b->peers);
 	list_init(&b->graveyard);
 	list_init(&b->expired_subs);
-	b->next_client_id = 1;
+	b->next_peer_id = 1;
 	msgpool_init(&b->pool);
-	lbus_rbuf_init(&b->scratch);
+	conn_loop_init(&b->conns, -1, &b->pool, &peer_conn_ops);
 	groups_init(&b->groups);
 	retained_init(&b->retained, LBUS_DEFAULT_RETAINED_MAX);
 	calls_init(&b->calls);
 	monitors_init(&b->monitors);
 	presence_init(&b->presence);
+	names_init(&b->names);
+	routes_init(&b->routes);
 	uid_limits_init(&b->uid_limits);
-	if (trie_init(&b->subs) < 0 || names_init(&b->names) < 0 || router_init(&b->router, &b->pool) < 0)
+	if (trie_init(&b->subs) < 0 || router_init(&b->router, &b->pool) < 0)
 		return -ENOMEM;
 	return 0;
+}
+
+/* Hand the limits of b->cfg to the modules that keep a copy. */
+static void broker_apply_config(struct broker *b)
+{
+	retained_set_max(&b->retained, b->cfg.retained_max);
+	b->conns.max_queue = b->cfg.max_queue;
+	b->conns.frame_timeout_ms = b->cfg.frame_timeout_ms;
 }
 
 int broker_config_init(struct broker *b, const struct broker_options *opts, char *err, size_t errlen)
@@ -116,7 +129,7 @@ int broker_config_init(struct broker *b, const struct broker_options *opts, char
 
 int broker_init(struct broker *b, const struct broker_options *opts)
 {
-	char err[512];
+	char err[BROKER_ERR_MAX];
 	int ret;
 
 	memset(b, 0, sizeof(*b));
@@ -132,13 +145,14 @@ int broker_init(struct broker *b, const struct broker_options *opts)
 	}
 	if (b->config_path)
 		log_msg(&b->log, LOG_INFO, "configuration read from %s", b->config_path);
-	retained_set_max(&b->retained, b->cfg.retained_max);
 	b->uid = geteuid();
-	b->started_ms = (uint64_t)broker_now_ms();
-	b->last_sweep_ms = broker_now_ms();
+	b->started_ms = (uint64_t)clock_now_ms();
+	b->last_sweep_ms = clock_now_ms();
 	b->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (b->epfd < 0)
 		return -errno;
+	b->conns.epfd = b->epfd;
+	broker_apply_config(b);
 	ret = broker_signals_init(b);
 	if (ret < 0)
 		return ret;
@@ -155,7 +169,7 @@ int broker_init(struct broker *b, const struct broker_options *opts)
 static void broker_reload(struct broker *b)
 {
 	struct config cfg;
-	char err[512];
+	char err[BROKER_ERR_MAX];
 	int ret;
 
 	if (!b->config_path && b->config_optional)
@@ -178,7 +192,7 @@ static void broker_reload(struct broker *b)
 			log_msg(&b->log, LOG_NOTICE, "socket_mode changes take effect at the next start");
 		cfg.socket_mode = b->cfg.socket_mode;
 		b->cfg = cfg;
-		retained_set_max(&b->retained, cfg.retained_max);
+		broker_apply_config(b);
 		log_msg(&b->log, LOG_INFO, "configuration reloaded from %s", b->config_path);
 	}
 	notify_send("READY=1");
@@ -193,10 +207,11 @@ static void broker_stop(struct broker *b)
 	log_msg(&b->log, LOG_INFO, "shutting down");
 	notify_send("STOPPING=1");
 	b->stopping = true;
-	b->stop_deadline_ms = broker_now_ms() + b->cfg.shutdown_timeout_ms;
+	b->stop_deadline_ms = clock_now_ms() + b->cfg.shutdown_timeout_ms;
 	listener_close(&b->listener);
-	for (l = b->clients.next; l != &b->clients; l = l->next)
-		client_update_events(container_of(l, struct client, link));
+	conn_loop_stop(&b->conns);
+	for (l = b->peers.next; l != &b->peers; l = l->next)
+		conn_update_events(&container_of(l, struct peer, link)->conn);
 }
 
 static void broker_on_signal(struct broker *b)
@@ -211,48 +226,25 @@ static void broker_on_signal(struct broker *b)
 	}
 }
 
-static void broker_sweep(struct broker *b, int64_t now)
-{
-	struct list *l, *tmp;
-
-	b->last_sweep_ms = now;
-	list_for_each_safe(l, tmp, &b->deadlines) {
-		struct client *c = container_of(l, struct client, deadline_link);
-
-		if (c->deadline_ms > now)
-			continue;
-		if (c->blocked_on)
-			client_wait_recheck(c);
-		else if (c->state == CLIENT_HELLO)
-			client_fatal(c, NULL, LBUS__ERROR_CODE__ERR_TIMEOUT, "no hello within %u ms",
-				     b->cfg.hello_timeout_ms);
-		else
-			client_fatal(c, NULL, LBUS__ERROR_CODE__ERR_TIMEOUT, "frame incomplete after %u ms",
-				     b->cfg.frame_timeout_ms);
-	}
-}
-
 /* Steps 3, 4 and 6 of the loop turn. */
 static void broker_end_turn(struct broker *b)
 {
 	do {
 		presence_flush(b);
-		while (!list_empty(&b->ready))
-			client_resume(container_of(b->ready.next, struct client, ready_link));
-		while (!list_empty(&b->flush))
-			client_flush(container_of(b->flush.next, struct client, flush_link));
-	} while (presence_pending(&b->presence) || !list_empty(&b->ready)); /* raised by clients closed meanwhile */
+		conn_loop_run_ready(&b->conns);
+		conn_loop_flush(&b->conns);
+	} while (presence_pending(&b->presence) || !list_empty(&b->conns.ready)); /* raised by peers closed meanwhile */
 	sub_free_expired(b);
 	while (!list_empty(&b->graveyard))
-		client_free(container_of(b->graveyard.next, struct client, link));
+		peer_free(container_of(b->graveyard.next, struct peer, link));
 }
 
 static bool broker_all_flushed(const struct broker *b)
 {
 	const struct list *l;
 
-	for (l = b->clients.next; l != &b->clients; l = l->next)
-		if (!outq_empty(&container_of(l, struct client, link)->outq))
+	for (l = b->peers.next; l != &b->peers; l = l->next)
+		if (!outq_empty(&container_of(l, struct peer, link)->conn.outq))
 			return false;
 	return true;
 }
@@ -261,13 +253,13 @@ static int broker_timeout(const struct broker *b)
 {
 	int t, calls;
 
-	if (!list_empty(&b->ready))
+	if (!list_empty(&b->conns.ready))
 		return 0;
 	if (b->stopping)
-		return 100;
-	t = list_empty(&b->deadlines) ? -1 : BROKER_SWEEP_MS;
+		return BROKER_STOP_POLL_MS;
+	t = list_empty(&b->conns.deadlines) ? -1 : BROKER_SWEEP_MS;
 	if (calls_pending(&b->calls)) {
-		calls = callreply_timeout_ms(b, broker_now_ms());
+		calls = callreply_timeout_ms(b, clock_now_ms());
 		if (t < 0 || calls < t)
 			t = calls;
 	}
@@ -282,18 +274,19 @@ static void broker_turn(struct broker *b)
 
 	for (int i = 0; i < n; i++) {
 		if (ev[i].data.ptr == &b->listener)
-			client_accept_all(b);
+			accept_pending(b);
 		else if (ev[i].data.ptr == &b->sigfd)
 			broker_on_signal(b);
 		else
-			client_on_events(ev[i].data.ptr, ev[i].events);
+			conn_on_events(ev[i].data.ptr, ev[i].events);
 	}
 	if (calls_pending(&b->calls))
-		callreply_expire(b, broker_now_ms());
+		callreply_expire(b, clock_now_ms());
 	broker_end_turn(b);
-	now = broker_now_ms();
-	if (now - b->last_sweep_ms >= BROKER_SWEEP_MS && !list_empty(&b->deadlines)) {
-		broker_sweep(b, now);
+	now = clock_now_ms();
+	if (now - b->last_sweep_ms >= BROKER_SWEEP_MS && !list_empty(&b->conns.deadlines)) {
+		b->last_sweep_ms = now;
+		conn_loop_sweep(&b->conns, now);
 		broker_end_turn(b);
 	}
 	if (b->stopping && (broker_all_flushed(b) || now >= b->stop_deadline_ms))
@@ -312,8 +305,8 @@ int broker_run(struct broker *b)
 
 void broker_deinit(struct broker *b)
 {
-	while (!list_empty(&b->clients))
-		client_close(container_of(b->clients.next, struct client, link), "broker exiting");
+	while (!list_empty(&b->peers))
+		peer_close(container_of(b->peers.next, struct peer, link), "broker exiting");
 	broker_end_turn(b);
 	listener_close(&b->listener);
 	if (b->reserve_fd >= 0)
@@ -327,9 +320,10 @@ void broker_deinit(struct broker *b)
 	calls_deinit(&b->calls);
 	retained_deinit(&b->retained);
 	groups_deinit(&b->groups);
+	routes_deinit(&b->routes);
 	router_deinit(&b->router);
 	names_deinit(&b->names);
 	trie_deinit(&b->subs);
-	lbus_rbuf_deinit(&b->scratch);
+	conn_loop_deinit(&b->conns);
 	msgpool_deinit(&b->pool);
 }

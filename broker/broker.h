@@ -12,6 +12,7 @@
 
 #include "calls.h"
 #include "config.h"
+#include "conn.h"
 #include "groups.h"
 #include "connlimits.h"
 #include "list.h"
@@ -20,9 +21,11 @@
 #include "msgbuf.h"
 #include "monitor.h"
 #include "names.h"
+#include "peer.h"
 #include "presence.h"
 #include "frame.h"
 #include "retained.h"
+#include "route.h"
 #include "router.h"
 #include "trie.h"
 
@@ -32,8 +35,9 @@ struct broker_options {
 	bool verbose;            /* -v */
 };
 
+/* Counters of the whole broker (byte counters: conns). */
 struct broker_counters {
-	uint64_t msgs_in, msgs_out, bytes_in, bytes_out, dropped, errors;
+	struct peer_counters msgs; /* every peer's, summed (peer_count_*) */
 	uint64_t clients, clients_total;
 	/* connections and requests refused by a limit (connlimits.h) */
 	uint64_t refused_max_clients, refused_max_clients_per_uid, refused_max_names, refused_max_subscriptions;
@@ -56,24 +60,22 @@ struct broker {
 	uint64_t refusals_unlogged; /* refused since then, not logged one by one */
 	struct uid_limits uid_limits; /* live connections per uid */
 
-	struct list clients;     /* struct client.link, all live clients */
-	struct list flush;       /* clients with output to try writing now */
-	struct list ready;       /* unblocked publishers with buffered input */
-	struct list deadlines;   /* clients with a hello/frame deadline */
-	struct list graveyard;   /* closed clients, freed at the end of the turn */
-	struct list expired_subs; /* struct sub.client_link: reached max_msgs, freed at the end of the turn */
-	uint64_t next_client_id;
+	struct conn_loop conns;  /* the transport's shared state (conn.h) */
+	struct list peers;       /* struct peer.link, all live peers */
+	struct list graveyard;   /* closed peers, freed at the end of the turn */
+	struct list expired_subs; /* struct sub.peer_link: reached max_msgs, freed at the end of the turn */
+	uint64_t next_peer_id;
 
 	struct msgpool pool;     /* shared message bodies */
 	struct trie subs;        /* subscription index */
 	struct names names;      /* name registry */
+	struct routes routes;    /* cached routes by topic */
 	struct router router;    /* routing scratch state */
 	struct groups groups;    /* queue groups */
 	struct retained_store retained;
 	struct calls calls;      /* pending request/reply calls */
 	struct monitors monitors;
 	struct presence presence; /* $lbus/... events waiting for the end of the turn */
-	struct lbus_rbuf scratch; /* read buffer lent to whichever client reads (client.c) */
 
 	struct broker_counters ctr;
 	uint64_t started_ms;
@@ -94,8 +96,32 @@ int broker_config_init(struct broker *b, const struct broker_options *opts, char
 int broker_init(struct broker *b, const struct broker_options *opts);
 /* Run until SIGTERM/SIGINT; returns 0 after a clean shutdown, -errno on failure. */
 int broker_run(struct broker *b);
-/* Release everything, close all clients, remove the socket. */
+/* Release everything, close all peers, remove the socket. */
 void broker_deinit(struct broker *b);
 
-/* Monotonic milliseconds. */
-int64_t broker_now_ms(void);
+/* Message counters: per peer and for the broker, always moved together
+ * (inline: they are on the delivery path; here because they touch the
+ * broker). */
+static inline void peer_count_in(struct peer *c)
+{
+	c->ctr.msgs_in++;
+	c->broker->ctr.msgs.msgs_in++;
+}
+
+static inline void peer_count_out(struct peer *c)
+{
+	c->ctr.msgs_out++;
+	c->broker->ctr.msgs.msgs_out++;
+}
+
+static inline void peer_count_error(struct peer *c)
+{
+	c->ctr.errors++;
+	c->broker->ctr.msgs.errors++;
+}
+
+static inline void peer_count_drop(struct peer *c)
+{
+	c->ctr.dropped++;
+	c->broker->ctr.msgs.dropped++;
+}

@@ -11,7 +11,7 @@
  *     CallResult{ERR_NO_RESPONDERS} (ERR_INVALID for a target that is
  *     neither a name nor a topic, ERR_DENIED for a '$' topic);
  *  2. flow control as for a send (block): when the responder's queue cannot
- *     take the call, the caller waits (CLIENT_BLOCKED) and is re-run later;
+ *     take the call, the caller waits (PEER_BLOCKED) and is re-run later;
  *  3. remember token -> (caller, call_id, responder, deadline) and queue
  *     Deliver{sub_id, call, sender, call_token} to the responder; its body
  *     is the Call exactly as the caller sent it.
@@ -33,8 +33,12 @@
 #include <string.h>
 
 #include "broker.h"
+#include "clock.h"
 #include "callreply.h"
-#include "client.h"
+#include "answer.h"
+#include "peer.h"
+#include "refusal.h"
+#include "deliver.h"
 #include "dispatch.h"
 #include "monitor.h"
 #include "lbus-limits.h"
@@ -54,51 +58,37 @@ static struct msgbuf *result_encode(struct broker *b, const struct lbus_wire_res
 
 /* Queue r to the caller, whatever its queue holds (errors are small, and a
  * reply's room was checked by the caller of this). 0 or -ENOMEM. */
-static int result_queue(struct client *caller, const struct lbus_wire_result *r)
+static int result_queue(struct peer *caller, const struct lbus_wire_result *r)
 {
 	struct msgbuf *m = result_encode(caller->broker, r);
 
-	if (!m || client_queue(caller, m, NULL, 0) < 0)
+	if (!m || conn_queue(&caller->conn, m, NULL, 0) < 0)
 		return -ENOMEM;
-	caller->ctr.msgs_out++;
-	caller->broker->ctr.msgs_out++;
-	if (r->error) {
-		caller->ctr.errors++;
-		caller->broker->ctr.errors++;
-	}
+	peer_count_out(caller);
+	if (r->error)
+		peer_count_error(caller);
 	return 0;
 }
 
-static const char *error_reason(uint32_t code)
+/* Set r's error and reason from a refusal code or a failure (-errno). */
+static void result_set_error(struct lbus_wire_result *r, int code)
 {
-	switch (code) {
-	case LBUS__ERROR_CODE__ERR_NO_RESPONDERS:
-		return "no responders";
-	case LBUS__ERROR_CODE__ERR_RESPONDER_GONE:
-		return "the responder disconnected before replying";
-	case LBUS__ERROR_CODE__ERR_TIMEOUT:
-		return "no reply before the call's deadline";
-	case LBUS__ERROR_CODE__ERR_DENIED:
-		return "topics starting with $ are reserved";
-	case LBUS__ERROR_CODE__ERR_INVALID:
-		return "invalid call: target or call_id";
-	case LBUS__ERROR_CODE__ERR_RESPONDER_FAILED:
-		return "the responder failed";
-	default:
-		return "out of memory";
-	}
-}
+	struct refusal failure;
+	const struct refusal *why;
 
-/* Set r's error and its reason (a NUL-terminated string; NULL: the usual). */
-static void result_set_error(struct lbus_wire_result *r, uint32_t code, const char *reason)
-{
-	r->error = code;
-	r->reason = reason ? reason : error_reason(code);
+	if (code > 0) {
+		why = refusal_get(code);
+	} else {
+		failure = refusal_of_failure(code);
+		why = &failure;
+	}
+	r->error = why->errcode;
+	r->reason = why->reason;
 	r->reason_len = strlen(r->reason);
 }
 
 /* Tell monitors that a call (token 0: never routed) failed for caller. */
-static void monitor_call_error(struct broker *b, struct client *caller, uint64_t token, uint32_t code,
+static void monitor_call_error(struct broker *b, struct peer *caller, uint64_t token, uint32_t code,
 			       const struct lbus_wire_call *call)
 {
 	struct lbus_wire_monitor_event ev = { .kind = LBUS__MONITOR_KIND__MON_ERROR, .call_token = token,
@@ -115,17 +105,17 @@ static void monitor_call_error(struct broker *b, struct client *caller, uint64_t
 	monitor_emit(b, &ev);
 }
 
-/* Answer a call that cannot be routed, at once (reason NULL: the usual). */
-static int call_refuse(struct client *c, const struct lbus_wire_frame *f, const struct lbus_wire_call *call,
-		       uint32_t code, const char *reason)
+/* Answer a call that cannot be routed (a refusal code, or a failure), at
+ * once, with a CallResult. 0 or -ENOMEM. */
+static int call_refuse(struct peer *c, const struct lbus_wire_frame *f, const struct lbus_wire_call *call, int code)
 {
 	struct lbus_wire_result r = { .call_id = call->call_id, .req_id = f->req_id };
+	int ret;
 
-	result_set_error(&r, code, reason);
-
-	result_queue(c, &r);
-	monitor_call_error(c->broker, c, 0, code, call);
-	return 0;
+	result_set_error(&r, code);
+	ret = result_queue(c, &r);
+	monitor_call_error(c->broker, c, 0, r.error, call);
+	return ret;
 }
 
 /* ---- call --------------------------------------------------------------------- */
@@ -143,8 +133,8 @@ static size_t call_keep_responders(struct router *r)
 	return n;
 }
 
-/* Pick the responder: 0, or the ErrorCode to refuse the call with. */
-static uint32_t call_resolve(struct broker *b, const struct lbus_wire_call *call, struct client **to,
+/* Pick the responder: 0, a refusal (CALL_E_*, TOPIC_E_RESERVED) or -ENOMEM. */
+static int call_resolve(struct broker *b, const struct lbus_wire_call *call, struct peer **to,
 			     struct sub **sub)
 {
 	bool is_name = lbus_name_validate(call->target, call->target_len) == 0;
@@ -152,49 +142,52 @@ static uint32_t call_resolve(struct broker *b, const struct lbus_wire_call *call
 	struct name_owner *o;
 	size_t n;
 
+	int ret;
+
 	if (call->call_id == 0 || (!is_name && !is_topic))
-		return LBUS__ERROR_CODE__ERR_INVALID;
+		return CALL_E_INVALID;
 	if (is_name && (o = names_lookup(&b->names, call->target, call->target_len))) {
-		*to = container_of(o, struct client, names);
+		*to = container_of(o, struct peer, names);
 		*sub = NULL;
 		return 0;
 	}
 	if (!is_topic)
-		return LBUS__ERROR_CODE__ERR_NO_RESPONDERS;
+		return CALL_E_NO_RESPONDERS;
 	if (lbus_topic_is_reserved(call->target, call->target_len))
-		return LBUS__ERROR_CODE__ERR_DENIED;
-	if (router_targets(b, call->target, call->target_len) < 0)
-		return LBUS__ERROR_CODE__ERR_INTERNAL;
+		return TOPIC_E_RESERVED;
+	ret = router_targets(b, call->target, call->target_len);
+	if (ret < 0)
+		return ret;
 	n = call_keep_responders(&b->router);
 	if (n == 0)
-		return LBUS__ERROR_CODE__ERR_NO_RESPONDERS;
+		return CALL_E_NO_RESPONDERS;
 	*sub = b->router.subs[calls_pick(&b->calls, n)];
-	*to = (*sub)->client;
+	*to = (*sub)->peer;
 	return 0;
 }
 
-/* Queue the call to its responder under a new token. 0, or an ErrorCode. */
-static uint32_t call_route(struct client *c, const struct lbus_wire_frame *f, const struct lbus_wire_call *call,
-			   struct client *to, struct sub *sub)
+/* Queue the call to its responder under a new token. 0 or -ENOMEM. */
+static int call_route(struct peer *c, const struct lbus_wire_frame *f, const struct lbus_wire_call *call,
+		      struct peer *to, struct sub *sub)
 {
 	struct broker *b = c->broker;
 	uint32_t timeout = call->timeout_ms ? call->timeout_ms : LBUS_DEFAULT_CALL_TIMEOUT_MS;
 	struct msgbuf *body;
 	struct call *pc;
 
-	if (calls_add(&b->calls, &c->calls, call->call_id, &to->calls, (uint64_t)broker_now_ms() + timeout, &pc) < 0)
-		return LBUS__ERROR_CODE__ERR_INTERNAL;
+	if (calls_add(&b->calls, &c->calls, call->call_id, &to->calls, (uint64_t)clock_now_ms() + timeout, &pc) < 0)
+		return -ENOMEM;
 	body = msgbuf_new(&b->pool, lbus_wire_deliver_body_size(f->body_len, c->sender_len, pc->token));
 	if (!body) {
 		calls_remove(&b->calls, pc);
-		return LBUS__ERROR_CODE__ERR_INTERNAL;
+		return -ENOMEM;
 	}
 	body->len = (uint32_t)lbus_wire_deliver_body_encode(body->data, LBUS_D_CALL, f->body, f->body_len, c->sender,
 							    c->sender_len, pc->token);
-	if (!router_deliver_one(b, to, sub, body)) {
+	if (!deliver_one(b, to, sub, body)) { /* fits, has room: out of memory */
 		msgbuf_unref(body);
 		calls_remove(&b->calls, pc);
-		return LBUS__ERROR_CODE__ERR_INTERNAL;
+		return -ENOMEM;
 	}
 	msgbuf_unref(body);
 	if (b->monitors.count) {
@@ -215,72 +208,72 @@ static uint32_t call_route(struct client *c, const struct lbus_wire_frame *f, co
 	return 0;
 }
 
-int callreply_handle_call(struct client *c, const struct lbus_wire_frame *f)
+int callreply_handle_call(struct peer *c, const struct lbus_wire_frame *f)
 {
 	struct broker *b = c->broker;
 	struct lbus_wire_call call;
-	struct client *to;
+	struct peer *to;
 	struct sub *sub;
-	uint32_t code;
 	size_t need;
+	int ret;
 
 	if (lbus_wire_call_decode(f->body, f->body_len, &call) < 0)
-		return client_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable call");
+		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable call");
 	/* Upper bound of the Deliver: header + body with the longest token. */
 	need = OUTQ_HDR_MAX + lbus_wire_deliver_body_size(f->body_len, c->sender_len, UINT64_MAX);
 	for (;;) {
-		code = call_resolve(b, &call, &to, &sub);
-		if (code)
-			return call_refuse(c, f, &call, code, NULL);
-		if (!router_fits(to, need - OUTQ_HDR_MAX))
-			return call_refuse(c, f, &call, LBUS__ERROR_CODE__ERR_INVALID, "call too large for the responder");
-		if (!client_queue_full(to, need))
-			break;
-		client_write_now(to);
-		if (to->state == CLIENT_CLOSED)
-			continue; /* it went away: resolve again */
-		if (client_queue_full(to, need)) {
-			client_wait_on(c, to, 0);
-			return CLIENT_BLOCKED;
+		ret = call_resolve(b, &call, &to, &sub);
+		if (ret)
+			return call_refuse(c, f, &call, ret);
+		if (!deliver_fits(to, need - OUTQ_HDR_MAX))
+			return call_refuse(c, f, &call, CALL_E_TOO_LARGE);
+		if (!conn_make_room(&to->conn, need)) {
+			peer_wait_on(c, to, 0);
+			return PEER_BLOCKED;
 		}
-		break;
+		if (to->state != PEER_CLOSED)
+			break;
+		/* it went away while its queue was written: resolve again */
 	}
-	c->ctr.msgs_in++;
-	b->ctr.msgs_in++;
-	code = call_route(c, f, &call, to, sub);
-	return code ? call_refuse(c, f, &call, code, NULL) : 0;
+	peer_count_in(c);
+	ret = call_route(c, f, &call, to, sub);
+	return ret ? call_refuse(c, f, &call, ret) : 0;
 }
 
 /* ---- reply --------------------------------------------------------------------- */
 
-/* The responder's error as the caller sees it: ERR_NO_RESPONDERS (a client
- * that takes no calls) and ERR_RESPONDER_FAILED pass; any other code is the
- * responder's failure too (it cannot pose as the broker). */
-static uint32_t reply_error_code(uint32_t error)
+/* The responder's error as the caller sees it: 0 (none),
+ * CALL_E_NO_RESPONDERS (a client that takes no calls) or, for any other
+ * ErrorCode, CALL_E_RESPONDER_FAILED (it cannot pose as the broker). */
+static int reply_refusal(uint32_t error)
 {
-	if (error == LBUS__ERROR_CODE__ERR_NONE || error == LBUS__ERROR_CODE__ERR_NO_RESPONDERS)
-		return error;
-	return LBUS__ERROR_CODE__ERR_RESPONDER_FAILED;
+	if (error == LBUS__ERROR_CODE__ERR_NONE)
+		return 0;
+	if (error == LBUS__ERROR_CODE__ERR_NO_RESPONDERS)
+		return CALL_E_NO_RESPONDERS;
+	return CALL_E_RESPONDER_FAILED;
 }
 
-/* Fill r (call_id and sender already set) from the responder's Reply. */
+/* Fill r (call_id and sender already set) from the responder's Reply; the
+ * responder's reason, if it gave one, replaces the usual text. */
 static void result_from_reply(struct lbus_wire_result *r, const struct lbus_wire_reply *in)
 {
-	r->error = reply_error_code(in->error);
-	if (!r->error) {
+	int code = reply_refusal(in->error);
+
+	if (!code) {
 		r->payload = in->payload;
 		r->payload_len = in->payload_len;
-	} else if (in->reason_len) {
+		return;
+	}
+	result_set_error(r, code);
+	if (in->reason_len) {
 		r->reason = in->reason;
 		r->reason_len = in->reason_len;
-	} else {
-		result_set_error(r, r->error, NULL);
 	}
 }
 
 /* Tell monitors about a reply (an error reply is a MON_ERROR). */
-static void monitor_reply(struct client *c, struct client *caller, uint64_t token,
-			  const struct lbus_wire_result *r)
+static void monitor_reply(struct peer *c, struct peer *caller, uint64_t token, const struct lbus_wire_result *r)
 {
 	struct lbus_wire_monitor_event ev = {
 		.kind = r->error ? LBUS__MONITOR_KIND__MON_ERROR : LBUS__MONITOR_KIND__MON_REPLY,
@@ -292,69 +285,70 @@ static void monitor_reply(struct client *c, struct client *caller, uint64_t toke
 	monitor_emit(c->broker, &ev);
 }
 
-int callreply_handle_reply(struct client *c, const struct lbus_wire_frame *f)
+int callreply_handle_reply(struct peer *c, const struct lbus_wire_frame *f)
 {
 	struct broker *b = c->broker;
 	struct lbus_wire_result r = { .sender = c->sender, .sender_len = c->sender_len };
 	struct lbus_wire_reply in;
-	struct client *caller;
+	struct peer *caller;
 	struct call *pc;
+	int ret;
 
 	if (lbus_wire_reply_decode(f->body, f->body_len, &in) < 0)
-		return client_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable reply");
+		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable reply");
 	pc = calls_find(&b->calls, in.call_token);
 	if (!pc || pc->responder != &c->calls)
 		return 0; /* answered, expired, or not this client's: ignored */
-	caller = container_of(pc->caller, struct client, calls);
+	caller = container_of(pc->caller, struct peer, calls);
 	r.call_id = pc->call_id;
 	result_from_reply(&r, &in);
-	if (lbus_wire_result_frame_size(&r) - LBUS_FRAME_HEADER > caller->max_frame) {
+	if (lbus_wire_result_frame_size(&r) - LBUS_FRAME_HEADER > caller->conn.max_frame) {
 		r.payload_len = 0;
 		r.sender_len = 0;
-		result_set_error(&r, LBUS__ERROR_CODE__ERR_LIMIT, "reply larger than the caller's max_frame");
+		result_set_error(&r, CALL_E_REPLY_TOO_LARGE);
 	}
-	if (client_queue_full(caller, lbus_wire_result_frame_size(&r))) {
-		client_write_now(caller);
-		if (caller->state != CLIENT_CLOSED &&
-		    client_queue_full(caller, lbus_wire_result_frame_size(&r))) {
-			client_wait_on(c, caller, 0);
-			return CLIENT_BLOCKED;
-		}
-		if (caller->state == CLIENT_CLOSED)
-			return 0; /* its calls were dropped with it */
+	if (!conn_make_room(&caller->conn, lbus_wire_result_frame_size(&r))) {
+		peer_wait_on(c, caller, 0);
+		return PEER_BLOCKED;
 	}
-	c->ctr.msgs_in++;
-	b->ctr.msgs_in++;
-	if (result_queue(caller, &r) < 0) {
+	if (caller->state == PEER_CLOSED)
+		return 0; /* its calls were dropped with it */
+	peer_count_in(c);
+	ret = result_queue(caller, &r);
+	if (ret < 0) {
 		r.payload_len = 0;
-		result_set_error(&r, LBUS__ERROR_CODE__ERR_INTERNAL, NULL);
-		result_queue(caller, &r);
+		result_set_error(&r, ret);
+		ret = result_queue(caller, &r);
 	}
 	if (b->monitors.count)
 		monitor_reply(c, caller, in.call_token, &r);
 	calls_remove(&b->calls, pc);
+	if (ret < 0) /* the caller cannot even be told: it would wait forever */
+		peer_close(caller, "out of memory");
 	return 0;
 }
 
 /* ---- calls that end without a reply ---------------------------------------------- */
 
-/* calls_fn: tell the caller its call failed with the code in *ud. */
+/* calls_fn: tell the caller its call failed with the refusal code in *ud
+ * (out of memory: the caller's call library times out; no calls may be
+ * removed from here, so the caller cannot be closed). */
 static void call_fail(struct call *pc, void *ud)
 {
-	uint32_t code = *(const uint32_t *)ud;
-	struct client *caller = container_of(pc->caller, struct client, calls);
+	int code = *(const int *)ud;
+	struct peer *caller = container_of(pc->caller, struct peer, calls);
 	struct lbus_wire_result r = { .call_id = pc->call_id };
 
-	if (caller->state == CLIENT_CLOSED)
+	if (caller->state == PEER_CLOSED)
 		return;
-	result_set_error(&r, code, NULL);
+	result_set_error(&r, code);
 	result_queue(caller, &r);
-	monitor_call_error(caller->broker, caller, pc->token, code, NULL);
+	monitor_call_error(caller->broker, caller, pc->token, r.error, NULL);
 }
 
-void callreply_client_closed(struct client *c)
+void callreply_peer_closed(struct peer *c)
 {
-	uint32_t code = LBUS__ERROR_CODE__ERR_RESPONDER_GONE;
+	int code = CALL_E_RESPONDER_GONE;
 
 	calls_drop_caller(&c->broker->calls, &c->calls);
 	calls_drop_responder(&c->broker->calls, &c->calls, call_fail, &code);
@@ -362,7 +356,7 @@ void callreply_client_closed(struct client *c)
 
 void callreply_expire(struct broker *b, int64_t now_ms)
 {
-	uint32_t code = LBUS__ERROR_CODE__ERR_TIMEOUT;
+	int code = CALL_E_TIMEOUT;
 
 	if (calls_pending(&b->calls))
 		calls_expire(&b->calls, (uint64_t)now_ms, call_fail, &code);

@@ -9,15 +9,15 @@
 #include <stdint.h>
 
 struct broker;
-struct client;
+struct peer;
 struct lbus_wire_frame;
 
-int callreply_handle_call(struct client *c, const struct lbus_wire_frame *f);
-int callreply_handle_reply(struct client *c, const struct lbus_wire_frame *f);
+int callreply_handle_call(struct peer *c, const struct lbus_wire_frame *f);
+int callreply_handle_reply(struct peer *c, const struct lbus_wire_frame *f);
 
 /* c is closing: forget the calls it made; fail the calls it was answering
  * (ERR_RESPONDER_GONE to each caller, at once). */
-void callreply_client_closed(struct client *c);
+void callreply_peer_closed(struct peer *c);
 /* Fail every call whose deadline is <= now_ms with ERR_TIMEOUT. */
 void callreply_expire(struct broker *b, int64_t now_ms);
 /* Milliseconds until the next call deadline (0 if passed), -1 if none. */

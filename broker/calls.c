@@ -10,6 +10,8 @@
 
 #include "calls.h"
 
+#define CALLS_HEAP_MIN 16 /* first size of the deadline heap */
+
 void calls_init(struct calls *c)
 {
 	hashtab_init(&c->by_token);
@@ -80,7 +82,7 @@ static void heap_down(struct calls *c, size_t i)
 static int heap_push(struct calls *c, struct call *call)
 {
 	if (c->heap_len == c->heap_cap) {
-		size_t cap = c->heap_cap ? c->heap_cap * 2 : 16;
+		size_t cap = c->heap_cap ? c->heap_cap * 2 : CALLS_HEAP_MIN;
 		struct call **heap = realloc(c->heap, cap * sizeof(*heap));
 		if (!heap)
 			return -ENOMEM;

@@ -6,10 +6,14 @@
  * over its limit (a client that floods requests without reading the answers
  * waits for its own queue, like a blocked publisher, so memory stays bounded).
  */
+#include <errno.h>
 #include <stdbool.h>
 
+#include "answer.h"
 #include "broker.h"
-#include "client.h"
+#include "refusal.h"
+#include "answer.h"
+#include "peer.h"
 #include "dispatch.h"
 
 struct frame_handler {
@@ -35,27 +39,48 @@ static const struct frame_handler handlers[LBUS_K_MAX + 1] = {
 	[LBUS_K_MONITOR] = { monitor_handle_request, false },
 };
 
-int dispatch_frame(struct client *c, const uint8_t *frame, size_t len)
+_Static_assert(REFUSAL_FIRST > PEER_BLOCKED, "refusal codes and PEER_BLOCKED must differ");
+
+/*
+ * Answer what a handler returned (refusal.h): 0 and PEER_BLOCKED pass; a
+ * refusal becomes an Error naming the request; a failure (-errno) of a peer
+ * still open becomes ERR_INTERNAL. A peer that cannot even be told is closed.
+ */
+static int dispatch_answer(struct peer *c, const struct lbus_wire_frame *f, int r)
+{
+	if (r == 0 || r == PEER_BLOCKED)
+		return r;
+	if (c->state == PEER_CLOSED)
+		return r < 0 ? r : -EPIPE;
+	if (answer_refusal(c, f, r) == 0)
+		return 0;
+	log_msg(&c->broker->log, LOG_WARNING, "client %llu: out of memory for its answer; disconnecting",
+		(unsigned long long)c->id);
+	peer_close(c, "out of memory");
+	return -ENOMEM;
+}
+
+int dispatch_frame(struct peer *c, const uint8_t *frame, size_t len)
 {
 	const struct frame_handler *h;
 	struct lbus_wire_frame f;
 
 	if (lbus_wire_frame_scan(frame, len, &f) < 0)
-		return client_fatal(c, NULL, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable frame");
+		return answer_fatal(c, NULL, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable frame");
 	if (f.fds)
-		return client_fatal(c, &f, LBUS__ERROR_CODE__ERR_INVALID, "file descriptors are not supported");
+		return answer_fatal(c, &f, LBUS__ERROR_CODE__ERR_INVALID, "file descriptors are not supported");
 	if (f.kind == LBUS_K_NONE)
-		return client_fatal(c, &f, LBUS__ERROR_CODE__ERR_PROTOCOL, "frame without a known kind");
+		return answer_fatal(c, &f, LBUS__ERROR_CODE__ERR_PROTOCOL, "frame without a known kind");
 	h = &handlers[f.kind];
-	if (c->state == CLIENT_HELLO && !h->before_hello)
-		return client_fatal(c, &f, LBUS__ERROR_CODE__ERR_PROTOCOL, "expected hello, got %s",
+	if (c->state == PEER_HELLO && !h->before_hello)
+		return answer_fatal(c, &f, LBUS__ERROR_CODE__ERR_PROTOCOL, "expected hello, got %s",
 				    lbus_kind_name(f.kind));
 	if (!h->fn)
-		return client_fatal(c, &f, LBUS__ERROR_CODE__ERR_PROTOCOL, "unexpected %s frame",
+		return answer_fatal(c, &f, LBUS__ERROR_CODE__ERR_PROTOCOL, "unexpected %s frame",
 				    lbus_kind_name(f.kind));
-	if (c->state == CLIENT_READY && c->outq.bytes > c->broker->cfg.max_queue) {
-		client_wait_on(c, c, 0);
-		return CLIENT_BLOCKED;
+	if (c->state == PEER_READY && c->conn.outq.bytes > c->broker->cfg.max_queue) {
+		peer_wait_on(c, c, 0);
+		return PEER_BLOCKED;
 	}
-	return h->fn(c, &f);
+	return dispatch_answer(c, &f, h->fn(c, &f));
 }

@@ -18,11 +18,16 @@
 #include <unistd.h>
 
 #include "broker.h"
-#include "client.h"
+#include "clock.h"
+#include "answer.h"
+#include "peer.h"
+#include "refusal.h"
 #include "dispatch.h"
 #include "introspect.h"
 #include "lbus-limits.h"
 #include "subscription.h"
+
+#define INTROSPECT_PROC_PATH_MAX 64 /* "/proc/PID/comm" */
 
 /* Arrays behind one ClientList or Stats answer. */
 struct answer {
@@ -53,8 +58,8 @@ static int answer_alloc(struct broker *b, struct answer *a, bool list)
 	const struct list *l;
 
 	memset(a, 0, sizeof(*a));
-	for (l = b->clients.next; l != &b->clients; l = l->next) {
-		const struct client *c = container_of(l, struct client, link);
+	for (l = b->peers.next; l != &b->peers; l = l->next) {
+		const struct peer *c = container_of(l, struct peer, link);
 		a->nclients++;
 		a->nnames += c->names.count;
 		a->nsubs += c->nsubs;
@@ -82,20 +87,20 @@ fail:
 	return -ENOMEM;
 }
 
-static void fill_counters(Lbus__ClientCounters *out, const struct client *c)
+static void fill_counters(Lbus__ClientCounters *out, const struct peer *c)
 {
 	lbus__client_counters__init(out);
 	out->msgs_in = c->ctr.msgs_in;
 	out->msgs_out = c->ctr.msgs_out;
-	out->bytes_in = c->ctr.bytes_in;
-	out->bytes_out = c->ctr.bytes_out;
+	out->bytes_in = c->conn.bytes_in;
+	out->bytes_out = c->conn.bytes_out;
 	out->dropped = c->ctr.dropped;
 	out->errors = c->ctr.errors;
 }
 
 /* Fill info for c, taking its names and subscriptions from the arrays at
  * *name_i and *sub_i. */
-static void fill_info(struct answer *a, size_t i, const struct client *c, size_t *name_i, size_t *sub_i)
+static void fill_info(struct answer *a, size_t i, const struct peer *c, size_t *name_i, size_t *sub_i)
 {
 	Lbus__ClientInfo *info = &a->infos[i];
 	const struct list *l;
@@ -106,7 +111,7 @@ static void fill_info(struct answer *a, size_t i, const struct client *c, size_t
 	info->uid = c->uid;
 	info->gid = c->gid;
 	info->command = (char *)c->comm;
-	info->queued_bytes = c->outq.bytes;
+	info->queued_bytes = c->conn.outq.bytes;
 	info->monitor = c->monitor != NULL;
 	info->connected_at_ms = c->connected_at_ms;
 	fill_counters(&a->ctrs[i], c);
@@ -117,7 +122,7 @@ static void fill_info(struct answer *a, size_t i, const struct client *c, size_t
 	info->n_names = (size_t)(&a->names[*name_i] - info->names);
 	info->subscriptions = &a->sub_ptrs[*sub_i];
 	for (l = c->subs.next; l != &c->subs; l = l->next) {
-		const struct sub *s = container_of(l, struct sub, client_link);
+		const struct sub *s = container_of(l, struct sub, peer_link);
 		Lbus__SubscriptionInfo *si = &a->subs[*sub_i];
 
 		lbus__subscription_info__init(si);
@@ -132,53 +137,53 @@ static void fill_info(struct answer *a, size_t i, const struct client *c, size_t
 	a->info_ptrs[i] = info;
 }
 
-/* Pack and queue the answer, or ERR_LIMIT when it exceeds c's max_frame. */
-static int answer_queue(struct client *c, const struct lbus_wire_frame *f, Lbus__Frame *out)
+/* Pack and queue the answer: 0, INTROSPECT_E_TOO_LARGE when it exceeds c's
+ * max_frame, or -ENOMEM. */
+static int answer_queue(struct peer *c, const struct lbus_wire_frame *f, Lbus__Frame *out)
 {
 	out->req_id = f->req_id;
-	if (lbus_frame_packed_size(out) - LBUS_FRAME_HEADER > c->max_frame)
-		return client_send_error(c, f, LBUS__ERROR_CODE__ERR_LIMIT, "answer larger than max_frame"), 0;
-	if (client_queue_frame(c, out) < 0)
-		client_send_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory");
-	return 0;
+	if (lbus_frame_packed_size(out) - LBUS_FRAME_HEADER > c->conn.max_frame)
+		return INTROSPECT_E_TOO_LARGE;
+	return answer_frame(c, out);
 }
 
-int introspect_handle_list(struct client *c, const struct lbus_wire_frame *f)
+int introspect_handle_list(struct peer *c, const struct lbus_wire_frame *f)
 {
 	struct broker *b = c->broker;
 	Lbus__ClientList cl = LBUS__CLIENT_LIST__INIT;
 	Lbus__Frame out = LBUS__FRAME__INIT;
 	struct answer a;
 	size_t i = 0, name_i = 0, sub_i = 0;
+	int ret;
 
 	if (answer_alloc(b, &a, true) < 0)
-		return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory"), 0;
-	for (const struct list *l = b->clients.next; l != &b->clients; l = l->next)
-		fill_info(&a, i++, container_of(l, struct client, link), &name_i, &sub_i);
+		return -ENOMEM;
+	for (const struct list *l = b->peers.next; l != &b->peers; l = l->next)
+		fill_info(&a, i++, container_of(l, struct peer, link), &name_i, &sub_i);
 	cl.n_clients = a.nclients;
 	cl.clients = a.info_ptrs;
 	out.kind_case = LBUS__FRAME__KIND_CLIENT_LIST;
 	out.client_list = &cl;
-	answer_queue(c, f, &out);
+	ret = answer_queue(c, f, &out);
 	answer_free(&a);
-	return 0;
+	return ret;
 }
 
 static void fill_broker_counters(struct broker *b, Lbus__BrokerCounters *bc)
 {
-	bc->msgs_in = b->ctr.msgs_in;
-	bc->msgs_out = b->ctr.msgs_out;
-	bc->bytes_in = b->ctr.bytes_in;
-	bc->bytes_out = b->ctr.bytes_out;
-	bc->dropped = b->ctr.dropped;
-	bc->errors = b->ctr.errors;
+	bc->msgs_in = b->ctr.msgs.msgs_in;
+	bc->msgs_out = b->ctr.msgs.msgs_out;
+	bc->bytes_in = b->conns.bytes_in;
+	bc->bytes_out = b->conns.bytes_out;
+	bc->dropped = b->ctr.msgs.dropped;
+	bc->errors = b->ctr.msgs.errors;
 	bc->clients = b->ctr.clients;
 	bc->clients_total = b->ctr.clients_total;
-	bc->uptime_ms = (uint64_t)broker_now_ms() - b->started_ms;
+	bc->uptime_ms = (uint64_t)clock_now_ms() - b->started_ms;
 	bc->retained = b->retained.count;
 	bc->retained_bytes = b->retained.bytes;
 	bc->subscriptions = b->subs.count;
-	bc->names = b->names.count;
+	bc->names = names_count(&b->names);
 	bc->calls_pending = calls_pending(&b->calls);
 	bc->refused_max_clients = b->ctr.refused_max_clients;
 	bc->refused_max_clients_per_uid = b->ctr.refused_max_clients_per_uid;
@@ -186,7 +191,7 @@ static void fill_broker_counters(struct broker *b, Lbus__BrokerCounters *bc)
 	bc->refused_max_subscriptions = b->ctr.refused_max_subscriptions;
 }
 
-int introspect_handle_stats(struct client *c, const struct lbus_wire_frame *f)
+int introspect_handle_stats(struct peer *c, const struct lbus_wire_frame *f)
 {
 	struct broker *b = c->broker;
 	Lbus__Stats st = LBUS__STATS__INIT;
@@ -194,15 +199,16 @@ int introspect_handle_stats(struct client *c, const struct lbus_wire_frame *f)
 	Lbus__Frame out = LBUS__FRAME__INIT;
 	struct answer a;
 	size_t i = 0;
+	int ret;
 
 	if (answer_alloc(b, &a, false) < 0)
-		return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory"), 0;
-	for (const struct list *l = b->clients.next; l != &b->clients; l = l->next, i++) {
-		const struct client *cl = container_of(l, struct client, link);
+		return -ENOMEM;
+	for (const struct list *l = b->peers.next; l != &b->peers; l = l->next, i++) {
+		const struct peer *cl = container_of(l, struct peer, link);
 
 		lbus__client_stats__init(&a.stats[i]);
 		a.stats[i].id = cl->id;
-		a.stats[i].queued_bytes = cl->outq.bytes;
+		a.stats[i].queued_bytes = cl->conn.outq.bytes;
 		fill_counters(&a.ctrs[i], cl);
 		a.stats[i].counters = &a.ctrs[i];
 		a.stats_ptrs[i] = &a.stats[i];
@@ -213,14 +219,14 @@ int introspect_handle_stats(struct client *c, const struct lbus_wire_frame *f)
 	st.clients = a.stats_ptrs;
 	out.kind_case = LBUS__FRAME__KIND_STATS_REPLY;
 	out.stats_reply = &st;
-	answer_queue(c, f, &out);
+	ret = answer_queue(c, f, &out);
 	answer_free(&a);
-	return 0;
+	return ret;
 }
 
-void introspect_read_comm(struct client *c)
+void introspect_read_comm(struct peer *c)
 {
-	char path[64];
+	char path[INTROSPECT_PROC_PATH_MAX];
 	ssize_t n;
 	int fd;
 

@@ -5,11 +5,11 @@
  */
 #pragma once
 
-struct client;
+struct peer;
 struct lbus_wire_frame;
 
-int introspect_handle_list(struct client *c, const struct lbus_wire_frame *f);
-int introspect_handle_stats(struct client *c, const struct lbus_wire_frame *f);
+int introspect_handle_list(struct peer *c, const struct lbus_wire_frame *f);
+int introspect_handle_stats(struct peer *c, const struct lbus_wire_frame *f);
 /* Fill c->comm from /proc/PID/comm ("" when unreadable; non-printable
  * bytes become '?'). Called once, at connect. */
-void introspect_read_comm(struct client *c);
+void introspect_read_comm(struct peer *c);

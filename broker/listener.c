@@ -27,6 +27,8 @@
 #include "listener.h"
 #include "sockpath.h"
 
+#define SD_LISTEN_FDS_START 3 /* the first fd systemd passes (sd_listen_fds(3)) */
+
 static int socket_activated_fd(void)
 {
 	const char *pid = getenv("LISTEN_PID");
@@ -37,7 +39,7 @@ static int socket_activated_fd(void)
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
-	return 3;
+	return SD_LISTEN_FDS_START;
 }
 
 static int ensure_private_dir(const char *sock_path, mode_t mode, const struct logger *log)
@@ -156,7 +158,7 @@ int listener_open(struct listener *l, const char *explicit_path, mode_t mode, co
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 		l->fd = fd;
 		l->activated = true;
-		log_msg(log, LOG_INFO, "using socket passed by systemd (fd 3)");
+		log_msg(log, LOG_INFO, "using socket passed by systemd (fd %d)", SD_LISTEN_FDS_START);
 		return 0;
 	}
 	ret = ensure_private_dir(l->path, mode, log);

@@ -11,6 +11,8 @@
 
 #include "log.h"
 
+#define LOG_LINE_MAX 1024 /* longest line, newline included; longer ones are cut */
+
 void log_init(struct logger *l, bool debug)
 {
 	const char *js = getenv("JOURNAL_STREAM");
@@ -22,7 +24,7 @@ void log_init(struct logger *l, bool debug)
 
 void log_msg(const struct logger *l, int prio, const char *fmt, ...)
 {
-	char line[1024];
+	char line[LOG_LINE_MAX];
 	va_list ap;
 	int n;
 

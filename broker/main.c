@@ -12,6 +12,7 @@
 #include "broker.h"
 #include "lbus-limits.h"
 
+#define EXIT_USAGE 2 /* exit status for a usage error */
 enum { OPT_CHECK_CONFIG = 0x100 };
 
 static void usage(FILE *out)
@@ -93,13 +94,13 @@ int main(int argc, char **argv)
 			return 0;
 		default:
 			usage(stderr);
-			return 2;
+			return EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "lbusd: unexpected argument '%s'\n", argv[optind]);
 		usage(stderr);
-		return 2;
+		return EXIT_USAGE;
 	}
 	if (check)
 		return check_config(&opts);
@@ -107,5 +108,5 @@ int main(int argc, char **argv)
 	if (ret == 0)
 		ret = broker_run(&b);
 	broker_deinit(&b);
-	return ret < 0 ? 1 : 0;
+	return ret < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

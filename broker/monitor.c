@@ -13,7 +13,9 @@
 #include <string.h>
 
 #include "broker.h"
-#include "client.h"
+#include "answer.h"
+#include "peer.h"
+#include "refusal.h"
 #include "dispatch.h"
 #include "lbus.pb-c.h"
 #include "monitor.h"
@@ -28,7 +30,7 @@ void monitors_init(struct monitors *ms)
 	ms->count = 0;
 }
 
-int monitor_new(struct client *client, const char *pattern, size_t len, struct monitor **out)
+int monitor_new(struct peer *peer, const char *pattern, size_t len, struct monitor **out)
 {
 	struct monitor *m;
 
@@ -37,12 +39,12 @@ int monitor_new(struct client *client, const char *pattern, size_t len, struct m
 		len = 1;
 	}
 	if (lbus_pattern_validate(pattern, len) < 0)
-		return -EINVAL;
+		return SUB_E_INVALID_PATTERN;
 	m = calloc(1, sizeof(*m) + len + 1);
 	if (!m)
 		return -ENOMEM;
 	list_init(&m->link);
-	m->client = client;
+	m->peer = peer;
 	m->everything = len == 1 && pattern[0] == '#';
 	m->pattern_len = len;
 	memcpy(m->pattern, pattern, len);
@@ -113,7 +115,7 @@ size_t monitor_event_encode(uint8_t *out, const struct lbus_wire_monitor_event *
 
 /* ---- the broker side ---------------------------------------------------------- */
 
-int monitor_handle_request(struct client *c, const struct lbus_wire_frame *f)
+int monitor_handle_request(struct peer *c, const struct lbus_wire_frame *f)
 {
 	struct broker *b = c->broker;
 	Lbus__MonitorRequest *req = lbus__monitor_request__unpack(NULL, f->body_len, f->body);
@@ -121,30 +123,21 @@ int monitor_handle_request(struct client *c, const struct lbus_wire_frame *f)
 	int ret;
 
 	if (!req)
-		return client_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable monitor request");
+		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable monitor request");
 	ret = monitor_new(c, req->pattern, strlen(req->pattern), &m);
 	lbus__monitor_request__free_unpacked(req, NULL);
-	if (ret == -EINVAL)
-		return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, "invalid pattern"), 0;
-	if (ret < 0)
-		return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory"), 0;
+	if (ret)
+		return ret;
 	monitor_free(&b->monitors, c->monitor);
 	c->monitor = m;
 	monitors_add(&b->monitors, m);
 	log_msg(&b->log, LOG_DEBUG, "client %llu monitors %s", (unsigned long long)c->id, m->pattern);
-	client_send_ok(c, f, 0);
-	return 0;
+	return answer_ok(c, f, 0);
 }
 
 static bool monitor_active_wants(const struct monitor *m, const struct lbus_wire_monitor_event *ev)
 {
-	return m->client->state == CLIENT_READY && monitor_wants(m, ev);
-}
-
-static void monitor_drop(struct broker *b, struct monitor *m)
-{
-	m->client->ctr.dropped++;
-	b->ctr.dropped++;
+	return m->peer->state == PEER_READY && monitor_wants(m, ev);
 }
 
 void monitor_emit(struct broker *b, const struct lbus_wire_monitor_event *ev)
@@ -156,8 +149,8 @@ void monitor_emit(struct broker *b, const struct lbus_wire_monitor_event *ev)
 
 	for (l = b->monitors.list.next; l != &b->monitors.list; l = l->next) {
 		struct monitor *m = container_of(l, struct monitor, link);
-		if (monitor_active_wants(m, ev) && m->client->max_frame < max_frame)
-			max_frame = m->client->max_frame;
+		if (monitor_active_wants(m, ev) && m->peer->conn.max_frame < max_frame)
+			max_frame = m->peer->conn.max_frame;
 	}
 	if (max_frame == UINT32_MAX)
 		return;
@@ -170,8 +163,8 @@ void monitor_emit(struct broker *b, const struct lbus_wire_monitor_event *ev)
 
 		if (!monitor_active_wants(m, ev))
 			continue;
-		if (!buf || client_queue_full(m->client, size) || client_queue(m->client, msgbuf_ref(buf), NULL, 0) < 0)
-			monitor_drop(b, m);
+		if (!buf || conn_queue_full(&m->peer->conn, size) || conn_queue(&m->peer->conn, msgbuf_ref(buf), NULL, 0) < 0)
+			peer_count_drop(m->peer);
 	}
 	msgbuf_unref(buf);
 }

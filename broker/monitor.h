@@ -22,7 +22,7 @@
  *
  * Ownership: a struct monitor belongs to its client (client->monitor) and
  * is on the broker's list while registered.
- * Errors: 0 or -errno (-EINVAL bad pattern, -ENOMEM).
+ * Errors (refusal.h): 0, SUB_E_INVALID_PATTERN, or -ENOMEM.
  */
 #pragma once
 
@@ -33,13 +33,13 @@
 #include "list.h"
 
 struct broker;
-struct client;
+struct peer;
 struct lbus_wire_frame;
 struct lbus_wire_monitor_event;
 
 struct monitor {
 	struct list link;     /* in monitors.list */
-	struct client *client;
+	struct peer *peer;
 	bool everything;      /* pattern "" or "#": sends, calls, replies too */
 	size_t pattern_len;
 	char pattern[];       /* NUL-terminated; "#" when the request had "" */
@@ -53,7 +53,7 @@ struct monitors {
 void monitors_init(struct monitors *ms);
 
 /* A monitor for client with pattern ("" = everything; else validated). */
-int monitor_new(struct client *client, const char *pattern, size_t len, struct monitor **out);
+int monitor_new(struct peer *peer, const char *pattern, size_t len, struct monitor **out);
 /* Unregister (if registered) and free. NULL is accepted. */
 void monitor_free(struct monitors *ms, struct monitor *m);
 void monitors_add(struct monitors *ms, struct monitor *m);
@@ -74,7 +74,7 @@ size_t monitor_event_encode(uint8_t *out, const struct lbus_wire_monitor_event *
 
 /* MonitorRequest (dispatch table): validate, register (a second request
  * replaces the pattern), answer Ok. */
-int monitor_handle_request(struct client *c, const struct lbus_wire_frame *f);
+int monitor_handle_request(struct peer *c, const struct lbus_wire_frame *f);
 /* Queue ev to every monitor that wants it; call only when
  * b->monitors.count != 0. */
 void monitor_emit(struct broker *b, const struct lbus_wire_monitor_event *ev);

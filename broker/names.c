@@ -1,84 +1,48 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Name registry (see names.h): separate chaining with FNV-1a hashes, doubled
- * at a load factor of 1. Owners hold few names, so their lists are plain
- * singly linked lists walked to append or unlink.
+ * Name registry (see names.h) on broker/hashtab. Owners hold few names, so
+ * their lists are plain singly linked lists walked to append or unlink.
  */
 #include <errno.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "list.h"
 #include "names.h"
 
-#define NAMES_INITIAL_BUCKETS 64u
-
-static uint32_t name_hash(const char *s, size_t len)
+void names_init(struct names *n)
 {
-	uint32_t h = 2166136261u;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= (uint8_t)s[i];
-		h *= 16777619u;
-	}
-	return h;
+	hashtab_init(&n->table);
 }
 
-int names_init(struct names *n)
+/* hashtab_foreach callback: free one entry. */
+static int entry_free(struct hashtab_node *node, void *ud)
 {
-	n->nbuckets = NAMES_INITIAL_BUCKETS;
-	n->count = 0;
-	n->buckets = calloc(n->nbuckets, sizeof(*n->buckets));
-	return n->buckets ? 0 : -ENOMEM;
+	(void)ud;
+	free(container_of(node, struct name_entry, node));
+	return 0;
 }
 
 void names_deinit(struct names *n)
 {
-	for (size_t i = 0; i < n->nbuckets; i++) {
-		while (n->buckets[i]) {
-			struct name_entry *e = n->buckets[i];
-			n->buckets[i] = e->hnext;
-			free(e);
-		}
-	}
-	free(n->buckets);
-	n->buckets = NULL;
-	n->nbuckets = n->count = 0;
+	hashtab_foreach(&n->table, entry_free, NULL);
+	hashtab_deinit(&n->table);
 }
 
-static struct name_entry **find_slot(const struct names *n, const char *name, size_t len, uint32_t h)
+static struct name_entry *find(const struct names *n, const char *name, size_t len, uint64_t h)
 {
-	struct name_entry **p = &n->buckets[h & (n->nbuckets - 1)];
+	for (struct hashtab_node *node = hashtab_first(&n->table, h); node; node = hashtab_next(node, h)) {
+		struct name_entry *e = container_of(node, struct name_entry, node);
 
-	for (; *p; p = &(*p)->hnext)
-		if ((*p)->hash == h && (*p)->len == len && !memcmp((*p)->name, name, len))
-			return p;
-	return p;
-}
-
-static void grow(struct names *n)
-{
-	size_t nb = n->nbuckets * 2;
-	struct name_entry **b = calloc(nb, sizeof(*b));
-
-	if (!b)
-		return; /* keep working with longer chains */
-	for (size_t i = 0; i < n->nbuckets; i++) {
-		while (n->buckets[i]) {
-			struct name_entry *e = n->buckets[i];
-			n->buckets[i] = e->hnext;
-			e->hnext = b[e->hash & (nb - 1)];
-			b[e->hash & (nb - 1)] = e;
-		}
+		if (e->len == len && !memcmp(e->name, name, len))
+			return e;
 	}
-	free(n->buckets);
-	n->buckets = b;
-	n->nbuckets = nb;
+	return NULL;
 }
 
 struct name_owner *names_lookup(const struct names *n, const char *name, size_t len)
 {
-	struct name_entry *e = *find_slot(n, name, len, name_hash(name, len));
+	struct name_entry *e = find(n, name, len, hashtab_hash_bytes(name, len));
 
 	return e ? e->owner : NULL;
 }
@@ -106,45 +70,40 @@ static void owner_unlink(struct name_owner *o, struct name_entry *e)
 
 int names_take(struct names *n, struct name_owner *o, const char *name, size_t len)
 {
-	uint32_t h = name_hash(name, len);
-	struct name_entry **slot = find_slot(n, name, len, h);
-	struct name_entry *e = *slot;
+	uint64_t h = hashtab_hash_bytes(name, len);
+	struct name_entry *e = find(n, name, len, h);
 
 	if (e)
-		return e->owner == o ? 1 : -EADDRINUSE;
+		return e->owner == o ? NAMES_ALREADY_OURS : NAME_E_TAKEN;
 	e = malloc(sizeof(*e) + len + 1);
 	if (!e)
 		return -ENOMEM;
-	e->hash = h;
 	e->len = (uint32_t)len;
 	memcpy(e->name, name, len);
 	e->name[len] = '\0';
 	e->owner = o;
-	e->hnext = NULL;
-	*slot = e;
+	if (hashtab_insert(&n->table, &e->node, h) < 0) {
+		free(e);
+		return -ENOMEM;
+	}
 	owner_append(o, e);
-	if (++n->count > n->nbuckets)
-		grow(n);
 	return 0;
 }
 
-static void entry_remove(struct names *n, struct name_entry **slot)
+static void entry_remove(struct names *n, struct name_entry *e)
 {
-	struct name_entry *e = *slot;
-
-	*slot = e->hnext;
+	hashtab_remove(&n->table, &e->node);
 	owner_unlink(e->owner, e);
-	n->count--;
 	free(e);
 }
 
 int names_release(struct names *n, struct name_owner *o, const char *name, size_t len)
 {
-	struct name_entry **slot = find_slot(n, name, len, name_hash(name, len));
+	struct name_entry *e = find(n, name, len, hashtab_hash_bytes(name, len));
 
-	if (!*slot || (*slot)->owner != o)
-		return -EPERM;
-	entry_remove(n, slot);
+	if (!e || e->owner != o)
+		return NAME_E_NOT_OWNER;
+	entry_remove(n, e);
 	return 0;
 }
 
@@ -155,6 +114,6 @@ void names_release_all(struct names *n, struct name_owner *o, names_released_fn 
 
 		if (fn)
 			fn(e->name, e->len, ctx);
-		entry_remove(n, find_slot(n, e->name, e->len, e->hash));
+		entry_remove(n, e);
 	}
 }

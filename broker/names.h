@@ -1,20 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Name registry: a hash map name -> owner, each name owned by at most one
- * owner. An owner (embedded in the client as struct name_owner) keeps its
- * names in the order it took them; the first is the Sender.name of its
- * messages. Names are validated by the caller (lbus_name_validate).
+ * Name registry: a hash map name -> owner (broker/hashtab), each name owned
+ * by at most one owner. An owner (embedded in the peer as struct name_owner)
+ * keeps its names in the order it took them; the first is the Sender.name
+ * of its messages. Names are validated by the caller (lbus_name_validate).
+ *
+ * Ownership: the registry owns struct name_entry (names_take allocates,
+ * every release frees). Results follow refusal.h: 0, a refusal code
+ * (NAME_E_*), or -ENOMEM.
  */
 #pragma once
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hashtab.h"
+#include "refusal.h"
+
+/* names_take: the name was already the caller's (not a refusal). */
+#define NAMES_ALREADY_OURS 1
+
 struct name_entry {
-	struct name_entry *hnext;   /* hash chain */
-	struct name_entry *onext;   /* owner's list, in taking order */
+	struct hashtab_node node; /* in names.table, by name */
+	struct name_entry *onext; /* owner's list, in taking order */
 	struct name_owner *owner;
-	uint32_t hash;
 	uint32_t len;
 	char name[]; /* NUL-terminated */
 };
@@ -25,23 +34,25 @@ struct name_owner {
 };
 
 struct names {
-	struct name_entry **buckets;
-	size_t nbuckets; /* power of two */
-	size_t count;
+	struct hashtab table;
 };
 
-int names_init(struct names *n);
+void names_init(struct names *n);
 /* Free all entries (owners' lists become dangling: release owners first). */
 void names_deinit(struct names *n);
+static inline size_t names_count(const struct names *n)
+{
+	return n->table.count;
+}
 static inline void name_owner_init(struct name_owner *o)
 {
 	o->first = NULL;
 	o->count = 0;
 }
 
-/* 0 taken, 1 already owned by o, -EADDRINUSE owned by another, -ENOMEM. */
+/* 0 taken, NAMES_ALREADY_OURS, NAME_E_TAKEN (another owner's), -ENOMEM. */
 int names_take(struct names *n, struct name_owner *o, const char *name, size_t len);
-/* 0 released, -EPERM when o does not own it (nobody or someone else). */
+/* 0 released, NAME_E_NOT_OWNER when o does not own it (nobody or someone else). */
 int names_release(struct names *n, struct name_owner *o, const char *name, size_t len);
 /* The owner of name, or NULL. */
 struct name_owner *names_lookup(const struct names *n, const char *name, size_t len);

@@ -10,47 +10,48 @@
 #include <string.h>
 
 #include "broker.h"
-#include "client.h"
+#include "answer.h"
+#include "peer.h"
+#include "refusal.h"
 #include "dispatch.h"
 #include "topic.h"
 
-/* Unpack a NameRequest and validate the name; NULL after answering. */
-static Lbus__NameRequest *name_request(struct client *c, const struct lbus_wire_frame *f)
+/* Unpack a NameRequest and validate the name: 0 (*out set), NAME_E_INVALID
+ * or the result of answer_fatal(). */
+static int name_request(struct peer *c, const struct lbus_wire_frame *f, Lbus__NameRequest **out)
 {
 	Lbus__NameRequest *m = lbus__name_request__unpack(NULL, f->body_len, f->body);
 
-	if (!m) {
-		client_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable %s", lbus_kind_name(f->kind));
-		return NULL;
-	}
+	if (!m)
+		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable %s", lbus_kind_name(f->kind));
 	if (lbus_name_validate(m->name, strlen(m->name)) < 0) {
-		client_send_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, "invalid name");
 		lbus__name_request__free_unpacked(m, NULL);
-		return NULL;
+		return NAME_E_INVALID;
 	}
-	return m;
+	*out = m;
+	return 0;
 }
 
-/* c owns max_names_per_client names already: refuse one more (counted). */
-static int naming_refuse_limit(struct client *c, const struct lbus_wire_frame *f)
+/* c owns max_names_per_client names already: refuse one more (counted),
+ * the reason naming the limit. 0 or -ENOMEM. */
+static int naming_refuse_limit(struct peer *c, const struct lbus_wire_frame *f)
 {
 	char why[160];
 
 	c->broker->ctr.refused_max_names++;
 	snprintf(why, sizeof(why), "broker limit reached: this connection owns %u names (max_names_per_client = %u)",
 		 c->names.count, c->broker->cfg.max_names_per_client);
-	client_send_error(c, f, LBUS__ERROR_CODE__ERR_LIMIT, why);
-	return 0;
+	return answer_refusal_why(c, f, NAME_E_LIMIT, why);
 }
 
-int naming_handle_take(struct client *c, const struct lbus_wire_frame *f)
+int naming_handle_take(struct peer *c, const struct lbus_wire_frame *f)
 {
-	Lbus__NameRequest *m = name_request(c, f);
 	struct broker *b = c->broker;
-	int ret;
+	Lbus__NameRequest *m;
+	int ret = name_request(c, f, &m);
 
-	if (!m)
-		return c->state == CLIENT_CLOSED ? -EPROTO : 0;
+	if (ret)
+		return ret;
 	if (c->names.count >= b->cfg.max_names_per_client &&
 	    names_lookup(&b->names, m->name, strlen(m->name)) != &c->names) {
 		lbus__name_request__free_unpacked(m, NULL);
@@ -61,52 +62,44 @@ int naming_handle_take(struct client *c, const struct lbus_wire_frame *f)
 		presence_name(b, c, m->name, strlen(m->name), true);
 		log_msg(&b->log, LOG_DEBUG, "client %llu took name %s", (unsigned long long)c->id, m->name);
 		if (c->names.count == 1)
-			client_sender_changed(c);
+			peer_sender_changed(c);
 	}
 	lbus__name_request__free_unpacked(m, NULL);
-	if (ret == -EADDRINUSE)
-		client_send_error(c, f, LBUS__ERROR_CODE__ERR_NAME_TAKEN, "name already taken");
-	else if (ret < 0)
-		client_send_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory");
-	else
-		client_send_ok(c, f, 0);
-	return 0;
+	if (ret == 0 || ret == NAMES_ALREADY_OURS)
+		return answer_ok(c, f, 0);
+	return ret;
 }
 
-int naming_handle_release(struct client *c, const struct lbus_wire_frame *f)
+int naming_handle_release(struct peer *c, const struct lbus_wire_frame *f)
 {
-	Lbus__NameRequest *m = name_request(c, f);
 	struct name_entry *first = c->names.first;
-	int ret;
+	Lbus__NameRequest *m;
+	int ret = name_request(c, f, &m);
 
-	if (!m)
-		return c->state == CLIENT_CLOSED ? -EPROTO : 0;
+	if (ret)
+		return ret;
 	ret = names_release(&c->broker->names, &c->names, m->name, strlen(m->name));
 	if (ret == 0)
 		presence_name(c->broker, c, m->name, strlen(m->name), false);
 	lbus__name_request__free_unpacked(m, NULL);
-	if (ret < 0) {
-		client_send_error(c, f, LBUS__ERROR_CODE__ERR_NOT_OWNER, "not the owner of that name");
-		return 0;
-	}
+	if (ret)
+		return ret;
 	if (c->names.first != first)
-		client_sender_changed(c);
-	client_send_ok(c, f, 0);
-	return 0;
+		peer_sender_changed(c);
+	return answer_ok(c, f, 0);
 }
 
-int naming_handle_query(struct client *c, const struct lbus_wire_frame *f)
+int naming_handle_query(struct peer *c, const struct lbus_wire_frame *f)
 {
-	Lbus__NameRequest *m = name_request(c, f);
+	Lbus__NameRequest *m;
 	struct name_owner *o;
+	int ret = name_request(c, f, &m);
 
-	if (!m)
-		return c->state == CLIENT_CLOSED ? -EPROTO : 0;
+	if (ret)
+		return ret;
 	o = names_lookup(&c->broker->names, m->name, strlen(m->name));
 	lbus__name_request__free_unpacked(m, NULL);
 	if (!o)
-		client_send_error(c, f, LBUS__ERROR_CODE__ERR_NO_SUCH_NAME, "no such name");
-	else
-		client_send_ok(c, f, container_of(o, struct client, names)->id);
-	return 0;
+		return NAME_E_NO_SUCH_NAME;
+	return answer_ok(c, f, container_of(o, struct peer, names)->id);
 }

@@ -9,7 +9,8 @@
 #include <string.h>
 
 #include "broker.h"
-#include "client.h"
+#include "lbus-limits.h"
+#include "peer.h"
 #include "presence.h"
 #include "router.h"
 
@@ -60,7 +61,7 @@ static struct presence_event *presence_append(struct broker *b, const char *topi
 
 #define PRESENCE_STACK_NAMES 8
 
-void presence_client(struct broker *b, const struct client *c, bool connected)
+void presence_client(struct broker *b, const struct peer *c, bool connected)
 {
 	Lbus__ClientEvent ev = LBUS__CLIENT_EVENT__INIT;
 	char *stack[PRESENCE_STACK_NAMES];
@@ -89,14 +90,14 @@ void presence_client(struct broker *b, const struct client *c, bool connected)
 		free(names);
 }
 
-void presence_name(struct broker *b, const struct client *c, const char *name, size_t len, bool taken)
+void presence_name(struct broker *b, const struct peer *c, const char *name, size_t len, bool taken)
 {
 	Lbus__NameEvent ev = LBUS__NAME_EVENT__INIT;
-	char buf[256];
+	char buf[LBUS_MAX_NAME_LEN + 1];
 	struct presence_event *e;
 
 	if (len >= sizeof(buf))
-		len = sizeof(buf) - 1; /* names are at most 255 bytes */
+		len = sizeof(buf) - 1; /* names are validated: never cut */
 	memcpy(buf, name, len);
 	buf[len] = '\0';
 	ev.name = buf;

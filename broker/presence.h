@@ -24,7 +24,7 @@
 #include <stddef.h>
 
 struct broker;
-struct client;
+struct peer;
 struct presence_event;
 
 struct presence {
@@ -41,8 +41,8 @@ static inline bool presence_pending(const struct presence *p)
 }
 
 /* Queue $lbus/client/connected or .../disconnected for c (its names now). */
-void presence_client(struct broker *b, const struct client *c, bool connected);
+void presence_client(struct broker *b, const struct peer *c, bool connected);
 /* Queue $lbus/name/taken or .../released for c's name. */
-void presence_name(struct broker *b, const struct client *c, const char *name, size_t len, bool taken);
+void presence_name(struct broker *b, const struct peer *c, const char *name, size_t len, bool taken);
 /* Publish the queued events, oldest first. */
 void presence_flush(struct broker *b);

@@ -2,28 +2,50 @@
 /*
  * Routing and flow control: the data path of lbusd.
  *
+ * The layers
+ * ----------
+ * Transport (knows bytes and frames, never the bus):
+ *   conn.c      socket, input buffer and framing, out queue, epoll, deadlines
+ *   outq.c      a connection's out queue;  msgbuf.c  shared bodies
+ *   clock.c     monotonic time
+ * Bus (knows what frames mean):
+ *   accept.c    admission: credentials, then a peer
+ *   peer.c      a peer on top of its conn: the transport's events, waits
+ *   dispatch.c  the frame table -> session, naming, subscription, router,
+ *               callreply, introspect, monitor handlers
+ *   answer.c    Ok / Error / fatal answers to a peer; refusal.c maps the
+ *               refusal codes of every module to the wire, once
+ *   router.c    (this file) publish and send, flow control;
+ *   route.c     cached routes per topic;  deliver.c  one recipient
+ * broker.c drives both: epoll, signals, the end of each loop turn.
+ *
  * The path of a publish
  * ---------------------
- * 1. A readable publisher borrows the broker's one 256 KiB scratch buffer
- *    and reads one chunk (client.c). Every complete frame in it is handled
- *    before the loop returns to epoll; one chunk per wakeup keeps clients
- *    fair. What is left (a partial frame) is copied to a buffer of the
- *    client's own, sized to it, and the scratch goes back: however many
- *    clients read in a turn, there is one read buffer.
+ * 1. A readable publisher's conn borrows the loop's one 256 KiB scratch
+ *    buffer and reads one chunk (conn.c). Every complete frame in it is
+ *    reported to the peer (peer.c -> dispatch.c) before the loop returns to
+ *    epoll; one chunk per wakeup keeps clients fair. What is left (a partial
+ *    frame) is copied to a buffer of the conn's own, sized to it, and the
+ *    scratch goes back: however many clients read in a turn, there is one
+ *    read buffer.
  * 2. lbus_wire_frame_scan() finds the kind and req_id without allocating
  *    (the usual layout, kind first, is taken without the generic field
  *    loop); dispatch.c calls router_handle_publish(), which decodes the
  *    Publish with lbus_wire_publish_decode() (one pass over the layout every
- *    encoder writes; pointers into the buffer, no copy), checks the topic,
- *    and asks the trie for the matching subscriptions (router_targets(),
- *    cached per publisher); when queue groups exist, router_pick_groups()
- *    then keeps one member per group (groups.c: round-robin, skipping full
- *    queues).
+ *    encoder writes; pointers into the buffer, no copy). The publisher keeps
+ *    the route of the last topic it published on; when the topic differs or
+ *    the route went stale, the topic is checked and its route taken from
+ *    the broker's route cache (route.c: the trie's match for that topic,
+ *    plain and grouped subscriptions apart, immutable, made stale only by a
+ *    subscribe or unsubscribe whose pattern matches that topic). When the
+ *    route has grouped subscriptions, router_pick_groups() picks one member
+ *    per group into a scratch list (groups.c: round-robin, skipping full
+ *    queues); the route itself is never written.
  * 3. Flow control first, so a message is routed all-or-nothing: if any
  *    block-policy target (or, for a send, the name's owner) cannot take the
  *    message even after trying to write its queue now, the publisher waits:
  *    the frame is put back in its input buffer, its EPOLLIN is switched off
- *    and it is linked on the target's waiter list (client_wait_on()).
+ *    and it is linked on the target's waiter list (peer_wait_on()).
  * 4. The Deliver body is encoded ONCE: the publish bytes exactly as received
  *    plus the publisher's cached encoded Sender (rebuilt only when its names
  *    change). A small body (<= OUTQ_COPY_MAX, 512 B) that nothing keeps is
@@ -43,13 +65,15 @@
  *    Drop-policy targets whose queue is full are only counted; the count is
  *    queued as Dropped{sub_id, count} right before the next delivery on that
  *    subscription, or as soon as the subscriber's queue has drained
- *    completely (router_flush_dropped()), so nothing is lost silently and a subscriber
- *    learns of drops at the end of a burst too. A publish flagged retain also
+ *    completely (deliver_flush_dropped()), so nothing is lost silently and a
+ *    subscriber learns of drops at the end of a burst too (deliver.c). A publish flagged retain also
  *    hands a reference to the body to the retained store (retained.c); when
  *    monitors exist, one MonitorEvent naming the clients that got the message
  *    is queued to them (monitor.c). Groups, retain and monitors cost one test
  *    each when unused. Small control frames (Ok, Error, Dropped) are packed
  *    straight into the chunk as well.
+ *    The broker's own messages (presence) take this same path, with one
+ *    difference: the broker never waits, a full block subscriber drops them.
  * 6. Clients that received output are on the broker's flush list; at the end
  *    of the loop turn each is written with one sendmsg() of up to IOV_MAX
  *    iovecs (repeated while the socket takes it); EPOLLOUT is armed only for
@@ -76,17 +100,24 @@
 #include <string.h>
 
 #include "broker.h"
-#include "client.h"
+#include "answer.h"
+#include "clock.h"
+#include "deliver.h"
 #include "dispatch.h"
-#include "monitor.h"
 #include "lbus-limits.h"
-#include "topic.h"
+#include "monitor.h"
+#include "peer.h"
+#include "refusal.h"
+#include "route.h"
 #include "subscription.h"
+#include "topic.h"
+
+#define ROUTER_SUBS_MIN 64 /* first size of the scratch arrays */
 
 int router_init(struct router *r, struct msgpool *pool)
 {
 	r->n = 0;
-	r->cap = 64;
+	r->cap = ROUTER_SUBS_MIN;
 	r->oom = false;
 	r->subs = malloc(r->cap * sizeof(*r->subs));
 	r->small = msgbuf_new(pool, OUTQ_COPY_MAX);
@@ -100,24 +131,12 @@ void router_deinit(struct router *r)
 	free(r->subs);
 	r->subs = NULL;
 	r->n = r->cap = 0;
+	free(r->winners);
+	r->winners = NULL;
+	r->nwinners = r->capwinners = 0;
 	free(r->recv);
 	r->recv = NULL;
 	r->nrecv = r->caprecv = 0;
-}
-
-/* Remember that client id got the message (for monitors); a failure to grow
- * only shortens the list. */
-static void note_receiver(struct router *r, uint64_t id)
-{
-	if (r->nrecv == r->caprecv) {
-		size_t cap = r->caprecv ? 2 * r->caprecv : 64;
-		uint64_t *recv = realloc(r->recv, cap * sizeof(*recv));
-		if (!recv)
-			return;
-		r->recv = recv;
-		r->caprecv = cap;
-	}
-	r->recv[r->nrecv++] = id;
 }
 
 static void collect(struct trie_entry *e, void *ctx)
@@ -146,207 +165,100 @@ int router_targets(struct broker *b, const char *topic, size_t len)
 	return r->oom ? -ENOMEM : 0;
 }
 
-/* When a block subscription with stall_ms starts dropping (its client has
- * taken nothing since progress_ms); 0 for a plain block one (never). */
-static int64_t stall_at(const struct sub *s)
-{
-	return s->stall_ms ? s->client->progress_ms + s->stall_ms : 0;
-}
-
-/* Does s lose a message that its client's full queue cannot take? With
- * drop, always; with block only once the client has stalled (stall_ms). */
-static bool sub_drops_when_full(const struct sub *s)
-{
-	return s->policy == LBUS__POLICY__POLICY_DROP || (s->stall_ms && broker_now_ms() >= stall_at(s));
-}
-
 /* How a full group member ranks against the others that are full (lower
  * wins): by the bytes it has queued, except that one which would lose the
  * message (drop policy, or a stalled block one) comes after every one that
  * would only make the publisher wait. */
 static size_t group_rank(const struct sub *s, bool full)
 {
-	return full && sub_drops_when_full(s) ? SIZE_MAX : s->client->outq.bytes;
+	return full && deliver_drops_when_full(s) ? SIZE_MAX : s->peer->conn.outq.bytes;
 }
 
-void router_pick_groups(struct broker *b, size_t frame_len)
+/* Pick the member of each queue group of rt (which has grouped
+ * subscriptions) that gets a message of frame_len bytes into
+ * b->router.winners (the route is not touched). 0 or -ENOMEM. */
+static int router_pick_winners(struct broker *b, const struct route *rt, size_t frame_len)
 {
 	struct router *r = &b->router;
 	struct group_member *w;
-	size_t k = 0;
 
-	if (!groups_count(&b->groups))
-		return;
+	if (rt->ngrouped > r->capwinners) {
+		struct sub **winners = realloc(r->winners, rt->ngrouped * sizeof(*winners));
+
+		if (!winners)
+			return -ENOMEM;
+		r->winners = winners;
+		r->capwinners = rt->ngrouped;
+	}
 	groups_begin(&b->groups);
-	for (size_t i = 0; i < r->n; i++) {
-		struct sub *s = r->subs[i];
-		bool full = s->member.group && client_queue_full(s->client, frame_len);
+	for (size_t i = 0; i < rt->ngrouped; i++) {
+		struct sub *s = rt->grouped[i];
+		bool full = conn_queue_full(&s->peer->conn, frame_len);
 
-		if (!s->member.group)
-			r->subs[k++] = s;
-		else
-			groups_offer(&b->groups, &s->member, full, group_rank(s, full));
+		groups_offer(&b->groups, &s->member, full, group_rank(s, full));
 	}
 	while ((w = groups_next_winner(&b->groups)))
-		r->subs[k++] = container_of(w, struct sub, member);
-	r->n = k;
+		r->winners[r->nwinners++] = container_of(w, struct sub, member);
+	return 0;
 }
 
-struct client *router_block_target(struct broker *b, size_t frame_len, int64_t *recheck_ms)
+/* The group members of rt that get this message, into b->router.winners
+ * (none when rt has no groups: the common case costs one test). */
+static inline int router_pick_groups(struct broker *b, const struct route *rt, size_t frame_len)
 {
-	*recheck_ms = 0;
-	for (size_t i = 0; i < b->router.n; i++) {
-		struct sub *s = b->router.subs[i];
-		struct client *to = s->client;
+	b->router.nwinners = 0;
+	return rt->ngrouped ? router_pick_winners(b, rt, frame_len) : 0;
+}
 
-		if (s->policy != LBUS__POLICY__POLICY_BLOCK || to->state == CLIENT_CLOSED ||
-		    !client_queue_full(to, frame_len))
+/* The first block-policy target among subs[0..n) whose queue cannot take
+ * frame_len more bytes even after trying to write it now, and that has not
+ * stalled (stall_ms); *recheck_ms: when it may have. NULL if none. */
+static struct peer *block_target_in(struct sub *const *subs, size_t n, size_t frame_len, int64_t *recheck_ms)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct sub *s = subs[i];
+
+		if (s->policy != LBUS__POLICY__POLICY_BLOCK || conn_make_room(&s->peer->conn, frame_len))
 			continue;
-		client_write_now(to);
-		if (to->state == CLIENT_CLOSED || !client_queue_full(to, frame_len))
-			continue;
-		if (!s->stall_ms || broker_now_ms() < stall_at(s)) {
-			*recheck_ms = stall_at(s);
-			return to;
+		if (!s->stall_ms || clock_now_ms() < deliver_stall_at(s)) {
+			*recheck_ms = deliver_stall_at(s);
+			return s->peer;
 		}
 	}
 	return NULL;
 }
 
-
-bool router_fits(const struct client *to, size_t body_len)
+/* The peer whose full queue makes the publisher of a message of frame_len
+ * bytes on rt (groups picked) wait, or NULL; *recheck_ms (monotonic, 0 for
+ * none) is when the waiting publisher looks again (a stall_ms target). */
+static struct peer *router_block_target(struct broker *b, const struct route *rt, size_t frame_len,
+					int64_t *recheck_ms)
 {
-	return body_len + OUTQ_HDR_MAX <= (size_t)to->max_frame + ROUTER_DELIVER_SLACK;
+	struct peer *full;
+
+	*recheck_ms = 0;
+	full = block_target_in(rt->plain, rt->nplain, frame_len, recheck_ms);
+	if (!full && b->router.nwinners)
+		full = block_target_in(b->router.winners, b->router.nwinners, frame_len, recheck_ms);
+	return full;
 }
 
-static void queue_dropped(struct client *to, struct sub *s)
-{
-	Lbus__Dropped d = LBUS__DROPPED__INIT;
-	Lbus__Frame f = LBUS__FRAME__INIT;
-
-	d.sub_id = s->id;
-	d.count = s->dropped;
-	f.kind_case = LBUS__FRAME__KIND_DROPPED;
-	f.dropped = &d;
-	if (client_queue_frame(to, &f) == 0)
-		s->dropped = 0;
-}
-
-static void count_drop(struct broker *b, struct client *to, struct sub *s)
-{
-	if (s) {
-		s->dropped++;
-		s->dropped_total++;
-	}
-	to->ctr.dropped++;
-	to->drops_pending = true;
-	b->ctr.dropped++;
-}
-
-void router_flush_dropped(struct client *c)
-{
-	struct list *l;
-
-	c->drops_pending = false;
-	for (l = c->subs.next; l != &c->subs; l = l->next) {
-		struct sub *s = container_of(l, struct sub, client_link);
-		if (s->dropped)
-			queue_dropped(c, s);
-	}
-}
-
-/* How a body is delivered. */
-enum deliver_flags {
-	DELIVER_RETAINED = 1, /* a retained message for a new subscription */
-	DELIVER_ALONE = 2,    /* the message's only recipient */
-};
-
-/*
- * Copy the body into the recipient's queue, or share it? Small bodies are
- * always copied; a body up to OUTQ_COPY_ALONE_MAX too when nobody else gets
- * it (its buffer is then reused at once, and the queue holds only bytes).
- */
-static bool copy_body(size_t len, unsigned flags)
-{
-	return len <= OUTQ_COPY_MAX || ((flags & DELIVER_ALONE) && len <= OUTQ_COPY_ALONE_MAX);
-}
-
-/* Queue a Deliver of body for sub_id, its header hlen bytes: copied right
- * after the header into the queue's chunk, or referenced. 0 or -ENOMEM. */
-static int queue_deliver(struct client *to, uint64_t sub_id, struct msgbuf *body, size_t hlen, unsigned flags)
-{
-	bool retained = flags & DELIVER_RETAINED;
-	uint8_t hdr[OUTQ_HDR_MAX], *p;
-
-	if (!copy_body(body->len, flags)) {
-		lbus_wire_deliver_header(hdr, sub_id, retained, body->len);
-		return client_queue(to, msgbuf_ref(body), hdr, hlen);
-	}
-	p = client_queue_reserve(to, hlen + body->len);
-	if (!p)
-		return -ENOMEM;
-	lbus_wire_deliver_header(p, sub_id, retained, body->len);
-	memcpy(p + hlen, body->data, body->len);
-	return 0;
-}
-
-static bool deliver(struct broker *b, struct client *to, struct sub *s, struct msgbuf *body, unsigned flags)
-{
-	uint64_t sub_id = s ? s->id : 0;
-	size_t hlen;
-
-	if (to->state != CLIENT_READY || (s && s->expired))
-		return false;
-	hlen = lbus_wire_deliver_header_size(sub_id, flags & DELIVER_RETAINED, body->len);
-	if (!router_fits(to, body->len)) {
-		count_drop(b, to, s);
-		return false;
-	}
-	if (s && client_queue_full(to, hlen + body->len) && sub_drops_when_full(s)) {
-		count_drop(b, to, s);
-		return false;
-	}
-	if (s && s->dropped)
-		queue_dropped(to, s);
-	if (queue_deliver(to, sub_id, body, hlen, flags) < 0) {
-		count_drop(b, to, s);
-		return false;
-	}
-	to->ctr.msgs_out++;
-	b->ctr.msgs_out++;
-	if (s && s->max_msgs && ++s->delivered == s->max_msgs)
-		sub_expire(s); /* its last one: route the next message without it */
-	return true;
-}
-
-bool router_deliver_one(struct broker *b, struct client *to, struct sub *s, struct msgbuf *body)
-{
-	return deliver(b, to, s, body, DELIVER_ALONE);
-}
-
-void router_deliver_retained(struct broker *b, struct sub *s, struct msgbuf *body)
-{
-	deliver(b, s->client, s, body, DELIVER_RETAINED | DELIVER_ALONE);
-}
-
-void router_deliver(struct broker *b, struct msgbuf *body)
+/* Queue body to rt's plain targets and the picked group members; when
+ * monitors exist, note who got it in b->router.recv. */
+static void router_deliver(struct broker *b, const struct route *rt, struct msgbuf *body, unsigned flags)
 {
 	struct router *r = &b->router;
-	unsigned flags = r->n == 1 ? DELIVER_ALONE : 0;
 
+	if (rt->nplain + r->nwinners == 1)
+		flags |= DELIVER_ALONE;
 	r->nrecv = 0;
-	if (!b->monitors.count) {
-		for (size_t i = 0; i < r->n; i++)
-			deliver(b, r->subs[i]->client, r->subs[i], body, flags);
-		return;
-	}
-	for (size_t i = 0; i < r->n; i++)
-		if (deliver(b, r->subs[i]->client, r->subs[i], body, flags))
-			note_receiver(r, r->subs[i]->client->id);
+	deliver_many(b, rt->plain, rt->nplain, body, flags);
+	if (r->nwinners)
+		deliver_many(b, r->winners, r->nwinners, body, flags);
 }
 
 /* One MonitorEvent for a routed publish (c NULL: the broker's own). */
-static void monitor_publish(struct broker *b, const struct client *c, const struct lbus_wire_publish *p)
+static void monitor_publish(struct broker *b, const struct peer *c, const struct lbus_wire_publish *p)
 {
 	struct lbus_wire_monitor_event ev = {
 		.kind = LBUS__MONITOR_KIND__MON_PUBLISH, .sender = c ? c->sender : NULL,
@@ -374,10 +286,13 @@ static struct msgbuf *body_buffer(struct broker *b, size_t size, bool kept)
 	return msgbuf_new(&b->pool, size);
 }
 
-/* Encode the shared Deliver body; NULL on ENOMEM. */
+/* Encode the shared Deliver body (from NULL: the broker's message, no
+ * sender); NULL on ENOMEM. */
 static struct msgbuf *encode_body(struct broker *b, uint32_t what, const uint8_t *msg, size_t msg_len,
-				  const uint8_t *sender, size_t sender_len, bool kept)
+				  const struct peer *from, bool kept)
 {
+	const uint8_t *sender = from ? from->sender : NULL;
+	size_t sender_len = from ? from->sender_len : 0;
 	struct msgbuf *m = body_buffer(b, lbus_wire_deliver_body_size(msg_len, sender_len, 0), kept);
 
 	if (m)
@@ -385,79 +300,15 @@ static struct msgbuf *encode_body(struct broker *b, uint32_t what, const uint8_t
 	return m;
 }
 
-/*
- * Per-publisher route cache: publishers usually repeat one topic, so the
- * last valid topic and its targets are kept and reused while the trie's
- * generation is unchanged (any subscribe, unsubscribe or disconnect bumps
- * it, so cached pointers never outlive their subscriptions).
- */
-struct route_cache {
-	uint64_t gen;
-	size_t n, cap;
-	struct sub **subs;
-	size_t topic_len;
-	char topic[ROUTE_CACHE_TOPIC_MAX];
-};
-
-/* On a hit, load the cached targets into b->router and return true. */
-static bool route_cache_get(struct client *c, const char *topic, size_t len)
+void router_cache_free(struct peer *c)
 {
-	struct route_cache *rc = c->route_cache;
-	struct router *r = &c->broker->router;
-
-	if (!rc || rc->gen != c->broker->subs.gen || rc->topic_len != len || memcmp(rc->topic, topic, len) ||
-	    rc->n > r->cap)
-		return false;
-	if (rc->n)
-		memcpy(r->subs, rc->subs, rc->n * sizeof(*r->subs));
-	r->n = rc->n;
-	return true;
+	route_unref(c->route);
+	c->route = NULL;
 }
 
-/* Remember b->router's targets for this (valid, unreserved) topic. */
-static void route_cache_put(struct client *c, const char *topic, size_t len)
-{
-	struct router *r = &c->broker->router;
-	struct route_cache *rc = c->route_cache;
-
-	if (len > ROUTE_CACHE_TOPIC_MAX)
-		return;
-	if (!rc && !(rc = c->route_cache = calloc(1, sizeof(*rc))))
-		return;
-	rc->gen = 0;
-	if (r->n > rc->cap) {
-		struct sub **subs = realloc(rc->subs, r->n * sizeof(*subs));
-		if (!subs)
-			return;
-		rc->subs = subs;
-		rc->cap = r->n;
-	}
-	if (r->n)
-		memcpy(rc->subs, r->subs, r->n * sizeof(*rc->subs));
-	rc->n = r->n;
-	memcpy(rc->topic, topic, len);
-	rc->topic_len = len;
-	rc->gen = c->broker->subs.gen;
-}
-
-void router_cache_free(struct client *c)
-{
-	if (c->route_cache) {
-		free(c->route_cache->subs);
-		free(c->route_cache);
-		c->route_cache = NULL;
-	}
-}
-
-static void count_in(struct client *c)
-{
-	c->ctr.msgs_in++;
-	c->broker->ctr.msgs_in++;
-}
-
-/* Keep (body) or clear (NULL) the topic's retained message. 0 or an
- * ErrorCode for the publisher. */
-static uint32_t router_retain(struct broker *b, const struct lbus_wire_publish *p, struct msgbuf *body)
+/* Keep (body) or clear (NULL) the topic's retained message. 0,
+ * ROUTER_E_RETAINED_FULL or -ENOMEM. */
+static int router_retain(struct broker *b, const struct lbus_wire_publish *p, struct msgbuf *body)
 {
 	int ret;
 
@@ -466,126 +317,132 @@ static uint32_t router_retain(struct broker *b, const struct lbus_wire_publish *
 		return 0;
 	}
 	ret = retained_put(&b->retained, p->topic, p->topic_len, body);
-	if (ret == -ENOSPC)
-		return LBUS__ERROR_CODE__ERR_LIMIT;
-	return ret < 0 ? LBUS__ERROR_CODE__ERR_INTERNAL : 0;
+	return ret == -ENOSPC ? ROUTER_E_RETAINED_FULL : ret;
 }
 
-/* Deliver a publish to b->router's targets and apply its retain flag. 0 or
- * an ErrorCode for the publisher (ERR_LIMIT: delivered, not retained). */
-static uint32_t router_publish(struct client *c, const struct lbus_wire_frame *f, const struct lbus_wire_publish *p)
+/*
+ * The one delivery path of a publish, from a peer or the broker (from NULL):
+ * deliver msg (the Publish as received) to rt's targets, groups picked,
+ * apply its retain flag, tell monitors. 0, ROUTER_E_RETAINED_FULL
+ * (delivered, not retained) or -ENOMEM.
+ */
+static int router_publish(struct broker *b, struct peer *from, const struct route *rt, const uint8_t *msg,
+			  size_t msg_len, const struct lbus_wire_publish *p, unsigned flags)
 {
-	struct broker *b = c->broker;
 	bool keep = p->retain && p->payload_len;
 	struct msgbuf *body = NULL;
-	uint32_t code = 0;
+	int ret = 0;
 
 	b->router.nrecv = 0;
-	if (b->router.n || keep) {
-		body = encode_body(b, LBUS_D_PUBLISH, f->body, f->body_len, c->sender, c->sender_len, keep);
+	if (rt->nplain || b->router.nwinners || keep) {
+		body = encode_body(b, LBUS_D_PUBLISH, msg, msg_len, from, keep);
 		if (!body)
-			return LBUS__ERROR_CODE__ERR_INTERNAL;
-		router_deliver(b, body);
+			return -ENOMEM;
+		router_deliver(b, rt, body, flags);
 	}
 	if (p->retain)
-		code = router_retain(b, p, keep ? body : NULL);
+		ret = router_retain(b, p, keep ? body : NULL);
 	msgbuf_unref(body);
 	if (b->monitors.count)
-		monitor_publish(b, c, p);
-	return code;
+		monitor_publish(b, from, p);
+	return ret;
 }
 
-int router_handle_publish(struct client *c, const struct lbus_wire_frame *f)
+/* Make c->route the route of p's topic (validated here). 0, a refusal
+ * (TOPIC_E_*) or -ENOMEM. */
+static int router_lookup(struct peer *c, const struct lbus_wire_publish *p)
+{
+	struct broker *b = c->broker;
+	struct route *rt;
+
+	if (lbus_topic_validate(p->topic, p->topic_len) < 0)
+		return TOPIC_E_INVALID;
+	if (lbus_topic_is_reserved(p->topic, p->topic_len))
+		return TOPIC_E_RESERVED;
+	rt = routes_get(&b->routes, &b->subs, p->topic, p->topic_len);
+	if (!rt)
+		return -ENOMEM;
+	route_unref(c->route);
+	c->route = rt;
+	return 0;
+}
+
+int router_handle_publish(struct peer *c, const struct lbus_wire_frame *f)
 {
 	struct broker *b = c->broker;
 	struct lbus_wire_publish p;
-	struct client *full;
+	struct peer *full;
 	int64_t recheck_ms;
-	size_t body_len;
-	uint32_t code;
+	size_t frame_len;
+	int ret;
 
 	if (lbus_wire_publish_decode(f->body, f->body_len, &p) < 0)
-		return client_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable publish");
-	if (!route_cache_get(c, p.topic, p.topic_len)) {
-		if (lbus_topic_validate(p.topic, p.topic_len) < 0)
-			return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, "invalid topic"), 0;
-		if (lbus_topic_is_reserved(p.topic, p.topic_len))
-			return client_send_error(c, f, LBUS__ERROR_CODE__ERR_DENIED,
-						 "topics starting with $ are reserved"),
-			       0;
-		if (router_targets(b, p.topic, p.topic_len) < 0)
-			return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory"), 0;
-		route_cache_put(c, p.topic, p.topic_len);
-	}
-	body_len = lbus_wire_deliver_body_size(f->body_len, c->sender_len, 0);
-	router_pick_groups(b, body_len + OUTQ_HDR_MAX);
-	full = router_block_target(b, body_len + OUTQ_HDR_MAX, &recheck_ms);
+		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable publish");
+	if (!route_is_for(c->route, p.topic, p.topic_len) && (ret = router_lookup(c, &p)))
+		return ret;
+	frame_len = lbus_wire_deliver_body_size(f->body_len, c->sender_len, 0) + OUTQ_HDR_MAX;
+	ret = router_pick_groups(b, c->route, frame_len);
+	if (ret < 0)
+		return ret;
+	full = router_block_target(b, c->route, frame_len, &recheck_ms);
 	if (full) {
-		client_wait_on(c, full, recheck_ms);
-		return CLIENT_BLOCKED;
+		peer_wait_on(c, full, recheck_ms);
+		return PEER_BLOCKED;
 	}
-	count_in(c);
-	code = router_publish(c, f, &p);
-	if (code == LBUS__ERROR_CODE__ERR_LIMIT)
-		client_send_error(c, f, code, "retained store full (retained_max): delivered, not retained");
-	else if (code)
-		client_send_error(c, f, code, "out of memory");
-	else if (f->req_id)
-		client_send_ok(c, f, 0);
-	return 0;
+	peer_count_in(c);
+	ret = router_publish(b, c, c->route, f->body, f->body_len, &p, 0);
+	if (ret == 0 && f->req_id)
+		ret = answer_ok(c, f, 0);
+	return ret;
 }
 
 /* Refuse a send to a valid name: an Error for the sender and, for monitors,
  * a MON_ERROR event naming the target, from the broker to the sender (no
  * payload: in an error event the payload is a responder's reason). */
-static int send_refuse(struct client *c, const struct lbus_wire_frame *f, const struct lbus_wire_send *s,
-		       uint32_t code, const char *reason)
+static int send_refuse(struct peer *c, const struct lbus_wire_frame *f, const struct lbus_wire_send *s, int code)
 {
 	struct broker *b = c->broker;
+	int ret = answer_refusal(c, f, code);
 
-	client_send_error(c, f, code, reason);
 	if (b->monitors.count) {
 		struct lbus_wire_monitor_event ev = {
 			.kind = LBUS__MONITOR_KIND__MON_ERROR, .receivers = &c->id, .nreceivers = 1,
-			.name = s->name, .name_len = s->name_len, .error = code,
+			.name = s->name, .name_len = s->name_len, .error = refusal_get(code)->errcode,
 		};
 		monitor_emit(b, &ev);
 	}
-	return 0;
+	return ret;
 }
 
-int router_handle_send(struct client *c, const struct lbus_wire_frame *f)
+int router_handle_send(struct peer *c, const struct lbus_wire_frame *f)
 {
 	struct broker *b = c->broker;
 	struct lbus_wire_send s;
 	struct name_owner *o;
-	struct client *to;
+	struct peer *to;
 	struct msgbuf *body;
 	size_t body_len;
 
 	if (lbus_wire_send_decode(f->body, f->body_len, &s) < 0)
-		return client_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable send");
+		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable send");
 	if (lbus_name_validate(s.name, s.name_len) < 0)
-		return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, "invalid name"), 0;
+		return NAME_E_INVALID;
 	o = names_lookup(&b->names, s.name, s.name_len);
 	if (!o)
-		return send_refuse(c, f, &s, LBUS__ERROR_CODE__ERR_NO_SUCH_NAME, "no such name");
-	to = container_of(o, struct client, names);
+		return send_refuse(c, f, &s, NAME_E_NO_SUCH_NAME);
+	to = container_of(o, struct peer, names);
 	body_len = lbus_wire_deliver_body_size(f->body_len, c->sender_len, 0);
-	if (!router_fits(to, body_len))
-		return send_refuse(c, f, &s, LBUS__ERROR_CODE__ERR_INVALID, "message too large for the receiver");
-	if (client_queue_full(to, body_len + OUTQ_HDR_MAX)) {
-		client_write_now(to);
-		if (to->state != CLIENT_CLOSED && client_queue_full(to, body_len + OUTQ_HDR_MAX)) {
-			client_wait_on(c, to, 0);
-			return CLIENT_BLOCKED;
-		}
+	if (!deliver_fits(to, body_len))
+		return send_refuse(c, f, &s, ROUTER_E_TOO_LARGE);
+	if (!conn_make_room(&to->conn, body_len + OUTQ_HDR_MAX)) {
+		peer_wait_on(c, to, 0);
+		return PEER_BLOCKED;
 	}
-	count_in(c);
-	body = encode_body(b, LBUS_D_SEND, f->body, f->body_len, c->sender, c->sender_len, false);
+	peer_count_in(c);
+	body = encode_body(b, LBUS_D_SEND, f->body, f->body_len, c, false);
 	if (!body)
-		return client_send_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory"), 0;
-	if (router_deliver_one(b, to, NULL, body) && b->monitors.count) {
+		return -ENOMEM;
+	if (deliver_one(b, to, NULL, body) && b->monitors.count) {
 		struct lbus_wire_monitor_event ev = {
 			.kind = LBUS__MONITOR_KIND__MON_SEND, .sender = c->sender, .sender_len = c->sender_len,
 			.receivers = &to->id, .nreceivers = 1, .name = s.name, .name_len = s.name_len,
@@ -594,44 +451,31 @@ int router_handle_send(struct client *c, const struct lbus_wire_frame *f)
 		monitor_emit(b, &ev);
 	}
 	msgbuf_unref(body);
-	if (f->req_id)
-		client_send_ok(c, f, 0);
-	return 0;
+	return f->req_id ? answer_ok(c, f, 0) : 0;
 }
 
 int router_publish_internal(struct broker *b, const char *topic, size_t topic_len, const void *payload,
 			    size_t payload_len)
 {
+	struct lbus_wire_publish p = { .topic = topic, .topic_len = topic_len, .payload = payload,
+				       .payload_len = payload_len };
 	size_t frame_size = lbus_wire_publish_frame_size(topic_len, payload_len, false, 0);
-	struct msgbuf *pub = msgbuf_new(&b->pool, frame_size), *body = NULL;
+	struct msgbuf *pub = msgbuf_new(&b->pool, frame_size);
 	struct lbus_wire_frame f;
+	struct route *rt = NULL;
 	int ret = -ENOMEM;
 
 	if (!pub)
 		return -ENOMEM;
 	pub->len = (uint32_t)lbus_wire_publish_frame_encode(pub->data, topic, topic_len, payload, payload_len, false, 0);
-	if (lbus_wire_frame_scan(pub->data + LBUS_FRAME_HEADER, pub->len - LBUS_FRAME_HEADER, &f) == 0 &&
-	    router_targets(b, topic, topic_len) == 0) {
-		body = encode_body(b, LBUS_D_PUBLISH, f.body, f.body_len, NULL, 0, false);
-		ret = body ? 0 : -ENOMEM;
+	if (lbus_wire_frame_scan(pub->data + LBUS_FRAME_HEADER, pub->len - LBUS_FRAME_HEADER, &f) == 0)
+		rt = routes_get(&b->routes, &b->subs, topic, topic_len);
+	if (rt) {
+		ret = router_pick_groups(b, rt, lbus_wire_deliver_body_size(f.body_len, 0, 0) + OUTQ_HDR_MAX);
+		if (ret == 0)
+			ret = router_publish(b, NULL, rt, f.body, f.body_len, &p, DELIVER_NEVER_WAIT);
 	}
-	if (body) {
-		router_pick_groups(b, body->len + OUTQ_HDR_MAX);
-		b->router.nrecv = 0;
-		for (size_t i = 0; i < b->router.n; i++) {
-			struct sub *s = b->router.subs[i];
-			if (s->policy == LBUS__POLICY__POLICY_BLOCK && client_queue_full(s->client, body->len + OUTQ_HDR_MAX))
-				count_drop(b, s->client, s);
-			else if (deliver(b, s->client, s, body, 0) && b->monitors.count)
-				note_receiver(&b->router, s->client->id);
-		}
-		if (b->monitors.count) {
-			struct lbus_wire_publish p = { .topic = topic, .topic_len = topic_len, .payload = payload,
-						       .payload_len = payload_len };
-			monitor_publish(b, NULL, &p);
-		}
-	}
-	msgbuf_unref(body);
+	route_unref(rt);
 	msgbuf_unref(pub);
 	return ret;
 }

@@ -10,67 +10,79 @@
  * by itself after that many deliveries (retained ones and calls included):
  * see sub_expire() in subscription.h.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "broker.h"
-#include "client.h"
+#include "answer.h"
+#include "peer.h"
+#include "refusal.h"
+#include "deliver.h"
 #include "dispatch.h"
 #include "topic.h"
 #include "subscription.h"
 
-struct sub *sub_find(const struct client *c, uint64_t id)
+struct sub *sub_find(const struct peer *c, uint64_t id)
 {
 	struct list *l;
 
 	for (l = c->subs.next; l != &c->subs; l = l->next) {
-		struct sub *s = container_of(l, struct sub, client_link);
+		struct sub *s = container_of(l, struct sub, peer_link);
 		if (s->id == id)
 			return s;
 	}
 	return NULL;
 }
 
-void sub_remove(struct sub *s)
+/* Take s out of the trie and its group; the routes of the topics it
+ * matched are stale (a subscription that is not indexed is a no-op). */
+static void sub_unindex(struct broker *b, struct sub *s)
 {
-	struct broker *b = s->client->broker;
-
+	if (!s->te.node)
+		return;
 	trie_remove(&b->subs, &s->te);
 	groups_leave(&b->groups, &s->member);
-	list_del(&s->client_link);
-	s->client->nsubs--;
+	routes_invalidate(&b->routes, s->pattern, s->pattern_len);
+}
+
+void sub_remove(struct sub *s)
+{
+	struct broker *b = s->peer->broker;
+
+	sub_unindex(b, s);
+	list_del(&s->peer_link);
+	s->peer->nsubs--;
 	free(s);
 }
 
-void sub_remove_all(struct client *c)
+void sub_remove_all(struct peer *c)
 {
 	struct list *l;
 
 	for (l = c->subs.next; l != &c->subs; l = l->next) {
-		struct sub *s = container_of(l, struct sub, client_link);
-		trie_remove(&c->broker->subs, &s->te);
-		groups_leave(&c->broker->groups, &s->member);
+		struct sub *s = container_of(l, struct sub, peer_link);
+		sub_unindex(c->broker, s);
 	}
 }
 
-void sub_free_all(struct client *c)
+void sub_free_all(struct peer *c)
 {
 	while (!list_empty(&c->subs))
-		sub_remove(container_of(c->subs.next, struct sub, client_link));
+		sub_remove(container_of(c->subs.next, struct sub, peer_link));
 }
 
 void sub_expire(struct sub *s)
 {
-	struct client *c = s->client;
+	struct peer *c = s->peer;
 	struct broker *b = c->broker;
 
-	trie_remove(&b->subs, &s->te);
-	groups_leave(&b->groups, &s->member);
-	list_del(&s->client_link);
+	sub_unindex(b, s);
+	list_del(&s->peer_link);
 	c->nsubs--;
 	s->expired = true;
-	list_add_tail(&b->expired_subs, &s->client_link);
+	list_add_tail(&b->expired_subs, &s->peer_link);
 	log_msg(&b->log, LOG_DEBUG, "client %llu subscription %llu expired after %llu messages",
 		(unsigned long long)c->id, (unsigned long long)s->id, (unsigned long long)s->max_msgs);
 }
@@ -78,9 +90,9 @@ void sub_expire(struct sub *s)
 void sub_free_expired(struct broker *b)
 {
 	while (!list_empty(&b->expired_subs)) {
-		struct sub *s = container_of(b->expired_subs.next, struct sub, client_link);
+		struct sub *s = container_of(b->expired_subs.next, struct sub, peer_link);
 
-		list_del(&s->client_link);
+		list_del(&s->peer_link);
 		free(s);
 	}
 }
@@ -90,29 +102,29 @@ static int sub_deliver_retained(const struct retained_msg *m, void *ud)
 {
 	struct sub *s = ud;
 
-	router_deliver_retained(s->client->broker, s, m->body);
+	deliver_retained(s->peer->broker, s, m->body);
 	return 0;
 }
 
-/* Why a Subscribe is refused, or NULL when it is acceptable. */
-static const char *sub_check(const struct client *c, const Lbus__Subscribe *m)
+/* Why a Subscribe is refused (SUB_E_*), or 0 when it is acceptable. */
+static int sub_check(const struct peer *c, const Lbus__Subscribe *m)
 {
 	size_t plen = strlen(m->pattern), glen = strlen(m->group);
 
 	if (m->sub_id == 0)
-		return "sub_id must not be 0";
+		return SUB_E_ZERO_ID;
 	if (sub_find(c, m->sub_id))
-		return "sub_id already in use on this connection";
+		return SUB_E_ID_IN_USE;
 	if (lbus_pattern_validate(m->pattern, plen) < 0)
-		return "invalid pattern";
+		return SUB_E_INVALID_PATTERN;
 	if (glen && lbus_group_validate(m->group, glen) < 0)
-		return "invalid group name";
+		return SUB_E_INVALID_GROUP;
 	if (m->policy != LBUS__POLICY__POLICY_DROP && m->policy != LBUS__POLICY__POLICY_BLOCK)
-		return "unknown policy";
-	return NULL;
+		return SUB_E_UNKNOWN_POLICY;
+	return 0;
 }
 
-static struct sub *sub_new(struct client *c, const Lbus__Subscribe *m)
+static struct sub *sub_new(struct peer *c, const Lbus__Subscribe *m)
 {
 	size_t plen = strlen(m->pattern);
 	struct sub *s = calloc(1, sizeof(*s) + plen + 1);
@@ -123,7 +135,7 @@ static struct sub *sub_new(struct client *c, const Lbus__Subscribe *m)
 		free(s);
 		return NULL;
 	}
-	s->client = c;
+	s->peer = c;
 	s->id = m->sub_id;
 	s->policy = (uint32_t)m->policy;
 	s->max_msgs = m->max_msgs;
@@ -136,13 +148,15 @@ static struct sub *sub_new(struct client *c, const Lbus__Subscribe *m)
 		free(s);
 		return NULL;
 	}
-	list_add_tail(&c->subs, &s->client_link);
+	routes_invalidate(&c->broker->routes, s->pattern, s->pattern_len);
+	list_add_tail(&c->subs, &s->peer_link);
 	c->nsubs++;
 	return s;
 }
 
-/* c holds max_subscriptions_per_client already: refuse one more (counted). */
-static int sub_refuse_limit(struct client *c, const struct lbus_wire_frame *f)
+/* c holds max_subscriptions_per_client already: refuse one more (counted),
+ * the reason naming the limit. 0 or -ENOMEM. */
+static int sub_refuse_limit(struct peer *c, const struct lbus_wire_frame *f)
 {
 	char why[160];
 
@@ -150,23 +164,21 @@ static int sub_refuse_limit(struct client *c, const struct lbus_wire_frame *f)
 	snprintf(why, sizeof(why),
 		 "broker limit reached: this connection holds %u subscriptions (max_subscriptions_per_client = %u)",
 		 c->nsubs, c->broker->cfg.max_subscriptions_per_client);
-	client_send_error(c, f, LBUS__ERROR_CODE__ERR_LIMIT, why);
-	return 0;
+	return answer_refusal_why(c, f, SUB_E_LIMIT, why);
 }
 
-int sub_handle_subscribe(struct client *c, const struct lbus_wire_frame *f)
+int sub_handle_subscribe(struct peer *c, const struct lbus_wire_frame *f)
 {
 	Lbus__Subscribe *m = lbus__subscribe__unpack(NULL, f->body_len, f->body);
-	const char *why;
 	struct sub *s;
+	int ret;
 
 	if (!m)
-		return client_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable subscribe");
-	why = sub_check(c, m);
-	if (why) {
-		client_send_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, why);
+		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable subscribe");
+	ret = sub_check(c, m);
+	if (ret) {
 		lbus__subscribe__free_unpacked(m, NULL);
-		return 0;
+		return ret;
 	}
 	if (c->nsubs >= c->broker->cfg.max_subscriptions_per_client) {
 		lbus__subscribe__free_unpacked(m, NULL);
@@ -174,32 +186,29 @@ int sub_handle_subscribe(struct client *c, const struct lbus_wire_frame *f)
 	}
 	s = sub_new(c, m);
 	lbus__subscribe__free_unpacked(m, NULL);
-	if (!s) {
-		client_send_error(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory");
-		return 0;
-	}
+	if (!s)
+		return -ENOMEM;
 	log_msg(&c->broker->log, LOG_DEBUG, "client %llu subscribed %llu to %s%s", (unsigned long long)c->id,
 		(unsigned long long)s->id, s->pattern, s->responder ? " (responder)" : "");
-	client_send_ok(c, f, 0);
+	ret = answer_ok(c, f, 0);
+	if (ret < 0)
+		return ret;
 	if (!s->member.group && c->broker->retained.count)
 		retained_foreach_match(&c->broker->retained, s->pattern, s->pattern_len, sub_deliver_retained, s);
 	return 0;
 }
 
-int sub_handle_unsubscribe(struct client *c, const struct lbus_wire_frame *f)
+int sub_handle_unsubscribe(struct peer *c, const struct lbus_wire_frame *f)
 {
 	Lbus__Unsubscribe *m = lbus__unsubscribe__unpack(NULL, f->body_len, f->body);
 	struct sub *s;
 
 	if (!m)
-		return client_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable unsubscribe");
+		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable unsubscribe");
 	s = sub_find(c, m->sub_id);
 	lbus__unsubscribe__free_unpacked(m, NULL);
-	if (!s) {
-		client_send_error(c, f, LBUS__ERROR_CODE__ERR_INVALID, "no such sub_id");
-		return 0;
-	}
+	if (!s)
+		return SUB_E_NO_SUCH_ID;
 	sub_remove(s);
-	client_send_ok(c, f, 0);
-	return 0;
+	return answer_ok(c, f, 0);
 }

@@ -26,12 +26,12 @@
 #include "trie.h"
 
 struct broker;
-struct client;
+struct peer;
 
 struct sub {
 	struct trie_entry te;    /* in broker->subs */
-	struct client *client;
-	struct list client_link; /* in client->subs */
+	struct peer *peer;
+	struct list peer_link; /* in peer->subs */
 	uint64_t id;             /* client-chosen sub_id */
 	uint32_t policy;         /* LBUS__POLICY__POLICY_DROP / _BLOCK */
 	uint32_t stall_ms;       /* block: drop once the client stalled this long; 0 never */
@@ -52,13 +52,13 @@ static inline struct sub *sub_from_entry(struct trie_entry *e)
 }
 
 /* Find c's subscription with this id, or NULL. */
-struct sub *sub_find(const struct client *c, uint64_t id);
+struct sub *sub_find(const struct peer *c, uint64_t id);
 /* Unindex and free one subscription. */
 void sub_remove(struct sub *s);
 /* Unindex every subscription of a closing client (memory stays). */
-void sub_remove_all(struct client *c);
+void sub_remove_all(struct peer *c);
 /* Free every subscription of a closed client. */
-void sub_free_all(struct client *c);
+void sub_free_all(struct peer *c);
 /* s has had its last message (max_msgs): unindex it, move it to the broker's
  * expired list (see above). */
 void sub_expire(struct sub *s);

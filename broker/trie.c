@@ -14,6 +14,8 @@
 
 #include "trie.h"
 
+#define TRIE_KIDS_MIN 2 /* first size of a node's literal children array */
+
 struct trie_node {
 	struct trie_node *parent;
 	struct trie_node **kids; /* literal children sorted by level */
@@ -56,7 +58,6 @@ static void node_free(struct trie_node *n)
 
 int trie_init(struct trie *t)
 {
-	t->gen = 0;
 	t->count = 0;
 	t->root = node_new(NULL, "", 0);
 	return t->root ? 0 : -ENOMEM;
@@ -105,7 +106,7 @@ static struct trie_node *kid_get_or_add(struct trie_node *n, const char *level, 
 		return n->kids[i];
 	i = -i - 1;
 	if (n->nkids == n->capkids) {
-		uint32_t cap = n->capkids ? n->capkids * 2 : 2;
+		uint32_t cap = n->capkids ? n->capkids * 2 : TRIE_KIDS_MIN;
 		struct trie_node **kids = realloc(n->kids, cap * sizeof(*kids));
 		if (!kids)
 			return NULL;
@@ -188,7 +189,6 @@ int trie_add(struct trie *t, const char *pattern, size_t len, struct trie_entry 
 	}
 	list_add_tail(&n->entries, &e->link);
 	e->node = n;
-	t->gen++;
 	t->count++;
 	return 0;
 }
@@ -201,7 +201,6 @@ void trie_remove(struct trie *t, struct trie_entry *e)
 		return;
 	list_del(&e->link);
 	e->node = NULL;
-	t->gen++;
 	t->count--;
 	prune(n);
 }

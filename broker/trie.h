@@ -8,9 +8,9 @@
  * O(subscriptions). The `$` rule: at the root, '+' and '#' are not followed
  * for a topic that starts with '$'.
  *
- * Subscriptions embed a struct trie_entry; the trie never owns them. `gen`
- * changes whenever the set of entries changes, so callers can cache match
- * results and know when they are stale.
+ * Subscriptions embed a struct trie_entry; the trie never owns them. Match
+ * results are cached per topic by route.c, which the subscription module
+ * tells about every add and remove.
  */
 #pragma once
 
@@ -28,7 +28,6 @@ struct trie_entry {
 
 struct trie {
 	struct trie_node *root;
-	uint64_t gen;   /* bumped on every add/remove */
 	size_t count;   /* entries */
 };
 

@@ -2,7 +2,11 @@
 /*
  * The one error convention of lbus, written down once:
  *  - internal functions return int: 0 (or a count) on success, -errno on
- *    failure; no magic -1/-2;
+ *    failure (of the system, or of the connection); no magic -1/-2;
+ *  - an expected refusal (a well-formed request that cannot be honoured: a
+ *    name taken, an invalid topic) is a small positive per-module code,
+ *    e.g. NAME_E_TAKEN; the broker maps its codes to the wire's ErrorCode
+ *    in one place, broker/refusal.c;
  *  - the public API returns negative errno values, explained by
  *    lbus_strerror();
  *  - on the wire the broker sends an ErrorCode; the client translates it.

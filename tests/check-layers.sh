@@ -8,7 +8,9 @@
 #               descriptor.pb-c.h (generated from Google's descriptor.proto);
 #   tests/      includes tests/, proto/, broker/, tools/ (the unit tests of
 #               the CLI's protobuf walker) and lbus.h, never libclient/'s
-#               private headers.
+#               private headers;
+#   inside broker/, the transport (conn, outq, msgbuf, clock, list) includes
+#               only itself and proto/, never a header of the bus above it.
 # Wire knowledge stays in proto/: broker/ and libclient/ call its codecs
 # (wire.h) and never the field-level protobuf primitives of pbwire.h.
 # One include style: a quoted include is a bare file name found through the
@@ -54,12 +56,27 @@ check() {
 }
 
 proto_h="$(headers proto) lbus.pb-c.h lbus-version.h" # and the generated ones
+
+# The transport's files include only each other and proto/ (conn.h: it
+# reports events up through struct conn_ops, never by calling the bus).
+transport() {
+	allowed=$(printf '%s\n' conn.h outq.h msgbuf.h clock.h list.h $proto_h)
+	for f in conn.c conn.h outq.c outq.h msgbuf.c msgbuf.h clock.c clock.h list.h; do
+		[ -e "$root/broker/$f" ] || continue
+		sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$root/broker/$f" | while IFS= read -r inc; do
+			printf '%s\n' "$allowed" | grep -qxF "$inc" ||
+				echo "check-layers: broker/$f: \"$inc\": the transport includes no header of the bus"
+		done
+	done
+}
+
 out=$(
 	check proto $proto_h
 	check broker $proto_h $(headers broker)
 	check libclient $proto_h $(headers libclient libclient/include)
 	check tools lbus.h descriptor.pb-c.h $(headers tools)
 	check tests $proto_h $(headers broker tests tools) lbus.h descriptor.pb-c.h
+	transport
 )
 if [ -n "$out" ]; then
 	printf '%s\n' "$out" >&2

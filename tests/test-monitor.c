@@ -17,6 +17,7 @@
 
 #include "lbus.pb-c.h"
 #include "monitor.h"
+#include "refusal.h"
 #include "frame.h"
 #include "wire.h"
 
@@ -58,7 +59,7 @@ static void test_filter(void **state)
 	struct monitor *dollar = mon("$lbus/#");
 	assert_true(monitor_wants(dollar, &pres));
 	assert_false(monitor_wants(dollar, &send));
-	assert_int_equal(monitor_new(NULL, "a/#/b", 5, &bad), -EINVAL);
+	assert_int_equal(monitor_new(NULL, "a/#/b", 5, &bad), SUB_E_INVALID_PATTERN);
 
 	monitor_free(&ms, all);
 	monitor_free(&ms, hash);

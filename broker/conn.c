@@ -1,0 +1,465 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The transport (see conn.h): epoll interest, reading and framing with the
+ * loop's scratch buffer, writing the out queue, deadlines, pausing input.
+ * Every event goes up through conn_loop.ops; nothing here knows the bus.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "conn.h"
+#include "lbus-limits.h"
+
+#define CONN_RBUF_SMALL 4096u /* an own buffer shrinks to this when drained */
+#define CONN_READ_MIN 4096u   /* least free room offered to read() */
+
+void conn_loop_init(struct conn_loop *l, int epfd, struct msgpool *pool, const struct conn_ops *ops)
+{
+	memset(l, 0, sizeof(*l));
+	l->epfd = epfd;
+	l->pool = pool;
+	l->ops = ops;
+	lbus_rbuf_init(&l->scratch);
+	list_init(&l->flush);
+	list_init(&l->ready);
+	list_init(&l->deadlines);
+}
+
+void conn_loop_deinit(struct conn_loop *l)
+{
+	lbus_rbuf_deinit(&l->scratch);
+}
+
+int conn_init(struct conn *c, struct conn_loop *l, int fd, uint32_t max_frame)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+
+	memset(c, 0, sizeof(*c));
+	c->loop = l;
+	c->fd = fd;
+	c->max_frame = max_frame;
+	c->progress_ms = clock_now_ms();
+	lbus_rbuf_init(&c->rbuf);
+	outq_init(&c->outq);
+	list_init(&c->flush_link);
+	list_init(&c->ready_link);
+	list_init(&c->deadline_link);
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		c->fd = -1;
+		return -errno;
+	}
+	c->events = EPOLLIN;
+	c->registered = true;
+	return 0;
+}
+
+void conn_set_deadline(struct conn *c, int64_t when_ms)
+{
+	c->deadline_ms = when_ms;
+	if (when_ms && !list_linked(&c->deadline_link))
+		list_add_tail(&c->loop->deadlines, &c->deadline_link);
+	else if (!when_ms)
+		list_del(&c->deadline_link);
+}
+
+void conn_update_events(struct conn *c)
+{
+	struct conn_loop *l = c->loop;
+	bool want_in = !c->input_paused && !l->stopping;
+	uint32_t ev = (want_in ? EPOLLIN : 0) | (c->write_blocked ? EPOLLOUT : 0);
+	struct epoll_event e = {.events = ev, .data.ptr = c};
+
+	if (conn_closed(c))
+		return;
+	if (c->peer_hup && !ev) {
+		/* EPOLLHUP is reported even with no events: park the fd. */
+		if (c->registered && epoll_ctl(l->epfd, EPOLL_CTL_DEL, c->fd, NULL) == 0)
+			c->registered = false;
+		return;
+	}
+	if (c->registered && ev == c->events)
+		return;
+	if (epoll_ctl(l->epfd, c->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd, &e) == 0) {
+		c->events = ev;
+		c->registered = true;
+	}
+}
+
+void conn_pause_input(struct conn *c, int64_t recheck_ms)
+{
+	c->input_paused = true;
+	conn_set_deadline(c, recheck_ms);
+	conn_update_events(c);
+}
+
+void conn_resume_input(struct conn *c)
+{
+	c->input_paused = false;
+	conn_set_deadline(c, 0);
+	if (!list_linked(&c->ready_link))
+		list_add_tail(&c->loop->ready, &c->ready_link);
+}
+
+/* ---- queueing and writing ------------------------------------------------ */
+
+bool conn_make_room_slow(struct conn *c, size_t need)
+{
+	conn_write_now(c);
+	return conn_closed(c) || !conn_queue_full(c, need);
+}
+
+/* Output starts waiting for c: its stall clock (progress_ms) starts now, not
+ * at its last write, however long it has been idle. */
+static void conn_output_starts(struct conn *c)
+{
+	if (outq_empty(&c->outq))
+		c->progress_ms = clock_now_ms();
+}
+
+static void conn_schedule_write(struct conn *c)
+{
+	if (!c->write_blocked && !list_linked(&c->flush_link))
+		list_add_tail(&c->loop->flush, &c->flush_link);
+}
+
+int conn_queue(struct conn *c, struct msgbuf *buf, const void *hdr, size_t hlen)
+{
+	int ret;
+
+	if (conn_closed(c)) {
+		msgbuf_unref(buf);
+		return 0;
+	}
+	conn_output_starts(c);
+	ret = outq_push(&c->outq, buf, hdr, hlen);
+	if (ret < 0)
+		return ret;
+	conn_schedule_write(c);
+	return 0;
+}
+
+uint8_t *conn_queue_reserve(struct conn *c, size_t len)
+{
+	uint8_t *p;
+
+	if (conn_closed(c))
+		return NULL;
+	conn_output_starts(c);
+	p = outq_append(&c->outq, c->loop->pool, len);
+	if (p)
+		conn_schedule_write(c);
+	return p;
+}
+
+/* Write what the socket takes; -errno when the connection is broken. */
+static int conn_write(struct conn *c)
+{
+	ssize_t n;
+	bool blocked;
+
+	n = outq_write(&c->outq, c->fd);
+	if (n < 0)
+		return (int)n;
+	if (n > 0)
+		c->progress_ms = clock_now_ms();
+	c->bytes_out += (uint64_t)n;
+	c->loop->bytes_out += (uint64_t)n;
+	blocked = !outq_empty(&c->outq);
+	if (blocked != c->write_blocked) {
+		c->write_blocked = blocked;
+		conn_update_events(c);
+	}
+	c->loop->ops->wrote(c);
+	return 0;
+}
+
+void conn_flush(struct conn *c)
+{
+	int r;
+
+	list_del(&c->flush_link);
+	if (conn_closed(c))
+		return;
+	r = conn_write(c);
+	if (r < 0)
+		c->loop->ops->gone(c, r);
+}
+
+void conn_write_now(struct conn *c)
+{
+	if (conn_closed(c))
+		return;
+	if (conn_write(c) < 0 && !list_linked(&c->flush_link))
+		list_add_tail(&c->loop->flush, &c->flush_link);
+}
+
+void conn_write_last(struct conn *c)
+{
+	if (!conn_closed(c))
+		outq_write(&c->outq, c->fd);
+}
+
+/* ---- the input buffer ---------------------------------------------------- */
+
+/* Hand the scratch buffer back to the loop, dropping what it holds (freed
+ * if the loop made another meanwhile, after a failed settle). */
+static void conn_rbuf_return(struct conn *c)
+{
+	struct conn_loop *l = c->loop;
+
+	if (l->scratch.data) {
+		lbus_rbuf_deinit(&c->rbuf);
+	} else {
+		l->scratch = c->rbuf;
+		l->scratch.start = l->scratch.end = 0;
+		lbus_rbuf_init(&c->rbuf);
+	}
+	c->rbuf_scratch = false;
+}
+
+/*
+ * After processing: the scratch buffer goes back to the loop, what is left
+ * in it is copied to a buffer of the conn's own, sized to it. An own buffer
+ * (a big frame) is freed or shrunk once it is (nearly) consumed.
+ */
+static void conn_rbuf_settle(struct conn *c)
+{
+	size_t len = lbus_rbuf_len(&c->rbuf);
+	struct lbus_rbuf own;
+
+	if (!c->rbuf_scratch) {
+		if (len == 0)
+			lbus_rbuf_deinit(&c->rbuf);
+		else
+			lbus_rbuf_shrink(&c->rbuf, CONN_RBUF_SMALL);
+		return;
+	}
+	lbus_rbuf_init(&own);
+	if (len) {
+		if (lbus_rbuf_reserve(&own, len) < 0)
+			return; /* keep the scratch; the next reader makes another */
+		memcpy(own.data, c->rbuf.data + c->rbuf.start, len);
+		own.end = len;
+	}
+	conn_rbuf_return(c);
+	c->rbuf = own;
+}
+
+/*
+ * Read into the loop's scratch buffer (allocated on first use), with the
+ * conn's pending bytes moved in front, unless the pending frame is bigger
+ * than the scratch buffer: then the conn reads into its own.
+ */
+static void conn_rbuf_borrow(struct conn *c)
+{
+	struct conn_loop *l = c->loop;
+	size_t len = lbus_rbuf_len(&c->rbuf);
+	struct lbus_rbuf s;
+
+	if (c->rbuf_need > CONN_READ_CHUNK || len + CONN_READ_MIN > CONN_READ_CHUNK)
+		return;
+	if (!l->scratch.data && lbus_rbuf_reserve(&l->scratch, CONN_READ_CHUNK) < 0)
+		return;
+	s = l->scratch;
+	s.start = 0;
+	s.end = len;
+	if (len)
+		memcpy(s.data, c->rbuf.data + c->rbuf.start, len);
+	lbus_rbuf_deinit(&c->rbuf);
+	c->rbuf = s;
+	c->rbuf_scratch = true;
+	lbus_rbuf_init(&l->scratch);
+}
+
+/* Put the frame whose body starts at body back in front of the buffer. */
+static void conn_unget(struct conn *c, const uint8_t *body, uint32_t len)
+{
+	size_t start = (size_t)(body - c->rbuf.data) - LBUS_FRAME_HEADER;
+
+	if (c->rbuf.start == 0 && c->rbuf.end == 0)
+		c->rbuf.end = start + LBUS_FRAME_HEADER + len;
+	c->rbuf.start = start;
+}
+
+static void conn_update_frame_deadline(struct conn *c, bool progressed)
+{
+	if (!c->frame_deadlines || c->input_paused)
+		return; /* a paused conn's deadline is its owner's recheck time */
+	if (lbus_rbuf_len(&c->rbuf) == 0)
+		conn_set_deadline(c, 0);
+	else if (progressed || !c->deadline_ms)
+		conn_set_deadline(c, clock_now_ms() + c->loop->frame_timeout_ms);
+}
+
+/* Report every complete frame in the input buffer; false when c closed. */
+static bool conn_report_frames(struct conn *c, bool *progressed)
+{
+	const struct conn_ops *ops = c->loop->ops;
+	const uint8_t *body;
+	uint32_t len;
+	int r;
+
+	while (!conn_closed(c) && !c->input_paused) {
+		size_t need = 0;
+
+		r = lbus_frame_next(&c->rbuf, c->max_frame, &body, &len, &need);
+		if (r == 0) {
+			c->rbuf_need = need;
+			break;
+		}
+		if (r < 0) {
+			ops->bad_frame(c, r == -EMSGSIZE ? -EMSGSIZE : -EPROTO,
+				       lbus_frame_get_len(c->rbuf.data + c->rbuf.start));
+			return false;
+		}
+		r = ops->frame(c, body, len);
+		if (r == CONN_KEEP) {
+			conn_unget(c, body, len);
+			break;
+		}
+		if (r < 0)
+			return false;
+		*progressed = true;
+		c->bytes_in += len + LBUS_FRAME_HEADER;
+		c->loop->bytes_in += len + LBUS_FRAME_HEADER;
+	}
+	return !conn_closed(c);
+}
+
+static void conn_process(struct conn *c)
+{
+	bool progressed = false;
+
+	if (!conn_report_frames(c, &progressed))
+		return;
+	conn_update_frame_deadline(c, progressed);
+	conn_rbuf_settle(c);
+}
+
+/*
+ * Read one chunk; returns bytes read, 0 at EOF, -errno (-EAGAIN: nothing).
+ * A big pending frame's buffer grows as its bytes arrive (at most doubling
+ * per read), not to the length it announced, which costs nothing to send.
+ */
+static ssize_t conn_read(struct conn *c)
+{
+	size_t len, min_free = CONN_READ_MIN, avail;
+	ssize_t n;
+
+	conn_rbuf_borrow(c);
+	len = lbus_rbuf_len(&c->rbuf);
+	if (c->rbuf_need > len + min_free) {
+		min_free = c->rbuf_need - len;
+		if (min_free > len && min_free > CONN_READ_CHUNK)
+			min_free = len > CONN_READ_CHUNK ? len : CONN_READ_CHUNK;
+	}
+	if (lbus_rbuf_reserve(&c->rbuf, min_free) < 0)
+		return -ENOMEM;
+	avail = lbus_rbuf_avail(&c->rbuf);
+	if (avail > CONN_READ_CHUNK && avail > min_free)
+		avail = min_free > CONN_READ_CHUNK ? min_free : CONN_READ_CHUNK;
+	do
+		n = read(c->fd, lbus_rbuf_tail(&c->rbuf), avail);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	lbus_rbuf_advance(&c->rbuf, (size_t)n);
+	return n;
+}
+
+static void conn_on_readable(struct conn *c)
+{
+	ssize_t n = conn_read(c);
+
+	if (n == -EAGAIN || n == -EWOULDBLOCK) {
+		conn_rbuf_settle(c);
+		return;
+	}
+	if (n <= 0) {
+		c->loop->ops->gone(c, (int)n);
+		return;
+	}
+	conn_process(c);
+}
+
+void conn_on_events(struct conn *c, uint32_t events)
+{
+	if (conn_closed(c))
+		return;
+	if (events & EPOLLOUT) {
+		conn_flush(c);
+		if (conn_closed(c))
+			return;
+	}
+	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
+	if (c->input_paused || c->loop->stopping) {
+		if (events & (EPOLLHUP | EPOLLERR)) {
+			if (c->loop->stopping)
+				c->loop->ops->gone(c, -ECONNRESET);
+			else
+				c->peer_hup = true;
+			conn_update_events(c);
+		}
+		return;
+	}
+	conn_on_readable(c);
+}
+
+/* ---- the loop's lists ---------------------------------------------------- */
+
+void conn_loop_run_ready(struct conn_loop *l)
+{
+	while (!list_empty(&l->ready)) {
+		struct conn *c = container_of(l->ready.next, struct conn, ready_link);
+
+		list_del(&c->ready_link);
+		if (conn_closed(c) || c->input_paused)
+			continue;
+		conn_process(c);
+		conn_update_events(c);
+	}
+}
+
+void conn_loop_flush(struct conn_loop *l)
+{
+	while (!list_empty(&l->flush))
+		conn_flush(container_of(l->flush.next, struct conn, flush_link));
+}
+
+void conn_loop_sweep(struct conn_loop *l, int64_t now_ms)
+{
+	struct list *e, *tmp;
+
+	list_for_each_safe(e, tmp, &l->deadlines)
+	{
+		struct conn *c = container_of(e, struct conn, deadline_link);
+
+		if (c->deadline_ms <= now_ms)
+			l->ops->deadline(c);
+	}
+}
+
+void conn_close(struct conn *c)
+{
+	if (conn_closed(c))
+		return;
+	if (c->registered)
+		epoll_ctl(c->loop->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	c->fd = -1;
+	if (c->rbuf_scratch)
+		conn_rbuf_return(c);
+	list_del(&c->flush_link);
+	list_del(&c->ready_link);
+	list_del(&c->deadline_link);
+}
+
+void conn_deinit(struct conn *c)
+{
+	outq_deinit(&c->outq);
+	lbus_rbuf_deinit(&c->rbuf);
+}

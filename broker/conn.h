@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The transport: one connected socket, below the bus.
+ *
+ * Where the layers meet. broker/ has two layers for a connection:
+ *  - conn.c/conn.h (this file): the transport. A socket, its input buffer
+ *    and framing (4-byte length, max_frame), its out queue (outq.h), its
+ *    epoll registration, write-blocked state, deadline, byte counters. It
+ *    knows nothing about what a frame means and never calls into the bus:
+ *    it reports events to its owner through struct conn_ops ("a frame
+ *    arrived", "bytes were written", "the deadline passed", "the socket is
+ *    gone", "bad framing"), and a full queue is a result the caller handles
+ *    (conn_queue_full, conn_make_room), not a callback.
+ *  - peer.c/peer.h and everything that includes peer.h: the bus. A struct
+ *    peer embeds its struct conn and holds the bus state (identity,
+ *    subscriptions, names, calls, flow-control waits, route cache, monitor).
+ * conn.c includes neither broker.h nor peer.h; the files above it (peer,
+ * dispatch, router, callreply, ...) use conn_* functions, never its fields'
+ * invariants.
+ *
+ * Reading: an idle connection owns no input buffer. When it becomes readable
+ * it borrows the loop's one scratch buffer (CONN_READ_CHUNK), reads one chunk,
+ * and every complete frame in it is reported before we return to epoll; that
+ * one chunk is the per-wakeup fairness bound. What is left (a partial frame,
+ * or frames the owner kept: CONN_KEEP) is copied to a buffer of the
+ * connection's own, sized to it, and the scratch buffer goes back to the
+ * loop, so a connection storm costs one read buffer, not one per connection.
+ * Only a frame bigger than the scratch buffer is read into the connection's
+ * own buffer, which grows as the frame's bytes arrive (not to the length it
+ * announces) and is freed once the frame is consumed.
+ *
+ * Pausing: the owner may pause input (conn_pause_input: a publisher waits for
+ * a full queue); its EPOLLIN is off and buffered frames stay. conn_resume_input
+ * puts it on the loop's ready list; conn_loop_run_ready() reports its buffered
+ * frames again at the end of the turn.
+ *
+ * Writing: queued output is written at the end of the loop turn (the flush
+ * list), so a burst of deliveries to a connection goes out in one sendmsg;
+ * EPOLLOUT is armed only when the socket did not take everything.
+ *
+ * Life cycle: conn_init registers the fd; conn_close (any time, also from
+ * inside the owner's frame handler) unregisters and closes it, after which
+ * every function here ignores the connection; conn_deinit frees its buffers.
+ * Errors: 0 or -errno.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "frame.h"
+#include "list.h"
+#include "msgbuf.h"
+#include "outq.h"
+
+/* Bytes read per wakeup: the size of the loop's one scratch read buffer. */
+#define CONN_READ_CHUNK (256u * 1024u)
+
+/* conn_ops.frame: keep this frame buffered and stop reading (positive). */
+#define CONN_KEEP 1
+
+struct conn;
+
+/* What the transport reports to its owner. Every callback may close c. */
+struct conn_ops {
+	/* A complete frame body (len bytes after the length header). Returns 0
+	 * (consumed), CONN_KEEP (report it again after conn_resume_input; the
+	 * owner paused input), or -errno (the owner closed c). */
+	int (*frame)(struct conn *c, const uint8_t *body, uint32_t len);
+	/* Bad framing: -EMSGSIZE (length above max_frame, `len` is it) or
+	 * -EPROTO (a zero-length frame). The owner ends the connection. */
+	void (*bad_frame)(struct conn *c, int err, uint32_t len);
+	/* The socket took bytes (or had nothing to take): outq shrank. */
+	void (*wrote)(struct conn *c);
+	/* c's deadline (conn_set_deadline) passed. */
+	void (*deadline)(struct conn *c);
+	/* The other end hung up (err 0: end of file; -ECONNRESET: hung up
+	 * while input was stopped) or the socket failed (-errno): the owner
+	 * closes c. Bytes of a partial frame may still be in c->rbuf. */
+	void (*gone)(struct conn *c, int err);
+};
+
+/* What all connections of one event loop share. */
+struct conn_loop {
+	int epfd;
+	const struct conn_ops *ops;
+	struct msgpool *pool;	   /* out-queue chunks */
+	struct lbus_rbuf scratch;  /* read buffer lent to whichever conn reads */
+	struct list flush;	   /* conns with output to try writing now */
+	struct list ready;	   /* conns whose input was resumed */
+	struct list deadlines;	   /* conns with a deadline set */
+	size_t max_queue;	   /* out-queue limit, bytes */
+	uint32_t frame_timeout_ms; /* a partial frame must complete in this */
+	bool stopping;		   /* shutting down: no conn reads any more */
+	uint64_t bytes_in, bytes_out;
+};
+
+struct conn {
+	struct conn_loop *loop;
+	int fd;		       /* -1 once closed */
+	uint32_t events;       /* epoll events registered */
+	bool registered;       /* fd is in the epoll set */
+	bool peer_hup;	       /* other end hung up while we were not reading */
+	bool input_paused;     /* the owner paused input (conn_pause_input) */
+	bool frame_deadlines;  /* a partial frame gets frame_timeout_ms */
+	bool write_blocked;    /* socket was full: EPOLLOUT armed */
+	bool rbuf_scratch;     /* rbuf is the loop's scratch, lent for one read */
+	uint32_t max_frame;    /* longest frame body accepted */
+	struct lbus_rbuf rbuf; /* unprocessed input; empty (no memory) when idle */
+	size_t rbuf_need;      /* bytes the pending partial frame needs, 0 if none */
+	struct outq outq;
+	struct list flush_link;	   /* loop->flush */
+	struct list ready_link;	   /* loop->ready */
+	struct list deadline_link; /* loop->deadlines */
+	int64_t deadline_ms;	   /* monotonic; 0 for none */
+	int64_t progress_ms;	   /* last write the socket took, or when output
+				    * last started waiting (monotonic) */
+	uint64_t bytes_in, bytes_out;
+};
+
+void conn_loop_init(struct conn_loop *l, int epfd, struct msgpool *pool, const struct conn_ops *ops);
+/* Free the scratch buffer (every conn must be closed). */
+void conn_loop_deinit(struct conn_loop *l);
+/* Report the buffered frames of the conns whose input was resumed. */
+void conn_loop_run_ready(struct conn_loop *l);
+/* Write every conn on the flush list (conn_flush). */
+void conn_loop_flush(struct conn_loop *l);
+/* ops->deadline for every conn whose deadline is <= now_ms. */
+void conn_loop_sweep(struct conn_loop *l, int64_t now_ms);
+/* Stop reading on every conn from now on (conns update as they are met;
+ * the caller calls conn_update_events for each). */
+static inline void conn_loop_stop(struct conn_loop *l)
+{
+	l->stopping = true;
+}
+
+/* Set up c on the connected, non-blocking fd and register it with EPOLLIN.
+ * 0 or -errno (then nothing to undo; the fd stays the caller's). */
+int conn_init(struct conn *c, struct conn_loop *l, int fd, uint32_t max_frame);
+/* Unregister and close the socket; queued output is dropped. */
+void conn_close(struct conn *c);
+/* Free the buffers of a closed conn. */
+void conn_deinit(struct conn *c);
+static inline bool conn_closed(const struct conn *c)
+{
+	return c->fd < 0;
+}
+
+/* Handle epoll events for c. */
+void conn_on_events(struct conn *c, uint32_t events);
+/* Recompute and apply c's epoll events. */
+void conn_update_events(struct conn *c);
+/* Set (when_ms > 0, monotonic) or clear (0) c's deadline. */
+void conn_set_deadline(struct conn *c, int64_t when_ms);
+/* Stop reading c; recheck_ms > 0: its deadline (ops->deadline then). */
+void conn_pause_input(struct conn *c, int64_t recheck_ms);
+/* Read c again: its buffered frames are reported at the end of the turn. */
+void conn_resume_input(struct conn *c);
+
+/* Is c's queue too full to take `add` more bytes? (An empty queue takes any.) */
+static inline bool conn_queue_full(const struct conn *c, size_t add)
+{
+	return c->outq.bytes > 0 && c->outq.bytes + add > c->loop->max_queue;
+}
+
+/* conn_make_room() once the queue was found full. */
+bool conn_make_room_slow(struct conn *c, size_t need);
+/*
+ * Can c take `need` more bytes? A full queue is written now (the socket may
+ * take it); still full: false. A closed conn, or one whose socket fails
+ * while written, takes anything (it drops it). Inline: the delivery path
+ * asks for every block-policy target.
+ */
+static inline bool conn_make_room(struct conn *c, size_t need)
+{
+	return c->fd < 0 || !conn_queue_full(c, need) || conn_make_room_slow(c, need);
+}
+/*
+ * Queue raw frame bytes: hdr (<= OUTQ_HDR_MAX bytes, copied) then buf's
+ * bytes; takes over the reference to buf. Schedules the write. 0 (also when
+ * c is closed: dropped) or -ENOMEM.
+ */
+int conn_queue(struct conn *c, struct msgbuf *buf, const void *hdr, size_t hlen);
+/*
+ * Reserve len bytes at the end of c's queue for a small frame the caller
+ * writes there at once (see outq.h). Schedules the write. NULL on ENOMEM or
+ * when c is closed.
+ */
+uint8_t *conn_queue_reserve(struct conn *c, size_t len);
+
+/* Try to write c's queue now; ops->gone on a write error. For the end of
+ * the loop turn and epoll events, never from inside a frame handler. */
+void conn_flush(struct conn *c);
+/*
+ * Try to write c's queue now, from inside a frame handler: a write error
+ * does not report c gone here; c stays on the flush list, whose end-of-turn
+ * conn_flush() meets the error again.
+ */
+void conn_write_now(struct conn *c);
+/* Write what the socket takes at once, ignoring errors (before closing). */
+void conn_write_last(struct conn *c);
