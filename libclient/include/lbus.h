@@ -132,6 +132,10 @@ struct lbus_msg {
 				  * before this one (drop policy); usually 0,
 				  * always 0 with an lbus_on_dropped() handler */
 	bool retained;           /* came from the retained store on subscribe */
+	bool retain;             /* PUBLISH: the publisher flagged it
+				  * LBUS_RETAIN (as published: also true for
+				  * a live delivery, and for every retained
+				  * one); a bridge or recorder copies it */
 	uint64_t reply_token;    /* CALL: pass to lbus_reply(); 0 otherwise */
 	int64_t deadline_ms;     /* CALL: when the caller stops waiting, on the
 				  * CLOCK_MONOTONIC clock in milliseconds (the
