@@ -92,25 +92,33 @@ static bool accept_admit(struct broker *b, int fd, const struct ucred *cr, struc
 	return false;
 }
 
-static void accept_one(struct broker *b, int fd)
+/* The new peer's id, or -ECONNREFUSED (refused or failed: fd closed). */
+static int64_t accept_one(struct broker *b, int fd)
 {
 	struct ucred cr;
 	socklen_t crlen = sizeof(cr);
 	struct policy_id *id;
-	struct peer *c;
+	struct peer *p;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) < 0) {
 		log_msg(&b->log, LOG_WARNING, "SO_PEERCRED failed: %s", strerror(errno));
 		close(fd);
-		return;
+		return -ECONNREFUSED;
 	}
 	if (!accept_admit(b, fd, &cr, &id))
-		return;
-	c = peer_new(b, fd, cr.pid, cr.uid, cr.gid);
-	if (c)
-		c->foreign = id;
-	else
+		return -ECONNREFUSED;
+	p = peer_new(b, fd, cr.pid, cr.uid, cr.gid);
+	if (!p) {
 		access_id_free(id);
+		return -ECONNREFUSED;
+	}
+	p->foreign = id;
+	return (int64_t)p->id;
+}
+
+int64_t accept_adopt(struct broker *b, int fd)
+{
+	return accept_one(b, fd);
 }
 
 /* EMFILE/ENFILE: accept with the spare fd and close at once, so the pending
