@@ -78,6 +78,8 @@ int lbus_publish(lbus *bus, const char *topic, const void *data, size_t len, uns
 	int r = publish_topic_check(bus, topic, tlen);
 	if (r < 0)
 		return r;
+	if (bus->dead && rc_recoverable(bus))
+		rc_lost(bus);
 	if (bus->dead)
 		return bus->dead;
 	bool retain = flags & LBUS_RETAIN;
@@ -133,9 +135,17 @@ static int sub_start(struct lbus *bus, const char *pattern, lbus_msg_fn fn, void
 	s->userdata = userdata;
 	s->responder = opts->responder;
 	s->left = opts->max_msgs;
-	int r = idmap_put(&bus->subs, s->id, s);
+	s->block = opts->policy == LBUS_POLICY_BLOCK;
+	s->stall_ms = s->block ? opts->stall_ms : 0;
+	if (bus->rc.enabled) { /* to subscribe again after a reconnection */
+		s->pattern = strdup(pattern);
+		s->group = strdup(opts->group ? opts->group : "");
+	}
+	int r = -ENOMEM;
+	if (!bus->rc.enabled || (s->pattern && s->group))
+		r = idmap_put(&bus->subs, s->id, s);
 	if (r < 0) {
-		free(s);
+		sub_free(s);
 		return r;
 	}
 	sub->sub_id = s->id;
@@ -150,9 +160,18 @@ static int sub_start(struct lbus *bus, const char *pattern, lbus_msg_fn fn, void
 	return 0;
 }
 
+void sub_free(struct sub *s)
+{
+	if (!s)
+		return;
+	free(s->pattern);
+	free(s->group);
+	free(s);
+}
+
 void sub_forget(struct lbus *bus, uint64_t sub_id)
 {
-	free(idmap_del(&bus->subs, sub_id));
+	sub_free(idmap_del(&bus->subs, sub_id));
 }
 
 int lbus_subscribe(lbus *bus, const char *pattern, lbus_msg_fn fn, void *userdata,
@@ -229,7 +248,7 @@ int lbus_unsubscribe_timeout(lbus *bus, uint64_t sub_id, int timeout_ms)
 	s = idmap_del(&bus->subs, sub_id);
 	if (r == -EINVAL && s && s->expired)
 		r = 0; /* the broker removed it after its last message meanwhile */
-	free(s);
+	sub_free(s);
 	return r == -EINVAL ? -ENOENT : r;
 }
 
@@ -237,7 +256,7 @@ void sub_deinit_all(struct lbus *bus)
 {
 	for (size_t i = 0; i < bus->subs.cap; i++)
 		if (bus->subs.slots[i].key)
-			free(bus->subs.slots[i].value);
+			sub_free(bus->subs.slots[i].value);
 	idmap_deinit(&bus->subs);
 	free(bus->pub_topic);
 	bus->pub_topic = NULL;
@@ -339,7 +358,7 @@ static void deliver_route(struct lbus *bus, struct lbus_msg *msg)
 	else if (!msg->sub_id && bus->msg_fn)
 		bus->msg_fn(bus, msg, bus->msg_ud);
 	if (last)
-		free(idmap_del(&bus->subs, msg->sub_id));
+		sub_free(idmap_del(&bus->subs, msg->sub_id));
 }
 
 int sub_on_deliver(struct lbus *bus, const struct lbus_wire_frame *f)
