@@ -85,6 +85,8 @@ struct sub {
 	bool responder;  /* answers calls (lbus_sub_opts.responder) */
 	uint64_t left;   /* max_msgs: deliveries still to come; 0 = unlimited */
 	bool expired;    /* had its last delivery while cancelling */
+	uint64_t shed;   /* deliveries the library dropped (input bound), to
+			  * report to the lbus_on_dropped() handler */
 	/* reconnect mode only (else NULL): what to subscribe again */
 	char *pattern;
 	char *group;
@@ -177,6 +179,8 @@ struct lbus {
 	const uint8_t *pin_data;       /* buffer holding frames being handled */
 	size_t pin_end;                /* ... up to this offset in it */
 	struct io_retired *retired;  /* old input buffers, see above */
+	size_t in_bound;               /* lbus_connect_opts.input_buffer */
+	bool shed_pending;             /* some sub has shed > 0 */
 
 	/* publish: the last topic that passed validation (sub.c) */
 	char *pub_topic;
@@ -348,6 +352,12 @@ void calls_deinit(struct lbus *bus);
 
 /* ---- sub.c ----------------------------------------------------------------- */
 
+/* Input over its bound while a send waits (io.c): is this buffered frame a
+ * publish delivery to drop? If so it is counted as dropped for its
+ * subscription (s->missed, or s->shed for the handler). */
+bool sub_shed(struct lbus *bus, const uint8_t *body, uint32_t len);
+/* Report every subscription's shed count to the lbus_on_dropped() handler. */
+void sub_report_shed(struct lbus *bus);
 /* Forget a subscription (a failed asynchronous subscribe). */
 void sub_forget(struct lbus *bus, uint64_t sub_id);
 void sub_deinit_all(struct lbus *bus);

@@ -122,6 +122,8 @@ static int connect_opts_read(const struct lbus_connect_opts *in, struct lbus_con
 	memcpy(out, in, in->size < sizeof(*out) ? in->size : sizeof(*out));
 	if (!out->publish_buffer)
 		out->publish_buffer = LBUS_DEFAULT_PUBLISH_BUFFER;
+	if (!out->input_buffer)
+		out->input_buffer = LBUS_DEFAULT_INPUT_BUFFER;
 	return 0;
 }
 
@@ -134,6 +136,7 @@ static struct lbus *client_new(const struct lbus_connect_opts *opts)
 	bus->max_frame = LBUS_DEFAULT_MAX_FRAME;
 	bus->timeout_ms = opts->timeout_ms;
 	bus->out_batch = opts->publish_buffer;
+	bus->in_bound = opts->input_buffer;
 	lbus_rbuf_init(&bus->in);
 	idmap_init(&bus->subs);
 	idmap_init(&bus->calls);

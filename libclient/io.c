@@ -390,6 +390,8 @@ static int io_work(struct lbus *bus, bool try_read, bool stop_on_break)
 		if (n <= 0 || !full)
 			break;
 	}
+	if (bus->shed_pending && !io_in_ready(bus))
+		sub_report_shed(bus); /* after the deliveries kept */
 	calls_expire(bus);
 	req_expire(bus);
 	rc_tick(bus);
@@ -434,6 +436,39 @@ static int io_poll(struct lbus *bus, int timeout, bool *readable)
 	return 0;
 }
 
+/* The most input kept while a send waits (lbus_connect_opts.input_buffer,
+ * at least one largest frame and a read). */
+static size_t in_bound(const struct lbus *bus)
+{
+	size_t floor = (size_t)in_max_frame(bus) + LBUS_FRAME_HEADER + IO_IN_CHUNK;
+	return bus->in_bound > floor ? bus->in_bound : floor;
+}
+
+/* The input passed its bound while a send waits: drop the publish
+ * deliveries buffered (the oldest input, so a drop notice before the next
+ * delivery is in order), keeping every other frame. Only the unconsumed
+ * bytes [start, end) move, never a pinned frame. */
+static void in_shed(struct lbus *bus)
+{
+	uint8_t *d = bus->in.data;
+	size_t at = bus->in.start, to = at, max = (size_t)in_max_frame(bus) + LBUS_FRAME_HEADER;
+	while (bus->in.end - at >= LBUS_FRAME_HEADER) {
+		size_t len = LBUS_FRAME_HEADER + (size_t)lbus_frame_get_len(d + at);
+		if (len > max || len > bus->in.end - at)
+			break;
+		if (!sub_shed(bus, d + at + LBUS_FRAME_HEADER, (uint32_t)(len - LBUS_FRAME_HEADER))) {
+			if (to != at)
+				memmove(d + to, d + at, len);
+			to += len;
+		}
+		at += len;
+	}
+	size_t rest = bus->in.end - at;
+	if (rest && to != at)
+		memmove(d + to, d + at, rest);
+	bus->in.end = to + rest;
+}
+
 int io_out_drain(struct lbus *bus, size_t keep, int64_t deadline)
 {
 	if (rc_down(bus))
@@ -458,6 +493,8 @@ int io_out_drain(struct lbus *bus, size_t keep, int64_t deadline)
 			int n = in_fill(bus, &full);
 			if (n < 0)
 				io_fail(bus, n);
+			if (lbus_rbuf_len(&bus->in) > in_bound(bus))
+				in_shed(bus);
 		}
 	}
 }

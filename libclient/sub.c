@@ -342,10 +342,52 @@ static void deliver_call(struct lbus *bus, struct sub *s, struct lbus_msg *msg)
 		call_reply_refuse(bus, msg);
 }
 
+bool sub_shed(struct lbus *bus, const uint8_t *body, uint32_t len)
+{
+	struct lbus_wire_frame f;
+	struct lbus_wire_deliver d;
+	if (lbus_wire_frame_scan(body, len, &f) < 0 || f.kind != LBUS_K_DELIVER ||
+	    lbus_wire_deliver_decode(f.body, f.body_len, &d) < 0 || d.what != LBUS_D_PUBLISH || !d.sub_id)
+		return false;
+	struct sub *s = idmap_get(&bus->subs, d.sub_id);
+	if (!s || s->left)
+		return false; /* max_msgs counts deliveries: keep them */
+	if (bus->dropped_fn) {
+		s->shed++;
+		bus->shed_pending = true;
+	} else {
+		s->missed++;
+	}
+	return true;
+}
+
+/* Report s's shed deliveries (older than anything still buffered for it). */
+static void shed_report(struct lbus *bus, struct sub *s)
+{
+	uint64_t n = s->shed;
+	s->shed = 0;
+	if (n && bus->dropped_fn)
+		bus->dropped_fn(bus, s->id, n, bus->dropped_ud);
+	else
+		s->missed += n;
+}
+
+void sub_report_shed(struct lbus *bus)
+{
+	bus->shed_pending = false;
+	for (size_t i = 0; i < bus->subs.cap; i++) {
+		struct sub *s = bus->subs.slots[i].value;
+		if (bus->subs.slots[i].key && s->shed)
+			shed_report(bus, s);
+	}
+}
+
 /* Hand a decoded message to whoever receives it (see the top comment). */
 static void deliver_route(struct lbus *bus, struct lbus_msg *msg)
 {
 	struct sub *s = msg->sub_id ? idmap_get(&bus->subs, msg->sub_id) : NULL;
+	if (s && s->shed)
+		shed_report(bus, s);
 	bool last = sub_last(s);
 	if (s) {
 		msg->missed = s->missed;

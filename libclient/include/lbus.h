@@ -179,7 +179,19 @@ struct lbus_connect_opts {
 				  * LBUS_NOWAIT) kept while disconnected and
 				  * sent once reconnected; past it they fail
 				  * with -ENOBUFS. 0: the default */
+	size_t input_buffer;     /* the most input the library keeps while a
+				  * publish (or another send) waits for room
+				  * in the socket and reads meanwhile to avoid
+				  * a deadlock: past it, the publishes waiting
+				  * there for a subscription (the oldest) are
+				  * dropped and reported like the broker's
+				  * drops (lbus_on_dropped(), msg->missed).
+				  * Never less than the broker's maximum frame
+				  * plus 256 KiB. 0: the default */
 };
+
+/* Default of lbus_connect_opts.input_buffer (16 MiB). */
+#define LBUS_DEFAULT_INPUT_BUFFER (16u * 1024u * 1024u)
 
 /* Defaults of the reconnect fields of struct lbus_connect_opts. */
 #define LBUS_DEFAULT_RECONNECT_MIN_MS 100
@@ -188,7 +200,8 @@ struct lbus_connect_opts {
 
 #define LBUS_CONNECT_OPTS_INIT                                                                     \
 	{ sizeof(struct lbus_connect_opts), LBUS_DEFAULT_TIMEOUT_MS, LBUS_DEFAULT_PUBLISH_BUFFER, false, \
-	  LBUS_DEFAULT_RECONNECT_MIN_MS, LBUS_DEFAULT_RECONNECT_MAX_MS, LBUS_DEFAULT_RECONNECT_BUFFER }
+	  LBUS_DEFAULT_RECONNECT_MIN_MS, LBUS_DEFAULT_RECONNECT_MAX_MS, LBUS_DEFAULT_RECONNECT_BUFFER,  \
+	  LBUS_DEFAULT_INPUT_BUFFER }
 
 /*
  * Connect to the broker and complete the hello. path NULL or "" resolves the
