@@ -19,6 +19,8 @@
  *   names.c       take/release/query names, send to a name
  *   introspect.c  list clients, stats, presence decoding
  *   monitor.c     monitor mode
+ *   reconnect.c   reconnect mode: backoff, the stable fd, re-taking names
+ *                 and re-subscribing, the publishes kept meanwhile
  *
  * Internal names carry their file's prefix (client_, io_, idmap_, sub_,
  * req_, call_/calls_, names_, monitor_); lbus_ is for what lbus.h declares
@@ -83,7 +85,17 @@ struct sub {
 	bool responder;  /* answers calls (lbus_sub_opts.responder) */
 	uint64_t left;   /* max_msgs: deliveries still to come; 0 = unlimited */
 	bool expired;    /* had its last delivery while cancelling */
+	uint64_t shed;   /* deliveries the library dropped (input bound), to
+			  * report to the lbus_on_dropped() handler */
+	/* reconnect mode only (else NULL): what to subscribe again */
+	char *pattern;
+	char *group;
+	bool block;
+	uint32_t stall_ms;
 };
+
+/* Free a subscription and what it keeps for reconnecting. */
+void sub_free(struct sub *s);
 
 /* A subscription callback on the stack (innermost first). */
 struct sub_running {
@@ -110,6 +122,33 @@ struct req {
 };
 
 struct call;
+
+/* The state of the link in reconnect mode (reconnect.c). */
+enum rc_link {
+	RC_UP = 0, /* connected and welcomed (always, without reconnect mode) */
+	RC_DOWN,   /* lost: waiting for the next attempt */
+	RC_HELLO   /* a new socket: hello and the replay sent, no Welcome yet */
+};
+
+struct rc_state {
+	bool enabled;
+	bool replaying;   /* the replay frames are being buffered */
+	bool notify;      /* the loss is still to be reported (io_work) */
+	int notify_err;
+	enum rc_link link;
+	int min_ms, max_ms;
+	size_t buffer;    /* lbus_connect_opts.reconnect_buffer */
+	unsigned attempt; /* failed attempts since the last welcome */
+	int64_t due;      /* DOWN: next attempt; HELLO: give up (-1: never) */
+	uint64_t rng;
+	char path[108];   /* the resolved socket path */
+	int source;       /* enum lbus_sockpath_source of path */
+	lbus_connection_fn fn;
+	void *ud;
+	char **names;     /* names owned, to take again */
+	size_t n_names, cap_names;
+	char *monitor;    /* monitor pattern ("" = all), NULL: not a monitor */
+};
 
 struct io_retired {
 	struct io_retired *next;
@@ -140,6 +179,8 @@ struct lbus {
 	const uint8_t *pin_data;       /* buffer holding frames being handled */
 	size_t pin_end;                /* ... up to this offset in it */
 	struct io_retired *retired;  /* old input buffers, see above */
+	size_t in_bound;               /* lbus_connect_opts.input_buffer */
+	bool shed_pending;             /* some sub has shed > 0 */
 
 	/* publish: the last topic that passed validation (sub.c) */
 	char *pub_topic;
@@ -171,6 +212,9 @@ struct lbus {
 	void *dropped_ud;
 	lbus_monitor_fn mon_fn;
 	void *mon_ud;
+
+	/* reconnect mode (reconnect.c) */
+	struct rc_state rc;
 
 	/* asynchronous errors without a handler */
 	int last_err;
@@ -212,6 +256,40 @@ bool io_in_ready(const struct lbus *bus);
 int io_wait(struct lbus *bus, const bool *done, int64_t deadline);
 /* Release the I/O buffers (close). */
 void io_deinit(struct lbus *bus);
+
+/* ---- client.c ------------------------------------------------------------- */
+
+/* Open a socket to path (non-blocking connect until deadline, the trust
+ * checks of lbus_connect()). The fd or -errno. */
+int client_socket_open(const char *path, int source, int64_t deadline);
+/* Buffer the Hello frame. */
+int client_send_hello(struct lbus *bus);
+
+/* ---- reconnect.c ----------------------------------------------------------- */
+
+/* Set up reconnect mode from the options (path resolved, source). */
+void rc_init(struct lbus *bus, const struct lbus_connect_opts *opts, const char *path, int source);
+void rc_deinit(struct lbus *bus);
+/* Reconnect mode and not connected: publishes are kept, requests refused. */
+static inline bool rc_down(const struct lbus *bus) { return bus->rc.link != RC_UP; }
+/* The connection's error is one reconnect mode recovers from. */
+bool rc_recoverable(const struct lbus *bus);
+/* The connection is lost (bus->dead recoverable): switch to RC_DOWN without
+ * running callbacks (reported by rc_tick). */
+void rc_lost(struct lbus *bus);
+/* From io_work(): report a loss, attempt a connection when due, give up a
+ * hello that takes too long. */
+void rc_tick(struct lbus *bus);
+/* Milliseconds to the next reconnect event, -1 for none. */
+int rc_timeout(const struct lbus *bus, int64_t now);
+/* A Welcome arrived. */
+void rc_on_welcome(struct lbus *bus);
+/* Remember what to restore: a name taken or released, a monitor. */
+void rc_name_add(struct lbus *bus, const char *name);
+void rc_name_del(struct lbus *bus, const char *name);
+void rc_monitor_set(struct lbus *bus, const char *pattern);
+/* lbus_name_take_async()'s completion that remembers the name. */
+int rc_take_async(struct lbus *bus, Lbus__Frame *f, const char *name, lbus_done_fn fn, void *userdata);
 
 /* ---- frame handlers: (bus, decoded frame) -> 0 or -EPROTO ------------------ */
 
@@ -274,6 +352,12 @@ void calls_deinit(struct lbus *bus);
 
 /* ---- sub.c ----------------------------------------------------------------- */
 
+/* Input over its bound while a send waits (io.c): is this buffered frame a
+ * publish delivery to drop? If so it is counted as dropped for its
+ * subscription (s->missed, or s->shed for the handler). */
+bool sub_shed(struct lbus *bus, const uint8_t *body, uint32_t len);
+/* Report every subscription's shed count to the lbus_on_dropped() handler. */
+void sub_report_shed(struct lbus *bus);
 /* Forget a subscription (a failed asynchronous subscribe). */
 void sub_forget(struct lbus *bus, uint64_t sub_id);
 void sub_deinit_all(struct lbus *bus);

@@ -66,7 +66,20 @@ static int check_fallback_peer(int fd)
 	return 0;
 }
 
-static int send_hello(struct lbus *bus)
+int client_socket_open(const char *path, int source, int64_t deadline)
+{
+	int fd = sock_connect(path, deadline);
+	if (fd >= 0 && source == LBUS_SOCKPATH_FALLBACK) {
+		int r = check_fallback_peer(fd);
+		if (r < 0) {
+			close(fd);
+			fd = r;
+		}
+	}
+	return fd;
+}
+
+int client_send_hello(struct lbus *bus)
 {
 	Lbus__Hello hello = LBUS__HELLO__INIT;
 	Lbus__Frame f = LBUS__FRAME__INIT;
@@ -90,6 +103,7 @@ int client_on_welcome(struct lbus *bus, const struct lbus_wire_frame *f)
 		if (w->max_frame)
 			bus->max_frame = w->max_frame;
 		bus->welcomed = true;
+		rc_on_welcome(bus);
 	}
 	lbus__welcome__free_unpacked(w, NULL);
 	return 0;
@@ -108,6 +122,8 @@ static int connect_opts_read(const struct lbus_connect_opts *in, struct lbus_con
 	memcpy(out, in, in->size < sizeof(*out) ? in->size : sizeof(*out));
 	if (!out->publish_buffer)
 		out->publish_buffer = LBUS_DEFAULT_PUBLISH_BUFFER;
+	if (!out->input_buffer)
+		out->input_buffer = LBUS_DEFAULT_INPUT_BUFFER;
 	return 0;
 }
 
@@ -120,6 +136,7 @@ static struct lbus *client_new(const struct lbus_connect_opts *opts)
 	bus->max_frame = LBUS_DEFAULT_MAX_FRAME;
 	bus->timeout_ms = opts->timeout_ms;
 	bus->out_batch = opts->publish_buffer;
+	bus->in_bound = opts->input_buffer;
 	lbus_rbuf_init(&bus->in);
 	idmap_init(&bus->subs);
 	idmap_init(&bus->calls);
@@ -160,20 +177,14 @@ static int client_connect(lbus **out, const char *path, const struct lbus_connec
 	if (!bus)
 		return -ENOMEM;
 	int64_t deadline = io_deadline(opts.timeout_ms);
-	bus->fd = sock_connect(sockpath, deadline);
-	if (bus->fd >= 0 && source == LBUS_SOCKPATH_FALLBACK) {
-		r = check_fallback_peer(bus->fd);
-		if (r < 0) {
-			close(bus->fd);
-			bus->fd = r;
-		}
-	}
+	bus->fd = client_socket_open(sockpath, (int)source, deadline);
+	rc_init(bus, &opts, sockpath, (int)source);
 	if (bus->fd < 0) {
 		r = bus->fd;
 		free(bus);
 		return r;
 	}
-	r = send_hello(bus);
+	r = client_send_hello(bus);
 	if (r == 0 || bus->dead) /* a refusal may be waiting to be read */
 		r = io_wait(bus, &bus->welcomed, deadline);
 	if (r == 0 && bus->dead)
@@ -210,7 +221,7 @@ int lbus_close(lbus *bus)
 		io_out_drain(bus, 0, io_deadline(0));
 	int r = 0;
 	if (lbus_unsent(bus))
-		r = bus->dead ? bus->dead : -EAGAIN;
+		r = bus->dead ? bus->dead : rc_down(bus) ? -ECONNRESET : -EAGAIN;
 	io_fail(bus, -ECONNRESET);
 	req_fail_all(bus, bus->dead);
 	calls_fail_all(bus, -ECONNRESET);
@@ -218,6 +229,7 @@ int lbus_close(lbus *bus)
 	calls_deinit(bus);
 	sub_deinit_all(bus);
 	io_deinit(bus);
+	rc_deinit(bus);
 	free(bus->last_reason);
 	free(bus);
 	return r;

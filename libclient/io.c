@@ -173,7 +173,7 @@ static int in_fill(struct lbus *bus, bool *full);
  * -ECONNRESET. */
 static void out_write_or_fail(struct lbus *bus)
 {
-	if (bus->dead)
+	if (bus->dead || bus->rc.link == RC_DOWN)
 		return;
 	int r = out_write(bus);
 	if (r < 0) {
@@ -254,6 +254,8 @@ static size_t in_want(const struct lbus *bus)
 static int in_fill(struct lbus *bus, bool *full)
 {
 	*full = false;
+	if (bus->rc.link == RC_DOWN)
+		return 0; /* lbus_fd() is parked (reconnect.c) */
 	int r = in_room(bus, in_want(bus));
 	if (r < 0)
 		return r;
@@ -374,6 +376,7 @@ static void io_lost(struct lbus *bus)
 static int io_work(struct lbus *bus, bool try_read, bool stop_on_break)
 {
 	bus->dispatching++;
+	rc_tick(bus);
 	out_write_or_fail(bus);
 	int handled = io_process(bus, stop_on_break);
 	for (int i = 0; try_read && !bus->dead && i < IO_READ_BUDGET; i++) {
@@ -387,8 +390,11 @@ static int io_work(struct lbus *bus, bool try_read, bool stop_on_break)
 		if (n <= 0 || !full)
 			break;
 	}
+	if (bus->shed_pending && !io_in_ready(bus))
+		sub_report_shed(bus); /* after the deliveries kept */
 	calls_expire(bus);
 	req_expire(bus);
+	rc_tick(bus);
 	if (bus->dead && !bus->lost_done)
 		io_lost(bus);
 	out_write_or_fail(bus);
@@ -430,8 +436,43 @@ static int io_poll(struct lbus *bus, int timeout, bool *readable)
 	return 0;
 }
 
+/* The most input kept while a send waits (lbus_connect_opts.input_buffer,
+ * at least one largest frame and a read). */
+static size_t in_bound(const struct lbus *bus)
+{
+	size_t floor = (size_t)in_max_frame(bus) + LBUS_FRAME_HEADER + IO_IN_CHUNK;
+	return bus->in_bound > floor ? bus->in_bound : floor;
+}
+
+/* The input passed its bound while a send waits: drop the publish
+ * deliveries buffered (the oldest input, so a drop notice before the next
+ * delivery is in order), keeping every other frame. Only the unconsumed
+ * bytes [start, end) move, never a pinned frame. */
+static void in_shed(struct lbus *bus)
+{
+	uint8_t *d = bus->in.data;
+	size_t at = bus->in.start, to = at, max = (size_t)in_max_frame(bus) + LBUS_FRAME_HEADER;
+	while (bus->in.end - at >= LBUS_FRAME_HEADER) {
+		size_t len = LBUS_FRAME_HEADER + (size_t)lbus_frame_get_len(d + at);
+		if (len > max || len > bus->in.end - at)
+			break;
+		if (!sub_shed(bus, d + at + LBUS_FRAME_HEADER, (uint32_t)(len - LBUS_FRAME_HEADER))) {
+			if (to != at)
+				memmove(d + to, d + at, len);
+			to += len;
+		}
+		at += len;
+	}
+	size_t rest = bus->in.end - at;
+	if (rest && to != at)
+		memmove(d + to, d + at, rest);
+	bus->in.end = to + rest;
+}
+
 int io_out_drain(struct lbus *bus, size_t keep, int64_t deadline)
 {
+	if (rc_down(bus))
+		return io_out_pending(bus) > keep ? -ENOTCONN : 0;
 	for (;;) {
 		if (bus->dead)
 			return bus->dead;
@@ -452,12 +493,20 @@ int io_out_drain(struct lbus *bus, size_t keep, int64_t deadline)
 			int n = in_fill(bus, &full);
 			if (n < 0)
 				io_fail(bus, n);
+			if (lbus_rbuf_len(&bus->in) > in_bound(bus))
+				in_shed(bus);
 		}
 	}
 }
 
 int io_out_commit(struct lbus *bus, size_t n, bool more)
 {
+	if (rc_down(bus)) { /* kept for the reconnection (reconnect.c) */
+		if (!bus->rc.replaying && io_out_pending(bus) + n > bus->rc.buffer)
+			return -ENOBUFS;
+		bus->out_tail += n;
+		return 0;
+	}
 	bus->out_tail += n;
 	if (bus->dispatching || more) {
 		if (io_out_pending(bus) < bus->out_batch)
@@ -467,10 +516,23 @@ int io_out_commit(struct lbus *bus, size_t n, bool more)
 	return io_out_drain(bus, 0, io_deadline(bus->timeout_ms));
 }
 
+/* Reconnect mode while not connected: only what does not wait for the
+ * broker (a send with LBUS_NOWAIT) is kept; the replay passes. */
+static bool out_refused(const struct lbus *bus, const Lbus__Frame *f)
+{
+	if (!rc_down(bus) || bus->rc.replaying)
+		return false;
+	return f->kind_case != LBUS__FRAME__KIND_SEND || f->req_id;
+}
+
 int io_out_frame(struct lbus *bus, const Lbus__Frame *f)
 {
+	if (bus->dead && rc_recoverable(bus))
+		rc_lost(bus);
 	if (bus->dead)
 		return bus->dead;
+	if (out_refused(bus, f))
+		return -ENOTCONN;
 	size_t size = lbus_frame_packed_size(f);
 	if (size - LBUS_FRAME_HEADER > bus->max_frame)
 		return -EMSGSIZE;
@@ -517,6 +579,8 @@ int lbus_fd(const lbus *bus)
 
 short lbus_events(const lbus *bus)
 {
+	if (bus->rc.link == RC_DOWN)
+		return POLLIN;
 	return (short)(POLLIN | (io_out_pending(bus) ? POLLOUT : 0));
 }
 
@@ -525,8 +589,12 @@ int lbus_timeout(const lbus *bus)
 	if (io_in_ready(bus))
 		return 0;
 	int64_t now = io_now_ms();
-	int calls = calls_timeout(bus, now), reqs = req_timeout(bus, now);
-	return calls < 0 || (reqs >= 0 && reqs < calls) ? reqs : calls;
+	int t = calls_timeout(bus, now);
+	int timers[] = { req_timeout(bus, now), rc_timeout(bus, now) };
+	for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++)
+		if (timers[i] >= 0 && (t < 0 || timers[i] < t))
+			t = timers[i];
+	return t;
 }
 
 int lbus_dispatch(lbus *bus)

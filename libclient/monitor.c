@@ -32,6 +32,8 @@ int lbus_monitor(lbus *bus, const char *pattern, lbus_monitor_fn fn, void *userd
 	if (r < 0) {
 		bus->mon_fn = old_fn;
 		bus->mon_ud = old_ud;
+	} else {
+		rc_monitor_set(bus, pattern); /* to restore after a reconnection */
 	}
 	return r;
 }

@@ -49,7 +49,10 @@ static int name_request(struct lbus *bus, Lbus__Frame__KindCase kind, const char
 
 int lbus_name_take(lbus *bus, const char *name)
 {
-	return name_request(bus, LBUS__FRAME__KIND_TAKE_NAME, name, NULL);
+	int r = name_request(bus, LBUS__FRAME__KIND_TAKE_NAME, name, NULL);
+	if (r == 0)
+		rc_name_add(bus, name); /* to take again after a reconnection */
+	return r;
 }
 
 int lbus_name_take_async(lbus *bus, const char *name, lbus_done_fn done, void *userdata)
@@ -59,12 +62,15 @@ int lbus_name_take_async(lbus *bus, const char *name, lbus_done_fn done, void *u
 	int r = name_frame(LBUS__FRAME__KIND_TAKE_NAME, name, &req, &f);
 	if (r == 0 && !done)
 		r = -EINVAL;
-	return r < 0 ? r : req_async(bus, &f, 0, done, userdata);
+	return r < 0 ? r : rc_take_async(bus, &f, name, done, userdata);
 }
 
 int lbus_name_release(lbus *bus, const char *name)
 {
-	return name_request(bus, LBUS__FRAME__KIND_RELEASE_NAME, name, NULL);
+	int r = name_request(bus, LBUS__FRAME__KIND_RELEASE_NAME, name, NULL);
+	if (r == 0 || r == -EPERM)
+		rc_name_del(bus, name);
+	return r;
 }
 
 int lbus_name_query(lbus *bus, const char *name, uint64_t *owner)

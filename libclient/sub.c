@@ -78,6 +78,8 @@ int lbus_publish(lbus *bus, const char *topic, const void *data, size_t len, uns
 	int r = publish_topic_check(bus, topic, tlen);
 	if (r < 0)
 		return r;
+	if (bus->dead && rc_recoverable(bus))
+		rc_lost(bus);
 	if (bus->dead)
 		return bus->dead;
 	bool retain = flags & LBUS_RETAIN;
@@ -133,9 +135,17 @@ static int sub_start(struct lbus *bus, const char *pattern, lbus_msg_fn fn, void
 	s->userdata = userdata;
 	s->responder = opts->responder;
 	s->left = opts->max_msgs;
-	int r = idmap_put(&bus->subs, s->id, s);
+	s->block = opts->policy == LBUS_POLICY_BLOCK;
+	s->stall_ms = s->block ? opts->stall_ms : 0;
+	if (bus->rc.enabled) { /* to subscribe again after a reconnection */
+		s->pattern = strdup(pattern);
+		s->group = strdup(opts->group ? opts->group : "");
+	}
+	int r = -ENOMEM;
+	if (!bus->rc.enabled || (s->pattern && s->group))
+		r = idmap_put(&bus->subs, s->id, s);
 	if (r < 0) {
-		free(s);
+		sub_free(s);
 		return r;
 	}
 	sub->sub_id = s->id;
@@ -150,9 +160,18 @@ static int sub_start(struct lbus *bus, const char *pattern, lbus_msg_fn fn, void
 	return 0;
 }
 
+void sub_free(struct sub *s)
+{
+	if (!s)
+		return;
+	free(s->pattern);
+	free(s->group);
+	free(s);
+}
+
 void sub_forget(struct lbus *bus, uint64_t sub_id)
 {
-	free(idmap_del(&bus->subs, sub_id));
+	sub_free(idmap_del(&bus->subs, sub_id));
 }
 
 int lbus_subscribe(lbus *bus, const char *pattern, lbus_msg_fn fn, void *userdata,
@@ -229,7 +248,7 @@ int lbus_unsubscribe_timeout(lbus *bus, uint64_t sub_id, int timeout_ms)
 	s = idmap_del(&bus->subs, sub_id);
 	if (r == -EINVAL && s && s->expired)
 		r = 0; /* the broker removed it after its last message meanwhile */
-	free(s);
+	sub_free(s);
 	return r == -EINVAL ? -ENOENT : r;
 }
 
@@ -237,7 +256,7 @@ void sub_deinit_all(struct lbus *bus)
 {
 	for (size_t i = 0; i < bus->subs.cap; i++)
 		if (bus->subs.slots[i].key)
-			free(bus->subs.slots[i].value);
+			sub_free(bus->subs.slots[i].value);
 	idmap_deinit(&bus->subs);
 	free(bus->pub_topic);
 	bus->pub_topic = NULL;
@@ -324,10 +343,52 @@ static void deliver_call(struct lbus *bus, struct sub *s, struct lbus_msg *msg)
 		call_reply_refuse(bus, msg);
 }
 
+bool sub_shed(struct lbus *bus, const uint8_t *body, uint32_t len)
+{
+	struct lbus_wire_frame f;
+	struct lbus_wire_deliver d;
+	if (lbus_wire_frame_scan(body, len, &f) < 0 || f.kind != LBUS_K_DELIVER ||
+	    lbus_wire_deliver_decode(f.body, f.body_len, &d) < 0 || d.what != LBUS_D_PUBLISH || !d.sub_id)
+		return false;
+	struct sub *s = idmap_get(&bus->subs, d.sub_id);
+	if (!s || s->left)
+		return false; /* max_msgs counts deliveries: keep them */
+	if (bus->dropped_fn) {
+		s->shed++;
+		bus->shed_pending = true;
+	} else {
+		s->missed++;
+	}
+	return true;
+}
+
+/* Report s's shed deliveries (older than anything still buffered for it). */
+static void shed_report(struct lbus *bus, struct sub *s)
+{
+	uint64_t n = s->shed;
+	s->shed = 0;
+	if (n && bus->dropped_fn)
+		bus->dropped_fn(bus, s->id, n, bus->dropped_ud);
+	else
+		s->missed += n;
+}
+
+void sub_report_shed(struct lbus *bus)
+{
+	bus->shed_pending = false;
+	for (size_t i = 0; i < bus->subs.cap; i++) {
+		struct sub *s = bus->subs.slots[i].value;
+		if (bus->subs.slots[i].key && s->shed)
+			shed_report(bus, s);
+	}
+}
+
 /* Hand a decoded message to whoever receives it (see the top comment). */
 static void deliver_route(struct lbus *bus, struct lbus_msg *msg)
 {
 	struct sub *s = msg->sub_id ? idmap_get(&bus->subs, msg->sub_id) : NULL;
+	if (s && s->shed)
+		shed_report(bus, s);
 	bool last = sub_last(s);
 	if (s) {
 		msg->missed = s->missed;
@@ -340,7 +401,7 @@ static void deliver_route(struct lbus *bus, struct lbus_msg *msg)
 	else if (!msg->sub_id && bus->msg_fn)
 		bus->msg_fn(bus, msg, bus->msg_ud);
 	if (last)
-		free(idmap_del(&bus->subs, msg->sub_id));
+		sub_free(idmap_del(&bus->subs, msg->sub_id));
 }
 
 int sub_on_deliver(struct lbus *bus, const struct lbus_wire_frame *f)

@@ -548,9 +548,10 @@ static void test_broker_gone(void **state)
 {
 	struct lbt_broker b;
 	assert_int_equal(lbt_broker_start(&b, NULL), 0);
-	assert_int_equal(lbt_cli_spawn(&g_s.p, &b, "sub", "gone/t", NULL), 0);
+	/* reconnecting is the default now (tests/test-reconnect.c) */
+	assert_int_equal(lbt_cli_spawn(&g_s.p, &b, "sub", "gone/t", "--no-reconnect", NULL), 0);
 	assert_true(lbt_sub_ready(&b, &g_s.p, "gone/t", lbt_ms(10000)) > 0);
-	assert_int_equal(lbt_cli_spawn(&g_l, &b, "listen", "org.test.Gone", NULL), 0);
+	assert_int_equal(lbt_cli_spawn(&g_l, &b, "listen", "org.test.Gone", "--no-reconnect", NULL), 0);
 	assert_true(lbt_listen_ready(&b, &g_l, "org.test.Gone", lbt_ms(10000)) > 0);
 	assert_int_equal(lbt_broker_stop(&b), 0);
 	struct lbt_proc *procs[] = {&g_s.p, &g_l};

@@ -85,6 +85,8 @@ bool cli_parse_options(struct cli *cli, int argc, char **argv, const char *short
 			pos[npos++] = optarg;
 		} else if (c == 'S') {
 			cli->socket = optarg;
+		} else if (c == 'R') {
+			cli->no_reconnect = true;
 		} else if (c == 'h') {
 			cli_print_help(stdout, cli->cmd);
 			*status = CLI_OK;
@@ -169,6 +171,30 @@ int cli_connect(const struct cli *cli, lbus **bus)
 	else
 		fprintf(stderr, "lbus: cannot connect to %s: %s\n", path, lbus_strerror(r));
 	return r == -EACCES || r == -ENOSPC ? CLI_REFUSED : CLI_NO_BROKER; /* refused without a reason */
+}
+
+/* The two lines a long-running command prints across a broker restart. */
+static void on_connection(lbus *bus, enum lbus_connection_event ev, int err, void *userdata)
+{
+	(void)bus, (void)userdata, (void)err;
+	fflush(stdout); /* what came before the loss first */
+	if (ev == LBUS_DISCONNECTED)
+		fprintf(stderr, "lbus: connection lost, reconnecting\n");
+	else if (ev == LBUS_RECONNECTED)
+		fprintf(stderr, "lbus: reconnected (messages may have been missed)\n");
+}
+
+int cli_connect_long(const struct cli *cli, lbus **bus)
+{
+	struct lbus_connect_opts opts = LBUS_CONNECT_OPTS_INIT;
+
+	if (cli->no_reconnect)
+		return cli_connect(cli, bus);
+	opts.reconnect = true;
+	if (lbus_connect_with(bus, cli->socket, &opts) < 0)
+		return cli_connect(cli, bus); /* says why (with the broker's reason) */
+	lbus_on_connection(*bus, on_connection, NULL);
+	return 0;
 }
 
 int cli_parse_count(const struct cli *cli, const char *arg, uint64_t *out)

@@ -157,7 +157,7 @@ static int monitor_option(struct cli *cli, int opt, const char *arg, void *data)
 
 int cli_monitor(struct cli *cli, int argc, char **argv)
 {
-	static const struct option longopts[] = {CLI_WATCH_LONGOPTS, CLI_COMMON_LONGOPTS, {0}};
+	static const struct option longopts[] = {CLI_WATCH_LONGOPTS, CLI_RECONNECT_LONGOPT, CLI_COMMON_LONGOPTS, {0}};
 	struct monitor_state st = {0};
 	const char *pattern;
 	lbus *bus;
@@ -172,7 +172,7 @@ int cli_monitor(struct cli *cli, int argc, char **argv)
 	pattern = argc - first == 1 ? argv[first] : NULL;
 	if ((status = cli_watch_ready(cli, &st.opts)) != 0)
 		return status;
-	if ((status = cli_loop_signals()) == 0 && (status = cli_connect(cli, &bus)) == 0) {
+	if ((status = cli_loop_signals()) == 0 && (status = cli_connect_long(cli, &bus)) == 0) {
 		cli_loop_init(&st.loop, bus, st.opts.timeout_ms);
 		if ((r = lbus_monitor(bus, pattern, monitor_on_event, &st)) < 0)
 			status = cli_fail(r, "monitor %s", pattern ? pattern : "#");

@@ -86,7 +86,7 @@ static void listen_on_msg(lbus *bus, const struct lbus_msg *msg, void *userdata)
 
 int cli_listen(struct cli *cli, int argc, char **argv)
 {
-	static const struct option longopts[] = {CLI_WATCH_LONGOPTS, CLI_COMMON_LONGOPTS, {0}};
+	static const struct option longopts[] = {CLI_WATCH_LONGOPTS, CLI_RECONNECT_LONGOPT, CLI_COMMON_LONGOPTS, {0}};
 	struct listen_state st = {0};
 	lbus *bus;
 	int first, status, r;
@@ -100,7 +100,7 @@ int cli_listen(struct cli *cli, int argc, char **argv)
 	st.fmt = cli_watch_format(&st.opts, CLI_FMT_SENDER);
 	if ((status = cli_watch_ready(cli, &st.opts)) != 0)
 		return status;
-	if ((status = cli_loop_signals()) == 0 && (status = cli_connect(cli, &bus)) == 0) {
+	if ((status = cli_loop_signals()) == 0 && (status = cli_connect_long(cli, &bus)) == 0) {
 		cli_loop_init(&st.loop, bus, st.opts.timeout_ms);
 		lbus_on_message(bus, listen_on_msg, &st);
 		if ((r = lbus_name_take(bus, argv[first])) < 0)

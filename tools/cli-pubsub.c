@@ -402,6 +402,7 @@ int cli_sub(struct cli *cli, int argc, char **argv)
 	    {"group", required_argument, NULL, 'g'},
 	    {"policy", required_argument, NULL, 'P'},
 	    {"stall", required_argument, NULL, 'T'},
+	    CLI_RECONNECT_LONGOPT,
 	    CLI_COMMON_LONGOPTS,
 	    {0},
 	};
@@ -425,7 +426,7 @@ int cli_sub(struct cli *cli, int argc, char **argv)
 		return cli_usage_error(cli, "missing PATTERN");
 	if ((status = cli_watch_ready(cli, &o.watch)) != 0)
 		return status;
-	if ((status = cli_loop_signals()) == 0 && (status = cli_connect(cli, &bus)) == 0)
+	if ((status = cli_loop_signals()) == 0 && (status = cli_connect_long(cli, &bus)) == 0)
 		status = sub_run(bus, &st, argv + first, argc - first);
 	cli_watch_deinit(&o.watch);
 	return status;

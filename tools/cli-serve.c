@@ -460,6 +460,7 @@ int cli_serve(struct cli *cli, int argc, char **argv)
 	    {"count", required_argument, NULL, 'n'},
 	    {"timeout", required_argument, NULL, 't'},
 	    {"topic", no_argument, NULL, 'T'},
+	    CLI_RECONNECT_LONGOPT,
 	    CLI_COMMON_LONGOPTS,
 	    {0},
 	};
@@ -476,7 +477,7 @@ int cli_serve(struct cli *cli, int argc, char **argv)
 	st.argv = argv + first + 1;
 	if ((status = cli_loop_signals()) != 0)
 		return status;
-	if ((status = cli_connect(cli, &st.bus)) != 0)
+	if ((status = cli_connect_long(cli, &st.bus)) != 0)
 		return status;
 	status = serve_run(&st);
 	child_kill(&st.child);

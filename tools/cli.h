@@ -36,6 +36,7 @@ enum cli_status {
 struct cli {
 	const char *socket; /* -S PATH, NULL for the default */
 	const char *cmd;    /* the command's name, for messages */
+	bool no_reconnect;  /* --no-reconnect (sub, listen, serve, monitor) */
 };
 
 /* ---- commands (one function each; argv[0] is the command name) -------- */
@@ -78,6 +79,9 @@ const char *cli_suggest_option(const char *elem, const struct option *longopts);
  * CLI_COMMON_LONGOPTS, { 0 }. */
 /* clang-format off */
 #define CLI_COMMON_LONGOPTS { "socket", required_argument, NULL, 'S' }, { "help", no_argument, NULL, 'h' }
+/* --no-reconnect, for the commands that run until stopped (handled by
+ * cli_parse_options like -S). */
+#define CLI_RECONNECT_LONGOPT { "no-reconnect", no_argument, NULL, 'R' }
 /* clang-format on */
 
 /* Handles one command-specific option: returns 0, or an exit status (after
@@ -114,6 +118,11 @@ int cli_fail(int err, const char *what_fmt, ...) __attribute__((format(printf, 2
  * why and returns CLI_REFUSED when the broker refused the connection (its
  * reason shown: another user, a limit), else CLI_NO_BROKER. */
 int cli_connect(const struct cli *cli, lbus **bus);
+/* cli_connect() for the commands that run until stopped (sub, listen,
+ * serve, monitor): unless --no-reconnect, in the library's reconnect mode,
+ * saying on stderr when the connection is lost and when it is back. A
+ * first connection that fails is reported like cli_connect() does. */
+int cli_connect_long(const struct cli *cli, lbus **bus);
 
 /* Parse "-n N" (an integer >= 1); prints a usage error and returns CLI_USAGE
  * when invalid, else 0. */

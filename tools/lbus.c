@@ -27,7 +27,15 @@ struct cli_command {
 	"  -v, --verbose     prefix each line with the " what " and a space\n"                               \
 	"      --json        one JSON object per line: topic, kind, payload (or\n"                           \
 	"                    payload_base64 when not UTF-8), sender {id, name, pid,\n"                       \
-	"                    uid, gid}, and retained, missed, presence when they apply\n" DECODE_OPTS
+	"                    uid, gid}, and retained, missed, presence when they apply\n" DECODE_OPTS RECONNECT_OPT
+
+/* The option of the commands that run until stopped (sub, listen, serve,
+ * monitor). */
+#define RECONNECT_OPT                                                                                        \
+	"      --no-reconnect  exit (status 3) when the connection to the broker is\n"                       \
+	"                    lost; by default the command reconnects (a broker\n"                            \
+	"                    restart), saying so on stderr when the connection is lost\n"                   \
+	"                    and when it is back (messages may have been missed)\n"
 
 /* The protobuf options of sub, listen and monitor. */
 #define DECODE_OPTS                                                                                          \
@@ -120,7 +128,7 @@ static const struct cli_command commands[] = {
      "  -t, --timeout SECS  exit after SECS seconds (status 0)\n"
      "  -T, --topic       NAME is a topic pattern: answer the calls to matching\n"
      "                    topics (as a responder subscription) instead of owning\n"
-     "                    a name; publishes on them are ignored\n"},
+     "                    a name; publishes on them are ignored\n" RECONNECT_OPT},
     {"wait", cli_wait, "wait until a name is owned, or until a broker answers",
      "Usage: lbus wait [NAME] [OPTION...]\n"
      "Return as soon as somebody owns NAME (at once if somebody does).\n"
@@ -186,7 +194,7 @@ static const struct cli_command commands[] = {
      "  -v, --verbose     also show the sender's pid and uid\n"
      "      --json        one JSON object per event\n" DECODE_OPTS
      "                    (replies, which have no topic, get the pkg.Type given\n"
-     "                    to --decode; errors are never decoded)\n"},
+     "                    to --decode; errors are never decoded)\n" RECONNECT_OPT},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

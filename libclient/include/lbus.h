@@ -46,6 +46,10 @@
  *   -EINVAL         invalid topic, pattern, name or argument
  *   -EPROTO         protocol error
  *   -ENOSPC         a broker limit was reached (e.g. retained store full)
+ *   -ENOTCONN       reconnect mode: disconnected, reconnecting (see
+ *                   "Reconnecting")
+ *   -ENOBUFS        reconnect mode: the buffer for publishes while
+ *                   disconnected is full
  *   -ECONNRESET     the connection to the broker is lost (the broker closed
  *                   it or died); the one code for that, also when a write
  *                   found it closed. A connection the broker ended with a
@@ -168,10 +172,40 @@ struct lbus_connect_opts {
 				 * with LBUS_MORE) before a write; also the
 				 * most a publish leaves buffered before it
 				 * waits for the socket. 0: the default */
+	/* Reconnect mode (see "Reconnecting" below); off by default. */
+	bool reconnect;          /* survive a lost broker: retry, re-take names,
+				  * re-subscribe */
+	int reconnect_min_ms;    /* first pause between attempts (<= 0: the
+				  * default); doubled after each failure ... */
+	int reconnect_max_ms;    /* ... up to this (<= 0: the default), each
+				  * pause with jitter: a random 50-100% of it */
+	size_t reconnect_buffer; /* bytes of publishes (and sends with
+				  * LBUS_NOWAIT) kept while disconnected and
+				  * sent once reconnected; past it they fail
+				  * with -ENOBUFS. 0: the default */
+	size_t input_buffer;     /* the most input the library keeps while a
+				  * publish (or another send) waits for room
+				  * in the socket and reads meanwhile to avoid
+				  * a deadlock: past it, the publishes waiting
+				  * there for a subscription (the oldest) are
+				  * dropped and reported like the broker's
+				  * drops (lbus_on_dropped(), msg->missed).
+				  * Never less than the broker's maximum frame
+				  * plus 256 KiB. 0: the default */
 };
 
-#define LBUS_CONNECT_OPTS_INIT \
-	{ sizeof(struct lbus_connect_opts), LBUS_DEFAULT_TIMEOUT_MS, LBUS_DEFAULT_PUBLISH_BUFFER }
+/* Default of lbus_connect_opts.input_buffer (16 MiB). */
+#define LBUS_DEFAULT_INPUT_BUFFER (16u * 1024u * 1024u)
+
+/* Defaults of the reconnect fields of struct lbus_connect_opts. */
+#define LBUS_DEFAULT_RECONNECT_MIN_MS 100
+#define LBUS_DEFAULT_RECONNECT_MAX_MS 5000
+#define LBUS_DEFAULT_RECONNECT_BUFFER (1024u * 1024u)
+
+#define LBUS_CONNECT_OPTS_INIT                                                                     \
+	{ sizeof(struct lbus_connect_opts), LBUS_DEFAULT_TIMEOUT_MS, LBUS_DEFAULT_PUBLISH_BUFFER, false, \
+	  LBUS_DEFAULT_RECONNECT_MIN_MS, LBUS_DEFAULT_RECONNECT_MAX_MS, LBUS_DEFAULT_RECONNECT_BUFFER,  \
+	  LBUS_DEFAULT_INPUT_BUFFER }
 
 /*
  * Connect to the broker and complete the hello. path NULL or "" resolves the
@@ -214,6 +248,55 @@ LBUS_API int lbus_connect_reason(lbus **out, const char *path, char *reason, siz
  * was full). Accepts NULL (returns 0).
  */
 LBUS_API int lbus_close(lbus *bus);
+
+/*
+ * Reconnecting. With lbus_connect_opts.reconnect, a lost connection (the
+ * broker closed it, died or restarted: -ECONNRESET) does not end the
+ * handle. At once, pending calls and requests fail with -ECONNRESET (none
+ * hangs), and the connection callback runs with LBUS_DISCONNECTED. Then
+ * the library connects again to the same path, with exponential backoff
+ * and jitter (reconnect_min_ms doubling up to reconnect_max_ms), without
+ * ever blocking: the attempts run inside lbus_dispatch(), lbus_run() and
+ * the blocking calls, and lbus_timeout() says when the next one is due, so
+ * a program must keep dispatching (a program that only publishes: call
+ * lbus_dispatch() now and then, or lbus_run(bus, 0)). Once the broker has
+ * welcomed the new connection, the library takes the handle's names again,
+ * re-subscribes every subscription with its options and the same sub ids
+ * (max_msgs: what is left of it), restores monitor mode, then sends what
+ * was published meanwhile, and the callback runs with LBUS_RECONNECTED:
+ * messages published while disconnected may have been missed, and the
+ * client id (lbus_client_id()) is new. A name another client took
+ * meanwhile, or a subscription the new broker refuses, is reported to the
+ * error handler (lbus_on_error()) and forgotten.
+ *
+ * While disconnected: lbus_publish() (and lbus_send() with LBUS_NOWAIT)
+ * keep the frame, up to reconnect_buffer bytes in all, then fail with
+ * -ENOBUFS; the publish that finds the connection lost fails with
+ * -ECONNRESET (it and the messages not yet written are counted by
+ * lbus_unsent()). Everything else that needs the broker (requests, calls,
+ * replies, lbus_sync(), lbus_flush() with output pending) fails at once
+ * with -ENOTCONN. Errors that are not a lost connection (e.g. -EPROTO,
+ * -EACCES, a new broker of another protocol version) still end the handle.
+ *
+ * The descriptor: lbus_fd() keeps its number for the handle's life (while
+ * disconnected it is a descriptor that never becomes ready; lbus_timeout()
+ * covers the next attempt), so poll() and select() loops need no change.
+ * The file behind the number changes, though: an epoll loop must register
+ * lbus_fd() again (EPOLL_CTL_ADD; the old registration vanished with the
+ * old socket) when the callback runs with LBUS_CONNECTING, which announces
+ * a new socket whose hello is under way.
+ */
+enum lbus_connection_event {
+	LBUS_DISCONNECTED = 0, /* connection lost; err says why */
+	LBUS_CONNECTING = 1,   /* a new socket is in place (epoll: re-add lbus_fd()) */
+	LBUS_RECONNECTED = 2   /* welcomed again, names and subscriptions
+				* re-sent: messages may have been missed */
+};
+typedef void (*lbus_connection_fn)(lbus *bus, enum lbus_connection_event ev, int err, void *userdata);
+
+/* Be told when the connection is lost and restored (reconnect mode only).
+ * Replaces the previous handler; fn NULL removes it. */
+LBUS_API void lbus_on_connection(lbus *bus, lbus_connection_fn fn, void *userdata);
 
 /* The client id the broker assigned to this connection. */
 LBUS_API uint64_t lbus_client_id(const lbus *bus);
