@@ -79,18 +79,27 @@ static bool accept_admit(struct broker *b, int fd, const struct ucred *cr)
 	return false;
 }
 
-static void accept_one(struct broker *b, int fd)
+/* The new peer's id, or -ECONNREFUSED (refused or failed: fd closed). */
+static int64_t accept_one(struct broker *b, int fd)
 {
 	struct ucred cr;
 	socklen_t crlen = sizeof(cr);
+	struct peer *p;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) < 0) {
 		log_msg(&b->log, LOG_WARNING, "SO_PEERCRED failed: %s", strerror(errno));
 		close(fd);
-		return;
+		return -ECONNREFUSED;
 	}
-	if (accept_admit(b, fd, &cr))
-		peer_new(b, fd, cr.pid, cr.uid, cr.gid);
+	if (!accept_admit(b, fd, &cr))
+		return -ECONNREFUSED;
+	p = peer_new(b, fd, cr.pid, cr.uid, cr.gid);
+	return p ? (int64_t)p->id : -ECONNREFUSED;
+}
+
+int64_t accept_adopt(struct broker *b, int fd)
+{
+	return accept_one(b, fd);
 }
 
 /* EMFILE/ENFILE: accept with the spare fd and close at once, so the pending

@@ -9,7 +9,13 @@
  */
 #pragma once
 
+#include <stdint.h>
+
 struct broker;
 
 /* Accept every pending connection on the listener (bounded per call). */
 void accept_pending(struct broker *b);
+/* Take over fd (connected, non-blocking) as if accepted, through the same
+ * admission: the new peer's id, or -ECONNREFUSED (refused or failed,
+ * logged; fd closed). For broker_adopt_fd(). */
+int64_t accept_adopt(struct broker *b, int fd);

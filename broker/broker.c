@@ -101,7 +101,7 @@ static int broker_state_init(struct broker *b)
 }
 
 /* Hand the limits of b->cfg to the modules that keep a copy. */
-static void broker_apply_config(struct broker *b)
+void broker_apply_config(struct broker *b)
 {
 	retained_set_max(&b->retained, b->cfg.retained_max);
 	b->conns.max_queue = b->cfg.max_queue;
@@ -155,6 +155,8 @@ int broker_init(struct broker *b, const struct broker_options *opts)
 		return -errno;
 	b->conns.epfd = b->epfd;
 	broker_apply_config(b);
+	if (opts->bare)
+		return 0;
 	ret = broker_signals_init(b);
 	if (ret < 0)
 		return ret;
@@ -268,10 +270,11 @@ static int broker_timeout(const struct broker *b)
 	return t;
 }
 
-static void broker_turn(struct broker *b)
+int broker_turn(struct broker *b, int timeout_ms)
 {
 	struct epoll_event ev[BROKER_EVENTS];
-	int n = epoll_wait(b->epfd, ev, BROKER_EVENTS, broker_timeout(b));
+	int n = epoll_wait(b->epfd, ev, BROKER_EVENTS, timeout_ms);
+	int ret = n < 0 ? -errno : n;
 	int64_t now;
 
 	for (int i = 0; i < n; i++) {
@@ -294,6 +297,20 @@ static void broker_turn(struct broker *b)
 	}
 	if (b->stopping && (broker_all_flushed(b) || now >= b->stop_deadline_ms))
 		b->done = true;
+	return ret;
+}
+
+int64_t broker_adopt_fd(struct broker *b, int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return accept_adopt(b, fd);
 }
 
 int broker_run(struct broker *b)
@@ -302,7 +319,7 @@ int broker_run(struct broker *b)
 		log_msg(&b->log, LOG_INFO, "listening on %s", b->listener.path);
 	notify_send("READY=1");
 	while (!b->done)
-		broker_turn(b);
+		broker_turn(b, broker_timeout(b));
 	return 0;
 }
 

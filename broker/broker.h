@@ -33,6 +33,8 @@ struct broker_options {
 	const char *socket_path; /* -S, NULL for the default */
 	const char *config_path; /* -c, NULL for the default file (if it exists) */
 	bool verbose;            /* -v */
+	bool bare;               /* no listener, no signal handling: connections
+				  * come from broker_adopt_fd() (in-process tests) */
 };
 
 /* Counters of the whole broker (byte counters: conns). */
@@ -92,6 +94,10 @@ struct broker {
  * calls it alone on a zeroed broker.
  */
 int broker_config_init(struct broker *b, const struct broker_options *opts, char *err, size_t errlen);
+/* Push b->cfg into the modules that keep a copy of a setting (retained
+ * store, connections); done after loading or reloading the file, and by
+ * in-process tests that change b->cfg. */
+void broker_apply_config(struct broker *b);
 /* Set up everything (socket, signals, epoll). 0 or -errno (logged). */
 int broker_init(struct broker *b, const struct broker_options *opts);
 /* Run until SIGTERM/SIGINT; returns 0 after a clean shutdown, -errno on failure. */
@@ -125,3 +131,21 @@ static inline void peer_count_drop(struct peer *c)
 	c->ctr.dropped++;
 	c->broker->ctr.msgs.dropped++;
 }
+
+/*
+ * In-process use (tests/brokertest.h): take over fd, a connected AF_UNIX
+ * stream socket (a socketpair() end), as if accepted from the listener;
+ * credentials come from its SO_PEERCRED. Returns the new connection's id
+ * (> 0), or -errno; fd is closed on failure.
+ */
+int64_t broker_adopt_fd(struct broker *b, int fd);
+/*
+ * One loop turn: wait up to timeout_ms (-1: no limit) for events, handle
+ * them, then the end-of-turn work (resume, flush, expire, free). Returns the
+ * number of events handled, or -errno when epoll_wait failed (the
+ * end-of-turn work still ran). broker_run() is these turns until shutdown.
+ */
+int broker_turn(struct broker *b, int timeout_ms);
+
+/* Monotonic milliseconds. */
+int64_t broker_now_ms(void);

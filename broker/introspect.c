@@ -6,6 +6,12 @@
  * state (names, patterns, group names, comm are all NUL-terminated already)
  * and packed once; the arrays live for the duration of the call only.
  *
+ * The broker's own resources (resident memory, CPU time) are read from
+ * /proc/self/statm and getrusage() when a stats request is answered, and
+ * per-client gauges (queue high-water mark, the client a blocked one waits
+ * on) are read from state the broker keeps anyway: answering costs the
+ * asker, never the routing path.
+ *
  * Every live connection is listed, in connection order, including the one
  * asking and any that has not finished its hello yet. An answer larger than
  * the asker's max_frame is refused with ERR_LIMIT instead of being cut.
@@ -15,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "broker.h"
@@ -112,6 +119,8 @@ static void fill_info(struct answer *a, size_t i, const struct peer *c, size_t *
 	info->gid = c->gid;
 	info->command = (char *)c->comm;
 	info->queued_bytes = c->conn.outq.bytes;
+	info->queued_bytes_max = c->conn.outq.bytes_max;
+	info->blocked_on = c->blocked_on ? c->blocked_on->id : 0;
 	info->monitor = c->monitor != NULL;
 	info->connected_at_ms = c->connected_at_ms;
 	fill_counters(&a->ctrs[i], c);
@@ -169,6 +178,39 @@ int introspect_handle_list(struct peer *c, const struct lbus_wire_frame *f)
 	return ret;
 }
 
+/* The broker's resident set in bytes (second field of /proc/self/statm, in
+ * pages), 0 if unknown. */
+static uint64_t self_rss_bytes(void)
+{
+	unsigned long size, resident;
+	FILE *f = fopen("/proc/self/statm", "re");
+	int n;
+
+	if (!f)
+		return 0;
+	n = fscanf(f, "%lu %lu", &size, &resident);
+	fclose(f);
+	if (n != 2)
+		return 0;
+	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static uint64_t timeval_us(struct timeval tv)
+{
+	return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+}
+
+static void fill_broker_resources(Lbus__BrokerCounters *bc)
+{
+	struct rusage ru;
+
+	bc->rss_bytes = self_rss_bytes();
+	if (getrusage(RUSAGE_SELF, &ru) == 0) {
+		bc->cpu_user_us = timeval_us(ru.ru_utime);
+		bc->cpu_system_us = timeval_us(ru.ru_stime);
+	}
+}
+
 static void fill_broker_counters(struct broker *b, Lbus__BrokerCounters *bc)
 {
 	bc->msgs_in = b->ctr.msgs.msgs_in;
@@ -189,6 +231,7 @@ static void fill_broker_counters(struct broker *b, Lbus__BrokerCounters *bc)
 	bc->refused_max_clients_per_uid = b->ctr.refused_max_clients_per_uid;
 	bc->refused_max_names = b->ctr.refused_max_names;
 	bc->refused_max_subscriptions = b->ctr.refused_max_subscriptions;
+	fill_broker_resources(bc);
 }
 
 int introspect_handle_stats(struct peer *c, const struct lbus_wire_frame *f)
@@ -209,6 +252,8 @@ int introspect_handle_stats(struct peer *c, const struct lbus_wire_frame *f)
 		lbus__client_stats__init(&a.stats[i]);
 		a.stats[i].id = cl->id;
 		a.stats[i].queued_bytes = cl->conn.outq.bytes;
+		a.stats[i].queued_bytes_max = cl->conn.outq.bytes_max;
+		a.stats[i].blocked_on = cl->blocked_on ? cl->blocked_on->id : 0;
 		fill_counters(&a.ctrs[i], cl);
 		a.stats[i].counters = &a.ctrs[i];
 		a.stats_ptrs[i] = &a.stats[i];

@@ -68,6 +68,8 @@ int outq_push(struct outq *q, struct msgbuf *buf, const void *hdr, size_t hlen)
 		memcpy(e->hdr, hdr, hlen);
 	q->count++;
 	q->bytes += hlen + (buf ? buf->len : 0);
+	if (q->bytes > q->bytes_max)
+		q->bytes_max = q->bytes;
 	return 0;
 }
 
@@ -107,6 +109,8 @@ uint8_t *outq_append(struct outq *q, struct msgpool *pool, size_t len)
 	p = t->data + t->len;
 	t->len += (uint32_t)len;
 	q->bytes += len;
+	if (q->bytes > q->bytes_max)
+		q->bytes_max = q->bytes;
 	return p;
 }
 

@@ -15,7 +15,9 @@
  * outq_write() gathers as many entries as fit into one sendmsg() iovec array
  * (IOV_MAX) and repeats until the socket is full or the queue empty, keeping
  * a partial write's offset in the head entry. `bytes` is what is still to be
- * written: the flow-control measure.
+ * written: the flow-control measure; `bytes_max` its high-water mark since
+ * the queue was initialised (one compare-and-store per queued entry, for
+ * introspection).
  *
  * An empty queue owns no memory, so idle clients cost nothing here.
  */
@@ -50,6 +52,7 @@ struct outq {
 	uint32_t head;  /* index of the first entry */
 	uint32_t count; /* entries queued */
 	size_t bytes;   /* bytes still to write */
+	size_t bytes_max; /* the most `bytes` has been */
 	struct msgbuf *tail; /* last entry's chunk while open for appending, or NULL */
 };
 

@@ -114,6 +114,8 @@ static void client_fill(struct blk *b, struct lbus_client_info *out, const Lbus_
 	counters_copy(&out->counters, c->counters);
 	out->monitor = c->monitor;
 	out->connected_at_ms = c->connected_at_ms;
+	out->queued_bytes_max = c->queued_bytes_max;
+	out->blocked_on = c->blocked_on;
 }
 
 static struct lbus_client_list *client_list_build(const Lbus__ClientList *in)
@@ -181,6 +183,9 @@ static void broker_stats_copy(struct lbus_broker_stats *out, const Lbus__BrokerC
 	out->refused_max_clients_per_uid = in->refused_max_clients_per_uid;
 	out->refused_max_names = in->refused_max_names;
 	out->refused_max_subscriptions = in->refused_max_subscriptions;
+	out->rss_bytes = in->rss_bytes;
+	out->cpu_user_us = in->cpu_user_us;
+	out->cpu_system_us = in->cpu_system_us;
 }
 
 static struct lbus_stats *stats_build(const Lbus__Stats *in)
@@ -198,6 +203,8 @@ static struct lbus_stats *stats_build(const Lbus__Stats *in)
 		clients[i].id = c->id;
 		counters_copy(&clients[i].counters, c->counters);
 		clients[i].queued_bytes = c->queued_bytes;
+		clients[i].queued_bytes_max = c->queued_bytes_max;
+		clients[i].blocked_on = c->blocked_on;
 	}
 	st->clients = clients;
 	st->n_clients = in->n_clients;

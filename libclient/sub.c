@@ -267,6 +267,7 @@ static int deliver_decode_msg(const struct lbus_wire_deliver *d, struct lbus_msg
 		msg->kind = LBUS_MSG_PUBLISH;
 		s = p.topic, slen = p.topic_len;
 		msg->data = p.payload, msg->len = p.payload_len;
+		msg->retain = p.retain;
 	} else if (d->what == LBUS_D_SEND) {
 		struct lbus_wire_send sd;
 		if (lbus_wire_send_decode(d->msg, d->msg_len, &sd) < 0)

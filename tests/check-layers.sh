@@ -7,8 +7,9 @@
 #   tools/      includes only the public lbus.h, tools/' own headers and
 #               descriptor.pb-c.h (generated from Google's descriptor.proto);
 #   tests/      includes tests/, proto/, broker/, tools/ (the unit tests of
-#               the CLI's protobuf walker) and lbus.h, never libclient/'s
-#               private headers;
+#               the CLI's pure parts: top's model, the HTTP responder, the
+#               protobuf walker) and lbus.h, never libclient/'s private
+#               headers;
 #   inside broker/, the transport (conn, outq, msgbuf, clock, list) includes
 #               only itself and proto/, never a header of the bus above it.
 # Wire knowledge stays in proto/: broker/ and libclient/ call its codecs

@@ -6,9 +6,17 @@
  * harness.h documents the whole API.
  *
  * The broker runs in a fresh mkdtemp() directory with its stdout/stderr in
- * dir/lbusd.log, so a failing test can print what the broker said. Readiness
- * means "the socket accepts a connection"; stop means SIGTERM then a bounded
- * wait, checking the contract: exit status 0 and the socket file removed.
+ * dir/lbusd.log, so a failing test can print what the broker said.
+ *
+ * Readiness is the broker's word, not a guess: lbusd speaks systemd's notify
+ * protocol (broker/notify.c), so the harness binds a datagram socket in the
+ * broker's directory, passes its path as NOTIFY_SOCKET and waits for
+ * "READY=1", which lbusd sends once it listens. It waits on that socket and
+ * on a pidfd of the child together, so a broker that exits early is seen at
+ * once; there is no fallback: a broker that never says READY=1 fails the
+ * start. ($LBUSD_WRAPPER keeps working: valgrind passes the environment on.)
+ * Stop means SIGTERM then a bounded wait, checking the contract: exit status
+ * 0 and the socket file removed.
  */
 #include "harness.h"
 
@@ -19,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -193,7 +203,7 @@ static size_t wrapper_words(const char **words, size_t max, char **storage)
 	return n;
 }
 
-static void exec_broker(const struct lbt_broker *b, const struct lbt_broker_opts *o)
+static void exec_broker(const struct lbt_broker *b, const struct lbt_broker_opts *o, char *const *envp)
 {
 	const char *argv[64];
 	char *storage;
@@ -216,40 +226,109 @@ static void exec_broker(const struct lbt_broker *b, const struct lbt_broker_opts
 	dup2(log, 1);
 	dup2(log, 2);
 	close_range(3, ~0u, 0); /* nothing of the test's leaks into the broker */
-	execvp(argv[0], (char *const *)argv);
+	execvpe(argv[0], (char *const *)argv, envp);
 	dprintf(2, "harness: exec %s: %s\n", argv[0], strerror(errno));
 	_exit(127);
 }
 
-/* Can we connect to the socket? Closes the probe connection at once. */
-static bool socket_accepts(const char *path)
+/* The readiness socket: an AF_UNIX datagram socket bound at path (in the
+ * broker's directory). Returns its fd or -errno. */
+static int notify_open(const char *path)
 {
-	int fd = lbt_unix_connect(path);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
 }
 
-static int wait_listening(struct lbt_broker *b)
+/* The environment of the broker: ours with NOTIFY_SOCKET=path. Built before
+ * fork() (the child of a threaded test may not allocate). NULL on ENOMEM;
+ * free the array and its last-but-one string (ours) with env_free(). */
+static char **env_with_notify(const char *path)
+{
+	extern char **environ;
+	size_t n = 0, k = 0;
+	while (environ[n])
+		n++;
+	char **env = calloc(n + 2, sizeof(*env));
+	char *ours = malloc(strlen("NOTIFY_SOCKET=") + strlen(path) + 1);
+	if (!env || !ours) {
+		free(env);
+		free(ours);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "NOTIFY_SOCKET=", 14) != 0)
+			env[k++] = environ[i];
+	sprintf(ours, "NOTIFY_SOCKET=%s", path);
+	env[k] = ours;
+	return env;
+}
+
+static void env_free(char **env)
+{
+	size_t n = 0;
+	if (!env)
+		return;
+	while (env[n])
+		n++;
+	free(env[n - 1]);
+	free(env);
+}
+
+/* Did a datagram on the notify socket say READY=1? Reads them all. */
+static bool notify_ready(int nfd)
+{
+	char msg[512];
+	ssize_t n;
+	bool ready = false;
+	while ((n = recv(nfd, msg, sizeof(msg) - 1, 0)) >= 0) {
+		msg[n] = '\0';
+		for (char *save = NULL, *l = strtok_r(msg, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+			if (!strcmp(l, "READY=1"))
+				ready = true;
+	}
+	return ready;
+}
+
+/* Wait for READY=1 on nfd, or for the broker to exit, within lbt_ms(10000). */
+static int wait_ready(struct lbt_broker *b, int nfd)
 {
 	int64_t deadline = lbt_now_ms() + lbt_ms(10000);
-	int delay = 1;
-	while (lbt_now_ms() < deadline) {
-		if (socket_accepts(b->sock))
-			return 0;
+	int pidfd = pidfd_open(b->pid, 0); /* -1 on old kernels: then exits are seen every 20 ms */
+	int ret = -ETIMEDOUT;
+	for (;;) {
+		if (notify_ready(nfd)) {
+			ret = 0;
+			break;
+		}
 		int st;
 		if (waitpid(b->pid, &st, WNOHANG) == b->pid) {
-			fprintf(stderr, "harness: lbusd exited before listening (status 0x%x)\n", st);
+			fprintf(stderr, "harness: lbusd exited before it was ready (status 0x%x)\n", st);
 			b->pid = 0;
-			return -ECHILD;
+			ret = -ECHILD;
+			break;
 		}
-		lbt_sleep_ms(delay);
-		if (delay < 50)
-			delay *= 2;
+		int64_t left = deadline - lbt_now_ms();
+		if (left <= 0)
+			break;
+		struct pollfd pf[2] = {{.fd = nfd, .events = POLLIN}, {.fd = pidfd, .events = POLLIN}};
+		poll(pf, pidfd >= 0 ? 2 : 1, pidfd >= 0 ? (int)left : (left < 20 ? (int)left : 20));
 	}
-	fprintf(stderr, "harness: lbusd did not listen on %s within %d ms\n", b->sock, lbt_ms(10000));
-	return -ETIMEDOUT;
+	if (pidfd >= 0)
+		close(pidfd);
+	if (ret == -ETIMEDOUT)
+		fprintf(stderr, "harness: lbusd did not send READY=1 within %d ms\n", lbt_ms(10000));
+	return ret;
 }
 
 int lbt_broker_make_dir(struct lbt_broker *b)
@@ -282,17 +361,35 @@ int lbt_broker_start_opts(struct lbt_broker *b, const struct lbt_broker_opts *o)
 	    lbt_path(b->log, b->dir, "lbusd.log") < 0)
 		return -ENAMETOOLONG;
 
+	char notify[PATH_MAX];
+	if (lbt_path(notify, b->dir, "notify.sock") < 0)
+		return -ENAMETOOLONG;
+	unlink(notify); /* left by an earlier start in a reused dir */
+	int nfd = notify_open(notify);
+	char **env = nfd >= 0 ? env_with_notify(notify) : NULL;
+	if (!env) {
+		int e = nfd < 0 ? nfd : -ENOMEM;
+		fprintf(stderr, "harness: readiness socket %s: %s\n", notify, strerror(-e));
+		if (nfd >= 0)
+			close(nfd);
+		return e;
+	}
 	pid_t pid = fork();
 	if (pid < 0) {
 		int e = errno;
+		close(nfd);
+		env_free(env);
 		remove_tree(b->dir);
 		return -e;
 	}
 	if (pid == 0)
-		exec_broker(b, o);
+		exec_broker(b, o, env);
+	env_free(env);
 	b->pid = pid;
 	track(b->dir, pid);
-	int r = wait_listening(b);
+	int r = wait_ready(b, nfd);
+	close(nfd);
+	unlink(notify); /* later notifications (STOPPING=1) go nowhere */
 	if (r < 0) {
 		dump_log(b);
 		lbt_broker_kill(b);
@@ -319,6 +416,33 @@ int lbt_broker_start(struct lbt_broker *b, const char *const *extra_args)
 {
 	struct lbt_broker_opts o = {.extra_args = extra_args};
 	return lbt_broker_start_opts(b, &o);
+}
+
+/* Start a broker for a cmocka test: config NULL for the defaults. */
+static int setup_broker(void **state, const char *config)
+{
+	struct lbt_broker *b = calloc(1, sizeof(*b));
+	if (!b)
+		return -1;
+	if ((config ? lbt_broker_start_config(b, config) : lbt_broker_start(b, NULL)) != 0) {
+		free(b);
+		return -1;
+	}
+	*state = b;
+	return 0;
+}
+
+int lbt_setup(void **state) { return setup_broker(state, NULL); }
+
+int lbt_setup_config(void **state, const char *config) { return setup_broker(state, config); }
+
+int lbt_teardown(void **state)
+{
+	struct lbt_broker *b = *state;
+	int ret = lbt_broker_stop(b);
+	free(b);
+	*state = NULL;
+	return ret == 0 ? 0 : -1;
 }
 
 /* Reap pid within timeout_ms. Returns the exit code (128+sig if signalled)

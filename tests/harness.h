@@ -90,9 +90,11 @@ int lbt_broker_make_dir(struct lbt_broker *b);
 /*
  * Create a fresh temporary directory, start lbusd (behind $LBUSD_WRAPPER if
  * set) with "-S dir/bus.sock" plus extra_args (NULL-terminated, may be NULL),
- * and wait (up to lbt_ms(10000)) until the socket accepts a connection.
- * Returns 0, or -errno (the broker exited early, or never listened; its log
- * is printed to stderr, the process killed and the dir removed).
+ * and wait (up to lbt_ms(10000)) until it says READY=1 on the NOTIFY_SOCKET
+ * the harness gives it (dir/notify.sock, removed once ready). Returns 0, or
+ * -errno (-ECHILD: the broker exited first; -ETIMEDOUT: it never said
+ * READY=1; its log is printed to stderr, the process killed and the dir
+ * removed).
  */
 int lbt_broker_start(struct lbt_broker *b, const char *const *extra_args);
 int lbt_broker_start_opts(struct lbt_broker *b, const struct lbt_broker_opts *o);
@@ -126,8 +128,8 @@ long lbt_broker_rss_kib(const struct lbt_broker *b);
 int lbt_broker_fd_count(const struct lbt_broker *b);
 /* Wait up to timeout_ms until the broker has at most n open descriptors
  * (connections are closed asynchronously). Returns the last count seen.
- * A count taken right after start may still include the harness's own
- * readiness probe: compare with <=. */
+ * A count taken right after start may still include the socket lbusd sent
+ * READY=1 with (closed right after): compare with <=. */
 int lbt_broker_wait_fds(const struct lbt_broker *b, int n, int timeout_ms);
 
 /* Is the broker still running? When it has died (a crash, a sanitizer
@@ -154,6 +156,21 @@ int lbt_pubsub_roundtrip(const struct lbt_broker *b, const char *topic);
  * message when unset (the test cannot run). */
 const char *lbt_lbusd_path(void);
 const char *lbt_cli_path(void);
+
+/* ---- cmocka fixtures ---------------------------------------------------------- */
+
+/*
+ * For cmocka_unit_test_setup_teardown(): lbt_setup() starts a broker with the
+ * defaults (lbt_broker_start) and makes *state the struct lbt_broker *;
+ * lbt_teardown() stops it (lbt_broker_stop) and fails (-1) when the stop
+ * broke the contract; a broker the test ended itself with lbt_broker_kill()
+ * is no failure (stop finds no process and no directory). A test file that needs a configuration writes a
+ * one-line setup calling lbt_setup_config(state, "max_queue = 4096\n").
+ * The struct is allocated per test and freed by the teardown. Returns 0 or -1.
+ */
+int lbt_setup(void **state);
+int lbt_setup_config(void **state, const char *config);
+int lbt_teardown(void **state);
 
 /* ---- child processes ------------------------------------------------------- */
 

@@ -435,8 +435,13 @@ static void test_no_broker_is_3(void **state)
 {
 	char path[PATH_MAX];
 	assert_int_equal(lbt_path(path, broker.dir, "nobody-here.sock"), 0);
-	static const char *const cmds[][4] = {{"pub", "t", "x", NULL}, {"sub", "t", NULL}, {"send", "n", "x", NULL}};
-	for (size_t i = 0; i < 3; i++) {
+	static const char *const cmds[][4] = {{"pub", "t", "x", NULL},
+					      {"sub", "t", NULL},
+					      {"send", "n", "x", NULL},
+					      {"top", "-n", "1", NULL},
+					      {"stats", "--openmetrics", NULL},
+					      {"metrics", "--listen", "0", NULL}};
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		const char *args[8] = {"-S", path};
 		memcpy(args + 2, cmds[i], sizeof(cmds[i]));
 		assert_int_equal(lbt_cli_runv(NULL, NULL, 0, RUN_MS, &g_r, args), 0);
@@ -449,8 +454,8 @@ static void test_no_broker_is_3(void **state)
 
 static void test_help_and_version(void **state)
 {
-	static const char *const cmds[] = {"pub",  "sub",  "send", "listen", "call",
-					   "serve", "wait", "list", "stats",  "monitor"};
+	static const char *const cmds[] = {"pub",  "sub",  "send",  "listen", "call", "serve",
+					   "wait", "list", "stats", "top",    "metrics", "monitor"};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		char want[64];
 		snprintf(want, sizeof(want), "Usage: lbus %s", cmds[i]);

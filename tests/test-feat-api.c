@@ -36,27 +36,6 @@
 
 #include "harness.h"
 
-/* ---- fixture ---------------------------------------------------------------- */
-
-static int setup(void **state)
-{
-	static struct lbt_broker b;
-
-	if (lbt_broker_start(&b, NULL) != 0)
-		return -1;
-	*state = &b;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct lbt_broker *b = *state;
-
-	if (!b->pid) /* the test killed it */
-		return 0;
-	return lbt_broker_stop(b) == 0 ? 0 : -1;
-}
-
 /* A connection with its own timeout and publish buffer. */
 static lbus *connect_with(const struct lbt_broker *b, int timeout_ms, size_t publish_buffer)
 {
@@ -514,17 +493,17 @@ static void test_strerror_and_version(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_publish_without_loop_is_sent, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_more_gathers_until_buffer_or_plain_publish, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_callback_publish_written_by_same_dispatch, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_broker_death_is_reported, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_close_after_loss_without_unsent, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_close_does_not_block, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_requests_time_out_against_stopped_broker, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_async_twins_report_the_verdict, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_call_cancel_and_timeouts, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_run_tells_break_from_timeout, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_option_structs_carry_their_size, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_publish_without_loop_is_sent, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_more_gathers_until_buffer_or_plain_publish, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_callback_publish_written_by_same_dispatch, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_broker_death_is_reported, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_close_after_loss_without_unsent, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_close_does_not_block, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_requests_time_out_against_stopped_broker, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_async_twins_report_the_verdict, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_call_cancel_and_timeouts, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_run_tells_break_from_timeout, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_option_structs_carry_their_size, lbt_setup, lbt_teardown),
 	    cmocka_unit_test(test_strerror_and_version),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

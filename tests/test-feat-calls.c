@@ -213,22 +213,6 @@ static void responder_stop(struct responder *r)
 	lbus_close(r->bus);
 }
 
-/* ---- fixture ---------------------------------------------------------------- */
-
-static int setup(void **state)
-{
-	static struct lbt_broker b;
-	if (lbt_broker_start(&b, NULL) != 0)
-		return -1;
-	*state = &b;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	return lbt_broker_stop(*state) == 0 ? 0 : -1;
-}
-
 /* ---- asynchronous calls answered out of order ------------------------------ */
 
 struct async_calls {
@@ -950,24 +934,24 @@ static void test_cli_serve_topic(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_async_calls_out_of_order, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_blocking_call_to_name, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_call_to_topic_subscriber, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_no_responders, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_responder_killed_mid_call, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_call_responder_killed, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_call_timeout, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_serve_and_call, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_sub_all_is_no_responder, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_topic_call_skips_plain_subscriber, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_listen_refuses_calls, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_reply_error_through_library, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_serve_failing_command, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_serve_reply_too_large, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_serve_skips_expired_calls, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_serve_kills_stubborn_command, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_serve_kills_what_the_command_left, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_serve_topic, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_async_calls_out_of_order, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_blocking_call_to_name, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_call_to_topic_subscriber, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_no_responders, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_responder_killed_mid_call, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_call_responder_killed, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_call_timeout, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_serve_and_call, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_sub_all_is_no_responder, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_topic_call_skips_plain_subscriber, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_listen_refuses_calls, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_reply_error_through_library, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_serve_failing_command, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_serve_reply_too_large, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_serve_skips_expired_calls, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_serve_kills_stubborn_command, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_serve_kills_what_the_command_left, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_serve_topic, lbt_setup, lbt_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -159,6 +159,43 @@ static long long await_queue_full(lbus *q, uint64_t id, pid_t pid, long long min
 	return -ETIMEDOUT;
 }
 
+/* The queue high-water mark and blocked_on the broker reports for client id
+ * (asserted present). */
+static void queue_gauges(lbus *q, uint64_t id, uint64_t *qmax, uint64_t *blocked_on)
+{
+	struct lbus_client_list *l = NULL;
+	bool found = false;
+
+	assert_int_equal(lbus_client_list_get(q, lbt_ms(5000), &l), 0);
+	for (size_t i = 0; i < l->n_clients; i++) {
+		if (l->clients[i].id == id) {
+			*qmax = l->clients[i].queued_bytes_max;
+			*blocked_on = l->clients[i].blocked_on;
+			found = true;
+		}
+	}
+	lbus_client_list_free(l);
+	assert_true(found);
+}
+
+/* Wait until the broker reports client id blocked on client target (0:
+ * not blocked). */
+static bool await_blocked_on(lbus *q, uint64_t id, uint64_t target)
+{
+	int64_t end = lbt_now_ms() + lbt_ms(10000);
+	uint64_t qmax, on = UINT64_MAX;
+
+	while (lbt_now_ms() < end) {
+		queue_gauges(q, id, &qmax, &on);
+		if (on == target)
+			return true;
+		usleep(10000);
+	}
+	fprintf(stderr, "client %llu is blocked on %llu, not %llu\n", (unsigned long long)id,
+		(unsigned long long)on, (unsigned long long)target);
+	return false;
+}
+
 static uint64_t dropped_for(lbus *q, uint64_t id)
 {
 	struct lbus_stats *st = NULL;
@@ -267,35 +304,14 @@ static void publisher_start(struct publisher *p, const struct lbt_broker *b, con
 	assert_int_equal(pthread_create(&p->thread, NULL, publisher_main, p), 0);
 }
 
-/* ---- fixture: a broker with a 64 KiB queue ---------------------------------------- */
+/* ---- fixture: a broker with a 64 KiB queue (harness.h: lbt_setup_config) ------------ */
 
-static int setup(void **state)
-{
-	static struct lbt_broker b;
-
-	/* small queue: flow control shows up fast */
-	if (lbt_broker_start_config(&b, "max_queue = 65536\n") != 0)
-		return -1;
-	*state = &b;
-	return 0;
-}
+/* small queue: flow control shows up fast */
+static int setup(void **state) { return lbt_setup_config(state, "max_queue = 65536\n"); }
 
 /* A broker with a 4 KiB queue: the queues of the self-subscribing test fill
  * with a few frames, so their order in the broker decides nothing. */
-static int setup_tiny(void **state)
-{
-	static struct lbt_broker b;
-
-	if (lbt_broker_start_config(&b, "max_queue = 4096\n") != 0)
-		return -1;
-	*state = &b;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	return lbt_broker_stop(*state) == 0 ? 0 : -1;
-}
+static int setup_tiny(void **state) { return lbt_setup_config(state, "max_queue = 4096\n"); }
 
 /* ---- block -------------------------------------------------------------------------- */
 
@@ -322,6 +338,12 @@ static void test_block_slow_subscriber_gets_everything(void **state)
 	assert_true(still <= MAX_QUEUE + 2 * MSG_SIZE);
 	assert_false(atomic_load(&p.done));
 	assert_int_equal(s.count, 0);
+	/* Introspection shows who holds whom, and the queue's high-water mark. */
+	assert_true(await_blocked_on(q, lbus_client_id(p.bus), lbus_client_id(sub)));
+	uint64_t qmax, on;
+	queue_gauges(q, lbus_client_id(sub), &qmax, &on);
+	assert_true(qmax >= (uint64_t)still && qmax <= MAX_QUEUE + 2 * MSG_SIZE);
+	assert_int_equal(on, 0);
 
 	/* Now read, slowly: everything arrives, in order. */
 	int64_t end = lbt_now_ms() + lbt_ms(30000);
@@ -337,6 +359,12 @@ static void test_block_slow_subscriber_gets_everything(void **state)
 	assert_int_equal(s.bad_gaps, 0);
 	assert_int_equal(s.bad_payloads, 0);
 	assert_int_equal(dropped_for(q, lbus_client_id(sub)), 0);
+	/* Drained: nobody is held any more; the high-water mark stays. */
+	uint64_t qmax_after;
+	assert_true(await_blocked_on(q, lbus_client_id(p.bus), 0));
+	queue_gauges(q, lbus_client_id(sub), &qmax_after, &on);
+	assert_true(qmax_after >= qmax);
+	assert_int_equal(queued_bytes(q, lbus_client_id(sub), 0), 0);
 
 	lbus_close(p.bus);
 	lbus_close(sub);
@@ -922,16 +950,16 @@ static void test_publisher_broken_inside_its_publish(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_block_slow_subscriber_gets_everything, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_drop_reports_every_missed_message, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_send_to_stalled_owner_blocks, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_group_skips_stalled_member, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_sub_policy_block, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_sub_drop_warns, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_sub_stall_bound, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_stall_clock_starts_with_output, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_group_prefers_waiting_to_dropping, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_publisher_broken_inside_its_publish, setup_tiny, teardown),
+	    cmocka_unit_test_setup_teardown(test_block_slow_subscriber_gets_everything, setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_drop_reports_every_missed_message, setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_send_to_stalled_owner_blocks, setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_group_skips_stalled_member, setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_sub_policy_block, setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_sub_drop_warns, setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_sub_stall_bound, setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_stall_clock_starts_with_output, setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_group_prefers_waiting_to_dropping, setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_publisher_broken_inside_its_publish, setup_tiny, lbt_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

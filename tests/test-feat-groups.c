@@ -160,22 +160,6 @@ static void assert_member_clean(const struct member *m)
 	assert_int_equal(m->bad_payload, 0);
 }
 
-/* ---- fixture ---------------------------------------------------------------- */
-
-static int setup(void **state)
-{
-	static struct lbt_broker b;
-	if (lbt_broker_start(&b, NULL) != 0)
-		return -1;
-	*state = &b;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	return lbt_broker_stop(*state) == 0 ? 0 : -1;
-}
-
 /* ---- the tests ---------------------------------------------------------------- */
 
 static void test_group_even_and_exactly_once(void **state)
@@ -540,13 +524,13 @@ static void test_group_max_msgs_hands_over(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_group_even_and_exactly_once, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_group_join_and_leave_during_traffic, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_sub_group, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_group_max_msgs_hands_over, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_group_member_count_loses_nothing, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_group_member_sigint_loses_nothing, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_group_member_timeout_loses_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_group_even_and_exactly_once, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_group_join_and_leave_during_traffic, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_sub_group, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_group_max_msgs_hands_over, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_group_member_count_loses_nothing, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_group_member_sigint_loses_nothing, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_group_member_timeout_loses_nothing, lbt_setup, lbt_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -316,22 +316,6 @@ static void self_comm(char *buf, size_t size)
 	}
 }
 
-/* ---- fixture ---------------------------------------------------------------- */
-
-static int setup(void **state)
-{
-	static struct lbt_broker b;
-	if (lbt_broker_start(&b, NULL) != 0)
-		return -1;
-	*state = &b;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	return lbt_broker_stop(*state) == 0 ? 0 : -1;
-}
-
 /* ---- library ------------------------------------------------------------------ */
 
 static const struct lbus_client_info *find_client(const struct lbus_client_list *l, uint64_t id)
@@ -388,6 +372,9 @@ static void test_list_clients_library(void **state)
 	assert_int_equal(a->counters.msgs_in, 5);
 	assert_int_equal(a->counters.msgs_out, 7);
 	assert_int_equal(a->queued_bytes, 0);
+	assert_true(a->queued_bytes_max > 0); /* its welcome and deliveries waited there */
+	assert_true(a->queued_bytes_max < 64 * 1024);
+	assert_int_equal(a->blocked_on, 0);
 
 	const struct lbus_client_info *b = find_client(l, s.b_id);
 	assert_non_null(b);
@@ -451,6 +438,19 @@ static void test_stats_library(void **state)
 	assert_int_equal(a->counters.msgs_out, 7);
 	assert_int_equal(b->counters.msgs_in, 2);
 	assert_int_equal(b->counters.msgs_out, 7);
+	assert_true(a->queued_bytes_max > 0);
+	assert_int_equal(a->blocked_on, 0);
+	assert_int_equal(b->blocked_on, 0);
+
+	/* The broker's own resources: its resident memory as /proc tells it,
+	 * and some CPU time, which only grows. */
+	long rss_kib = lbt_broker_rss_kib(*state);
+	assert_true(rss_kib > 0);
+	assert_true(st->broker.rss_bytes >= (uint64_t)rss_kib * 1024 / 2);
+	assert_true(st->broker.rss_bytes <= (uint64_t)rss_kib * 1024 * 2);
+	uint64_t cpu = st->broker.cpu_user_us + st->broker.cpu_system_us;
+	assert_true(cpu > 0);
+	assert_true(cpu <= st->broker.uptime_ms * 1000 * 64);
 	lbus_stats_free(st);
 
 	/* A retained message and an uptime that moves. */
@@ -460,6 +460,7 @@ static void test_stats_library(void **state)
 	assert_int_equal(lbus_stats_get(s.query, lbt_ms(5000), &st2), 0);
 	assert_int_equal(st2->broker.retained, 1);
 	assert_int_equal(st2->broker.counters.msgs_in, 8);
+	assert_true(st2->broker.cpu_user_us + st2->broker.cpu_system_us >= cpu);
 	lbus_stats_free(st2);
 	scene_free(&s);
 }
@@ -542,6 +543,8 @@ static void test_cli_list_json(void **state)
 	assert_true(jcounter(a, "uid") == getuid());
 	assert_string_equal(jstr(a, "command"), comm);
 	assert_true(jcounter(a, "queued_bytes") == 0);
+	assert_true(jcounter(a, "queued_bytes_max") > 0);
+	assert_true(jcounter(a, "blocked_on") == 0);
 	const struct jv *x = json_sub(a, "intro/x");
 	const struct jv *y = json_sub(a, "intro/+/y");
 	assert_non_null(x);
@@ -582,6 +585,10 @@ static void test_cli_stats_json(void **state)
 	assert_true(jcounter(broker, "dropped") == 0);
 	assert_true(jcounter(broker, "clients") == 4);
 	assert_true(jcounter(broker, "uptime_ms") >= 0);
+	assert_true(jcounter(broker, "rss_bytes") > 0);
+	assert_true(jcounter(broker, "cpu_user_us") >= 0);
+	assert_true(jcounter(broker, "cpu_system_us") >= 0);
+	assert_true(jcounter(broker, "cpu_user_us") + jcounter(broker, "cpu_system_us") > 0);
 	const struct jv *clients = jget(doc, "clients");
 	assert_non_null(clients);
 	const struct jv *a = jfind_by_num(clients, "id", (double)s.a_id);
@@ -592,6 +599,8 @@ static void test_cli_stats_json(void **state)
 	assert_true(jcounter(a, "msgs_out") == 7);
 	assert_true(jcounter(bj, "msgs_in") == 2);
 	assert_true(jcounter(bj, "msgs_out") == 7);
+	assert_true(jcounter(a, "queued_bytes_max") > 0);
+	assert_true(jcounter(a, "blocked_on") == 0);
 	jfree(doc);
 
 	struct lbt_proc p;
@@ -605,10 +614,10 @@ static void test_cli_stats_json(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_list_clients_library, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_stats_library, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_list_json, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_stats_json, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_list_clients_library, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_stats_library, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_list_json, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_stats_json, lbt_setup, lbt_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -65,8 +65,8 @@ static void assert_log_says(const struct lbt_broker *b, const char *needle)
 	free(log);
 }
 
-/* Wait until exactly n clients are connected (the harness's readiness probe
- * may still be counted right after start). bus is one of them. */
+/* Wait until exactly n clients are connected (a connection closed just
+ * before may still be counted). bus is one of them. */
 static void wait_clients(lbus *bus, uint64_t n)
 {
 	struct lbus_stats *s;

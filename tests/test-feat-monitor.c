@@ -200,22 +200,6 @@ static void cast_stop(struct cast *c)
 	lbus_close(c->s2);
 }
 
-/* ---- fixture ---------------------------------------------------------------- */
-
-static int setup(void **state)
-{
-	static struct lbt_broker b;
-	if (lbt_broker_start(&b, NULL) != 0)
-		return -1;
-	*state = &b;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	return lbt_broker_stop(*state) == 0 ? 0 : -1;
-}
-
 /* ---- library ------------------------------------------------------------------ */
 
 static void test_monitor_sees_all_traffic(void **state)
@@ -509,11 +493,11 @@ static void test_cli_monitor_pattern(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_monitor_sees_all_traffic, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_monitor_pattern_filters, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_monitor_json, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_monitor_errors_name_target, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_monitor_pattern, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_monitor_sees_all_traffic, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_monitor_pattern_filters, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_monitor_json, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_monitor_errors_name_target, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_monitor_pattern, lbt_setup, lbt_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -155,22 +155,6 @@ static void self_comm(char *buf, size_t size)
 	}
 }
 
-/* ---- fixture ---------------------------------------------------------------- */
-
-static int setup(void **state)
-{
-	static struct lbt_broker b;
-	if (lbt_broker_start(&b, NULL) != 0)
-		return -1;
-	*state = &b;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	return lbt_broker_stop(*state) == 0 ? 0 : -1;
-}
-
 /* ---- library ------------------------------------------------------------------ */
 
 static void test_presence_library_client(void **state)
@@ -405,11 +389,11 @@ static void test_cli_wait(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_presence_library_client, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_presence_child_process, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_sub_shows_presence_decoded, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_sub_tells_presence_events_apart, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_wait, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_presence_library_client, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_presence_child_process, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_sub_shows_presence_decoded, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_sub_tells_presence_events_apart, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_wait, lbt_setup, lbt_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

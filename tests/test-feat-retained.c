@@ -47,6 +47,7 @@ struct got_msg {
 	char payload[640];
 	size_t len;
 	bool retained;
+	bool retain; /* flagged LBUS_RETAIN by its publisher */
 };
 
 struct inbox {
@@ -69,6 +70,7 @@ static void on_msg(lbus *bus, const struct lbus_msg *msg, void *userdata)
 	g->payload[msg->len] = '\0';
 	g->len = msg->len;
 	g->retained = msg->retained;
+	g->retain = msg->retain;
 }
 
 /* A new connection subscribed to pattern; every retained message it gets is
@@ -106,32 +108,10 @@ static void publish(lbus *bus, const char *topic, const char *payload, unsigned 
 	assert_int_equal(lbus_sync(bus, lbt_ms(5000)), 0);
 }
 
-/* ---- fixture ---------------------------------------------------------------- */
-
-static int setup(void **state)
-{
-	static struct lbt_broker b;
-	if (lbt_broker_start(&b, NULL) != 0)
-		return -1;
-	*state = &b;
-	return 0;
-}
+/* ---- fixture (lbt_setup_config, lbt_teardown: harness.h) ----------------------- */
 
 /* A broker whose retained store holds at most 1000 bytes. */
-static int setup_small_store(void **state)
-{
-	static struct lbt_broker b;
-
-	if (lbt_broker_start_config(&b, "retained_max = 1000\n") != 0)
-		return -1;
-	*state = &b;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	return lbt_broker_stop(*state) == 0 ? 0 : -1;
-}
+static int setup_small_store(void **state) { return lbt_setup_config(state, "retained_max = 1000\n"); }
 
 /* ---- library ------------------------------------------------------------------ */
 
@@ -181,6 +161,34 @@ static void test_retained_exact_wildcard_last(void **state)
 	lbus_close(s2);
 	lbus_close(s3);
 	lbus_close(s4);
+	lbus_close(pub);
+}
+
+/* msg->retain tells what the publisher flagged, live or from the store: a
+ * bridge needs it to forward a live retained publish as retained. */
+static void test_retain_flag_as_published(void **state)
+{
+	struct lbt_broker *b = *state;
+	lbus *pub;
+	struct inbox live;
+	assert_int_equal(lbt_connect(b, &pub), 0);
+	lbus *sub = subscribe_new(b, "flag/#", &live);
+	publish(pub, "flag/r", "kept", LBUS_RETAIN);
+	publish(pub, "flag/p", "plain", 0);
+	assert_int_equal(lbus_sync(sub, lbt_ms(5000)), 0);
+	assert_int_equal(live.n, 2);
+	assert_got(&live, 0, "flag/r", "kept", false);
+	assert_true(live.msgs[0].retain);
+	assert_got(&live, 1, "flag/p", "plain", false);
+	assert_false(live.msgs[1].retain);
+
+	struct inbox later;
+	lbus *sub2 = subscribe_new(b, "flag/#", &later);
+	assert_int_equal(later.n, 1);
+	assert_got(&later, 0, "flag/r", "kept", true);
+	assert_true(later.msgs[0].retain);
+	lbus_close(sub2);
+	lbus_close(sub);
 	lbus_close(pub);
 }
 
@@ -373,11 +381,12 @@ static void test_cli_retained_json_and_clear(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_retained_exact_wildcard_last, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_retained_clear_and_outlive_publisher, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_retained_store_is_bounded, setup_small_store, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_pub_retain_then_sub, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_retained_json_and_clear, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_retained_exact_wildcard_last, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_retain_flag_as_published, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_retained_clear_and_outlive_publisher, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_retained_store_is_bounded, setup_small_store, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_pub_retain_then_sub, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_retained_json_and_clear, lbt_setup, lbt_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -63,6 +63,14 @@ if [ "$have_scdoc" = true ]; then
 else
 	echo "scdoc not found at configure time: man pages not checked"
 fi
+if [ -e "$dest$bindir/lbus-bridge" ]; then # built with libmosquitto (-Dmqtt)
+	has "$unitdir/lbus-bridge.service"
+	grep -q "^ExecStart=$bindir/lbus-bridge -c " "$dest$unitdir/lbus-bridge.service" ||
+		bad "lbus-bridge.service does not start $bindir/lbus-bridge"
+	[ "$have_scdoc" = true ] && has "$mandir/man1/lbus-bridge.1"
+	LD_LIBRARY_PATH=$dest$libdir "$dest$bindir/lbus-bridge" --version | grep -qx "lbus-bridge $version" ||
+		bad "lbus-bridge --version is not $version"
+fi
 "$dest$bindir/lbusd" --version | grep -qx "lbusd $version" || bad "lbusd --version is not $version"
 LD_LIBRARY_PATH=$dest$libdir "$dest$bindir/lbus" --version | grep -qx "lbus $version" || bad "lbus --version is not $version"
 

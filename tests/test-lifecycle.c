@@ -493,7 +493,7 @@ static void test_many_clients(void **state)
 		assert_int_equal(lbt_connect(&b, &c[i]), 0);
 		assert_true(lbus_subscribe(c[i], "all", on_count, &got[i], NULL, NULL) == 0);
 	}
-	/* (fds may still count the harness's readiness probe.) */
+	/* (fds may still count the socket lbusd sent READY=1 with.) */
 	int now = lbt_broker_fd_count(&b);
 	if (now < N + 3)
 		fail_msg("broker has %d descriptors for %d clients", now, N);

@@ -77,6 +77,39 @@ static void test_shared_body_refcount(void **state)
 	msgpool_deinit(&p);
 }
 
+/* bytes_max is the most bytes ever waiting, through pushes, appends and
+ * writes; draining does not lower it. */
+static void test_high_water_mark(void **state)
+{
+	struct msgpool p;
+	struct outq q;
+	uint8_t *w;
+
+	(void)state;
+	msgpool_init(&p);
+	outq_init(&q);
+	assert_int_equal(q.bytes_max, 0);
+	assert_int_equal(outq_push(&q, body(&p, "abcdef"), "12", 2), 0);
+	assert_int_equal(q.bytes_max, 8);
+	outq_consume(&q, 5);
+	assert_int_equal(q.bytes, 3);
+	assert_int_equal(q.bytes_max, 8);
+	w = outq_append(&q, &p, 4); /* 7 waiting: below the mark */
+	assert_non_null(w);
+	memcpy(w, "wxyz", 4);
+	assert_int_equal(q.bytes_max, 8);
+	w = outq_append(&q, &p, 10); /* 17: a new mark */
+	assert_non_null(w);
+	memset(w, 'k', 10);
+	assert_int_equal(q.bytes, 17);
+	assert_int_equal(q.bytes_max, 17);
+	outq_consume(&q, 17);
+	assert_true(outq_empty(&q));
+	assert_int_equal(q.bytes_max, 17);
+	outq_deinit(&q);
+	msgpool_deinit(&p);
+}
+
 static void test_partial_consume(void **state)
 {
 	struct msgpool p;
@@ -172,6 +205,7 @@ int main(void)
 		cmocka_unit_test(test_pool_recycles),
 		cmocka_unit_test(test_shared_body_refcount),
 		cmocka_unit_test(test_partial_consume),
+		cmocka_unit_test(test_high_water_mark),
 		cmocka_unit_test(test_write_socketpair),
 		cmocka_unit_test(test_write_full_socket_and_resume),
 	};

@@ -5,10 +5,14 @@
  * programs:
  *
  *   {"clients":[{"id","names","pid","uid","gid","command","subscriptions":
- *     [{"sub_id","pattern","group","policy","responder"}],"queued_bytes","monitor",
- *     "connected_at_ms","counters":{...}}]}
- *   {"broker":{"msgs_in",...,"calls_pending","refused_max_clients",...},
- *    "clients":[{"id","msgs_in",...,"errors","queued_bytes"}]}
+ *     [{"sub_id","pattern","group","policy","responder"}],"queued_bytes",
+ *     "queued_bytes_max","blocked_on","monitor","connected_at_ms","counters":{...}}]}
+ *   {"broker":{"msgs_in",...,"calls_pending","refused_max_clients",...,
+ *    "rss_bytes","cpu_user_us","cpu_system_us"},
+ *    "clients":[{"id","msgs_in",...,"errors","queued_bytes","queued_bytes_max","blocked_on"}]}
+ *
+ * With --openmetrics (or --prometheus), stats prints the same counters in
+ * the OpenMetrics (or Prometheus 0.0.4) text format instead: openmetrics.c.
  *
  * A table is built as rows of cells first (strings), so every column gets
  * the width of its widest cell.
@@ -20,8 +24,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "openmetrics.h"
 
-#define TABLE_MAX_COLS 8
+#define TABLE_MAX_COLS 10
 /* How long list and stats wait for the broker's answer. */
 #define INFO_TIMEOUT_MS 5000
 
@@ -180,7 +185,8 @@ static void json_subs(const struct lbus_client_info *c)
 		cli_json_cstring(stdout, sub->pattern);
 		fputs(",\"group\":", stdout);
 		cli_json_cstring(stdout, sub->group);
-		printf(",\"policy\":\"%s\",\"responder\":%s}", sub->policy == LBUS_POLICY_BLOCK ? "block" : "drop",
+		printf(",\"policy\":\"%s\",\"responder\":%s}",
+		       sub->policy == LBUS_POLICY_BLOCK ? "block" : "drop",
 		       sub->responder ? "true" : "false");
 	}
 	putchar(']');
@@ -199,30 +205,41 @@ static void list_json(const struct lbus_client_list *list)
 		cli_json_cstring(stdout, c->command);
 		fputs(",\"subscriptions\":", stdout);
 		json_subs(c);
-		printf(",\"queued_bytes\":%" PRIu64 ",\"monitor\":%s,\"connected_at_ms\":%" PRIu64
+		printf(",\"queued_bytes\":%" PRIu64 ",\"queued_bytes_max\":%" PRIu64
+		       ",\"blocked_on\":%" PRIu64 ",\"monitor\":%s,\"connected_at_ms\":%" PRIu64
 		       ",\"counters\":{",
-		       c->queued_bytes, c->monitor ? "true" : "false", c->connected_at_ms);
+		       c->queued_bytes, c->queued_bytes_max, c->blocked_on, c->monitor ? "true" : "false",
+		       c->connected_at_ms);
 		json_counters(&c->counters);
 		fputs("}}", stdout);
 	}
 	fputs("]}\n", stdout);
 }
 
-/* Parse the only option of list and stats, --json ('j'). */
-static int json_option(struct cli *cli, int opt, const char *arg, void *data)
+/* How list and stats print their answer. */
+enum info_format { INFO_TABLE, INFO_JSON, INFO_OPENMETRICS, INFO_PROMETHEUS };
+
+/* Parse --json ('j'), --openmetrics ('o') or --prometheus ('P'); they
+ * exclude each other. */
+static int format_option(struct cli *cli, int opt, const char *arg, void *data)
 {
-	*(bool *)data = true;
+	enum info_format *fmt = data;
+	enum info_format want = opt == 'j' ? INFO_JSON : opt == 'o' ? INFO_OPENMETRICS : INFO_PROMETHEUS;
+
+	if (*fmt != INFO_TABLE && *fmt != want)
+		return cli_usage_error(cli, "--json, --openmetrics and --prometheus exclude each other");
+	*fmt = want;
 	return 0;
 }
 
 /* Parse the options (no positional arguments) and connect. true to go on;
  * false: return *status. */
-static bool info_start(struct cli *cli, int argc, char **argv, bool *json, lbus **bus, int *status)
+static bool info_start(struct cli *cli, int argc, char **argv, const struct option *longopts,
+		       enum info_format *fmt, lbus **bus, int *status)
 {
-	static const struct option longopts[] = {{"json", no_argument, NULL, 'j'}, CLI_COMMON_LONGOPTS, {0}};
 	int first;
 
-	if (!cli_parse_options(cli, argc, argv, "", longopts, json_option, json, &first, status))
+	if (!cli_parse_options(cli, argc, argv, "", longopts, format_option, fmt, &first, status))
 		return false;
 	if (first < argc) {
 		*status = cli_usage_error(cli, "unexpected argument '%s'", argv[first]);
@@ -244,19 +261,20 @@ static int info_finish(bool out_of_memory)
 
 int cli_list(struct cli *cli, int argc, char **argv)
 {
+	static const struct option longopts[] = {{"json", no_argument, NULL, 'j'}, CLI_COMMON_LONGOPTS, {0}};
 	struct lbus_client_list *list;
 	struct table t = {.n_cols = 7};
-	bool json = false;
+	enum info_format fmt = INFO_TABLE;
 	lbus *bus;
 	int status, r;
 
-	if (!info_start(cli, argc, argv, &json, &bus, &status))
+	if (!info_start(cli, argc, argv, longopts, &fmt, &bus, &status))
 		return status;
 	r = lbus_client_list_get(bus, INFO_TIMEOUT_MS, &list);
 	lbus_close(bus);
 	if (r < 0)
 		return cli_fail(r, "list clients");
-	if (json) {
+	if (fmt == INFO_JSON) {
 		list_json(list);
 	} else {
 		list_table(list, &t);
@@ -271,8 +289,8 @@ int cli_list(struct cli *cli, int argc, char **argv)
 static void stats_text(const struct lbus_stats *s, struct table *t)
 {
 	const struct lbus_broker_stats *b = &s->broker;
-	static const char *const head[] = {"ID",	"MSGS_IN", "MSGS_OUT", "BYTES_IN",
-					   "BYTES_OUT", "DROPPED", "ERRORS",   "QUEUED"};
+	static const char *const head[] = {"ID",      "MSGS_IN", "MSGS_OUT", "BYTES_IN",   "BYTES_OUT",
+					   "DROPPED", "ERRORS",	 "QUEUED",   "QUEUED_MAX", "BLOCKED_ON"};
 	char **row = table_row(t);
 
 	printf("uptime %.1f s; clients %" PRIu64 " (%" PRIu64 " since start); subscriptions %" PRIu64
@@ -280,15 +298,17 @@ static void stats_text(const struct lbus_stats *s, struct table *t)
 	       (double)b->uptime_ms / 1000.0, b->clients, b->clients_total, b->subscriptions, b->names);
 	printf("retained %" PRIu64 " (%" PRIu64 " bytes); calls pending %" PRIu64 "\n", b->retained,
 	       b->retained_bytes, b->calls_pending);
+	printf("broker resident memory %" PRIu64 " bytes; CPU %.2f s user, %.2f s system\n", b->rss_bytes,
+	       (double)b->cpu_user_us / 1e6, (double)b->cpu_system_us / 1e6);
 	printf("messages in %" PRIu64 ", out %" PRIu64 "; bytes in %" PRIu64 ", out %" PRIu64
 	       "; dropped %" PRIu64 "; errors %" PRIu64 "\n",
 	       b->counters.msgs_in, b->counters.msgs_out, b->counters.bytes_in, b->counters.bytes_out,
 	       b->counters.dropped, b->counters.errors);
-	printf("refused by limits: max_clients %" PRIu64 ", max_clients_per_uid %" PRIu64 ", max_names_per_client %" PRIu64
-	       ", max_subscriptions_per_client %" PRIu64 "\n\n",
+	printf("refused by limits: max_clients %" PRIu64 ", max_clients_per_uid %" PRIu64
+	       ", max_names_per_client %" PRIu64 ", max_subscriptions_per_client %" PRIu64 "\n\n",
 	       b->refused_max_clients, b->refused_max_clients_per_uid, b->refused_max_names,
 	       b->refused_max_subscriptions);
-	for (size_t c = 0; c < 8; c++)
+	for (size_t c = 0; c < 10; c++)
 		table_cell(t, row, c, "%s", head[c]);
 	for (size_t i = 0; i < s->n_clients; i++) {
 		const struct lbus_client_stats *c = &s->clients[i];
@@ -299,10 +319,12 @@ static void stats_text(const struct lbus_stats *s, struct table *t)
 				      c->counters.bytes_out,
 				      c->counters.dropped,
 				      c->counters.errors,
-				      c->queued_bytes};
+				      c->queued_bytes,
+				      c->queued_bytes_max,
+				      c->blocked_on};
 
 		row = table_row(t);
-		for (size_t col = 0; col < 8; col++)
+		for (size_t col = 0; col < 10; col++)
 			table_cell(t, row, col, "%" PRIu64, v[col]);
 	}
 }
@@ -319,34 +341,76 @@ static void stats_json(const struct lbus_stats *s)
 	       b->clients, b->clients_total, b->uptime_ms, b->retained, b->retained_bytes, b->subscriptions,
 	       b->names, b->calls_pending);
 	printf(",\"refused_max_clients\":%" PRIu64 ",\"refused_max_clients_per_uid\":%" PRIu64
-	       ",\"refused_max_names\":%" PRIu64 ",\"refused_max_subscriptions\":%" PRIu64 "},\"clients\":[",
+	       ",\"refused_max_names\":%" PRIu64 ",\"refused_max_subscriptions\":%" PRIu64,
 	       b->refused_max_clients, b->refused_max_clients_per_uid, b->refused_max_names,
 	       b->refused_max_subscriptions);
+	printf(",\"rss_bytes\":%" PRIu64 ",\"cpu_user_us\":%" PRIu64 ",\"cpu_system_us\":%" PRIu64
+	       "},\"clients\":[",
+	       b->rss_bytes, b->cpu_user_us, b->cpu_system_us);
 	for (size_t i = 0; i < s->n_clients; i++) {
 		const struct lbus_client_stats *c = &s->clients[i];
 
 		printf("%s{\"id\":%" PRIu64 ",", i ? "," : "", c->id);
 		json_counters(&c->counters);
-		printf(",\"queued_bytes\":%" PRIu64 "}", c->queued_bytes);
+		printf(",\"queued_bytes\":%" PRIu64 ",\"queued_bytes_max\":%" PRIu64
+		       ",\"blocked_on\":%" PRIu64 "}",
+		       c->queued_bytes, c->queued_bytes_max, c->blocked_on);
 	}
 	fputs("]}\n", stdout);
 }
 
+int cli_bus_sample(lbus *bus, struct lbus_stats **stats, struct lbus_client_list **list)
+{
+	int r = lbus_stats_get(bus, INFO_TIMEOUT_MS, stats);
+
+	if (r < 0)
+		return r;
+	r = lbus_client_list_get(bus, INFO_TIMEOUT_MS, list);
+	if (r < 0) {
+		lbus_stats_free(*stats);
+		*stats = NULL;
+	}
+	return r;
+}
+
+/* stats --openmetrics / --prometheus. */
+static int stats_metrics(lbus *bus, enum metrics_format mf)
+{
+	struct lbus_client_list *list;
+	struct lbus_stats *stats;
+	int r = cli_bus_sample(bus, &stats, &list);
+
+	lbus_close(bus);
+	if (r < 0)
+		return cli_fail(r, "get stats");
+	metrics_write(stdout, mf, &stats->broker, list);
+	lbus_stats_free(stats);
+	lbus_client_list_free(list);
+	return info_finish(false);
+}
+
 int cli_stats(struct cli *cli, int argc, char **argv)
 {
+	static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
+						 {"openmetrics", no_argument, NULL, 'o'},
+						 {"prometheus", no_argument, NULL, 'P'},
+						 CLI_COMMON_LONGOPTS,
+						 {0}};
 	struct lbus_stats *stats;
-	struct table t = {.n_cols = 8};
-	bool json = false;
+	struct table t = {.n_cols = 10};
+	enum info_format fmt = INFO_TABLE;
 	lbus *bus;
 	int status, r;
 
-	if (!info_start(cli, argc, argv, &json, &bus, &status))
+	if (!info_start(cli, argc, argv, longopts, &fmt, &bus, &status))
 		return status;
+	if (fmt == INFO_OPENMETRICS || fmt == INFO_PROMETHEUS)
+		return stats_metrics(bus, fmt == INFO_OPENMETRICS ? METRICS_OPENMETRICS : METRICS_PROMETHEUS);
 	r = lbus_stats_get(bus, INFO_TIMEOUT_MS, &stats);
 	lbus_close(bus);
 	if (r < 0)
 		return cli_fail(r, "get stats");
-	if (json) {
+	if (fmt == INFO_JSON) {
 		stats_json(stats);
 	} else {
 		stats_text(stats, &t);

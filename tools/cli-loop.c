@@ -59,6 +59,11 @@ int cli_loop_signals(void)
 	return 0;
 }
 
+int cli_loop_signal_fd(void)
+{
+	return signal_pipe[0];
+}
+
 void cli_loop_init(struct cli_loop *loop, lbus *bus, int64_t timeout_ms)
 {
 	*loop = (struct cli_loop){

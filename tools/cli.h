@@ -50,6 +50,14 @@ int cli_serve(struct cli *cli, int argc, char **argv);
 int cli_list(struct cli *cli, int argc, char **argv);
 int cli_stats(struct cli *cli, int argc, char **argv);
 int cli_monitor(struct cli *cli, int argc, char **argv);
+int cli_top(struct cli *cli, int argc, char **argv);
+int cli_metrics(struct cli *cli, int argc, char **argv);
+
+/* cli-info.c: one sample of the bus, as lbus top and the metrics use it:
+ * the broker's counters (*stats) and every client (*list). On 0 the
+ * caller frees both (lbus_stats_free(), lbus_client_list_free()); on a
+ * negative errno neither is set. */
+int cli_bus_sample(lbus *bus, struct lbus_stats **stats, struct lbus_client_list **list);
 
 /* lbus.c: print the help text of command cmd (or of the tool when NULL or
  * unknown) to f. */
@@ -206,6 +214,10 @@ struct cli_loop {
  * CLI_LOOP_SIGNAL, and give stdout a large buffer (fully buffered). Prints
  * and returns an exit status on failure, else 0. */
 int cli_loop_signals(void);
+
+/* The read end of the signal self-pipe (readable once SIGINT or SIGTERM
+ * came), for commands that poll by themselves; -1 before cli_loop_signals(). */
+int cli_loop_signal_fd(void);
 
 /* Initialise loop for bus; timeout_ms < 0 means no deadline. */
 void cli_loop_init(struct cli_loop *loop, lbus *bus, int64_t timeout_ms);

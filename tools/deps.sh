@@ -6,9 +6,17 @@
 # its descriptor.proto, compiled with protoc-c (no C++ is built or linked).
 # protobuf-compiler (protoc) makes the tests' descriptor set, and
 # python3-protobuf is their oracle of the JSON mapping.
+# The tests of lbus top and the metrics use tmux, curl and the OpenMetrics
+# parser of python3-prometheus-client; they also run `promtool check metrics`
+# when it is installed (Debian package prometheus, not installed here: it
+# also enables and starts a Prometheus server). libmosquitto-dev builds
+# lbus-bridge; mosquitto (broker and clients) and openssl serve its tests.
 set -eu
 
-pkgs="gcc g++ pkg-config meson ninja-build protobuf-c-compiler libprotobuf-c-dev libcmocka-dev valgrind scdoc bash-completion libjson-c-dev libprotobuf-dev protobuf-compiler python3-protobuf"
+pkgs="gcc g++ pkg-config meson ninja-build protobuf-c-compiler libprotobuf-c-dev libcmocka-dev valgrind
+	scdoc bash-completion libjson-c-dev libprotobuf-dev protobuf-compiler python3-protobuf
+	libncurses-dev tmux curl python3-prometheus-client
+	libmosquitto-dev mosquitto mosquitto-clients openssl"
 missing=""
 for p in $pkgs; do
 	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then

@@ -133,9 +133,46 @@ static const struct cli_command commands[] = {
      "subscriptions (pattern[@group][!block][!responder]) and queued bytes.\n\n"
      "      --json        one JSON document {\"clients\": [...]}\n"},
     {"stats", cli_stats, "show the broker's and clients' counters",
-     "Usage: lbus stats [--json]\n"
-     "Show the broker's counters and each client's.\n\n"
-     "      --json        one JSON document {\"broker\": {...}, \"clients\": [...]}\n"},
+     "Usage: lbus stats [--json | --openmetrics | --prometheus]\n"
+     "Show the broker's counters (also its resident memory and CPU time) and\n"
+     "each client's, with its queue's high-water mark (QUEUED_MAX) and the\n"
+     "client whose full queue holds its input (BLOCKED_ON, 0: none).\n\n"
+     "      --json        one JSON document {\"broker\": {...}, \"clients\": [...]}\n"
+     "      --openmetrics the same as metrics in the OpenMetrics text format:\n"
+     "                    lbus_clients, lbus_bus_messages_in_total, ...; per client\n"
+     "                    lbus_messages_in_total{client=\"ID\",command=\"COMM\"},\n"
+     "                    lbus_queued_bytes, ... and lbus_client_info (pid, uid,\n"
+     "                    names); see lbus metrics to serve them over HTTP\n"
+     "      --prometheus  the same in the Prometheus text format 0.0.4 (for\n"
+     "                    node_exporter's textfile collector)\n"},
+    {"top", cli_top, "show the clients' traffic live, like top",
+     "Usage: lbus top [OPTION...]\n"
+     "A live view of the bus, refreshed every second: the bus totals (clients,\n"
+     "msgs/s in, deliveries/s, drops/s, retained, broker memory and CPU), then\n"
+     "one row per client: ID, PID, UID, COMMAND, messages in and out per second\n"
+     "(IN/s, OUT/s), bytes in and out per second (BIN/s, BOUT/s), bytes queued\n"
+     "for it now (QUEUE) and at most so far (QMAX), messages dropped for it\n"
+     "(DROPS), the client whose full queue holds its input (BLOCKED) and its\n"
+     "NAMES. Keys: s sorts by the next column, S by the previous, q quits.\n"
+     "When stdout is not a terminal, prints a plain snapshot every interval\n"
+     "instead (the first after one interval).\n\n"
+     "  -d, --delay SECS  refresh every SECS seconds (default 1, at least 0.1)\n"
+     "  -n, --count N     exit after N refreshes\n"
+     "  -s, --sort COLUMN sort by COLUMN: id, pid, uid, command, in (default),\n"
+     "                    out, bytes_in, bytes_out, queue, qmax, drops, blocked,\n"
+     "                    names (rates and sizes descending)\n"},
+    {"metrics", cli_metrics, "serve the counters over HTTP for Prometheus",
+     "Usage: lbus metrics --listen [ADDR:]PORT [OPTION...]\n"
+     "Serve what 'lbus stats --openmetrics' prints at http://ADDR:PORT/metrics,\n"
+     "read from the broker at each request (Prometheus scrapes it). ADDR is\n"
+     "127.0.0.1 unless given ('[::1]:PORT' for IPv6, '0.0.0.0:PORT' for every\n"
+     "interface); PORT 0 picks a free port. Prints the address it listens on.\n"
+     "The answer is OpenMetrics, or the Prometheus text format 0.0.4 when the\n"
+     "request's Accept field asks for text/plain and not for OpenMetrics.\n"
+     "Other paths get 404; a client that does not send its request within 3 s\n"
+     "gets 408. While the broker is down, requests get 503.\n\n"
+     "  -l, --listen [ADDR:]PORT  where to listen (required)\n"
+     "  -t, --timeout SECS  exit after SECS seconds (status 0)\n"},
     {"monitor", cli_monitor, "print all traffic on the bus",
      "Usage: lbus monitor [PATTERN] [OPTION...]\n"
      "Print every message the broker routes, one line each, e.g.\n"

@@ -132,6 +132,10 @@ struct lbus_msg {
 				  * before this one (drop policy); usually 0,
 				  * always 0 with an lbus_on_dropped() handler */
 	bool retained;           /* came from the retained store on subscribe */
+	bool retain;             /* PUBLISH: the publisher flagged it
+				  * LBUS_RETAIN (as published: also true for
+				  * a live delivery, and for every retained
+				  * one); a bridge or recorder copies it */
 	uint64_t reply_token;    /* CALL: pass to lbus_reply(); 0 otherwise */
 	int64_t deadline_ms;     /* CALL: when the caller stops waiting, on the
 				  * CLOCK_MONOTONIC clock in milliseconds (the
@@ -595,6 +599,11 @@ struct lbus_client_info {
 	struct lbus_counters counters;
 	bool monitor;
 	uint64_t connected_at_ms; /* Unix time in milliseconds */
+	uint64_t queued_bytes_max; /* high-water mark of queued_bytes since
+				    * the client connected */
+	uint64_t blocked_on;       /* id of the client whose full queue holds
+				    * this one's input (its own id: it does
+				    * not read what it asked for); 0: none */
 };
 
 struct lbus_client_list {
@@ -615,12 +624,17 @@ struct lbus_broker_stats {
 	/* refused by a limit of lbusd.conf(5): connections (max_clients,
 	 * max_clients_per_uid), names, subscriptions */
 	uint64_t refused_max_clients, refused_max_clients_per_uid, refused_max_names, refused_max_subscriptions;
+	uint64_t rss_bytes;                  /* the broker's resident memory */
+	uint64_t cpu_user_us, cpu_system_us; /* the broker's CPU time so far
+					      * (user, kernel), microseconds */
 };
 
 struct lbus_client_stats {
 	uint64_t id;
 	struct lbus_counters counters;
 	uint64_t queued_bytes;
+	uint64_t queued_bytes_max; /* as in struct lbus_client_info */
+	uint64_t blocked_on;       /* as in struct lbus_client_info */
 };
 
 struct lbus_stats {

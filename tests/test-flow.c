@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests of flow control (broker/router.c, client.c) through an
+ * in-process broker (brokertest.h). The subscriber's socket buffer in the
+ * broker is made small and max_queue 4 KiB, so a subscriber that does not
+ * read fills its queue within a few dozen messages.
+ *
+ *  - drop: a full queue drops; the publisher never waits; once the
+ *    subscriber reads, it gets an unbroken prefix of the messages, then
+ *    Dropped{sub_id, count} with exactly the number it missed, before the
+ *    next delivery;
+ *  - block: the publisher's input is paused (its Ping gets no Pong) while
+ *    an unrelated client is served; when the subscriber drains, the
+ *    publisher resumes and every message arrives, in order, none dropped;
+ *    a blocking subscriber that disconnects releases the publisher too;
+ *  - stall_ms: a block subscription whose client takes nothing for stall_ms
+ *    stops holding the publisher back and drops from then on (counted).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "brokertest.h"
+
+#define N_MSGS 400
+#define PAYLOAD_LEN 100
+#define STALL_MS 300
+
+static void start(struct bt_broker *t)
+{
+	assert_int_equal(bt_start(t), 0);
+	t->sndbuf = 4096;
+	t->b.cfg.max_queue = 4096;
+}
+
+static void payload_of(char *buf, int seq)
+{
+	snprintf(buf, PAYLOAD_LEN + 1, "%08d", seq);
+	memset(buf + 8, 'x', PAYLOAD_LEN - 8);
+	buf[PAYLOAD_LEN] = '\0';
+}
+
+static void publish_seq(struct bt_client *pub, const char *topic, int from, int to)
+{
+	char buf[PAYLOAD_LEN + 1];
+
+	for (int i = from; i < to; i++) {
+		payload_of(buf, i);
+		assert_int_equal(bt_publish(pub, topic, buf, false), 0);
+	}
+}
+
+static void subscribe(struct bt_client *c, uint64_t sub_id, const char *pattern, Lbus__Policy policy,
+		      uint32_t stall_ms)
+{
+	Lbus__Subscribe s = LBUS__SUBSCRIBE__INIT;
+
+	s.sub_id = sub_id;
+	s.pattern = (char *)pattern;
+	s.policy = policy;
+	s.stall_ms = stall_ms;
+	assert_int_equal(bt_subscribe(c, &s), 0);
+}
+
+static void expect_pong(struct bt_client *c, uint64_t token)
+{
+	Lbus__Frame *f = bt_expect(c, LBUS__FRAME__KIND_PONG);
+
+	assert_non_null(f);
+	assert_int_equal(f->pong->token, token);
+	lbus__frame__free_unpacked(f, NULL);
+}
+
+/*
+ * Read sub's frames until `last` (a sequence number) arrives: deliveries must
+ * be in order; a gap is allowed only right after a Dropped whose count it
+ * equals. Returns the total count of Dropped notices.
+ */
+static uint64_t read_until(struct bt_client *sub, uint64_t sub_id, int first, int last)
+{
+	uint64_t dropped = 0, pending_drop = 0;
+	int want = first;
+	char buf[PAYLOAD_LEN + 1];
+
+	for (;;) {
+		Lbus__Frame *f;
+
+		assert_int_equal(bt_recv(sub, &f), 0);
+		if (f->kind_case == LBUS__FRAME__KIND_DROPPED) {
+			assert_int_equal(f->dropped->sub_id, sub_id);
+			assert_true(f->dropped->count > 0);
+			pending_drop += f->dropped->count;
+			dropped += f->dropped->count;
+			lbus__frame__free_unpacked(f, NULL);
+			continue;
+		}
+		assert_int_equal(f->kind_case, LBUS__FRAME__KIND_DELIVER);
+		assert_int_equal(f->deliver->sub_id, sub_id);
+		int seq = atoi((const char *)f->deliver->publish->payload.data);
+		assert_int_equal(seq, want + (int)pending_drop);
+		payload_of(buf, seq);
+		assert_true(bt_bytes_eq(f->deliver->publish->payload, buf));
+		lbus__frame__free_unpacked(f, NULL);
+		want = seq + 1;
+		pending_drop = 0;
+		if (seq == last)
+			return dropped;
+	}
+}
+
+static void test_drop_reports_missed_count(void **state)
+{
+	(void)state;
+	struct bt_broker t;
+	struct bt_client pub, sub;
+
+	start(&t);
+	assert_int_equal(bt_connect(&t, &pub), 0);
+	assert_int_equal(bt_connect(&t, &sub), 0);
+	subscribe(&sub, 3, "d", LBUS__POLICY__POLICY_DROP, 0);
+
+	publish_seq(&pub, "d", 0, N_MSGS);
+	assert_int_equal(bt_ping(&pub, 1), 0);
+	expect_pong(&pub, 1); /* the publisher never waited */
+	publish_seq(&pub, "d", N_MSGS, N_MSGS + 1);
+
+	uint64_t dropped = read_until(&sub, 3, 0, N_MSGS);
+	assert_true(dropped > 0);
+	assert_true(dropped < N_MSGS);
+	assert_true(bt_nothing(&sub));
+	bt_stop(&t);
+}
+
+static void test_block_pauses_publisher(void **state)
+{
+	(void)state;
+	struct bt_broker t;
+	struct bt_client pub, sub, other;
+
+	start(&t);
+	assert_int_equal(bt_connect(&t, &pub), 0);
+	assert_int_equal(bt_connect(&t, &sub), 0);
+	assert_int_equal(bt_connect(&t, &other), 0);
+	subscribe(&sub, 5, "b", LBUS__POLICY__POLICY_BLOCK, 0);
+
+	publish_seq(&pub, "b", 0, N_MSGS);
+	assert_int_equal(bt_ping(&pub, 2), 0);
+	assert_true(bt_nothing(&pub)); /* paused: the Ping waits behind the publishes */
+	assert_int_equal(bt_ping(&other, 3), 0);
+	expect_pong(&other, 3); /* unrelated clients are served meanwhile */
+
+	assert_int_equal(read_until(&sub, 5, 0, N_MSGS - 1), 0); /* every message, none dropped */
+	expect_pong(&pub, 2);
+	assert_true(bt_nothing(&sub));
+	bt_stop(&t);
+}
+
+static void test_block_subscriber_leaves(void **state)
+{
+	(void)state;
+	struct bt_broker t;
+	struct bt_client pub, stuck, reader;
+
+	start(&t);
+	assert_int_equal(bt_connect(&t, &pub), 0);
+	assert_int_equal(bt_connect(&t, &stuck), 0);
+	assert_int_equal(bt_connect(&t, &reader), 0);
+	subscribe(&stuck, 1, "l", LBUS__POLICY__POLICY_BLOCK, 0);
+	subscribe(&reader, 2, "l", LBUS__POLICY__POLICY_BLOCK, 0);
+
+	publish_seq(&pub, "l", 0, N_MSGS);
+	assert_int_equal(bt_ping(&pub, 4), 0);
+	assert_true(bt_nothing(&pub));
+	bt_close(&stuck); /* the publisher re-routes without it */
+	assert_int_equal(read_until(&reader, 2, 0, N_MSGS - 1), 0);
+	expect_pong(&pub, 4);
+	bt_stop(&t);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void test_stall_ms_stops_blocking(void **state)
+{
+	(void)state;
+	struct bt_broker t;
+	struct bt_client pub, sub;
+	int64_t t0;
+
+	start(&t);
+	assert_int_equal(bt_connect(&t, &pub), 0);
+	assert_int_equal(bt_connect(&t, &sub), 0);
+	subscribe(&sub, 8, "s", LBUS__POLICY__POLICY_BLOCK, STALL_MS);
+
+	t0 = now_ms();
+	publish_seq(&pub, "s", 0, N_MSGS);
+	assert_int_equal(bt_ping(&pub, 6), 0);
+	assert_true(bt_nothing(&pub)); /* waits at first, like block */
+	expect_pong(&pub, 6);	       /* then the stall releases it */
+	assert_true(now_ms() - t0 >= STALL_MS);
+	publish_seq(&pub, "s", N_MSGS, N_MSGS + 1);
+
+	uint64_t dropped = read_until(&sub, 8, 0, N_MSGS);
+	assert_true(dropped > 0);
+	bt_stop(&t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_drop_reports_missed_count),
+	    cmocka_unit_test(test_block_pauses_publisher),
+	    cmocka_unit_test(test_block_subscriber_leaves),
+	    cmocka_unit_test(test_stall_ms_stops_blocking),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
