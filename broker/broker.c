@@ -5,14 +5,12 @@
  * One thread, one epoll set, level-triggered. epoll data points either at a
  * connection (struct conn, conn.h) or at one of two broker-owned sentinels
  * (the listener and the signalfd). A loop turn:
- *   1. epoll_wait; timeout: 0 when resumed publishers are ready or a conn
- *      has frames past its last turn's budget (conn.h, backlog);
+ *   1. epoll_wait; timeout: 0 when resumed publishers are ready;
  *      BROKER_STOP_POLL_MS while stopping; else the sooner of the sweep
  *      period (BROKER_SWEEP_MS, while any conn has a deadline) and the
  *      next call deadline; infinite when there is neither;
  *   2. handle the events: accept (accept.c), signals, connection input and
- *      output (conn.c, which reports frames to the peers, peer.c), then the
- *      backlogged conns' next turn (conn_loop_run_backlog);
+ *      output (conn.c, which reports frames to the peers, peer.c);
  *   3. fail the calls whose deadline passed;
  *   4. end the turn: publish presence events, re-process the input of
  *      publishers that were resumed (ready list), write the output queued
@@ -257,7 +255,7 @@ static int broker_timeout(const struct broker *b)
 {
 	int t, calls;
 
-	if (!list_empty(&b->conns.ready) || !list_empty(&b->conns.backlog))
+	if (!list_empty(&b->conns.ready))
 		return 0;
 	if (b->stopping)
 		return BROKER_STOP_POLL_MS;
@@ -285,7 +283,6 @@ int broker_turn(struct broker *b, int timeout_ms)
 		else
 			conn_on_events(ev[i].data.ptr, ev[i].events);
 	}
-	conn_loop_run_backlog(&b->conns);
 	if (calls_pending(&b->calls))
 		callreply_expire(b, clock_now_ms());
 	broker_end_turn(b);

@@ -25,7 +25,6 @@ void conn_loop_init(struct conn_loop *l, int epfd, struct msgpool *pool, const s
 	lbus_rbuf_init(&l->scratch);
 	list_init(&l->flush);
 	list_init(&l->ready);
-	list_init(&l->backlog);
 	list_init(&l->deadlines);
 }
 
@@ -47,7 +46,6 @@ int conn_init(struct conn *c, struct conn_loop *l, int fd, uint32_t max_frame)
 	outq_init(&c->outq);
 	list_init(&c->flush_link);
 	list_init(&c->ready_link);
-	list_init(&c->backlog_link);
 	list_init(&c->deadline_link);
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		c->fd = -1;
@@ -70,7 +68,7 @@ void conn_set_deadline(struct conn *c, int64_t when_ms)
 void conn_update_events(struct conn *c)
 {
 	struct conn_loop *l = c->loop;
-	bool want_in = !c->input_paused && !c->backlogged && !l->stopping;
+	bool want_in = !c->input_paused && !l->stopping;
 	uint32_t ev = (want_in ? EPOLLIN : 0) | (c->write_blocked ? EPOLLOUT : 0);
 	struct epoll_event e = {.events = ev, .data.ptr = c};
 
@@ -302,19 +300,10 @@ static bool conn_report_frames(struct conn *c, bool *progressed)
 	const struct conn_ops *ops = c->loop->ops;
 	const uint8_t *body;
 	uint32_t len;
-	unsigned budget = CONN_FRAMES_PER_TURN;
 	int r;
 
 	while (!conn_closed(c) && !c->input_paused) {
 		size_t need = 0;
-
-		if (budget-- == 0) {
-			if (lbus_rbuf_len(&c->rbuf)) {
-				c->backlogged = true;
-				list_add_tail(&c->loop->backlog, &c->backlog_link);
-			}
-			break;
-		}
 
 		r = lbus_frame_next(&c->rbuf, c->max_frame, &body, &len, &need);
 		if (r == 0) {
@@ -407,7 +396,7 @@ void conn_on_events(struct conn *c, uint32_t events)
 	}
 	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		return;
-	if (c->input_paused || c->backlogged || c->loop->stopping) {
+	if (c->input_paused || c->loop->stopping) {
 		if (events & (EPOLLHUP | EPOLLERR)) {
 			if (c->loop->stopping)
 				c->loop->ops->gone(c, -ECONNRESET);
@@ -428,29 +417,6 @@ void conn_loop_run_ready(struct conn_loop *l)
 		struct conn *c = container_of(l->ready.next, struct conn, ready_link);
 
 		list_del(&c->ready_link);
-		if (conn_closed(c) || c->input_paused)
-			continue;
-		conn_process(c);
-		conn_update_events(c);
-	}
-}
-
-void conn_loop_run_backlog(struct conn_loop *l)
-{
-	struct list turn;
-
-	if (list_empty(&l->backlog))
-		return;
-	/* this turn's conns; those with frames left rejoin l->backlog */
-	turn = l->backlog;
-	turn.next->prev = &turn;
-	turn.prev->next = &turn;
-	list_init(&l->backlog);
-	while (!list_empty(&turn)) {
-		struct conn *c = container_of(turn.next, struct conn, backlog_link);
-
-		list_del(&c->backlog_link);
-		c->backlogged = false;
 		if (conn_closed(c) || c->input_paused)
 			continue;
 		conn_process(c);
@@ -489,8 +455,6 @@ void conn_close(struct conn *c)
 		conn_rbuf_return(c);
 	list_del(&c->flush_link);
 	list_del(&c->ready_link);
-	list_del(&c->backlog_link);
-	c->backlogged = false;
 	list_del(&c->deadline_link);
 }
 

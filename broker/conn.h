@@ -20,13 +20,8 @@
  *
  * Reading: an idle connection owns no input buffer. When it becomes readable
  * it borrows the loop's one scratch buffer (CONN_READ_CHUNK), reads one chunk,
- * and reports at most CONN_FRAMES_PER_TURN of the complete frames in it
- * before the others get their turn (fair round-robin, as Redis and NATS do:
- * one connection's burst of cheap frames cannot hold the loop). A conn with
- * frames left over goes on the loop's backlog list with its input off (so
- * it holds at most one chunk); conn_loop_run_backlog() gives it its next
- * turn after the next epoll_wait, which does not block while the list is
- * not empty. What is left (a partial frame,
+ * and every complete frame in it is reported before we return to epoll; that
+ * one chunk is the per-wakeup fairness bound. What is left (a partial frame,
  * or frames the owner kept: CONN_KEEP) is copied to a buffer of the
  * connection's own, sized to it, and the scratch buffer goes back to the
  * loop, so a connection storm costs one read buffer, not one per connection.
@@ -63,8 +58,6 @@
 /* Bytes read per wakeup: the size of the loop's one scratch read buffer. */
 #define CONN_READ_CHUNK (256u * 1024u)
 
-/* Frames reported per conn per loop turn (see "Reading" above). */
-#define CONN_FRAMES_PER_TURN 64u
 /* conn_ops.frame: keep this frame buffered and stop reading (positive). */
 #define CONN_KEEP 1
 
@@ -97,7 +90,6 @@ struct conn_loop {
 	struct lbus_rbuf scratch;  /* read buffer lent to whichever conn reads */
 	struct list flush;	   /* conns with output to try writing now */
 	struct list ready;	   /* conns whose input was resumed */
-	struct list backlog;	   /* conns with frames past their turn's budget */
 	struct list deadlines;	   /* conns with a deadline set */
 	size_t max_queue;	   /* out-queue limit, bytes */
 	uint32_t frame_timeout_ms; /* a partial frame must complete in this */
@@ -115,14 +107,12 @@ struct conn {
 	bool frame_deadlines;  /* a partial frame gets frame_timeout_ms */
 	bool write_blocked;    /* socket was full: EPOLLOUT armed */
 	bool rbuf_scratch;     /* rbuf is the loop's scratch, lent for one read */
-	bool backlogged;       /* on loop->backlog: input off until its next turn */
 	uint32_t max_frame;    /* longest frame body accepted */
 	struct lbus_rbuf rbuf; /* unprocessed input; empty (no memory) when idle */
 	size_t rbuf_need;      /* bytes the pending partial frame needs, 0 if none */
 	struct outq outq;
 	struct list flush_link;	   /* loop->flush */
 	struct list ready_link;	   /* loop->ready */
-	struct list backlog_link;  /* loop->backlog */
 	struct list deadline_link; /* loop->deadlines */
 	int64_t deadline_ms;	   /* monotonic; 0 for none */
 	int64_t progress_ms;	   /* last write the socket took, or when output
@@ -135,9 +125,6 @@ void conn_loop_init(struct conn_loop *l, int epfd, struct msgpool *pool, const s
 void conn_loop_deinit(struct conn_loop *l);
 /* Report the buffered frames of the conns whose input was resumed. */
 void conn_loop_run_ready(struct conn_loop *l);
-/* Give each conn on the backlog its next turn (a conn that again has frames
- * left goes back on the list for the turn after). */
-void conn_loop_run_backlog(struct conn_loop *l);
 /* Write every conn on the flush list (conn_flush). */
 void conn_loop_flush(struct conn_loop *l);
 /* ops->deadline for every conn whose deadline is <= now_ms. */
