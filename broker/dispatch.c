@@ -2,7 +2,9 @@
 /*
  * The dispatch table (see dispatch.h) and the checks every frame passes
  * before its handler runs: well-formed Frame, no file descriptors, a kind,
- * hello first, a kind a client may send, and the sender's own out queue not
+ * hello first, a kind a client may send, strings without NUL bytes in the
+ * bodies protobuf-c decodes (its strings are C strings: "a\0b" would be
+ * read as "a"), and the sender's own out queue not
  * over its limit (a client that floods requests without reading the answers
  * waits for its own queue, like a blocked publisher, so memory stays bounded).
  */
@@ -19,24 +21,25 @@
 struct frame_handler {
 	frame_handler_fn fn;
 	bool before_hello; /* allowed as the first frame */
+	bool c_strings;	   /* decoded by protobuf-c: strings checked for NUL */
 };
 
 static const struct frame_handler handlers[LBUS_K_MAX + 1] = {
-	[LBUS_K_HELLO] = { session_handle_hello, true },
+	[LBUS_K_HELLO] = { session_handle_hello, true, true },
 	[LBUS_K_PING] = { session_handle_ping, false },
 	[LBUS_K_PONG] = { session_handle_pong, false },
-	[LBUS_K_SUBSCRIBE] = { sub_handle_subscribe, false },
-	[LBUS_K_UNSUBSCRIBE] = { sub_handle_unsubscribe, false },
+	[LBUS_K_SUBSCRIBE] = { sub_handle_subscribe, false, true },
+	[LBUS_K_UNSUBSCRIBE] = { sub_handle_unsubscribe, false, true },
 	[LBUS_K_PUBLISH] = { router_handle_publish, false },
-	[LBUS_K_TAKE_NAME] = { naming_handle_take, false },
-	[LBUS_K_RELEASE_NAME] = { naming_handle_release, false },
+	[LBUS_K_TAKE_NAME] = { naming_handle_take, false, true },
+	[LBUS_K_RELEASE_NAME] = { naming_handle_release, false, true },
 	[LBUS_K_SEND] = { router_handle_send, false },
-	[LBUS_K_QUERY_NAME] = { naming_handle_query, false },
+	[LBUS_K_QUERY_NAME] = { naming_handle_query, false, true },
 	[LBUS_K_CALL] = { callreply_handle_call, false },
 	[LBUS_K_REPLY] = { callreply_handle_reply, false },
-	[LBUS_K_LIST] = { introspect_handle_list, false },
-	[LBUS_K_STATS] = { introspect_handle_stats, false },
-	[LBUS_K_MONITOR] = { monitor_handle_request, false },
+	[LBUS_K_LIST] = { introspect_handle_list, false, true },
+	[LBUS_K_STATS] = { introspect_handle_stats, false, true },
+	[LBUS_K_MONITOR] = { monitor_handle_request, false, true },
 };
 
 _Static_assert(REFUSAL_FIRST > PEER_BLOCKED, "refusal codes and PEER_BLOCKED must differ");
@@ -78,6 +81,8 @@ int dispatch_frame(struct peer *c, const uint8_t *frame, size_t len)
 	if (!h->fn)
 		return answer_fatal(c, &f, LBUS__ERROR_CODE__ERR_PROTOCOL, "unexpected %s frame",
 				    lbus_kind_name(f.kind));
+	if (h->c_strings && !lbus_wire_strings_exact(f.kind, f.body, f.body_len))
+		return dispatch_answer(c, &f, FRAME_E_NUL_IN_STRING);
 	if (c->state == PEER_READY && c->conn.outq.bytes > c->broker->cfg.max_queue) {
 		peer_wait_on(c, c, 0);
 		return PEER_BLOCKED;

@@ -5,6 +5,12 @@
  * in a hash table by topic and in a list in first-stored order (a
  * replacement keeps its place), which gives wildcard subscribers a stable
  * order and lets retained_deinit free everything without the table.
+ *
+ * Wildcard lookups go through a topic trie of their own (trie.h,
+ * trie_match_pattern): a pattern visits the nodes it reaches, not every
+ * message, and the matches are put back in first-stored order by their
+ * sequence number (O(k log k) in the k matches). The trie's root is made
+ * by the first message, so retained_init() cannot fail.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -19,6 +25,9 @@ void retained_init(struct retained_store *s, size_t max_bytes)
 {
 	hashtab_init(&s->by_topic);
 	s->first = s->last = NULL;
+	s->topics.root = NULL;
+	s->topics.count = 0;
+	s->next_seq = 0;
 	s->count = 0;
 	s->bytes = 0;
 	s->max_bytes = max_bytes;
@@ -28,6 +37,8 @@ void retained_deinit(struct retained_store *s)
 {
 	struct retained_msg *m = s->first;
 
+	if (s->topics.root)
+		trie_deinit(&s->topics); /* unlinks the entries: before they are freed */
 	while (m) {
 		struct retained_msg *next = m->next;
 		msgbuf_unref(m->body);
@@ -78,6 +89,7 @@ void retained_clear(struct retained_store *s, const char *topic, size_t topic_le
 	if (!m)
 		return;
 	hashtab_remove(&s->by_topic, &m->node);
+	trie_remove(&s->topics, &m->entry);
 	retained_unlink(s, m);
 	s->count--;
 	s->bytes -= retained_msg_size(m);
@@ -93,14 +105,25 @@ static int retained_add(struct retained_store *s, const char *topic, size_t topi
 
 	if (!m)
 		return -ENOMEM;
+	if (!s->topics.root && trie_init(&s->topics) < 0) {
+		free(m);
+		return -ENOMEM;
+	}
+	ret = trie_add(&s->topics, topic, topic_len, &m->entry);
+	if (ret < 0) {
+		free(m);
+		return ret;
+	}
 	ret = hashtab_insert(&s->by_topic, &m->node, hash);
 	if (ret < 0) {
+		trie_remove(&s->topics, &m->entry);
 		free(m);
 		return ret;
 	}
 	memcpy(m->topic, topic, topic_len);
 	m->topic_len = topic_len;
 	m->body = msgbuf_ref(body);
+	m->seq = s->next_seq++;
 	m->prev = s->last;
 	m->next = NULL;
 	if (s->last)
@@ -137,10 +160,63 @@ static bool pattern_has_wildcard(const char *pattern, size_t len)
 	return memchr(pattern, '+', len) || memchr(pattern, '#', len);
 }
 
+/* The matches of a wildcard pattern, gathered from the trie. */
+struct matches {
+	const struct retained_msg **v;
+	size_t n, cap;
+	bool failed; /* out of memory */
+};
+
+static void matches_add(struct trie_entry *e, void *ctx)
+{
+	struct matches *ms = ctx;
+
+	if (ms->failed)
+		return;
+	if (ms->n == ms->cap) {
+		size_t cap = ms->cap ? ms->cap * 2 : 16;
+		const struct retained_msg **v = realloc(ms->v, cap * sizeof(*v));
+		if (!v) {
+			ms->failed = true;
+			return;
+		}
+		ms->v = v;
+		ms->cap = cap;
+	}
+	ms->v[ms->n++] = container_of(e, struct retained_msg, entry);
+}
+
+static int by_seq(const void *a, const void *b)
+{
+	const struct retained_msg *x = *(const struct retained_msg *const *)a;
+	const struct retained_msg *y = *(const struct retained_msg *const *)b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int retained_foreach_wild(const struct retained_store *s, const char *pattern, size_t pattern_len,
+				 int (*fn)(const struct retained_msg *m, void *ud), void *ud)
+{
+	struct matches ms = {0};
+	int ret = 0;
+
+	trie_match_pattern(&s->topics, pattern, pattern_len, matches_add, &ms);
+	if (ms.failed) {
+		free(ms.v);
+		return -ENOMEM;
+	}
+	if (ms.n > 1)
+		qsort(ms.v, ms.n, sizeof(*ms.v), by_seq);
+	for (size_t i = 0; i < ms.n && ret >= 0; i++)
+		ret = fn(ms.v[i], ud);
+	free(ms.v);
+	return ret < 0 ? ret : (int)ms.n;
+}
+
 int retained_foreach_match(const struct retained_store *s, const char *pattern, size_t pattern_len,
 			   int (*fn)(const struct retained_msg *m, void *ud), void *ud)
 {
-	int visited = 0, ret;
+	int ret;
 
 	if (s->count == 0)
 		return 0;
@@ -151,13 +227,5 @@ int retained_foreach_match(const struct retained_store *s, const char *pattern, 
 		ret = fn(m, ud);
 		return ret < 0 ? ret : 1;
 	}
-	for (const struct retained_msg *m = s->first; m; m = m->next) {
-		if (!lbus_topic_match(pattern, pattern_len, m->topic, m->topic_len))
-			continue;
-		ret = fn(m, ud);
-		if (ret < 0)
-			return ret;
-		visited++;
-	}
-	return visited;
+	return retained_foreach_wild(s, pattern, pattern_len, fn, ud);
 }

@@ -17,8 +17,9 @@
  *    retains until enough topics are cleared.
  *
  * Lookups by topic are O(1) (hash table); a subscription without wildcards
- * is one lookup; one with wildcards walks every entry, in the order the
- * topics were first stored. Nothing here is on the hot path: the broker
+ * is one lookup; one with wildcards walks a topic trie of the store's own
+ * and costs what the pattern reaches (plus sorting the k matches back into
+ * the order the topics were first stored), never the whole store. Nothing here is on the hot path: the broker
  * calls in only for publishes flagged retain and for new subscriptions while
  * the store is not empty.
  *
@@ -33,10 +34,13 @@
 
 #include "hashtab.h"
 #include "msgbuf.h"
+#include "trie.h"
 
 struct retained_msg {
 	struct hashtab_node node;         /* keyed by topic */
 	struct retained_msg *prev, *next; /* in first-stored order */
+	struct trie_entry entry;          /* in the store's topic trie */
+	uint64_t seq;                     /* first-stored order */
 	struct msgbuf *body;              /* Deliver body, one reference */
 	size_t topic_len;
 	char topic[];                     /* not NUL-terminated */
@@ -45,6 +49,8 @@ struct retained_msg {
 struct retained_store {
 	struct hashtab by_topic;
 	struct retained_msg *first, *last;
+	struct trie topics; /* index for wildcard lookups; root made on first use */
+	uint64_t next_seq;
 	size_t count;     /* messages stored */
 	size_t bytes;     /* sum of retained_msg_size() */
 	size_t max_bytes; /* bound on bytes */

@@ -241,3 +241,52 @@ void trie_match(const struct trie *t, const char *topic, size_t len, trie_match_
 {
 	match_node(t->root, topic, 0, len, !(len > 0 && topic[0] == '$'), fn, ctx);
 }
+
+/* ---- a trie of topics, matched by a pattern (the retained store's index) ---- */
+
+/* fn for every entry at n and below; at the root, not below a '$' level. */
+static void emit_subtree(const struct trie_node *n, bool at_root, trie_match_fn fn, void *ctx)
+{
+	emit(n, fn, ctx);
+	for (uint32_t i = 0; i < n->nkids; i++)
+		if (!(at_root && n->kids[i]->level_len && n->kids[i]->level[0] == '$'))
+			emit_subtree(n->kids[i], false, fn, ctx);
+	if (n->plus)
+		emit_subtree(n->plus, false, fn, ctx);
+	if (n->hash)
+		emit_subtree(n->hash, false, fn, ctx);
+}
+
+static void pattern_node(const struct trie_node *n, const char *pattern, size_t pos, size_t len, bool at_root,
+			 trie_match_fn fn, void *ctx)
+{
+	const char *slash;
+	size_t end;
+	long i;
+
+	if (pos > len) {
+		emit(n, fn, ctx);
+		return;
+	}
+	slash = memchr(pattern + pos, '/', len - pos);
+	end = slash ? (size_t)(slash - pattern) : len;
+	if (end - pos == 1 && pattern[pos] == '#') {
+		/* the rest, zero levels or more: n itself ("a/#" matches "a") and below */
+		emit_subtree(n, at_root, fn, ctx);
+		return;
+	}
+	if (end - pos == 1 && pattern[pos] == '+') {
+		for (uint32_t k = 0; k < n->nkids; k++)
+			if (!(at_root && n->kids[k]->level_len && n->kids[k]->level[0] == '$'))
+				pattern_node(n->kids[k], pattern, end + 1, len, false, fn, ctx);
+		return;
+	}
+	i = n->nkids ? kid_find(n, pattern + pos, end - pos) : -1;
+	if (i >= 0)
+		pattern_node(n->kids[i], pattern, end + 1, len, false, fn, ctx);
+}
+
+void trie_match_pattern(const struct trie *t, const char *pattern, size_t len, trie_match_fn fn, void *ctx)
+{
+	pattern_node(t->root, pattern, 0, len, true, fn, ctx);
+}

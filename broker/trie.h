@@ -43,3 +43,10 @@ typedef void (*trie_match_fn)(struct trie_entry *e, void *ctx);
 /* Call fn for every entry whose pattern matches the valid topic. Each entry
  * is reported once. fn must not modify the trie. */
 void trie_match(const struct trie *t, const char *topic, size_t len, trie_match_fn fn, void *ctx);
+
+/* The reverse, for a trie of topics (entries added under patterns without
+ * wildcards, as the retained store does): call fn for every entry whose
+ * topic the valid pattern matches (lbus_topic_match's rules, '$' included).
+ * Costs the nodes the pattern reaches: what matches, plus the siblings a
+ * '+' passes over, never the whole trie for a narrow pattern. */
+void trie_match_pattern(const struct trie *t, const char *pattern, size_t len, trie_match_fn fn, void *ctx);

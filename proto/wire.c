@@ -174,6 +174,40 @@ const struct lbus_pb_msg_desc *const lbus_wire_descs[] = {
 
 /* ---- frames ---------------------------------------------------------------------- */
 
+/* Nesting the check follows at most; lbus.proto nests two deep. */
+#define STRINGS_MAX_DEPTH 8
+
+static bool strings_exact(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len, int depth)
+{
+	struct lbus_pb_reader r;
+	struct lbus_pb_field f;
+
+	lbus_pb_reader_init(&r, p, len);
+	while (lbus_pb_next(&r, &f) > 0) {
+		const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field(d, f.num);
+
+		if (!fd || f.type != LBUS_PB_LEN)
+			continue;
+		if (fd->type == PROTOBUF_C_TYPE_STRING && memchr(f.data, 0, f.len))
+			return false;
+		if (fd->type == PROTOBUF_C_TYPE_MESSAGE && depth < STRINGS_MAX_DEPTH &&
+		    !strings_exact(fd->descriptor, f.data, f.len, depth + 1))
+			return false;
+	}
+	return true;
+}
+
+bool lbus_wire_strings_exact(uint32_t kind, const uint8_t *body, size_t len)
+{
+	const ProtobufCFieldDescriptor *fd = NULL;
+
+	if (kind >= 1 && kind <= LBUS_K_MAX)
+		fd = protobuf_c_message_descriptor_get_field(&lbus__frame__descriptor, (unsigned)kind);
+	if (!fd || fd->type != PROTOBUF_C_TYPE_MESSAGE)
+		return true;
+	return strings_exact(fd->descriptor, body, len, 0);
+}
+
 /*
  * Fast path: a frame almost always starts with its kind as a one-byte LEN
  * tag (kinds 1..15). Take it without the generic loop; the loop then checks

@@ -52,6 +52,13 @@ struct lbus_wire_frame {
 /* Scan a frame body. -EPROTO if malformed or more than one kind is set. */
 int lbus_wire_frame_scan(const uint8_t *frame, size_t len, struct lbus_wire_frame *out);
 
+/* Whether every string field of a frame's body (of the message its kind
+ * names, nested messages included) is free of NUL bytes. The broker checks
+ * this before it hands a body to protobuf-c, whose strings are C strings: a
+ * name "a\0b" would otherwise be read as "a". Bodies that are not valid
+ * protobuf pass (the decoder refuses them). */
+bool lbus_wire_strings_exact(uint32_t kind, const uint8_t *body, size_t len);
+
 struct lbus_wire_publish {
 	const char *topic;
 	size_t topic_len;

@@ -30,7 +30,9 @@
 
 #include <cmocka.h>
 
+#include "fields.h"
 #include "harness.h"
+#include "pbwire.h"
 
 static struct lbt_broker broker;
 
@@ -174,6 +176,29 @@ static void send_take_name(int fd, const char *name, uint32_t req_id)
 	f.take_name = &n;
 	f.req_id = req_id;
 	assert_int_equal(lbt_raw_send_frame(fd, &f), 0);
+}
+
+/* A request whose string field (number field) is exactly str[0, len),
+ * NUL bytes included, which protobuf-c's packer cannot write; sub_id, when
+ * not 0, is field 1 (Subscribe's and Unsubscribe's); pattern, when not
+ * NULL, is field 2 (Subscribe's). */
+static void send_string_request(int fd, uint32_t kind, uint64_t sub_id, const char *pattern, uint32_t field,
+				const char *str, size_t len, uint32_t req_id)
+{
+	uint8_t body[256], frame[300];
+	size_t n = 0, m = 4;
+
+	assert_true(len < 200);
+	n += lbus_pb_put_varint_field(body + n, 1, sub_id);
+	if (pattern)
+		n += lbus_pb_put_bytes(body + n, 2, pattern, strlen(pattern), false);
+	n += lbus_pb_put_bytes(body + n, field, str, len, false);
+	m += lbus_pb_put_len_header(frame + m, kind, n);
+	memcpy(frame + m, body, n);
+	m += n;
+	m += lbus_pb_put_varint_field(frame + m, LBUS_F_FRAME_REQ_ID, req_id);
+	send_len(fd, (uint32_t)(m - 4));
+	send_bytes(fd, frame + 4, m - 4);
 }
 
 static Lbus__Frame *read_frame(int fd)
@@ -450,6 +475,15 @@ static void test_invalid_requests_keep_connection(void **state)
 	expect_error(fd, LBUS__ERROR_CODE__ERR_INVALID, LBUS__FRAME__KIND_SUBSCRIBE, 16);
 	send_take_name(fd, "bad name", 17);
 	expect_error(fd, LBUS__ERROR_CODE__ERR_INVALID, LBUS__FRAME__KIND_TAKE_NAME, 17);
+	/* Strings are exact: a NUL inside is invalid, never a cut ("ok"). */
+	send_string_request(fd, LBUS__FRAME__KIND_TAKE_NAME, 0, NULL, 1, "ok\0x", 4, 20);
+	expect_error(fd, LBUS__ERROR_CODE__ERR_INVALID, LBUS__FRAME__KIND_TAKE_NAME, 20);
+	send_string_request(fd, LBUS__FRAME__KIND_SUBSCRIBE, 3, NULL, 2, "ok\0/x", 5, 21);
+	expect_error(fd, LBUS__ERROR_CODE__ERR_INVALID, LBUS__FRAME__KIND_SUBSCRIBE, 21);
+	send_string_request(fd, LBUS__FRAME__KIND_SUBSCRIBE, 4, "ok/g", 3, "grp\0x", 5, 22);
+	expect_error(fd, LBUS__ERROR_CODE__ERR_INVALID, LBUS__FRAME__KIND_SUBSCRIBE, 22);
+	send_string_request(fd, LBUS__FRAME__KIND_QUERY_NAME, 0, NULL, 1, "ok\0", 3, 23);
+	expect_error(fd, LBUS__ERROR_CODE__ERR_INVALID, LBUS__FRAME__KIND_QUERY_NAME, 23);
 
 	/* Still usable: subscribe, publish to ourselves, receive it. */
 	send_subscribe(fd, 7, "raw/t", 19);

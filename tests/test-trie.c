@@ -92,6 +92,42 @@ static void test_cross_check(void **state)
 	trie_deinit(&t);
 }
 
+/* The reverse index (a trie of topics, matched by a pattern, as the
+ * retained store uses it) agrees with lbus_topic_match on the same table. */
+static void test_pattern_over_topics(void **state)
+{
+	struct tentry e[NT];
+	struct trie t;
+
+	(void)state;
+	assert_int_equal(trie_init(&t), 0);
+	for (size_t i = 0; i < NT; i++) {
+		e[i].idx = (int)i;
+		if (lbus_topic_validate(topics[i], strlen(topics[i])) == 0)
+			assert_int_equal(trie_add(&t, topics[i], strlen(topics[i]), &e[i].te), 0);
+	}
+	for (size_t pi = 0; pi < NP; pi++) {
+		int hits[NT] = { 0 };
+		size_t plen = strlen(patterns[pi]);
+
+		if (lbus_pattern_validate(patterns[pi], plen) < 0)
+			continue;
+		trie_match_pattern(&t, patterns[pi], plen, mark, hits);
+		for (size_t ti = 0; ti < NT; ti++) {
+			size_t tlen = strlen(topics[ti]);
+			bool want = lbus_topic_validate(topics[ti], tlen) == 0 &&
+				    lbus_topic_match(patterns[pi], plen, topics[ti], tlen);
+			if (hits[ti] != (want ? 1 : 0))
+				fail_msg("pattern '%s' over topic '%s': %d hits, want %d", patterns[pi], topics[ti],
+					 hits[ti], want);
+		}
+	}
+	for (size_t i = 0; i < NT; i++)
+		trie_remove(&t, &e[i].te);
+	assert_int_equal(t.count, 0);
+	trie_deinit(&t);
+}
+
 static void test_specific_cases(void **state)
 {
 	struct tentry e[4];
@@ -166,6 +202,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cross_check),
+		cmocka_unit_test(test_pattern_over_topics),
 		cmocka_unit_test(test_specific_cases),
 		cmocka_unit_test(test_many_literals),
 	};
