@@ -153,8 +153,11 @@ static void test_input_bounded_while_publish_waits(void **state)
 		(unsigned long long)rep.received, (unsigned long long)rep.dropped, rep.publish_err);
 	assert_int_equal(rep.publish_err, -ETIMEDOUT); /* it did wait */
 	assert_true(rep.dropped > 0);
-	/* the receive buffer may double once past the bound; the rest is small */
+	/* the receive buffer may double once past the bound; the rest is small.
+	 * ASan keeps freed blocks in quarantine, so RSS says nothing there. */
+#ifndef __SANITIZE_ADDRESS__
 	assert_true(grew < 2 * bound_kib + 4096);
+#endif
 	lbus_close(stuck);
 	assert_int_equal(lbt_broker_stop(&b), 0);
 }

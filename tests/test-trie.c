@@ -123,7 +123,8 @@ static void test_pattern_over_topics(void **state)
 		}
 	}
 	for (size_t i = 0; i < NT; i++)
-		trie_remove(&t, &e[i].te);
+		if (lbus_topic_validate(topics[i], strlen(topics[i])) == 0)
+			trie_remove(&t, &e[i].te);
 	assert_int_equal(t.count, 0);
 	trie_deinit(&t);
 }
