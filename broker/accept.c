@@ -60,7 +60,8 @@ static void accept_log_refusal(struct broker *b, const struct ucred *cr, const c
  * for the access rules), or false after refusing it (logged, counted). */
 static bool accept_admit(struct broker *b, int fd, const struct ucred *cr, struct policy_id **id)
 {
-	static const char denied[] = "permission denied: this bus admits only its owner's uid and the users its access rules allow";
+	static const char denied[] =
+	    "permission denied: this bus admits only its owner's uid and the users its access rules allow";
 	char why[ACCEPT_WHY_MAX];
 	enum limit_refusal lim;
 

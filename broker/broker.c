@@ -58,7 +58,7 @@
 
 static int broker_epoll_add(struct broker *b, int fd, void *ptr)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = ptr };
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = ptr};
 
 	return epoll_ctl(b->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
@@ -238,7 +238,8 @@ static void broker_end_turn(struct broker *b)
 		presence_flush(b);
 		conn_loop_run_ready(&b->conns);
 		conn_loop_flush(&b->conns);
-	} while (presence_pending(&b->presence) || !list_empty(&b->conns.ready)); /* raised by peers closed meanwhile */
+	} while (presence_pending(&b->presence) ||
+		 !list_empty(&b->conns.ready)); /* raised by peers closed meanwhile */
 	sub_free_expired(b);
 	while (!list_empty(&b->graveyard))
 		peer_free(container_of(b->graveyard.next, struct peer, link));

@@ -32,8 +32,8 @@
 struct broker_options {
 	const char *socket_path; /* -S, NULL for the default */
 	const char *config_path; /* -c, NULL for the default file (if it exists) */
-	bool verbose;            /* -v */
-	bool bare;               /* no listener, no signal handling: connections
+	bool verbose;		 /* -v */
+	bool bare;		 /* no listener, no signal handling: connections
 				  * come from broker_adopt_fd() (in-process tests) */
 };
 
@@ -42,7 +42,8 @@ struct broker_counters {
 	struct peer_counters msgs; /* every peer's, summed (peer_count_*) */
 	uint64_t clients, clients_total;
 	/* connections and requests refused by a limit (connlimits.h) */
-	uint64_t refused_max_clients, refused_max_clients_per_uid, refused_max_names, refused_max_subscriptions;
+	uint64_t refused_max_clients, refused_max_clients_per_uid, refused_max_names,
+	    refused_max_subscriptions;
 	/* access rules (access.h): operations refused, deliveries withheld */
 	uint64_t denied, filtered;
 };
@@ -50,34 +51,34 @@ struct broker_counters {
 struct broker {
 	struct config cfg;
 	const char *config_path; /* the file read (config_buf or -c), NULL for none */
-	bool config_optional;    /* the default file: its absence is no error */
+	bool config_optional;	 /* the default file: its absence is no error */
 	char config_buf[4096];
 	struct logger log;
 	int epfd;
 	int sigfd;
-	int reserve_fd;          /* spare fd for accepting (and closing) under EMFILE */
-	uint64_t shed_count;     /* connections refused for lack of fds */
-	int64_t shed_logged_ms;  /* last time that was logged (at most 1/s) */
+	int reserve_fd;		/* spare fd for accepting (and closing) under EMFILE */
+	uint64_t shed_count;	/* connections refused for lack of fds */
+	int64_t shed_logged_ms; /* last time that was logged (at most 1/s) */
 	struct listener listener;
-	uid_t uid;               /* the only uid admitted */
-	int64_t refusal_logged_ms; /* last refused connection logged (at most 1/s) */
-	uint64_t refusals_unlogged; /* refused since then, not logged one by one */
+	uid_t uid;		      /* the only uid admitted */
+	int64_t refusal_logged_ms;    /* last refused connection logged (at most 1/s) */
+	uint64_t refusals_unlogged;   /* refused since then, not logged one by one */
 	struct uid_limits uid_limits; /* live connections per uid */
 
-	struct conn_loop conns;  /* the transport's shared state (conn.h) */
-	struct list peers;       /* struct peer.link, all live peers */
-	struct list graveyard;   /* closed peers, freed at the end of the turn */
+	struct conn_loop conns;	  /* the transport's shared state (conn.h) */
+	struct list peers;	  /* struct peer.link, all live peers */
+	struct list graveyard;	  /* closed peers, freed at the end of the turn */
 	struct list expired_subs; /* struct sub.peer_link: reached max_msgs, freed at the end of the turn */
 	uint64_t next_peer_id;
 
-	struct msgpool pool;     /* shared message bodies */
-	struct trie subs;        /* subscription index */
-	struct names names;      /* name registry */
-	struct routes routes;    /* cached routes by topic */
-	struct router router;    /* routing scratch state */
-	struct groups groups;    /* queue groups */
+	struct msgpool pool;  /* shared message bodies */
+	struct trie subs;     /* subscription index */
+	struct names names;   /* name registry */
+	struct routes routes; /* cached routes by topic */
+	struct router router; /* routing scratch state */
+	struct groups groups; /* queue groups */
 	struct retained_store retained;
-	struct calls calls;      /* pending request/reply calls */
+	struct calls calls; /* pending request/reply calls */
 	struct monitors monitors;
 	struct presence presence; /* $lbus/... events waiting for the end of the turn */
 

@@ -91,8 +91,8 @@ static void result_set_error(struct lbus_wire_result *r, int code)
 static void monitor_call_error(struct broker *b, struct peer *caller, uint64_t token, uint32_t code,
 			       const struct lbus_wire_call *call)
 {
-	struct lbus_wire_monitor_event ev = { .kind = LBUS__MONITOR_KIND__MON_ERROR, .call_token = token,
-					      .error = code };
+	struct lbus_wire_monitor_event ev = {
+	    .kind = LBUS__MONITOR_KIND__MON_ERROR, .call_token = token, .error = code};
 
 	if (!b->monitors.count)
 		return;
@@ -107,9 +107,10 @@ static void monitor_call_error(struct broker *b, struct peer *caller, uint64_t t
 
 /* Answer a call that cannot be routed (a refusal code, or a failure), at
  * once, with a CallResult. 0 or -ENOMEM. */
-static int call_refuse(struct peer *c, const struct lbus_wire_frame *f, const struct lbus_wire_call *call, int code)
+static int call_refuse(struct peer *c, const struct lbus_wire_frame *f, const struct lbus_wire_call *call,
+		       int code)
 {
-	struct lbus_wire_result r = { .call_id = call->call_id, .req_id = f->req_id };
+	struct lbus_wire_result r = {.call_id = call->call_id, .req_id = f->req_id};
 	int ret;
 
 	result_set_error(&r, code);
@@ -135,7 +136,7 @@ static size_t call_keep_responders(struct router *r)
 
 /* Pick the responder: 0, a refusal (CALL_E_*, TOPIC_E_RESERVED) or -ENOMEM. */
 static int call_resolve(struct broker *b, const struct lbus_wire_call *call, struct peer **to,
-			     struct sub **sub)
+			struct sub **sub)
 {
 	bool is_name = lbus_name_validate(call->target, call->target_len) == 0;
 	bool is_topic = lbus_topic_validate(call->target, call->target_len) == 0;
@@ -175,15 +176,16 @@ static int call_route(struct peer *c, const struct lbus_wire_frame *f, const str
 	struct msgbuf *body;
 	struct call *pc;
 
-	if (calls_add(&b->calls, &c->calls, call->call_id, &to->calls, (uint64_t)clock_now_ms() + timeout, &pc) < 0)
+	if (calls_add(&b->calls, &c->calls, call->call_id, &to->calls, (uint64_t)clock_now_ms() + timeout,
+		      &pc) < 0)
 		return -ENOMEM;
 	body = msgbuf_new(&b->pool, lbus_wire_deliver_body_size(f->body_len, c->sender_len, pc->token));
 	if (!body) {
 		calls_remove(&b->calls, pc);
 		return -ENOMEM;
 	}
-	body->len = (uint32_t)lbus_wire_deliver_body_encode(body->data, LBUS_D_CALL, f->body, f->body_len, c->sender,
-							    c->sender_len, pc->token);
+	body->len = (uint32_t)lbus_wire_deliver_body_encode(body->data, LBUS_D_CALL, f->body, f->body_len,
+							    c->sender, c->sender_len, pc->token);
 	if (!deliver_one(b, to, sub, body)) { /* fits, has room: out of memory */
 		msgbuf_unref(body);
 		calls_remove(&b->calls, pc);
@@ -192,9 +194,14 @@ static int call_route(struct peer *c, const struct lbus_wire_frame *f, const str
 	msgbuf_unref(body);
 	if (b->monitors.count) {
 		struct lbus_wire_monitor_event ev = {
-			.kind = LBUS__MONITOR_KIND__MON_CALL, .sender = c->sender, .sender_len = c->sender_len,
-			.receivers = &to->id, .nreceivers = 1, .payload = call->payload,
-			.payload_len = call->payload_len, .call_token = pc->token,
+		    .kind = LBUS__MONITOR_KIND__MON_CALL,
+		    .sender = c->sender,
+		    .sender_len = c->sender_len,
+		    .receivers = &to->id,
+		    .nreceivers = 1,
+		    .payload = call->payload,
+		    .payload_len = call->payload_len,
+		    .call_token = pc->token,
 		};
 		if (sub) {
 			ev.topic = call->target;
@@ -273,13 +280,19 @@ static void result_from_reply(struct lbus_wire_result *r, const struct lbus_wire
 }
 
 /* Tell monitors about a reply (an error reply is a MON_ERROR). */
-static void monitor_reply(struct peer *c, struct peer *caller, uint64_t token, const struct lbus_wire_result *r)
+static void monitor_reply(struct peer *c, struct peer *caller, uint64_t token,
+			  const struct lbus_wire_result *r)
 {
 	struct lbus_wire_monitor_event ev = {
-		.kind = r->error ? LBUS__MONITOR_KIND__MON_ERROR : LBUS__MONITOR_KIND__MON_REPLY,
-		.sender = c->sender, .sender_len = c->sender_len, .receivers = &caller->id, .nreceivers = 1,
-		.payload = r->error ? (const uint8_t *)r->reason : r->payload,
-		.payload_len = r->error ? r->reason_len : r->payload_len, .call_token = token, .error = r->error,
+	    .kind = r->error ? LBUS__MONITOR_KIND__MON_ERROR : LBUS__MONITOR_KIND__MON_REPLY,
+	    .sender = c->sender,
+	    .sender_len = c->sender_len,
+	    .receivers = &caller->id,
+	    .nreceivers = 1,
+	    .payload = r->error ? (const uint8_t *)r->reason : r->payload,
+	    .payload_len = r->error ? r->reason_len : r->payload_len,
+	    .call_token = token,
+	    .error = r->error,
 	};
 
 	monitor_emit(c->broker, &ev);
@@ -288,7 +301,7 @@ static void monitor_reply(struct peer *c, struct peer *caller, uint64_t token, c
 int callreply_handle_reply(struct peer *c, const struct lbus_wire_frame *f)
 {
 	struct broker *b = c->broker;
-	struct lbus_wire_result r = { .sender = c->sender, .sender_len = c->sender_len };
+	struct lbus_wire_result r = {.sender = c->sender, .sender_len = c->sender_len};
 	struct lbus_wire_reply in;
 	struct peer *caller;
 	struct call *pc;
@@ -337,7 +350,7 @@ static void call_fail(struct call *pc, void *ud)
 {
 	int code = *(const int *)ud;
 	struct peer *caller = container_of(pc->caller, struct peer, calls);
-	struct lbus_wire_result r = { .call_id = pc->call_id };
+	struct lbus_wire_result r = {.call_id = pc->call_id};
 
 	if (caller->state == PEER_CLOSED)
 		return;

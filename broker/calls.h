@@ -35,7 +35,7 @@
 
 /* Embedded in each client. */
 struct calls_peer {
-	struct list as_caller;    /* struct call.caller_link */
+	struct list as_caller;	  /* struct call.caller_link */
 	struct list as_responder; /* struct call.responder_link */
 };
 
@@ -45,7 +45,7 @@ struct call {
 	struct list responder_link;
 	struct calls_peer *caller;
 	struct calls_peer *responder;
-	uint64_t token;       /* broker-assigned, in Deliver.call_token */
+	uint64_t token;	      /* broker-assigned, in Deliver.call_token */
 	uint64_t call_id;     /* the caller's Call.call_id, for its CallResult */
 	uint64_t deadline_ms; /* CLOCK_MONOTONIC milliseconds */
 	size_t heap_idx;      /* position in the deadline heap */

@@ -25,21 +25,21 @@ struct frame_handler {
 };
 
 static const struct frame_handler handlers[LBUS_K_MAX + 1] = {
-	[LBUS_K_HELLO] = { session_handle_hello, true, true },
-	[LBUS_K_PING] = { session_handle_ping, false },
-	[LBUS_K_PONG] = { session_handle_pong, false },
-	[LBUS_K_SUBSCRIBE] = { sub_handle_subscribe, false, true },
-	[LBUS_K_UNSUBSCRIBE] = { sub_handle_unsubscribe, false, true },
-	[LBUS_K_PUBLISH] = { router_handle_publish, false },
-	[LBUS_K_TAKE_NAME] = { naming_handle_take, false, true },
-	[LBUS_K_RELEASE_NAME] = { naming_handle_release, false, true },
-	[LBUS_K_SEND] = { router_handle_send, false },
-	[LBUS_K_QUERY_NAME] = { naming_handle_query, false, true },
-	[LBUS_K_CALL] = { callreply_handle_call, false },
-	[LBUS_K_REPLY] = { callreply_handle_reply, false },
-	[LBUS_K_LIST] = { introspect_handle_list, false, true },
-	[LBUS_K_STATS] = { introspect_handle_stats, false, true },
-	[LBUS_K_MONITOR] = { monitor_handle_request, false, true },
+    [LBUS_K_HELLO] = {session_handle_hello, true, true},
+    [LBUS_K_PING] = {session_handle_ping, false},
+    [LBUS_K_PONG] = {session_handle_pong, false},
+    [LBUS_K_SUBSCRIBE] = {sub_handle_subscribe, false, true},
+    [LBUS_K_UNSUBSCRIBE] = {sub_handle_unsubscribe, false, true},
+    [LBUS_K_PUBLISH] = {router_handle_publish, false},
+    [LBUS_K_TAKE_NAME] = {naming_handle_take, false, true},
+    [LBUS_K_RELEASE_NAME] = {naming_handle_release, false, true},
+    [LBUS_K_SEND] = {router_handle_send, false},
+    [LBUS_K_QUERY_NAME] = {naming_handle_query, false, true},
+    [LBUS_K_CALL] = {callreply_handle_call, false},
+    [LBUS_K_REPLY] = {callreply_handle_reply, false},
+    [LBUS_K_LIST] = {introspect_handle_list, false, true},
+    [LBUS_K_STATS] = {introspect_handle_stats, false, true},
+    [LBUS_K_MONITOR] = {monitor_handle_request, false, true},
 };
 
 _Static_assert(REFUSAL_FIRST > PEER_BLOCKED, "refusal codes and PEER_BLOCKED must differ");
@@ -71,7 +71,8 @@ int dispatch_frame(struct peer *c, const uint8_t *frame, size_t len)
 	if (lbus_wire_frame_scan(frame, len, &f) < 0)
 		return answer_fatal(c, NULL, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable frame");
 	if (f.fds)
-		return answer_fatal(c, &f, LBUS__ERROR_CODE__ERR_INVALID, "file descriptors are not supported");
+		return answer_fatal(c, &f, LBUS__ERROR_CODE__ERR_INVALID,
+				    "file descriptors are not supported");
 	if (f.kind == LBUS_K_NONE)
 		return answer_fatal(c, &f, LBUS__ERROR_CODE__ERR_PROTOCOL, "frame without a known kind");
 	h = &handlers[f.kind];

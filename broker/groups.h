@@ -54,7 +54,7 @@ struct group_member {
 struct group {
 	struct hashtab_node node; /* by name */
 	uint32_t members;
-	uint64_t seq;             /* messages given to members so far */
+	uint64_t seq; /* messages given to members so far */
 	/* state of the current round (see groups_begin) */
 	uint64_t round;
 	struct group *next_offered;

@@ -15,7 +15,7 @@ struct list {
 	struct list *next, *prev;
 };
 
-#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 static inline void list_init(struct list *l)
 {
@@ -49,5 +49,5 @@ static inline void list_del(struct list *n)
 }
 
 /* Iterate allowing the current node to be removed. */
-#define list_for_each_safe(pos, tmp, head)                                                                            \
+#define list_for_each_safe(pos, tmp, head)                                                                   \
 	for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head); (pos) = (tmp), (tmp) = (pos)->next)

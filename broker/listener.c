@@ -63,25 +63,28 @@ static int ensure_private_dir(const char *sock_path, mode_t mode, const struct l
 		return -ENOTDIR;
 	}
 	if (st.st_uid != geteuid() && st.st_uid != 0) {
-		log_msg(log, LOG_ERR, "directory %s is owned by uid %u, neither this user (%u) nor root; refusing to use it",
-			dir, (unsigned)st.st_uid, (unsigned)geteuid());
+		log_msg(
+		    log, LOG_ERR,
+		    "directory %s is owned by uid %u, neither this user (%u) nor root; refusing to use it",
+		    dir, (unsigned)st.st_uid, (unsigned)geteuid());
 		return -EPERM;
 	}
 	if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
-		log_msg(log, LOG_ERR, "directory %s is writable by group or others and not sticky; refusing to use it",
+		log_msg(log, LOG_ERR,
+			"directory %s is writable by group or others and not sticky; refusing to use it",
 			dir);
 		return -EPERM;
 	}
 	if (st.st_mode & 077)
-		log_msg(log, LOG_NOTICE, "directory %s is open to others; the socket is %04o (socket_mode)", dir,
-			(unsigned)mode);
+		log_msg(log, LOG_NOTICE, "directory %s is open to others; the socket is %04o (socket_mode)",
+			dir, (unsigned)mode);
 	return 0;
 }
 
 /* 0 when the path is free (or was a stale socket, now removed). */
 static int check_existing(const char *path, const struct logger *log)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct stat st;
 	int fd, ret, err;
 
@@ -105,7 +108,8 @@ static int check_existing(const char *path, const struct logger *log)
 	if (err == ENOENT) /* removed meanwhile */
 		return 0;
 	if (err != ECONNREFUSED) {
-		log_msg(log, LOG_ERR, "cannot tell whether a broker is running on %s (connect: %s); refusing to replace it",
+		log_msg(log, LOG_ERR,
+			"cannot tell whether a broker is running on %s (connect: %s); refusing to replace it",
 			path, strerror(err));
 		return -err;
 	}
@@ -117,7 +121,7 @@ static int check_existing(const char *path, const struct logger *log)
 
 static int bind_and_listen(struct listener *l, mode_t mode)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	mode_t old;
 	int fd, ret = 0;
 
@@ -169,10 +173,11 @@ int listener_open(struct listener *l, const char *explicit_path, mode_t mode, co
 		if (ret < 0)
 			log_msg(log, LOG_ERR, "cannot listen on %s: %s", l->path, strerror(-ret));
 		else if (mode & 077)
-			log_msg(log, LOG_NOTICE,
-				"socket %s is %04o (socket_mode): others may open it; the broker still admits "
-				"only its own uid",
-				l->path, (unsigned)mode);
+			log_msg(
+			    log, LOG_NOTICE,
+			    "socket %s is %04o (socket_mode): others may open it; the broker still admits "
+			    "only its own uid",
+			    l->path, (unsigned)mode);
 	}
 	return ret;
 }

@@ -16,8 +16,8 @@
 #include "log.h"
 
 struct listener {
-	int fd;          /* non-blocking, close-on-exec; -1 when closed */
-	bool activated;  /* came from systemd: do not unlink */
+	int fd;		/* non-blocking, close-on-exec; -1 when closed */
+	bool activated; /* came from systemd: do not unlink */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 

@@ -13,7 +13,7 @@
 
 struct logger {
 	bool prefix_priority; /* "<N>" prefixes for journald */
-	bool debug;           /* LOG_DEBUG lines enabled */
+	bool debug;	      /* LOG_DEBUG lines enabled */
 };
 
 /* Decide the prefix style from the environment. */

@@ -163,7 +163,8 @@ void monitor_emit(struct broker *b, const struct lbus_wire_monitor_event *ev)
 
 		if (!monitor_active_wants(m, ev))
 			continue;
-		if (!buf || conn_queue_full(&m->peer->conn, size) || conn_queue(&m->peer->conn, msgbuf_ref(buf), NULL, 0) < 0)
+		if (!buf || conn_queue_full(&m->peer->conn, size) ||
+		    conn_queue(&m->peer->conn, msgbuf_ref(buf), NULL, 0) < 0)
 			peer_count_drop(m->peer);
 	}
 	msgbuf_unref(buf);

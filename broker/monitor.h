@@ -38,11 +38,11 @@ struct lbus_wire_frame;
 struct lbus_wire_monitor_event;
 
 struct monitor {
-	struct list link;     /* in monitors.list */
+	struct list link; /* in monitors.list */
 	struct peer *peer;
-	bool everything;      /* pattern "" or "#": sends, calls, replies too */
+	bool everything; /* pattern "" or "#": sends, calls, replies too */
 	size_t pattern_len;
-	char pattern[];       /* NUL-terminated; "#" when the request had "" */
+	char pattern[]; /* NUL-terminated; "#" when the request had "" */
 };
 
 struct monitors {

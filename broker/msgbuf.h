@@ -23,9 +23,9 @@ struct msgpool;
 
 struct msgbuf {
 	uint32_t refs;
-	uint32_t len;  /* bytes used in data */
-	uint32_t cap;  /* bytes available in data */
-	uint32_t cls;  /* size class, MSGPOOL_CLASSES for unpooled */
+	uint32_t len; /* bytes used in data */
+	uint32_t cap; /* bytes available in data */
+	uint32_t cls; /* size class, MSGPOOL_CLASSES for unpooled */
 	struct msgpool *pool;
 	struct msgbuf *next_free;
 	uint8_t data[];

@@ -24,7 +24,8 @@ static int name_request(struct peer *c, const struct lbus_wire_frame *f, Lbus__N
 	Lbus__NameRequest *m = lbus__name_request__unpack(NULL, f->body_len, f->body);
 
 	if (!m)
-		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable %s", lbus_kind_name(f->kind));
+		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable %s",
+				    lbus_kind_name(f->kind));
 	if (lbus_name_validate(m->name, strlen(m->name)) < 0) {
 		lbus__name_request__free_unpacked(m, NULL);
 		return NAME_E_INVALID;
@@ -40,7 +41,8 @@ static int naming_refuse_limit(struct peer *c, const struct lbus_wire_frame *f)
 	char why[160];
 
 	c->broker->ctr.refused_max_names++;
-	snprintf(why, sizeof(why), "broker limit reached: this connection owns %u names (max_names_per_client = %u)",
+	snprintf(why, sizeof(why),
+		 "broker limit reached: this connection owns %u names (max_names_per_client = %u)",
 		 c->names.count, c->broker->cfg.max_names_per_client);
 	return answer_refusal_why(c, f, NAME_E_LIMIT, why);
 }

@@ -178,7 +178,7 @@ ssize_t outq_write(struct outq *q, int fd)
 	size_t written = 0, total;
 
 	while (q->count) {
-		struct msghdr mh = { .msg_iov = iov };
+		struct msghdr mh = {.msg_iov = iov};
 		ssize_t n;
 
 		mh.msg_iovlen = (size_t)outq_fill_iov(q, iov, &total);

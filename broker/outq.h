@@ -41,18 +41,18 @@
 
 struct outq_entry {
 	struct msgbuf *buf; /* body (one reference owned by the entry); may be NULL */
-	uint32_t off;       /* bytes of hdr+body already written */
+	uint32_t off;	    /* bytes of hdr+body already written */
 	uint8_t hlen;
 	uint8_t hdr[OUTQ_HDR_MAX];
 };
 
 struct outq {
 	struct outq_entry *ring;
-	uint32_t cap;   /* power of two, 0 when ring is NULL */
-	uint32_t head;  /* index of the first entry */
-	uint32_t count; /* entries queued */
-	size_t bytes;   /* bytes still to write */
-	size_t bytes_max; /* the most `bytes` has been */
+	uint32_t cap;	     /* power of two, 0 when ring is NULL */
+	uint32_t head;	     /* index of the first entry */
+	uint32_t count;	     /* entries queued */
+	size_t bytes;	     /* bytes still to write */
+	size_t bytes_max;    /* the most `bytes` has been */
 	struct msgbuf *tail; /* last entry's chunk while open for appending, or NULL */
 };
 

@@ -298,7 +298,8 @@ bool policy_allows(const struct policy *p, const struct policy_id *id, enum poli
 {
 	for (size_t i = p ? p->n : 0; i-- > 0;) {
 		const struct policy_rule *r = &p->rules[i];
-		if (!(r->verbs & verb) || !who_matches(r, id) || !object_matches(r->pattern, kind, object, len))
+		if (!(r->verbs & verb) || !who_matches(r, id) ||
+		    !object_matches(r->pattern, kind, object, len))
 			continue;
 		if (!r->allow && pattern)
 			*pattern = r->pattern ? r->pattern : "";

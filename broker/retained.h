@@ -37,13 +37,13 @@
 #include "trie.h"
 
 struct retained_msg {
-	struct hashtab_node node;         /* keyed by topic */
+	struct hashtab_node node;	  /* keyed by topic */
 	struct retained_msg *prev, *next; /* in first-stored order */
-	struct trie_entry entry;          /* in the store's topic trie */
-	uint64_t seq;                     /* first-stored order */
-	struct msgbuf *body;              /* Deliver body, one reference */
+	struct trie_entry entry;	  /* in the store's topic trie */
+	uint64_t seq;			  /* first-stored order */
+	struct msgbuf *body;		  /* Deliver body, one reference */
 	size_t topic_len;
-	char topic[];                     /* not NUL-terminated */
+	char topic[]; /* not NUL-terminated */
 };
 
 struct retained_store {
@@ -51,8 +51,8 @@ struct retained_store {
 	struct retained_msg *first, *last;
 	struct trie topics; /* index for wildcard lookups; root made on first use */
 	uint64_t next_seq;
-	size_t count;     /* messages stored */
-	size_t bytes;     /* sum of retained_msg_size() */
+	size_t count;	  /* messages stored */
+	size_t bytes;	  /* sum of retained_msg_size() */
 	size_t max_bytes; /* bound on bytes */
 };
 

@@ -262,10 +262,16 @@ static void router_deliver(struct broker *b, const struct route *rt, struct msgb
 static void monitor_publish(struct broker *b, const struct peer *c, const struct lbus_wire_publish *p)
 {
 	struct lbus_wire_monitor_event ev = {
-		.kind = LBUS__MONITOR_KIND__MON_PUBLISH, .sender = c ? c->sender : NULL,
-		.sender_len = c ? c->sender_len : 0, .receivers = b->router.recv, .nreceivers = b->router.nrecv,
-		.topic = p->topic, .topic_len = p->topic_len, .payload = p->payload,
-		.payload_len = p->payload_len, .retain = p->retain,
+	    .kind = LBUS__MONITOR_KIND__MON_PUBLISH,
+	    .sender = c ? c->sender : NULL,
+	    .sender_len = c ? c->sender_len : 0,
+	    .receivers = b->router.recv,
+	    .nreceivers = b->router.nrecv,
+	    .topic = p->topic,
+	    .topic_len = p->topic_len,
+	    .payload = p->payload,
+	    .payload_len = p->payload_len,
+	    .retain = p->retain,
 	};
 
 	monitor_emit(b, &ev);
@@ -297,7 +303,8 @@ static struct msgbuf *encode_body(struct broker *b, uint32_t what, const uint8_t
 	struct msgbuf *m = body_buffer(b, lbus_wire_deliver_body_size(msg_len, sender_len, 0), kept);
 
 	if (m)
-		m->len = (uint32_t)lbus_wire_deliver_body_encode(m->data, what, msg, msg_len, sender, sender_len, 0);
+		m->len = (uint32_t)lbus_wire_deliver_body_encode(m->data, what, msg, msg_len, sender,
+								 sender_len, 0);
 	return m;
 }
 
@@ -403,15 +410,20 @@ int router_handle_publish(struct peer *c, const struct lbus_wire_frame *f)
 /* Refuse a send to a valid name: an Error for the sender and, for monitors,
  * a MON_ERROR event naming the target, from the broker to the sender (no
  * payload: in an error event the payload is a responder's reason). */
-static int send_refuse(struct peer *c, const struct lbus_wire_frame *f, const struct lbus_wire_send *s, int code)
+static int send_refuse(struct peer *c, const struct lbus_wire_frame *f, const struct lbus_wire_send *s,
+		       int code)
 {
 	struct broker *b = c->broker;
 	int ret = answer_refusal(c, f, code);
 
 	if (b->monitors.count) {
 		struct lbus_wire_monitor_event ev = {
-			.kind = LBUS__MONITOR_KIND__MON_ERROR, .receivers = &c->id, .nreceivers = 1,
-			.name = s->name, .name_len = s->name_len, .error = refusal_get(code)->errcode,
+		    .kind = LBUS__MONITOR_KIND__MON_ERROR,
+		    .receivers = &c->id,
+		    .nreceivers = 1,
+		    .name = s->name,
+		    .name_len = s->name_len,
+		    .error = refusal_get(code)->errcode,
 		};
 		monitor_emit(b, &ev);
 	}
@@ -451,9 +463,15 @@ int router_handle_send(struct peer *c, const struct lbus_wire_frame *f)
 		return -ENOMEM;
 	if (deliver_one(b, to, NULL, body) && b->monitors.count) {
 		struct lbus_wire_monitor_event ev = {
-			.kind = LBUS__MONITOR_KIND__MON_SEND, .sender = c->sender, .sender_len = c->sender_len,
-			.receivers = &to->id, .nreceivers = 1, .name = s.name, .name_len = s.name_len,
-			.payload = s.payload, .payload_len = s.payload_len,
+		    .kind = LBUS__MONITOR_KIND__MON_SEND,
+		    .sender = c->sender,
+		    .sender_len = c->sender_len,
+		    .receivers = &to->id,
+		    .nreceivers = 1,
+		    .name = s.name,
+		    .name_len = s.name_len,
+		    .payload = s.payload,
+		    .payload_len = s.payload_len,
 		};
 		monitor_emit(b, &ev);
 	}
@@ -464,8 +482,8 @@ int router_handle_send(struct peer *c, const struct lbus_wire_frame *f)
 int router_publish_internal(struct broker *b, const char *topic, size_t topic_len, const void *payload,
 			    size_t payload_len)
 {
-	struct lbus_wire_publish p = { .topic = topic, .topic_len = topic_len, .payload = payload,
-				       .payload_len = payload_len };
+	struct lbus_wire_publish p = {
+	    .topic = topic, .topic_len = topic_len, .payload = payload, .payload_len = payload_len};
 	size_t frame_size = lbus_wire_publish_frame_size(topic_len, payload_len, false, 0);
 	struct msgbuf *pub = msgbuf_new(&b->pool, frame_size);
 	struct lbus_wire_frame f;
@@ -474,7 +492,8 @@ int router_publish_internal(struct broker *b, const char *topic, size_t topic_le
 
 	if (!pub)
 		return -ENOMEM;
-	pub->len = (uint32_t)lbus_wire_publish_frame_encode(pub->data, topic, topic_len, payload, payload_len, false, 0);
+	pub->len = (uint32_t)lbus_wire_publish_frame_encode(pub->data, topic, topic_len, payload, payload_len,
+							    false, 0);
 	if (lbus_wire_frame_scan(pub->data + LBUS_FRAME_HEADER, pub->len - LBUS_FRAME_HEADER, &f) == 0)
 		rt = routes_get(&b->routes, &b->subs, topic, topic_len);
 	if (rt) {

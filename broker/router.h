@@ -29,12 +29,12 @@ struct peer;
 struct sub;
 
 struct router {
-	struct sub **subs;     /* router_targets(): every match, for a call */
+	struct sub **subs; /* router_targets(): every match, for a call */
 	size_t n, cap;
-	bool oom;              /* growing subs failed during the last match */
-	struct sub **winners;  /* the group members picked for the message */
+	bool oom;	      /* growing subs failed during the last match */
+	struct sub **winners; /* the group members picked for the message */
 	size_t nwinners, capwinners;
-	uint64_t *recv;        /* ids of the peers the message was queued to, */
+	uint64_t *recv;	       /* ids of the peers the message was queued to, */
 	size_t nrecv, caprecv; /* collected only while monitors exist */
 	struct msgbuf *small;  /* scratch for small bodies (OUTQ_COPY_MAX), see router.c */
 };

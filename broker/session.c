@@ -25,8 +25,9 @@ int session_handle_hello(struct peer *c, const struct lbus_wire_frame *f)
 	want = h->max_frame;
 	lbus__hello__free_unpacked(h, NULL);
 	if (version != LBUS_PROTOCOL_VERSION)
-		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_VERSION, "unsupported protocol version %u (broker speaks %u)",
-				    version, LBUS_PROTOCOL_VERSION);
+		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_VERSION,
+				    "unsupported protocol version %u (broker speaks %u)", version,
+				    LBUS_PROTOCOL_VERSION);
 	if (want && want < c->conn.max_frame)
 		c->conn.max_frame = want < LBUS_MIN_MAX_FRAME ? LBUS_MIN_MAX_FRAME : want;
 	w.version = LBUS_PROTOCOL_VERSION;
@@ -42,7 +43,7 @@ int session_handle_hello(struct peer *c, const struct lbus_wire_frame *f)
 	conn_set_deadline(&c->conn, 0);
 	presence_client(c->broker, c, true);
 	return answer_frame(c, &out) < 0 ? answer_fatal(c, f, LBUS__ERROR_CODE__ERR_INTERNAL, "out of memory")
-						: 0;
+					 : 0;
 }
 
 int session_handle_ping(struct peer *c, const struct lbus_wire_frame *f)

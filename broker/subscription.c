@@ -165,7 +165,8 @@ static int sub_refuse_limit(struct peer *c, const struct lbus_wire_frame *f)
 
 	c->broker->ctr.refused_max_subscriptions++;
 	snprintf(why, sizeof(why),
-		 "broker limit reached: this connection holds %u subscriptions (max_subscriptions_per_client = %u)",
+		 "broker limit reached: this connection holds %u subscriptions (max_subscriptions_per_client "
+		 "= %u)",
 		 c->nsubs, c->broker->cfg.max_subscriptions_per_client);
 	return answer_refusal_why(c, f, SUB_E_LIMIT, why);
 }
@@ -201,7 +202,8 @@ int sub_handle_subscribe(struct peer *c, const struct lbus_wire_frame *f)
 	if (ret < 0)
 		return ret;
 	if (!s->member.group && c->broker->retained.count)
-		retained_foreach_match(&c->broker->retained, s->pattern, s->pattern_len, sub_deliver_retained, s);
+		retained_foreach_match(&c->broker->retained, s->pattern, s->pattern_len, sub_deliver_retained,
+				       s);
 	return 0;
 }
 

@@ -29,21 +29,21 @@ struct broker;
 struct peer;
 
 struct sub {
-	struct trie_entry te;    /* in broker->subs */
+	struct trie_entry te; /* in broker->subs */
 	struct peer *peer;
 	struct list peer_link; /* in peer->subs */
-	uint64_t id;             /* client-chosen sub_id */
-	uint32_t policy;         /* LBUS__POLICY__POLICY_DROP / _BLOCK */
-	uint32_t stall_ms;       /* block: drop once the client stalled this long; 0 never */
-	bool responder;          /* answers calls to matching topics (Subscribe.responder) */
-	uint64_t dropped;        /* not queued since the last delivery: next Dropped count */
+	uint64_t id;	       /* client-chosen sub_id */
+	uint32_t policy;       /* LBUS__POLICY__POLICY_DROP / _BLOCK */
+	uint32_t stall_ms;     /* block: drop once the client stalled this long; 0 never */
+	bool responder;	       /* answers calls to matching topics (Subscribe.responder) */
+	uint64_t dropped;      /* not queued since the last delivery: next Dropped count */
 	uint64_t dropped_total;
-	uint64_t max_msgs;       /* Subscribe.max_msgs: expire after this many deliveries; 0 = never */
-	uint64_t delivered;      /* deliveries queued on it (counted only when max_msgs != 0) */
-	bool expired;            /* reached max_msgs: unindexed, on broker->expired_subs */
+	uint64_t max_msgs;	    /* Subscribe.max_msgs: expire after this many deliveries; 0 = never */
+	uint64_t delivered;	    /* deliveries queued on it (counted only when max_msgs != 0) */
+	bool expired;		    /* reached max_msgs: unindexed, on broker->expired_subs */
 	struct group_member member; /* queue group; member.group NULL for none */
 	size_t pattern_len;
-	char pattern[];          /* NUL-terminated */
+	char pattern[]; /* NUL-terminated */
 };
 
 static inline struct sub *sub_from_entry(struct trie_entry *e)

@@ -22,13 +22,13 @@
 struct trie_node;
 
 struct trie_entry {
-	struct list link;       /* in the node's entry list */
+	struct list link;	/* in the node's entry list */
 	struct trie_node *node; /* NULL when not in a trie */
 };
 
 struct trie {
 	struct trie_node *root;
-	size_t count;   /* entries */
+	size_t count; /* entries */
 };
 
 int trie_init(struct trie *t);

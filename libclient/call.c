@@ -191,14 +191,15 @@ int call_on_result(struct lbus *bus, const struct lbus_wire_frame *f)
 	if (c) {
 		const Lbus__Sender *s = res->sender;
 		struct lbus_reply reply = {
-			.data = res->payload.data ? (const void *)res->payload.data : "",
-			.len = res->payload.len,
-			.sender = {
-				.id = s ? s->id : 0,
-				.name = s && s->name ? s->name : "",
-				.pid = s ? (pid_t)s->pid : 0,
-				.uid = s ? (uid_t)s->uid : 0,
-				.gid = s ? (gid_t)s->gid : 0,
+		    .data = res->payload.data ? (const void *)res->payload.data : "",
+		    .len = res->payload.len,
+		    .sender =
+			{
+			    .id = s ? s->id : 0,
+			    .name = s && s->name ? s->name : "",
+			    .pid = s ? (pid_t)s->pid : 0,
+			    .uid = s ? (uid_t)s->uid : 0,
+			    .gid = s ? (gid_t)s->gid : 0,
 			},
 		};
 		int err = lbus_errcode_to_errno(res->error);
@@ -222,8 +223,8 @@ static int call_target_check(const char *target)
 	return -EINVAL;
 }
 
-static int call_send(struct lbus *bus, const struct call *c, const char *target, const void *data,
-		     size_t len, int timeout_ms)
+static int call_send(struct lbus *bus, const struct call *c, const char *target, const void *data, size_t len,
+		     int timeout_ms)
 {
 	Lbus__Call call = LBUS__CALL__INIT;
 	Lbus__Frame f = LBUS__FRAME__INIT;
@@ -322,7 +323,7 @@ static void call_wait_done(lbus *bus, int err, const struct lbus_reply *reply, v
 int lbus_call(lbus *bus, const char *target, const void *data, size_t len, int timeout_ms,
 	      struct lbus_reply **reply)
 {
-	struct call_wait w = { 0 };
+	struct call_wait w = {0};
 	uint64_t id;
 	if (!reply)
 		return -EINVAL;

@@ -56,7 +56,7 @@
 
 struct idmap {
 	struct idmap_slot *slots;
-	size_t cap;   /* power of two, 0 when empty */
+	size_t cap; /* power of two, 0 when empty */
 	size_t count;
 };
 
@@ -81,11 +81,11 @@ struct sub {
 	void *userdata;
 	uint64_t missed; /* Dropped counts not yet reported */
 	bool cancelling; /* lbus_unsubscribe() waits for the broker */
-	bool discard;    /* ... and was called from this subscription's callback */
-	bool responder;  /* answers calls (lbus_sub_opts.responder) */
-	uint64_t left;   /* max_msgs: deliveries still to come; 0 = unlimited */
-	bool expired;    /* had its last delivery while cancelling */
-	uint64_t shed;   /* deliveries the library dropped (input bound), to
+	bool discard;	 /* ... and was called from this subscription's callback */
+	bool responder;	 /* answers calls (lbus_sub_opts.responder) */
+	uint64_t left;	 /* max_msgs: deliveries still to come; 0 = unlimited */
+	bool expired;	 /* had its last delivery while cancelling */
+	uint64_t shed;	 /* deliveries the library dropped (input bound), to
 			  * report to the lbus_on_dropped() handler */
 	/* reconnect mode only (else NULL): what to subscribe again */
 	char *pattern;
@@ -108,17 +108,17 @@ struct sub_running {
  * running fn once. */
 struct req {
 	struct req *next;
-	uint32_t id;     /* Frame.req_id (or Ping token) */
-	uint32_t want;   /* LBUS_K_OK, _CLIENT_LIST, _STATS_REPLY or _PONG */
+	uint32_t id;   /* Frame.req_id (or Ping token) */
+	uint32_t want; /* LBUS_K_OK, _CLIENT_LIST, _STATS_REPLY or _PONG */
 	bool done;
-	int err;         /* 0 or -errno from an Error frame */
-	uint64_t owner;  /* Ok.owner (query_name) */
-	uint8_t *body;   /* copy of a CLIENT_LIST/STATS_REPLY body (malloc) */
+	int err;	/* 0 or -errno from an Error frame */
+	uint64_t owner; /* Ok.owner (query_name) */
+	uint8_t *body;	/* copy of a CLIENT_LIST/STATS_REPLY body (malloc) */
 	size_t body_len;
 	lbus_done_fn fn; /* asynchronous: the user's completion */
 	void *userdata;
 	int64_t deadline; /* asynchronous: -1 for none */
-	uint64_t sub_id; /* asynchronous subscribe: forgotten if it fails */
+	uint64_t sub_id;  /* asynchronous subscribe: forgotten if it fails */
 };
 
 struct call;
@@ -132,22 +132,22 @@ enum rc_link {
 
 struct rc_state {
 	bool enabled;
-	bool replaying;   /* the replay frames are being buffered */
-	bool notify;      /* the loss is still to be reported (io_work) */
+	bool replaying; /* the replay frames are being buffered */
+	bool notify;	/* the loss is still to be reported (io_work) */
 	int notify_err;
 	enum rc_link link;
 	int min_ms, max_ms;
-	size_t buffer;    /* lbus_connect_opts.reconnect_buffer */
+	size_t buffer;	  /* lbus_connect_opts.reconnect_buffer */
 	unsigned attempt; /* failed attempts since the last welcome */
-	int64_t due;      /* DOWN: next attempt; HELLO: give up (-1: never) */
+	int64_t due;	  /* DOWN: next attempt; HELLO: give up (-1: never) */
 	uint64_t rng;
-	char path[108];   /* the resolved socket path */
-	int source;       /* enum lbus_sockpath_source of path */
+	char path[108]; /* the resolved socket path */
+	int source;	/* enum lbus_sockpath_source of path */
 	lbus_connection_fn fn;
 	void *ud;
-	char **names;     /* names owned, to take again */
+	char **names; /* names owned, to take again */
 	size_t n_names, cap_names;
-	char *monitor;    /* monitor pattern ("" = all), NULL: not a monitor */
+	char *monitor; /* monitor pattern ("" = all), NULL: not a monitor */
 };
 
 struct io_retired {
@@ -157,13 +157,13 @@ struct io_retired {
 
 struct lbus {
 	int fd;
-	int dead;          /* 0, or -errno once the connection is lost/broken */
+	int dead; /* 0, or -errno once the connection is lost/broken */
 	bool welcomed;
-	bool brk;          /* lbus_break() */
-	bool lost_done;    /* pending work failed after the loss */
+	bool brk;	/* lbus_break() */
+	bool lost_done; /* pending work failed after the loss */
 	uint64_t client_id;
 	uint32_t max_frame;
-	int timeout_ms;    /* the connection's timeout (lbus_connect_opts) */
+	int timeout_ms; /* the connection's timeout (lbus_connect_opts) */
 
 	/* output: pending bytes are data[head..tail); out_mark <= head is the
 	 * start of the first frame not completely written */
@@ -175,12 +175,12 @@ struct lbus {
 
 	/* input */
 	struct lbus_rbuf in;
-	unsigned frame_depth;          /* frame handlers on the stack */
-	const uint8_t *pin_data;       /* buffer holding frames being handled */
-	size_t pin_end;                /* ... up to this offset in it */
-	struct io_retired *retired;  /* old input buffers, see above */
-	size_t in_bound;               /* lbus_connect_opts.input_buffer */
-	bool shed_pending;             /* some sub has shed > 0 */
+	unsigned frame_depth;	    /* frame handlers on the stack */
+	const uint8_t *pin_data;    /* buffer holding frames being handled */
+	size_t pin_end;		    /* ... up to this offset in it */
+	struct io_retired *retired; /* old input buffers, see above */
+	size_t in_bound;	    /* lbus_connect_opts.input_buffer */
+	bool shed_pending;	    /* some sub has shed > 0 */
 
 	/* publish: the last topic that passed validation (sub.c) */
 	char *pub_topic;
@@ -229,7 +229,10 @@ int64_t io_now_ms(void);
 /* Absolute deadline for a timeout (lbus.h "Timeouts"; < 0: none, -1). */
 int64_t io_deadline(int timeout_ms);
 /* Bytes of output not written yet. */
-static inline size_t io_out_pending(const struct lbus *bus) { return bus->out_tail - bus->out_head; }
+static inline size_t io_out_pending(const struct lbus *bus)
+{
+	return bus->out_tail - bus->out_head;
+}
 /* Frames of output not completely written yet. */
 size_t io_out_frames(const struct lbus *bus);
 /* Room for n more output bytes; NULL on -ENOMEM. Commit with io_out_commit. */
@@ -271,7 +274,10 @@ int client_send_hello(struct lbus *bus);
 void rc_init(struct lbus *bus, const struct lbus_connect_opts *opts, const char *path, int source);
 void rc_deinit(struct lbus *bus);
 /* Reconnect mode and not connected: publishes are kept, requests refused. */
-static inline bool rc_down(const struct lbus *bus) { return bus->rc.link != RC_UP; }
+static inline bool rc_down(const struct lbus *bus)
+{
+	return bus->rc.link != RC_UP;
+}
 /* The connection's error is one reconnect mode recovers from. */
 bool rc_recoverable(const struct lbus *bus);
 /* The connection is lost (bus->dead recoverable): switch to RC_DOWN without

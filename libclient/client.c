@@ -28,7 +28,7 @@
  * (EAGAIN) until deadline. Returns the fd or -errno. */
 static int sock_connect(const char *path, int64_t deadline)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	size_t len = strlen(path);
 	if (len >= sizeof(addr.sun_path))
 		return -ENAMETOOLONG;

@@ -69,8 +69,8 @@ static void counters_copy(struct lbus_counters *out, const Lbus__ClientCounters 
 		memset(out, 0, sizeof(*out));
 		return;
 	}
-	*out = (struct lbus_counters){ in->msgs_in, in->msgs_out, in->bytes_in,
-				       in->bytes_out, in->dropped, in->errors };
+	*out = (struct lbus_counters){in->msgs_in,   in->msgs_out, in->bytes_in,
+				      in->bytes_out, in->dropped,  in->errors};
 }
 
 /* Send a list/stats request and wait for its answer's body (malloc'd). */
@@ -105,7 +105,8 @@ static void client_fill(struct blk *b, struct lbus_client_info *out, const Lbus_
 		subs[i].sub_id = s->sub_id;
 		subs[i].pattern = blk_str(b, s->pattern);
 		subs[i].group = blk_str(b, s->group);
-		subs[i].policy = s->policy == LBUS__POLICY__POLICY_BLOCK ? LBUS_POLICY_BLOCK : LBUS_POLICY_DROP;
+		subs[i].policy =
+		    s->policy == LBUS__POLICY__POLICY_BLOCK ? LBUS_POLICY_BLOCK : LBUS_POLICY_DROP;
 		subs[i].responder = s->responder;
 	}
 	out->subs = subs;
@@ -124,7 +125,7 @@ static struct lbus_client_list *client_list_build(const Lbus__ClientList *in)
 		      BLK_ALIGN(in->n_clients * sizeof(struct lbus_client_info));
 	for (size_t i = 0; i < in->n_clients; i++)
 		size += client_size(in->clients[i]);
-	struct blk b = { .base = calloc(1, size) };
+	struct blk b = {.base = calloc(1, size)};
 	if (!b.base)
 		return NULL;
 	struct lbus_client_list *list = blk_take(&b, sizeof(*list));
@@ -145,7 +146,7 @@ int lbus_client_list_get(lbus *bus, int timeout_ms, struct lbus_client_list **ou
 	Lbus__Frame f = LBUS__FRAME__INIT;
 	f.kind_case = LBUS__FRAME__KIND_LIST;
 	f.list = &lr;
-	struct req req = { 0 };
+	struct req req = {0};
 	int r = query(bus, &f, LBUS_K_CLIENT_LIST, timeout_ms, &req);
 	if (r < 0)
 		return r;
@@ -169,8 +170,8 @@ static void broker_stats_copy(struct lbus_broker_stats *out, const Lbus__BrokerC
 {
 	if (!in)
 		return;
-	out->counters = (struct lbus_counters){ in->msgs_in, in->msgs_out, in->bytes_in,
-						in->bytes_out, in->dropped, in->errors };
+	out->counters = (struct lbus_counters){in->msgs_in,   in->msgs_out, in->bytes_in,
+					       in->bytes_out, in->dropped,  in->errors};
 	out->clients = in->clients;
 	out->clients_total = in->clients_total;
 	out->uptime_ms = in->uptime_ms;
@@ -194,7 +195,7 @@ static struct lbus_stats *stats_build(const Lbus__Stats *in)
 {
 	size_t size = BLK_ALIGN(sizeof(struct lbus_stats)) +
 		      BLK_ALIGN(in->n_clients * sizeof(struct lbus_client_stats));
-	struct blk b = { .base = calloc(1, size) };
+	struct blk b = {.base = calloc(1, size)};
 	if (!b.base)
 		return NULL;
 	struct lbus_stats *st = blk_take(&b, sizeof(*st));
@@ -222,7 +223,7 @@ int lbus_stats_get(lbus *bus, int timeout_ms, struct lbus_stats **out)
 	Lbus__Frame f = LBUS__FRAME__INIT;
 	f.kind_case = LBUS__FRAME__KIND_STATS;
 	f.stats = &sr;
-	struct req req = { 0 };
+	struct req req = {0};
 	int r = query(bus, &f, LBUS_K_STATS_REPLY, timeout_ms, &req);
 	if (r < 0)
 		return r;
@@ -246,7 +247,7 @@ static struct lbus_presence *presence_build(uint64_t id, char **names, size_t n_
 					    uint32_t uid, uint32_t gid, const char *command)
 {
 	size_t size = BLK_ALIGN(sizeof(struct lbus_presence)) + strv_size(names, n_names) + str_size(command);
-	struct blk b = { .base = calloc(1, size) };
+	struct blk b = {.base = calloc(1, size)};
 	if (!b.base)
 		return NULL;
 	struct lbus_presence *p = blk_take(&b, sizeof(*p));
@@ -275,7 +276,7 @@ static int presence_name(const struct lbus_msg *msg, struct lbus_presence **out)
 	Lbus__NameEvent *e = lbus__name_event__unpack(NULL, msg->len, msg->data);
 	if (!e)
 		return -EPROTO;
-	char *names[1] = { e->name };
+	char *names[1] = {e->name};
 	*out = presence_build(e->owner, names, 1, e->pid, e->uid, 0, "");
 	lbus__name_event__free_unpacked(e, NULL);
 	return *out ? 0 : -ENOMEM;
@@ -288,7 +289,8 @@ int lbus_presence_decode(const struct lbus_msg *msg, struct lbus_presence **out)
 	*out = NULL;
 	if (!msg || !msg->topic || (!msg->data && msg->len))
 		return -EINVAL;
-	if (!strcmp(msg->topic, LBUS_TOPIC_CLIENT_CONNECTED) || !strcmp(msg->topic, LBUS_TOPIC_CLIENT_DISCONNECTED))
+	if (!strcmp(msg->topic, LBUS_TOPIC_CLIENT_CONNECTED) ||
+	    !strcmp(msg->topic, LBUS_TOPIC_CLIENT_DISCONNECTED))
 		return presence_client(msg, out);
 	if (!strcmp(msg->topic, LBUS_TOPIC_NAME_TAKEN) || !strcmp(msg->topic, LBUS_TOPIC_NAME_RELEASED))
 		return presence_name(msg, out);

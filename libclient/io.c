@@ -137,8 +137,8 @@ uint8_t *io_out_reserve(struct lbus *bus, size_t n)
 static int out_write(struct lbus *bus)
 {
 	while (io_out_pending(bus)) {
-		ssize_t n = send(bus->fd, bus->out + bus->out_head, io_out_pending(bus),
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n =
+		    send(bus->fd, bus->out + bus->out_head, io_out_pending(bus), MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
 			bus->out_head += (size_t)n;
 			continue;
@@ -292,17 +292,17 @@ typedef int (*frame_fn)(struct lbus *bus, const struct lbus_wire_frame *f);
 /* What the client does with each frame kind the broker sends; other kinds
  * are ignored (forward compatibility). */
 static const frame_fn frame_table[LBUS_K_MAX + 1] = {
-	[LBUS_K_WELCOME] = client_on_welcome,
-	[LBUS_K_ERROR] = req_on_error,
-	[LBUS_K_PING] = req_on_ping,
-	[LBUS_K_PONG] = req_on_pong,
-	[LBUS_K_DELIVER] = sub_on_deliver,
-	[LBUS_K_OK] = req_on_ok,
-	[LBUS_K_RESULT] = call_on_result,
-	[LBUS_K_DROPPED] = sub_on_dropped,
-	[LBUS_K_CLIENT_LIST] = req_on_answer,
-	[LBUS_K_STATS_REPLY] = req_on_answer,
-	[LBUS_K_MONITOR_EVENT] = monitor_on_event,
+    [LBUS_K_WELCOME] = client_on_welcome,
+    [LBUS_K_ERROR] = req_on_error,
+    [LBUS_K_PING] = req_on_ping,
+    [LBUS_K_PONG] = req_on_pong,
+    [LBUS_K_DELIVER] = sub_on_deliver,
+    [LBUS_K_OK] = req_on_ok,
+    [LBUS_K_RESULT] = call_on_result,
+    [LBUS_K_DROPPED] = sub_on_dropped,
+    [LBUS_K_CLIENT_LIST] = req_on_answer,
+    [LBUS_K_STATS_REPLY] = req_on_answer,
+    [LBUS_K_MONITOR_EVENT] = monitor_on_event,
 };
 
 /* Scan and handle one frame body. Returns messages handled (0/1) or -EPROTO. */
@@ -425,7 +425,7 @@ static int io_poll_timeout(const struct lbus *bus, int64_t now, int64_t deadline
 /* Wait for the socket. *readable: input (or hang-up) is there to read. */
 static int io_poll(struct lbus *bus, int timeout, bool *readable)
 {
-	struct pollfd p = { .fd = bus->fd, .events = lbus_events(bus) };
+	struct pollfd p = {.fd = bus->fd, .events = lbus_events(bus)};
 	*readable = false;
 	int r = poll(&p, 1, timeout);
 	if (r < 0)
@@ -590,7 +590,7 @@ int lbus_timeout(const lbus *bus)
 		return 0;
 	int64_t now = io_now_ms();
 	int t = calls_timeout(bus, now);
-	int timers[] = { req_timeout(bus, now), rc_timeout(bus, now) };
+	int timers[] = {req_timeout(bus, now), rc_timeout(bus, now)};
 	for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++)
 		if (timers[i] >= 0 && (t < 0 || timers[i] < t))
 			t = timers[i];

@@ -61,23 +61,24 @@ int monitor_on_event(struct lbus *bus, const struct lbus_wire_frame *f)
 		return -EPROTO;
 	const Lbus__Sender *s = e->sender;
 	struct lbus_monitor_event ev = {
-		.kind = monitor_kind(e->kind),
-		.sender = {
-			.id = s ? s->id : 0,
-			.name = s && s->name ? s->name : "",
-			.pid = s ? (pid_t)s->pid : 0,
-			.uid = s ? (uid_t)s->uid : 0,
-			.gid = s ? (gid_t)s->gid : 0,
+	    .kind = monitor_kind(e->kind),
+	    .sender =
+		{
+		    .id = s ? s->id : 0,
+		    .name = s && s->name ? s->name : "",
+		    .pid = s ? (pid_t)s->pid : 0,
+		    .uid = s ? (uid_t)s->uid : 0,
+		    .gid = s ? (gid_t)s->gid : 0,
 		},
-		.receivers = e->receivers,
-		.n_receivers = e->n_receivers,
-		.topic = e->topic ? e->topic : "",
-		.name = e->name ? e->name : "",
-		.data = e->payload.data ? (const void *)e->payload.data : "",
-		.len = e->payload.len,
-		.call_id = e->call_id,
-		.retain = e->retain,
-		.error = lbus_errcode_to_errno(e->error),
+	    .receivers = e->receivers,
+	    .n_receivers = e->n_receivers,
+	    .topic = e->topic ? e->topic : "",
+	    .name = e->name ? e->name : "",
+	    .data = e->payload.data ? (const void *)e->payload.data : "",
+	    .len = e->payload.len,
+	    .call_id = e->call_id,
+	    .retain = e->retain,
+	    .error = lbus_errcode_to_errno(e->error),
 	};
 	if (bus->mon_fn)
 		bus->mon_fn(bus, &ev, bus->mon_ud);

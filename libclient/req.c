@@ -89,7 +89,7 @@ int req_call(struct lbus *bus, struct req *req, uint32_t want, Lbus__Frame *f, i
 
 int req_simple(struct lbus *bus, Lbus__Frame *f, uint64_t *owner)
 {
-	struct req req = { 0 };
+	struct req req = {0};
 	int r = req_call(bus, &req, LBUS_K_OK, f, io_deadline(bus->timeout_ms));
 	if (r == 0 && owner)
 		*owner = req.owner;
@@ -284,7 +284,7 @@ int lbus_sync(lbus *bus, int timeout_ms)
 	int64_t deadline = io_deadline(timeout_ms);
 	if (bus->dead)
 		return bus->dead;
-	struct req req = { 0 };
+	struct req req = {0};
 	Lbus__Ping ping = LBUS__PING__INIT;
 	Lbus__Frame f = LBUS__FRAME__INIT;
 	req_begin(bus, &req, LBUS_K_PONG);

@@ -151,7 +151,8 @@ static int sub_start(struct lbus *bus, const char *pattern, lbus_msg_fn fn, void
 	sub->sub_id = s->id;
 	sub->pattern = (char *)pattern;
 	sub->group = (char *)(opts->group ? opts->group : "");
-	sub->policy = opts->policy == LBUS_POLICY_BLOCK ? LBUS__POLICY__POLICY_BLOCK : LBUS__POLICY__POLICY_DROP;
+	sub->policy =
+	    opts->policy == LBUS_POLICY_BLOCK ? LBUS__POLICY__POLICY_BLOCK : LBUS__POLICY__POLICY_DROP;
 	sub->responder = s->responder;
 	sub->max_msgs = opts->max_msgs;
 	sub->stall_ms = opts->policy == LBUS_POLICY_BLOCK ? opts->stall_ms : 0;
@@ -243,7 +244,7 @@ int lbus_unsubscribe_timeout(lbus *bus, uint64_t sub_id, int timeout_ms)
 	unsub.sub_id = sub_id;
 	f.kind_case = LBUS__FRAME__KIND_UNSUBSCRIBE;
 	f.unsubscribe = &unsub;
-	struct req req = { 0 };
+	struct req req = {0};
 	int r = req_call(bus, &req, LBUS_K_OK, &f, io_deadline(timeout_ms));
 	s = idmap_del(&bus->subs, sub_id);
 	if (r == -EINVAL && s && s->expired)
@@ -312,7 +313,7 @@ static int deliver_decode_msg(const struct lbus_wire_deliver *d, struct lbus_msg
 /* Run a subscription's callback, recording on the stack that it runs. */
 static void deliver_to_sub(struct lbus *bus, struct sub *s, const struct lbus_msg *msg)
 {
-	struct sub_running running = { .sub_id = s->id, .up = bus->running };
+	struct sub_running running = {.sub_id = s->id, .up = bus->running};
 	bus->running = &running;
 	s->fn(bus, msg, s->userdata);
 	bus->running = running.up;
@@ -414,15 +415,16 @@ int sub_on_deliver(struct lbus *bus, const struct lbus_wire_frame *f)
 	if (d.what != LBUS_D_PUBLISH && d.what != LBUS_D_SEND && d.what != LBUS_D_CALL)
 		return 0;
 	struct lbus_msg msg = {
-		.topic = topic,
-		.sub_id = d.sub_id,
-		.retained = d.retained,
-		.sender = {
-			.id = d.sender.id,
-			.name = name,
-			.pid = (pid_t)d.sender.pid,
-			.uid = (uid_t)d.sender.uid,
-			.gid = (gid_t)d.sender.gid,
+	    .topic = topic,
+	    .sub_id = d.sub_id,
+	    .retained = d.retained,
+	    .sender =
+		{
+		    .id = d.sender.id,
+		    .name = name,
+		    .pid = (pid_t)d.sender.pid,
+		    .uid = (uid_t)d.sender.uid,
+		    .gid = (gid_t)d.sender.gid,
 		},
 	};
 	if (deliver_decode_msg(&d, &msg, topic, sizeof(topic)) < 0 ||

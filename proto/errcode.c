@@ -17,20 +17,20 @@ struct errcode_map {
 };
 
 static const struct errcode_map errcode_table[] = {
-	{ LBUS__ERROR_CODE__ERR_PROTOCOL, EPROTO, "protocol error" },
-	{ LBUS__ERROR_CODE__ERR_VERSION, EPROTONOSUPPORT, "unsupported protocol version" },
-	{ LBUS__ERROR_CODE__ERR_TOO_BIG, EMSGSIZE, "message too large" },
-	{ LBUS__ERROR_CODE__ERR_INVALID, EINVAL, "invalid argument" },
-	{ LBUS__ERROR_CODE__ERR_NO_SUCH_NAME, ENXIO, "no such name" },
-	{ LBUS__ERROR_CODE__ERR_NAME_TAKEN, EADDRINUSE, "name already taken" },
-	{ LBUS__ERROR_CODE__ERR_NOT_OWNER, EPERM, "not the owner of that name" },
-	{ LBUS__ERROR_CODE__ERR_DENIED, EACCES, "permission denied" },
-	{ LBUS__ERROR_CODE__ERR_NO_RESPONDERS, ESRCH, "no responders" },
-	{ LBUS__ERROR_CODE__ERR_RESPONDER_GONE, ECONNABORTED, "responder disconnected" },
-	{ LBUS__ERROR_CODE__ERR_TIMEOUT, ETIMEDOUT, "timed out" },
-	{ LBUS__ERROR_CODE__ERR_LIMIT, ENOSPC, "broker limit reached" },
-	{ LBUS__ERROR_CODE__ERR_INTERNAL, EIO, "broker internal error" },
-	{ LBUS__ERROR_CODE__ERR_RESPONDER_FAILED, EREMOTEIO, "the responder failed" },
+    {LBUS__ERROR_CODE__ERR_PROTOCOL, EPROTO, "protocol error"},
+    {LBUS__ERROR_CODE__ERR_VERSION, EPROTONOSUPPORT, "unsupported protocol version"},
+    {LBUS__ERROR_CODE__ERR_TOO_BIG, EMSGSIZE, "message too large"},
+    {LBUS__ERROR_CODE__ERR_INVALID, EINVAL, "invalid argument"},
+    {LBUS__ERROR_CODE__ERR_NO_SUCH_NAME, ENXIO, "no such name"},
+    {LBUS__ERROR_CODE__ERR_NAME_TAKEN, EADDRINUSE, "name already taken"},
+    {LBUS__ERROR_CODE__ERR_NOT_OWNER, EPERM, "not the owner of that name"},
+    {LBUS__ERROR_CODE__ERR_DENIED, EACCES, "permission denied"},
+    {LBUS__ERROR_CODE__ERR_NO_RESPONDERS, ESRCH, "no responders"},
+    {LBUS__ERROR_CODE__ERR_RESPONDER_GONE, ECONNABORTED, "responder disconnected"},
+    {LBUS__ERROR_CODE__ERR_TIMEOUT, ETIMEDOUT, "timed out"},
+    {LBUS__ERROR_CODE__ERR_LIMIT, ENOSPC, "broker limit reached"},
+    {LBUS__ERROR_CODE__ERR_INTERNAL, EIO, "broker internal error"},
+    {LBUS__ERROR_CODE__ERR_RESPONDER_FAILED, EREMOTEIO, "the responder failed"},
 };
 
 #define ERRCODE_COUNT (sizeof(errcode_table) / sizeof(errcode_table[0]))

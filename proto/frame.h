@@ -28,17 +28,29 @@ void lbus_rbuf_init(struct lbus_rbuf *b);
 /* Free the storage; the buffer is empty and reusable afterwards. */
 void lbus_rbuf_deinit(struct lbus_rbuf *b);
 /* Bytes received but not consumed yet. */
-static inline size_t lbus_rbuf_len(const struct lbus_rbuf *b) { return b->end - b->start; }
+static inline size_t lbus_rbuf_len(const struct lbus_rbuf *b)
+{
+	return b->end - b->start;
+}
 /*
  * Make room for at least min_free bytes after end: moves unconsumed bytes to
  * the front, grows (doubling) if needed. Returns 0 or -ENOMEM.
  */
 int lbus_rbuf_reserve(struct lbus_rbuf *b, size_t min_free);
 /* Free tail for reading into, and its size. */
-static inline uint8_t *lbus_rbuf_tail(struct lbus_rbuf *b) { return b->data + b->end; }
-static inline size_t lbus_rbuf_avail(const struct lbus_rbuf *b) { return b->cap - b->end; }
+static inline uint8_t *lbus_rbuf_tail(struct lbus_rbuf *b)
+{
+	return b->data + b->end;
+}
+static inline size_t lbus_rbuf_avail(const struct lbus_rbuf *b)
+{
+	return b->cap - b->end;
+}
 /* Record n bytes written into the tail. */
-static inline void lbus_rbuf_advance(struct lbus_rbuf *b, size_t n) { b->end += n; }
+static inline void lbus_rbuf_advance(struct lbus_rbuf *b, size_t n)
+{
+	b->end += n;
+}
 /*
  * Shrink the storage back to `keep` bytes when it is empty or holds few bytes
  * (after a burst of large frames), so idle connections stay small.

@@ -108,12 +108,27 @@ size_t lbus_pb_put_varint_field(uint8_t *out, uint32_t num, uint64_t v)
 
 /* ---- table-driven decoding ------------------------------------------------------ */
 
-static void put_ptr(void *out, uint16_t off, const void *v) { memcpy((char *)out + off, &v, sizeof(v)); }
-static void put_size(void *out, uint16_t off, size_t v) { memcpy((char *)out + off, &v, sizeof(v)); }
-static void put_u64(void *out, uint16_t off, uint64_t v) { memcpy((char *)out + off, &v, sizeof(v)); }
-static void put_bool(void *out, uint16_t off, bool v) { memcpy((char *)out + off, &v, sizeof(v)); }
+static void put_ptr(void *out, uint16_t off, const void *v)
+{
+	memcpy((char *)out + off, &v, sizeof(v));
+}
+static void put_size(void *out, uint16_t off, size_t v)
+{
+	memcpy((char *)out + off, &v, sizeof(v));
+}
+static void put_u64(void *out, uint16_t off, uint64_t v)
+{
+	memcpy((char *)out + off, &v, sizeof(v));
+}
+static void put_bool(void *out, uint16_t off, bool v)
+{
+	memcpy((char *)out + off, &v, sizeof(v));
+}
 
-static void put_u32(void *out, uint16_t off, uint32_t v) { memcpy((char *)out + off, &v, sizeof(v)); }
+static void put_u32(void *out, uint16_t off, uint32_t v)
+{
+	memcpy((char *)out + off, &v, sizeof(v));
+}
 
 static uint32_t get_u32(const void *out, uint16_t off)
 {

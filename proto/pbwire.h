@@ -42,11 +42,11 @@ struct lbus_pb_reader {
 };
 
 struct lbus_pb_field {
-	uint32_t num;         /* field number */
-	uint32_t type;        /* LBUS_PB_* wire type */
-	uint64_t u;           /* VARINT, I64, I32 value */
-	const uint8_t *data;  /* LEN: bytes */
-	size_t len;           /* LEN: byte count */
+	uint32_t num;	     /* field number */
+	uint32_t type;	     /* LBUS_PB_* wire type */
+	uint64_t u;	     /* VARINT, I64, I32 value */
+	const uint8_t *data; /* LEN: bytes */
+	size_t len;	     /* LEN: byte count */
 };
 
 static inline void lbus_pb_reader_init(struct lbus_pb_reader *r, const uint8_t *data, size_t len)
@@ -125,7 +125,10 @@ static inline size_t lbus_pb_put_varint(uint8_t *out, uint64_t v)
 	return n;
 }
 
-static inline size_t lbus_pb_tag_len(uint32_t num) { return lbus_pb_varint_len((uint64_t)num << 3); }
+static inline size_t lbus_pb_tag_len(uint32_t num)
+{
+	return lbus_pb_varint_len((uint64_t)num << 3);
+}
 
 static inline size_t lbus_pb_put_tag(uint8_t *out, uint32_t num, uint32_t type)
 {
@@ -160,10 +163,10 @@ struct ProtobufCMessageDescriptor;
  * have: LEN for BYTES, MSG, ONEOF; VARINT for the others). */
 enum lbus_pb_store {
 	LBUS_PB_S_BYTES, /* const uint8_t * (or const char *) at off, size_t at len_off */
-	LBUS_PB_S_U64,   /* uint64_t at off */
-	LBUS_PB_S_U32,   /* uint32_t at off (the low 32 bits, as protobuf-c) */
-	LBUS_PB_S_BOOL,  /* bool at off (value != 0) */
-	LBUS_PB_S_MSG,   /* a nested message decoded with sub into the struct at off */
+	LBUS_PB_S_U64,	 /* uint64_t at off */
+	LBUS_PB_S_U32,	 /* uint32_t at off (the low 32 bits, as protobuf-c) */
+	LBUS_PB_S_BOOL,	 /* bool at off (value != 0) */
+	LBUS_PB_S_MSG,	 /* a nested message decoded with sub into the struct at off */
 	/* One member of a oneof: bytes as BYTES, and its field number into the
 	 * uint32_t at case_off; a second member of the same oneof is -EPROTO. */
 	LBUS_PB_S_ONEOF,
@@ -181,9 +184,9 @@ struct lbus_pb_field_desc {
 
 struct lbus_pb_msg_desc {
 	const struct ProtobufCMessageDescriptor *proto; /* the generated descriptor */
-	size_t size;                                    /* of the caller's struct */
+	size_t size;					/* of the caller's struct */
 	size_t n;
-	const struct lbus_pb_field_desc *fields;        /* in the order our encoders write */
+	const struct lbus_pb_field_desc *fields; /* in the order our encoders write */
 	/* The in-order pass compiled for this table (LBUS_PB_IN_ORDER_FN). */
 	bool (*in_order)(const uint8_t *p, size_t len, void *out);
 };
@@ -223,7 +226,8 @@ lbus_pb_take_in_order_(const struct lbus_pb_field_desc *d, const uint8_t **pp, c
 	size_t n;
 	bool is_len = d->store == LBUS_PB_S_BYTES || d->store == LBUS_PB_S_MSG || d->store == LBUS_PB_S_ONEOF;
 
-	if (d->num >= 16 || p >= end || *p != (uint8_t)(d->num << 3 | (is_len ? LBUS_PB_LEN : LBUS_PB_VARINT)))
+	if (d->num >= 16 || p >= end ||
+	    *p != (uint8_t)(d->num << 3 | (is_len ? LBUS_PB_LEN : LBUS_PB_VARINT)))
 		return 0;
 	n = lbus_pb_get_varint(p + 1, end, &v);
 	if (!n)
@@ -284,10 +288,10 @@ lbus_pb_in_order_inline(const struct lbus_pb_msg_desc *m, const uint8_t *p, size
 	return p == end;
 }
 
-#define LBUS_PB_IN_ORDER_FN(fn, desc)                                                                      \
-	static bool fn(const uint8_t *p, size_t len, void *out)                                            \
-	{                                                                                                  \
-		return lbus_pb_in_order_inline(&(desc), p, len, out);                                      \
+#define LBUS_PB_IN_ORDER_FN(fn, desc)                                                                        \
+	static bool fn(const uint8_t *p, size_t len, void *out)                                              \
+	{                                                                                                    \
+		return lbus_pb_in_order_inline(&(desc), p, len, out);                                        \
 	}
 
 static inline __attribute__((always_inline)) int

@@ -18,7 +18,8 @@ static int put_path(char *out, size_t size, int n)
 	return 0;
 }
 
-int lbus_socket_path_resolve(const char *explicit_path, char *out, size_t size, enum lbus_sockpath_source *source)
+int lbus_socket_path_resolve(const char *explicit_path, char *out, size_t size,
+			     enum lbus_sockpath_source *source)
 {
 	enum lbus_sockpath_source unused;
 	const char *env;

@@ -24,4 +24,5 @@ enum lbus_sockpath_source {
 /* Writes the path into out and, when source is not NULL, which rule gave it
  * into *source. Returns 0, or -ENAMETOOLONG when it does not fit in out or in
  * a sockaddr_un. */
-int lbus_socket_path_resolve(const char *explicit_path, char *out, size_t size, enum lbus_sockpath_source *source);
+int lbus_socket_path_resolve(const char *explicit_path, char *out, size_t size,
+			     enum lbus_sockpath_source *source);

@@ -137,7 +137,8 @@ bool lbus_topic_match(const char *pattern, size_t plen, const char *topic, size_
 		if (pl == 1 && pattern[pi] == '#')
 			return true; /* matches the rest, zero or more levels */
 		size_t tl = level_len(topic + ti, tlen - ti);
-		if (!(pl == 1 && pattern[pi] == '+') && (pl != tl || memcmp(pattern + pi, topic + ti, pl) != 0))
+		if (!(pl == 1 && pattern[pi] == '+') &&
+		    (pl != tl || memcmp(pattern + pi, topic + ti, pl) != 0))
 			return false;
 		pi += pl + 1;
 		ti += tl + 1;

@@ -43,8 +43,8 @@ enum lbus_deliver_what {
 const char *lbus_kind_name(uint32_t kind);
 
 struct lbus_wire_frame {
-	uint32_t kind;         /* LBUS_K_*, LBUS_K_NONE if no kind field */
-	const uint8_t *body;   /* the kind's encoded message */
+	uint32_t kind;	     /* LBUS_K_*, LBUS_K_NONE if no kind field */
+	const uint8_t *body; /* the kind's encoded message */
 	size_t body_len;
 	uint32_t req_id;
 	uint32_t fds;
@@ -98,8 +98,8 @@ size_t lbus_wire_sender_encode(uint8_t *out, const struct lbus_wire_sender *s);
 
 struct lbus_wire_deliver {
 	uint64_t sub_id;
-	uint32_t what;             /* LBUS_D_*, 0 if none */
-	const uint8_t *msg;        /* the embedded Publish/Send/Call body */
+	uint32_t what;	    /* LBUS_D_*, 0 if none */
+	const uint8_t *msg; /* the embedded Publish/Send/Call body */
 	size_t msg_len;
 	struct lbus_wire_sender sender;
 	uint64_t call_token;
@@ -111,7 +111,7 @@ struct lbus_wire_reply {
 	uint64_t call_token;
 	const uint8_t *payload;
 	size_t payload_len;
-	uint32_t error;     /* ErrorCode */
+	uint32_t error;	    /* ErrorCode */
 	const char *reason; /* not NUL-terminated */
 	size_t reason_len;
 };
@@ -119,7 +119,7 @@ int lbus_wire_reply_decode(const uint8_t *body, size_t len, struct lbus_wire_rep
 
 struct lbus_wire_ok {
 	uint32_t request; /* the kind answered */
-	uint64_t owner;   /* query_name */
+	uint64_t owner;	  /* query_name */
 };
 int lbus_wire_ok_decode(const uint8_t *body, size_t len, struct lbus_wire_ok *out);
 
@@ -135,8 +135,8 @@ int lbus_wire_pong_decode(const uint8_t *body, size_t len, uint64_t *token);
 
 /* The table of each message above, for tests (test-fields, fuzz-decode). */
 extern const struct lbus_pb_msg_desc lbus_wire_frame_desc, lbus_wire_publish_desc, lbus_wire_send_desc,
-	lbus_wire_call_desc, lbus_wire_sender_desc, lbus_wire_deliver_desc, lbus_wire_reply_desc,
-	lbus_wire_ok_desc, lbus_wire_dropped_desc, lbus_wire_ping_desc, lbus_wire_pong_desc;
+    lbus_wire_call_desc, lbus_wire_sender_desc, lbus_wire_deliver_desc, lbus_wire_reply_desc,
+    lbus_wire_ok_desc, lbus_wire_dropped_desc, lbus_wire_ping_desc, lbus_wire_pong_desc;
 /* All of them, NULL-terminated. */
 extern const struct lbus_pb_msg_desc *const lbus_wire_descs[];
 
@@ -170,7 +170,7 @@ struct lbus_wire_result {
 	uint64_t call_id;
 	const uint8_t *payload;
 	size_t payload_len;
-	uint32_t error;     /* ErrorCode */
+	uint32_t error;	    /* ErrorCode */
 	const char *reason; /* reason_len bytes, not NUL-terminated */
 	size_t reason_len;
 	const uint8_t *sender; /* the encoded Sender body */
@@ -183,20 +183,20 @@ size_t lbus_wire_result_frame_encode(uint8_t *out, const struct lbus_wire_result
 
 /* A MonitorEvent; pointers are borrowed, may be NULL when their length is 0. */
 struct lbus_wire_monitor_event {
-	uint32_t kind;                 /* LBUS__MONITOR_KIND__MON_* */
-	const uint8_t *sender;         /* encoded Sender body */
+	uint32_t kind;	       /* LBUS__MONITOR_KIND__MON_* */
+	const uint8_t *sender; /* encoded Sender body */
 	size_t sender_len;
-	const uint64_t *receivers;     /* client ids the message was queued to */
+	const uint64_t *receivers; /* client ids the message was queued to */
 	size_t nreceivers;
-	const char *topic;             /* publish, call to a topic */
+	const char *topic; /* publish, call to a topic */
 	size_t topic_len;
-	const char *name;              /* send, call to a name */
+	const char *name; /* send, call to a name */
 	size_t name_len;
 	const uint8_t *payload;
 	size_t payload_len;
-	uint64_t call_token;           /* MonitorEvent.call_id */
+	uint64_t call_token; /* MonitorEvent.call_id */
 	bool retain;
-	uint32_t error;                /* MON_ERROR: the ErrorCode */
+	uint32_t error; /* MON_ERROR: the ErrorCode */
 };
 /* Complete MonitorEvent frame (length header included): size and encoding. */
 size_t lbus_wire_monitor_event_frame_size(const struct lbus_wire_monitor_event *ev);

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * Integration test harness, part 4: readiness probes through liblbus. A
  * child `lbus sub` or `lbus listen` prints nothing when it is ready, so the

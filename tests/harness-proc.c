@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * Integration test harness, part 2: child processes (the lbus CLI, a second
  * lbusd) with pipes on stdin, stdout and stderr.
@@ -124,15 +124,15 @@ int lbt_cli_spawnv(struct lbt_proc *p, const struct lbt_broker *b, const char *c
 }
 
 /* Collect the NULL-terminated varargs after arg into args[max]. */
-#define COLLECT_ARGS(args, max, arg)                                \
-	do {                                                        \
-		va_list ap;                                         \
-		size_t n_ = 0;                                      \
-		va_start(ap, arg);                                  \
-		for (const char *a_ = arg; a_ && n_ + 1 < (max); a_ = va_arg(ap, const char *)) \
-			(args)[n_++] = a_;                          \
-		(args)[n_] = NULL;                                  \
-		va_end(ap);                                         \
+#define COLLECT_ARGS(args, max, arg)                                                                         \
+	do {                                                                                                 \
+		va_list ap;                                                                                  \
+		size_t n_ = 0;                                                                               \
+		va_start(ap, arg);                                                                           \
+		for (const char *a_ = arg; a_ && n_ + 1 < (max); a_ = va_arg(ap, const char *))              \
+			(args)[n_++] = a_;                                                                   \
+		(args)[n_] = NULL;                                                                           \
+		va_end(ap);                                                                                  \
 	} while (0)
 
 int lbt_cli_spawn(struct lbt_proc *p, const struct lbt_broker *b, const char *arg, ...)
@@ -161,9 +161,9 @@ static void drain(int *fd, char **buf, size_t *len, size_t *cap)
 static int pump(struct lbt_proc *p, int timeout_ms, const uint8_t **in, size_t *in_len)
 {
 	struct pollfd pf[3] = {
-		{.fd = p->out_fd, .events = POLLIN},
-		{.fd = p->err_fd, .events = POLLIN},
-		{.fd = (in && *in_len) ? p->in_fd : -1, .events = POLLOUT},
+	    {.fd = p->out_fd, .events = POLLIN},
+	    {.fd = p->err_fd, .events = POLLIN},
+	    {.fd = (in && *in_len) ? p->in_fd : -1, .events = POLLOUT},
 	};
 	if (poll(pf, 3, timeout_ms) < 0)
 		return errno == EINTR ? 0 : -errno;
@@ -211,7 +211,10 @@ int lbt_proc_write(struct lbt_proc *p, const void *data, size_t len, int timeout
 	return 0;
 }
 
-void lbt_proc_close_stdin(struct lbt_proc *p) { close_fd(&p->in_fd); }
+void lbt_proc_close_stdin(struct lbt_proc *p)
+{
+	close_fd(&p->in_fd);
+}
 
 /* Pump until done(p, arg) is true. 0, -ETIMEDOUT, or -EPIPE at stdout EOF. */
 static int pump_until(struct lbt_proc *p, bool (*done)(struct lbt_proc *, const void *), const void *arg,
@@ -253,7 +256,10 @@ long lbt_proc_read_until(struct lbt_proc *p, const char *needle, size_t from, in
 	return r < 0 ? r : f.at;
 }
 
-static bool have_bytes(struct lbt_proc *p, const void *arg) { return p->out_len >= *(const size_t *)arg; }
+static bool have_bytes(struct lbt_proc *p, const void *arg)
+{
+	return p->out_len >= *(const size_t *)arg;
+}
 
 int lbt_proc_read_bytes(struct lbt_proc *p, size_t n, int timeout_ms)
 {

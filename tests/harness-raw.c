@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * Integration test harness, part 3: raw AF_UNIX connections to the broker,
  * for tests that must send exactly the bytes they choose (bad input) or look
@@ -98,7 +98,8 @@ int lbt_raw_read_frame(int fd, int timeout_ms, Lbus__Frame **out)
 	int r = read_exact(fd, hdr, 4, deadline);
 	if (r < 0)
 		return r;
-	uint32_t len = (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
+	uint32_t len =
+	    (uint32_t)hdr[0] | (uint32_t)hdr[1] << 8 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 24;
 	if (len > RAW_READ_MAX)
 		return -EMSGSIZE;
 	uint8_t *body = malloc(len ? len : 1);
@@ -131,7 +132,8 @@ int lbt_raw_hello(int fd, uint64_t *client_id)
 		return r;
 	}
 	if (in->kind_case != LBUS__FRAME__KIND_WELCOME) {
-		fprintf(stderr, "harness: hello answered by frame kind %d, not welcome\n", (int)in->kind_case);
+		fprintf(stderr, "harness: hello answered by frame kind %d, not welcome\n",
+			(int)in->kind_case);
 		r = -EPROTO;
 	} else if (client_id) {
 		*client_id = in->welcome->client_id;

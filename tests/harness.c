@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * Integration test harness, part 1: the broker's lifecycle and small
  * resource helpers. Child processes live in harness-proc.c, raw protocol
@@ -60,8 +60,14 @@ static const char *required_env(const char *name)
 	return v;
 }
 
-const char *lbt_lbusd_path(void) { return required_env("LBUSD"); }
-const char *lbt_cli_path(void) { return required_env("LBUS_CLI"); }
+const char *lbt_lbusd_path(void)
+{
+	return required_env("LBUSD");
+}
+const char *lbt_cli_path(void)
+{
+	return required_env("LBUS_CLI");
+}
 
 void lbt_sleep_ms(int ms)
 {
@@ -196,7 +202,8 @@ static size_t wrapper_words(const char **words, size_t max, char **storage)
 	if (w && *w) {
 		*storage = strdup(w);
 		char *save = NULL;
-		for (char *t = strtok_r(*storage, " \t", &save); t && n + 1 < max; t = strtok_r(NULL, " \t", &save))
+		for (char *t = strtok_r(*storage, " \t", &save); t && n + 1 < max;
+		     t = strtok_r(NULL, " \t", &save))
 			words[n++] = t;
 	}
 	words[n] = NULL;
@@ -432,9 +439,15 @@ static int setup_broker(void **state, const char *config)
 	return 0;
 }
 
-int lbt_setup(void **state) { return setup_broker(state, NULL); }
+int lbt_setup(void **state)
+{
+	return setup_broker(state, NULL);
+}
 
-int lbt_setup_config(void **state, const char *config) { return setup_broker(state, config); }
+int lbt_setup_config(void **state, const char *config)
+{
+	return setup_broker(state, config);
+}
 
 int lbt_teardown(void **state)
 {
@@ -485,12 +498,14 @@ int lbt_broker_stop(struct lbt_broker *b)
 		kill(b->pid, SIGTERM);
 		int code = reap(b->pid, lbt_ms(10000));
 		if (code == -ETIMEDOUT) {
-			fprintf(stderr, "harness: lbusd did not exit within %d ms of SIGTERM\n", lbt_ms(10000));
+			fprintf(stderr, "harness: lbusd did not exit within %d ms of SIGTERM\n",
+				lbt_ms(10000));
 			kill(b->pid, SIGKILL);
 			reap(b->pid, 5000);
 			ret = -ETIMEDOUT;
 		} else if (code != 0) {
-			fprintf(stderr, "harness: lbusd exited with status %d after SIGTERM (want 0)\n", code);
+			fprintf(stderr, "harness: lbusd exited with status %d after SIGTERM (want 0)\n",
+				code);
 			ret = -ECHILD;
 		}
 		b->pid = 0;

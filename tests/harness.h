@@ -64,7 +64,7 @@ struct lbt_broker {
 	char dir[PATH_MAX];  /* private temporary directory (mkdtemp), removed by stop */
 	char sock[PATH_MAX]; /* socket path inside dir */
 	char log[PATH_MAX];  /* dir/lbusd.log: the broker's stdout and stderr */
-	pid_t pid;           /* broker process (the wrapper's pid when wrapped), 0 if none */
+	pid_t pid;	     /* broker process (the wrapper's pid when wrapped), 0 if none */
 };
 
 struct lbt_broker_opts {
@@ -177,15 +177,15 @@ int lbt_teardown(void **state);
 /* A child process with pipes to its stdin, stdout and stderr. Output is
  * accumulated in out/err (always NUL-terminated after out_len/err_len). */
 struct lbt_proc {
-	pid_t pid;          /* 0 once reaped */
-	int in_fd;          /* write end of the child's stdin, -1 when closed */
+	pid_t pid;	    /* 0 once reaped */
+	int in_fd;	    /* write end of the child's stdin, -1 when closed */
 	int out_fd, err_fd; /* read ends, -1 at EOF */
 	char *out;
 	size_t out_len, out_cap;
 	char *err;
 	size_t err_len, err_cap;
-	int exit_code;      /* -1 while running; exit status, or 128+signal */
-	bool timed_out;     /* lbt_proc_wait had to kill it */
+	int exit_code;	/* -1 while running; exit status, or 128+signal */
+	bool timed_out; /* lbt_proc_wait had to kill it */
 };
 
 /* Start argv[0] (a path) with argv; NULL-terminated. Returns 0 or -errno. */
@@ -194,7 +194,7 @@ int lbt_proc_spawn(struct lbt_proc *p, const char *const *argv);
 /* Start "$LBUS_CLI -S b->sock ARGS..." (NULL-terminated varargs). b may be
  * NULL: then no -S is passed. */
 int lbt_cli_spawn(struct lbt_proc *p, const struct lbt_broker *b, const char *arg, ...)
-	__attribute__((sentinel));
+    __attribute__((sentinel));
 /* The same with an argument vector (NULL-terminated). */
 int lbt_cli_spawnv(struct lbt_proc *p, const struct lbt_broker *b, const char *const *args);
 
@@ -290,7 +290,7 @@ int lbt_raw_hello(int fd, uint64_t *client_id);
  */
 struct lbt_error {
 	bool seen;
-	uint32_t code;  /* Lbus__ErrorCode */
+	uint32_t code; /* Lbus__ErrorCode */
 	bool fatal;
 	uint32_t request;
 };

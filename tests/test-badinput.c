@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * Bad input from raw sockets, as issue 2 and PROTOCOL.md "Errors" describe:
  *  - good frames in any fragmentation are read exactly;
@@ -120,8 +120,14 @@ static int raw_hello_to(const struct lbt_broker *b)
 	return fd;
 }
 
-static int raw(void) { return raw_to(&broker); }
-static int raw_hello(void) { return raw_hello_to(&broker); }
+static int raw(void)
+{
+	return raw_to(&broker);
+}
+static int raw_hello(void)
+{
+	return raw_hello_to(&broker);
+}
 
 /* The broker sends a fatal Error with code and closes; then close our end. */
 static void expect_fatal(int fd, Lbus__ErrorCode code)
@@ -129,12 +135,15 @@ static void expect_fatal(int fd, Lbus__ErrorCode code)
 	struct lbt_error e;
 	assert_int_equal(lbt_raw_expect_close(fd, lbt_ms(5000), &e), 0);
 	if (!e.seen || e.code != (uint32_t)code || !e.fatal)
-		fail_msg("want fatal error %d, got %s code %u fatal %d", code, e.seen ? "error" : "no error", e.code,
-			 e.fatal);
+		fail_msg("want fatal error %d, got %s code %u fatal %d", code, e.seen ? "error" : "no error",
+			 e.code, e.fatal);
 	close(fd);
 }
 
-static void send_bytes(int fd, const void *b, size_t n) { assert_int_equal(lbt_raw_send_bytes(fd, b, n), 0); }
+static void send_bytes(int fd, const void *b, size_t n)
+{
+	assert_int_equal(lbt_raw_send_bytes(fd, b, n), 0);
+}
 
 static void send_len(int fd, uint32_t len)
 {
@@ -217,7 +226,8 @@ static void expect_error(int fd, Lbus__ErrorCode code, uint32_t request, uint32_
 	if (f->kind_case != LBUS__FRAME__KIND_ERROR)
 		fail_msg("want error %d for request %u, got frame kind %d", code, request, f->kind_case);
 	if (f->error->code != code || f->error->request != request || f->error->fatal || f->req_id != req_id)
-		fail_msg("want error %d request %u fatal 0 req_id %u; got error %d request %u fatal %d req_id %u (%s)",
+		fail_msg("want error %d request %u fatal 0 req_id %u; got error %d request %u fatal %d "
+			 "req_id %u (%s)",
 			 code, request, req_id, f->error->code, f->error->request, f->error->fatal, f->req_id,
 			 f->error->reason);
 	assert_non_null(f->error->reason);
@@ -652,7 +662,8 @@ static int denied_child(const struct lbt_broker *b)
 	int r = lbus_connect(&bus, b->sock);
 	lbus_close(bus);
 	if (r != -EACCES)
-		fprintf(stderr, "lbus_connect as another uid: %s (want %s)\n", lbus_strerror(r), lbus_strerror(-EACCES));
+		fprintf(stderr, "lbus_connect as another uid: %s (want %s)\n", lbus_strerror(r),
+			lbus_strerror(-EACCES));
 	if (r != -EACCES)
 		return 14;
 	/* The broker's reason reaches the caller, and the CLI: status 1 (the
@@ -790,22 +801,22 @@ static void test_memory_and_fds_do_not_grow(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_any_fragmentation),
-		cmocka_unit_test(test_garbage_bytes),
-		cmocka_unit_test(test_random_bodies_for_every_kind),
-		cmocka_unit_test(test_zero_length_frame),
-		cmocka_unit_test(test_length_over_maximum),
-		cmocka_unit_test(test_truncated_frame_then_hangup),
-		cmocka_unit_test(test_frame_before_hello),
-		cmocka_unit_test(test_second_hello),
-		cmocka_unit_test(test_unsupported_version),
-		cmocka_unit_test(test_unknown_or_missing_kind),
-		cmocka_unit_test(test_invalid_requests_keep_connection),
-		cmocka_unit_test(test_frame_with_fds_refused),
-		cmocka_unit_test(test_hello_and_frame_timeouts),
-		cmocka_unit_test(test_configured_max_frame),
-		cmocka_unit_test(test_other_uid_denied),
-		cmocka_unit_test(test_memory_and_fds_do_not_grow),
+	    cmocka_unit_test(test_any_fragmentation),
+	    cmocka_unit_test(test_garbage_bytes),
+	    cmocka_unit_test(test_random_bodies_for_every_kind),
+	    cmocka_unit_test(test_zero_length_frame),
+	    cmocka_unit_test(test_length_over_maximum),
+	    cmocka_unit_test(test_truncated_frame_then_hangup),
+	    cmocka_unit_test(test_frame_before_hello),
+	    cmocka_unit_test(test_second_hello),
+	    cmocka_unit_test(test_unsupported_version),
+	    cmocka_unit_test(test_unknown_or_missing_kind),
+	    cmocka_unit_test(test_invalid_requests_keep_connection),
+	    cmocka_unit_test(test_frame_with_fds_refused),
+	    cmocka_unit_test(test_hello_and_frame_timeouts),
+	    cmocka_unit_test(test_configured_max_frame),
+	    cmocka_unit_test(test_other_uid_denied),
+	    cmocka_unit_test(test_memory_and_fds_do_not_grow),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

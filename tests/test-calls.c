@@ -71,7 +71,7 @@ static void test_responder_gone(void **state)
 {
 	struct calls c;
 	struct calls_peer a, b, r1, r2;
-	struct ended ended = { 0 };
+	struct ended ended = {0};
 
 	calls_init(&c);
 	calls_peer_init(&a);
@@ -104,7 +104,7 @@ static void test_call_to_self(void **state)
 {
 	struct calls c;
 	struct calls_peer a, other;
-	struct ended ended = { 0 };
+	struct ended ended = {0};
 
 	calls_init(&c);
 	calls_peer_init(&a);
@@ -123,8 +123,8 @@ static void test_expire_order(void **state)
 {
 	struct calls c;
 	struct calls_peer a, b;
-	struct ended ended = { 0 };
-	const uint64_t deadlines[] = { 50, 10, 30, 10, 70, 20, 60, 40 };
+	struct ended ended = {0};
+	const uint64_t deadlines[] = {50, 10, 30, 10, 70, 20, 60, 40};
 	const int n = (int)(sizeof(deadlines) / sizeof(deadlines[0]));
 
 	calls_init(&c);
@@ -161,7 +161,8 @@ static void test_heap_model(void **state)
 	for (int step = 0; step < 20000; step++) {
 		int op = rand() % 4;
 		if ((op <= 1 || nlive == 0) && nlive < N) {
-			live[nlive++] = add(&c, &a, (uint64_t)step + 1, &b, now + 1 + (uint64_t)(rand() % 1000));
+			live[nlive++] =
+			    add(&c, &a, (uint64_t)step + 1, &b, now + 1 + (uint64_t)(rand() % 1000));
 		} else if (op == 2) {
 			int i = rand() % nlive;
 			calls_remove(&c, live[i]);
@@ -191,7 +192,7 @@ static void test_heap_model(void **state)
 static void test_pick(void **state)
 {
 	struct calls c;
-	int hits[3] = { 0 };
+	int hits[3] = {0};
 
 	calls_init(&c);
 	for (int i = 0; i < 300; i++)
@@ -206,12 +207,9 @@ static void test_pick(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_tokens_and_find),
-		cmocka_unit_test(test_responder_gone),
-		cmocka_unit_test(test_call_to_self),
-		cmocka_unit_test(test_expire_order),
-		cmocka_unit_test(test_heap_model),
-		cmocka_unit_test(test_pick),
+	    cmocka_unit_test(test_tokens_and_find), cmocka_unit_test(test_responder_gone),
+	    cmocka_unit_test(test_call_to_self),    cmocka_unit_test(test_expire_order),
+	    cmocka_unit_test(test_heap_model),	    cmocka_unit_test(test_pick),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * The lbus command line as a shell user sees it, against a real lbusd:
  * pub (argument, stdin, -l, -f, -n, ''), sub (-n, -t, -v, --json, several
@@ -108,12 +108,16 @@ static void sub_expect(struct sub *s, const void *want, size_t len)
 	int r = lbt_proc_read_bytes(&s->p, (size_t)s->start + len, lbt_ms(10000));
 	size_t got = s->p.out_len - (size_t)s->start;
 	if (r < 0 || got != len || memcmp(s->p.out + s->start, want, len)) {
-		fail_msg("sub output: %zu bytes '%.*s', want %zu bytes '%.*s'", got, (int)(got > 200 ? 200 : got),
-			 s->p.out + s->start, len, (int)(len > 200 ? 200 : len), (const char *)want);
+		fail_msg("sub output: %zu bytes '%.*s', want %zu bytes '%.*s'", got,
+			 (int)(got > 200 ? 200 : got), s->p.out + s->start, len, (int)(len > 200 ? 200 : len),
+			 (const char *)want);
 	}
 }
 
-static void sub_expect_str(struct sub *s, const char *want) { sub_expect(s, want, strlen(want)); }
+static void sub_expect_str(struct sub *s, const char *want)
+{
+	sub_expect(s, want, strlen(want));
+}
 
 static void sub_stop(struct sub *s)
 {
@@ -184,7 +188,9 @@ static void test_pipeline_burst_lossless(void **state)
 	sub_start(&g_s, "cli/burst", (const char *const[]){"sub", "cli/burst", NULL});
 	/* The reader of the sub's output pauses for a second mid-burst (a
 	 * stalled pipe): the publisher waits meanwhile, and nothing is lost. */
-	assert_int_equal(lbt_cli_spawnv(&pub, &broker, (const char *const[]){"pub", "cli/burst", "-l", "-f", path, NULL}), 0);
+	assert_int_equal(
+	    lbt_cli_spawnv(&pub, &broker, (const char *const[]){"pub", "cli/burst", "-l", "-f", path, NULL}),
+	    0);
 	lbt_proc_read_bytes(&g_s.p, (size_t)g_s.start + n / 4, lbt_ms(10000));
 	lbt_sleep_ms(1000);
 	sub_expect(&g_s, in, n);
@@ -413,15 +419,15 @@ static void test_refused_is_1(void **state)
 static void test_usage_is_2(void **state)
 {
 	const char *const *const usages[] = {
-		(const char *const[]){"no-such-command", NULL},
-		(const char *const[]){"pub", NULL},
-		(const char *const[]){"pub", "t", "x", "--no-such-option", NULL},
-		(const char *const[]){"sub", NULL},
-		(const char *const[]){"sub", "t", "-n", "abc", NULL},
-		(const char *const[]){"sub", "t", "-n", NULL},
-		(const char *const[]){"send", NULL},
-		(const char *const[]){"pub", "a/+", "x", NULL},
-		(const char *const[]){"sub", "a/#/b", "-t", "1", NULL},
+	    (const char *const[]){"no-such-command", NULL},
+	    (const char *const[]){"pub", NULL},
+	    (const char *const[]){"pub", "t", "x", "--no-such-option", NULL},
+	    (const char *const[]){"sub", NULL},
+	    (const char *const[]){"sub", "t", "-n", "abc", NULL},
+	    (const char *const[]){"sub", "t", "-n", NULL},
+	    (const char *const[]){"send", NULL},
+	    (const char *const[]){"pub", "a/+", "x", NULL},
+	    (const char *const[]){"sub", "a/#/b", "-t", "1", NULL},
 	};
 	for (size_t i = 0; i < sizeof(usages) / sizeof(usages[0]); i++) {
 		cli_expect(2, NULL, usages[i], &g_r);
@@ -435,12 +441,10 @@ static void test_no_broker_is_3(void **state)
 {
 	char path[PATH_MAX];
 	assert_int_equal(lbt_path(path, broker.dir, "nobody-here.sock"), 0);
-	static const char *const cmds[][4] = {{"pub", "t", "x", NULL},
-					      {"sub", "t", NULL},
-					      {"send", "n", "x", NULL},
-					      {"top", "-n", "1", NULL},
-					      {"stats", "--openmetrics", NULL},
-					      {"metrics", "--listen", "0", NULL}};
+	static const char *const cmds[][4] = {
+	    {"pub", "t", "x", NULL},	      {"sub", "t", NULL},
+	    {"send", "n", "x", NULL},	      {"top", "-n", "1", NULL},
+	    {"stats", "--openmetrics", NULL}, {"metrics", "--listen", "0", NULL}};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		const char *args[8] = {"-S", path};
 		memcpy(args + 2, cmds[i], sizeof(cmds[i]));
@@ -454,7 +458,7 @@ static void test_no_broker_is_3(void **state)
 
 static void test_help_and_version(void **state)
 {
-	static const char *const cmds[] = {"pub",  "sub",  "send",  "listen", "call", "serve",
+	static const char *const cmds[] = {"pub",  "sub",  "send",  "listen", "call",	 "serve",
 					   "wait", "list", "stats", "top",    "metrics", "monitor"};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		char want[64];
@@ -486,20 +490,20 @@ static void test_unknown_option_in_cluster(void **state)
 		bool global; /* run without -S, so the option comes first */
 		const char *want;
 	} cases[] = {
-		{{"sub", "cli/cluster", "-xv", NULL}, false, "unknown option '-x'"},
-		{{"sub", "cli/cluster", "-vx", NULL}, false, "unknown option '-x'"},
-		{{"pub", "-zl", "cli/cluster", NULL}, false, "unknown option '-z'"},
-		{{"-Zq", "pub", "cli/cluster", NULL}, true, "unknown option '-Z'"},
-		{{"sub", "cli/cluster", "-vn", NULL}, false, "option '-n' needs an argument"},
-		{{"sub", "cli/cluster", "--bogus", NULL}, false, "unknown option '--bogus'"},
+	    {{"sub", "cli/cluster", "-xv", NULL}, false, "unknown option '-x'"},
+	    {{"sub", "cli/cluster", "-vx", NULL}, false, "unknown option '-x'"},
+	    {{"pub", "-zl", "cli/cluster", NULL}, false, "unknown option '-z'"},
+	    {{"-Zq", "pub", "cli/cluster", NULL}, true, "unknown option '-Z'"},
+	    {{"sub", "cli/cluster", "-vn", NULL}, false, "option '-n' needs an argument"},
+	    {{"sub", "cli/cluster", "--bogus", NULL}, false, "unknown option '--bogus'"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct lbt_broker *b = cases[i].global ? NULL : &broker;
 		assert_int_equal(lbt_cli_runv(b, NULL, 0, RUN_MS, &g_r, cases[i].args), 0);
 		if (g_r.exit_code != 2 || !strstr(g_r.err, cases[i].want))
 			fail_msg("lbus %s %s %s: status %d, stderr '%s'; want 2 and \"%s\"", cases[i].args[0],
-				 cases[i].args[1], cases[i].args[2] ? cases[i].args[2] : "", g_r.exit_code, g_r.err,
-				 cases[i].want);
+				 cases[i].args[1], cases[i].args[2] ? cases[i].args[2] : "", g_r.exit_code,
+				 g_r.err, cases[i].want);
 		assert_one_error_line(&g_r);
 		assert_int_equal(g_r.out_len, 0);
 		lbt_proc_free(&g_r);
@@ -520,7 +524,8 @@ static void test_options_after_args_posixly_correct(void **state)
 	assert_string_equal(g_r.out, "-n\n");
 	lbt_proc_free(&g_r);
 	/* -t after the pattern: a time limit, not a pattern; nothing arrives. */
-	cli_expect(4, NULL, (const char *const[]){"sub", "cli/posix-none", "-n", "1", "-t", "0.2", NULL}, &g_r);
+	cli_expect(4, NULL, (const char *const[]){"sub", "cli/posix-none", "-n", "1", "-t", "0.2", NULL},
+		   &g_r);
 	assert_int_equal(g_r.out_len, 0);
 	lbt_proc_free(&g_r);
 	unsetenv("POSIXLY_CORRECT");
@@ -535,7 +540,8 @@ static void test_pub_missing_file(void **state)
 {
 	char path[PATH_MAX];
 	assert_int_equal(lbt_path(path, broker.dir, "no-such-file"), 0);
-	assert_int_equal(lbt_cli_run(&broker, NULL, 0, RUN_MS, &g_r, "pub", "cli/nofile", "-f", path, NULL), 0);
+	assert_int_equal(lbt_cli_run(&broker, NULL, 0, RUN_MS, &g_r, "pub", "cli/nofile", "-f", path, NULL),
+			 0);
 	assert_int_equal(g_r.exit_code, 1);
 	assert_one_error_line(&g_r);
 	assert_non_null(strstr(g_r.err, path));
@@ -578,25 +584,25 @@ static void test_socket_option_anywhere(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_pub_argument_stdin_and_empty, teardown_procs),
-		cmocka_unit_test_teardown(test_pub_lines_and_count, teardown_procs),
-		cmocka_unit_test_teardown(test_pub_many_lines_in_order, teardown_procs),
-		cmocka_unit_test_teardown(test_pipeline_burst_lossless, teardown_procs),
-		cmocka_unit_test_teardown(test_pub_file_binary_intact, teardown_procs),
-		cmocka_unit_test_teardown(test_sub_count_exits, teardown_procs),
-		cmocka_unit_test_teardown(test_sub_timeout_statuses, teardown_procs),
-		cmocka_unit_test_teardown(test_sub_several_patterns_verbose, teardown_procs),
-		cmocka_unit_test_teardown(test_sub_json, teardown_procs),
-		cmocka_unit_test_teardown(test_send_listen, teardown_procs),
-		cmocka_unit_test_teardown(test_refused_is_1, teardown_procs),
-		cmocka_unit_test_teardown(test_usage_is_2, teardown_procs),
-		cmocka_unit_test_teardown(test_no_broker_is_3, teardown_procs),
-		cmocka_unit_test_teardown(test_help_and_version, teardown_procs),
-		cmocka_unit_test_teardown(test_socket_option_anywhere, teardown_procs),
-		cmocka_unit_test_teardown(test_unknown_option_in_cluster, teardown_procs),
-		cmocka_unit_test_teardown(test_options_after_args_posixly_correct, teardown_procs),
-		cmocka_unit_test_teardown(test_pub_missing_file, teardown_procs),
-		cmocka_unit_test_teardown(test_broker_gone, teardown_procs),
+	    cmocka_unit_test_teardown(test_pub_argument_stdin_and_empty, teardown_procs),
+	    cmocka_unit_test_teardown(test_pub_lines_and_count, teardown_procs),
+	    cmocka_unit_test_teardown(test_pub_many_lines_in_order, teardown_procs),
+	    cmocka_unit_test_teardown(test_pipeline_burst_lossless, teardown_procs),
+	    cmocka_unit_test_teardown(test_pub_file_binary_intact, teardown_procs),
+	    cmocka_unit_test_teardown(test_sub_count_exits, teardown_procs),
+	    cmocka_unit_test_teardown(test_sub_timeout_statuses, teardown_procs),
+	    cmocka_unit_test_teardown(test_sub_several_patterns_verbose, teardown_procs),
+	    cmocka_unit_test_teardown(test_sub_json, teardown_procs),
+	    cmocka_unit_test_teardown(test_send_listen, teardown_procs),
+	    cmocka_unit_test_teardown(test_refused_is_1, teardown_procs),
+	    cmocka_unit_test_teardown(test_usage_is_2, teardown_procs),
+	    cmocka_unit_test_teardown(test_no_broker_is_3, teardown_procs),
+	    cmocka_unit_test_teardown(test_help_and_version, teardown_procs),
+	    cmocka_unit_test_teardown(test_socket_option_anywhere, teardown_procs),
+	    cmocka_unit_test_teardown(test_unknown_option_in_cluster, teardown_procs),
+	    cmocka_unit_test_teardown(test_options_after_args_posixly_correct, teardown_procs),
+	    cmocka_unit_test_teardown(test_pub_missing_file, teardown_procs),
+	    cmocka_unit_test_teardown(test_broker_gone, teardown_procs),
 	};
 	return cmocka_run_group_tests(tests, setup_broker, stop_broker);
 }

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * Unit tests of proto/errcode.c, the one table that translates the wire's
  * ErrorCode to the negative errno values of the public API, and
@@ -20,20 +20,13 @@ static const struct {
 	uint32_t code;
 	int err;
 } errmap[] = {
-	{LBUS__ERROR_CODE__ERR_PROTOCOL, -EPROTO},
-	{LBUS__ERROR_CODE__ERR_VERSION, -EPROTONOSUPPORT},
-	{LBUS__ERROR_CODE__ERR_TOO_BIG, -EMSGSIZE},
-	{LBUS__ERROR_CODE__ERR_INVALID, -EINVAL},
-	{LBUS__ERROR_CODE__ERR_NO_SUCH_NAME, -ENXIO},
-	{LBUS__ERROR_CODE__ERR_NAME_TAKEN, -EADDRINUSE},
-	{LBUS__ERROR_CODE__ERR_NOT_OWNER, -EPERM},
-	{LBUS__ERROR_CODE__ERR_DENIED, -EACCES},
-	{LBUS__ERROR_CODE__ERR_NO_RESPONDERS, -ESRCH},
-	{LBUS__ERROR_CODE__ERR_RESPONDER_GONE, -ECONNABORTED},
-	{LBUS__ERROR_CODE__ERR_TIMEOUT, -ETIMEDOUT},
-	{LBUS__ERROR_CODE__ERR_LIMIT, -ENOSPC},
-	{LBUS__ERROR_CODE__ERR_INTERNAL, -EIO},
-	{LBUS__ERROR_CODE__ERR_RESPONDER_FAILED, -EREMOTEIO},
+    {LBUS__ERROR_CODE__ERR_PROTOCOL, -EPROTO},	   {LBUS__ERROR_CODE__ERR_VERSION, -EPROTONOSUPPORT},
+    {LBUS__ERROR_CODE__ERR_TOO_BIG, -EMSGSIZE},	   {LBUS__ERROR_CODE__ERR_INVALID, -EINVAL},
+    {LBUS__ERROR_CODE__ERR_NO_SUCH_NAME, -ENXIO},  {LBUS__ERROR_CODE__ERR_NAME_TAKEN, -EADDRINUSE},
+    {LBUS__ERROR_CODE__ERR_NOT_OWNER, -EPERM},	   {LBUS__ERROR_CODE__ERR_DENIED, -EACCES},
+    {LBUS__ERROR_CODE__ERR_NO_RESPONDERS, -ESRCH}, {LBUS__ERROR_CODE__ERR_RESPONDER_GONE, -ECONNABORTED},
+    {LBUS__ERROR_CODE__ERR_TIMEOUT, -ETIMEDOUT},   {LBUS__ERROR_CODE__ERR_LIMIT, -ENOSPC},
+    {LBUS__ERROR_CODE__ERR_INTERNAL, -EIO},	   {LBUS__ERROR_CODE__ERR_RESPONDER_FAILED, -EREMOTEIO},
 };
 
 static void test_errcode_to_errno(void **state)
@@ -65,8 +58,8 @@ static void test_errno_texts(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_errcode_to_errno),
-		cmocka_unit_test(test_errno_texts),
+	    cmocka_unit_test(test_errcode_to_errno),
+	    cmocka_unit_test(test_errno_texts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

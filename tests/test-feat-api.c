@@ -494,12 +494,15 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_publish_without_loop_is_sent, lbt_setup, lbt_teardown),
-	    cmocka_unit_test_setup_teardown(test_more_gathers_until_buffer_or_plain_publish, lbt_setup, lbt_teardown),
-	    cmocka_unit_test_setup_teardown(test_callback_publish_written_by_same_dispatch, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_more_gathers_until_buffer_or_plain_publish, lbt_setup,
+					    lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_callback_publish_written_by_same_dispatch, lbt_setup,
+					    lbt_teardown),
 	    cmocka_unit_test_setup_teardown(test_broker_death_is_reported, lbt_setup, lbt_teardown),
 	    cmocka_unit_test_setup_teardown(test_close_after_loss_without_unsent, lbt_setup, lbt_teardown),
 	    cmocka_unit_test_setup_teardown(test_close_does_not_block, lbt_setup, lbt_teardown),
-	    cmocka_unit_test_setup_teardown(test_requests_time_out_against_stopped_broker, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_requests_time_out_against_stopped_broker, lbt_setup,
+					    lbt_teardown),
 	    cmocka_unit_test_setup_teardown(test_async_twins_report_the_verdict, lbt_setup, lbt_teardown),
 	    cmocka_unit_test_setup_teardown(test_call_cancel_and_timeouts, lbt_setup, lbt_teardown),
 	    cmocka_unit_test_setup_teardown(test_run_tells_break_from_timeout, lbt_setup, lbt_teardown),

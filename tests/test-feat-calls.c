@@ -115,7 +115,6 @@ enum responder_mode {
 
 #define FAIL_REASON "out of cheese"
 
-
 struct responder {
 	lbus *bus;
 	pthread_t thread;
@@ -666,15 +665,16 @@ static void test_cli_listen_refuses_calls(void **state)
 
 	struct lbt_proc p;
 	int64_t t0 = lbt_now_ms();
-	assert_int_equal(lbt_cli_run(b, NULL, 0, lbt_ms(15000), &p, "call", "calls.listen", "hi", "-t", "5", NULL),
-			 0);
+	assert_int_equal(
+	    lbt_cli_run(b, NULL, 0, lbt_ms(15000), &p, "call", "calls.listen", "hi", "-t", "5", NULL), 0);
 	assert_int_equal(p.exit_code, 1);
 	assert_true(lbt_now_ms() - t0 < lbt_ms(2000));
 	assert_string_equal(txt(p.out), "");
 	lbt_proc_free(&p);
 
 	/* listen still prints what is sent to it, and printed no call. */
-	assert_int_equal(lbt_cli_run(b, NULL, 0, lbt_ms(10000), &p, "send", "calls.listen", "a-send", NULL), 0);
+	assert_int_equal(lbt_cli_run(b, NULL, 0, lbt_ms(10000), &p, "send", "calls.listen", "a-send", NULL),
+			 0);
 	assert_int_equal(p.exit_code, 0);
 	lbt_proc_free(&p);
 	assert_true(lbt_proc_read_until(&listen, "a-send", (size_t)start, lbt_ms(5000)) >= 0);
@@ -799,7 +799,8 @@ static void test_cli_serve_skips_expired_calls(void **state)
 	 * queued behind it, so serve must not run it. */
 	struct async_calls calls = {0};
 	struct async_slot slots[2] = {{&calls, 0}, {&calls, 1}};
-	assert_true(lbus_call_async(bus, "calls.slow", "a", 1, lbt_ms(10000), on_async_reply, &slots[0], NULL) == 0);
+	assert_true(
+	    lbus_call_async(bus, "calls.slow", "a", 1, lbt_ms(10000), on_async_reply, &slots[0], NULL) == 0);
 	assert_true(lbus_call_async(bus, "calls.slow", "b", 1, 300, on_async_reply, &slots[1], NULL) == 0);
 	int64_t t0 = lbt_now_ms();
 	while (calls.times_called[0] == 0 && lbt_now_ms() - t0 < lbt_ms(10000))
@@ -825,7 +826,8 @@ static void test_cli_serve_kills_stubborn_command(void **state)
 	serve_sh(&serve, b, bus, "calls.stubborn", script);
 	struct async_calls calls = {0};
 	struct async_slot slot = {&calls, 0};
-	assert_true(lbus_call_async(bus, "calls.stubborn", "a", 1, lbt_ms(20000), on_async_reply, &slot, NULL) == 0);
+	assert_true(
+	    lbus_call_async(bus, "calls.stubborn", "a", 1, lbt_ms(20000), on_async_reply, &slot, NULL) == 0);
 	int64_t t0 = lbt_now_ms();
 	while (count_lines(b->dir, "started") < 1 && lbt_now_ms() - t0 < lbt_ms(10000))
 		assert_true(lbus_run(bus, 10) >= 0);
@@ -869,12 +871,14 @@ static void test_cli_serve_kills_what_the_command_left(void **state)
 	assert_int_equal(lbt_connect(b, &bus), 0);
 	char script[2 * PATH_MAX + 128];
 	snprintf(script, sizeof(script),
-		 "(trap '' TERM; exec sleep 30) & echo $! > '%s/left'; echo x > '%s/started'; wait", b->dir, b->dir);
+		 "(trap '' TERM; exec sleep 30) & echo $! > '%s/left'; echo x > '%s/started'; wait", b->dir,
+		 b->dir);
 	struct lbt_proc serve;
 	serve_sh(&serve, b, bus, "calls.leaver", script);
 	struct async_calls calls = {0};
 	struct async_slot slot = {&calls, 0};
-	assert_true(lbus_call_async(bus, "calls.leaver", "a", 1, lbt_ms(20000), on_async_reply, &slot, NULL) == 0);
+	assert_true(
+	    lbus_call_async(bus, "calls.leaver", "a", 1, lbt_ms(20000), on_async_reply, &slot, NULL) == 0);
 	int64_t t0 = lbt_now_ms();
 	while (count_lines(b->dir, "started") < 1 && lbt_now_ms() - t0 < lbt_ms(10000))
 		assert_true(lbus_run(bus, 10) >= 0);
@@ -909,7 +913,8 @@ static void test_cli_serve_topic(void **state)
 	lbus *bus;
 	assert_int_equal(lbt_connect(b, &bus), 0);
 	struct lbt_proc serve;
-	assert_int_equal(lbt_cli_spawn(&serve, b, "serve", "-T", "svc/serve/+", "--", "tr", "a-z", "A-Z", NULL), 0);
+	assert_int_equal(
+	    lbt_cli_spawn(&serve, b, "serve", "-T", "svc/serve/+", "--", "tr", "a-z", "A-Z", NULL), 0);
 	/* Ready once a call stops finding no responder. */
 	struct lbus_reply *reply = NULL;
 	int r = -ESRCH;
@@ -950,7 +955,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_cli_serve_reply_too_large, lbt_setup, lbt_teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_serve_skips_expired_calls, lbt_setup, lbt_teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_serve_kills_stubborn_command, lbt_setup, lbt_teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_serve_kills_what_the_command_left, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_serve_kills_what_the_command_left, lbt_setup,
+					    lbt_teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_serve_topic, lbt_setup, lbt_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -307,11 +307,17 @@ static void publisher_start(struct publisher *p, const struct lbt_broker *b, con
 /* ---- fixture: a broker with a 64 KiB queue (harness.h: lbt_setup_config) ------------ */
 
 /* small queue: flow control shows up fast */
-static int setup(void **state) { return lbt_setup_config(state, "max_queue = 65536\n"); }
+static int setup(void **state)
+{
+	return lbt_setup_config(state, "max_queue = 65536\n");
+}
 
 /* A broker with a 4 KiB queue: the queues of the self-subscribing test fill
  * with a few frames, so their order in the broker decides nothing. */
-static int setup_tiny(void **state) { return lbt_setup_config(state, "max_queue = 4096\n"); }
+static int setup_tiny(void **state)
+{
+	return lbt_setup_config(state, "max_queue = 4096\n");
+}
 
 /* ---- block -------------------------------------------------------------------------- */
 
@@ -593,7 +599,6 @@ static void test_cli_sub_policy_block(void **state)
 	free(data);
 }
 
-
 /* Sum of the first number on each stderr line that reports drops. */
 static uint64_t missed_in_warnings(const char *err)
 {
@@ -629,7 +634,8 @@ static uint64_t await_all_accounted(struct lbt_proc *sub, long from)
 		warned = missed_in_warnings(txt(sub->err));
 	} while ((uint64_t)seen + warned != CLI_LINES && lbt_now_ms() < until);
 	if ((uint64_t)seen + warned != CLI_LINES)
-		fprintf(stderr, "printed %d, warned %llu:\n%s\n", seen, (unsigned long long)warned, txt(sub->err));
+		fprintf(stderr, "printed %d, warned %llu:\n%s\n", seen, (unsigned long long)warned,
+			txt(sub->err));
 	assert_int_equal((uint64_t)seen + warned, CLI_LINES);
 	return warned;
 }
@@ -770,7 +776,8 @@ static void test_stall_clock_starts_with_output(void **state)
 	assert_int_equal(lbt_connect(b, &sub), 0);
 	lbus_on_dropped(sub, on_dropped_count, &dropped);
 	lbt_sleep_ms(1000); /* idle, well past stall_ms */
-	struct lbus_sub_opts o = {.size = sizeof(struct lbus_sub_opts), .policy = LBUS_POLICY_BLOCK, .stall_ms = 300};
+	struct lbus_sub_opts o = {
+	    .size = sizeof(struct lbus_sub_opts), .policy = LBUS_POLICY_BLOCK, .stall_ms = 300};
 	assert_true(lbus_subscribe(sub, "flow/retained/#", on_count, &got, &o, NULL) == 0);
 	for (int64_t t0 = lbt_now_ms(); got + (int)dropped < 200 && lbt_now_ms() - t0 < lbt_ms(5000);)
 		assert_true(lbus_run(sub, 20) >= 0);
@@ -798,11 +805,13 @@ static void test_group_prefers_waiting_to_dropping(void **state)
 	struct lbt_proc stuck, slow;
 	assert_int_equal(lbt_cli_spawn(&slow, b, "sub", "flow/gstall", "-g", "gs", "--stall", "0", NULL), 0);
 	assert_true(lbt_sub_ready(b, &slow, "flow/gstall", lbt_ms(10000)) >= 0); /* alone in the group */
-	assert_int_equal(lbt_cli_spawn(&stuck, b, "sub", "flow/gstall", "-g", "gs", "--stall", "0.3", NULL), 0);
+	assert_int_equal(lbt_cli_spawn(&stuck, b, "sub", "flow/gstall", "-g", "gs", "--stall", "0.3", NULL),
+			 0);
 	/* Probe until the group shares with the new member too. */
 	lbus *probe;
 	assert_int_equal(lbt_connect(b, &probe), 0);
-	for (int64_t t0 = lbt_now_ms(); !strstr(txt(stuck.out), "probe") && lbt_now_ms() - t0 < lbt_ms(10000);) {
+	for (int64_t t0 = lbt_now_ms();
+	     !strstr(txt(stuck.out), "probe") && lbt_now_ms() - t0 < lbt_ms(10000);) {
 		assert_int_equal(lbus_publish(probe, "flow/gstall", "probe", 5, 0), 0);
 		assert_int_equal(lbus_sync(probe, lbt_ms(5000)), 0);
 		lbt_proc_read_bytes(&stuck, stuck.out_len + 1, 50);
@@ -889,10 +898,17 @@ static void flood_until_blocked(int fd, const char *topic)
 		size_t tl = strlen(topic), n = 0;
 		p[n++] = 0x42; /* Frame.publish (8), LEN */
 		p[n++] = 0;    /* patched below: < 128 */
-		p[n++] = 0x0a; p[n++] = (uint8_t)tl; memcpy(p + n, topic, tl); n += tl;
-		p[n++] = 0x12; p[n++] = 100; memset(p + n, 'x', 100); n += 100;
+		p[n++] = 0x0a;
+		p[n++] = (uint8_t)tl;
+		memcpy(p + n, topic, tl);
+		n += tl;
+		p[n++] = 0x12;
+		p[n++] = 100;
+		memset(p + n, 'x', 100);
+		n += 100;
 		p[1] = (uint8_t)(n - 2);
-		frame[len] = (uint8_t)n; frame[len + 1] = frame[len + 2] = frame[len + 3] = 0;
+		frame[len] = (uint8_t)n;
+		frame[len + 1] = frame[len + 2] = frame[len + 3] = 0;
 		len += 4 + n;
 	}
 	while (lbt_now_ms() - idle_since < lbt_ms(500)) {
@@ -959,7 +975,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_cli_sub_stall_bound, setup, lbt_teardown),
 	    cmocka_unit_test_setup_teardown(test_stall_clock_starts_with_output, setup, lbt_teardown),
 	    cmocka_unit_test_setup_teardown(test_group_prefers_waiting_to_dropping, setup, lbt_teardown),
-	    cmocka_unit_test_setup_teardown(test_publisher_broken_inside_its_publish, setup_tiny, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_publisher_broken_inside_its_publish, setup_tiny,
+					    lbt_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

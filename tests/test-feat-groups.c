@@ -95,7 +95,8 @@ static void member_join(struct member *m, const struct lbt_broker *b, const char
 	m->first = m->last = -1;
 	m->seen = seen;
 	assert_int_equal(lbt_connect(b, &m->bus), 0);
-	struct lbus_sub_opts o = {.size = sizeof(struct lbus_sub_opts), .group = group, .policy = LBUS_POLICY_DROP};
+	struct lbus_sub_opts o = {
+	    .size = sizeof(struct lbus_sub_opts), .group = group, .policy = LBUS_POLICY_DROP};
 	assert_int_equal(lbus_subscribe(m->bus, pattern, on_seq, m, &o, &m->sub_id), 0);
 	assert_true(m->sub_id > 0);
 }
@@ -525,12 +526,16 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_group_even_and_exactly_once, lbt_setup, lbt_teardown),
-	    cmocka_unit_test_setup_teardown(test_group_join_and_leave_during_traffic, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_group_join_and_leave_during_traffic, lbt_setup,
+					    lbt_teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_sub_group, lbt_setup, lbt_teardown),
 	    cmocka_unit_test_setup_teardown(test_group_max_msgs_hands_over, lbt_setup, lbt_teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_group_member_count_loses_nothing, lbt_setup, lbt_teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_group_member_sigint_loses_nothing, lbt_setup, lbt_teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_group_member_timeout_loses_nothing, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_group_member_count_loses_nothing, lbt_setup,
+					    lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_group_member_sigint_loses_nothing, lbt_setup,
+					    lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_group_member_timeout_loses_nothing, lbt_setup,
+					    lbt_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -285,7 +285,8 @@ static void scene_build(struct scene *s, const struct lbt_broker *b)
 	s->b_id = lbus_client_id(s->b);
 	assert_int_equal(lbus_name_take(s->a, "intro.a"), 0);
 	assert_true(lbus_subscribe(s->a, "intro/x", count_delivery, &s->delivered_a, NULL, NULL) == 0);
-	struct lbus_sub_opts grouped = {.size = sizeof(struct lbus_sub_opts), .group = "g1", .policy = LBUS_POLICY_BLOCK};
+	struct lbus_sub_opts grouped = {
+	    .size = sizeof(struct lbus_sub_opts), .group = "g1", .policy = LBUS_POLICY_BLOCK};
 	assert_true(lbus_subscribe(s->a, "intro/+/y", count_delivery, &s->delivered_a, &grouped, NULL) == 0);
 	assert_true(lbus_subscribe(s->b, "intro/#", count_delivery, &s->delivered_b, NULL, NULL) == 0);
 

@@ -392,7 +392,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_presence_library_client, lbt_setup, lbt_teardown),
 	    cmocka_unit_test_setup_teardown(test_presence_child_process, lbt_setup, lbt_teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_sub_shows_presence_decoded, lbt_setup, lbt_teardown),
-	    cmocka_unit_test_setup_teardown(test_cli_sub_tells_presence_events_apart, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_sub_tells_presence_events_apart, lbt_setup,
+					    lbt_teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_wait, lbt_setup, lbt_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

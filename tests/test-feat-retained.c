@@ -111,7 +111,10 @@ static void publish(lbus *bus, const char *topic, const char *payload, unsigned 
 /* ---- fixture (lbt_setup_config, lbt_teardown: harness.h) ----------------------- */
 
 /* A broker whose retained store holds at most 1000 bytes. */
-static int setup_small_store(void **state) { return lbt_setup_config(state, "retained_max = 1000\n"); }
+static int setup_small_store(void **state)
+{
+	return lbt_setup_config(state, "retained_max = 1000\n");
+}
 
 /* ---- library ------------------------------------------------------------------ */
 
@@ -383,7 +386,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_retained_exact_wildcard_last, lbt_setup, lbt_teardown),
 	    cmocka_unit_test_setup_teardown(test_retain_flag_as_published, lbt_setup, lbt_teardown),
-	    cmocka_unit_test_setup_teardown(test_retained_clear_and_outlive_publisher, lbt_setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_retained_clear_and_outlive_publisher, lbt_setup,
+					    lbt_teardown),
 	    cmocka_unit_test_setup_teardown(test_retained_store_is_bounded, setup_small_store, lbt_teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_pub_retain_then_sub, lbt_setup, lbt_teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_retained_json_and_clear, lbt_setup, lbt_teardown),

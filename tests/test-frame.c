@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * Unit tests of proto/frame.c: the receive buffer and frame extraction that
  * broker and library both use. The property that matters to users is that
@@ -27,7 +27,10 @@ struct stream {
 	size_t len;
 };
 
-static uint8_t body_byte(size_t frame, size_t k) { return (uint8_t)((frame * 31 + k) & 0xff); }
+static uint8_t body_byte(size_t frame, size_t k)
+{
+	return (uint8_t)((frame * 31 + k) & 0xff);
+}
 
 static struct stream make_stream(const uint32_t *lens, size_t n)
 {
@@ -82,9 +85,15 @@ static void feed_in_chunks(const uint32_t *lens, size_t n, size_t chunk)
 static const uint32_t mixed[] = {1, 2, 3, 4, 5, 100, 4095, 4096, 4097, 1, 70000, 7, 3};
 #define N_MIXED (sizeof(mixed) / sizeof(mixed[0]))
 
-static void test_byte_by_byte(void **state) { feed_in_chunks(mixed, N_MIXED, 1); }
+static void test_byte_by_byte(void **state)
+{
+	feed_in_chunks(mixed, N_MIXED, 1);
+}
 
-static void test_all_in_one_read(void **state) { feed_in_chunks(mixed, N_MIXED, 1u << 20); }
+static void test_all_in_one_read(void **state)
+{
+	feed_in_chunks(mixed, N_MIXED, 1u << 20);
+}
 
 static void test_every_chunk_size(void **state)
 {
@@ -298,18 +307,18 @@ static void test_deinit_is_reusable(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_byte_by_byte),
-		cmocka_unit_test(test_all_in_one_read),
-		cmocka_unit_test(test_every_chunk_size),
-		cmocka_unit_test(test_many_small_frames_in_one_read),
-		cmocka_unit_test(test_need_reports_missing_bytes),
-		cmocka_unit_test(test_zero_length_is_protocol_error),
-		cmocka_unit_test(test_over_max_is_reported_from_the_header),
-		cmocka_unit_test(test_length_is_little_endian),
-		cmocka_unit_test(test_grow_then_shrink),
-		cmocka_unit_test(test_shrink_keeps_unconsumed_bytes),
-		cmocka_unit_test(test_reserve_compacts_before_growing),
-		cmocka_unit_test(test_deinit_is_reusable),
+	    cmocka_unit_test(test_byte_by_byte),
+	    cmocka_unit_test(test_all_in_one_read),
+	    cmocka_unit_test(test_every_chunk_size),
+	    cmocka_unit_test(test_many_small_frames_in_one_read),
+	    cmocka_unit_test(test_need_reports_missing_bytes),
+	    cmocka_unit_test(test_zero_length_is_protocol_error),
+	    cmocka_unit_test(test_over_max_is_reported_from_the_header),
+	    cmocka_unit_test(test_length_is_little_endian),
+	    cmocka_unit_test(test_grow_then_shrink),
+	    cmocka_unit_test(test_shrink_keeps_unconsumed_bytes),
+	    cmocka_unit_test(test_reserve_compacts_before_growing),
+	    cmocka_unit_test(test_deinit_is_reusable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

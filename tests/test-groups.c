@@ -50,7 +50,7 @@ static void test_round_robin(void **state)
 {
 	struct groups gs;
 	struct member m[4];
-	struct member *all[4] = { &m[0], &m[1], &m[2], &m[3] };
+	struct member *all[4] = {&m[0], &m[1], &m[2], &m[3]};
 
 	groups_init(&gs);
 	for (int i = 0; i < 4; i++)
@@ -73,7 +73,7 @@ static void test_two_groups(void **state)
 {
 	struct groups gs;
 	struct member a1, a2, b1;
-	struct member *all[3] = { &a1, &b1, &a2 };
+	struct member *all[3] = {&a1, &b1, &a2};
 
 	groups_init(&gs);
 	assert_int_equal(join(&gs, &a1, "a"), 0);
@@ -86,7 +86,7 @@ static void test_two_groups(void **state)
 	assert_int_equal(a2.got, 50);
 	assert_int_equal(b1.got, 100);
 	/* a message only a2's pattern matches goes to a2 */
-	struct member *only_a2[1] = { &a2 };
+	struct member *only_a2[1] = {&a2};
 	assert_int_equal(route(&gs, only_a2, 1), 1);
 	assert_int_equal(a2.got, 51);
 	/* then a1 is the least recently served */
@@ -99,7 +99,7 @@ static void test_full_members(void **state)
 {
 	struct groups gs;
 	struct member m[3];
-	struct member *all[3] = { &m[0], &m[1], &m[2] };
+	struct member *all[3] = {&m[0], &m[1], &m[2]};
 
 	groups_init(&gs);
 	for (int i = 0; i < 3; i++)
@@ -130,7 +130,7 @@ static void test_join_leave(void **state)
 {
 	struct groups gs;
 	struct member m[3];
-	struct member *all[3] = { &m[0], &m[1], &m[2] };
+	struct member *all[3] = {&m[0], &m[1], &m[2]};
 
 	groups_init(&gs);
 	assert_int_equal(join(&gs, &m[0], "g"), 0);
@@ -147,7 +147,7 @@ static void test_join_leave(void **state)
 
 	groups_leave(&gs, &m[0].gm);
 	groups_leave(&gs, &m[0].gm); /* twice is a no-op */
-	struct member *rest[2] = { &m[1], &m[2] };
+	struct member *rest[2] = {&m[1], &m[2]};
 	for (int k = 0; k < 10; k++)
 		assert_int_equal(route(&gs, rest, 2), 1);
 	assert_int_equal(groups_count(&gs), 1);
@@ -179,11 +179,9 @@ static void test_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_robin),
-		cmocka_unit_test(test_two_groups),
-		cmocka_unit_test(test_full_members),
-		cmocka_unit_test(test_join_leave),
-		cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_round_robin),	 cmocka_unit_test(test_two_groups),
+	    cmocka_unit_test(test_full_members), cmocka_unit_test(test_join_leave),
+	    cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * liblbus's memory is bounded too (issue 7): while lbus_publish() waits for
  * room in the socket it keeps reading what the broker sends (so two

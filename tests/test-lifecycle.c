@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * The broker's life as a user sees it: where its socket appears and with
  * which permissions (also when found through $LBUS_SOCKET or
@@ -107,8 +107,14 @@ static void test_second_broker_refused(void **state)
 static void run_lbusd(const char *path, bool as_nobody, struct lbt_proc *p)
 {
 	const char *plain[] = {lbt_lbusd_path(), "-S", path, NULL};
-	const char *nobody[] = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-				lbt_lbusd_path(), "-S", path, NULL};
+	const char *nobody[] = {"/usr/bin/setpriv",
+				"--reuid=65534",
+				"--regid=65534",
+				"--clear-groups",
+				lbt_lbusd_path(),
+				"-S",
+				path,
+				NULL};
 	assert_int_equal(lbt_runv(as_nobody ? nobody : plain, NULL, 0, lbt_ms(5000), p), 0);
 	fprintf(stderr, "lbusd said: %s", p->err);
 }
@@ -272,8 +278,8 @@ static int fallback_child(void)
 	/* An attacker (uid 65534) got to /tmp/lbus-0 first and runs a broker. */
 	if (mkdir(dir, 0755) < 0 || chown(dir, 65534, 65534) < 0)
 		return 2;
-	const char *argv[] = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-			      exe, "-S", sock, NULL};
+	const char *argv[] = {
+	    "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", exe, "-S", sock, NULL};
 	if (lbt_proc_spawn(&p, argv) < 0)
 		return 3;
 	for (int64_t until = lbt_now_ms() + lbt_ms(5000); lstat(sock, &st) < 0 && lbt_now_ms() < until;)
@@ -282,7 +288,8 @@ static int fallback_child(void)
 	unsetenv("XDG_RUNTIME_DIR");
 	r = lbus_connect(&bus, NULL); /* resolves to the fallback */
 	if (r != -EPERM) {
-		fprintf(stderr, "lbus_connect(NULL) at the fallback: %d (%s), want -EPERM\n", r, lbus_strerror(r));
+		fprintf(stderr, "lbus_connect(NULL) at the fallback: %d (%s), want -EPERM\n", r,
+			lbus_strerror(r));
 		code = 4;
 	}
 	lbus_close(bus);
@@ -291,7 +298,8 @@ static int fallback_child(void)
 	 * (and admits root, whom no broker may lock out: lbusd.conf(5)). */
 	r = lbus_connect(&bus, sock);
 	if (code == 0 && r != 0) {
-		fprintf(stderr, "lbus_connect(explicit): %d (%s), want 0 (root is admitted)\n", r, lbus_strerror(r));
+		fprintf(stderr, "lbus_connect(explicit): %d (%s), want 0 (root is admitted)\n", r,
+			lbus_strerror(r));
 		code = 5;
 	}
 	lbus_close(bus);
@@ -387,7 +395,10 @@ static void test_restart_after_crash(void **state)
 
 static void on_nothing(lbus *bus, const struct lbus_msg *m, void *ud) {}
 
-static void on_count(lbus *bus, const struct lbus_msg *m, void *ud) { ++*(int *)ud; }
+static void on_count(lbus *bus, const struct lbus_msg *m, void *ud)
+{
+	++*(int *)ud;
+}
 
 /* SIGTERM and SIGINT: exit 0 and the socket file removed, also with
  * clients connected. */
@@ -410,7 +421,10 @@ static void stop_with_signal(int sig)
 	assert_int_equal(lbt_broker_stop(&b), 0);
 }
 
-static void test_sigterm_clean_exit(void **state) { stop_with_signal(SIGTERM); }
+static void test_sigterm_clean_exit(void **state)
+{
+	stop_with_signal(SIGTERM);
+}
 
 /* SIGTERM flushes what is queued: a subscriber that had not read yet still
  * receives every message published before the signal, then the end. */
@@ -441,7 +455,10 @@ static void test_sigterm_flushes_queues(void **state)
 	assert_int_equal(lbt_broker_wait_exit(&b, lbt_ms(10000)), 0);
 	assert_int_equal(lbt_broker_stop(&b), 0);
 }
-static void test_sigint_clean_exit(void **state) { stop_with_signal(SIGINT); }
+static void test_sigint_clean_exit(void **state)
+{
+	stop_with_signal(SIGINT);
+}
 
 /* Socket path from $LBUS_SOCKET, then $XDG_RUNTIME_DIR/lbus/bus.sock, for the
  * broker and for the CLI alike (no -S anywhere). */
@@ -631,7 +648,8 @@ static pid_t start_stuck_subscriber(const struct lbt_broker *b)
 	if (pid == 0) {
 		lbus *bus;
 		struct lbus_sub_opts so = {.size = sizeof(struct lbus_sub_opts), .policy = LBUS_POLICY_BLOCK};
-		if (lbus_connect(&bus, b->sock) < 0 || lbus_subscribe(bus, "flood", on_flood, NULL, &so, NULL) < 0)
+		if (lbus_connect(&bus, b->sock) < 0 ||
+		    lbus_subscribe(bus, "flood", on_flood, NULL, &so, NULL) < 0)
 			_exit(1);
 		if (write(pfd[1], "r", 1) != 1)
 			_exit(1);
@@ -700,24 +718,24 @@ static void test_subscriber_killed_during_flood(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_socket_and_dir_modes),
-		cmocka_unit_test(test_existing_dir_mode_untouched),
-		cmocka_unit_test(test_second_broker_refused),
-		cmocka_unit_test(test_stale_socket_replaced),
-		cmocka_unit_test(test_writable_dir_refused),
-		cmocka_unit_test(test_foreign_dir_refused),
-		cmocka_unit_test(test_unreachable_socket_not_replaced),
-		cmocka_unit_test(test_fallback_path_foreign_broker),
-		cmocka_unit_test(test_regular_file_not_replaced),
-		cmocka_unit_test(test_config_bad_value_says_range),
-		cmocka_unit_test(test_restart_after_crash),
-		cmocka_unit_test(test_sigterm_clean_exit),
-		cmocka_unit_test(test_sigint_clean_exit),
-		cmocka_unit_test(test_sigterm_flushes_queues),
-		cmocka_unit_test(test_socket_from_environment),
-		cmocka_unit_test(test_many_clients),
-		cmocka_unit_test(test_emfile_no_busy_loop),
-		cmocka_unit_test(test_subscriber_killed_during_flood),
+	    cmocka_unit_test(test_socket_and_dir_modes),
+	    cmocka_unit_test(test_existing_dir_mode_untouched),
+	    cmocka_unit_test(test_second_broker_refused),
+	    cmocka_unit_test(test_stale_socket_replaced),
+	    cmocka_unit_test(test_writable_dir_refused),
+	    cmocka_unit_test(test_foreign_dir_refused),
+	    cmocka_unit_test(test_unreachable_socket_not_replaced),
+	    cmocka_unit_test(test_fallback_path_foreign_broker),
+	    cmocka_unit_test(test_regular_file_not_replaced),
+	    cmocka_unit_test(test_config_bad_value_says_range),
+	    cmocka_unit_test(test_restart_after_crash),
+	    cmocka_unit_test(test_sigterm_clean_exit),
+	    cmocka_unit_test(test_sigint_clean_exit),
+	    cmocka_unit_test(test_sigterm_flushes_queues),
+	    cmocka_unit_test(test_socket_from_environment),
+	    cmocka_unit_test(test_many_clients),
+	    cmocka_unit_test(test_emfile_no_busy_loop),
+	    cmocka_unit_test(test_subscriber_killed_during_flood),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,8 +30,8 @@ static struct monitor *mon(const char *pattern)
 
 static struct lbus_wire_monitor_event publish_ev(const char *topic)
 {
-	struct lbus_wire_monitor_event ev = { .kind = LBUS__MONITOR_KIND__MON_PUBLISH, .topic = topic,
-				    .topic_len = strlen(topic) };
+	struct lbus_wire_monitor_event ev = {
+	    .kind = LBUS__MONITOR_KIND__MON_PUBLISH, .topic = topic, .topic_len = strlen(topic)};
 	return ev;
 }
 
@@ -39,8 +39,8 @@ static void test_filter(void **state)
 {
 	struct monitors ms;
 	struct monitor *all = mon(""), *hash = mon("#"), *some = mon("a/+");
-	struct lbus_wire_monitor_event send = { .kind = LBUS__MONITOR_KIND__MON_SEND, .name = "svc",
-						.name_len = 3 };
+	struct lbus_wire_monitor_event send = {
+	    .kind = LBUS__MONITOR_KIND__MON_SEND, .name = "svc", .name_len = 3};
 	struct lbus_wire_monitor_event ab = publish_ev("a/b"), c = publish_ev("c");
 	struct lbus_wire_monitor_event pres = publish_ev("$lbus/client/connected");
 	struct monitor *bad = NULL;
@@ -87,22 +87,23 @@ static Lbus__Frame *roundtrip(const struct lbus_wire_monitor_event *ev, uint32_t
 
 static void test_encode(void **state)
 {
-	struct lbus_wire_sender s = { .id = 9, .name = "svc", .name_len = 3, .pid = 100, .uid = 1000, .gid = 1000 };
+	struct lbus_wire_sender s = {
+	    .id = 9, .name = "svc", .name_len = 3, .pid = 100, .uid = 1000, .gid = 1000};
 	uint8_t sender[64];
 	size_t sender_len = lbus_wire_sender_encode(sender, &s);
-	const uint64_t receivers[] = { 1, 300, 70000, 1ull << 40 };
+	const uint64_t receivers[] = {1, 300, 70000, 1ull << 40};
 	struct lbus_wire_monitor_event ev = {
-		.kind = LBUS__MONITOR_KIND__MON_CALL,
-		.sender = sender,
-		.sender_len = sender_len,
-		.receivers = receivers,
-		.nreceivers = 4,
-		.name = "svc",
-		.name_len = 3,
-		.payload = (const uint8_t *)"hello",
-		.payload_len = 5,
-		.call_token = 77,
-		.error = 0,
+	    .kind = LBUS__MONITOR_KIND__MON_CALL,
+	    .sender = sender,
+	    .sender_len = sender_len,
+	    .receivers = receivers,
+	    .nreceivers = 4,
+	    .name = "svc",
+	    .name_len = 3,
+	    .payload = (const uint8_t *)"hello",
+	    .payload_len = 5,
+	    .call_token = 77,
+	    .error = 0,
 	};
 
 	Lbus__Frame *f = roundtrip(&ev, 1 << 20);
@@ -123,8 +124,9 @@ static void test_encode(void **state)
 	assert_false(m->retain);
 	lbus__frame__free_unpacked(f, NULL);
 
-	struct lbus_wire_monitor_event err = { .kind = LBUS__MONITOR_KIND__MON_ERROR, .call_token = 5,
-				     .error = LBUS__ERROR_CODE__ERR_RESPONDER_GONE };
+	struct lbus_wire_monitor_event err = {.kind = LBUS__MONITOR_KIND__MON_ERROR,
+					      .call_token = 5,
+					      .error = LBUS__ERROR_CODE__ERR_RESPONDER_GONE};
 	f = roundtrip(&err, 1 << 20);
 	assert_int_equal(f->monitor_event->kind, LBUS__MONITOR_KIND__MON_ERROR);
 	assert_int_equal(f->monitor_event->error, LBUS__ERROR_CODE__ERR_RESPONDER_GONE);
@@ -182,9 +184,9 @@ static void test_trim(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_filter),
-		cmocka_unit_test(test_encode),
-		cmocka_unit_test(test_trim),
+	    cmocka_unit_test(test_filter),
+	    cmocka_unit_test(test_encode),
+	    cmocka_unit_test(test_trim),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

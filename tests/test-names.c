@@ -106,9 +106,9 @@ static void test_many_and_release_all(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_take_release),
-		cmocka_unit_test(test_order_and_first),
-		cmocka_unit_test(test_many_and_release_all),
+	    cmocka_unit_test(test_take_release),
+	    cmocka_unit_test(test_order_and_first),
+	    cmocka_unit_test(test_many_and_release_all),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

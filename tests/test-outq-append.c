@@ -204,8 +204,8 @@ static void test_write_to_closed_peer(void **state)
 
 static void test_deliver_header_size(void **state)
 {
-	static const uint64_t subs[] = { 0, 1, 127, 128, 300000, UINT64_MAX };
-	static const size_t lens[] = { 0, 1, 100, 117, 118, 127, 128, 16370, 16384, 1u << 21 };
+	static const uint64_t subs[] = {0, 1, 127, 128, 300000, UINT64_MAX};
+	static const size_t lens[] = {0, 1, 100, 117, 118, 127, 128, 16370, 16384, 1u << 21};
 	uint8_t hdr[LBUS_WIRE_DELIVER_HDR_MAX];
 
 	(void)state;
@@ -219,13 +219,13 @@ static void test_deliver_header_size(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_small_frames_share_one_chunk),
-		cmocka_unit_test(test_chunks_and_references_keep_order),
-		cmocka_unit_test(test_append_after_partial_write),
-		cmocka_unit_test(test_chunks_grow_with_the_queue),
-		cmocka_unit_test(test_chunk_room_bounded_when_mixed),
-		cmocka_unit_test(test_write_to_closed_peer),
-		cmocka_unit_test(test_deliver_header_size),
+	    cmocka_unit_test(test_small_frames_share_one_chunk),
+	    cmocka_unit_test(test_chunks_and_references_keep_order),
+	    cmocka_unit_test(test_append_after_partial_write),
+	    cmocka_unit_test(test_chunks_grow_with_the_queue),
+	    cmocka_unit_test(test_chunk_room_bounded_when_mixed),
+	    cmocka_unit_test(test_write_to_closed_peer),
+	    cmocka_unit_test(test_deliver_header_size),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

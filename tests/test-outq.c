@@ -202,12 +202,9 @@ static void test_write_full_socket_and_resume(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_pool_recycles),
-		cmocka_unit_test(test_shared_body_refcount),
-		cmocka_unit_test(test_partial_consume),
-		cmocka_unit_test(test_high_water_mark),
-		cmocka_unit_test(test_write_socketpair),
-		cmocka_unit_test(test_write_full_socket_and_resume),
+	    cmocka_unit_test(test_pool_recycles),    cmocka_unit_test(test_shared_body_refcount),
+	    cmocka_unit_test(test_partial_consume),  cmocka_unit_test(test_high_water_mark),
+	    cmocka_unit_test(test_write_socketpair), cmocka_unit_test(test_write_full_socket_and_resume),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

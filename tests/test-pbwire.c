@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * Unit tests of proto/pbwire.c, the protobuf wire-format primitives of the
  * hot path: varints at their edges, the field iterator over every wire type,
@@ -17,8 +17,20 @@
 #include "pbwire.h"
 
 static const uint64_t edge_values[] = {
-	0, 1, 0x7f, 0x80, 0xff, 0x3fff, 0x4000, 0x1fffff, 0x200000, 0xffffffffu, 0x100000000ull,
-	0x7fffffffffffffffull, 0x8000000000000000ull, UINT64_MAX,
+    0,
+    1,
+    0x7f,
+    0x80,
+    0xff,
+    0x3fff,
+    0x4000,
+    0x1fffff,
+    0x200000,
+    0xffffffffu,
+    0x100000000ull,
+    0x7fffffffffffffffull,
+    0x8000000000000000ull,
+    UINT64_MAX,
 };
 
 static void test_varint_roundtrip_edges(void **state)
@@ -53,7 +65,8 @@ static void test_varint_invalid(void **state)
 {
 	uint64_t v;
 	/* 11 bytes with continuation bits: longer than any 64-bit varint. */
-	static const uint8_t too_long[11] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00};
+	static const uint8_t too_long[11] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+					     0x80, 0x80, 0x80, 0x80, 0x00};
 	assert_int_equal(lbus_pb_get_varint(too_long, too_long + sizeof(too_long), &v), 0);
 	/* 10th byte carrying more than the 64th bit. */
 	static const uint8_t overflow[10] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02};
@@ -82,7 +95,7 @@ static void test_iterate_all_wire_types(void **state)
 	memcpy(buf + n, i32, 4);
 	n += 4;
 	n += lbus_pb_put_varint_field(buf + n, 100000, 7); /* a big field number */
-	n += lbus_pb_put_bytes(buf + n, 5, "", 0, false); /* explicit empty */
+	n += lbus_pb_put_bytes(buf + n, 5, "", 0, false);  /* explicit empty */
 
 	struct lbus_pb_reader r;
 	struct lbus_pb_field f;
@@ -213,14 +226,14 @@ static void test_writers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_varint_roundtrip_edges),
-		cmocka_unit_test(test_varint_known_encodings),
-		cmocka_unit_test(test_varint_invalid),
-		cmocka_unit_test(test_iterate_all_wire_types),
-		cmocka_unit_test(test_empty_input_has_no_fields),
-		cmocka_unit_test(test_every_truncation),
-		cmocka_unit_test(test_invalid_keys),
-		cmocka_unit_test(test_writers),
+	    cmocka_unit_test(test_varint_roundtrip_edges),
+	    cmocka_unit_test(test_varint_known_encodings),
+	    cmocka_unit_test(test_varint_invalid),
+	    cmocka_unit_test(test_iterate_all_wire_types),
+	    cmocka_unit_test(test_empty_input_has_no_fields),
+	    cmocka_unit_test(test_every_truncation),
+	    cmocka_unit_test(test_invalid_keys),
+	    cmocka_unit_test(test_writers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * Publish/subscribe and names through liblbus against a real lbusd: what a
  * program linking the library sees. Payloads, topics, counts and order are
@@ -26,8 +26,14 @@
 
 static struct lbt_broker broker;
 
-static int setup_broker(void **state) { return lbt_broker_start(&broker, NULL); }
-static int stop_broker(void **state) { return lbt_broker_stop(&broker); }
+static int setup_broker(void **state)
+{
+	return lbt_broker_start(&broker, NULL);
+}
+static int stop_broker(void **state)
+{
+	return lbt_broker_stop(&broker);
+}
 
 /* ---- collecting messages ----------------------------------------------------- */
 
@@ -62,7 +68,8 @@ static void on_msg(lbus *bus, const struct lbus_msg *msg, void *ud)
 		g->sub_id = msg->sub_id;
 		g->missed = msg->missed;
 		g->sender = msg->sender;
-		snprintf(g->sender_name, sizeof(g->sender_name), "%s", msg->sender.name ? msg->sender.name : "");
+		snprintf(g->sender_name, sizeof(g->sender_name), "%s",
+			 msg->sender.name ? msg->sender.name : "");
 	}
 	in->n++;
 	if (in->want && in->n >= in->want)
@@ -199,13 +206,13 @@ static void test_wildcards(void **state)
 {
 	static const char *const topics[] = {"w/a", "w/a/b", "w/b/t", "w", "x/a/t", "w//t", "$w/a"};
 	static const struct wild_case cases[] = {
-		{"w/+", "w/a"},
-		{"w/#", "w/a w/a/b w/b/t w w//t"},
-		{"w/+/t", "w/b/t w//t"},
-		{"+/+/t", "w/b/t x/a/t w//t"},
-		{"#", "w/a w/a/b w/b/t w x/a/t w//t"},
-		{"$w/#", "$w/a"},
-		{"w", "w"},
+	    {"w/+", "w/a"},
+	    {"w/#", "w/a w/a/b w/b/t w w//t"},
+	    {"w/+/t", "w/b/t w//t"},
+	    {"+/+/t", "w/b/t x/a/t w//t"},
+	    {"#", "w/a w/a/b w/b/t w x/a/t w//t"},
+	    {"$w/#", "$w/a"},
+	    {"w", "w"},
 	};
 	lbus *pub = connect_ok();
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
@@ -219,7 +226,8 @@ static void test_wildcards(void **state)
 		char got[256] = "";
 		for (size_t i = 0; i < in.n && i < MAX_GOT; i++) {
 			assert_string_equal(in.m[i].topic, in.m[i].data); /* payload = its topic */
-			snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", i ? " " : "", in.m[i].topic);
+			snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", i ? " " : "",
+				 in.m[i].topic);
 		}
 		/* $ topics cannot be published by clients: "$w/#" gets nothing. */
 		const char *want = strcmp(cases[c].pattern, "$w/#") ? cases[c].expect : "";
@@ -238,7 +246,8 @@ static void test_several_subscribers(void **state)
 	memset(in, 0, sizeof(in));
 	for (int i = 0; i < SUBS; i++) {
 		subs[i] = connect_ok();
-		assert_true(lbus_subscribe(subs[i], i % 2 ? "fan/#" : "fan/out", on_msg, &in[i], NULL, NULL) == 0);
+		assert_true(
+		    lbus_subscribe(subs[i], i % 2 ? "fan/#" : "fan/out", on_msg, &in[i], NULL, NULL) == 0);
 	}
 	for (int k = 0; k < MSGS; k++) {
 		char s[16];
@@ -705,26 +714,26 @@ static void test_no_fd_leak(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_publish_reaches_subscriber),
-		cmocka_unit_test(test_binary_empty_and_large_payloads),
-		cmocka_unit_test(test_wildcards),
-		cmocka_unit_test(test_several_subscribers),
-		cmocka_unit_test(test_overlapping_subscriptions),
-		cmocka_unit_test(test_unsubscribe),
-		cmocka_unit_test(test_callback_reentrancy),
-		cmocka_unit_test(test_close_flushes_buffered_publishes),
-		cmocka_unit_test(test_max_frame),
-		cmocka_unit_test(test_order_of_100k_messages),
-		cmocka_unit_test(test_sender_name_and_child_pid),
-		cmocka_unit_test(test_names_take_release),
-		cmocka_unit_test(test_names_released_on_disconnect),
-		cmocka_unit_test(test_send_to_name),
-		cmocka_unit_test(test_invalid_topics_rejected_locally),
-		cmocka_unit_test(test_connect_failure),
-		cmocka_unit_test(test_poll_and_dispatch),
-		cmocka_unit_test(test_run_timeout),
-		cmocka_unit_test(test_connect_default_path),
-		cmocka_unit_test(test_no_fd_leak),
+	    cmocka_unit_test(test_publish_reaches_subscriber),
+	    cmocka_unit_test(test_binary_empty_and_large_payloads),
+	    cmocka_unit_test(test_wildcards),
+	    cmocka_unit_test(test_several_subscribers),
+	    cmocka_unit_test(test_overlapping_subscriptions),
+	    cmocka_unit_test(test_unsubscribe),
+	    cmocka_unit_test(test_callback_reentrancy),
+	    cmocka_unit_test(test_close_flushes_buffered_publishes),
+	    cmocka_unit_test(test_max_frame),
+	    cmocka_unit_test(test_order_of_100k_messages),
+	    cmocka_unit_test(test_sender_name_and_child_pid),
+	    cmocka_unit_test(test_names_take_release),
+	    cmocka_unit_test(test_names_released_on_disconnect),
+	    cmocka_unit_test(test_send_to_name),
+	    cmocka_unit_test(test_invalid_topics_rejected_locally),
+	    cmocka_unit_test(test_connect_failure),
+	    cmocka_unit_test(test_poll_and_dispatch),
+	    cmocka_unit_test(test_run_timeout),
+	    cmocka_unit_test(test_connect_default_path),
+	    cmocka_unit_test(test_no_fd_leak),
 	};
 	return cmocka_run_group_tests(tests, setup_broker, stop_broker);
 }

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * Clients that survive a broker restart (issue 7): liblbus's reconnect mode
  * (lbus_connect_opts.reconnect) and the long-running commands of the CLI.

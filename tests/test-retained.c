@@ -21,13 +21,14 @@
 
 static struct msgpool pool;
 
-static const uint8_t sender_bytes[] = { 0x08, 0x07, 0x18, 0x2a }; /* id 7, pid 42 */
+static const uint8_t sender_bytes[] = {0x08, 0x07, 0x18, 0x2a}; /* id 7, pid 42 */
 
 /* A Deliver body (as the router builds it) for a retained publish. */
 static struct msgbuf *make_body(const char *topic, const char *payload)
 {
 	uint8_t frame[600];
-	size_t n = lbus_wire_publish_frame_encode(frame, topic, strlen(topic), payload, strlen(payload), true, 0);
+	size_t n =
+	    lbus_wire_publish_frame_encode(frame, topic, strlen(topic), payload, strlen(payload), true, 0);
 	struct lbus_wire_frame f;
 
 	assert_int_equal(lbus_wire_frame_scan(frame + 4, n - 4, &f), 0);
@@ -35,8 +36,8 @@ static struct msgbuf *make_body(const char *topic, const char *payload)
 	size_t size = lbus_wire_deliver_body_size(f.body_len, sizeof(sender_bytes), 0);
 	struct msgbuf *b = msgbuf_new(&pool, size);
 	assert_non_null(b);
-	b->len = (uint32_t)lbus_wire_deliver_body_encode(b->data, LBUS_D_PUBLISH, f.body, f.body_len, sender_bytes,
-							 sizeof(sender_bytes), 0);
+	b->len = (uint32_t)lbus_wire_deliver_body_encode(b->data, LBUS_D_PUBLISH, f.body, f.body_len,
+							 sender_bytes, sizeof(sender_bytes), 0);
 	assert_int_equal(b->len, size);
 	return b;
 }
@@ -112,7 +113,7 @@ static void test_bound(void **state)
 	assert_int_equal(s.count, 2);
 	assert_int_equal(put(&s, "u", "much longer payload"), -ENOSPC);
 	payload_of(retained_find(&s, "u", 1), buf, sizeof(buf));
-	assert_string_equal(buf, "y"); /* refused replacement leaves the old one */
+	assert_string_equal(buf, "y");		/* refused replacement leaves the old one */
 	assert_int_equal(put(&s, "u", "w"), 0); /* same size replacement fits */
 	assert_int_equal(put(&s, "t", ""), 0);
 	assert_int_equal(put(&s, "v", "z"), 0); /* room again after a delete */
@@ -237,11 +238,11 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_replace_and_delete),
-		cmocka_unit_test(test_bound),
-		cmocka_unit_test(test_match),
-		cmocka_unit_test(test_reserved_topics),
-		cmocka_unit_test(test_many),
+	    cmocka_unit_test(test_replace_and_delete),
+	    cmocka_unit_test(test_bound),
+	    cmocka_unit_test(test_match),
+	    cmocka_unit_test(test_reserved_topics),
+	    cmocka_unit_test(test_many),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

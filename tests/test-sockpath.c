@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * Unit tests of proto/sockpath.c: where broker and clients look for the bus,
  * first match wins: explicit path, $LBUS_SOCKET, $XDG_RUNTIME_DIR/lbus/
@@ -105,9 +105,9 @@ static void test_too_long(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_resolution_order),
-		cmocka_unit_test(test_too_long),
-		cmocka_unit_test(test_resolution_source),
+	    cmocka_unit_test(test_resolution_order),
+	    cmocka_unit_test(test_too_long),
+	    cmocka_unit_test(test_resolution_source),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * Unit tests of proto/topic.c: which topics, patterns, names and groups are
  * valid, and which pattern matches which topic. One table of pattern/topic
@@ -27,74 +27,74 @@ struct match_case {
 };
 
 static const struct match_case match_cases[] = {
-	/* exact */
-	{"a", "a", true},
-	{"a", "b", false},
-	{"a/b/c", "a/b/c", true},
-	{"a/b/c", "a/b", false},
-	{"a/b", "a/b/c", false},
-	{"abc", "ab", false},
-	{"ab", "abc", false},
-	{"a/b", "a/bc", false},
-	/* + is exactly one level */
-	{"+", "a", true},
-	{"+", "a/b", false},
-	{"a/+", "a/b", true},
-	{"a/+", "a", false},
-	{"a/+", "a/b/c", false},
-	{"a/+/c", "a/b/c", true},
-	{"a/+/c", "a/b/d", false},
-	{"+/b", "a/b", true},
-	{"+/+", "a/b", true},
-	{"+/+", "a", false},
-	{"+/+", "a/b/c", false},
-	/* empty levels are levels */
-	{"+", "/", false},
-	{"+/+", "/", true},
-	{"/+", "/a", true},
-	{"+/a", "/a", true},
-	{"a/+", "a/", true},
-	{"a//b", "a//b", true},
-	{"a/+/b", "a//b", true},
-	{"a//b", "a/b", false},
-	{"a/b", "a//b", false},
-	{"/", "/", true},
-	{"a/", "a", false},
-	{"a", "a/", false},
-	/* # is zero or more levels, last only */
-	{"#", "a", true},
-	{"#", "a/b/c", true},
-	{"#", "/", true},
-	{"a/#", "a", true},
-	{"a/#", "a/b", true},
-	{"a/#", "a/b/c/d", true},
-	{"a/#", "ab", false},
-	{"a/#", "b/a", false},
-	{"a/#", "a/", true},
-	{"a/b/#", "a", false},
-	{"a/b/#", "a/b", true},
-	{"+/#", "a", true},
-	{"+/#", "a/b/c", true},
-	{"a/+/#", "a", false},
-	{"a/+/#", "a/b", true},
-	{"/#", "/a", true},
-	{"/#", "a", false},
-	/* $ topics: not matched by a pattern starting with a wildcard */
-	{"#", "$lbus/client/connected", false},
-	{"+/client/connected", "$lbus/client/connected", false},
-	{"+/#", "$lbus/x", false},
-	{"+", "$x", false},
-	{"$lbus/#", "$lbus/client/connected", true},
-	{"$lbus/+/connected", "$lbus/client/connected", true},
-	{"$lbus/client/connected", "$lbus/client/connected", true},
-	{"$lbus/#", "$lbus", true},
-	{"a/#", "a/$b", true},
-	{"+/+", "a/$b", true},
-	{"#", "a$", true},
-	/* UTF-8 */
-	{"caf\xc3\xa9/+", "caf\xc3\xa9/t", true},
-	{"caf\xc3\xa9/+", "cafe/t", false},
-	{"\xe2\x82\xac", "\xe2\x82\xac", true},
+    /* exact */
+    {"a", "a", true},
+    {"a", "b", false},
+    {"a/b/c", "a/b/c", true},
+    {"a/b/c", "a/b", false},
+    {"a/b", "a/b/c", false},
+    {"abc", "ab", false},
+    {"ab", "abc", false},
+    {"a/b", "a/bc", false},
+    /* + is exactly one level */
+    {"+", "a", true},
+    {"+", "a/b", false},
+    {"a/+", "a/b", true},
+    {"a/+", "a", false},
+    {"a/+", "a/b/c", false},
+    {"a/+/c", "a/b/c", true},
+    {"a/+/c", "a/b/d", false},
+    {"+/b", "a/b", true},
+    {"+/+", "a/b", true},
+    {"+/+", "a", false},
+    {"+/+", "a/b/c", false},
+    /* empty levels are levels */
+    {"+", "/", false},
+    {"+/+", "/", true},
+    {"/+", "/a", true},
+    {"+/a", "/a", true},
+    {"a/+", "a/", true},
+    {"a//b", "a//b", true},
+    {"a/+/b", "a//b", true},
+    {"a//b", "a/b", false},
+    {"a/b", "a//b", false},
+    {"/", "/", true},
+    {"a/", "a", false},
+    {"a", "a/", false},
+    /* # is zero or more levels, last only */
+    {"#", "a", true},
+    {"#", "a/b/c", true},
+    {"#", "/", true},
+    {"a/#", "a", true},
+    {"a/#", "a/b", true},
+    {"a/#", "a/b/c/d", true},
+    {"a/#", "ab", false},
+    {"a/#", "b/a", false},
+    {"a/#", "a/", true},
+    {"a/b/#", "a", false},
+    {"a/b/#", "a/b", true},
+    {"+/#", "a", true},
+    {"+/#", "a/b/c", true},
+    {"a/+/#", "a", false},
+    {"a/+/#", "a/b", true},
+    {"/#", "/a", true},
+    {"/#", "a", false},
+    /* $ topics: not matched by a pattern starting with a wildcard */
+    {"#", "$lbus/client/connected", false},
+    {"+/client/connected", "$lbus/client/connected", false},
+    {"+/#", "$lbus/x", false},
+    {"+", "$x", false},
+    {"$lbus/#", "$lbus/client/connected", true},
+    {"$lbus/+/connected", "$lbus/client/connected", true},
+    {"$lbus/client/connected", "$lbus/client/connected", true},
+    {"$lbus/#", "$lbus", true},
+    {"a/#", "a/$b", true},
+    {"+/+", "a/$b", true},
+    {"#", "a$", true},
+    /* UTF-8 */
+    {"caf\xc3\xa9/+", "caf\xc3\xa9/t", true},
+    {"caf\xc3\xa9/+", "cafe/t", false},
+    {"\xe2\x82\xac", "\xe2\x82\xac", true},
 };
 
 static void test_match_table(void **state)
@@ -120,8 +120,9 @@ static void test_match_is_exact_without_wildcards(void **state)
 	static const char *const topics[] = {"a", "a/b", "a//b", "/a", "a/", "/", "x/y/z", "$sys"};
 	for (size_t i = 0; i < 8; i++)
 		for (size_t j = 0; j < 8; j++)
-			assert_int_equal(lbus_topic_match(topics[i], strlen(topics[i]), topics[j], strlen(topics[j])),
-					 i == j);
+			assert_int_equal(
+			    lbus_topic_match(topics[i], strlen(topics[i]), topics[j], strlen(topics[j])),
+			    i == j);
 }
 
 /* Lengths are honoured: bytes after len are not part of the string. */
@@ -135,15 +136,36 @@ static void test_match_uses_lengths(void **state)
 }
 
 static const char *const invalid_topics[] = {
-	"a+", "+", "a/+", "#", "a/#", "a/b#", "\xff", "caf\xc3", "\xc0\xaf", /* overlong '/' */
-	"\xed\xa0\x80",     /* surrogate */
-	"\xf4\x90\x80\x80", /* above U+10FFFF */
-	"\xe0\x80\xaf",     /* overlong */
+    "a+",
+    "+",
+    "a/+",
+    "#",
+    "a/#",
+    "a/b#",
+    "\xff",
+    "caf\xc3",
+    "\xc0\xaf",		/* overlong '/' */
+    "\xed\xa0\x80",	/* surrogate */
+    "\xf4\x90\x80\x80", /* above U+10FFFF */
+    "\xe0\x80\xaf",	/* overlong */
 };
 
 static const char *const valid_topics[] = {
-	"a", "a/b/c", "/", "//", "a//b", "/a", "a/", "$lbus/x", "a b", "caf\xc3\xa9", "\xf0\x9f\x98\x80",
-	"\xef\xbf\xbf", "a$b", "-", ".",
+    "a",
+    "a/b/c",
+    "/",
+    "//",
+    "a//b",
+    "/a",
+    "a/",
+    "$lbus/x",
+    "a b",
+    "caf\xc3\xa9",
+    "\xf0\x9f\x98\x80",
+    "\xef\xbf\xbf",
+    "a$b",
+    "-",
+    ".",
 };
 
 static void test_topic_validation(void **state)
@@ -175,12 +197,12 @@ static void test_topic_length_limit(void **state)
 static void test_pattern_validation(void **state)
 {
 	static const char *const valid[] = {
-		"#", "+", "a/#", "+/+", "+/#", "a/+/c", "/#", "/+", "+/", "a//+", "$lbus/#", "a/b", "//",
-		"caf\xc3\xa9/+",
+	    "#",  "+",	"a/#",	"+/+",	   "+/#", "a/+/c", "/#",
+	    "/+", "+/", "a//+", "$lbus/#", "a/b", "//",	   "caf\xc3\xa9/+",
 	};
 	static const char *const invalid[] = {
-		"#/a", "a/#/b", "##", "++", "a+", "+a", "a/b+", "a/#b", "a/b#", "#a", "a/+b/c", "\xff/#", "#/#",
-		"+#",
+	    "#/a",  "a/#/b", "##", "++",     "a+",     "+a",  "a/b+",
+	    "a/#b", "a/b#",  "#a", "a/+b/c", "\xff/#", "#/#", "+#",
 	};
 	for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++)
 		if (lbus_pattern_validate(valid[i], strlen(valid[i])) != 0)
@@ -195,10 +217,10 @@ static void test_pattern_validation(void **state)
 static void test_name_validation(void **state)
 {
 	static const char *const valid[] = {
-		"player", "org.example.Player", "a", "A-b_c:d@e.f", "0", "x-", "x.", "_x", "@x", ":x",
+	    "player", "org.example.Player", "a", "A-b_c:d@e.f", "0", "x-", "x.", "_x", "@x", ":x",
 	};
 	static const char *const invalid[] = {
-		"-x", ".x", "a b", "a/b", "a+b", "a#b", "caf\xc3\xa9", "$x", "a,b", "a\tb", "*",
+	    "-x", ".x", "a b", "a/b", "a+b", "a#b", "caf\xc3\xa9", "$x", "a,b", "a\tb", "*",
 	};
 	for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++) {
 		if (lbus_name_validate(valid[i], strlen(valid[i])) != 0)
@@ -238,27 +260,29 @@ static void test_utf8(void **state)
 		const char *s;
 		bool valid;
 	} cases[] = {
-		{"", true},
-		{"ascii", true},
-		{"\xc2\x80", true},          /* U+0080 */
-		{"\xdf\xbf", true},          /* U+07FF */
-		{"\xe0\xa0\x80", true},      /* U+0800 */
-		{"\xed\x9f\xbf", true},      /* U+D7FF */
-		{"\xee\x80\x80", true},      /* U+E000 */
-		{"\xf0\x90\x80\x80", true},  /* U+10000 */
-		{"\xf4\x8f\xbf\xbf", true},  /* U+10FFFF */
-		{"\x80", false},             /* lone continuation */
-		{"\xc1\xbf", false},         /* overlong */
-		{"\xc2", false},             /* truncated */
-		{"\xe2\x82", false},         /* truncated */
-		{"\xf0\x9f\x98", false},     /* truncated */
-		{"\xe2\x28\xa1", false},     /* bad continuation */
-		{"\xed\xbf\xbf", false},     /* surrogate U+DFFF */
-		{"\xf0\x8f\xbf\xbf", false}, /* overlong 4-byte */
-		{"\xf5\x80\x80\x80", false},
-		{"\xfe", false},
-		{"\xff", false},
-		{"a\xc3\xa9" "b\xc3", false}, /* valid then truncated at the end */
+	    {"", true},
+	    {"ascii", true},
+	    {"\xc2\x80", true},		 /* U+0080 */
+	    {"\xdf\xbf", true},		 /* U+07FF */
+	    {"\xe0\xa0\x80", true},	 /* U+0800 */
+	    {"\xed\x9f\xbf", true},	 /* U+D7FF */
+	    {"\xee\x80\x80", true},	 /* U+E000 */
+	    {"\xf0\x90\x80\x80", true},	 /* U+10000 */
+	    {"\xf4\x8f\xbf\xbf", true},	 /* U+10FFFF */
+	    {"\x80", false},		 /* lone continuation */
+	    {"\xc1\xbf", false},	 /* overlong */
+	    {"\xc2", false},		 /* truncated */
+	    {"\xe2\x82", false},	 /* truncated */
+	    {"\xf0\x9f\x98", false},	 /* truncated */
+	    {"\xe2\x28\xa1", false},	 /* bad continuation */
+	    {"\xed\xbf\xbf", false},	 /* surrogate U+DFFF */
+	    {"\xf0\x8f\xbf\xbf", false}, /* overlong 4-byte */
+	    {"\xf5\x80\x80\x80", false},
+	    {"\xfe", false},
+	    {"\xff", false},
+	    {"a\xc3\xa9"
+	     "b\xc3",
+	     false}, /* valid then truncated at the end */
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		if (lbus_utf8_valid(cases[i].s, strlen(cases[i].s)) != cases[i].valid)
@@ -270,15 +294,15 @@ static void test_utf8(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_match_table),
-		cmocka_unit_test(test_match_is_exact_without_wildcards),
-		cmocka_unit_test(test_match_uses_lengths),
-		cmocka_unit_test(test_topic_validation),
-		cmocka_unit_test(test_topic_length_limit),
-		cmocka_unit_test(test_pattern_validation),
-		cmocka_unit_test(test_name_validation),
-		cmocka_unit_test(test_reserved),
-		cmocka_unit_test(test_utf8),
+	    cmocka_unit_test(test_match_table),
+	    cmocka_unit_test(test_match_is_exact_without_wildcards),
+	    cmocka_unit_test(test_match_uses_lengths),
+	    cmocka_unit_test(test_topic_validation),
+	    cmocka_unit_test(test_topic_length_limit),
+	    cmocka_unit_test(test_pattern_validation),
+	    cmocka_unit_test(test_name_validation),
+	    cmocka_unit_test(test_reserved),
+	    cmocka_unit_test(test_utf8),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

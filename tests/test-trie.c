@@ -24,12 +24,26 @@ struct tentry {
 };
 
 static const char *const patterns[] = {
-	"a/b/c", "a/+/c", "a/#", "#", "+", "+/+", "a/b", "a", "a//b", "/a", "a/", "+/b/#", "$lbus/#",
-	"$lbus/client/+", "+/client/#", "a/+", "", "/", "a/b/c/#", "+/+/+",
+    "a/b/c",	  "a/+/c", "a/#", "#",	"+",	   "+/+",     "a/b",
+    "a",	  "a//b",  "/a",  "a/", "+/b/#",   "$lbus/#", "$lbus/client/+",
+    "+/client/#", "a/+",   "",	  "/",	"a/b/c/#", "+/+/+",
 };
 static const char *const topics[] = {
-	"a", "a/b", "a/b/c", "a/x/c", "a/b/c/d", "b", "a//b", "/a", "a/", "x/b/y", "$lbus/client/connected",
-	"$lbus", "/", "", "z/client/q",
+    "a",
+    "a/b",
+    "a/b/c",
+    "a/x/c",
+    "a/b/c/d",
+    "b",
+    "a//b",
+    "/a",
+    "a/",
+    "x/b/y",
+    "$lbus/client/connected",
+    "$lbus",
+    "/",
+    "",
+    "z/client/q",
 };
 #define NP (sizeof(patterns) / sizeof(patterns[0]))
 #define NT (sizeof(topics) / sizeof(topics[0]))
@@ -44,18 +58,19 @@ static void mark(struct trie_entry *e, void *ctx)
 static void check_all(struct trie *t, const bool *present)
 {
 	for (size_t ti = 0; ti < NT; ti++) {
-		int hits[NP] = { 0 };
+		int hits[NP] = {0};
 		size_t tlen = strlen(topics[ti]);
 
 		if (lbus_topic_validate(topics[ti], tlen) < 0)
 			continue;
 		trie_match(t, topics[ti], tlen, mark, hits);
 		for (size_t pi = 0; pi < NP; pi++) {
-			bool want = present[pi] && lbus_pattern_validate(patterns[pi], strlen(patterns[pi])) == 0 &&
+			bool want = present[pi] &&
+				    lbus_pattern_validate(patterns[pi], strlen(patterns[pi])) == 0 &&
 				    lbus_topic_match(patterns[pi], strlen(patterns[pi]), topics[ti], tlen);
 			if (hits[pi] != (want ? 1 : 0))
-				fail_msg("pattern '%s' topic '%s': %d hits, want %d", patterns[pi], topics[ti],
-					 hits[pi], want);
+				fail_msg("pattern '%s' topic '%s': %d hits, want %d", patterns[pi],
+					 topics[ti], hits[pi], want);
 		}
 	}
 }
@@ -107,7 +122,7 @@ static void test_pattern_over_topics(void **state)
 			assert_int_equal(trie_add(&t, topics[i], strlen(topics[i]), &e[i].te), 0);
 	}
 	for (size_t pi = 0; pi < NP; pi++) {
-		int hits[NT] = { 0 };
+		int hits[NT] = {0};
 		size_t plen = strlen(patterns[pi]);
 
 		if (lbus_pattern_validate(patterns[pi], plen) < 0)
@@ -118,8 +133,8 @@ static void test_pattern_over_topics(void **state)
 			bool want = lbus_topic_validate(topics[ti], tlen) == 0 &&
 				    lbus_topic_match(patterns[pi], plen, topics[ti], tlen);
 			if (hits[ti] != (want ? 1 : 0))
-				fail_msg("pattern '%s' over topic '%s': %d hits, want %d", patterns[pi], topics[ti],
-					 hits[ti], want);
+				fail_msg("pattern '%s' over topic '%s': %d hits, want %d", patterns[pi],
+					 topics[ti], hits[ti], want);
 		}
 	}
 	for (size_t i = 0; i < NT; i++)
@@ -202,10 +217,10 @@ static void test_many_literals(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cross_check),
-		cmocka_unit_test(test_pattern_over_topics),
-		cmocka_unit_test(test_specific_cases),
-		cmocka_unit_test(test_many_literals),
+	    cmocka_unit_test(test_cross_check),
+	    cmocka_unit_test(test_pattern_over_topics),
+	    cmocka_unit_test(test_specific_cases),
+	    cmocka_unit_test(test_many_literals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * Unit tests of proto/wire.c and wire-encode.c, the allocation-free codecs,
  * held against the reference: the code protoc-c generates from lbus.proto.
@@ -224,16 +224,16 @@ static void test_deliver_publish_decodes_with_protoc(void **state)
 	uint8_t msg[64];
 	lbus__publish__pack(&pub, msg);
 
-	struct lbus_wire_sender snd = {.id = 42, .name = "org.ex", .name_len = 6, .pid = 4242, .uid = 1000,
-				       .gid = 100};
+	struct lbus_wire_sender snd = {
+	    .id = 42, .name = "org.ex", .name_len = 6, .pid = 4242, .uid = 1000, .gid = 100};
 	static const struct {
 		uint64_t sub_id;
 		bool retained;
 	} variants[] = {{1, false}, {0, false}, {300, true}, {UINT64_MAX, true}};
 	for (size_t i = 0; i < 4; i++) {
 		uint8_t out[256];
-		size_t n = build_deliver(out, variants[i].sub_id, variants[i].retained, LBUS_D_PUBLISH, msg, mlen, &snd,
-					 0);
+		size_t n = build_deliver(out, variants[i].sub_id, variants[i].retained, LBUS_D_PUBLISH, msg,
+					 mlen, &snd, 0);
 		Lbus__Frame *f = unpack_frame(out, n);
 		assert_int_equal(f->kind_case, LBUS__FRAME__KIND_DELIVER);
 		Lbus__Deliver *d = f->deliver;
@@ -353,16 +353,19 @@ static size_t add_unknown_fields(uint8_t *out)
 static void test_deliver_wire_roundtrip(void **state)
 {
 	static const struct lbus_wire_sender senders[] = {
-		{.id = 42, .name = "org.ex", .name_len = 6, .pid = 4242, .uid = 1000, .gid = 100},
-		{.id = 7, .pid = 1, .uid = 0, .gid = 0},
-		{0},
+	    {.id = 42, .name = "org.ex", .name_len = 6, .pid = 4242, .uid = 1000, .gid = 100},
+	    {.id = 7, .pid = 1, .uid = 0, .gid = 0},
+	    {0},
 	};
 	static const struct {
 		uint64_t sub_id, token;
 		bool retained;
 		uint32_t what;
-	} v[] = {{1, 0, false, LBUS_D_PUBLISH}, {0, 0, false, LBUS_D_SEND}, {300, 0, true, LBUS_D_PUBLISH},
-		 {5, UINT64_MAX, false, LBUS_D_CALL}, {UINT64_MAX, 128, true, LBUS_D_CALL}};
+	} v[] = {{1, 0, false, LBUS_D_PUBLISH},
+		 {0, 0, false, LBUS_D_SEND},
+		 {300, 0, true, LBUS_D_PUBLISH},
+		 {5, UINT64_MAX, false, LBUS_D_CALL},
+		 {UINT64_MAX, 128, true, LBUS_D_CALL}};
 	static const uint8_t msg[] = "\x0a\x03x/y\x12\x02hi";
 
 	(void)state;
@@ -371,8 +374,8 @@ static void test_deliver_wire_roundtrip(void **state)
 			uint8_t out[256];
 			struct lbus_wire_frame wf;
 			struct lbus_wire_deliver d;
-			size_t n = build_deliver(out, v[i].sub_id, v[i].retained, v[i].what, msg, sizeof(msg) - 1,
-						 &senders[j], v[i].token);
+			size_t n = build_deliver(out, v[i].sub_id, v[i].retained, v[i].what, msg,
+						 sizeof(msg) - 1, &senders[j], v[i].token);
 
 			assert_int_equal(lbus_wire_frame_scan(out + 4, n - 4, &wf), 0);
 			assert_int_equal(wf.kind, LBUS_K_DELIVER);
@@ -456,9 +459,18 @@ static int decode_copy(decode_fn fn, const uint8_t *bytes, size_t n)
 	return r;
 }
 
-static int scan_fn(const uint8_t *b, size_t n, void *o) { return lbus_wire_frame_scan(b, n, o); }
-static int publish_fn(const uint8_t *b, size_t n, void *o) { return lbus_wire_publish_decode(b, n, o); }
-static int deliver_fn(const uint8_t *b, size_t n, void *o) { return lbus_wire_deliver_decode(b, n, o); }
+static int scan_fn(const uint8_t *b, size_t n, void *o)
+{
+	return lbus_wire_frame_scan(b, n, o);
+}
+static int publish_fn(const uint8_t *b, size_t n, void *o)
+{
+	return lbus_wire_publish_decode(b, n, o);
+}
+static int deliver_fn(const uint8_t *b, size_t n, void *o)
+{
+	return lbus_wire_deliver_decode(b, n, o);
+}
 
 static void test_malformed_is_eproto(void **state)
 {
@@ -540,8 +552,8 @@ static void test_kind_names(void **state)
  * path the benchmarks measure), not only the general loop. */
 static void test_encoders_take_the_in_order_pass(void **state)
 {
-	static const struct lbus_wire_sender snd = {.id = 300, .name = "svc", .name_len = 3,
-						    .pid = 70000, .uid = 1000, .gid = 100};
+	static const struct lbus_wire_sender snd = {
+	    .id = 300, .name = "svc", .name_len = 3, .pid = 70000, .uid = 1000, .gid = 100};
 	uint8_t buf[256];
 	struct lbus_wire_frame wf;
 	struct lbus_wire_publish p = {0};
@@ -643,10 +655,14 @@ static void test_result_frame_decodes_with_protoc(void **state)
 	static const struct lbus_wire_sender snd = {.id = 9, .name = "responder", .name_len = 9, .pid = 1};
 	uint8_t sender[64], buf[256];
 	size_t slen = lbus_wire_sender_encode(sender, &snd);
-	struct lbus_wire_result full = {.call_id = 77, .payload = (const uint8_t *)"reply", .payload_len = 5,
-					.sender = sender, .sender_len = slen, .req_id = 500};
-	struct lbus_wire_result err = {.call_id = 78, .error = LBUS__ERROR_CODE__ERR_TIMEOUT, .reason = "late",
-				       .reason_len = 4};
+	struct lbus_wire_result full = {.call_id = 77,
+					.payload = (const uint8_t *)"reply",
+					.payload_len = 5,
+					.sender = sender,
+					.sender_len = slen,
+					.req_id = 500};
+	struct lbus_wire_result err = {
+	    .call_id = 78, .error = LBUS__ERROR_CODE__ERR_TIMEOUT, .reason = "late", .reason_len = 4};
 
 	size_t n = lbus_wire_result_frame_encode(buf, &full);
 	assert_int_equal(n, lbus_wire_result_frame_size(&full));
@@ -675,22 +691,22 @@ static void test_result_frame_decodes_with_protoc(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_publish_encode_decodes_with_protoc),
-		cmocka_unit_test(test_protoc_publish_send_call_decode),
-		cmocka_unit_test(test_empty_messages),
-		cmocka_unit_test(test_deliver_publish_decodes_with_protoc),
-		cmocka_unit_test(test_deliver_send_and_call_decode_with_protoc),
-		cmocka_unit_test(test_deliver_protoc_to_wire_decode),
-		cmocka_unit_test(test_deliver_wire_roundtrip),
-		cmocka_unit_test(test_unknown_fields_are_skipped),
-		cmocka_unit_test(test_malformed_is_eproto),
-		cmocka_unit_test(test_every_truncation_of_a_frame),
-		cmocka_unit_test(test_frame_pack_helper),
-		cmocka_unit_test(test_kind_names),
-		cmocka_unit_test(test_encoders_take_the_in_order_pass),
-		cmocka_unit_test(test_small_messages_decode),
-		cmocka_unit_test(test_wrong_wire_type_is_eproto),
-		cmocka_unit_test(test_result_frame_decodes_with_protoc),
+	    cmocka_unit_test(test_publish_encode_decodes_with_protoc),
+	    cmocka_unit_test(test_protoc_publish_send_call_decode),
+	    cmocka_unit_test(test_empty_messages),
+	    cmocka_unit_test(test_deliver_publish_decodes_with_protoc),
+	    cmocka_unit_test(test_deliver_send_and_call_decode_with_protoc),
+	    cmocka_unit_test(test_deliver_protoc_to_wire_decode),
+	    cmocka_unit_test(test_deliver_wire_roundtrip),
+	    cmocka_unit_test(test_unknown_fields_are_skipped),
+	    cmocka_unit_test(test_malformed_is_eproto),
+	    cmocka_unit_test(test_every_truncation_of_a_frame),
+	    cmocka_unit_test(test_frame_pack_helper),
+	    cmocka_unit_test(test_kind_names),
+	    cmocka_unit_test(test_encoders_take_the_in_order_pass),
+	    cmocka_unit_test(test_small_messages_decode),
+	    cmocka_unit_test(test_wrong_wire_type_is_eproto),
+	    cmocka_unit_test(test_result_frame_decodes_with_protoc),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -43,8 +43,8 @@ int cli_bad_option(const struct cli *cli, int c, const char *elem, const struct 
 	const char *near = c == '?' && is_long ? cli_suggest_option(elem, longopts) : NULL;
 
 	if (!is_long && optopt) /* within a cluster (-xv), name the letter */
-		return cli_usage_error(cli, c == ':' ? "option '-%c' needs an argument" : "unknown option '-%c'",
-				       optopt);
+		return cli_usage_error(
+		    cli, c == ':' ? "option '-%c' needs an argument" : "unknown option '-%c'", optopt);
 	if (c == ':')
 		return cli_usage_error(cli, "option '%s' needs an argument", elem);
 	if (near)

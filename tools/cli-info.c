@@ -308,7 +308,8 @@ static void stats_text(const struct lbus_stats *s, struct table *t)
 	       ", max_names_per_client %" PRIu64 ", max_subscriptions_per_client %" PRIu64 "\n",
 	       b->refused_max_clients, b->refused_max_clients_per_uid, b->refused_max_names,
 	       b->refused_max_subscriptions);
-	printf("access rules: denied %" PRIu64 ", deliveries filtered %" PRIu64 "\n\n", b->denied, b->filtered);
+	printf("access rules: denied %" PRIu64 ", deliveries filtered %" PRIu64 "\n\n", b->denied,
+	       b->filtered);
 	for (size_t c = 0; c < 10; c++)
 		table_cell(t, row, c, "%s", head[c]);
 	for (size_t i = 0; i < s->n_clients; i++) {

@@ -157,7 +157,8 @@ static int monitor_option(struct cli *cli, int opt, const char *arg, void *data)
 
 int cli_monitor(struct cli *cli, int argc, char **argv)
 {
-	static const struct option longopts[] = {CLI_WATCH_LONGOPTS, CLI_RECONNECT_LONGOPT, CLI_COMMON_LONGOPTS, {0}};
+	static const struct option longopts[] = {
+	    CLI_WATCH_LONGOPTS, CLI_RECONNECT_LONGOPT, CLI_COMMON_LONGOPTS, {0}};
 	struct monitor_state st = {0};
 	const char *pattern;
 	lbus *bus;

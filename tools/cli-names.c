@@ -86,7 +86,8 @@ static void listen_on_msg(lbus *bus, const struct lbus_msg *msg, void *userdata)
 
 int cli_listen(struct cli *cli, int argc, char **argv)
 {
-	static const struct option longopts[] = {CLI_WATCH_LONGOPTS, CLI_RECONNECT_LONGOPT, CLI_COMMON_LONGOPTS, {0}};
+	static const struct option longopts[] = {
+	    CLI_WATCH_LONGOPTS, CLI_RECONNECT_LONGOPT, CLI_COMMON_LONGOPTS, {0}};
 	struct listen_state st = {0};
 	lbus *bus;
 	int first, status, r;

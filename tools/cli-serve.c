@@ -254,7 +254,8 @@ static void serve_on_call(lbus *bus, const struct lbus_msg *msg, void *userdata)
 		fprintf(stderr, "lbus: warning: serve %s: dropping a call: %s\n", st->name, strerror(ENOMEM));
 		return;
 	}
-	*req = (struct serve_req){.token = msg->reply_token, .deadline_ms = msg->deadline_ms, .len = msg->len};
+	*req =
+	    (struct serve_req){.token = msg->reply_token, .deadline_ms = msg->deadline_ms, .len = msg->len};
 	if (msg->len) /* data may be NULL then */
 		memcpy(req->data, msg->data, msg->len);
 	*st->tail = req;

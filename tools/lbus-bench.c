@@ -418,7 +418,7 @@ static const struct scenario {
 	void (*run)(struct bench_run *run);
 } scenarios[] = {
     {"throughput", scenario_throughput}, {"unbatched", scenario_unbatched}, {"fanout", scenario_fanout},
-    {"fanin", scenario_fanin},		 {"latency", scenario_latency},	      {"clients", scenario_clients},
+    {"fanin", scenario_fanin},		 {"latency", scenario_latency},	    {"clients", scenario_clients},
 };
 
 /* ---- options and main ------------------------------------------------------ */
@@ -453,8 +453,8 @@ static void usage(FILE *f)
 		"pub/sub cpu/M: the same for all publisher / all subscriber processes.\n"
 		"Exit status: 0 all runs complete with nothing lost, 1 a run failed or lost\n"
 		"messages, 2 usage error.\n",
-		COUNT_64B, COUNT_1KIB, COUNT_UNBATCHED, COUNT_FANOUT, COUNT_FANIN, COUNT_LATENCY, DEFAULT_PEERS,
-		DEFAULT_CLIENTS, DEFAULT_TIME_LIMIT_S);
+		COUNT_64B, COUNT_1KIB, COUNT_UNBATCHED, COUNT_FANOUT, COUNT_FANIN, COUNT_LATENCY,
+		DEFAULT_PEERS, DEFAULT_CLIENTS, DEFAULT_TIME_LIMIT_S);
 }
 
 static int parse_number(const char *opt, const char *arg, uint64_t min, uint64_t max, uint64_t *out)

@@ -27,14 +27,15 @@ struct cli_command {
 	"  -v, --verbose     prefix each line with the " what " and a space\n"                               \
 	"      --json        one JSON object per line: topic, kind, payload (or\n"                           \
 	"                    payload_base64 when not UTF-8), sender {id, name, pid,\n"                       \
-	"                    uid, gid}, and retained, missed, presence when they apply\n" DECODE_OPTS RECONNECT_OPT
+	"                    uid, gid}, and retained, missed, presence when they apply\n" DECODE_OPTS        \
+	    RECONNECT_OPT
 
 /* The option of the commands that run until stopped (sub, listen, serve,
  * monitor). */
 #define RECONNECT_OPT                                                                                        \
 	"      --no-reconnect  exit (status 3) when the connection to the broker is\n"                       \
 	"                    lost; by default the command reconnects (a broker\n"                            \
-	"                    restart), saying so on stderr when the connection is lost\n"                   \
+	"                    restart), saying so on stderr when the connection is lost\n"                    \
 	"                    and when it is back (messages may have been missed)\n"
 
 /* The protobuf options of sub, listen and monitor. */

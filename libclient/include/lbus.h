@@ -108,7 +108,7 @@ typedef struct lbus lbus;
 /* Identity of a message's sender, as the broker observed it. id 0 is the
  * broker itself (presence events). */
 struct lbus_sender {
-	uint64_t id;      /* client id, unique for the broker's lifetime */
+	uint64_t id;	  /* client id, unique for the broker's lifetime */
 	const char *name; /* the sender's first owned name, "" if none */
 	pid_t pid;
 	uid_t uid;
@@ -126,28 +126,28 @@ enum lbus_msg_kind {
 /* A delivered message. Valid only during the callback. */
 struct lbus_msg {
 	enum lbus_msg_kind kind;
-	const char *topic;       /* PUBLISH: the topic; CALL to a topic: the topic;
-				  * SEND and CALL to a name: the name (NUL-terminated) */
-	const void *data;        /* payload, len bytes (not NUL-terminated; never NULL) */
+	const char *topic; /* PUBLISH: the topic; CALL to a topic: the topic;
+			    * SEND and CALL to a name: the name (NUL-terminated) */
+	const void *data;  /* payload, len bytes (not NUL-terminated; never NULL) */
 	size_t len;
 	struct lbus_sender sender;
-	uint64_t sub_id;         /* the subscription that matched, 0 for names */
-	uint64_t missed;         /* messages dropped on this subscription just
-				  * before this one (drop policy); usually 0,
-				  * always 0 with an lbus_on_dropped() handler */
-	bool retained;           /* came from the retained store on subscribe */
-	bool retain;             /* PUBLISH: the publisher flagged it
-				  * LBUS_RETAIN (as published: also true for
-				  * a live delivery, and for every retained
-				  * one); a bridge or recorder copies it */
-	uint64_t reply_token;    /* CALL: pass to lbus_reply(); 0 otherwise */
-	int64_t deadline_ms;     /* CALL: when the caller stops waiting, on the
-				  * CLOCK_MONOTONIC clock in milliseconds (the
-				  * time of receipt plus the call's timeout, so
-				  * a little late, never early; about 49 days
-				  * away for a call without limit): work for a
-				  * call whose deadline passed is wasted; 0
-				  * otherwise */
+	uint64_t sub_id;      /* the subscription that matched, 0 for names */
+	uint64_t missed;      /* messages dropped on this subscription just
+			       * before this one (drop policy); usually 0,
+			       * always 0 with an lbus_on_dropped() handler */
+	bool retained;	      /* came from the retained store on subscribe */
+	bool retain;	      /* PUBLISH: the publisher flagged it
+			       * LBUS_RETAIN (as published: also true for
+			       * a live delivery, and for every retained
+			       * one); a bridge or recorder copies it */
+	uint64_t reply_token; /* CALL: pass to lbus_reply(); 0 otherwise */
+	int64_t deadline_ms;  /* CALL: when the caller stops waiting, on the
+			       * CLOCK_MONOTONIC clock in milliseconds (the
+			       * time of receipt plus the call's timeout, so
+			       * a little late, never early; about 49 days
+			       * away for a call without limit): work for a
+			       * call whose deadline passed is wasted; 0
+			       * otherwise */
 };
 
 typedef void (*lbus_msg_fn)(lbus *bus, const struct lbus_msg *msg, void *userdata);
@@ -165,25 +165,25 @@ typedef void (*lbus_done_fn)(lbus *bus, int err, void *userdata);
 #define LBUS_DEFAULT_PUBLISH_BUFFER 65536u
 
 struct lbus_connect_opts {
-	size_t size;            /* sizeof(struct lbus_connect_opts) */
-	int timeout_ms;         /* the connection's timeout (see "Timeouts"
-				 * above), also for the hello */
-	size_t publish_buffer;  /* bytes of output gathered (inside callbacks,
-				 * with LBUS_MORE) before a write; also the
-				 * most a publish leaves buffered before it
-				 * waits for the socket. 0: the default */
+	size_t size;	       /* sizeof(struct lbus_connect_opts) */
+	int timeout_ms;	       /* the connection's timeout (see "Timeouts"
+				* above), also for the hello */
+	size_t publish_buffer; /* bytes of output gathered (inside callbacks,
+				* with LBUS_MORE) before a write; also the
+				* most a publish leaves buffered before it
+				* waits for the socket. 0: the default */
 	/* Reconnect mode (see "Reconnecting" below); off by default. */
-	bool reconnect;          /* survive a lost broker: retry, re-take names,
+	bool reconnect;		 /* survive a lost broker: retry, re-take names,
 				  * re-subscribe */
-	int reconnect_min_ms;    /* first pause between attempts (<= 0: the
+	int reconnect_min_ms;	 /* first pause between attempts (<= 0: the
 				  * default); doubled after each failure ... */
-	int reconnect_max_ms;    /* ... up to this (<= 0: the default), each
+	int reconnect_max_ms;	 /* ... up to this (<= 0: the default), each
 				  * pause with jitter: a random 50-100% of it */
 	size_t reconnect_buffer; /* bytes of publishes (and sends with
 				  * LBUS_NOWAIT) kept while disconnected and
 				  * sent once reconnected; past it they fail
 				  * with -ENOBUFS. 0: the default */
-	size_t input_buffer;     /* the most input the library keeps while a
+	size_t input_buffer;	 /* the most input the library keeps while a
 				  * publish (or another send) waits for room
 				  * in the socket and reads meanwhile to avoid
 				  * a deadlock: past it, the publishes waiting
@@ -202,10 +202,12 @@ struct lbus_connect_opts {
 #define LBUS_DEFAULT_RECONNECT_MAX_MS 5000
 #define LBUS_DEFAULT_RECONNECT_BUFFER (1024u * 1024u)
 
-#define LBUS_CONNECT_OPTS_INIT                                                                     \
-	{ sizeof(struct lbus_connect_opts), LBUS_DEFAULT_TIMEOUT_MS, LBUS_DEFAULT_PUBLISH_BUFFER, false, \
-	  LBUS_DEFAULT_RECONNECT_MIN_MS, LBUS_DEFAULT_RECONNECT_MAX_MS, LBUS_DEFAULT_RECONNECT_BUFFER,  \
-	  LBUS_DEFAULT_INPUT_BUFFER }
+#define LBUS_CONNECT_OPTS_INIT                                                                               \
+	{                                                                                                    \
+		sizeof(struct lbus_connect_opts), LBUS_DEFAULT_TIMEOUT_MS, LBUS_DEFAULT_PUBLISH_BUFFER,      \
+		    false, LBUS_DEFAULT_RECONNECT_MIN_MS, LBUS_DEFAULT_RECONNECT_MAX_MS,                     \
+		    LBUS_DEFAULT_RECONNECT_BUFFER, LBUS_DEFAULT_INPUT_BUFFER                                 \
+	}
 
 /*
  * Connect to the broker and complete the hello. path NULL or "" resolves the
@@ -342,12 +344,14 @@ LBUS_API int lbus_name_query(lbus *bus, const char *name, uint64_t *owner);
 /* ---- publish / subscribe ------------------------------------------------- */
 
 /* Flags for lbus_publish(). */
-#define LBUS_RETAIN 0x1u  /* keep as the topic's retained message; an empty
-			   * payload clears it */
-#define LBUS_MORE 0x4u    /* more publishes follow at once: gather this one
-			   * in the output buffer (written when the buffer is
-			   * full, by the next publish without LBUS_MORE, or
-			   * lbus_flush()); for tight publish loops */
+#define LBUS_RETAIN                                                                                          \
+	0x1u /* keep as the topic's retained message; an empty                                               \
+	      * payload clears it */
+#define LBUS_MORE                                                                                            \
+	0x4u /* more publishes follow at once: gather this one                                               \
+	      * in the output buffer (written when the buffer is                                             \
+	      * full, by the next publish without LBUS_MORE, or                                              \
+	      * lbus_flush()); for tight publish loops */
 
 /*
  * Publish len bytes of data on topic. Outside callbacks and without
@@ -374,15 +378,15 @@ enum lbus_policy {
 };
 
 struct lbus_sub_opts {
-	size_t size;             /* sizeof(struct lbus_sub_opts) */
-	const char *group;       /* queue group name, NULL for none */
+	size_t size;		 /* sizeof(struct lbus_sub_opts) */
+	const char *group;	 /* queue group name, NULL for none */
 	enum lbus_policy policy; /* default LBUS_POLICY_DROP */
-	bool responder;          /* also answer calls to matching topics: the
+	bool responder;		 /* also answer calls to matching topics: the
 				  * broker routes a call to one responder
 				  * subscription, and fn receives it with
 				  * msg->kind == LBUS_MSG_CALL. Plain
 				  * subscriptions never receive calls. */
-	uint64_t max_msgs;       /* > 0: the broker delivers at most this many
+	uint64_t max_msgs;	 /* > 0: the broker delivers at most this many
 				  * messages (retained ones and calls
 				  * included), then removes the subscription
 				  * by itself; in a queue group the following
@@ -391,7 +395,7 @@ struct lbus_sub_opts {
 				  * callback has returned (lbus_unsubscribe()
 				  * then returns -ENOENT, harmlessly).
 				  * 0: unlimited */
-	uint32_t stall_ms;       /* LBUS_POLICY_BLOCK only, > 0: once this
+	uint32_t stall_ms;	 /* LBUS_POLICY_BLOCK only, > 0: once this
 				  * client has read nothing from its socket
 				  * for stall_ms while its queue is full
 				  * (suspended, or busy elsewhere: a client
@@ -404,7 +408,10 @@ struct lbus_sub_opts {
 };
 
 /* Defaults: no group, drop policy, not a responder, unlimited, no stall. */
-#define LBUS_SUB_OPTS_INIT { sizeof(struct lbus_sub_opts), NULL, LBUS_POLICY_DROP, false, 0, 0 }
+#define LBUS_SUB_OPTS_INIT                                                                                   \
+	{                                                                                                    \
+		sizeof(struct lbus_sub_opts), NULL, LBUS_POLICY_DROP, false, 0, 0                            \
+	}
 
 /*
  * Subscribe to a topic pattern ('+' one level, '#' as last level: any
@@ -444,8 +451,9 @@ LBUS_API int lbus_unsubscribe_timeout(lbus *bus, uint64_t sub_id, int timeout_ms
 /* ---- messages to names --------------------------------------------------- */
 
 /* Flags for lbus_send(). */
-#define LBUS_NOWAIT 0x2u  /* do not wait for the broker's verdict; a failure
-			   * goes to the error handler */
+#define LBUS_NOWAIT                                                                                          \
+	0x2u /* do not wait for the broker's verdict; a failure                                              \
+	      * goes to the error handler */
 
 /*
  * Send len bytes to the owner of name. By default waits for the broker's
@@ -487,7 +495,7 @@ struct lbus_reply {
 	const void *data;
 	size_t len;
 	struct lbus_sender sender; /* the responder */
-	const char *error;         /* NULL for a reply; for a call that failed
+	const char *error;	   /* NULL for a reply; for a call that failed
 				    * with -EREMOTEIO, the responder's reason
 				    * (one line; data is then empty) */
 };
@@ -625,8 +633,8 @@ enum lbus_monitor_kind {
 	LBUS_MON_SEND = 1,
 	LBUS_MON_CALL = 2,
 	LBUS_MON_REPLY = 3,
-	LBUS_MON_ERROR = 4  /* a call failed, or a send was refused (name: its
-			     * target): error holds the negative errno */
+	LBUS_MON_ERROR = 4 /* a call failed, or a send was refused (name: its
+			    * target): error holds the negative errno */
 };
 
 struct lbus_monitor_event {
@@ -634,15 +642,15 @@ struct lbus_monitor_event {
 	struct lbus_sender sender;
 	const uint64_t *receivers; /* client ids the message was queued to */
 	size_t n_receivers;
-	const char *topic;  /* PUBLISH and calls to a topic, else "" */
-	const char *name;   /* SEND and calls to a name (also an ERROR for a
-			     * call refused before routing: the target as
-			     * given, name or topic), else "" */
-	const void *data;   /* the payload; ERROR: the responder's reason, if any */
+	const char *topic; /* PUBLISH and calls to a topic, else "" */
+	const char *name;  /* SEND and calls to a name (also an ERROR for a
+			    * call refused before routing: the target as
+			    * given, name or topic), else "" */
+	const void *data;  /* the payload; ERROR: the responder's reason, if any */
 	size_t len;
-	uint64_t call_id;   /* CALL/REPLY/ERROR: correlation (broker's token) */
+	uint64_t call_id; /* CALL/REPLY/ERROR: correlation (broker's token) */
 	bool retain;
-	int error;          /* ERROR: negative errno */
+	int error; /* ERROR: negative errno */
 };
 
 typedef void (*lbus_monitor_fn)(lbus *bus, const struct lbus_monitor_event *ev, void *userdata);
@@ -659,9 +667,9 @@ LBUS_API int lbus_monitor(lbus *bus, const char *pattern, lbus_monitor_fn fn, vo
 struct lbus_sub_info {
 	uint64_t sub_id;
 	const char *pattern;
-	const char *group;     /* "" if none */
+	const char *group; /* "" if none */
 	enum lbus_policy policy;
-	bool responder;        /* answers calls to matching topics */
+	bool responder; /* answers calls to matching topics */
 };
 
 struct lbus_counters {
@@ -675,16 +683,16 @@ struct lbus_client_info {
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
-	const char *command;   /* from /proc/PID/comm, "" if unknown */
+	const char *command; /* from /proc/PID/comm, "" if unknown */
 	const struct lbus_sub_info *subs;
 	size_t n_subs;
 	uint64_t queued_bytes;
 	struct lbus_counters counters;
 	bool monitor;
-	uint64_t connected_at_ms; /* Unix time in milliseconds */
+	uint64_t connected_at_ms;  /* Unix time in milliseconds */
 	uint64_t queued_bytes_max; /* high-water mark of queued_bytes since
 				    * the client connected */
-	uint64_t blocked_on;       /* id of the client whose full queue holds
+	uint64_t blocked_on;	   /* id of the client whose full queue holds
 				    * this one's input (its own id: it does
 				    * not read what it asked for); 0: none */
 };
@@ -706,8 +714,9 @@ struct lbus_broker_stats {
 	uint64_t retained, retained_bytes, subscriptions, names, calls_pending;
 	/* refused by a limit of lbusd.conf(5): connections (max_clients,
 	 * max_clients_per_uid), names, subscriptions */
-	uint64_t refused_max_clients, refused_max_clients_per_uid, refused_max_names, refused_max_subscriptions;
-	uint64_t rss_bytes;                  /* the broker's resident memory */
+	uint64_t refused_max_clients, refused_max_clients_per_uid, refused_max_names,
+	    refused_max_subscriptions;
+	uint64_t rss_bytes;		     /* the broker's resident memory */
 	uint64_t cpu_user_us, cpu_system_us; /* the broker's CPU time so far
 					      * (user, kernel), microseconds */
 	/* access rules (lbusd.conf(5)): operations of other users refused, and
@@ -720,7 +729,7 @@ struct lbus_client_stats {
 	struct lbus_counters counters;
 	uint64_t queued_bytes;
 	uint64_t queued_bytes_max; /* as in struct lbus_client_info */
-	uint64_t blocked_on;       /* as in struct lbus_client_info */
+	uint64_t blocked_on;	   /* as in struct lbus_client_info */
 };
 
 struct lbus_stats {
