@@ -20,8 +20,10 @@
  * overlapping routes (counted on both buses and on MQTT); topics MQTT
  * refuses are reported and skipped; a full queue while MQTT is down drops,
  * counts and logs the excess; a wrong CA is refused; bus A restarted under
- * the bridge (what arrives meanwhile is counted as dropped); the status call
- * and state topic; config errors name FILE:LINE.
+ * the bridge (what arrives meanwhile is counted as dropped), and again while
+ * MQTT keeps publishing to it (every message counted once, forwarded or
+ * dropped; all after the reconnect arrive, in order, exactly once); the
+ * status call and state topic; config errors name FILE:LINE.
 
  * (harness-mqtt.c starts mosquitto and the bridges; bench-bridge.c measures.)
  *
@@ -477,6 +479,125 @@ static void test_local_bus_restart(void **state)
 	lbus_close(sb);
 }
 
+/* An MQTT client of the test's own publishing "%06ld" payloads on topic
+ * with QoS 1, returning once mosquitto acknowledged them all. */
+static void on_puback(struct mosquitto *m, void *ud, int mid)
+{
+	(*(long *)ud)++;
+}
+
+static void mqtt_publish_seq(struct mosquitto *m, long *acked, const char *topic, long from, long to)
+{
+	char p[16];
+	long want = *acked + (to - from);
+	int64_t deadline = lbt_now_ms() + lbt_ms(10000);
+
+	for (long i = from; i < to; i++) {
+		snprintf(p, sizeof(p), "%06ld", i);
+		assert_int_equal(mosquitto_publish(m, NULL, topic, 6, p, 1, false), MOSQ_ERR_SUCCESS);
+		if (i % 20 == 19)
+			mosquitto_loop(m, 0, 10);
+	}
+	while (*acked < want && lbt_now_ms() < deadline)
+		mosquitto_loop(m, 20, 10);
+	assert_int_equal(*acked, want);
+}
+
+/* Bridge A's forwarded.in and dropped.in, from one status answer. */
+static bool in_counts(long long *fwd, long long *drop)
+{
+	char *st = status(&w.a), *f = st ? strstr(st, "\"forwarded\":{") : NULL,
+	     *d = st ? strstr(st, "\"dropped\":{") : NULL;
+	long long out;
+	bool ok = f && d && sscanf(f, "\"forwarded\":{\"out\":%lld,\"in\":%lld", &out, fwd) == 2 &&
+		  sscanf(d, "\"dropped\":{\"out\":%lld,\"in\":%lld", &out, drop) == 2;
+
+	free(st);
+	return ok;
+}
+
+/* Wait until bridge A accounted for n incoming messages since fwd0/drop0
+ * (forwarded or dropped); true when exactly n, never more. */
+static bool in_accounted(long long fwd0, long long drop0, long long n)
+{
+	int64_t deadline = lbt_now_ms() + lbt_ms(10000);
+	long long fwd = 0, drop = 0;
+
+	while (lbt_now_ms() < deadline) {
+		if (in_counts(&fwd, &drop) && fwd - fwd0 + drop - drop0 >= n)
+			break;
+		lbt_sleep_ms(20);
+	}
+	if (fwd - fwd0 + drop - drop0 != n)
+		fprintf(stderr, "bridge A accounted for %lld incoming messages, not %lld\n",
+			fwd - fwd0 + drop - drop0, n);
+	return fwd - fwd0 + drop - drop0 == n;
+}
+
+/* Bus A restarts while MQTT keeps publishing to it (cmd/site1/stream, QoS 1):
+ * what comes while it is down is counted as dropped, not lost silently nor
+ * counted twice, and once bridge A has reconnected (through liblbus's
+ * reconnect mode) everything published arrives, in order, exactly once. */
+static void test_local_bus_restart_while_mqtt_publishes(void **state)
+{
+	SKIP_WITHOUT_BROKERS();
+	static struct inbox got;
+	struct lbt_broker_opts o = {.reuse_dir = true};
+	long acked = 0;
+	struct mosquitto *m = mosquitto_new(NULL, true, NULL);
+	const char *topic = "cmd/site1/stream";
+
+	assert_non_null(m);
+	mosquitto_user_data_set(m, &acked);
+	mosquitto_publish_callback_set(m, on_puback);
+	assert_int_equal(mosquitto_connect(m, "127.0.0.1", w.mq.port, 30), MOSQ_ERR_SUCCESS);
+	long long connects = status_num(&w.a, "lbus_connects"), in0, d0, in1, d1;
+	assert_true(connects >= 1);
+	assert_true(in_counts(&in0, &d0));
+
+	mqtt_publish_seq(m, &acked, topic, 0, 200); /* bus A up */
+	assert_true(in_accounted(in0, d0, 200));
+	kill(w.a.pid, SIGTERM);
+	mqtt_publish_seq(m, &acked, topic, 200, 400); /* while it stops */
+	assert_int_equal(lbt_broker_wait_exit(&w.a, lbt_ms(10000)), 0);
+	mqtt_publish_seq(m, &acked, topic, 400, 600); /* while it is down */
+	int64_t deadline = lbt_now_ms() + lbt_ms(10000);
+	while (lbt_now_ms() < deadline &&
+	       !(lbt_proc_exited(&w.bridge_a),
+		 strstr(w.bridge_a.err, "dropped incoming message on 'remote/cmd/site1/stream'")))
+		mosquitto_loop(m, 20, 10);
+	assert_non_null(strstr(w.bridge_a.err, "dropped incoming message on 'remote/cmd/site1/stream'"));
+	assert_int_equal(lbt_broker_start_opts(&w.a, &o), 0);
+	mqtt_publish_seq(m, &acked, topic, 600, 800); /* while bridge A reconnects */
+	deadline = lbt_now_ms() + lbt_ms(10000);
+	while (status_num(&w.a, "lbus_connects") < connects + 1 && lbt_now_ms() < deadline)
+		mosquitto_loop(m, 20, 10);
+	assert_int_equal(status_num(&w.a, "lbus_connects"), connects + 1);
+	assert_true(in_accounted(in0, d0, 800));
+	assert_true(in_counts(&in1, &d1));
+	assert_true(d1 - d0 >= 1); /* at least what came while bus A was down */
+
+	lbus *sub = subscribe(&w.a, "remote/cmd/site1/stream", on_seq, &got);
+	got.next = 800;
+	mqtt_publish_seq(m, &acked, topic, 800, 1800); /* after the reconnect */
+	assert_true(wait_count(sub, &got, 1000, 20000));
+	lbt_sleep_ms(300);
+	assert_int_equal(lbus_run(sub, 100), 0);
+	assert_int_equal(got.n, 1000);
+	assert_int_equal(got.bad, 0);
+	assert_int_equal(got.next, 1800);
+	assert_true(in_accounted(in0, d0, 1800));
+	lbt_proc_exited(&w.bridge_a);
+	const char *lost = strstr(w.bridge_a.err, "lost the bus at");
+	assert_non_null(lost);
+	while (strstr(lost + 1, "lost the bus at"))
+		lost = strstr(lost + 1, "lost the bus at");
+	assert_non_null(strstr(lost, "connected to the bus at"));
+	lbus_close(sub);
+	mosquitto_disconnect(m);
+	mosquitto_destroy(m);
+}
+
 /* TLS verifies the broker: a bridge that trusts another CA never connects,
  * says why, and keeps its messages. */
 static void test_tls_wrong_ca_refused(void **state)
@@ -568,6 +689,7 @@ int main(void)
 	    cmocka_unit_test(test_no_loop_with_overlapping_routes),
 	    cmocka_unit_test(test_topics_outside_mqtt_rules_skipped),
 	    cmocka_unit_test(test_local_bus_restart),
+	    cmocka_unit_test(test_local_bus_restart_while_mqtt_publishes),
 	    cmocka_unit_test(test_tls_wrong_ca_refused),
 	    cmocka_unit_test(test_status_from_cli),
 	    cmocka_unit_test(test_config_error_exit),

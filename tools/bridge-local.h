@@ -4,12 +4,25 @@
  * the `out` routes, owns the bridge's status name, and comes back by itself
  * when the bus goes away.
  *
- * liblbus has no reconnect mode yet (issue 7 asks for one). Until it does,
- * this module is that mode for the bridge, in one place: on a lost
- * connection it closes the handle and reconnects with exponential backoff
- * and jitter (100 ms doubling to 5 s, +-25%), re-taking the name and
- * re-subscribing every route, and logs one line each way. When the
- * library's reconnect mode lands, this module is to be replaced by it.
+ * Coming back is liblbus's reconnect mode (lbus.h "Reconnecting"): the
+ * library retries with backoff and jitter (100 ms doubling to 5 s), takes
+ * the name again and re-subscribes every route. This module adds what the
+ * bridge needs on top, and logs one line each way:
+ * - The first connection: the library reconnects a handle it has, so until
+ *   the bus has been reached once (and after a reset, below) this module
+ *   retries lbus_connect_with() itself, with the same backoff.
+ * - The restore is checked: once reconnected, the bridge takes its name
+ *   again itself (an owner may take its own name again; the broker answers
+ *   in order, so that answer comes after the library's replay). Until it
+ *   is answered the link is not up. A name another client took meanwhile,
+ *   or a route the new bus refuses, resets the connection: the handle is
+ *   closed and the bridge connects anew as at start (a bus that refuses a
+ *   route pattern is then fatal, as at start).
+ * - Nothing is kept for a bus that is not up: blocal_publish() refuses
+ *   (-ENOTCONN) from the moment a publish finds the connection lost until
+ *   the restore is confirmed, so the library's reconnect buffer stays
+ *   unused and every message it lost with a connection is reported
+ *   (on_state()'s unsent, from lbus_unsent()).
  *
  * Own messages: the bus stamps every delivery with its sender. A delivery is
  * the bridge's own when its sender is this connection, or this process
@@ -51,14 +64,18 @@ struct blocal {
 	const struct bridge_config *cfg;
 	const struct blocal_ops *ops;
 	void *ud;
-	lbus *bus;	 /* NULL while down */
+	lbus *bus;	 /* NULL until connected (reconnect mode from then on) */
 	uint64_t own_id; /* this connection's client id */
 	pid_t own_pid;	 /* this process as the bus sees it, 0 if unknown */
 	uid_t own_uid;
 	struct blocal_sub *subs; /* one per out route */
 	size_t n_subs;
-	int64_t retry_at_ms; /* while down: the next attempt */
+	size_t lost_base;    /* lbus_unsent() already reported as lost */
+	int64_t retry_at_ms; /* while bus is NULL: the next attempt */
 	int backoff_ms;
+	bool up;	/* name owned, routes subscribed: publishing allowed */
+	bool restoring; /* reconnected: the bridge's own name take is pending */
+	bool reset;	/* the restore failed: close and connect anew */
 	bool paused;
 	bool failing; /* the failure of this outage was logged */
 	bool fatal;   /* the bus refused the configuration: give up */
@@ -71,27 +88,25 @@ int blocal_init(struct blocal *l, const struct bridge_config *cfg, const struct 
 /* Close the connection and free. */
 void blocal_free(struct blocal *l);
 
-/* Poll integration: the fd (-1 while down), its events, and the time in ms
- * until blocal_handle() must run anyway (-1: none). */
+/* Poll integration: the fd (-1 before the first connection; while the
+ * library reconnects, a descriptor that never becomes ready), its events,
+ * and the time in ms until blocal_handle() must run anyway (-1: none). */
 int blocal_fd(const struct blocal *l);
 short blocal_events(const struct blocal *l);
 int blocal_timeout(const struct blocal *l, int64_t now_ms);
-/* Do the work due: connect when it is time, dispatch what arrived. */
+/* Do the work due: connect when it is time, dispatch what arrived (and
+ * with it the library's reconnect attempts). */
 void blocal_handle(struct blocal *l, short revents, int64_t now_ms);
 
 /* Stop (true) or resume reading the bus. */
 void blocal_pause(struct blocal *l, bool pause);
 
 /* Publish on the bus, gathered (LBUS_MORE) and written by the poll loop
- * (blocal_events() asks for POLLOUT): 0, -ENOTCONN while down, or
- * lbus_publish()'s error (a lost connection is noticed at the next
- * blocal_handle()). */
+ * (blocal_events() asks for POLLOUT): 0, -ENOTCONN while not up, or
+ * lbus_publish()'s error. A publish that finds the connection lost gives 0:
+ * it is counted by lbus_unsent(), so among the unsent that on_state()
+ * reports when the loss is dispatched. */
 int blocal_publish(struct blocal *l, const char *topic, const void *data, size_t len, bool retain);
 
 /* Did the bridge itself send this (see the top comment)? */
 bool blocal_own(const struct blocal *l, const struct lbus_sender *s);
-
-static inline bool blocal_up(const struct blocal *l)
-{
-	return l->bus != NULL;
-}
