@@ -22,8 +22,9 @@
  * counts and logs the excess; a wrong CA is refused; bus A restarted under
  * the bridge (what arrives meanwhile is counted as dropped), and again while
  * MQTT keeps publishing to it (every message counted once, forwarded or
- * dropped; all after the reconnect arrive, in order, exactly once); the
- * status call and state topic; config errors name FILE:LINE.
+ * dropped; all after the reconnect arrive, in order, exactly once), and
+ * with its name taken meanwhile (the bridge waits for it, then forwards);
+ * the status call and state topic; config errors name FILE:LINE.
 
  * (harness-mqtt.c starts mosquitto and the bridges; bench-bridge.c measures.)
  *
@@ -598,6 +599,77 @@ static void test_local_bus_restart_while_mqtt_publishes(void **state)
 	mosquitto_destroy(m);
 }
 
+/* Wait (up to 15 s) until bridge A's log has text, after the first `after`
+ * characters. */
+static bool bridge_a_logged(size_t after, const char *text)
+{
+	int64_t deadline = lbt_now_ms() + lbt_ms(15000);
+
+	do {
+		lbt_proc_exited(&w.bridge_a);
+		if (strlen(w.bridge_a.err) > after && strstr(w.bridge_a.err + after, text))
+			return true;
+		lbt_sleep_ms(20);
+	} while (lbt_now_ms() < deadline);
+	return false;
+}
+
+/* Wait until bridge A answers with lbus_connects n. */
+static bool wait_lbus_connects(long long n)
+{
+	int64_t deadline = lbt_now_ms() + lbt_ms(15000);
+
+	while (status_num(&w.a, "lbus_connects") < n && lbt_now_ms() < deadline)
+		lbt_sleep_ms(20);
+	return status_num(&w.a, "lbus_connects") == n;
+}
+
+/* Bus A restarts and another client takes the bridge's name before bridge A
+ * is back: the restore fails, bridge A says so and connects anew until the
+ * name is free, then owns it and forwards again. (Bus A stays down 3 s, so
+ * that bridge A's next attempt is a while off; when bridge A is back first
+ * anyway, the round is repeated.) */
+static void test_local_bus_restart_name_taken(void **state)
+{
+	SKIP_WITHOUT_BROKERS();
+	static struct inbox gb;
+	struct lbt_broker_opts o = {.reuse_dir = true};
+	lbus *squat = NULL;
+	long long connects = status_num(&w.a, "lbus_connects");
+	size_t log_at = 0;
+
+	for (int round = 0; round < 3 && !squat; round++) {
+		lbt_proc_exited(&w.bridge_a);
+		log_at = strlen(w.bridge_a.err);
+		kill(w.a.pid, SIGTERM);
+		assert_int_equal(lbt_broker_wait_exit(&w.a, lbt_ms(10000)), 0);
+		lbt_sleep_ms(3000);
+		assert_int_equal(lbt_broker_start_opts(&w.a, &o), 0);
+		assert_int_equal(lbt_connect(&w.a, &squat), 0);
+		if (lbus_name_take(squat, "lbus.bridge") == 0)
+			break;
+		lbus_close(squat);
+		squat = NULL;
+		assert_true(wait_lbus_connects(++connects));
+	}
+	assert_non_null(squat);
+	assert_true(bridge_a_logged(log_at, "taking name lbus.bridge again failed: name already taken"));
+	lbt_sleep_ms(300);
+	assert_int_equal(lbus_run(squat, 10), 0); /* still ours */
+	lbus_close(squat);
+	assert_true(wait_lbus_connects(connects + 1));
+	assert_true(bridge_a_logged(log_at, "connected to the bus at"));
+
+	lbus *sb = subscribe(&w.b, "a/site1/sensors/named", on_msg, &gb), *pa;
+	assert_int_equal(lbt_connect(&w.a, &pa), 0);
+	assert_int_equal(lbus_publish(pa, "sensors/named", "again", 5, 0), 0);
+	assert_int_equal(lbus_flush(pa, lbt_ms(5000)), 0);
+	assert_true(wait_count(sb, &gb, 1, 10000));
+	assert_memory_equal(gb.last, "again", 5);
+	lbus_close(pa);
+	lbus_close(sb);
+}
+
 /* TLS verifies the broker: a bridge that trusts another CA never connects,
  * says why, and keeps its messages. */
 static void test_tls_wrong_ca_refused(void **state)
@@ -690,6 +762,7 @@ int main(void)
 	    cmocka_unit_test(test_topics_outside_mqtt_rules_skipped),
 	    cmocka_unit_test(test_local_bus_restart),
 	    cmocka_unit_test(test_local_bus_restart_while_mqtt_publishes),
+	    cmocka_unit_test(test_local_bus_restart_name_taken),
 	    cmocka_unit_test(test_tls_wrong_ca_refused),
 	    cmocka_unit_test(test_status_from_cli),
 	    cmocka_unit_test(test_config_error_exit),
