@@ -52,8 +52,28 @@ bool access_denied(struct peer *c, const struct lbus_wire_frame *f, enum policy_
 bool access_subscribe_denied(struct peer *c, const struct lbus_wire_frame *f, const char *pattern, size_t len,
 			     int *ret);
 
-/* May the foreign peer c receive a message on topic[0..len)? */
+/* May the foreign peer c receive a message on topic[0..len)? The broker's
+ * own topics ('$': presence events) need introspect, others subscribe. */
 bool access_may_receive(const struct peer *c, const char *topic, size_t len);
+
+/* The longest reason of a refusal (Error.reason, CallResult.reason). */
+#define ACCESS_REASON_MAX 512
+
+/*
+ * Is the foreign peer c refused a call to target[0..len), tried as a name
+ * (as_name) and as a topic (as_topic)? Allowed when either way is. When
+ * refused, the refusal is counted and shown to monitors, and why (size
+ * bytes) gets the reason; the caller answers with a CallResult.
+ */
+bool access_call_denied(struct peer *c, bool as_name, bool as_topic, const char *target, size_t len,
+			char *why, size_t size);
+
+/*
+ * May the foreign monitor m see ev? Only what m could receive itself:
+ * publishes (and calls to a topic) on topics it may subscribe to, sends and
+ * calls to names it may own, and replies and errors addressed to it.
+ */
+bool access_may_monitor(const struct peer *m, const struct lbus_wire_monitor_event *ev);
 
 /* The rules were reloaded: every cached route is dropped (the next publish
  * filters anew) and the subscriptions of foreign peers the new rules forbid
