@@ -10,10 +10,18 @@
  * from SO_PEERGROUPS) and is judged by the rules of b->cfg.policy as they
  * are at each operation, so a reload applies to its next one.
  *
- * A refused operation is answered with an Error ERR_DENIED whose reason
- * names the operation, its object and the pattern of the rule that refused
- * it; the peer's error count grows, monitors see a MON_ERROR event, and the
- * connection stays usable.
+ * A refused operation is answered with an Error ERR_DENIED (a call: a
+ * CallResult ERR_DENIED) whose reason names the operation, its object and
+ * the pattern of the rule that refused it; the peer's error count grows,
+ * monitors see a MON_ERROR event, and the connection stays usable.
+ *
+ * What each verb guards: connect (accept.c), publish (router.c), subscribe
+ * and every delivery (subscription.c, route.c: filtered per route, so the
+ * cost is paid when a route is built, not per message), own (naming.c),
+ * send (router.c), call (callreply.c: as the target resolves), monitor
+ * (monitor.c: the request, and each event shown to a foreign monitor),
+ * introspect (introspect.c: list and stats; here: the broker's own '$'
+ * topics, whose presence events carry other users' pids and commands).
  */
 #pragma once
 
