@@ -163,6 +163,8 @@ int broker_init(struct broker *b, const struct broker_options *opts)
 	ret = listener_open(&b->listener, opts->socket_path, b->cfg.socket_mode, &b->log);
 	if (ret < 0)
 		return ret;
+	if (policy_admits_others(b->cfg.policy, b->uid))
+		listener_share(&b->listener, &b->log);
 	if ((ret = broker_epoll_add(b, b->listener.fd, &b->listener)) < 0 ||
 	    (ret = broker_epoll_add(b, b->sigfd, &b->sigfd)) < 0)
 		return ret;
@@ -198,6 +200,8 @@ static void broker_reload(struct broker *b)
 		b->cfg = cfg;
 		broker_apply_config(b);
 		access_reloaded(b);
+		if (policy_admits_others(b->cfg.policy, b->uid))
+			listener_share(&b->listener, &b->log);
 		log_msg(&b->log, LOG_INFO, "configuration reloaded from %s", b->config_path);
 	}
 	notify_send("READY=1");

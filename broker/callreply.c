@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "access.h"
 #include "broker.h"
 #include "clock.h"
 #include "callreply.h"
@@ -117,6 +118,28 @@ static int call_refuse(struct peer *c, const struct lbus_wire_frame *f, const st
 	ret = result_queue(c, &r);
 	monitor_call_error(c->broker, c, 0, r.error, call);
 	return ret;
+}
+
+/* Is the foreign caller c refused this call by the access rules? Judged as
+ * the target resolved (routed: to a name when sub is NULL, else to a
+ * topic) or, when nobody answers it, both ways it could be meant, so that
+ * a refused caller learns nothing of who is there. true: answered with a
+ * CallResult{ERR_DENIED} naming the rule, *ret set (0 or -ENOMEM). */
+static bool call_denied(struct peer *c, const struct lbus_wire_frame *f, const struct lbus_wire_call *call,
+			bool routed, const struct sub *sub, int *ret)
+{
+	struct lbus_wire_result r = {.call_id = call->call_id, .req_id = f->req_id};
+	bool as_name = routed ? !sub : lbus_name_validate(call->target, call->target_len) == 0;
+	bool as_topic = routed ? sub != NULL : lbus_topic_validate(call->target, call->target_len) == 0;
+	char why[ACCESS_REASON_MAX];
+
+	if (!access_call_denied(c, as_name, as_topic, call->target, call->target_len, why, sizeof(why)))
+		return false;
+	result_set_error(&r, ACCESS_E_DENIED);
+	r.reason = why;
+	r.reason_len = strlen(why);
+	*ret = result_queue(c, &r);
+	return true;
 }
 
 /* ---- call --------------------------------------------------------------------- */
@@ -220,7 +243,7 @@ int callreply_handle_call(struct peer *c, const struct lbus_wire_frame *f)
 	struct broker *b = c->broker;
 	struct lbus_wire_call call;
 	struct peer *to;
-	struct sub *sub;
+	struct sub *sub = NULL;
 	size_t need;
 	int ret;
 
@@ -230,6 +253,9 @@ int callreply_handle_call(struct peer *c, const struct lbus_wire_frame *f)
 	need = OUTQ_HDR_MAX + lbus_wire_deliver_body_size(f->body_len, c->sender_len, UINT64_MAX);
 	for (;;) {
 		ret = call_resolve(b, &call, &to, &sub);
+		if (c->foreign && (ret == 0 || ret == CALL_E_NO_RESPONDERS) &&
+		    call_denied(c, f, &call, ret == 0, sub, &ret))
+			return ret;
 		if (ret)
 			return call_refuse(c, f, &call, ret);
 		if (!deliver_fits(to, need - OUTQ_HDR_MAX))

@@ -15,6 +15,8 @@
  * Every live connection is listed, in connection order, including the one
  * asking and any that has not finished its hello yet. An answer larger than
  * the asker's max_frame is refused with ERR_LIMIT instead of being cut.
+ * Both reveal other users' pids and commands: a client of another user
+ * needs the introspect verb (access.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +26,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "broker.h"
 #include "clock.h"
 #include "answer.h"
@@ -165,6 +168,8 @@ int introspect_handle_list(struct peer *c, const struct lbus_wire_frame *f)
 	size_t i = 0, name_i = 0, sub_i = 0;
 	int ret;
 
+	if (c->foreign && access_denied(c, f, POLICY_INTROSPECT, POLICY_NONE, NULL, 0, &ret))
+		return ret; /* others' pids and commands: only with introspect */
 	if (answer_alloc(b, &a, true) < 0)
 		return -ENOMEM;
 	for (const struct list *l = b->peers.next; l != &b->peers; l = l->next)
@@ -246,6 +251,8 @@ int introspect_handle_stats(struct peer *c, const struct lbus_wire_frame *f)
 	size_t i = 0;
 	int ret;
 
+	if (c->foreign && access_denied(c, f, POLICY_INTROSPECT, POLICY_NONE, NULL, 0, &ret))
+		return ret; /* others' pids and commands: only with introspect */
 	if (answer_alloc(b, &a, false) < 0)
 		return -ENOMEM;
 	for (const struct list *l = b->peers.next; l != &b->peers; l = l->next, i++) {

@@ -13,10 +13,18 @@
  * replace; any other error (EACCES: a broker we may not talk to, EAGAIN: a
  * busy one, ...) means refuse and leave the file alone. bind() runs under
  * umask(~mode & 0777) so the socket never exists with wider permissions.
+ *
+ * Sharing (listener_share): when the access rules admit other users, a
+ * socket we bound is opened to them (0066 added; its directory, when ours,
+ * gets search permission 0011, never read), which is safe because every
+ * peer is judged by the rules at connect; a socket systemd passed keeps the
+ * unit's mode, and we warn when that mode keeps the admitted users out.
+ * Either way a directory above that others cannot search is named.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +35,9 @@
 #include "listener.h"
 #include "sockpath.h"
 
-#define SD_LISTEN_FDS_START 3 /* the first fd systemd passes (sd_listen_fds(3)) */
+#define SD_LISTEN_FDS_START 3	    /* the first fd systemd passes (sd_listen_fds(3)) */
+#define LISTENER_SHARED_SOCKET 0066 /* read and write for group and others: connect() */
+#define LISTENER_SHARED_DIR 0011    /* search (not list) for group and others */
 
 static int socket_activated_fd(void)
 {
@@ -173,13 +183,121 @@ int listener_open(struct listener *l, const char *explicit_path, mode_t mode, co
 		if (ret < 0)
 			log_msg(log, LOG_ERR, "cannot listen on %s: %s", l->path, strerror(-ret));
 		else if (mode & 077)
-			log_msg(
-			    log, LOG_NOTICE,
-			    "socket %s is %04o (socket_mode): others may open it; the broker still admits "
-			    "only its own uid",
-			    l->path, (unsigned)mode);
+			log_msg(log, LOG_NOTICE,
+				"socket %s is %04o (socket_mode): others may open it; the broker admits only "
+				"its own uid, root and whom the access rules allow",
+				l->path, (unsigned)mode);
 	}
 	return ret;
+}
+
+/* ---- sharing with other users ------------------------------------------------ */
+
+/* Into out, the first directory on the way to path (path itself excluded)
+ * that others may not search; false when there is none. */
+static bool closed_ancestor(const char *path, char *out, size_t size, mode_t *mode)
+{
+	struct stat st;
+
+	snprintf(out, size, "%s", path);
+	for (char *p = out + 1; (p = strchr(p, '/')); p++) {
+		*p = '\0';
+		if (stat(out, &st) == 0 && !(st.st_mode & S_IXOTH)) {
+			*mode = st.st_mode & 07777;
+			return true;
+		}
+		*p = '/';
+	}
+	return false;
+}
+
+/* Warn about a directory on the way to path that keeps other users out;
+ * fix says how. */
+static void warn_closed_ancestor(const char *path, const char *fix, const struct logger *log)
+{
+	char dir[PATH_MAX];
+	mode_t mode;
+
+	if (closed_ancestor(path, dir, sizeof(dir), &mode))
+		log_msg(log, LOG_WARNING,
+			"access rules admit other users, but directory %s is %04o: they cannot reach the "
+			"socket %s through it (%s)",
+			dir, (unsigned)mode, path, fix);
+}
+
+/* Add bits to the mode of path (a socket, or a directory when ours only);
+ * the new mode, or 0 when nothing changed (or could not be changed:
+ * logged). */
+static mode_t add_mode(const char *path, mode_t bits, bool only_ours, const struct logger *log)
+{
+	struct stat st;
+	mode_t mode;
+
+	if (stat(path, &st) < 0 || (only_ours && st.st_uid != geteuid()) || (st.st_mode & bits) == bits)
+		return 0;
+	mode = (st.st_mode & 07777) | bits;
+	if (chmod(path, mode) == 0)
+		return mode;
+	log_msg(log, LOG_WARNING, "cannot open %s to other users: %s", path, strerror(errno));
+	return 0;
+}
+
+/* Our own socket: open it (and search its directory, when ours) to group
+ * and others, and say so. */
+static void share_bound(const struct listener *l, const struct logger *log)
+{
+	char buf[sizeof(l->path)], what[2 * sizeof(l->path) + 64] = "";
+	const char *dir;
+	mode_t sock, dmode;
+	int n = 0;
+
+	snprintf(buf, sizeof(buf), "%s", l->path);
+	dir = dirname(buf);
+	sock = add_mode(l->path, LISTENER_SHARED_SOCKET, false, log);
+	dmode = add_mode(dir, LISTENER_SHARED_DIR, true, log);
+	if (sock)
+		n = snprintf(what, sizeof(what), "socket %s %04o", l->path, (unsigned)sock);
+	if (dmode)
+		snprintf(what + n, sizeof(what) - (size_t)n, "%sdirectory %s %04o", n ? ", " : "", dir,
+			 (unsigned)dmode);
+	if (*what)
+		log_msg(log, LOG_NOTICE,
+			"access rules admit other users: made %s so that they can reach the broker "
+			"(the rules decide what they may do)",
+			what);
+	warn_closed_ancestor(l->path, "make it searchable: chmod o+x, or choose another socket path", log);
+}
+
+/* A socket from systemd: its mode is the unit's; warn when it keeps the
+ * admitted users out. */
+static void share_activated(const struct listener *l, const struct logger *log)
+{
+	struct sockaddr_un sa = {0};
+	socklen_t len = sizeof(sa) - 1; /* keeps a NUL at the end */
+	struct stat st;
+
+	if (getsockname(l->fd, (struct sockaddr *)&sa, &len) < 0 || sa.sun_path[0] == '\0' ||
+	    stat(sa.sun_path, &st) < 0)
+		return; /* abstract or unnamed: no file mode to check */
+	if ((st.st_mode & LISTENER_SHARED_SOCKET) != LISTENER_SHARED_SOCKET)
+		log_msg(log, LOG_WARNING,
+			"access rules admit other users, but the socket %s passed by systemd is %04o: "
+			"they cannot connect; set SocketMode=0666 in lbusd.socket "
+			"(systemctl --user edit lbusd.socket) and restart the socket unit",
+			sa.sun_path, (unsigned)(st.st_mode & 07777));
+	warn_closed_ancestor(
+	    sa.sun_path, "DirectoryMode=0711 in lbusd.socket for a directory systemd creates, else chmod o+x",
+	    log);
+}
+
+void listener_share(const struct listener *l, const struct logger *log)
+{
+	if (l->fd < 0)
+		return;
+	if (l->activated)
+		share_activated(l, log);
+	else
+		share_bound(l, log);
 }
 
 void listener_close(struct listener *l)

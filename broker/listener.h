@@ -26,5 +26,12 @@ struct listener {
  * answers on the path, or another -errno; failures are logged with the path.
  */
 int listener_open(struct listener *l, const char *explicit_path, mode_t mode, const struct logger *log);
+/*
+ * The access rules admit other users: make the socket reachable for them
+ * (ours: add group and other read/write to its mode, search to its directory
+ * when ours, and log it; systemd's: warn when its mode keeps them out,
+ * naming SocketMode= in lbusd.socket). Problems are logged, never fatal.
+ */
+void listener_share(const struct listener *l, const struct logger *log);
 /* Close the socket and remove the file (unless socket-activated). */
 void listener_close(struct listener *l);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
 #include "broker.h"
 #include "answer.h"
 #include "peer.h"
@@ -124,6 +125,10 @@ int monitor_handle_request(struct peer *c, const struct lbus_wire_frame *f)
 
 	if (!req)
 		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable monitor request");
+	if (c->foreign && access_denied(c, f, POLICY_MONITOR, POLICY_NONE, NULL, 0, &ret)) {
+		lbus__monitor_request__free_unpacked(req, NULL);
+		return ret; /* answered */
+	}
 	ret = monitor_new(c, req->pattern, strlen(req->pattern), &m);
 	lbus__monitor_request__free_unpacked(req, NULL);
 	if (ret)
@@ -137,7 +142,8 @@ int monitor_handle_request(struct peer *c, const struct lbus_wire_frame *f)
 
 static bool monitor_active_wants(const struct monitor *m, const struct lbus_wire_monitor_event *ev)
 {
-	return m->peer->state == PEER_READY && monitor_wants(m, ev);
+	return m->peer->state == PEER_READY && monitor_wants(m, ev) &&
+	       (!m->peer->foreign || access_may_monitor(m->peer, ev));
 }
 
 void monitor_emit(struct broker *b, const struct lbus_wire_monitor_event *ev)

@@ -390,6 +390,18 @@ bool policy_may_subscribe(const struct policy *p, const struct policy_id *id, co
 	return false;
 }
 
+bool policy_admits_others(const struct policy *p, uid_t self)
+{
+	for (size_t i = 0; i < policy_count(p); i++) {
+		const struct policy_rule *r = &p->rules[i];
+
+		if (r->allow && (r->verbs & POLICY_CONNECT) &&
+		    (r->who != WHO_USER || (r->id != self && r->id != 0)))
+			return true;
+	}
+	return false;
+}
+
 /* ---- listing ------------------------------------------------------------ */
 
 /* "user 4242" / "group 4243" / "everyone"; *name is the account's name

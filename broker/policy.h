@@ -79,6 +79,12 @@ bool policy_allows(const struct policy *p, const struct policy_id *id, enum poli
 bool policy_may_subscribe(const struct policy *p, const struct policy_id *id, const char *sub,
 			  const char **pattern);
 
+/* Do the rules admit anybody besides self and root: is there an allow rule
+ * of connect for another user, a group, or everyone? (Whether someone
+ * ends up admitted is decided at connect; this says that the socket must
+ * let them reach the broker.) */
+bool policy_admits_others(const struct policy *p, uid_t self);
+
 /* The name of one verb bit ("publish"). */
 const char *policy_verb_name(enum policy_verb verb);
 

@@ -157,6 +157,30 @@ static void test_names(void **state)
 	policy_free(p);
 }
 
+/* Does the socket have to let others in? Only an allow of connect for
+ * somebody besides the broker's own uid (1000 here) and root. */
+static void test_admits_others(void **state)
+{
+	static const char *const own[] = {"allow user 1000 all", "allow user 0 connect",
+					  "allow user 4242 publish x/#", "deny everyone connect", NULL};
+	static const char *const user[] = {"allow user 4242 connect", NULL};
+	static const char *const group[] = {"allow group 4243 all", NULL};
+	static const char *const everyone[] = {"allow everyone connect,subscribe", NULL};
+	const char *const *admitting[] = {user, group, everyone};
+	struct policy *p = rules(own);
+
+	(void)state;
+	assert_false(policy_admits_others(NULL, 1000));
+	assert_false(policy_admits_others(p, 1000));
+	assert_true(policy_admits_others(p, 2000)); /* "user 1000" is another user then */
+	policy_free(p);
+	for (size_t i = 0; i < sizeof(admitting) / sizeof(admitting[0]); i++) {
+		p = rules(admitting[i]);
+		assert_true(policy_admits_others(p, 1000));
+		policy_free(p);
+	}
+}
+
 static void test_pattern_algebra(void **state)
 {
 	(void)state;
@@ -250,7 +274,7 @@ int main(void)
 	    cmocka_unit_test(test_parse_errors),	cmocka_unit_test(test_last_match_decides),
 	    cmocka_unit_test(test_groups_and_everyone), cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_pattern_algebra),	cmocka_unit_test(test_may_subscribe),
-	    cmocka_unit_test(test_config_file),
+	    cmocka_unit_test(test_config_file),		cmocka_unit_test(test_admits_others),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,7 +36,9 @@
  *   -EADDRINUSE     name already taken
  *   -EPERM          not the owner of that name; from lbus_connect(): the
  *                   broker at the /tmp fallback runs as another user
- *   -EACCES         permission denied by the broker
+ *   -EACCES         permission denied by the broker (a '$' topic, or an
+ *                   operation its access rules refuse a client of another
+ *                   user; for a publish, lbus_on_error() gets the reason)
  *   -ESRCH          no responders (call)
  *   -ECONNABORTED   the responder disconnected before replying
  *   -EREMOTEIO      the responder failed (lbus_reply_error(); the reason is
