@@ -70,6 +70,8 @@ static const struct config_key keys[] = {
 	"names one connection may own"),
     KEY(max_subscriptions_per_client, CONFIG_UINT, 1, MAX_COUNT, LBUS_DEFAULT_MAX_SUBSCRIPTIONS,
 	"subscriptions one connection may hold"),
+    KEY(max_pending_calls_per_client, CONFIG_UINT, 1, MAX_COUNT, LBUS_DEFAULT_MAX_PENDING_CALLS,
+	"calls one connection may have waiting for a reply at once"),
     KEY_NAMED("shutdown_timeout", shutdown_timeout_ms, CONFIG_MS, 0, 600000, LBUS_DEFAULT_SHUTDOWN_TIMEOUT_MS,
 	      "on SIGTERM/SIGINT, wait at most this long for queued output to reach the clients"),
 };

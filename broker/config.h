@@ -38,8 +38,9 @@ struct config {
 	uint32_t max_clients_per_uid; /* connections at once of one uid */
 	uint32_t max_names_per_client;
 	uint32_t max_subscriptions_per_client;
-	uint32_t shutdown_timeout_ms; /* bound of the flush on SIGTERM/SIGINT */
-	struct policy *policy;	      /* the access rules (policy.h), owned; NULL: none */
+	uint32_t max_pending_calls_per_client; /* calls one client waits on at once */
+	uint32_t shutdown_timeout_ms;	       /* bound of the flush on SIGTERM/SIGINT */
+	struct policy *policy;		       /* the access rules (policy.h), owned; NULL: none */
 };
 
 /* Every key at its default. */

@@ -30,6 +30,8 @@ static const struct refusal refusals[REFUSAL_END - REFUSAL_FIRST] = {
     R(SUB_E_LIMIT, ERR_LIMIT, "broker limit reached: max_subscriptions_per_client"),
     R(INTROSPECT_E_TOO_LARGE, ERR_LIMIT, "answer larger than max_frame"),
     R(CALL_E_INVALID, ERR_INVALID, "invalid call: target or call_id"),
+    R(CALL_E_DUPLICATE_ID, ERR_INVALID, "invalid call: call_id already pending on this connection"),
+    R(CALL_E_LIMIT, ERR_LIMIT, "broker limit reached: max_pending_calls_per_client"),
     R(CALL_E_NO_RESPONDERS, ERR_NO_RESPONDERS, "no responders"),
     R(CALL_E_TOO_LARGE, ERR_INVALID, "call too large for the responder"),
     R(CALL_E_REPLY_TOO_LARGE, ERR_LIMIT, "reply larger than the caller's max_frame"),

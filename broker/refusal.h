@@ -48,7 +48,9 @@ enum refusal_code {
 	/* introspection */
 	INTROSPECT_E_TOO_LARGE, /* answer larger than the asker's max_frame */
 	/* calls (answered with a CallResult) */
-	CALL_E_INVALID, /* call_id 0, or target neither name nor topic */
+	CALL_E_INVALID,	     /* call_id 0, or target neither name nor topic */
+	CALL_E_DUPLICATE_ID, /* the caller has a call with this call_id pending */
+	CALL_E_LIMIT,	     /* max_pending_calls_per_client reached */
 	CALL_E_NO_RESPONDERS,
 	CALL_E_TOO_LARGE,	/* larger than the responder takes */
 	CALL_E_REPLY_TOO_LARGE, /* the reply is larger than the caller takes */

@@ -25,6 +25,8 @@
 #define LBUS_DEFAULT_MAX_NAMES 1024u
 /* Subscriptions one connection may hold. */
 #define LBUS_DEFAULT_MAX_SUBSCRIPTIONS 16384u
+/* Calls one connection may have pending (waiting for their reply). */
+#define LBUS_DEFAULT_MAX_PENDING_CALLS 4096u
 /* On SIGTERM, the broker waits at most this long for queued output. */
 #define LBUS_DEFAULT_SHUTDOWN_TIMEOUT_MS 2000u
 
