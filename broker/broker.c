@@ -18,9 +18,11 @@
  *      free the expired subscriptions and the peers closed during the turn
  *      (graveyard), so a peer can be closed from anywhere, including its
  *      own handlers;
- *   5. at most once per BROKER_SWEEP_MS, report the conns whose deadline
- *      passed (hello, partial frame, a waiting publisher's recheck; only
- *      conns on the deadline list are looked at), and end the turn again.
+ *   5. once the earliest recheck time of a waiting publisher (stall_ms) has
+ *      come, wake the publishers whose time it is, exactly (the loop's
+ *      timeout includes it); and at most once per BROKER_SWEEP_MS, report
+ *      the conns whose deadline passed (hello, partial frame; only conns on
+ *      the deadline list are looked at); after either, end the turn again.
  *
  * Signals arrive through a signalfd: SIGTERM/SIGINT start the shutdown: stop
  * accepting (the socket is removed) and reading, then keep turning the loop,
@@ -264,6 +266,12 @@ static int broker_timeout(const struct broker *b)
 	if (b->stopping)
 		return BROKER_STOP_POLL_MS;
 	t = list_empty(&b->conns.deadlines) ? -1 : BROKER_SWEEP_MS;
+	if (b->conns.recheck_ms) {
+		int64_t r = b->conns.recheck_ms - clock_now_ms();
+		r = r < 0 ? 0 : r;
+		if (t < 0 || r < t)
+			t = (int)r;
+	}
 	if (calls_pending(&b->calls)) {
 		calls = callreply_timeout_ms(b, clock_now_ms());
 		if (t < 0 || calls < t)
@@ -291,6 +299,10 @@ int broker_turn(struct broker *b, int timeout_ms)
 		callreply_expire(b, clock_now_ms());
 	broker_end_turn(b);
 	now = clock_now_ms();
+	if (b->conns.recheck_ms && now >= b->conns.recheck_ms) {
+		conn_loop_sweep_paused(&b->conns, now);
+		broker_end_turn(b);
+	}
 	if (now - b->last_sweep_ms >= BROKER_SWEEP_MS && !list_empty(&b->conns.deadlines)) {
 		b->last_sweep_ms = now;
 		conn_loop_sweep(&b->conns, now);

@@ -90,8 +90,12 @@ void conn_update_events(struct conn *c)
 
 void conn_pause_input(struct conn *c, int64_t recheck_ms)
 {
+	struct conn_loop *l = c->loop;
+
 	c->input_paused = true;
 	conn_set_deadline(c, recheck_ms);
+	if (recheck_ms && (!l->recheck_ms || recheck_ms < l->recheck_ms))
+		l->recheck_ms = recheck_ms;
 	conn_update_events(c);
 }
 
@@ -440,6 +444,24 @@ void conn_loop_sweep(struct conn_loop *l, int64_t now_ms)
 
 		if (c->deadline_ms <= now_ms)
 			l->ops->deadline(c);
+	}
+}
+
+void conn_loop_sweep_paused(struct conn_loop *l, int64_t now_ms)
+{
+	struct list *e, *tmp;
+
+	l->recheck_ms = 0;
+	list_for_each_safe(e, tmp, &l->deadlines)
+	{
+		struct conn *c = container_of(e, struct conn, deadline_link);
+
+		if (!c->input_paused)
+			continue;
+		if (c->deadline_ms <= now_ms)
+			l->ops->deadline(c);
+		else if (!l->recheck_ms || c->deadline_ms < l->recheck_ms)
+			l->recheck_ms = c->deadline_ms;
 	}
 }
 

@@ -93,6 +93,8 @@ struct conn_loop {
 	struct list deadlines;	   /* conns with a deadline set */
 	size_t max_queue;	   /* out-queue limit, bytes */
 	uint32_t frame_timeout_ms; /* a partial frame must complete in this */
+	int64_t recheck_ms;	   /* earliest deadline of a paused conn, 0: none
+				    * (exact, unlike the coarse sweep of the rest) */
 	bool stopping;		   /* shutting down: no conn reads any more */
 	uint64_t bytes_in, bytes_out;
 };
@@ -129,6 +131,10 @@ void conn_loop_run_ready(struct conn_loop *l);
 void conn_loop_flush(struct conn_loop *l);
 /* ops->deadline for every conn whose deadline is <= now_ms. */
 void conn_loop_sweep(struct conn_loop *l, int64_t now_ms);
+/* The same for the paused conns alone (their deadline is their owner's
+ * recheck time, which must not wait for the next sweep); the loop calls
+ * it once now_ms reaches l->recheck_ms, which it recomputes. */
+void conn_loop_sweep_paused(struct conn_loop *l, int64_t now_ms);
 /* Stop reading on every conn from now on (conns update as they are met;
  * the caller calls conn_update_events for each). */
 static inline void conn_loop_stop(struct conn_loop *l)

@@ -75,7 +75,7 @@ static void peer_wake(struct peer *c)
 	conn_resume_input(&c->conn);
 }
 
-static void peer_wake_waiters(struct peer *c)
+void peer_wake_waiters(struct peer *c)
 {
 	struct list *l, *tmp;
 

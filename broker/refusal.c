@@ -6,12 +6,18 @@
 #include <string.h>
 
 #include "lbus.pb-c.h"
+#include "lbus-limits.h"
 #include "refusal.h"
+
+_Static_assert(LBUS_MAX_TOPIC_LEN == 4096 && LBUS_MAX_TOPIC_LEVELS == 32,
+	       "the TOPIC_E_TOO_LONG reason states these limits");
 
 #define R(code, err, text) [(code)-REFUSAL_FIRST] = {LBUS__ERROR_CODE__##err, text}
 
 static const struct refusal refusals[REFUSAL_END - REFUSAL_FIRST] = {
     R(TOPIC_E_INVALID, ERR_INVALID, "invalid topic"),
+    R(TOPIC_E_TOO_LONG, ERR_INVALID,
+      "invalid: topic or pattern longer than 4096 bytes or deeper than 32 levels"),
     R(FRAME_E_NUL_IN_STRING, ERR_INVALID, "invalid: a string holds a NUL byte"),
     R(TOPIC_E_RESERVED, ERR_DENIED, "topics starting with $ are reserved"),
     R(NAME_E_INVALID, ERR_INVALID, "invalid name"),

@@ -27,6 +27,7 @@ enum refusal_code {
 	REFUSAL_FIRST = 16,
 	/* topics and names (router, callreply, naming) */
 	TOPIC_E_INVALID = REFUSAL_FIRST, /* invalid topic */
+	TOPIC_E_TOO_LONG,		 /* topic or pattern past its length or depth limit */
 	FRAME_E_NUL_IN_STRING,		 /* a string field holds a NUL byte */
 	TOPIC_E_RESERVED,		 /* a '$' topic from a client */
 	NAME_E_INVALID,			 /* invalid name */

@@ -39,6 +39,9 @@
 
 /* Topic and pattern length in bytes, excluding any terminator. */
 #define LBUS_MAX_TOPIC_LEN 4096u
+/* Levels of a topic or pattern ("a/b/c" has 3): each costs the broker a
+ * trie node, so depth is bounded like length. */
+#define LBUS_MAX_TOPIC_LEVELS 32u
 /* Name length in bytes. */
 #define LBUS_MAX_NAME_LEN 255u
 /* Queue group name length in bytes. */
