@@ -18,6 +18,7 @@ static const struct refusal refusals[REFUSAL_END - REFUSAL_FIRST] = {
     R(TOPIC_E_INVALID, ERR_INVALID, "invalid topic"),
     R(TOPIC_E_TOO_LONG, ERR_INVALID,
       "invalid: topic or pattern longer than 4096 bytes or deeper than 32 levels"),
+    R(FRAME_E_UNKNOWN_NESTED, ERR_INVALID, "invalid: unknown fields inside a nested message"),
     R(FRAME_E_NUL_IN_STRING, ERR_INVALID, "invalid: a string holds a NUL byte"),
     R(TOPIC_E_RESERVED, ERR_DENIED, "topics starting with $ are reserved"),
     R(NAME_E_INVALID, ERR_INVALID, "invalid name"),

@@ -29,6 +29,7 @@ enum refusal_code {
 	TOPIC_E_INVALID = REFUSAL_FIRST, /* invalid topic */
 	TOPIC_E_TOO_LONG,		 /* topic or pattern past its length or depth limit */
 	FRAME_E_NUL_IN_STRING,		 /* a string field holds a NUL byte */
+	FRAME_E_UNKNOWN_NESTED,		 /* unknown fields inside a nested control message */
 	TOPIC_E_RESERVED,		 /* a '$' topic from a client */
 	NAME_E_INVALID,			 /* invalid name */
 	NAME_E_NO_SUCH_NAME,		 /* nobody owns it */

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <cmocka.h>
 
@@ -104,10 +105,98 @@ static void test_depth_refused(void **state)
 	bt_stop(&t);
 }
 
+/* Unknown fields in one Subscribe: 3 bytes each (field 1000, varint 0). */
+#define UNKNOWN_FIELDS (1000u * 1000u)
+
+/* Peak RSS of this process (broker included), KiB. */
+static long peak_rss_kib(void)
+{
+	struct rusage ru;
+
+	assert_int_equal(getrusage(RUSAGE_SELF, &ru), 0);
+	return ru.ru_maxrss;
+}
+
+/* A raw Subscribe frame (length header included) for sub_id and pattern,
+ * with n unknown fields after its own; *len gets its length. */
+static uint8_t *subscribe_with_unknown(uint64_t sub_id, const char *pattern, size_t n, size_t *len)
+{
+	Lbus__Subscribe s = LBUS__SUBSCRIBE__INIT;
+	size_t known, body, at = 0;
+	uint8_t *buf;
+
+	s.sub_id = sub_id;
+	s.pattern = (char *)pattern;
+	known = lbus__subscribe__get_packed_size(&s);
+	body = known + 3 * n;
+	buf = malloc(4 + 1 + 5 + body);
+	assert_non_null(buf);
+	at = 4;
+	buf[at++] = (uint8_t)(LBUS__FRAME__KIND_SUBSCRIBE << 3 | 2);
+	for (uint64_t v = body;; v >>= 7) { /* the body's length, a varint */
+		buf[at++] = (uint8_t)(v & 0x7f) | (v >= 0x80 ? 0x80 : 0);
+		if (v < 0x80)
+			break;
+	}
+	at += lbus__subscribe__pack(&s, buf + at);
+	for (size_t i = 0; i < n; i++) {
+		buf[at++] = 0xc0; /* tag: field 1000, varint */
+		buf[at++] = 0x3e;
+		buf[at++] = 0x00;
+	}
+	lbus_frame_put_len(buf, (uint32_t)(at - 4));
+	*len = at;
+	return buf;
+}
+
+static void test_unknown_fields_discarded(void **state)
+{
+	(void)state;
+	struct bt_broker t;
+	struct bt_client c;
+	size_t len;
+	uint8_t *frame;
+	long base, grew;
+
+	assert_int_equal(bt_start(&t), 0);
+	assert_int_equal(bt_connect(&t, &c), 0);
+	assert_int_equal(bt_sub(&c, 5, "u/+"), 0);
+	frame = subscribe_with_unknown(6, "v/#", UNKNOWN_FIELDS, &len);
+	base = peak_rss_kib();
+	assert_int_equal(bt_send_bytes(&c, frame, len), 0);
+	Lbus__Frame *f = bt_expect(&c, LBUS__FRAME__KIND_OK);
+	assert_non_null(f);
+	lbus__frame__free_unpacked(f, NULL);
+	grew = peak_rss_kib() - base;
+	fprintf(stderr, "a %zu KiB subscribe with %u unknown fields raised the peak RSS by %ld KiB\n",
+		len / 1024, UNKNOWN_FIELDS, grew);
+
+	/* it works as if the fields were not there, next to a plain one */
+	assert_int_equal(bt_publish(&c, "u/1", "a", false), 0);
+	f = bt_expect(&c, LBUS__FRAME__KIND_DELIVER);
+	assert_non_null(f);
+	assert_int_equal(f->deliver->sub_id, 5);
+	lbus__frame__free_unpacked(f, NULL);
+	assert_int_equal(bt_publish(&c, "v/1/2", "b", false), 0);
+	f = bt_expect(&c, LBUS__FRAME__KIND_DELIVER);
+	assert_non_null(f);
+	assert_int_equal(f->deliver->sub_id, 6);
+	lbus__frame__free_unpacked(f, NULL);
+	/* protobuf-c keeps a record and a copy of each unknown field: about
+	 * 90 MiB more peak RSS here (measured). Dropped first, they cost one
+	 * copy of the body (3 MiB). ASan's quarantine makes RSS meaningless. */
+#ifndef __SANITIZE_ADDRESS__
+	assert_true(grew < 16 * 1024);
+#endif
+	free(frame);
+	bt_stop(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_depth_refused),
+	    cmocka_unit_test(test_unknown_fields_discarded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
