@@ -22,7 +22,9 @@
  *      come, wake the publishers whose time it is, exactly (the loop's
  *      timeout includes it); and at most once per BROKER_SWEEP_MS, report
  *      the conns whose deadline passed (hello, partial frame; only conns on
- *      the deadline list are looked at); after either, end the turn again.
+ *      the deadline list are looked at); after either, end the turn again;
+ *   6. write the summaries of rate-limited log lines whose window ended
+ *      (log.h; the loop's timeout includes the next one).
  *
  * Signals arrive through a signalfd: SIGTERM/SIGINT start the shutdown: stop
  * accepting (the socket is removed) and reading, then keep turning the loop,
@@ -257,6 +259,18 @@ static bool broker_all_flushed(const struct broker *b)
 	return true;
 }
 
+/* The sooner of timeout t (ms, -1: none) and monotonic time `when` (0: none). */
+static int broker_timeout_until(int t, int64_t when)
+{
+	int64_t r;
+
+	if (!when)
+		return t;
+	r = when - clock_now_ms();
+	r = r < 0 ? 0 : r;
+	return t < 0 || r < t ? (int)r : t;
+}
+
 static int broker_timeout(const struct broker *b)
 {
 	int t, calls;
@@ -266,12 +280,8 @@ static int broker_timeout(const struct broker *b)
 	if (b->stopping)
 		return BROKER_STOP_POLL_MS;
 	t = list_empty(&b->conns.deadlines) ? -1 : BROKER_SWEEP_MS;
-	if (b->conns.recheck_ms) {
-		int64_t r = b->conns.recheck_ms - clock_now_ms();
-		r = r < 0 ? 0 : r;
-		if (t < 0 || r < t)
-			t = (int)r;
-	}
+	t = broker_timeout_until(t, b->conns.recheck_ms);
+	t = broker_timeout_until(t, log_flood_next_ms(&b->log));
 	if (calls_pending(&b->calls)) {
 		calls = callreply_timeout_ms(b, clock_now_ms());
 		if (t < 0 || calls < t)
@@ -303,6 +313,7 @@ int broker_turn(struct broker *b, int timeout_ms)
 		conn_loop_sweep_paused(&b->conns, now);
 		broker_end_turn(b);
 	}
+	log_flood_flush(&b->log, now);
 	if (now - b->last_sweep_ms >= BROKER_SWEEP_MS && !list_empty(&b->conns.deadlines)) {
 		b->last_sweep_ms = now;
 		conn_loop_sweep(&b->conns, now);

@@ -158,8 +158,9 @@ static void peer_on_gone(struct conn *conn, int err)
 	struct peer *c = peer_of(conn);
 
 	if (!err && lbus_rbuf_len(&conn->rbuf))
-		log_msg(&c->broker->log, LOG_INFO, "client %llu (pid %d uid %u): hung up inside a frame",
-			(unsigned long long)c->id, (int)c->pid, (unsigned)c->uid);
+		log_limited(&c->broker->log, LOG_FLOOD_CLIENT, LOG_INFO,
+			    "client %llu (pid %d uid %u): hung up inside a frame", (unsigned long long)c->id,
+			    (int)c->pid, (unsigned)c->uid);
 	peer_close(c, err ? strerror(-err) : "end of file");
 }
 
