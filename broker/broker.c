@@ -108,6 +108,7 @@ void broker_apply_config(struct broker *b)
 {
 	retained_set_max(&b->retained, b->cfg.retained_max);
 	b->conns.max_queue = b->cfg.max_queue;
+	b->conns.max_held = b->cfg.partial_frames_max;
 	b->conns.frame_timeout_ms = b->cfg.frame_timeout_ms;
 }
 

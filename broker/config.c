@@ -60,6 +60,10 @@ static const struct config_key keys[] = {
 	"a frame, once started, must be complete within this many milliseconds"),
     KEY(retained_max, CONFIG_UINT, 0, UINT64_MAX / 4, LBUS_DEFAULT_RETAINED_MAX,
 	"total bytes of retained messages kept (0: retain nothing)"),
+    KEY(partial_frames_max, CONFIG_UINT, LBUS_MIN_MAX_FRAME, UINT64_MAX / 4, LBUS_DEFAULT_PARTIAL_FRAMES_MAX,
+	"bytes of unfinished frames all connections together may hold; a connection whose frame would pass "
+	"it is "
+	"closed with a 'limit' error (keep it above max_frame)"),
     KEY(socket_mode, CONFIG_OCTAL, 0, 0777, 0600,
 	"permission bits of the socket file lbusd binds (read at start only)"),
     KEY(max_clients, CONFIG_UINT, 1, MAX_COUNT, LBUS_DEFAULT_MAX_CLIENTS,

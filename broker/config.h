@@ -33,6 +33,7 @@ struct config {
 	uint32_t hello_timeout_ms;    /* hello must arrive within this */
 	uint32_t frame_timeout_ms;    /* a started frame must complete within this */
 	uint64_t retained_max;	      /* total bytes of retained messages */
+	uint64_t partial_frames_max;  /* input buffered by all connections, bytes */
 	uint32_t socket_mode;	      /* permission bits of the socket file */
 	uint32_t max_clients;	      /* connections at once */
 	uint32_t max_clients_per_uid; /* connections at once of one uid */

@@ -120,6 +120,11 @@ static void peer_on_bad_frame(struct conn *conn, int err, uint32_t len)
 	if (err == -EMSGSIZE)
 		answer_fatal(c, NULL, LBUS__ERROR_CODE__ERR_TOO_BIG, "frame length %u exceeds max_frame %u",
 			     len, conn->max_frame);
+	else if (err == -ENOBUFS)
+		answer_fatal(c, NULL, LBUS__ERROR_CODE__ERR_LIMIT,
+			     "broker limit reached: the unfinished frames of all connections would pass "
+			     "partial_frames_max (%llu bytes) with this one's (length %u)",
+			     (unsigned long long)c->broker->cfg.partial_frames_max, len);
 	else
 		answer_fatal(c, NULL, LBUS__ERROR_CODE__ERR_PROTOCOL, "zero-length frame");
 }

@@ -19,6 +19,9 @@
 /* Total bytes of retained messages the broker keeps. */
 #define LBUS_DEFAULT_RETAINED_MAX (64u * 1024u * 1024u)
 
+/* Bytes of unfinished frames the broker holds for all connections. */
+#define LBUS_DEFAULT_PARTIAL_FRAMES_MAX (64u * 1024u * 1024u)
+
 /* Connections at once, in all and (default) per uid. */
 #define LBUS_DEFAULT_MAX_CLIENTS 16384u
 /* Names one connection may own. */

@@ -2,6 +2,13 @@
 /*
  * One hostile local client against a real lbusd (issue 7), each attack with
  * the figure it must stay within:
+ *  - partial frames held across all connections are capped
+ *    (partial_frames_max): many slow senders, each holding an unfinished
+ *    frame, get the connections whose frame would pass the cap closed with
+ *    ERR_LIMIT, while those within it and a bystander are served (its
+ *    round trip stays within BYSTANDER_MS) and the broker's RSS stays within
+ *    the cap plus a small constant; once they are gone, a big frame fits
+ *    again;
  *  - logs cannot be flooded: hundreds of connections closed for a protocol
  *    error, and hundreds refused by max_clients, cost the log a line or
  *    two a second per kind; every event is still accounted for (the lines
@@ -19,9 +26,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "frame.h"
 #include "harness.h"
 
 #define N_FLOOD 400
+
+#define PARTIAL_MAX (1024 * 1024) /* partial_frames_max of the test broker */
+#define N_SLOW 64		  /* slow senders */
+#define SLOW_CHUNK (16 * 1024)	  /* bytes each sends per round */
+#define SLOW_ROUNDS 4
+#define BYSTANDER_MS 50 /* a bystander's round trip, at most, under attack */
+#define RSS_SLACK_KIB (8 * 1024)
 
 /* Lines of the broker's log that hold needle. */
 static int log_lines_with(const char *log, const char *needle)
@@ -142,9 +157,127 @@ static void test_log_flood_refusals(void **state)
 	assert_int_equal(lbt_broker_stop(&b), 0);
 }
 
+/* One round trip of the bystander (Ping/Pong), in ms. */
+static int64_t bystander_rtt(int fd, uint64_t token)
+{
+	int64_t t0 = lbt_now_ms();
+	struct lbt_error e = {0};
+
+	assert_int_equal(lbt_raw_sync(fd, token, lbt_ms(5000), &e), 0);
+	assert_false(e.seen);
+	return lbt_now_ms() - t0;
+}
+
+/* Has the broker closed fd (after an Error, which must be ERR_LIMIT)? */
+static bool closed_for_limit(int fd)
+{
+	struct lbt_error e = {0};
+
+	if (lbt_raw_expect_close(fd, 0, &e) != 0)
+		return false;
+	assert_true(e.seen && e.fatal);
+	assert_int_equal(e.code, LBUS__ERROR_CODE__ERR_LIMIT);
+	return true;
+}
+
+static void test_partial_frames_capped(void **state)
+{
+	(void)state;
+	char config[128];
+	struct lbt_broker b;
+	static uint8_t chunk[SLOW_CHUNK];
+	int fds[N_SLOW], by, open_now = N_SLOW, refused = 0;
+	int64_t rtt, rtt_max = 0;
+	long base, rss, rss_max = 0;
+	uint64_t token = 1;
+
+	snprintf(config, sizeof(config), "partial_frames_max = %d\n", PARTIAL_MAX);
+	assert_int_equal(lbt_broker_start_config(&b, config), 0);
+	by = lbt_raw_connect(&b);
+	assert_true(by >= 0);
+	assert_int_equal(lbt_raw_hello(by, NULL), 0);
+	base = lbt_broker_rss_kib(&b);
+	for (int i = 0; i < N_SLOW; i++) {
+		uint8_t hdr[4];
+
+		fds[i] = lbt_raw_connect(&b);
+		assert_true(fds[i] >= 0);
+		assert_int_equal(lbt_raw_hello(fds[i], NULL), 0);
+		lbus_frame_put_len(hdr, 200 * 1024); /* announced; never sent in full */
+		assert_int_equal(lbt_raw_send_bytes(fds[i], hdr, sizeof(hdr)), 0);
+	}
+	for (int round = 0; round < SLOW_ROUNDS; round++) {
+		for (int i = 0; i < N_SLOW; i++) {
+			if (fds[i] < 0)
+				continue;
+			int sent = lbt_raw_send_bytes(fds[i], chunk, sizeof(chunk));
+
+			if (closed_for_limit(fds[i])) {
+				close(fds[i]);
+				fds[i] = -1;
+				open_now--;
+				refused++;
+			} else {
+				assert_int_equal(sent, 0);
+			}
+			if (i % 8 == 0) {
+				rtt = bystander_rtt(by, token++);
+				rtt_max = rtt > rtt_max ? rtt : rtt_max;
+			}
+		}
+		lbt_sleep_ms(20);
+		rss = lbt_broker_rss_kib(&b);
+		rss_max = rss > rss_max ? rss : rss_max;
+	}
+	/* those left are within the cap, and still served */
+	for (int i = 0; i < N_SLOW; i++)
+		if (fds[i] >= 0 && closed_for_limit(fds[i])) {
+			close(fds[i]);
+			fds[i] = -1;
+			open_now--;
+			refused++;
+		}
+	fprintf(
+	    stderr,
+	    "%d slow senders x %d rounds of %d KiB, partial_frames_max %d KiB: %d refused (ERR_LIMIT), %d "
+	    "holding; bystander round trip max %lld ms; broker RSS %ld KiB at start, %ld KiB at most\n",
+	    N_SLOW, SLOW_ROUNDS, SLOW_CHUNK / 1024, PARTIAL_MAX / 1024, refused, open_now, (long long)rtt_max,
+	    base, rss_max);
+	assert_true(refused > 0);
+	assert_true(open_now > 0);
+	assert_true(open_now * SLOW_CHUNK <= PARTIAL_MAX);
+	assert_true(rtt_max <= lbt_ms(BYSTANDER_MS));
+	assert_true(rss_max - base <= PARTIAL_MAX / 1024 + RSS_SLACK_KIB);
+	for (int i = 0; i < N_SLOW; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	/* their buffers are released: a frame near the cap fits again */
+	int big = lbt_raw_connect(&b);
+	assert_true(big >= 0);
+	assert_int_equal(lbt_raw_hello(big, NULL), 0);
+	lbt_sleep_ms(50);
+	{
+		Lbus__Publish p = LBUS__PUBLISH__INIT;
+		Lbus__Frame f = LBUS__FRAME__INIT;
+		static uint8_t payload[PARTIAL_MAX / 2];
+
+		p.topic = "big";
+		p.payload.data = payload;
+		p.payload.len = sizeof(payload);
+		f.kind_case = LBUS__FRAME__KIND_PUBLISH;
+		f.publish = &p;
+		assert_int_equal(lbt_raw_send_frame(big, &f), 0);
+		assert_int_equal(lbt_raw_sync(big, 99, lbt_ms(5000), NULL), 0);
+	}
+	close(big);
+	close(by);
+	assert_int_equal(lbt_broker_stop(&b), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_partial_frames_capped),
 	    cmocka_unit_test(test_log_flood_protocol_errors),
 	    cmocka_unit_test(test_log_flood_refusals),
 	};
