@@ -59,7 +59,8 @@ static const struct config_key keys[] = {
     KEY(frame_timeout_ms, CONFIG_UINT, 1, MAX_MS, LBUS_FRAME_TIMEOUT_MS,
 	"a frame, once started, must be complete within this many milliseconds"),
     KEY(retained_max, CONFIG_UINT, 0, UINT64_MAX / 4, LBUS_DEFAULT_RETAINED_MAX,
-	"total bytes of retained messages kept (0: retain nothing)"),
+	"memory the retained messages may take, in bytes really used (index and allocator overhead included; "
+	"0: retain nothing)"),
     KEY(partial_frames_max, CONFIG_UINT, LBUS_MIN_MAX_FRAME, UINT64_MAX / 4, LBUS_DEFAULT_PARTIAL_FRAMES_MAX,
 	"bytes of unfinished frames all connections together may hold; a connection whose frame would pass "
 	"it is "

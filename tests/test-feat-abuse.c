@@ -2,6 +2,12 @@
 /*
  * One hostile local client against a real lbusd (issue 7), each attack with
  * the figure it must stay within:
+ *  - the retained store counts the heap bytes it really takes: filled to
+ *    retained_max with small messages (the worst case: the index and the
+ *    per-message structures outweigh the payloads) until a retain is
+ *    refused (-ENOSPC), the broker's RSS grows by at most retained_max
+ *    plus RETAINED_SLACK_KIB, and lbus stats shows retained_bytes within
+ *    retained_max;
  *  - partial frames held across all connections are capped
  *    (partial_frames_max): many slow senders, each holding an unfinished
  *    frame, get the connections whose frame would pass the cap closed with
@@ -30,6 +36,10 @@
 #include "harness.h"
 
 #define N_FLOOD 400
+
+#define RETAINED_MAX (16 * 1024 * 1024)
+#define RETAINED_BATCH 1000
+#define RETAINED_SLACK_KIB (4 * 1024) /* pool caches, read buffer, heap slack */
 
 #define PARTIAL_MAX (1024 * 1024) /* partial_frames_max of the test broker */
 #define N_SLOW 64		  /* slow senders */
@@ -157,6 +167,74 @@ static void test_log_flood_refusals(void **state)
 	assert_int_equal(lbt_broker_stop(&b), 0);
 }
 
+static void on_error(lbus *bus, int err, const char *what, void *userdata)
+{
+	(void)bus;
+	(void)what;
+	*(int *)userdata = err;
+}
+
+/* Fill a broker with retained_max = RETAINED_MAX with messages of
+ * payload_len bytes on topics "r/<i>/<j>" until one is refused; check and
+ * print the broker's RSS growth against the bound. */
+static void fill_retained(size_t payload_len)
+{
+	char config[64], topic[64];
+	struct lbt_broker b;
+	struct lbus_stats *st;
+	lbus *pub;
+	char *payload = malloc(payload_len);
+	int err = 0;
+	unsigned long n = 0;
+	long base, rss;
+
+	assert_non_null(payload);
+	memset(payload, 'p', payload_len);
+	snprintf(config, sizeof(config), "retained_max = %d\n", RETAINED_MAX);
+	assert_int_equal(lbt_broker_start_config(&b, config), 0);
+	assert_int_equal(lbt_connect(&b, &pub), 0);
+	lbus_on_error(pub, on_error, &err);
+	assert_int_equal(lbus_sync(pub, lbt_ms(5000)), 0);
+	base = lbt_broker_rss_kib(&b);
+	while (!err) {
+		for (int i = 0; i < RETAINED_BATCH; i++, n++) {
+			snprintf(topic, sizeof(topic), "r/%lu/%lu", n / 100, n % 100);
+			assert_int_equal(lbus_publish(pub, topic, payload, payload_len, LBUS_RETAIN), 0);
+		}
+		assert_int_equal(lbus_sync(pub, lbt_ms(10000)), 0);
+		assert_true(n < 10u * 1000u * 1000u);
+	}
+	assert_int_equal(err, -ENOSPC);
+	rss = lbt_broker_rss_kib(&b);
+	assert_int_equal(lbus_stats_get(pub, lbt_ms(5000), &st), 0);
+	fprintf(
+	    stderr,
+	    "retained_max %d KiB, %zu-byte payloads: %llu messages kept (%llu bytes counted); broker RSS %ld "
+	    "KiB -> %ld KiB, grew %ld KiB (%.2f x retained_max)\n",
+	    RETAINED_MAX / 1024, payload_len, (unsigned long long)st->broker.retained,
+	    (unsigned long long)st->broker.retained_bytes, base, rss, rss - base,
+	    (double)(rss - base) * 1024 / RETAINED_MAX);
+	assert_true(st->broker.retained_bytes <= RETAINED_MAX);
+	assert_true(st->broker.retained_bytes > RETAINED_MAX - RETAINED_MAX / 64); /* it was full */
+	assert_true(rss - base <= RETAINED_MAX / 1024 + RETAINED_SLACK_KIB);
+	lbus_stats_free(st);
+	lbus_close(pub);
+	free(payload);
+	assert_int_equal(lbt_broker_stop(&b), 0);
+}
+
+static void test_retained_rss_small(void **state)
+{
+	(void)state;
+	fill_retained(16);
+}
+
+static void test_retained_rss_large(void **state)
+{
+	(void)state;
+	fill_retained(3000);
+}
+
 /* One round trip of the bystander (Ping/Pong), in ms. */
 static int64_t bystander_rtt(int fd, uint64_t token)
 {
@@ -277,8 +355,8 @@ static void test_partial_frames_capped(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_partial_frames_capped),
-	    cmocka_unit_test(test_log_flood_protocol_errors),
+	    cmocka_unit_test(test_retained_rss_small),	  cmocka_unit_test(test_retained_rss_large),
+	    cmocka_unit_test(test_partial_frames_capped), cmocka_unit_test(test_log_flood_protocol_errors),
 	    cmocka_unit_test(test_log_flood_refusals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
