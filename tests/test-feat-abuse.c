@@ -48,6 +48,18 @@
 #define BYSTANDER_MS 50 /* a bystander's round trip, at most, under attack */
 #define RSS_SLACK_KIB (8 * 1024)
 
+/* Does the broker's RSS say anything? Not under ASan (its quarantine keeps
+ * freed blocks) nor behind a wrapper such as valgrind. */
+static bool rss_meaningful(void)
+{
+#ifdef __SANITIZE_ADDRESS__
+	return false;
+#else
+	const char *w = getenv("LBUSD_WRAPPER");
+	return !w || !*w;
+#endif
+}
+
 /* Lines of the broker's log that hold needle. */
 static int log_lines_with(const char *log, const char *needle)
 {
@@ -216,7 +228,8 @@ static void fill_retained(size_t payload_len)
 	    (double)(rss - base) * 1024 / RETAINED_MAX);
 	assert_true(st->broker.retained_bytes <= RETAINED_MAX);
 	assert_true(st->broker.retained_bytes > RETAINED_MAX - RETAINED_MAX / 64); /* it was full */
-	assert_true(rss - base <= RETAINED_MAX / 1024 + RETAINED_SLACK_KIB);
+	if (rss_meaningful())
+		assert_true(rss - base <= RETAINED_MAX / 1024 + RETAINED_SLACK_KIB);
 	lbus_stats_free(st);
 	lbus_close(pub);
 	free(payload);
@@ -325,7 +338,8 @@ static void test_partial_frames_capped(void **state)
 	assert_true(open_now > 0);
 	assert_true(open_now * SLOW_CHUNK <= PARTIAL_MAX);
 	assert_true(rtt_max <= lbt_ms(BYSTANDER_MS));
-	assert_true(rss_max - base <= PARTIAL_MAX / 1024 + RSS_SLACK_KIB);
+	if (rss_meaningful())
+		assert_true(rss_max - base <= PARTIAL_MAX / 1024 + RSS_SLACK_KIB);
 	for (int i = 0; i < N_SLOW; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
