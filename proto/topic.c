@@ -56,10 +56,14 @@ bool lbus_utf8_valid(const char *str, size_t len)
 bool lbus_topic_within_limits(const char *s, size_t len)
 {
 	size_t levels = 1;
-	const char *p = s, *end = s + len;
+	const char *p, *end;
 
 	if (len > LBUS_MAX_TOPIC_LEN)
 		return false;
+	if (len == 0)
+		return true; /* s may be NULL: nothing to look at (empty is for the validators) */
+	p = s;
+	end = s + len;
 	while ((p = memchr(p, '/', (size_t)(end - p))) != NULL) {
 		if (++levels > LBUS_MAX_TOPIC_LEVELS)
 			return false;
