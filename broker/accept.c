@@ -18,7 +18,7 @@
 #define ACCEPT_BATCH 64		  /* connections accepted per wakeup */
 #define ACCEPT_REFUSAL_MAX 512	  /* room for the packed refusal frame */
 #define ACCEPT_WHY_MAX 200	  /* room for a limit refusal's reason */
-#define ACCEPT_LOG_PERIOD_MS 1000 /* log refused connections at most this often */
+#define ACCEPT_LOG_PERIOD_MS 1000 /* log fd shortage at most this often */
 
 /* Refuse a connection before its hello: one fatal Error frame (code,
  * reason), then close. */
@@ -39,21 +39,12 @@ static void accept_refuse(struct broker *b, int fd, uint32_t code, const char *r
 	close(fd);
 }
 
-/* Log a refused connection, at most one line a second (a client retrying in
- * a loop must not flood the log); the lines skipped are counted in the next. */
+/* Log a refused connection (rate-limited: a client retrying in a loop must
+ * not flood the log; the lines skipped are counted in a summary, log.h). */
 static void accept_log_refusal(struct broker *b, const struct ucred *cr, const char *why)
 {
-	int64_t now = clock_now_ms();
-
-	if (b->refusal_logged_ms && now - b->refusal_logged_ms < ACCEPT_LOG_PERIOD_MS) {
-		b->refusals_unlogged++;
-		return;
-	}
-	log_msg(&b->log, LOG_WARNING,
-		"refused connection from pid %d uid %u: %s (and %llu more since the last report)",
-		(int)cr->pid, (unsigned)cr->uid, why, (unsigned long long)b->refusals_unlogged);
-	b->refusal_logged_ms = now;
-	b->refusals_unlogged = 0;
+	log_limited(&b->log, LOG_FLOOD_REFUSED, LOG_WARNING, "refused connection from pid %d uid %u: %s",
+		    (int)cr->pid, (unsigned)cr->uid, why);
 }
 
 /* May this peer connect? true (*id: NULL when trusted, else its identity

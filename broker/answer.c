@@ -103,8 +103,9 @@ int answer_fatal(struct peer *c, const struct lbus_wire_frame *f, uint32_t code,
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
-	log_msg(&c->broker->log, LOG_WARNING, "client %llu (pid %d uid %u): %s; disconnecting",
-		(unsigned long long)c->id, (int)c->pid, (unsigned)c->uid, reason);
+	log_limited(&c->broker->log, LOG_FLOOD_CLIENT, LOG_WARNING,
+		    "client %llu (pid %d uid %u): %s; disconnecting", (unsigned long long)c->id, (int)c->pid,
+		    (unsigned)c->uid, reason);
 	if (answer_queue_error(c, f, code, reason, true) == 0)
 		conn_write_last(&c->conn);
 	peer_close(c, reason);

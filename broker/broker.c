@@ -18,9 +18,13 @@
  *      free the expired subscriptions and the peers closed during the turn
  *      (graveyard), so a peer can be closed from anywhere, including its
  *      own handlers;
- *   5. at most once per BROKER_SWEEP_MS, report the conns whose deadline
- *      passed (hello, partial frame, a waiting publisher's recheck; only
- *      conns on the deadline list are looked at), and end the turn again.
+ *   5. once the earliest recheck time of a waiting publisher (stall_ms) has
+ *      come, wake the publishers whose time it is, exactly (the loop's
+ *      timeout includes it); and at most once per BROKER_SWEEP_MS, report
+ *      the conns whose deadline passed (hello, partial frame; only conns on
+ *      the deadline list are looked at); after either, end the turn again;
+ *   6. write the summaries of rate-limited log lines whose window ended
+ *      (log.h; the loop's timeout includes the next one).
  *
  * Signals arrive through a signalfd: SIGTERM/SIGINT start the shutdown: stop
  * accepting (the socket is removed) and reading, then keep turning the loop,
@@ -104,6 +108,7 @@ void broker_apply_config(struct broker *b)
 {
 	retained_set_max(&b->retained, b->cfg.retained_max);
 	b->conns.max_queue = b->cfg.max_queue;
+	b->conns.max_held = b->cfg.partial_frames_max;
 	b->conns.frame_timeout_ms = b->cfg.frame_timeout_ms;
 }
 
@@ -259,6 +264,18 @@ static bool broker_all_flushed(const struct broker *b)
 	return true;
 }
 
+/* The sooner of timeout t (ms, -1: none) and monotonic time `when` (0: none). */
+static int broker_timeout_until(int t, int64_t when)
+{
+	int64_t r;
+
+	if (!when)
+		return t;
+	r = when - clock_now_ms();
+	r = r < 0 ? 0 : r;
+	return t < 0 || r < t ? (int)r : t;
+}
+
 static int broker_timeout(const struct broker *b)
 {
 	int t, calls;
@@ -268,6 +285,8 @@ static int broker_timeout(const struct broker *b)
 	if (b->stopping)
 		return BROKER_STOP_POLL_MS;
 	t = list_empty(&b->conns.deadlines) ? -1 : BROKER_SWEEP_MS;
+	t = broker_timeout_until(t, b->conns.recheck_ms);
+	t = broker_timeout_until(t, log_flood_next_ms(&b->log));
 	if (calls_pending(&b->calls)) {
 		calls = callreply_timeout_ms(b, clock_now_ms());
 		if (t < 0 || calls < t)
@@ -295,6 +314,11 @@ int broker_turn(struct broker *b, int timeout_ms)
 		callreply_expire(b, clock_now_ms());
 	broker_end_turn(b);
 	now = clock_now_ms();
+	if (b->conns.recheck_ms && now >= b->conns.recheck_ms) {
+		conn_loop_sweep_paused(&b->conns, now);
+		broker_end_turn(b);
+	}
+	log_flood_flush(&b->log, now);
 	if (now - b->last_sweep_ms >= BROKER_SWEEP_MS && !list_empty(&b->conns.deadlines)) {
 		b->last_sweep_ms = now;
 		conn_loop_sweep(&b->conns, now);

@@ -61,8 +61,6 @@ struct broker {
 	int64_t shed_logged_ms; /* last time that was logged (at most 1/s) */
 	struct listener listener;
 	uid_t uid;		      /* the only uid admitted */
-	int64_t refusal_logged_ms;    /* last refused connection logged (at most 1/s) */
-	uint64_t refusals_unlogged;   /* refused since then, not logged one by one */
 	struct uid_limits uid_limits; /* live connections per uid */
 
 	struct conn_loop conns;	  /* the transport's shared state (conn.h) */

@@ -12,6 +12,9 @@
  *     neither a name nor a topic, ERR_DENIED for a '$' topic);
  *  2. flow control as for a send (block): when the responder's queue cannot
  *     take the call, the caller waits (PEER_BLOCKED) and is re-run later;
+ *  0. a caller may have at most max_pending_calls_per_client calls pending
+ *     (ERR_LIMIT), and their call_ids must differ (ERR_INVALID): the
+ *     CallResult names the call by call_id alone;
  *  3. remember token -> (caller, call_id, responder, deadline) and queue
  *     Deliver{sub_id, call, sender, call_token} to the responder; its body
  *     is the Call exactly as the caller sent it.
@@ -238,6 +241,19 @@ static int call_route(struct peer *c, const struct lbus_wire_frame *f, const str
 	return 0;
 }
 
+/* May c make this call now? 0, CALL_E_DUPLICATE_ID (its call_id is
+ * pending) or CALL_E_LIMIT (max_pending_calls_per_client). */
+static int call_admit(struct peer *c, const struct lbus_wire_call *call)
+{
+	struct broker *b = c->broker;
+
+	if (call->call_id && calls_find_id(&b->calls, &c->calls, call->call_id))
+		return CALL_E_DUPLICATE_ID;
+	if (c->calls.ncalls >= b->cfg.max_pending_calls_per_client)
+		return CALL_E_LIMIT;
+	return 0;
+}
+
 int callreply_handle_call(struct peer *c, const struct lbus_wire_frame *f)
 {
 	struct broker *b = c->broker;
@@ -249,6 +265,9 @@ int callreply_handle_call(struct peer *c, const struct lbus_wire_frame *f)
 
 	if (lbus_wire_call_decode(f->body, f->body_len, &call) < 0)
 		return answer_fatal(c, f, LBUS__ERROR_CODE__ERR_PROTOCOL, "undecodable call");
+	ret = call_admit(c, &call);
+	if (ret)
+		return call_refuse(c, f, &call, ret);
 	/* Upper bound of the Deliver: header + body with the longest token. */
 	need = OUTQ_HDR_MAX + lbus_wire_deliver_body_size(f->body_len, c->sender_len, UINT64_MAX);
 	for (;;) {

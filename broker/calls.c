@@ -15,6 +15,7 @@
 void calls_init(struct calls *c)
 {
 	hashtab_init(&c->by_token);
+	hashtab_init(&c->by_caller_id);
 	c->heap = NULL;
 	c->heap_len = c->heap_cap = 0;
 	c->last_token = 0;
@@ -30,6 +31,7 @@ void calls_deinit(struct calls *c)
 	}
 	free(c->heap);
 	hashtab_deinit(&c->by_token);
+	hashtab_deinit(&c->by_caller_id);
 	calls_init(c);
 }
 
@@ -37,6 +39,7 @@ void calls_peer_init(struct calls_peer *p)
 {
 	list_init(&p->as_caller);
 	list_init(&p->as_responder);
+	p->ncalls = 0;
 }
 
 /* ---- deadline heap ------------------------------------------------------- */
@@ -110,6 +113,11 @@ static void heap_remove(struct calls *c, struct call *call)
 
 /* ---- the table ------------------------------------------------------------ */
 
+static uint64_t caller_id_hash(const struct calls_peer *caller, uint64_t call_id)
+{
+	return hashtab_hash_u64(call_id ^ hashtab_hash_u64((uint64_t)(uintptr_t)caller));
+}
+
 int calls_add(struct calls *c, struct calls_peer *caller, uint64_t call_id, struct calls_peer *responder,
 	      uint64_t deadline_ms, struct call **out)
 {
@@ -131,6 +139,13 @@ int calls_add(struct calls *c, struct calls_peer *caller, uint64_t call_id, stru
 		heap_remove(c, call);
 		goto fail;
 	}
+	ret = hashtab_insert(&c->by_caller_id, &call->id_node, caller_id_hash(caller, call_id));
+	if (ret < 0) {
+		hashtab_remove(&c->by_token, &call->node);
+		heap_remove(c, call);
+		goto fail;
+	}
+	caller->ncalls++;
 	c->last_token = call->token;
 	list_add_tail(&caller->as_caller, &call->caller_link);
 	list_add_tail(&responder->as_responder, &call->responder_link);
@@ -154,9 +169,23 @@ struct call *calls_find(const struct calls *c, uint64_t token)
 	return NULL;
 }
 
+struct call *calls_find_id(const struct calls *c, const struct calls_peer *caller, uint64_t call_id)
+{
+	uint64_t hash = caller_id_hash(caller, call_id);
+
+	for (struct hashtab_node *n = hashtab_first(&c->by_caller_id, hash); n; n = hashtab_next(n, hash)) {
+		struct call *call = container_of(n, struct call, id_node);
+		if (call->caller == caller && call->call_id == call_id)
+			return call;
+	}
+	return NULL;
+}
+
 void calls_remove(struct calls *c, struct call *call)
 {
 	hashtab_remove(&c->by_token, &call->node);
+	hashtab_remove(&c->by_caller_id, &call->id_node);
+	call->caller->ncalls--;
 	heap_remove(c, call);
 	list_del(&call->caller_link);
 	list_del(&call->responder_link);

@@ -6,9 +6,11 @@
  * (unique for the broker's life, never 0) and remembers
  *     token -> (caller, caller's call_id, responder, deadline)
  * until the responder replies, the deadline passes, or either side leaves.
- * A call is in three indexes at once, so that every event costs only the
+ * A call is in four indexes at once, so that every event costs only the
  * calls it concerns:
  *  - a hash table by token (a Reply finds its call in O(1));
+ *  - a hash table by (caller, call_id): a caller's pending call ids are
+ *    unique, checked in O(1) (calls_find_id);
  *  - the caller's and the responder's lists (struct calls_peer, embedded in
  *    the client): a responder that disconnects fails exactly its own calls
  *    with ERR_RESPONDER_GONE, a caller that disconnects drops its own;
@@ -37,10 +39,12 @@
 struct calls_peer {
 	struct list as_caller;	  /* struct call.caller_link */
 	struct list as_responder; /* struct call.responder_link */
+	uint32_t ncalls;	  /* pending calls made (as_caller's length) */
 };
 
 struct call {
-	struct hashtab_node node; /* by token */
+	struct hashtab_node node;    /* by token */
+	struct hashtab_node id_node; /* by (caller, call_id) */
 	struct list caller_link;
 	struct list responder_link;
 	struct calls_peer *caller;
@@ -53,7 +57,8 @@ struct call {
 
 struct calls {
 	struct hashtab by_token;
-	struct call **heap; /* min-heap by deadline_ms */
+	struct hashtab by_caller_id; /* a caller's call_ids are unique while pending */
+	struct call **heap;	     /* min-heap by deadline_ms */
 	size_t heap_len, heap_cap;
 	uint64_t last_token;
 	uint64_t rr; /* round-robin cursor for calls to a topic */
@@ -82,6 +87,8 @@ int calls_add(struct calls *c, struct calls_peer *caller, uint64_t call_id, stru
 	      uint64_t deadline_ms, struct call **out);
 /* The pending call with this token, or NULL (unknown, answered, expired). */
 struct call *calls_find(const struct calls *c, uint64_t token);
+/* caller's pending call with this call_id, or NULL. */
+struct call *calls_find_id(const struct calls *c, const struct calls_peer *caller, uint64_t call_id);
 /* Forget a call (after its reply was routed) and free it. */
 void calls_remove(struct calls *c, struct call *call);
 

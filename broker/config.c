@@ -59,7 +59,12 @@ static const struct config_key keys[] = {
     KEY(frame_timeout_ms, CONFIG_UINT, 1, MAX_MS, LBUS_FRAME_TIMEOUT_MS,
 	"a frame, once started, must be complete within this many milliseconds"),
     KEY(retained_max, CONFIG_UINT, 0, UINT64_MAX / 4, LBUS_DEFAULT_RETAINED_MAX,
-	"total bytes of retained messages kept (0: retain nothing)"),
+	"memory the retained messages may take, in bytes really used (index and allocator overhead included; "
+	"0: retain nothing)"),
+    KEY(partial_frames_max, CONFIG_UINT, LBUS_MIN_MAX_FRAME, UINT64_MAX / 4, LBUS_DEFAULT_PARTIAL_FRAMES_MAX,
+	"bytes of unfinished frames all connections together may hold; a connection whose frame would pass "
+	"it is "
+	"closed with a 'limit' error (keep it above max_frame)"),
     KEY(socket_mode, CONFIG_OCTAL, 0, 0777, 0600,
 	"permission bits of the socket file lbusd binds (read at start only)"),
     KEY(max_clients, CONFIG_UINT, 1, MAX_COUNT, LBUS_DEFAULT_MAX_CLIENTS,
@@ -70,6 +75,8 @@ static const struct config_key keys[] = {
 	"names one connection may own"),
     KEY(max_subscriptions_per_client, CONFIG_UINT, 1, MAX_COUNT, LBUS_DEFAULT_MAX_SUBSCRIPTIONS,
 	"subscriptions one connection may hold"),
+    KEY(max_pending_calls_per_client, CONFIG_UINT, 1, MAX_COUNT, LBUS_DEFAULT_MAX_PENDING_CALLS,
+	"calls one connection may have waiting for a reply at once"),
     KEY_NAMED("shutdown_timeout", shutdown_timeout_ms, CONFIG_MS, 0, 600000, LBUS_DEFAULT_SHUTDOWN_TIMEOUT_MS,
 	      "on SIGTERM/SIGINT, wait at most this long for queued output to reach the clients"),
 };

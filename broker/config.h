@@ -33,13 +33,15 @@ struct config {
 	uint32_t hello_timeout_ms;    /* hello must arrive within this */
 	uint32_t frame_timeout_ms;    /* a started frame must complete within this */
 	uint64_t retained_max;	      /* total bytes of retained messages */
+	uint64_t partial_frames_max;  /* input buffered by all connections, bytes */
 	uint32_t socket_mode;	      /* permission bits of the socket file */
 	uint32_t max_clients;	      /* connections at once */
 	uint32_t max_clients_per_uid; /* connections at once of one uid */
 	uint32_t max_names_per_client;
 	uint32_t max_subscriptions_per_client;
-	uint32_t shutdown_timeout_ms; /* bound of the flush on SIGTERM/SIGINT */
-	struct policy *policy;	      /* the access rules (policy.h), owned; NULL: none */
+	uint32_t max_pending_calls_per_client; /* calls one client waits on at once */
+	uint32_t shutdown_timeout_ms;	       /* bound of the flush on SIGTERM/SIGINT */
+	struct policy *policy;		       /* the access rules (policy.h), owned; NULL: none */
 };
 
 /* Every key at its default. */

@@ -90,8 +90,12 @@ void conn_update_events(struct conn *c)
 
 void conn_pause_input(struct conn *c, int64_t recheck_ms)
 {
+	struct conn_loop *l = c->loop;
+
 	c->input_paused = true;
 	conn_set_deadline(c, recheck_ms);
+	if (recheck_ms && (!l->recheck_ms || recheck_ms < l->recheck_ms))
+		l->recheck_ms = recheck_ms;
 	conn_update_events(c);
 }
 
@@ -204,6 +208,23 @@ void conn_write_last(struct conn *c)
 
 /* ---- the input buffer ---------------------------------------------------- */
 
+/* Count c's own input buffer in the loop's total (after any change). */
+static void conn_rbuf_account(struct conn *c)
+{
+	size_t now = c->rbuf_scratch ? 0 : c->rbuf.cap;
+
+	c->loop->held = c->loop->held - c->held + now;
+	c->held = now;
+}
+
+/* Would c's own buffer at capacity `cap` pass the loop's bound? */
+static bool conn_rbuf_over(const struct conn *c, size_t cap)
+{
+	const struct conn_loop *l = c->loop;
+
+	return cap > c->held && l->max_held && cap - c->held > l->max_held - l->held;
+}
+
 /* Hand the scratch buffer back to the loop, dropping what it holds (freed
  * if the loop made another meanwhile, after a failed settle). */
 static void conn_rbuf_return(struct conn *c)
@@ -223,9 +244,11 @@ static void conn_rbuf_return(struct conn *c)
 /*
  * After processing: the scratch buffer goes back to the loop, what is left
  * in it is copied to a buffer of the conn's own, sized to it. An own buffer
- * (a big frame) is freed or shrunk once it is (nearly) consumed.
+ * (a big frame) is freed or shrunk once it is (nearly) consumed. 0, or
+ * -ENOBUFS: a partial frame left would pass the loop's max_held (nothing
+ * changed; the caller reports it).
  */
-static void conn_rbuf_settle(struct conn *c)
+static int conn_rbuf_settle(struct conn *c)
 {
 	size_t len = lbus_rbuf_len(&c->rbuf);
 	struct lbus_rbuf own;
@@ -235,17 +258,32 @@ static void conn_rbuf_settle(struct conn *c)
 			lbus_rbuf_deinit(&c->rbuf);
 		else
 			lbus_rbuf_shrink(&c->rbuf, CONN_RBUF_SMALL);
-		return;
+		conn_rbuf_account(c);
+		return 0;
 	}
 	lbus_rbuf_init(&own);
 	if (len) {
+		if (!c->input_paused && conn_rbuf_over(c, lbus_rbuf_reserve_cap(&own, len)))
+			return -ENOBUFS;
 		if (lbus_rbuf_reserve(&own, len) < 0)
-			return; /* keep the scratch; the next reader makes another */
+			return 0; /* keep the scratch; the next reader makes another */
 		memcpy(own.data, c->rbuf.data + c->rbuf.start, len);
 		own.end = len;
 	}
 	conn_rbuf_return(c);
 	c->rbuf = own;
+	conn_rbuf_account(c);
+	return 0;
+}
+
+/* c's partial frame would pass the loop's bound: its owner ends it. */
+static void conn_report_over(struct conn *c)
+{
+	uint32_t len = 0;
+
+	if (lbus_rbuf_len(&c->rbuf) >= LBUS_FRAME_HEADER)
+		len = lbus_frame_get_len(c->rbuf.data + c->rbuf.start);
+	c->loop->ops->bad_frame(c, -ENOBUFS, len);
 }
 
 /*
@@ -272,6 +310,7 @@ static void conn_rbuf_borrow(struct conn *c)
 	c->rbuf = s;
 	c->rbuf_scratch = true;
 	lbus_rbuf_init(&l->scratch);
+	conn_rbuf_account(c);
 }
 
 /* Put the frame whose body starts at body back in front of the buffer. */
@@ -336,7 +375,8 @@ static void conn_process(struct conn *c)
 	if (!conn_report_frames(c, &progressed))
 		return;
 	conn_update_frame_deadline(c, progressed);
-	conn_rbuf_settle(c);
+	if (conn_rbuf_settle(c) < 0)
+		conn_report_over(c);
 }
 
 /*
@@ -356,8 +396,11 @@ static ssize_t conn_read(struct conn *c)
 		if (min_free > len && min_free > CONN_READ_CHUNK)
 			min_free = len > CONN_READ_CHUNK ? len : CONN_READ_CHUNK;
 	}
+	if (!c->rbuf_scratch && conn_rbuf_over(c, lbus_rbuf_reserve_cap(&c->rbuf, min_free)))
+		return -ENOBUFS;
 	if (lbus_rbuf_reserve(&c->rbuf, min_free) < 0)
 		return -ENOMEM;
+	conn_rbuf_account(c);
 	avail = lbus_rbuf_avail(&c->rbuf);
 	if (avail > CONN_READ_CHUNK && avail > min_free)
 		avail = min_free > CONN_READ_CHUNK ? min_free : CONN_READ_CHUNK;
@@ -375,7 +418,12 @@ static void conn_on_readable(struct conn *c)
 	ssize_t n = conn_read(c);
 
 	if (n == -EAGAIN || n == -EWOULDBLOCK) {
-		conn_rbuf_settle(c);
+		if (conn_rbuf_settle(c) < 0)
+			conn_report_over(c);
+		return;
+	}
+	if (n == -ENOBUFS) {
+		conn_report_over(c);
 		return;
 	}
 	if (n <= 0) {
@@ -443,6 +491,24 @@ void conn_loop_sweep(struct conn_loop *l, int64_t now_ms)
 	}
 }
 
+void conn_loop_sweep_paused(struct conn_loop *l, int64_t now_ms)
+{
+	struct list *e, *tmp;
+
+	l->recheck_ms = 0;
+	list_for_each_safe(e, tmp, &l->deadlines)
+	{
+		struct conn *c = container_of(e, struct conn, deadline_link);
+
+		if (!c->input_paused)
+			continue;
+		if (c->deadline_ms <= now_ms)
+			l->ops->deadline(c);
+		else if (!l->recheck_ms || c->deadline_ms < l->recheck_ms)
+			l->recheck_ms = c->deadline_ms;
+	}
+}
+
 void conn_close(struct conn *c)
 {
 	if (conn_closed(c))
@@ -462,4 +528,5 @@ void conn_deinit(struct conn *c)
 {
 	outq_deinit(&c->outq);
 	lbus_rbuf_deinit(&c->rbuf);
+	conn_rbuf_account(c);
 }

@@ -29,6 +29,13 @@
  * own buffer, which grows as the frame's bytes arrive (not to the length it
  * announces) and is freed once the frame is consumed.
  *
+ * Input held across connections is bounded: the loop counts the bytes of
+ * every connection's own buffer (loop->held) against max_held
+ * (partial_frames_max). A connection whose partial frame would take more
+ * is reported (ops->bad_frame, -ENOBUFS) before its buffer grows; the
+ * others keep what they hold. Frames kept by a paused owner (CONN_KEEP)
+ * are counted but never refused: they were read already.
+ *
  * Pausing: the owner may pause input (conn_pause_input: a publisher waits for
  * a full queue); its EPOLLIN is off and buffered frames stay. conn_resume_input
  * puts it on the loop's ready list; conn_loop_run_ready() reports its buffered
@@ -69,8 +76,10 @@ struct conn_ops {
 	 * (consumed), CONN_KEEP (report it again after conn_resume_input; the
 	 * owner paused input), or -errno (the owner closed c). */
 	int (*frame)(struct conn *c, const uint8_t *body, uint32_t len);
-	/* Bad framing: -EMSGSIZE (length above max_frame, `len` is it) or
-	 * -EPROTO (a zero-length frame). The owner ends the connection. */
+	/* Bad framing: -EMSGSIZE (length above max_frame, `len` is it),
+	 * -EPROTO (a zero-length frame) or -ENOBUFS (its partial frame would
+	 * pass the loop's max_held; `len` is the frame's length). The owner
+	 * ends the connection. */
 	void (*bad_frame)(struct conn *c, int err, uint32_t len);
 	/* The socket took bytes (or had nothing to take): outq shrank. */
 	void (*wrote)(struct conn *c);
@@ -92,7 +101,11 @@ struct conn_loop {
 	struct list ready;	   /* conns whose input was resumed */
 	struct list deadlines;	   /* conns with a deadline set */
 	size_t max_queue;	   /* out-queue limit, bytes */
+	size_t held;		   /* bytes of every conn's own input buffer */
+	size_t max_held;	   /* bound on held (partial_frames_max) */
 	uint32_t frame_timeout_ms; /* a partial frame must complete in this */
+	int64_t recheck_ms;	   /* earliest deadline of a paused conn, 0: none
+				    * (exact, unlike the coarse sweep of the rest) */
 	bool stopping;		   /* shutting down: no conn reads any more */
 	uint64_t bytes_in, bytes_out;
 };
@@ -110,6 +123,7 @@ struct conn {
 	uint32_t max_frame;    /* longest frame body accepted */
 	struct lbus_rbuf rbuf; /* unprocessed input; empty (no memory) when idle */
 	size_t rbuf_need;      /* bytes the pending partial frame needs, 0 if none */
+	size_t held;	       /* rbuf's bytes counted in loop->held (own buffer) */
 	struct outq outq;
 	struct list flush_link;	   /* loop->flush */
 	struct list ready_link;	   /* loop->ready */
@@ -129,6 +143,10 @@ void conn_loop_run_ready(struct conn_loop *l);
 void conn_loop_flush(struct conn_loop *l);
 /* ops->deadline for every conn whose deadline is <= now_ms. */
 void conn_loop_sweep(struct conn_loop *l, int64_t now_ms);
+/* The same for the paused conns alone (their deadline is their owner's
+ * recheck time, which must not wait for the next sweep); the loop calls
+ * it once now_ms reaches l->recheck_ms, which it recomputes. */
+void conn_loop_sweep_paused(struct conn_loop *l, int64_t now_ms);
 /* Stop reading on every conn from now on (conns update as they are met;
  * the caller calls conn_update_events for each). */
 static inline void conn_loop_stop(struct conn_loop *l)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "hashtab.h"
+#include "memcost.h"
 
 #define HASHTAB_MIN_BUCKETS 16u
 
@@ -46,6 +47,20 @@ static int hashtab_grow(struct hashtab *t)
 	t->buckets = b;
 	t->mask = n - 1;
 	return 0;
+}
+
+size_t hashtab_bytes(const struct hashtab *t)
+{
+	return t->buckets ? memcost((t->mask + 1) * sizeof(*t->buckets)) : 0;
+}
+
+size_t hashtab_bytes_after_insert(const struct hashtab *t)
+{
+	if (!t->buckets)
+		return memcost(HASHTAB_MIN_BUCKETS * sizeof(*t->buckets));
+	if (t->count >= t->mask + 1)
+		return memcost(2 * (t->mask + 1) * sizeof(*t->buckets));
+	return hashtab_bytes(t);
 }
 
 int hashtab_insert(struct hashtab *t, struct hashtab_node *n, uint64_t hash)

@@ -50,6 +50,11 @@ struct hashtab_node *hashtab_next(const struct hashtab_node *n, uint64_t hash);
  * returns, else 0. */
 int hashtab_foreach(struct hashtab *t, int (*fn)(struct hashtab_node *n, void *ud), void *ud);
 
+/* Heap bytes of t's bucket array (memcost.h), now and after one more
+ * hashtab_insert() (which may grow it). */
+size_t hashtab_bytes(const struct hashtab *t);
+size_t hashtab_bytes_after_insert(const struct hashtab *t);
+
 /* FNV-1a of len bytes, for string keys. */
 uint64_t hashtab_hash_bytes(const void *data, size_t len);
 /* A well-mixed hash of an integer key. */

@@ -39,6 +39,8 @@ int monitor_new(struct peer *peer, const char *pattern, size_t len, struct monit
 		pattern = "#"; /* everything: "#" plus sends, calls and replies */
 		len = 1;
 	}
+	if (!lbus_topic_within_limits(pattern, len))
+		return TOPIC_E_TOO_LONG;
 	if (lbus_pattern_validate(pattern, len) < 0)
 		return SUB_E_INVALID_PATTERN;
 	m = calloc(1, sizeof(*m) + len + 1);

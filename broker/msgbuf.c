@@ -67,6 +67,25 @@ struct msgbuf *msgbuf_new(struct msgpool *p, size_t size)
 	return m;
 }
 
+struct msgbuf *msgbuf_new_exact(struct msgpool *p, size_t size)
+{
+	struct msgbuf *m;
+
+	if (size > UINT32_MAX)
+		return NULL;
+	m = malloc(sizeof(*m) + size);
+	if (!m)
+		return NULL;
+	m->cap = (uint32_t)size;
+	m->cls = MSGPOOL_CLASSES;
+	m->pool = p;
+	m->refs = 1;
+	m->len = 0;
+	m->next_free = NULL;
+	p->live++;
+	return m;
+}
+
 void msgbuf_unref(struct msgbuf *m)
 {
 	struct msgpool *p;

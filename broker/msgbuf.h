@@ -50,5 +50,10 @@ static inline struct msgbuf *msgbuf_ref(struct msgbuf *m)
 	return m;
 }
 
+/* A buffer of exactly size bytes, outside the pool's size classes (its last
+ * unref frees it): for a body kept long, which should not hold a class
+ * buffer's spare room. len 0, one reference; NULL on ENOMEM. */
+struct msgbuf *msgbuf_new_exact(struct msgpool *p, size_t size);
+
 /* Drop one reference; the last one recycles the buffer. NULL is accepted. */
 void msgbuf_unref(struct msgbuf *m);

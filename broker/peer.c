@@ -75,7 +75,7 @@ static void peer_wake(struct peer *c)
 	conn_resume_input(&c->conn);
 }
 
-static void peer_wake_waiters(struct peer *c)
+void peer_wake_waiters(struct peer *c)
 {
 	struct list *l, *tmp;
 
@@ -120,6 +120,11 @@ static void peer_on_bad_frame(struct conn *conn, int err, uint32_t len)
 	if (err == -EMSGSIZE)
 		answer_fatal(c, NULL, LBUS__ERROR_CODE__ERR_TOO_BIG, "frame length %u exceeds max_frame %u",
 			     len, conn->max_frame);
+	else if (err == -ENOBUFS)
+		answer_fatal(c, NULL, LBUS__ERROR_CODE__ERR_LIMIT,
+			     "broker limit reached: the unfinished frames of all connections would pass "
+			     "partial_frames_max (%llu bytes) with this one's (length %u)",
+			     (unsigned long long)c->broker->cfg.partial_frames_max, len);
 	else
 		answer_fatal(c, NULL, LBUS__ERROR_CODE__ERR_PROTOCOL, "zero-length frame");
 }
@@ -158,8 +163,9 @@ static void peer_on_gone(struct conn *conn, int err)
 	struct peer *c = peer_of(conn);
 
 	if (!err && lbus_rbuf_len(&conn->rbuf))
-		log_msg(&c->broker->log, LOG_INFO, "client %llu (pid %d uid %u): hung up inside a frame",
-			(unsigned long long)c->id, (int)c->pid, (unsigned)c->uid);
+		log_limited(&c->broker->log, LOG_FLOOD_CLIENT, LOG_INFO,
+			    "client %llu (pid %d uid %u): hung up inside a frame", (unsigned long long)c->id,
+			    (int)c->pid, (unsigned)c->uid);
 	peer_close(c, err ? strerror(-err) : "end of file");
 }
 

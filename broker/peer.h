@@ -109,5 +109,10 @@ void peer_free(struct peer *c);
  * (recheck_ms > 0, monotonic) until then at the latest: a stall_ms
  * subscription of target may start dropping by that time (router.c). */
 void peer_wait_on(struct peer *c, struct peer *target, int64_t recheck_ms);
+/* Resume every peer waiting on c's queue now, whatever it holds: what made
+ * them wait may be gone (a block subscription of c removed, expired or
+ * replaced). Each handles its kept frame again at the end of the turn and
+ * waits again if it still must. */
+void peer_wake_waiters(struct peer *c);
 /* c's first name changed: rebuild its cached encoded Sender. */
 void peer_sender_changed(struct peer *c);

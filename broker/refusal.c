@@ -6,12 +6,19 @@
 #include <string.h>
 
 #include "lbus.pb-c.h"
+#include "lbus-limits.h"
 #include "refusal.h"
+
+_Static_assert(LBUS_MAX_TOPIC_LEN == 4096 && LBUS_MAX_TOPIC_LEVELS == 32,
+	       "the TOPIC_E_TOO_LONG reason states these limits");
 
 #define R(code, err, text) [(code)-REFUSAL_FIRST] = {LBUS__ERROR_CODE__##err, text}
 
 static const struct refusal refusals[REFUSAL_END - REFUSAL_FIRST] = {
     R(TOPIC_E_INVALID, ERR_INVALID, "invalid topic"),
+    R(TOPIC_E_TOO_LONG, ERR_INVALID,
+      "invalid: topic or pattern longer than 4096 bytes or deeper than 32 levels"),
+    R(FRAME_E_UNKNOWN_NESTED, ERR_INVALID, "invalid: unknown fields inside a nested message"),
     R(FRAME_E_NUL_IN_STRING, ERR_INVALID, "invalid: a string holds a NUL byte"),
     R(TOPIC_E_RESERVED, ERR_DENIED, "topics starting with $ are reserved"),
     R(NAME_E_INVALID, ERR_INVALID, "invalid name"),
@@ -30,6 +37,8 @@ static const struct refusal refusals[REFUSAL_END - REFUSAL_FIRST] = {
     R(SUB_E_LIMIT, ERR_LIMIT, "broker limit reached: max_subscriptions_per_client"),
     R(INTROSPECT_E_TOO_LARGE, ERR_LIMIT, "answer larger than max_frame"),
     R(CALL_E_INVALID, ERR_INVALID, "invalid call: target or call_id"),
+    R(CALL_E_DUPLICATE_ID, ERR_INVALID, "invalid call: call_id already pending on this connection"),
+    R(CALL_E_LIMIT, ERR_LIMIT, "broker limit reached: max_pending_calls_per_client"),
     R(CALL_E_NO_RESPONDERS, ERR_NO_RESPONDERS, "no responders"),
     R(CALL_E_TOO_LARGE, ERR_INVALID, "call too large for the responder"),
     R(CALL_E_REPLY_TOO_LARGE, ERR_LIMIT, "reply larger than the caller's max_frame"),

@@ -27,7 +27,9 @@ enum refusal_code {
 	REFUSAL_FIRST = 16,
 	/* topics and names (router, callreply, naming) */
 	TOPIC_E_INVALID = REFUSAL_FIRST, /* invalid topic */
+	TOPIC_E_TOO_LONG,		 /* topic or pattern past its length or depth limit */
 	FRAME_E_NUL_IN_STRING,		 /* a string field holds a NUL byte */
+	FRAME_E_UNKNOWN_NESTED,		 /* unknown fields inside a nested control message */
 	TOPIC_E_RESERVED,		 /* a '$' topic from a client */
 	NAME_E_INVALID,			 /* invalid name */
 	NAME_E_NO_SUCH_NAME,		 /* nobody owns it */
@@ -48,7 +50,9 @@ enum refusal_code {
 	/* introspection */
 	INTROSPECT_E_TOO_LARGE, /* answer larger than the asker's max_frame */
 	/* calls (answered with a CallResult) */
-	CALL_E_INVALID, /* call_id 0, or target neither name nor topic */
+	CALL_E_INVALID,	     /* call_id 0, or target neither name nor topic */
+	CALL_E_DUPLICATE_ID, /* the caller has a call with this call_id pending */
+	CALL_E_LIMIT,	     /* max_pending_calls_per_client reached */
 	CALL_E_NO_RESPONDERS,
 	CALL_E_TOO_LARGE,	/* larger than the responder takes */
 	CALL_E_REPLY_TOO_LARGE, /* the reply is larger than the caller takes */

@@ -6,6 +6,10 @@
  * replacement keeps its place), which gives wildcard subscribers a stable
  * order and lets retained_deinit free everything without the table.
  *
+ * Every size counted is a heap size (memcost.h), and the trie counts its
+ * own nodes (trie.bytes): a new topic is indexed first, and taken out
+ * again when what its nodes added passes the bound.
+ *
  * Wildcard lookups go through a topic trie of their own (trie.h,
  * trie_match_pattern): a pattern visits the nodes it reaches, not every
  * message, and the matches are put back in first-stored order by their
@@ -27,8 +31,10 @@ void retained_init(struct retained_store *s, size_t max_bytes)
 	s->first = s->last = NULL;
 	s->topics.root = NULL;
 	s->topics.count = 0;
+	s->topics.bytes = 0;
 	s->next_seq = 0;
 	s->count = 0;
+	s->msg_bytes = 0;
 	s->bytes = 0;
 	s->max_bytes = max_bytes;
 }
@@ -82,6 +88,11 @@ static void retained_unlink(struct retained_store *s, struct retained_msg *m)
 		s->last = m->prev;
 }
 
+static void retained_recount(struct retained_store *s)
+{
+	s->bytes = s->msg_bytes + retained_index_bytes(s);
+}
+
 void retained_clear(struct retained_store *s, const char *topic, size_t topic_len)
 {
 	struct retained_msg *m = retained_lookup(s, topic, topic_len, hashtab_hash_bytes(topic, topic_len));
@@ -92,37 +103,93 @@ void retained_clear(struct retained_store *s, const char *topic, size_t topic_le
 	trie_remove(&s->topics, &m->entry);
 	retained_unlink(s, m);
 	s->count--;
-	s->bytes -= retained_msg_size(m);
+	s->msg_bytes -= retained_msg_size(m);
 	msgbuf_unref(m->body);
 	free(m);
+	if (s->count == 0) { /* an empty store takes nothing */
+		trie_deinit(&s->topics);
+		hashtab_deinit(&s->by_topic);
+	}
+	retained_recount(s);
+}
+
+/* The body to keep: body itself (a new reference) when it has no spare
+ * room, else a copy of its exact size; NULL on ENOMEM. */
+static struct msgbuf *retained_keep_body(struct msgbuf *body)
+{
+	struct msgbuf *copy;
+
+	if (body->cap == body->len)
+		return msgbuf_ref(body);
+	copy = msgbuf_new_exact(body->pool, body->len);
+	if (!copy)
+		return NULL;
+	memcpy(copy->data, body->data, body->len);
+	copy->len = body->len;
+	return copy;
+}
+
+/* Would the store, changed by `add` bytes and freed of `drop` bytes, pass
+ * its bound? */
+static bool retained_over(const struct retained_store *s, size_t add, size_t drop)
+{
+	size_t kept = s->bytes - drop;
+
+	return add > s->max_bytes || kept > s->max_bytes - add;
+}
+
+/* Index a new message for topic in the trie, unless the store would then
+ * pass its bound (the trie's growth is known only once added): 0, -ENOSPC
+ * or -ENOMEM, the store unchanged on failure. `need` is what the message
+ * and the bucket array add besides. */
+static int retained_index(struct retained_store *s, const char *topic, size_t topic_len, size_t need,
+			  struct retained_msg *m)
+{
+	size_t trie_before = s->topics.bytes;
+	int ret;
+
+	if (!s->topics.root && trie_init(&s->topics) < 0)
+		return -ENOMEM;
+	ret = trie_add(&s->topics, topic, topic_len, &m->entry);
+	if (ret == 0 && retained_over(s, need + (s->topics.bytes - trie_before), 0)) {
+		trie_remove(&s->topics, &m->entry);
+		ret = -ENOSPC;
+	}
+	if (ret < 0 && s->count == 0)
+		trie_deinit(&s->topics);
+	return ret;
 }
 
 static int retained_add(struct retained_store *s, const char *topic, size_t topic_len, uint64_t hash,
 			struct msgbuf *body)
 {
-	struct retained_msg *m = malloc(sizeof(*m) + topic_len);
+	size_t size = memcost(sizeof(struct retained_msg) + topic_len) + retained_body_size(body);
+	size_t need = size + hashtab_bytes_after_insert(&s->by_topic) - hashtab_bytes(&s->by_topic);
+	struct retained_msg *m;
 	int ret;
 
+	if (retained_over(s, need, 0))
+		return -ENOSPC;
+	m = malloc(sizeof(*m) + topic_len);
 	if (!m)
 		return -ENOMEM;
-	if (!s->topics.root && trie_init(&s->topics) < 0) {
-		free(m);
-		return -ENOMEM;
-	}
-	ret = trie_add(&s->topics, topic, topic_len, &m->entry);
-	if (ret < 0) {
-		free(m);
-		return ret;
-	}
-	ret = hashtab_insert(&s->by_topic, &m->node, hash);
-	if (ret < 0) {
+	ret = retained_index(s, topic, topic_len, need, m);
+	if (ret == 0 && !(m->body = retained_keep_body(body))) {
 		trie_remove(&s->topics, &m->entry);
+		ret = -ENOMEM;
+	}
+	if (ret == 0 && (ret = hashtab_insert(&s->by_topic, &m->node, hash)) < 0) {
+		trie_remove(&s->topics, &m->entry);
+		msgbuf_unref(m->body);
+	}
+	if (ret < 0) {
+		if (s->count == 0)
+			trie_deinit(&s->topics);
 		free(m);
 		return ret;
 	}
 	memcpy(m->topic, topic, topic_len);
 	m->topic_len = topic_len;
-	m->body = msgbuf_ref(body);
 	m->seq = s->next_seq++;
 	m->prev = s->last;
 	m->next = NULL;
@@ -132,7 +199,8 @@ static int retained_add(struct retained_store *s, const char *topic, size_t topi
 		s->first = m;
 	s->last = m;
 	s->count++;
-	s->bytes += retained_msg_size(m);
+	s->msg_bytes += size;
+	retained_recount(s);
 	return 0;
 }
 
@@ -140,18 +208,20 @@ int retained_put(struct retained_store *s, const char *topic, size_t topic_len, 
 {
 	uint64_t hash = hashtab_hash_bytes(topic, topic_len);
 	struct retained_msg *old = retained_lookup(s, topic, topic_len, hash);
-	size_t size = topic_len + body->len;
-	size_t kept = s->bytes - (old ? retained_msg_size(old) : 0);
+	struct msgbuf *kept;
 
-	if (size > s->max_bytes || kept > s->max_bytes - size)
-		return -ENOSPC;
 	if (!old)
 		return retained_add(s, topic, topic_len, hash, body);
 	/* Same topic: swap the body in place, the entry keeps its position. */
-	s->bytes = kept + size;
-	msgbuf_ref(body);
+	if (retained_over(s, retained_body_size(body), retained_body_size(old->body)))
+		return -ENOSPC;
+	kept = retained_keep_body(body);
+	if (!kept)
+		return -ENOMEM;
+	s->msg_bytes = s->msg_bytes - retained_body_size(old->body) + retained_body_size(kept);
 	msgbuf_unref(old->body);
-	old->body = body;
+	old->body = kept;
+	retained_recount(s);
 	return 0;
 }
 

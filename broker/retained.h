@@ -10,11 +10,15 @@
  * Semantics (PROTOCOL.md, "Retained"):
  *  - a retained publish with a payload replaces the topic's message
  *    (retained_put); with an empty payload it deletes it (retained_clear);
- *  - the store holds at most max_bytes (topic + body of every message); a
- *    retain that would pass the bound fails with -ENOSPC and leaves the
- *    store unchanged (the broker still delivers the message and answers
- *    ERR_LIMIT). Lowering the bound evicts nothing: it only refuses new
- *    retains until enough topics are cleared.
+ *  - the store holds at most max_bytes, counted as the heap bytes it really
+ *    takes (memcost.h): each message's struct and topic, its body (copied
+ *    to a buffer of its exact size when the shared one has spare room, so
+ *    the store never pins a pool buffer's rounding), the nodes of the
+ *    topic trie and the hash table's bucket array. A retain that would pass
+ *    the bound fails with -ENOSPC and leaves the store unchanged (the
+ *    broker still delivers the message and answers ERR_LIMIT). Lowering
+ *    the bound evicts nothing: it only refuses new retains until enough
+ *    topics are cleared. An empty store frees its index (bytes 0).
  *
  * Lookups by topic are O(1) (hash table); a subscription without wildcards
  * is one lookup; one with wildcards walks a topic trie of the store's own
@@ -23,7 +27,8 @@
  * calls in only for publishes flagged retain and for new subscriptions while
  * the store is not empty.
  *
- * Ownership: the store holds one reference on each body; retained_deinit()
+ * Ownership: the store holds one reference on each body (its own copy, or
+ * the router's buffer when that has no spare room); retained_deinit()
  * drops them (call it before the msgpool goes away).
  * Errors: 0 or -errno (-ENOMEM, -ENOSPC). Nothing here logs.
  */
@@ -33,6 +38,7 @@
 #include <stdint.h>
 
 #include "hashtab.h"
+#include "memcost.h"
 #include "msgbuf.h"
 #include "trie.h"
 
@@ -52,7 +58,8 @@ struct retained_store {
 	struct trie topics; /* index for wildcard lookups; root made on first use */
 	uint64_t next_seq;
 	size_t count;	  /* messages stored */
-	size_t bytes;	  /* sum of retained_msg_size() */
+	size_t msg_bytes; /* sum of retained_msg_size() */
+	size_t bytes;	  /* msg_bytes + retained_index_bytes(): what the store takes */
 	size_t max_bytes; /* bound on bytes */
 };
 
@@ -84,8 +91,20 @@ const struct retained_msg *retained_find(const struct retained_store *s, const c
 int retained_foreach_match(const struct retained_store *s, const char *pattern, size_t pattern_len,
 			   int (*fn)(const struct retained_msg *m, void *ud), void *ud);
 
-/* Bytes a message counts against the bound. */
+/* Heap bytes of a body kept by the store (exact size, memcost.h). */
+static inline size_t retained_body_size(const struct msgbuf *body)
+{
+	return memcost(sizeof(*body) + body->len);
+}
+
+/* Heap bytes a message takes: its struct and topic, and its body. */
 static inline size_t retained_msg_size(const struct retained_msg *m)
 {
-	return m->topic_len + m->body->len;
+	return memcost(sizeof(*m) + m->topic_len) + retained_body_size(m->body);
+}
+
+/* Heap bytes of the store's indexes (topic trie, bucket array). */
+static inline size_t retained_index_bytes(const struct retained_store *s)
+{
+	return s->topics.bytes + hashtab_bytes(&s->by_topic);
 }

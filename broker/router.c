@@ -364,6 +364,8 @@ static int router_lookup(struct peer *c, const struct lbus_wire_publish *p)
 	struct broker *b = c->broker;
 	struct route *rt;
 
+	if (!lbus_topic_within_limits(p->topic, p->topic_len))
+		return TOPIC_E_TOO_LONG;
 	if (lbus_topic_validate(p->topic, p->topic_len) < 0)
 		return TOPIC_E_INVALID;
 	if (lbus_topic_is_reserved(p->topic, p->topic_len))

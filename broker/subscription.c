@@ -38,7 +38,9 @@ struct sub *sub_find(const struct peer *c, uint64_t id)
 }
 
 /* Take s out of the trie and its group; the routes of the topics it
- * matched are stale (a subscription that is not indexed is a no-op). */
+ * matched are stale (a subscription that is not indexed is a no-op). The
+ * publishers waiting on a block subscription's client resume at once: this
+ * one may be what held them (they wait again if another still does). */
 static void sub_unindex(struct broker *b, struct sub *s)
 {
 	if (!s->te.node)
@@ -46,6 +48,8 @@ static void sub_unindex(struct broker *b, struct sub *s)
 	trie_remove(&b->subs, &s->te);
 	groups_leave(&b->groups, &s->member);
 	routes_invalidate(&b->routes, s->pattern, s->pattern_len);
+	if (s->policy == LBUS__POLICY__POLICY_BLOCK)
+		peer_wake_waiters(s->peer);
 }
 
 void sub_remove(struct sub *s)
@@ -118,6 +122,8 @@ static int sub_check(const struct peer *c, const Lbus__Subscribe *m)
 		return SUB_E_ZERO_ID;
 	if (sub_find(c, m->sub_id))
 		return SUB_E_ID_IN_USE;
+	if (!lbus_topic_within_limits(m->pattern, plen))
+		return TOPIC_E_TOO_LONG;
 	if (lbus_pattern_validate(m->pattern, plen) < 0)
 		return SUB_E_INVALID_PATTERN;
 	if (glen && lbus_group_validate(m->group, glen) < 0)

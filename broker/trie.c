@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "memcost.h"
 #include "trie.h"
 
 #define TRIE_KIDS_MIN 2 /* first size of a node's literal children array */
@@ -26,12 +27,24 @@ struct trie_node {
 	char level[];
 };
 
-static struct trie_node *node_new(struct trie_node *parent, const char *level, size_t len)
+/* Heap bytes of a node with a level of len bytes, and of a kids array. */
+static size_t node_cost(size_t len)
+{
+	return memcost(sizeof(struct trie_node) + len);
+}
+
+static size_t kids_cost(uint32_t cap)
+{
+	return memcost(cap * sizeof(struct trie_node *));
+}
+
+static struct trie_node *node_new(struct trie *t, struct trie_node *parent, const char *level, size_t len)
 {
 	struct trie_node *n = calloc(1, sizeof(*n) + len);
 
 	if (!n)
 		return NULL;
+	t->bytes += node_cost(len);
 	n->parent = parent;
 	list_init(&n->entries);
 	n->level_len = (uint32_t)len;
@@ -59,7 +72,8 @@ static void node_free(struct trie_node *n)
 int trie_init(struct trie *t)
 {
 	t->count = 0;
-	t->root = node_new(NULL, "", 0);
+	t->bytes = 0;
+	t->root = node_new(t, NULL, "", 0);
 	return t->root ? 0 : -ENOMEM;
 }
 
@@ -67,6 +81,7 @@ void trie_deinit(struct trie *t)
 {
 	node_free(t->root);
 	t->root = NULL;
+	t->bytes = 0;
 }
 
 static int level_cmp(const char *a, size_t alen, const struct trie_node *n)
@@ -97,7 +112,7 @@ static long kid_find(const struct trie_node *n, const char *level, size_t len)
 	return -lo - 1;
 }
 
-static struct trie_node *kid_get_or_add(struct trie_node *n, const char *level, size_t len)
+static struct trie_node *kid_get_or_add(struct trie *t, struct trie_node *n, const char *level, size_t len)
 {
 	long i = kid_find(n, level, len);
 	struct trie_node *k;
@@ -110,10 +125,11 @@ static struct trie_node *kid_get_or_add(struct trie_node *n, const char *level, 
 		struct trie_node **kids = realloc(n->kids, cap * sizeof(*kids));
 		if (!kids)
 			return NULL;
+		t->bytes += kids_cost(cap) - kids_cost(n->capkids);
 		n->kids = kids;
 		n->capkids = cap;
 	}
-	k = node_new(n, level, len);
+	k = node_new(t, n, level, len);
 	if (!k)
 		return NULL;
 	memmove(&n->kids[i + 1], &n->kids[i], (n->nkids - (size_t)i) * sizeof(*n->kids));
@@ -122,17 +138,17 @@ static struct trie_node *kid_get_or_add(struct trie_node *n, const char *level, 
 	return k;
 }
 
-static struct trie_node *child_for_level(struct trie_node *n, const char *level, size_t len)
+static struct trie_node *child_for_level(struct trie *t, struct trie_node *n, const char *level, size_t len)
 {
 	struct trie_node **slot;
 
 	if (len == 1 && (level[0] == '+' || level[0] == '#')) {
 		slot = level[0] == '+' ? &n->plus : &n->hash;
 		if (!*slot)
-			*slot = node_new(n, level, 1);
+			*slot = node_new(t, n, level, 1);
 		return *slot;
 	}
-	return kid_get_or_add(n, level, len);
+	return kid_get_or_add(t, n, level, len);
 }
 
 static bool node_unused(const struct trie_node *n)
@@ -140,7 +156,7 @@ static bool node_unused(const struct trie_node *n)
 	return n->parent && !n->nkids && !n->plus && !n->hash && list_empty(&n->entries);
 }
 
-static void node_detach(struct trie_node *n)
+static void node_detach(struct trie *t, struct trie_node *n)
 {
 	struct trie_node *p = n->parent;
 
@@ -153,6 +169,7 @@ static void node_detach(struct trie_node *n)
 		memmove(&p->kids[i], &p->kids[i + 1], (p->nkids - (size_t)i - 1) * sizeof(*p->kids));
 		p->nkids--;
 		if (!p->nkids) {
+			t->bytes -= kids_cost(p->capkids);
 			free(p->kids);
 			p->kids = NULL;
 			p->capkids = 0;
@@ -160,11 +177,12 @@ static void node_detach(struct trie_node *n)
 	}
 }
 
-static void prune(struct trie_node *n)
+static void prune(struct trie *t, struct trie_node *n)
 {
 	while (node_unused(n)) {
 		struct trie_node *p = n->parent;
-		node_detach(n);
+		node_detach(t, n);
+		t->bytes -= node_cost(n->level_len);
 		free(n);
 		n = p;
 	}
@@ -178,10 +196,10 @@ int trie_add(struct trie *t, const char *pattern, size_t len, struct trie_entry 
 	while (pos <= len) {
 		const char *slash = memchr(pattern + pos, '/', len - pos);
 		size_t end = slash ? (size_t)(slash - pattern) : len;
-		struct trie_node *k = child_for_level(n, pattern + pos, end - pos);
+		struct trie_node *k = child_for_level(t, n, pattern + pos, end - pos);
 
 		if (!k) {
-			prune(n);
+			prune(t, n);
 			return -ENOMEM;
 		}
 		n = k;
@@ -202,7 +220,7 @@ void trie_remove(struct trie *t, struct trie_entry *e)
 	list_del(&e->link);
 	e->node = NULL;
 	t->count--;
-	prune(n);
+	prune(t, n);
 }
 
 static void emit(const struct trie_node *n, trie_match_fn fn, void *ctx)

@@ -29,6 +29,7 @@ struct trie_entry {
 struct trie {
 	struct trie_node *root;
 	size_t count; /* entries */
+	size_t bytes; /* heap bytes of the nodes and their arrays (memcost.h) */
 };
 
 int trie_init(struct trie *t);

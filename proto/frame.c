@@ -23,6 +23,21 @@ void lbus_rbuf_deinit(struct lbus_rbuf *b)
 	lbus_rbuf_init(b);
 }
 
+size_t lbus_rbuf_reserve_cap(const struct lbus_rbuf *b, size_t min_free)
+{
+	size_t used = b->end - b->start;
+	size_t cap = b->cap ? b->cap : 4096;
+
+	if (b->cap - b->end >= min_free || b->cap - used >= min_free)
+		return b->cap;
+	while (cap - used < min_free) {
+		if (cap > SIZE_MAX / 2)
+			return SIZE_MAX;
+		cap *= 2;
+	}
+	return cap;
+}
+
 int lbus_rbuf_reserve(struct lbus_rbuf *b, size_t min_free)
 {
 	size_t used = b->end - b->start;
@@ -37,12 +52,9 @@ int lbus_rbuf_reserve(struct lbus_rbuf *b, size_t min_free)
 		if (b->cap - b->end >= min_free)
 			return 0;
 	}
-	size_t cap = b->cap ? b->cap : 4096;
-	while (cap - used < min_free) {
-		if (cap > SIZE_MAX / 2)
-			return -ENOMEM;
-		cap *= 2;
-	}
+	size_t cap = lbus_rbuf_reserve_cap(b, min_free);
+	if (cap == SIZE_MAX)
+		return -ENOMEM;
 	uint8_t *data = realloc(b->data, cap);
 	if (!data)
 		return -ENOMEM;

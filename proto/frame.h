@@ -37,6 +37,9 @@ static inline size_t lbus_rbuf_len(const struct lbus_rbuf *b)
  * the front, grows (doubling) if needed. Returns 0 or -ENOMEM.
  */
 int lbus_rbuf_reserve(struct lbus_rbuf *b, size_t min_free);
+/* The capacity b would have after lbus_rbuf_reserve(b, min_free) (its
+ * current one when that would not grow it; SIZE_MAX when it cannot). */
+size_t lbus_rbuf_reserve_cap(const struct lbus_rbuf *b, size_t min_free);
 /* Free tail for reading into, and its size. */
 static inline uint8_t *lbus_rbuf_tail(struct lbus_rbuf *b)
 {

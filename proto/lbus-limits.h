@@ -19,12 +19,17 @@
 /* Total bytes of retained messages the broker keeps. */
 #define LBUS_DEFAULT_RETAINED_MAX (64u * 1024u * 1024u)
 
+/* Bytes of unfinished frames the broker holds for all connections. */
+#define LBUS_DEFAULT_PARTIAL_FRAMES_MAX (64u * 1024u * 1024u)
+
 /* Connections at once, in all and (default) per uid. */
 #define LBUS_DEFAULT_MAX_CLIENTS 16384u
 /* Names one connection may own. */
 #define LBUS_DEFAULT_MAX_NAMES 1024u
 /* Subscriptions one connection may hold. */
 #define LBUS_DEFAULT_MAX_SUBSCRIPTIONS 16384u
+/* Calls one connection may have pending (waiting for their reply). */
+#define LBUS_DEFAULT_MAX_PENDING_CALLS 4096u
 /* On SIGTERM, the broker waits at most this long for queued output. */
 #define LBUS_DEFAULT_SHUTDOWN_TIMEOUT_MS 2000u
 
@@ -37,6 +42,9 @@
 
 /* Topic and pattern length in bytes, excluding any terminator. */
 #define LBUS_MAX_TOPIC_LEN 4096u
+/* Levels of a topic or pattern ("a/b/c" has 3): each costs the broker a
+ * trie node, so depth is bounded like length. */
+#define LBUS_MAX_TOPIC_LEVELS 32u
 /* Name length in bytes. */
 #define LBUS_MAX_NAME_LEN 255u
 /* Queue group name length in bytes. */

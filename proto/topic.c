@@ -53,9 +53,28 @@ bool lbus_utf8_valid(const char *str, size_t len)
 	return true;
 }
 
+bool lbus_topic_within_limits(const char *s, size_t len)
+{
+	size_t levels = 1;
+	const char *p, *end;
+
+	if (len > LBUS_MAX_TOPIC_LEN)
+		return false;
+	if (len == 0)
+		return true; /* s may be NULL: nothing to look at (empty is for the validators) */
+	p = s;
+	end = s + len;
+	while ((p = memchr(p, '/', (size_t)(end - p))) != NULL) {
+		if (++levels > LBUS_MAX_TOPIC_LEVELS)
+			return false;
+		p++;
+	}
+	return true;
+}
+
 int lbus_topic_validate(const char *topic, size_t len)
 {
-	if (!topic || len == 0 || len > LBUS_MAX_TOPIC_LEN)
+	if (!topic || len == 0 || !lbus_topic_within_limits(topic, len))
 		return -EINVAL;
 	for (size_t i = 0; i < len; i++)
 		if (topic[i] == '\0' || topic[i] == '+' || topic[i] == '#')
@@ -65,7 +84,7 @@ int lbus_topic_validate(const char *topic, size_t len)
 
 int lbus_pattern_validate(const char *pattern, size_t len)
 {
-	if (!pattern || len == 0 || len > LBUS_MAX_TOPIC_LEN)
+	if (!pattern || len == 0 || !lbus_topic_within_limits(pattern, len))
 		return -EINVAL;
 	size_t level = 0; /* start of the current level */
 	for (size_t i = 0; i <= len; i++) {

@@ -174,6 +174,16 @@ const struct lbus_pb_msg_desc *const lbus_wire_descs[] = {
 
 /* ---- frames ---------------------------------------------------------------------- */
 
+/* The schema of the message a frame of this kind carries, or NULL. */
+static const ProtobufCMessageDescriptor *kind_descriptor(uint32_t kind)
+{
+	const ProtobufCFieldDescriptor *fd = NULL;
+
+	if (kind >= 1 && kind <= LBUS_K_MAX)
+		fd = protobuf_c_message_descriptor_get_field(&lbus__frame__descriptor, (unsigned)kind);
+	return fd && fd->type == PROTOBUF_C_TYPE_MESSAGE ? fd->descriptor : NULL;
+}
+
 /* Nesting the check follows at most; lbus.proto nests two deep. */
 #define STRINGS_MAX_DEPTH 8
 
@@ -199,13 +209,59 @@ static bool strings_exact(const ProtobufCMessageDescriptor *d, const uint8_t *p,
 
 bool lbus_wire_strings_exact(uint32_t kind, const uint8_t *body, size_t len)
 {
-	const ProtobufCFieldDescriptor *fd = NULL;
+	const ProtobufCMessageDescriptor *d = kind_descriptor(kind);
 
-	if (kind >= 1 && kind <= LBUS_K_MAX)
-		fd = protobuf_c_message_descriptor_get_field(&lbus__frame__descriptor, (unsigned)kind);
-	if (!fd || fd->type != PROTOBUF_C_TYPE_MESSAGE)
-		return true;
-	return strings_exact(fd->descriptor, body, len, 0);
+	return !d || strings_exact(d, body, len, 0);
+}
+
+static bool has_unknown(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len, int depth)
+{
+	struct lbus_pb_reader r;
+	struct lbus_pb_field f;
+
+	lbus_pb_reader_init(&r, p, len);
+	while (lbus_pb_next(&r, &f) > 0) {
+		const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field(d, f.num);
+
+		if (!fd)
+			return true;
+		if (fd->type == PROTOBUF_C_TYPE_MESSAGE && f.type == LBUS_PB_LEN &&
+		    depth < STRINGS_MAX_DEPTH && has_unknown(fd->descriptor, f.data, f.len, depth + 1))
+			return true;
+	}
+	return false;
+}
+
+bool lbus_wire_has_unknown_fields(uint32_t kind, const uint8_t *body, size_t len)
+{
+	const ProtobufCMessageDescriptor *d = kind_descriptor(kind);
+
+	return d && has_unknown(d, body, len, 0);
+}
+
+size_t lbus_wire_drop_unknown_fields(uint32_t kind, const uint8_t *body, size_t len, uint8_t *out)
+{
+	const ProtobufCMessageDescriptor *d = kind_descriptor(kind);
+	struct lbus_pb_reader r;
+	struct lbus_pb_field f;
+	const uint8_t *at = body;
+	size_t n = 0;
+
+	if (!d) {
+		memcpy(out, body, len);
+		return len;
+	}
+	lbus_pb_reader_init(&r, body, len);
+	while (lbus_pb_next(&r, &f) > 0) {
+		if (protobuf_c_message_descriptor_get_field(d, f.num)) {
+			memcpy(out + n, at, (size_t)(r.p - at));
+			n += (size_t)(r.p - at);
+		}
+		at = r.p;
+	}
+	/* not valid protobuf from here: keep the rest for the decoder to refuse */
+	memcpy(out + n, at, (size_t)(body + len - at));
+	return n + (size_t)(body + len - at);
 }
 
 /*

@@ -59,6 +59,17 @@ int lbus_wire_frame_scan(const uint8_t *frame, size_t len, struct lbus_wire_fram
  * protobuf pass (the decoder refuses them). */
 bool lbus_wire_strings_exact(uint32_t kind, const uint8_t *body, size_t len);
 
+/* Whether a frame's body (of the message its kind names, nested messages
+ * included) holds fields lbus.proto does not define. protobuf-c would keep
+ * a copy of each one (tens of bytes per field of one or two bytes) while
+ * the message is unpacked: the broker drops them before it unpacks. */
+bool lbus_wire_has_unknown_fields(uint32_t kind, const uint8_t *body, size_t len);
+/* Copy body to out (room for len bytes) without its unknown top-level
+ * fields; returns the bytes written. Bytes that are not valid protobuf are
+ * copied as they are (the decoder refuses them); unknown fields inside a
+ * nested message stay. */
+size_t lbus_wire_drop_unknown_fields(uint32_t kind, const uint8_t *body, size_t len, uint8_t *out);
+
 struct lbus_wire_publish {
 	const char *topic;
 	size_t topic_len;

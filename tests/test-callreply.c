@@ -14,9 +14,12 @@
  *    ERR_RESPONDER_GONE in the same turn, not at its timeout;
  *  - a call whose deadline passes gets ERR_TIMEOUT, and the late reply is
  *    ignored;
- *  - call ids are the caller's: one reused after its call ended, or used by
- *    two calls at once, gets each call its own token and result, and a
- *    reply to an answered token is ignored.
+ *  - call ids are the caller's: one reused after its call ended gets the
+ *    call its own token and result, and a reply to an answered token is
+ *    ignored; one used by two calls at once is refused (ERR_INVALID) for
+ *    the second, at once, and the first is answered as usual;
+ *  - max_pending_calls_per_client: one call more than the limit is refused
+ *    with ERR_LIMIT at once; once a call ended there is room again.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -257,18 +260,66 @@ static void test_call_id_reuse(void **state)
 	assert_int_equal(bt_reply(&resp, t2, "r2"), 0);
 	expect_result(&caller, 3, "r2", &resp, LBUS__ERROR_CODE__ERR_NONE);
 
-	/* the same id twice at once: two calls, two results */
+	/* the same id twice at once: the second is refused, the first goes on */
 	assert_int_equal(bt_call(&caller, "svc", 4, "a", 0), 0);
 	assert_int_equal(bt_call(&caller, "svc", 4, "b", 0), 0);
 	uint64_t ta = expect_call(&resp, 0, &caller, "svc", 4, "a");
-	uint64_t tb = expect_call(&resp, 0, &caller, "svc", 4, "b");
-	assert_int_not_equal(ta, tb);
-	assert_int_equal(bt_reply(&resp, tb, "rb"), 0);
-	expect_result(&caller, 4, "rb", &resp, LBUS__ERROR_CODE__ERR_NONE);
+	expect_result(&caller, 4, NULL, NULL, LBUS__ERROR_CODE__ERR_INVALID);
+	assert_true(bt_nothing(&resp));
+	assert_int_equal(calls_pending(&t.b.calls), 1);
 	assert_int_equal(bt_reply(&resp, ta, "ra"), 0);
 	expect_result(&caller, 4, "ra", &resp, LBUS__ERROR_CODE__ERR_NONE);
 	assert_int_equal(bt_reply(&resp, ta, "again"), 0); /* answered: ignored */
 	assert_true(bt_nothing(&caller));
+	/* another caller may use the same id meanwhile */
+	struct bt_client other;
+	assert_int_equal(bt_connect(&t, &other), 0);
+	assert_int_equal(bt_call(&caller, "svc", 5, "c", 0), 0);
+	uint64_t tc = expect_call(&resp, 0, &caller, "svc", 5, "c");
+	assert_int_equal(bt_call(&other, "svc", 5, "d", 0), 0);
+	uint64_t td = expect_call(&resp, 0, &other, "svc", 5, "d");
+	assert_int_equal(bt_reply(&resp, td, "rd"), 0);
+	assert_int_equal(bt_reply(&resp, tc, "rc"), 0);
+	expect_result(&other, 5, "rd", &resp, LBUS__ERROR_CODE__ERR_NONE);
+	expect_result(&caller, 5, "rc", &resp, LBUS__ERROR_CODE__ERR_NONE);
+	assert_int_equal(calls_pending(&t.b.calls), 0);
+	bt_stop(&t);
+}
+
+static void test_pending_calls_limit(void **state)
+{
+	(void)state;
+	struct bt_broker t;
+	struct bt_client caller, resp;
+	uint64_t tokens[3];
+
+	assert_int_equal(bt_start(&t), 0);
+	t.b.cfg.max_pending_calls_per_client = 3;
+	assert_int_equal(bt_connect(&t, &caller), 0);
+	assert_int_equal(bt_connect(&t, &resp), 0);
+	assert_int_equal(bt_take_name(&resp, "svc"), 0);
+	for (uint64_t id = 1; id <= 3; id++) {
+		assert_int_equal(bt_call(&caller, "svc", id, "x", 0), 0);
+		tokens[id - 1] = expect_call(&resp, 0, &caller, "svc", id, "x");
+	}
+	/* the fourth is refused at once; the responder never sees it */
+	assert_int_equal(bt_call(&caller, "svc", 4, "x", 0), 0);
+	Lbus__Frame *f = bt_expect(&caller, LBUS__FRAME__KIND_RESULT);
+	assert_non_null(f);
+	assert_int_equal(f->result->call_id, 4);
+	assert_int_equal(f->result->error, LBUS__ERROR_CODE__ERR_LIMIT);
+	assert_non_null(strstr(f->result->reason, "max_pending_calls_per_client"));
+	lbus__frame__free_unpacked(f, NULL);
+	assert_true(bt_nothing(&resp));
+	/* the responder is not limited by the calls it answers; one answered
+	 * call makes room for the next */
+	assert_int_equal(bt_reply(&resp, tokens[1], "r"), 0);
+	expect_result(&caller, 2, "r", &resp, LBUS__ERROR_CODE__ERR_NONE);
+	assert_int_equal(bt_call(&caller, "svc", 5, "y", 0), 0);
+	expect_call(&resp, 0, &caller, "svc", 5, "y");
+	assert_int_equal(calls_pending(&t.b.calls), 3);
+	assert_int_equal(t.b.calls.by_caller_id.count, 3);
+	bt_close(&caller);
 	assert_int_equal(calls_pending(&t.b.calls), 0);
 	bt_stop(&t);
 }
@@ -282,6 +333,7 @@ int main(void)
 	    cmocka_unit_test(test_responder_gone_fails_each_caller),
 	    cmocka_unit_test(test_timeout_then_late_reply_ignored),
 	    cmocka_unit_test(test_call_id_reuse),
+	    cmocka_unit_test(test_pending_calls_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

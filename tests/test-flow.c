@@ -13,8 +13,13 @@
  *    an unrelated client is served; when the subscriber drains, the
  *    publisher resumes and every message arrives, in order, none dropped;
  *    a blocking subscriber that disconnects releases the publisher too;
+ *  - a publisher waiting on a block subscriber resumes at once (well
+ *    within WAKE_MS, not when the queue drains) when that subscriber
+ *    unsubscribes, or changes its policy (a drop subscription replaces the
+ *    block one), or disconnects;
  *  - stall_ms: a block subscription whose client takes nothing for stall_ms
- *    stops holding the publisher back and drops from then on (counted).
+ *    stops holding the publisher back (at that time, within WAKE_MS) and
+ *    drops from then on (counted).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,6 +37,7 @@
 #define N_MSGS 400
 #define PAYLOAD_LEN 100
 #define STALL_MS 300
+#define WAKE_MS 100 /* "at once", with room for a loaded machine */
 
 static void start(struct bt_broker *t)
 {
@@ -210,11 +216,95 @@ static void test_stall_ms_stops_blocking(void **state)
 	assert_true(bt_nothing(&pub)); /* waits at first, like block */
 	expect_pong(&pub, 6);	       /* then the stall releases it */
 	assert_true(now_ms() - t0 >= STALL_MS);
+	/* at once, not at the next coarse sweep of deadlines (1 s) */
+	fprintf(stderr, "publisher resumed %lld ms after the stall began (stall_ms %d)\n",
+		(long long)(now_ms() - t0), STALL_MS);
+	assert_true(now_ms() - t0 < STALL_MS + WAKE_MS);
 	publish_seq(&pub, "s", N_MSGS, N_MSGS + 1);
 
 	uint64_t dropped = read_until(&sub, 8, 0, N_MSGS);
 	assert_true(dropped > 0);
 	bt_stop(&t);
+}
+
+/* Send a control frame without waiting for its answer (the client's queue
+ * is full: the answer waits behind the deliveries). */
+static void send_unsubscribe(struct bt_client *c, uint64_t sub_id)
+{
+	Lbus__Unsubscribe u = LBUS__UNSUBSCRIBE__INIT;
+	Lbus__Frame f = LBUS__FRAME__INIT;
+
+	u.sub_id = sub_id;
+	f.kind_case = LBUS__FRAME__KIND_UNSUBSCRIBE;
+	f.unsubscribe = &u;
+	assert_int_equal(bt_send(c, &f), 0);
+}
+
+static void send_subscribe(struct bt_client *c, uint64_t sub_id, const char *pattern, Lbus__Policy policy)
+{
+	Lbus__Subscribe s = LBUS__SUBSCRIBE__INIT;
+	Lbus__Frame f = LBUS__FRAME__INIT;
+
+	s.sub_id = sub_id;
+	s.pattern = (char *)pattern;
+	s.policy = policy;
+	f.kind_case = LBUS__FRAME__KIND_SUBSCRIBE;
+	f.subscribe = &s;
+	assert_int_equal(bt_send(c, &f), 0);
+}
+
+enum leave_how { LEAVE_UNSUBSCRIBE, LEAVE_TO_DROP, LEAVE_DISCONNECT };
+
+/* pub waits on stuck (block, never reads); stuck stops being a reason to
+ * wait in the way `how` says; pub's Ping must be answered within WAKE_MS. */
+static void waiter_resumes(enum leave_how how)
+{
+	struct bt_broker t;
+	struct bt_client pub, stuck;
+	int64_t t0, waited;
+
+	start(&t);
+	assert_int_equal(bt_connect(&t, &pub), 0);
+	assert_int_equal(bt_connect(&t, &stuck), 0);
+	subscribe(&stuck, 1, "w", LBUS__POLICY__POLICY_BLOCK, 0);
+	publish_seq(&pub, "w", 0, N_MSGS);
+	assert_int_equal(bt_ping(&pub, 9), 0);
+	assert_true(bt_nothing(&pub)); /* waiting on stuck's full queue */
+
+	t0 = now_ms();
+	if (how == LEAVE_UNSUBSCRIBE) {
+		send_unsubscribe(&stuck, 1);
+	} else if (how == LEAVE_TO_DROP) {
+		send_subscribe(&stuck, 2, "w", LBUS__POLICY__POLICY_DROP);
+		send_unsubscribe(&stuck, 1);
+	} else {
+		bt_close(&stuck);
+	}
+	expect_pong(&pub, 9);
+	waited = now_ms() - t0;
+	fprintf(stderr, "publisher resumed %lld ms after the subscriber left (how %d)\n", (long long)waited,
+		(int)how);
+	assert_true(waited < WAKE_MS);
+	assert_true(bt_nothing(&pub));
+	bt_stop(&t);
+}
+
+static void test_waiter_resumes_on_unsubscribe(void **state)
+{
+	(void)state;
+	waiter_resumes(LEAVE_UNSUBSCRIBE);
+}
+
+static void test_waiter_resumes_on_policy_change(void **state)
+{
+	(void)state;
+	waiter_resumes(LEAVE_TO_DROP);
+}
+
+static void test_waiter_resumes_on_disconnect(void **state)
+{
+	(void)state;
+	waiter_resumes(LEAVE_DISCONNECT);
 }
 
 int main(void)
@@ -224,6 +314,9 @@ int main(void)
 	    cmocka_unit_test(test_block_pauses_publisher),
 	    cmocka_unit_test(test_block_subscriber_leaves),
 	    cmocka_unit_test(test_stall_ms_stops_blocking),
+	    cmocka_unit_test(test_waiter_resumes_on_unsubscribe),
+	    cmocka_unit_test(test_waiter_resumes_on_policy_change),
+	    cmocka_unit_test(test_waiter_resumes_on_disconnect),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

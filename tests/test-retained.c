@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests of the retained store (broker/retained.c): replace, delete on
- * an empty payload, the byte bound (refusal leaves the store unchanged),
+ * an empty payload, the byte bound in heap bytes (refusal leaves the store
+ * unchanged; an empty store takes nothing),
  * wildcard and exact iteration in first-stored order, the '$' rule, and that
  * the stored body decodes as the Deliver the subscriber will receive.
  */
@@ -85,7 +86,8 @@ static void test_replace_and_delete(void **state)
 	assert_non_null(m);
 	payload_of(m, buf, sizeof(buf));
 	assert_string_equal(buf, "two");
-	assert_int_equal(s.bytes, retained_msg_size(m));
+	assert_int_equal(s.bytes, retained_msg_size(m) + retained_index_bytes(&s));
+	assert_true(retained_index_bytes(&s) > 0);
 
 	assert_int_equal(put(&s, "a/b", ""), 0);
 	assert_null(retained_find(&s, "a/b", 3));
@@ -109,6 +111,8 @@ static void test_bound(void **state)
 	size_t one = s.bytes;
 	retained_set_max(&s, one * 2);
 	assert_int_equal(put(&s, "u", "y"), 0);
+	assert_true(s.bytes < one * 2);		      /* the first paid for the index too */
+	retained_set_max(&s, s.bytes);		      /* full: room for two, as they are */
 	assert_int_equal(put(&s, "v", "z"), -ENOSPC); /* third does not fit */
 	assert_int_equal(s.count, 2);
 	assert_int_equal(put(&s, "u", "much longer payload"), -ENOSPC);

@@ -194,6 +194,40 @@ static void test_topic_length_limit(void **state)
 	free(t);
 }
 
+/* "a/a/.../a" with n levels, in a static buffer. */
+static const char *levels(size_t n)
+{
+	static char buf[LBUS_MAX_TOPIC_LEVELS * 4];
+
+	assert_true(2 * n <= sizeof(buf));
+	for (size_t i = 0; i < n; i++) {
+		buf[2 * i] = 'a';
+		buf[2 * i + 1] = '/';
+	}
+	buf[2 * n - 1] = '\0';
+	return buf;
+}
+
+static void test_topic_depth_limit(void **state)
+{
+	const char *t = levels(LBUS_MAX_TOPIC_LEVELS);
+
+	assert_int_equal(lbus_topic_validate(t, strlen(t)), 0);
+	assert_int_equal(lbus_pattern_validate(t, strlen(t)), 0);
+	assert_true(lbus_topic_within_limits(t, strlen(t)));
+	t = levels(LBUS_MAX_TOPIC_LEVELS + 1);
+	assert_int_equal(lbus_topic_validate(t, strlen(t)), -EINVAL);
+	assert_int_equal(lbus_pattern_validate(t, strlen(t)), -EINVAL);
+	assert_false(lbus_topic_within_limits(t, strlen(t)));
+	/* empty levels count: 32 slashes are 33 levels */
+	char slashes[LBUS_MAX_TOPIC_LEVELS + 1];
+	memset(slashes, '/', sizeof(slashes));
+	assert_int_equal(lbus_topic_validate(slashes, LBUS_MAX_TOPIC_LEVELS - 1), 0);
+	assert_int_equal(lbus_topic_validate(slashes, LBUS_MAX_TOPIC_LEVELS), -EINVAL);
+	assert_int_equal(lbus_pattern_validate("+/+/#", 5), 0);
+	(void)state;
+}
+
 static void test_pattern_validation(void **state)
 {
 	static const char *const valid[] = {
@@ -299,6 +333,7 @@ int main(void)
 	    cmocka_unit_test(test_match_uses_lengths),
 	    cmocka_unit_test(test_topic_validation),
 	    cmocka_unit_test(test_topic_length_limit),
+	    cmocka_unit_test(test_topic_depth_limit),
 	    cmocka_unit_test(test_pattern_validation),
 	    cmocka_unit_test(test_name_validation),
 	    cmocka_unit_test(test_reserved),

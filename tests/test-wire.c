@@ -688,6 +688,35 @@ static void test_result_frame_decodes_with_protoc(void **state)
 	lbus__frame__free_unpacked(f, NULL);
 }
 
+/* Unknown fields of a control body are found and dropped; known ones stay,
+ * in order, and bytes that are not protobuf stay for the decoder. */
+static void test_unknown_fields_dropped(void **state)
+{
+	(void)state;
+	/* Unsubscribe{sub_id 5}, field 99 (varint), sub_id 7 again, field 3 (LEN "xy") */
+	static const uint8_t body[] = {0x08, 0x05, 0x98, 0x06, 0x01, 0x08, 0x07, 0x1a, 0x02, 'x', 'y'};
+	static const uint8_t known[] = {0x08, 0x05, 0x08, 0x07};
+	static const uint8_t clean[] = {0x08, 0x05};
+	static const uint8_t bad_tail[] = {0x08, 0x05, 0x98}; /* truncated tag */
+	uint8_t out[sizeof(body)];
+	size_t n;
+
+	assert_true(lbus_wire_has_unknown_fields(LBUS_K_UNSUBSCRIBE, body, sizeof(body)));
+	assert_false(lbus_wire_has_unknown_fields(LBUS_K_UNSUBSCRIBE, clean, sizeof(clean)));
+	n = lbus_wire_drop_unknown_fields(LBUS_K_UNSUBSCRIBE, body, sizeof(body), out);
+	assert_int_equal(n, sizeof(known));
+	assert_memory_equal(out, known, n);
+	assert_false(lbus_wire_has_unknown_fields(LBUS_K_UNSUBSCRIBE, out, n));
+	Lbus__Unsubscribe *u = lbus__unsubscribe__unpack(NULL, n, out);
+	assert_non_null(u);
+	assert_int_equal(u->sub_id, 7); /* the last one wins, as before */
+	assert_int_equal(u->base.n_unknown_fields, 0);
+	lbus__unsubscribe__free_unpacked(u, NULL);
+	n = lbus_wire_drop_unknown_fields(LBUS_K_UNSUBSCRIBE, bad_tail, sizeof(bad_tail), out);
+	assert_int_equal(n, sizeof(bad_tail));
+	assert_memory_equal(out, bad_tail, n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -707,6 +736,7 @@ int main(void)
 	    cmocka_unit_test(test_small_messages_decode),
 	    cmocka_unit_test(test_wrong_wire_type_is_eproto),
 	    cmocka_unit_test(test_result_frame_decodes_with_protoc),
+	    cmocka_unit_test(test_unknown_fields_dropped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -513,7 +513,10 @@ struct lbus_reply {
  * the responder answered with lbus_reply_error(): then *reply is set too,
  * and (*reply)->error holds its reason; free it as well. -ETIMEDOUT,
  * -EINVAL when target is neither a valid name nor a valid topic (or the
- * broker refuses the call). On other errors *reply is NULL, so calling
+ * broker refuses the call), -ENOSPC when this connection already has the
+ * broker's max_pending_calls_per_client calls pending (a call stays
+ * pending in the broker until it is answered or its timeout passes, even
+ * once cancelled here). On other errors *reply is NULL, so calling
  * lbus_reply_free(*reply) after any return is always right.
  */
 LBUS_API int lbus_call(lbus *bus, const char *target, const void *data, size_t len, int timeout_ms,
