@@ -5,12 +5,17 @@
  * One thread, one epoll set, level-triggered. epoll data points either at a
  * connection (struct conn, conn.h) or at one of two broker-owned sentinels
  * (the listener and the signalfd). A loop turn:
- *   1. epoll_wait; timeout: 0 when resumed publishers are ready;
+ *   1. epoll_wait; timeout: 0 when resumed publishers are ready or a conn
+ *      has input past its last turn's budget (conn.h, "Fair turns"; also
+ *      when broker_turn's caller asked for more);
  *      BROKER_STOP_POLL_MS while stopping; else the sooner of the sweep
  *      period (BROKER_SWEEP_MS, while any conn has a deadline) and the
  *      next call deadline; infinite when there is neither;
- *   2. handle the events: accept (accept.c), signals, connection input and
- *      output (conn.c, which reports frames to the peers, peer.c);
+ *   2. give the conns backlogged by earlier turns their next turn
+ *      (conn_loop_run_backlog; their EPOLLIN is off, so none is served
+ *      twice in a turn), then handle the events: accept (accept.c),
+ *      signals, connection input and output (conn.c, which reports frames
+ *      to the peers, peer.c);
  *   3. fail the calls whose deadline passed;
  *   4. end the turn: publish presence events, re-process the input of
  *      publishers that were resumed (ready list), write the output queued
@@ -280,7 +285,7 @@ static int broker_timeout(const struct broker *b)
 {
 	int t, calls;
 
-	if (!list_empty(&b->conns.ready))
+	if (conn_loop_busy(&b->conns))
 		return 0;
 	if (b->stopping)
 		return BROKER_STOP_POLL_MS;
@@ -298,10 +303,18 @@ static int broker_timeout(const struct broker *b)
 int broker_turn(struct broker *b, int timeout_ms)
 {
 	struct epoll_event ev[BROKER_EVENTS];
-	int n = epoll_wait(b->epfd, ev, BROKER_EVENTS, timeout_ms);
-	int ret = n < 0 ? -errno : n;
+	int n, ret;
+	unsigned served;
 	int64_t now;
 
+	if (conn_loop_busy(&b->conns))
+		timeout_ms = 0; /* work is waiting that no event announces */
+	n = epoll_wait(b->epfd, ev, BROKER_EVENTS, timeout_ms);
+	ret = n < 0 ? -errno : n;
+
+	served = conn_loop_run_backlog(&b->conns);
+	if (ret >= 0)
+		ret += (int)served;
 	for (int i = 0; i < n; i++) {
 		if (ev[i].data.ptr == &b->listener)
 			accept_pending(b);

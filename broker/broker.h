@@ -142,9 +142,11 @@ static inline void peer_count_drop(struct peer *c)
 int64_t broker_adopt_fd(struct broker *b, int fd);
 /*
  * One loop turn: wait up to timeout_ms (-1: no limit) for events, handle
- * them, then the end-of-turn work (resume, flush, expire, free). Returns the
- * number of events handled, or -errno when epoll_wait failed (the
- * end-of-turn work still ran). broker_run() is these turns until shutdown.
+ * them, then the end-of-turn work (resume, flush, expire, free); it does
+ * not wait while input is pending that no event announces (conn.h, "Fair
+ * turns"). Returns the number of events handled plus the backlogged conns
+ * served, or -errno when epoll_wait failed (the end-of-turn work still
+ * ran). broker_run() is these turns until shutdown.
  */
 int broker_turn(struct broker *b, int timeout_ms);
 

@@ -25,6 +25,7 @@ void conn_loop_init(struct conn_loop *l, int epfd, struct msgpool *pool, const s
 	lbus_rbuf_init(&l->scratch);
 	list_init(&l->flush);
 	list_init(&l->ready);
+	list_init(&l->backlog);
 	list_init(&l->deadlines);
 }
 
@@ -46,6 +47,7 @@ int conn_init(struct conn *c, struct conn_loop *l, int fd, uint32_t max_frame)
 	outq_init(&c->outq);
 	list_init(&c->flush_link);
 	list_init(&c->ready_link);
+	list_init(&c->backlog_link);
 	list_init(&c->deadline_link);
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		c->fd = -1;
@@ -68,7 +70,7 @@ void conn_set_deadline(struct conn *c, int64_t when_ms)
 void conn_update_events(struct conn *c)
 {
 	struct conn_loop *l = c->loop;
-	bool want_in = !c->input_paused && !l->stopping;
+	bool want_in = !c->input_paused && !c->backlogged && !l->stopping;
 	uint32_t ev = (want_in ? EPOLLIN : 0) | (c->write_blocked ? EPOLLOUT : 0);
 	struct epoll_event e = {.events = ev, .data.ptr = c};
 
@@ -263,7 +265,7 @@ static int conn_rbuf_settle(struct conn *c)
 	}
 	lbus_rbuf_init(&own);
 	if (len) {
-		if (!c->input_paused && conn_rbuf_over(c, lbus_rbuf_reserve_cap(&own, len)))
+		if (!c->input_paused && !c->backlogged && conn_rbuf_over(c, lbus_rbuf_reserve_cap(&own, len)))
 			return -ENOBUFS;
 		if (lbus_rbuf_reserve(&own, len) < 0)
 			return 0; /* keep the scratch; the next reader makes another */
@@ -333,16 +335,24 @@ static void conn_update_frame_deadline(struct conn *c, bool progressed)
 		conn_set_deadline(c, clock_now_ms() + c->loop->frame_timeout_ms);
 }
 
-/* Report every complete frame in the input buffer; false when c closed. */
-static bool conn_report_frames(struct conn *c, bool *progressed)
+/* Report the complete frames in the input buffer, at most
+ * CONN_FRAMES_PER_TURN (*budget_spent when they were not all reported);
+ * false when c closed. */
+static bool conn_report_frames(struct conn *c, bool *progressed, bool *budget_spent)
 {
 	const struct conn_ops *ops = c->loop->ops;
 	const uint8_t *body;
 	uint32_t len;
+	unsigned budget = CONN_FRAMES_PER_TURN;
 	int r;
 
 	while (!conn_closed(c) && !c->input_paused) {
 		size_t need = 0;
+
+		if (budget-- == 0) {
+			*budget_spent = lbus_rbuf_len(&c->rbuf) >= LBUS_FRAME_HEADER;
+			break;
+		}
 
 		r = lbus_frame_next(&c->rbuf, c->max_frame, &body, &len, &need);
 		if (r == 0) {
@@ -368,15 +378,33 @@ static bool conn_report_frames(struct conn *c, bool *progressed)
 	return !conn_closed(c);
 }
 
+/* c has input left past its turn's budget: it waits on the backlog with its
+ * EPOLLIN off (no event will announce bytes already read). */
+static void conn_backlog(struct conn *c)
+{
+	c->backlogged = true;
+	if (!list_linked(&c->backlog_link))
+		list_add_tail(&c->loop->backlog, &c->backlog_link);
+	conn_update_events(c);
+}
+
 static void conn_process(struct conn *c)
 {
-	bool progressed = false;
+	bool progressed = false, budget_spent = false;
 
-	if (!conn_report_frames(c, &progressed))
+	if (!conn_report_frames(c, &progressed, &budget_spent))
 		return;
 	conn_update_frame_deadline(c, progressed);
-	if (conn_rbuf_settle(c) < 0)
+	/* frames left past the budget were read already: like a paused conn's,
+	 * they are counted against max_held but never refused */
+	if (budget_spent)
+		c->backlogged = true;
+	if (conn_rbuf_settle(c) < 0) {
 		conn_report_over(c);
+		return;
+	}
+	if (budget_spent)
+		conn_backlog(c);
 }
 
 /*
@@ -444,7 +472,7 @@ void conn_on_events(struct conn *c, uint32_t events)
 	}
 	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		return;
-	if (c->input_paused || c->loop->stopping) {
+	if (c->input_paused || c->backlogged || c->loop->stopping) {
 		if (events & (EPOLLHUP | EPOLLERR)) {
 			if (c->loop->stopping)
 				c->loop->ops->gone(c, -ECONNRESET);
@@ -470,6 +498,32 @@ void conn_loop_run_ready(struct conn_loop *l)
 		conn_process(c);
 		conn_update_events(c);
 	}
+}
+
+unsigned conn_loop_run_backlog(struct conn_loop *l)
+{
+	struct list turn;
+	unsigned served = 0;
+
+	if (list_empty(&l->backlog))
+		return 0;
+	/* this turn's conns: those with input left again rejoin l->backlog */
+	list_init(&turn);
+	list_splice_tail(&turn, &l->backlog);
+	while (!list_empty(&turn)) {
+		struct conn *c = container_of(turn.next, struct conn, backlog_link);
+
+		list_del(&c->backlog_link);
+		c->backlogged = false;
+		if (conn_closed(c) || l->stopping)
+			continue;
+		if (!c->input_paused) {
+			conn_process(c);
+			served++;
+		}
+		conn_update_events(c);
+	}
+	return served;
 }
 
 void conn_loop_flush(struct conn_loop *l)
@@ -521,6 +575,8 @@ void conn_close(struct conn *c)
 		conn_rbuf_return(c);
 	list_del(&c->flush_link);
 	list_del(&c->ready_link);
+	list_del(&c->backlog_link);
+	c->backlogged = false;
 	list_del(&c->deadline_link);
 }
 

@@ -19,12 +19,12 @@
  * invariants.
  *
  * Reading: an idle connection owns no input buffer. When it becomes readable
- * it borrows the loop's one scratch buffer (CONN_READ_CHUNK), reads one chunk,
- * and every complete frame in it is reported before we return to epoll; that
- * one chunk is the per-wakeup fairness bound. What is left (a partial frame,
- * or frames the owner kept: CONN_KEEP) is copied to a buffer of the
- * connection's own, sized to it, and the scratch buffer goes back to the
- * loop, so a connection storm costs one read buffer, not one per connection.
+ * it borrows the loop's one scratch buffer (CONN_READ_CHUNK) and reads one
+ * chunk. What is left after reporting its frames (a partial frame, frames
+ * the owner kept: CONN_KEEP, frames past the turn's budget, below) is copied
+ * to a buffer of the connection's own, sized to it, and the scratch buffer
+ * goes back to the loop, so a connection storm costs one read buffer, not
+ * one per connection.
  * Only a frame bigger than the scratch buffer is read into the connection's
  * own buffer, which grows as the frame's bytes arrive (not to the length it
  * announces) and is freed once the frame is consumed.
@@ -35,6 +35,16 @@
  * is reported (ops->bad_frame, -ENOBUFS) before its buffer grows; the
  * others keep what they hold. Frames kept by a paused owner (CONN_KEEP)
  * are counted but never refused: they were read already.
+ *
+ * Fair turns: one connection reports at most CONN_FRAMES_PER_TURN frames per
+ * loop turn (fair round-robin, as Redis and NATS do: a burst of cheap frames
+ * cannot hold the loop while others wait). A conn with input left over is
+ * "backlogged": it goes on the loop's backlog list with its EPOLLIN off (so
+ * it holds at most the chunk it read), because no epoll event will come for
+ * bytes already read; conn_loop_run_backlog() gives it its next turn, and
+ * the owner's loop must not sleep while the list is not empty
+ * (conn_loop_busy). Every path that reports frames (readable, resumed,
+ * backlogged) spends the same budget, so a conn is on the list at most once.
  *
  * Pausing: the owner may pause input (conn_pause_input: a publisher waits for
  * a full queue); its EPOLLIN is off and buffered frames stay. conn_resume_input
@@ -64,6 +74,9 @@
 
 /* Bytes read per wakeup: the size of the loop's one scratch read buffer. */
 #define CONN_READ_CHUNK (256u * 1024u)
+
+/* Frames one conn reports per loop turn (see "Fair turns" above). */
+#define CONN_FRAMES_PER_TURN 64u
 
 /* conn_ops.frame: keep this frame buffered and stop reading (positive). */
 #define CONN_KEEP 1
@@ -99,6 +112,7 @@ struct conn_loop {
 	struct lbus_rbuf scratch;  /* read buffer lent to whichever conn reads */
 	struct list flush;	   /* conns with output to try writing now */
 	struct list ready;	   /* conns whose input was resumed */
+	struct list backlog;	   /* conns with input past their turn's budget */
 	struct list deadlines;	   /* conns with a deadline set */
 	size_t max_queue;	   /* out-queue limit, bytes */
 	size_t held;		   /* bytes of every conn's own input buffer */
@@ -120,6 +134,7 @@ struct conn {
 	bool frame_deadlines;  /* a partial frame gets frame_timeout_ms */
 	bool write_blocked;    /* socket was full: EPOLLOUT armed */
 	bool rbuf_scratch;     /* rbuf is the loop's scratch, lent for one read */
+	bool backlogged;       /* on loop->backlog: input off until its next turn */
 	uint32_t max_frame;    /* longest frame body accepted */
 	struct lbus_rbuf rbuf; /* unprocessed input; empty (no memory) when idle */
 	size_t rbuf_need;      /* bytes the pending partial frame needs, 0 if none */
@@ -127,6 +142,7 @@ struct conn {
 	struct outq outq;
 	struct list flush_link;	   /* loop->flush */
 	struct list ready_link;	   /* loop->ready */
+	struct list backlog_link;  /* loop->backlog */
 	struct list deadline_link; /* loop->deadlines */
 	int64_t deadline_ms;	   /* monotonic; 0 for none */
 	int64_t progress_ms;	   /* last write the socket took, or when output
@@ -139,6 +155,16 @@ void conn_loop_init(struct conn_loop *l, int epfd, struct msgpool *pool, const s
 void conn_loop_deinit(struct conn_loop *l);
 /* Report the buffered frames of the conns whose input was resumed. */
 void conn_loop_run_ready(struct conn_loop *l);
+/* Give each backlogged conn its next turn (CONN_FRAMES_PER_TURN more frames;
+ * one with input still left stays backlogged for the turn after). Returns
+ * how many conns were served. While stopping, the backlog is dropped. */
+unsigned conn_loop_run_backlog(struct conn_loop *l);
+/* Has the loop work that no epoll event will announce (resumed or
+ * backlogged input)? Then its next epoll_wait must not sleep. */
+static inline bool conn_loop_busy(const struct conn_loop *l)
+{
+	return !list_empty(&l->ready) || !list_empty(&l->backlog);
+}
 /* Write every conn on the flush list (conn_flush). */
 void conn_loop_flush(struct conn_loop *l);
 /* ops->deadline for every conn whose deadline is <= now_ms. */

@@ -129,7 +129,7 @@ static void fill_info(struct answer *a, size_t i, const struct peer *c, size_t *
 	fill_counters(&a->ctrs[i], c);
 	info->counters = &a->ctrs[i];
 	info->names = &a->names[*name_i];
-	for (const struct name_entry *n = c->names.first; n; n = n->onext)
+	for (const struct name_entry *n = name_owner_first(&c->names); n; n = name_owner_next(&c->names, n))
 		a->names[(*name_i)++] = (char *)n->name;
 	info->n_names = (size_t)(&a->names[*name_i] - info->names);
 	info->subscriptions = &a->sub_ptrs[*sub_i];

@@ -48,6 +48,18 @@ static inline void list_del(struct list *n)
 	list_init(n);
 }
 
+/* Move every node of src to the tail of head; src is left empty. */
+static inline void list_splice_tail(struct list *head, struct list *src)
+{
+	if (list_empty(src))
+		return;
+	src->next->prev = head->prev;
+	src->prev->next = head;
+	head->prev->next = src->next;
+	head->prev = src->prev;
+	list_init(src);
+}
+
 /* Iterate allowing the current node to be removed. */
 #define list_for_each_safe(pos, tmp, head)                                                                   \
 	for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head); (pos) = (tmp), (tmp) = (pos)->next)

@@ -5,8 +5,10 @@
  * Order matters: the directory is made private first (created 0700 if only
  * its last component is missing; an existing one is the user's choice and
  * its mode left as it is: the socket itself is socket_mode, 0600 by default, and peers are checked),
- * but an existing directory must be safe to trust: owned by us or root, and
- * not writable by others unless sticky (like /tmp); otherwise whoever
+ * but an existing directory must be safe to trust: not a symbolic link
+ * (checked with lstat: whoever owns a link can re-point it, e.g. from
+ * /tmp/lbus-$UID to a directory of their own later), owned by us or root,
+ * and not writable by others unless sticky (like /tmp); otherwise whoever
  * controls it could replace our socket and receive our clients' traffic.
  * Then an existing socket file is probed with connect(): a live broker means
  * refuse; only ECONNREFUSED (nobody listening) means a stale file that we
@@ -60,13 +62,20 @@ static int ensure_private_dir(const char *sock_path, mode_t mode, const struct l
 
 	snprintf(buf, sizeof(buf), "%s", sock_path);
 	dir = dirname(buf);
-	if (stat(dir, &st) < 0) {
+	if (lstat(dir, &st) < 0) {
 		if (errno != ENOENT || mkdir(dir, 0700) < 0) {
 			int err = -errno;
 			log_msg(log, LOG_ERR, "cannot create directory %s: %s", dir, strerror(-err));
 			return err;
 		}
 		return 0;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		log_msg(log, LOG_ERR,
+			"directory %s is a symbolic link; refusing to use it (whoever owns the link can "
+			"re-point it): give the directory it points to",
+			dir);
+		return -ELOOP;
 	}
 	if (!S_ISDIR(st.st_mode)) {
 		log_msg(log, LOG_ERR, "%s is not a directory", dir);

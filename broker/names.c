@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Name registry (see names.h) on broker/hashtab. Owners hold few names, so
- * their lists are plain singly linked lists walked to append or unlink.
+ * Name registry (see names.h) on broker/hashtab; each owner's names on a
+ * doubly linked list (list.h), so taking and releasing cost O(1).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "list.h"
 #include "names.h"
 
 void names_init(struct names *n)
@@ -49,22 +48,13 @@ struct name_owner *names_lookup(const struct names *n, const char *name, size_t 
 
 static void owner_append(struct name_owner *o, struct name_entry *e)
 {
-	struct name_entry **p = &o->first;
-
-	while (*p)
-		p = &(*p)->onext;
-	*p = e;
-	e->onext = NULL;
+	list_add_tail(&o->names, &e->olink);
 	o->count++;
 }
 
 static void owner_unlink(struct name_owner *o, struct name_entry *e)
 {
-	struct name_entry **p = &o->first;
-
-	while (*p != e)
-		p = &(*p)->onext;
-	*p = e->onext;
+	list_del(&e->olink);
 	o->count--;
 }
 
@@ -109,9 +99,9 @@ int names_release(struct names *n, struct name_owner *o, const char *name, size_
 
 void names_release_all(struct names *n, struct name_owner *o, names_released_fn fn, void *ctx)
 {
-	while (o->first) {
-		struct name_entry *e = o->first;
+	struct name_entry *e;
 
+	while ((e = name_owner_first(o))) {
 		if (fn)
 			fn(e->name, e->len, ctx);
 		entry_remove(n, e);

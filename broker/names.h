@@ -5,6 +5,9 @@
  * keeps its names in the order it took them; the first is the Sender.name
  * of its messages. Names are validated by the caller (lbus_name_validate).
  *
+ * Every operation costs O(1) whatever the owner holds: the registry is a
+ * hash table and an owner's list is doubly linked (append, unlink).
+ *
  * Ownership: the registry owns struct name_entry (names_take allocates,
  * every release frees). Results follow refusal.h: 0, a refusal code
  * (NAME_E_*), or -ENOMEM.
@@ -15,6 +18,7 @@
 #include <stdint.h>
 
 #include "hashtab.h"
+#include "list.h"
 #include "refusal.h"
 
 /* names_take: the name was already the caller's (not a refusal). */
@@ -22,14 +26,14 @@
 
 struct name_entry {
 	struct hashtab_node node; /* in names.table, by name */
-	struct name_entry *onext; /* owner's list, in taking order */
+	struct list olink;	  /* owner's list, in taking order */
 	struct name_owner *owner;
 	uint32_t len;
 	char name[]; /* NUL-terminated */
 };
 
 struct name_owner {
-	struct name_entry *first;
+	struct list names; /* struct name_entry.olink */
 	uint32_t count;
 };
 
@@ -46,8 +50,18 @@ static inline size_t names_count(const struct names *n)
 }
 static inline void name_owner_init(struct name_owner *o)
 {
-	o->first = NULL;
+	list_init(&o->names);
 	o->count = 0;
+}
+/* o's first name (the Sender.name of its messages), or NULL. */
+static inline struct name_entry *name_owner_first(const struct name_owner *o)
+{
+	return list_empty(&o->names) ? NULL : container_of(o->names.next, struct name_entry, olink);
+}
+/* The name o took after e, or NULL. */
+static inline struct name_entry *name_owner_next(const struct name_owner *o, const struct name_entry *e)
+{
+	return e->olink.next == &o->names ? NULL : container_of(e->olink.next, struct name_entry, olink);
 }
 
 /* 0 taken, NAMES_ALREADY_OURS, NAME_E_TAKEN (another owner's), -ENOMEM. */

@@ -79,7 +79,7 @@ int naming_handle_take(struct peer *c, const struct lbus_wire_frame *f)
 
 int naming_handle_release(struct peer *c, const struct lbus_wire_frame *f)
 {
-	struct name_entry *first = c->names.first;
+	struct name_entry *first = name_owner_first(&c->names);
 	Lbus__NameRequest *m;
 	int ret = name_request(c, f, &m);
 
@@ -91,7 +91,7 @@ int naming_handle_release(struct peer *c, const struct lbus_wire_frame *f)
 	lbus__name_request__free_unpacked(m, NULL);
 	if (ret)
 		return ret;
-	if (c->names.first != first)
+	if (name_owner_first(&c->names) != first)
 		peer_sender_changed(c);
 	return answer_ok(c, f, 0);
 }

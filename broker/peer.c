@@ -52,6 +52,7 @@ struct peer *peer_new(struct broker *b, int fd, pid_t pid, uid_t uid, gid_t gid)
 	list_init(&c->wait_link);
 	list_init(&c->waiters);
 	list_init(&c->subs);
+	hashtab_init(&c->sub_ids);
 	name_owner_init(&c->names);
 	calls_peer_init(&c->calls);
 	list_add_tail(&b->peers, &c->link);
@@ -92,11 +93,12 @@ void peer_wait_on(struct peer *c, struct peer *target, int64_t recheck_ms)
 void peer_sender_changed(struct peer *c)
 {
 	struct lbus_wire_sender s = {.id = c->id, .pid = (uint32_t)c->pid, .uid = c->uid, .gid = c->gid};
+	const struct name_entry *first = name_owner_first(&c->names);
 	uint8_t *enc;
 
-	if (c->names.first) {
-		s.name = c->names.first->name;
-		s.name_len = c->names.first->len;
+	if (first) {
+		s.name = first->name;
+		s.name_len = first->len;
 	}
 	enc = malloc(lbus_wire_sender_size(&s) + 1);
 	if (!enc)

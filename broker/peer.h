@@ -68,7 +68,8 @@ struct peer {
 	char comm[PEER_COMM_MAX]; /* /proc/PID/comm at connect, "" if unknown */
 	struct list link;	  /* broker->peers, or broker->graveyard */
 
-	struct list subs; /* struct sub.peer_link, in subscription order */
+	struct list subs;	/* struct sub.peer_link, in subscription order */
+	struct hashtab sub_ids; /* struct sub.id_node, by sub id (sub_find) */
 	uint32_t nsubs;
 	bool drops_pending; /* some subscription has an unreported drop count */
 	struct name_owner names;

@@ -73,7 +73,8 @@ void presence_client(struct broker *b, const struct peer *c, bool connected)
 		cap = c->names.count;
 	if (!names)
 		names = stack; /* out of memory: list the first names only */
-	for (struct name_entry *n = c->names.first; n && i < cap; n = n->onext)
+	for (struct name_entry *n = name_owner_first(&c->names); n && i < cap;
+	     n = name_owner_next(&c->names, n))
 		names[i++] = n->name;
 	ev.id = c->id;
 	ev.n_names = i;

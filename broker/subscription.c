@@ -27,14 +27,23 @@
 
 struct sub *sub_find(const struct peer *c, uint64_t id)
 {
-	struct list *l;
+	uint64_t h = hashtab_hash_u64(id);
 
-	for (l = c->subs.next; l != &c->subs; l = l->next) {
-		struct sub *s = container_of(l, struct sub, peer_link);
+	for (struct hashtab_node *n = hashtab_first(&c->sub_ids, h); n; n = hashtab_next(n, h)) {
+		struct sub *s = container_of(n, struct sub, id_node);
+
 		if (s->id == id)
 			return s;
 	}
 	return NULL;
+}
+
+/* s leaves its peer's lists (it is no longer found by id). */
+static void sub_unlink(struct sub *s)
+{
+	hashtab_remove(&s->peer->sub_ids, &s->id_node);
+	list_del(&s->peer_link);
+	s->peer->nsubs--;
 }
 
 /* Take s out of the trie and its group; the routes of the topics it
@@ -57,8 +66,7 @@ void sub_remove(struct sub *s)
 	struct broker *b = s->peer->broker;
 
 	sub_unindex(b, s);
-	list_del(&s->peer_link);
-	s->peer->nsubs--;
+	sub_unlink(s);
 	free(s);
 }
 
@@ -76,6 +84,7 @@ void sub_free_all(struct peer *c)
 {
 	while (!list_empty(&c->subs))
 		sub_remove(container_of(c->subs.next, struct sub, peer_link));
+	hashtab_deinit(&c->sub_ids);
 }
 
 void sub_expire(struct sub *s)
@@ -84,8 +93,7 @@ void sub_expire(struct sub *s)
 	struct broker *b = c->broker;
 
 	sub_unindex(b, s);
-	list_del(&s->peer_link);
-	c->nsubs--;
+	sub_unlink(s);
 	s->expired = true;
 	list_add_tail(&b->expired_subs, &s->peer_link);
 	log_msg(&b->log, LOG_DEBUG, "client %llu subscription %llu expired after %llu messages",
@@ -152,7 +160,13 @@ static struct sub *sub_new(struct peer *c, const Lbus__Subscribe *m)
 	s->responder = m->responder;
 	s->pattern_len = plen;
 	memcpy(s->pattern, m->pattern, plen + 1);
+	if (hashtab_insert(&c->sub_ids, &s->id_node, hashtab_hash_u64(s->id)) < 0) {
+		groups_leave(&c->broker->groups, &s->member);
+		free(s);
+		return NULL;
+	}
 	if (trie_add(&c->broker->subs, s->pattern, plen, &s->te) < 0) {
+		hashtab_remove(&c->sub_ids, &s->id_node);
 		groups_leave(&c->broker->groups, &s->member);
 		free(s);
 		return NULL;

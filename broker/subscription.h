@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "groups.h"
+#include "hashtab.h"
 #include "list.h"
 #include "trie.h"
 
@@ -31,12 +32,13 @@ struct peer;
 struct sub {
 	struct trie_entry te; /* in broker->subs */
 	struct peer *peer;
-	struct list peer_link; /* in peer->subs */
-	uint64_t id;	       /* client-chosen sub_id */
-	uint32_t policy;       /* LBUS__POLICY__POLICY_DROP / _BLOCK */
-	uint32_t stall_ms;     /* block: drop once the client stalled this long; 0 never */
-	bool responder;	       /* answers calls to matching topics (Subscribe.responder) */
-	uint64_t dropped;      /* not queued since the last delivery: next Dropped count */
+	struct list peer_link;	     /* in peer->subs */
+	struct hashtab_node id_node; /* in peer->sub_ids while live */
+	uint64_t id;		     /* client-chosen sub_id */
+	uint32_t policy;	     /* LBUS__POLICY__POLICY_DROP / _BLOCK */
+	uint32_t stall_ms;	     /* block: drop once the client stalled this long; 0 never */
+	bool responder;		     /* answers calls to matching topics (Subscribe.responder) */
+	uint64_t dropped;	     /* not queued since the last delivery: next Dropped count */
 	uint64_t dropped_total;
 	uint64_t max_msgs;	    /* Subscribe.max_msgs: expire after this many deliveries; 0 = never */
 	uint64_t delivered;	    /* deliveries queued on it (counted only when max_msgs != 0) */
@@ -51,7 +53,7 @@ static inline struct sub *sub_from_entry(struct trie_entry *e)
 	return container_of(e, struct sub, te);
 }
 
-/* Find c's subscription with this id, or NULL. */
+/* Find c's subscription with this id, or NULL (O(1): a hash table). */
 struct sub *sub_find(const struct peer *c, uint64_t id);
 /* Unindex and free one subscription. */
 void sub_remove(struct sub *s);

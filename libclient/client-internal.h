@@ -142,7 +142,6 @@ struct rc_state {
 	int64_t due;	  /* DOWN: next attempt; HELLO: give up (-1: never) */
 	uint64_t rng;
 	char path[108]; /* the resolved socket path */
-	int source;	/* enum lbus_sockpath_source of path */
 	lbus_connection_fn fn;
 	void *ud;
 	char **names; /* names owned, to take again */
@@ -180,6 +179,7 @@ struct lbus {
 	size_t pin_end;		    /* ... up to this offset in it */
 	struct io_retired *retired; /* old input buffers, see above */
 	size_t in_bound;	    /* lbus_connect_opts.input_buffer */
+	bool any_broker_uid;	    /* lbus_connect_opts.any_broker_uid */
 	bool shed_pending;	    /* some sub has shed > 0 */
 
 	/* publish: the last topic that passed validation (sub.c) */
@@ -263,15 +263,16 @@ void io_deinit(struct lbus *bus);
 /* ---- client.c ------------------------------------------------------------- */
 
 /* Open a socket to path (non-blocking connect until deadline, the trust
- * checks of lbus_connect()). The fd or -errno. */
-int client_socket_open(const char *path, int source, int64_t deadline);
+ * checks of lbus_connect(): the directory is no symbolic link, the broker
+ * runs as our effective user or root unless any_uid). The fd or -errno. */
+int client_socket_open(const char *path, bool any_uid, int64_t deadline);
 /* Buffer the Hello frame. */
 int client_send_hello(struct lbus *bus);
 
 /* ---- reconnect.c ----------------------------------------------------------- */
 
-/* Set up reconnect mode from the options (path resolved, source). */
-void rc_init(struct lbus *bus, const struct lbus_connect_opts *opts, const char *path, int source);
+/* Set up reconnect mode from the options (path resolved). */
+void rc_init(struct lbus *bus, const struct lbus_connect_opts *opts, const char *path);
 void rc_deinit(struct lbus *bus);
 /* Reconnect mode and not connected: publishes are kept, requests refused. */
 static inline bool rc_down(const struct lbus *bus)

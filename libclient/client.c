@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -51,10 +52,33 @@ static int sock_connect(const char *path, int64_t deadline)
 	}
 }
 
-/* A broker found at the /tmp fallback path may be an impostor: anybody can
- * create /tmp/lbus-$UID first. Trust it only if it runs as our effective
- * user or root (SO_PEERCRED). 0, -EPERM, or -errno. */
-static int check_fallback_peer(int fd)
+/* The socket's directory must not be a symbolic link: whoever owns the link
+ * can re-point it (lbusd never listens in one). 0, -ELOOP, or -errno
+ * (-ENOENT: no broker there). */
+static int check_socket_dir(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+
+	if (!slash)
+		return 0; /* the working directory */
+	if (slash == path)
+		return 0; /* "/" */
+	if ((size_t)(slash - path) >= sizeof(dir))
+		return -ENAMETOOLONG;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	if (lstat(dir, &st) < 0)
+		return -errno;
+	return S_ISLNK(st.st_mode) ? -ELOOP : 0;
+}
+
+/* Anybody may have created the socket first (at /tmp/lbus-$UID, or wherever
+ * LBUS_SOCKET or -S sends us): trust a broker only if it runs as our
+ * effective user or root (SO_PEERCRED), before sending it anything. lbusd
+ * never serves a foreign uid, so this costs nothing. 0, -EPERM, or -errno. */
+static int check_broker_uid(int fd)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
@@ -66,11 +90,14 @@ static int check_fallback_peer(int fd)
 	return 0;
 }
 
-int client_socket_open(const char *path, int source, int64_t deadline)
+int client_socket_open(const char *path, bool any_uid, int64_t deadline)
 {
+	int r = check_socket_dir(path);
+	if (r < 0)
+		return r;
 	int fd = sock_connect(path, deadline);
-	if (fd >= 0 && source == LBUS_SOCKPATH_FALLBACK) {
-		int r = check_fallback_peer(fd);
+	if (fd >= 0 && !any_uid) {
+		r = check_broker_uid(fd);
 		if (r < 0) {
 			close(fd);
 			fd = r;
@@ -137,6 +164,7 @@ static struct lbus *client_new(const struct lbus_connect_opts *opts)
 	bus->timeout_ms = opts->timeout_ms;
 	bus->out_batch = opts->publish_buffer;
 	bus->in_bound = opts->input_buffer;
+	bus->any_broker_uid = opts->any_broker_uid;
 	lbus_rbuf_init(&bus->in);
 	idmap_init(&bus->subs);
 	idmap_init(&bus->calls);
@@ -160,7 +188,6 @@ static int client_connect(lbus **out, const char *path, const struct lbus_connec
 			  size_t size)
 {
 	char sockpath[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
-	enum lbus_sockpath_source source;
 	struct lbus_connect_opts opts;
 	if (reason && size)
 		reason[0] = '\0';
@@ -170,15 +197,15 @@ static int client_connect(lbus **out, const char *path, const struct lbus_connec
 	int r = connect_opts_read(in_opts, &opts);
 	if (r < 0)
 		return r;
-	r = lbus_socket_path_resolve(path, sockpath, sizeof(sockpath), &source);
+	r = lbus_socket_path_resolve(path, sockpath, sizeof(sockpath), NULL);
 	if (r < 0)
 		return r;
 	struct lbus *bus = client_new(&opts);
 	if (!bus)
 		return -ENOMEM;
 	int64_t deadline = io_deadline(opts.timeout_ms);
-	bus->fd = client_socket_open(sockpath, (int)source, deadline);
-	rc_init(bus, &opts, sockpath, (int)source);
+	bus->fd = client_socket_open(sockpath, bus->any_broker_uid, deadline);
+	rc_init(bus, &opts, sockpath);
 	if (bus->fd < 0) {
 		r = bus->fd;
 		free(bus);
@@ -246,6 +273,8 @@ size_t lbus_max_frame(const lbus *bus)
 }
 
 /* -EPERM has two meanings in lbus.h; its text covers both. */
+#define CLIENT_ELOOP_TEXT                                                                                    \
+	"the socket's directory is a symbolic link (refused: whoever owns the link can re-point it)"
 #define CLIENT_EPERM_TEXT "not permitted (not the owner of that name, or the broker runs as another user)"
 
 const char *lbus_strerror(int err)
@@ -253,6 +282,8 @@ const char *lbus_strerror(int err)
 	int e = err < 0 ? -err : err;
 	if (e == EPERM)
 		return CLIENT_EPERM_TEXT;
+	if (e == ELOOP)
+		return CLIENT_ELOOP_TEXT;
 	const char *text = lbus_errno_text(-e);
 	if (text)
 		return text;

@@ -38,7 +38,7 @@
 #include "client-internal.h"
 #include "lbus-limits.h"
 
-void rc_init(struct lbus *bus, const struct lbus_connect_opts *opts, const char *path, int source)
+void rc_init(struct lbus *bus, const struct lbus_connect_opts *opts, const char *path)
 {
 	struct rc_state *rc = &bus->rc;
 	rc->enabled = opts->reconnect;
@@ -49,7 +49,6 @@ void rc_init(struct lbus *bus, const struct lbus_connect_opts *opts, const char 
 	rc->buffer = opts->reconnect_buffer ? opts->reconnect_buffer : LBUS_DEFAULT_RECONNECT_BUFFER;
 	rc->rng = (uint64_t)io_now_ms() * 0x9E3779B97F4A7C15u ^ (uint64_t)getpid() ^ (uintptr_t)bus;
 	snprintf(rc->path, sizeof(rc->path), "%s", path);
-	rc->source = source;
 }
 
 void rc_deinit(struct lbus *bus)
@@ -334,7 +333,7 @@ void rc_lost(struct lbus *bus)
 static void rc_attempt(struct lbus *bus)
 {
 	struct rc_state *rc = &bus->rc;
-	int fd = client_socket_open(rc->path, rc->source, io_now_ms());
+	int fd = client_socket_open(rc->path, bus->any_broker_uid, io_now_ms());
 	if (fd < 0) {
 		rc->due = io_now_ms() + backoff_ms(rc);
 		return;

@@ -10,10 +10,9 @@
 
 #include <stddef.h>
 
-/* Which rule of the resolution order produced the path. Only the last
- * fallback lies in a directory that anybody may have created first, so a
- * client trusts a broker found there only if it runs as the client's user
- * or root (libclient/client.c). */
+/* Which rule of the resolution order produced the path. (Whatever the
+ * rule, a client trusts only a broker of its own user or root, unless told
+ * otherwise: libclient/client.c.) */
 enum lbus_sockpath_source {
 	LBUS_SOCKPATH_EXPLICIT = 1,
 	LBUS_SOCKPATH_ENV,	/* $LBUS_SOCKET */

@@ -16,7 +16,8 @@
  *    received + missed = published (checked with a final marker published
  *    once its queue has room); a fast subscriber on the same topic receives
  *    everything meanwhile; the broker's dropped counter agrees; the same with
- *    `lbus sub --policy drop`, whose stderr warnings add up;
+ *    `lbus sub --policy drop`, whose stderr warnings add up, and with
+ *    `--json`, whose "missed" members add up and agree with them;
  *  - sends to a name always block: a stalled owner stalls its sender, then
  *    receives every message in order;
  *  - a queue group skips a member whose queue is full: the other member
@@ -709,6 +710,91 @@ static void test_cli_sub_drop_warns(void **state)
 	lbus_close(q);
 }
 
+/* In `lbus sub --json` output from offset from, up to the line holding
+ * "END": the lines of the topic before it (*lines) and the sum of the
+ * "missed" members, END's included (the drops just before it). */
+static uint64_t json_missed(const char *out, size_t from, const char *topic, int *lines)
+{
+	char key[128];
+	uint64_t sum = 0;
+
+	snprintf(key, sizeof(key), "{\"topic\":\"%s\"", topic);
+	*lines = 0;
+	for (const char *l = out + from; l && *l;) {
+		const char *nl = strchr(l, '\n');
+		size_t len = nl ? (size_t)(nl - l) : strlen(l);
+		char buf[1024];
+
+		snprintf(buf, sizeof(buf), "%.*s", (int)len, l);
+		if (!strncmp(buf, key, strlen(key))) {
+			const char *m = strstr(buf, "\"missed\":");
+			bool last = strstr(buf, "\"payload\":\"END\"") != NULL;
+
+			if (m)
+				sum += strtoull(m + strlen("\"missed\":"), NULL, 10);
+			if (last)
+				break;
+			(*lines)++;
+		}
+		l = nl ? nl + 1 : NULL;
+	}
+	return sum;
+}
+
+/* `lbus sub --json --policy drop`, suspended (SIGSTOP) through a flood:
+ * once resumed, its "missed" members add up to what it did not print
+ * (lines + missed = published) and agree with its stderr warnings. */
+static void test_cli_sub_json_missed(void **state)
+{
+	struct lbt_broker *b = *state;
+	const char *topic = "flow/json-drop";
+	struct lbt_proc sub;
+	lbus *pub, *q;
+	int lines;
+
+	assert_int_equal(lbt_cli_spawn(&sub, b, "sub", topic, "--policy", "drop", "--json", NULL), 0);
+	long from = lbt_sub_ready(b, &sub, topic, lbt_ms(10000));
+	assert_true(from >= 0);
+	assert_int_equal(lbt_connect(b, &pub), 0);
+	assert_int_equal(lbt_connect(b, &q), 0);
+
+	lbt_proc_signal(&sub, SIGSTOP);
+	for (int i = 0; i < N_MSGS; i++) {
+		char line[CLI_LINE_LEN];
+
+		cli_line(line, i);
+		assert_int_equal(lbus_publish(pub, topic, line, CLI_LINE_LEN - 1, 0), 0);
+	}
+	assert_int_equal(lbus_sync(pub, lbt_ms(5000)), 0);
+	lbt_proc_signal(&sub, SIGCONT);
+
+	/* Drained: the broker holds nothing more for it (its Dropped included). */
+	int64_t end = lbt_now_ms() + lbt_ms(20000);
+	long long held;
+	do {
+		lbt_proc_read_bytes(&sub, sub.out_len + 1, 20);
+		held = queued_bytes(q, 0, sub.pid);
+	} while (held != 0 && lbt_now_ms() < end);
+	assert_int_equal(held, 0);
+	assert_int_equal(lbus_publish(pub, topic, "END", 3, 0), 0);
+	assert_int_equal(lbus_sync(pub, lbt_ms(5000)), 0);
+	assert_true(lbt_proc_read_until(&sub, "\"payload\":\"END\"", (size_t)from, lbt_ms(10000)) >= 0);
+	lbt_proc_signal(&sub, SIGTERM);
+	lbt_proc_wait(&sub, lbt_ms(5000));
+
+	uint64_t missed = json_missed(sub.out, (size_t)from, topic, &lines);
+	if ((uint64_t)lines + missed != N_MSGS)
+		fprintf(stderr, "printed %d, json missed %llu:\n%s\n", lines, (unsigned long long)missed,
+			txt(sub.err));
+	assert_true(missed > 0);
+	assert_int_equal((uint64_t)lines + missed, N_MSGS);
+	assert_int_equal(missed_in_warnings(txt(sub.err)), missed);
+
+	lbt_proc_free(&sub);
+	lbus_close(pub);
+	lbus_close(q);
+}
+
 /* `lbus sub` blocks by default, but only while it reads: suspended
  * (SIGSTOP), it holds up a flood for about its --stall time, then the broker
  * drops for it instead, and once resumed it warns of every message it
@@ -972,6 +1058,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_group_skips_stalled_member, setup, lbt_teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_sub_policy_block, setup, lbt_teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_sub_drop_warns, setup, lbt_teardown),
+	    cmocka_unit_test_setup_teardown(test_cli_sub_json_missed, setup, lbt_teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_sub_stall_bound, setup, lbt_teardown),
 	    cmocka_unit_test_setup_teardown(test_stall_clock_starts_with_output, setup, lbt_teardown),
 	    cmocka_unit_test_setup_teardown(test_group_prefers_waiting_to_dropping, setup, lbt_teardown),

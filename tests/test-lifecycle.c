@@ -294,11 +294,22 @@ static int fallback_child(void)
 	}
 	lbus_close(bus);
 	bus = NULL;
-	/* Given explicitly, the path is trusted: the broker itself answers
-	 * (and admits root, whom no broker may lock out: lbusd.conf(5)). */
+	/* Given explicitly, the path is checked the same way (issue 7); */
 	r = lbus_connect(&bus, sock);
+	if (code == 0 && r != -EPERM) {
+		fprintf(stderr, "lbus_connect(explicit): %d (%s), want -EPERM\n", r, lbus_strerror(r));
+		code = 6;
+	}
+	lbus_close(bus);
+	bus = NULL;
+	/* trusted only with the opt-out (a system bus): then the broker itself
+	 * answers (and admits root, whom no broker may lock out: lbusd.conf(5)). */
+	struct lbus_connect_opts any = LBUS_CONNECT_OPTS_INIT;
+	any.any_broker_uid = true;
+	r = lbus_connect_with(&bus, sock, &any);
 	if (code == 0 && r != 0) {
-		fprintf(stderr, "lbus_connect(explicit): %d (%s), want 0 (root is admitted)\n", r,
+		fprintf(stderr,
+			"lbus_connect(explicit, any_broker_uid): %d (%s), want 0 (root is admitted)\n", r,
 			lbus_strerror(r));
 		code = 5;
 	}
@@ -309,8 +320,10 @@ static int fallback_child(void)
 
 /* A client that resolved the default path to its last fallback,
  * /tmp/lbus-$UID/bus.sock (a directory anybody could create first), refuses
- * a broker running as another user (-EPERM) before sending anything. Needs
- * root (another uid, a private mount namespace). */
+ * a broker running as another user (-EPERM) before sending anything; so
+ * does one given the path explicitly, unless it opts out with
+ * lbus_connect_opts.any_broker_uid. Needs root (another uid, a private
+ * mount namespace). */
 static void test_fallback_path_foreign_broker(void **state)
 {
 	if (!can_switch_uid())

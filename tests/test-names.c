@@ -55,13 +55,13 @@ static void test_order_and_first(void **state)
 	assert_int_equal(names_take(&n, &a, S("one")), 0);
 	assert_int_equal(names_take(&n, &a, S("two")), 0);
 	assert_int_equal(names_take(&n, &a, S("three")), 0);
-	assert_string_equal(a.first->name, "one");
+	assert_string_equal(name_owner_first(&a)->name, "one");
 	assert_int_equal(a.count, 3);
 	assert_int_equal(names_release(&n, &a, S("one")), 0);
-	assert_string_equal(a.first->name, "two");
-	assert_string_equal(a.first->onext->name, "three");
+	assert_string_equal(name_owner_first(&a)->name, "two");
+	assert_string_equal(name_owner_next(&a, name_owner_first(&a))->name, "three");
 	names_release_all(&n, &a, NULL, NULL);
-	assert_null(a.first);
+	assert_null(name_owner_first(&a));
 	assert_int_equal(a.count, 0);
 	names_deinit(&n);
 }

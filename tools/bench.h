@@ -9,6 +9,7 @@
  *   bench-raw.c     the raw AF_UNIX baseline (no broker)
  *   bench-lbus.c    the same scenarios through liblbus and lbusd
  *   bench-clients.c many idle lbus clients: broker RSS per client
+ *   bench-held.c    request cost against items held (names, subscriptions)
  *   bench-stats.c   clock, percentiles, /proc readers
  *
  * Every run (one scenario, one size, one subject) forks its own processes,
@@ -58,7 +59,11 @@ struct bench_result {
 	double p50_us, p99_us, p999_us;
 	unsigned clients; /* clients reached */
 	double rss_per_client_kib;
-	int err; /* 0, or why the run failed */
+	const char *item; /* held: "names" or "subscriptions" */
+	uint64_t held;	  /* held: items the client held when timed */
+	double us_per_op; /* held: microseconds per request */
+	double vs_first;  /* held: us_per_op / the 1x level's */
+	int err;	  /* 0, or why the run failed */
 	bool timed_out;
 	char why[160]; /* what failed, when err != 0 */
 };
@@ -143,9 +148,10 @@ bool bench_child_should_stop(const struct bench_child *c);
 /* ---- broker (bench-broker.c) ------------------------------------------- */
 
 struct bench_broker {
-	char exe[4096];	 /* lbusd to run */
-	char sock[4200]; /* socket path inside the private directory */
-	char log[4200];	 /* its stderr */
+	char exe[4096];	    /* lbusd to run */
+	char sock[4200];    /* socket path inside the private directory */
+	char log[4200];	    /* its stderr */
+	const char *config; /* -c file for the next start; NULL: /dev/null */
 	pid_t pid;
 };
 
@@ -186,11 +192,25 @@ struct bench_clients {
 	pid_t broker_pid;
 };
 
+/* The held scenario: levels of base, 10 x base, 100 x base items held, ops
+ * requests timed at each (bench-held.c). */
+struct bench_held {
+	uint64_t base, ops;
+	const char *sock;
+};
+
+/* Called with each level's figure. */
+typedef void (*bench_held_report_fn)(const struct bench_result *r, void *ud);
+
 int bench_raw_flow(const struct bench_flow *f, struct bench_result *res);
 int bench_raw_latency(const struct bench_latency *l, struct bench_result *res);
 int bench_lbus_flow(const struct bench_flow *f, pid_t broker, struct bench_result *res);
 int bench_lbus_latency(const struct bench_latency *l, struct bench_result *res);
 int bench_lbus_clients(const struct bench_clients *c, struct bench_result *res);
+/* Names (subs false) or subscriptions: report each level; a failure is
+ * recorded in res (err, why) and returned. */
+int bench_lbus_held(const struct bench_held *h, bool subs, bench_held_report_fn report, void *ud,
+		    struct bench_result *res);
 
 /* Shared by the flow runs (bench-proc.c): fill res from the slots after the
  * run; the subscribers are the group's first f->subscribers children. */

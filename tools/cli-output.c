@@ -157,7 +157,7 @@ static const char *kind_name(enum lbus_msg_kind kind)
 }
 
 /* json: the decoded payload (--decode), or NULL for the payload itself. */
-static void print_json(const struct lbus_msg *msg, const char *json)
+static void print_json(const struct lbus_msg *msg, uint64_t missed, const char *json)
 {
 	fputs_unlocked("{\"topic\":", stdout);
 	cli_json_cstring(stdout, msg->topic);
@@ -170,8 +170,8 @@ static void print_json(const struct lbus_msg *msg, const char *json)
 	cli_json_sender(stdout, &msg->sender);
 	if (msg->retained)
 		fputs_unlocked(",\"retained\":true", stdout);
-	if (msg->missed)
-		fprintf(stdout, ",\"missed\":%" PRIu64, msg->missed);
+	if (missed)
+		fprintf(stdout, ",\"missed\":%" PRIu64, missed);
 	cli_print_presence_json(stdout, msg->topic, msg->data, msg->len);
 	fputs_unlocked("}\n", stdout);
 }
@@ -179,16 +179,22 @@ static void print_json(const struct lbus_msg *msg, const char *json)
 void cli_print_msg(enum cli_format fmt, const struct lbus_msg *msg, const char *pattern,
 		   const struct cli_pb *pb)
 {
-	const struct pbs_message *type = cli_pb_type_for(pb, msg->topic);
-	char *json = NULL;
-
 	if (msg->missed)
 		fprintf(stderr, "lbus: warning: %" PRIu64 " messages dropped on %s\n", msg->missed,
 			pattern ? pattern : msg->topic);
+	cli_print_msg_missed(fmt, msg, msg->missed, pb);
+}
+
+void cli_print_msg_missed(enum cli_format fmt, const struct lbus_msg *msg, uint64_t missed,
+			  const struct cli_pb *pb)
+{
+	const struct pbs_message *type = cli_pb_type_for(pb, msg->topic);
+	char *json = NULL;
+
 	if (type && cli_pb_decode(type, msg->topic, msg->data, msg->len, &json) < 0)
 		return;
 	if (fmt == CLI_FMT_JSON) {
-		print_json(msg, json);
+		print_json(msg, missed, json);
 		free(json);
 		return;
 	}

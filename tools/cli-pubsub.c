@@ -283,6 +283,7 @@ struct sub_one {
 	struct sub_state *st;
 	const char *pattern;
 	uint64_t id;
+	uint64_t missed; /* dropped since its last message (warned already) */
 };
 
 static int sub_option(struct cli *cli, int opt, const char *arg, void *data)
@@ -320,7 +321,8 @@ static void sub_on_msg(lbus *bus, const struct lbus_msg *msg, void *userdata)
 
 	if (st->done)
 		return;
-	cli_print_msg(st->opts->fmt, msg, one->pattern, st->opts->watch.pb);
+	cli_print_msg_missed(st->opts->fmt, msg, one->missed, st->opts->watch.pb);
+	one->missed = 0;
 	if (++st->received == st->opts->watch.count) {
 		cli_loop_stop(&st->loop);
 		st->done = !st->opts->sub.group;
@@ -351,15 +353,19 @@ static int sub_leave(lbus *bus, const struct sub_state *st, int end)
 	return out < 0 ? out : end;
 }
 
-/* A drop notice: warn at once, even when no message follows it. */
+/* A drop notice: warn at once, even when no message follows it; the next
+ * message of that subscription carries the count (--json: "missed"). */
 static void sub_on_dropped(lbus *bus, uint64_t sub_id, uint64_t count, void *userdata)
 {
 	struct sub_state *st = userdata;
 
-	for (int i = 0; i < st->n; i++)
-		if (st->ones[i].id == sub_id)
+	for (int i = 0; i < st->n; i++) {
+		if (st->ones[i].id == sub_id) {
 			fprintf(stderr, "lbus: warning: %" PRIu64 " messages dropped on %s\n", count,
 				st->ones[i].pattern);
+			st->ones[i].missed += count;
+		}
+	}
 }
 
 static int sub_run(lbus *bus, struct sub_state *st, char **patterns, int n)

@@ -286,6 +286,11 @@ enum cli_format cli_watch_format(const struct cli_watch_opts *o, enum cli_format
  * reported on stderr and nothing goes to stdout. */
 void cli_print_msg(enum cli_format fmt, const struct lbus_msg *msg, const char *pattern,
 		   const struct cli_pb *pb);
+/* cli_print_msg without the warning, missed (not msg->missed) the messages
+ * dropped just before this one: the JSON "missed" member when > 0. For a
+ * caller that warned of them already (an lbus_on_dropped handler). */
+void cli_print_msg_missed(enum cli_format fmt, const struct lbus_msg *msg, uint64_t missed,
+			  const struct cli_pb *pb);
 
 /* Write "ID" or "ID(NAME)" for a sender. */
 void cli_print_sender(FILE *f, const struct lbus_sender *s);

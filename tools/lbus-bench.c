@@ -11,7 +11,9 @@
  *   fanin       K publishers -> 1 subscriber                  msgs/s
  *   latency     request/reply, one call at a time             p50/p99/p99.9 us
  *   clients     C idle clients with one subscription each     broker KiB/client
- * For every scenario but clients the raw baseline runs first (same frames,
+ *   held        names taken, subscriptions added, with 1x,    us/request
+ *               10x, 100x as many already held (N = --count)  (and vs 1x)
+ * For every scenario but clients and held the raw baseline runs first (same frames,
  * no broker), then the lbus run on a private lbusd started for that run
  * alone; each lbus figure is printed with its ratio to the baseline
  * (lbus/raw: above 1 is better for rates, worse for latency) and, for
@@ -40,6 +42,8 @@ volatile sig_atomic_t bench_interrupted;
 #define DEFAULT_TIME_LIMIT_S 60
 #define MAX_SIZE (4u << 20)
 #define NOFILE_SPARE 256 /* descriptors beyond one per client */
+#define DEFAULT_HELD 1000u
+#define MAX_HELD 10000u /* 101 x this stays under the broker's limit range */
 
 struct bench_opts {
 	const char *scenario; /* NULL: all */
@@ -70,7 +74,14 @@ static uint64_t lost_of(const struct bench_result *r)
 
 static bool is_flow(const struct bench_result *r)
 {
-	return strcmp(r->scenario, "latency") != 0 && strcmp(r->scenario, "clients") != 0;
+	return strcmp(r->scenario, "latency") != 0 && strcmp(r->scenario, "clients") != 0 &&
+	       strcmp(r->scenario, "held") != 0;
+}
+
+/* Figures without a message size. */
+static bool sizeless(const struct bench_result *r)
+{
+	return strcmp(r->scenario, "clients") == 0 || strcmp(r->scenario, "held") == 0;
 }
 
 /* CPU seconds per million delivered messages. */
@@ -108,6 +119,9 @@ static void json_figures(const struct bench_result *r)
 
 	if (strcmp(r->scenario, "clients") == 0) {
 		printf(",\"clients\":%u,\"rss_per_client_kib\":%.3f", r->clients, r->rss_per_client_kib);
+	} else if (strcmp(r->scenario, "held") == 0) {
+		printf(",\"item\":\"%s\",\"held\":%llu,\"us_per_op\":%.3f,\"vs_1x\":%.3f", r->item,
+		       (unsigned long long)r->held, r->us_per_op, r->vs_first);
 	} else if (strcmp(r->scenario, "latency") == 0) {
 		printf(",\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f", r->p50_us, r->p99_us, r->p999_us);
 	} else {
@@ -122,7 +136,7 @@ static void json_figures(const struct bench_result *r)
 static void print_json(const struct bench_result *r, const struct bench_result *raw)
 {
 	printf("{\"scenario\":\"%s\"", r->scenario);
-	if (strcmp(r->scenario, "clients") != 0)
+	if (!sizeless(r))
 		printf(",\"size\":%zu", r->size);
 	printf(",\"subject\":\"%s\"", r->subject == BENCH_RAW ? "raw" : "lbus");
 	if (r->err) {
@@ -155,6 +169,9 @@ static void figure_text(const struct bench_result *r, char *buf, size_t len)
 		snprintf(buf, len, "FAILED: %s", r->why);
 	else if (strcmp(r->scenario, "clients") == 0)
 		snprintf(buf, len, "%.2f KiB/client (%u clients)", r->rss_per_client_kib, r->clients);
+	else if (strcmp(r->scenario, "held") == 0)
+		snprintf(buf, len, "%s: %.2f us/op, %llu held", r->item, r->us_per_op,
+			 (unsigned long long)r->held);
 	else if (strcmp(r->scenario, "latency") == 0)
 		snprintf(buf, len, "p50 %.1f us  p99 %.1f us  p99.9 %.1f us", r->p50_us, r->p99_us,
 			 r->p999_us);
@@ -171,8 +188,10 @@ static void print_row(const struct bench_result *r, const struct bench_result *r
 	char size[16] = "-", figure[200], ratio[32] = "-", lost[24] = "-", cpu[24] = "-", clients[48] = "-";
 
 	figure_text(r, figure, sizeof(figure));
-	if (strcmp(r->scenario, "clients") != 0)
+	if (!sizeless(r))
 		snprintf(size, sizeof(size), "%zu", r->size);
+	if (!r->err && strcmp(r->scenario, "held") == 0)
+		snprintf(ratio, sizeof(ratio), "%.2fx 1x", r->vs_first);
 	if (!r->err && r->subject == BENCH_LBUS && raw && !raw->err)
 		snprintf(ratio, sizeof(ratio), "%s%.2fx raw", is_flow(r) ? "" : "p50 ", ratio_of(r, raw));
 	if (!r->err && is_flow(r))
@@ -203,6 +222,8 @@ static bool run_failed(const struct bench_result *r)
 		return true;
 	if (strcmp(r->scenario, "clients") == 0)
 		return r->clients == 0;
+	if (strcmp(r->scenario, "held") == 0)
+		return false;
 	return lost_of(r) > 0 || r->disorder > 0 || r->received < r->expected;
 }
 
@@ -413,12 +434,62 @@ static void scenario_clients(struct bench_run *run)
 	report(run, &lb, NULL);
 }
 
+static void held_report(const struct bench_result *r, void *ud)
+{
+	report(ud, r, NULL);
+}
+
+/* Names, then subscriptions, each on a fresh broker whose per-client limits
+ * hold 100 x N + N items. */
+static void scenario_held(struct bench_run *run)
+{
+	struct bench_held h = {.base = run->opts.count ? run->opts.count : DEFAULT_HELD};
+	char conf[4200];
+	FILE *f;
+
+	h.ops = h.base;
+	snprintf(conf, sizeof(conf), "%s/held.conf", run->dir);
+	for (int subs = 0; subs < 2 && !bench_interrupted; subs++) {
+		struct bench_result res;
+
+		memset(&res, 0, sizeof(res));
+		res.scenario = "held";
+		res.subject = BENCH_LBUS;
+		res.item = subs ? "subscriptions" : "names";
+		if (h.base > MAX_HELD) {
+			res.err = -EINVAL;
+			snprintf(res.why, sizeof(res.why), "--count is at most %u for held", MAX_HELD);
+		} else if (!(f = fopen(conf, "w"))) {
+			res.err = -errno;
+			snprintf(res.why, sizeof(res.why), "cannot write held.conf: %s", strerror(errno));
+		} else {
+			fprintf(f, "max_names_per_client = %llu\nmax_subscriptions_per_client = %llu\n",
+				(unsigned long long)(101 * h.base), (unsigned long long)(101 * h.base));
+			fclose(f);
+			run->broker.config = conf;
+			if (bench_broker_start(&run->broker, run->dir, &res) == 0) {
+				h.sock = run->broker.sock;
+				bench_lbus_held(&h, subs, held_report, run, &res);
+				broker_finish(run, &res);
+			}
+			run->broker.config = NULL;
+		}
+		if (res.err)
+			report(run, &res, NULL);
+	}
+}
+
 static const struct scenario {
 	const char *name;
 	void (*run)(struct bench_run *run);
 } scenarios[] = {
-    {"throughput", scenario_throughput}, {"unbatched", scenario_unbatched}, {"fanout", scenario_fanout},
-    {"fanin", scenario_fanin},		 {"latency", scenario_latency},	    {"clients", scenario_clients},
+    {"throughput", scenario_throughput},
+    {"unbatched", scenario_unbatched},
+    {"fanout", scenario_fanout},
+    {"fanin", scenario_fanin},
+    {"latency", scenario_latency},
+    {"clients", scenario_clients},
+    {"held", scenario_held},
 };
 
 /* ---- options and main ------------------------------------------------------ */
@@ -434,12 +505,14 @@ static void usage(FILE *f)
 		"unbatched (1 -> 1, 64 B, every publish written at once: no loop, no\n"
 		"LBUS_MORE), fanout (1 -> K), fanin (K -> 1), latency (request/reply round\n"
 		"trips), clients (idle clients with one subscription each: broker RSS per\n"
-		"client).\n"
+		"client), held (names taken and subscriptions added while the client holds\n"
+		"N, 10 N and 100 N of them: microseconds per request, and the ratio to N).\n"
 		"\n"
 		"  --scenario NAME   run only this scenario (default: all)\n"
-		"  --count N         messages per run (latency: round trips; fanin: in all)\n"
+		"  --count N         messages per run (latency: round trips; fanin: in all;\n"
+		"                    held: N, at most %u)\n"
 		"                    default: %u at 64 B, %u at 1 KiB, unbatched %u,\n"
-		"                    fanout %u, fanin %u, latency %u\n"
+		"                    fanout %u, fanin %u, latency %u, held %u\n"
 		"  --size S          payload bytes (default: 64 and 1024 for throughput, 64 else)\n"
 		"  --subscribers K   fanout subscribers and fanin publishers (default %u)\n"
 		"  --clients C       idle clients (default %u; capped by RLIMIT_NOFILE)\n"
@@ -453,8 +526,8 @@ static void usage(FILE *f)
 		"pub/sub cpu/M: the same for all publisher / all subscriber processes.\n"
 		"Exit status: 0 all runs complete with nothing lost, 1 a run failed or lost\n"
 		"messages, 2 usage error.\n",
-		COUNT_64B, COUNT_1KIB, COUNT_UNBATCHED, COUNT_FANOUT, COUNT_FANIN, COUNT_LATENCY,
-		DEFAULT_PEERS, DEFAULT_CLIENTS, DEFAULT_TIME_LIMIT_S);
+		MAX_HELD, COUNT_64B, COUNT_1KIB, COUNT_UNBATCHED, COUNT_FANOUT, COUNT_FANIN, COUNT_LATENCY,
+		DEFAULT_HELD, DEFAULT_PEERS, DEFAULT_CLIENTS, DEFAULT_TIME_LIMIT_S);
 }
 
 static int parse_number(const char *opt, const char *arg, uint64_t min, uint64_t max, uint64_t *out)
@@ -594,6 +667,8 @@ static void remove_private_dir(struct bench_run *run)
 	snprintf(path, sizeof(path), "%s/bus.sock", run->dir);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/lbusd.log", run->dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/held.conf", run->dir);
 	unlink(path);
 	rmdir(run->dir);
 }

@@ -194,6 +194,11 @@ struct lbus_connect_opts {
 				  * drops (lbus_on_dropped(), msg->missed).
 				  * Never less than the broker's maximum frame
 				  * plus 256 KiB. 0: the default */
+	bool any_broker_uid;	 /* trust a broker of any user: for a system
+				  * bus run by a dedicated user. false (the
+				  * default): the broker must run as this
+				  * process's effective user or root, or
+				  * lbus_connect() fails with -EPERM */
 };
 
 /* Default of lbus_connect_opts.input_buffer (16 MiB). */
@@ -208,7 +213,7 @@ struct lbus_connect_opts {
 	{                                                                                                    \
 		sizeof(struct lbus_connect_opts), LBUS_DEFAULT_TIMEOUT_MS, LBUS_DEFAULT_PUBLISH_BUFFER,      \
 		    false, LBUS_DEFAULT_RECONNECT_MIN_MS, LBUS_DEFAULT_RECONNECT_MAX_MS,                     \
-		    LBUS_DEFAULT_RECONNECT_BUFFER, LBUS_DEFAULT_INPUT_BUFFER                                 \
+		    LBUS_DEFAULT_RECONNECT_BUFFER, LBUS_DEFAULT_INPUT_BUFFER, false                          \
 	}
 
 /*
@@ -218,11 +223,13 @@ struct lbus_connect_opts {
  * lbus_close(). Returns 0, -ENOENT/-ECONNREFUSED when no broker listens,
  * -EACCES when the broker refuses this user, -ENOSPC when a broker limit
  * (max_clients, max_clients_per_uid) refuses the connection (the broker's
- * reason: lbus_connect_reason()), -EPERM when the path came from
- * the last fallback (/tmp/lbus-$UID/bus.sock, a directory another user may
- * have created) and the process listening there runs as neither this
- * process's effective user nor root (checked with SO_PEERCRED before
- * anything is sent), -EPROTONOSUPPORT on a version mismatch, -ETIMEDOUT if
+ * reason: lbus_connect_reason()), -EPERM when the process listening on the
+ * socket runs as neither this process's effective user nor root, whatever
+ * gave the path (explicit, $LBUS_SOCKET or a default: anybody may have
+ * created the socket first; checked with SO_PEERCRED before anything is
+ * sent; lbus_connect_opts.any_broker_uid lifts it for a system bus),
+ * -ELOOP when the socket's directory is a symbolic link (its owner could
+ * re-point it; lbusd never listens in one), -EPROTONOSUPPORT on a version mismatch, -ETIMEDOUT if
  * the broker does not answer the hello within the connection's timeout,
  * -EPROTO if what answers is not an lbus broker, or another negative errno.
  * lbus_connect() uses LBUS_CONNECT_OPTS_INIT's defaults.
