@@ -32,6 +32,10 @@
  *    FAULT_RSS_SLACK_KIB for allocator overhead and per-connection state;
  *  - afterwards the broker still answers (lbt_pubsub_roundtrip) and its
  *    descriptors are back to where they were.
+ * Under ASan (the sanitized build) the RSS says nothing (freed blocks wait
+ * in quarantine) and every allocation is slow (a slowloris byte reallocates
+ * a partial frame's buffer: hundreds of ms there), so only the median, the
+ * freeze bound and the broker's health are checked; the figures still print.
  * Attacks: slowloris (partial frames on many connections), wildcard
  * subscribes over many retained topics, name and subscription floods, a
  * publish flood to a subscriber that never reads, garbage, connect churn.
@@ -63,6 +67,12 @@
 #define FAULT_RSS_SLACK_KIB (8 * 1024)
 #define FAULT_MAX_SAMPLES 100000
 #define BYSTANDER_TOPIC "fault/bystander"
+
+#ifdef __SANITIZE_ADDRESS__
+#define FAULT_UNDER_ASAN true
+#else
+#define FAULT_UNDER_ASAN false
+#endif
 
 /* ---- the bystander ---------------------------------------------------------- */
 
@@ -225,11 +235,15 @@ static void fault_end(struct fault_run *r, const char *volume, long rss_limit_ki
 	fflush(stdout);
 	free(r->by.samples);
 	assert_int_equal(r->by.failed, 0);
-	assert_true(a.n >= FAULT_MIN_TRIPS);
 	assert_true(a.median_ms <= median_bound);
-	assert_true(a.slow <= slow_bound);
 	assert_true(a.max_ms <= FAULT_FREEZE_MS);
-	assert_true(r->rss_max - r->rss_before <= rss_limit_kib + FAULT_RSS_SLACK_KIB);
+	if (FAULT_UNDER_ASAN) {
+		printf("fault %-18s under ASan: trips, slow trips and RSS not checked\n", r->attack);
+	} else {
+		assert_true(a.n >= FAULT_MIN_TRIPS);
+		assert_true(a.slow <= slow_bound);
+		assert_true(r->rss_max - r->rss_before <= rss_limit_kib + FAULT_RSS_SLACK_KIB);
+	}
 	assert_int_equal(lbt_pubsub_roundtrip(r->b, "fault/after"), 0);
 	assert_true(lbt_broker_wait_fds(r->b, r->fds_before, lbt_ms(5000)) <= r->fds_before);
 }
