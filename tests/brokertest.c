@@ -238,6 +238,8 @@ int bt_send_bytes(struct bt_client *c, const void *data, size_t len)
 
 	if (c->fd < 0)
 		return -EBADF;
+	if (len == 0)
+		return 0; /* nothing to queue (and no buffer yet: NULL + 0) */
 	p = bt_out_reserve(c, len);
 	if (!p)
 		return -ENOMEM;

@@ -12,12 +12,14 @@
 # also enables and starts a Prometheus server). libmosquitto-dev builds
 # lbus-bridge; mosquitto (broker and clients) and openssl serve its tests.
 # clang-format checks that every C file keeps the one format (test 'format').
+# clang and libclang-rt-dev (libFuzzer's runtime) build the fuzz targets that
+# tools/check.sh runs (meson -Dfuzzing=true).
 set -eu
 
 pkgs="gcc g++ pkg-config meson ninja-build protobuf-c-compiler libprotobuf-c-dev libcmocka-dev valgrind
 	scdoc bash-completion libjson-c-dev libprotobuf-dev protobuf-compiler python3-protobuf
 	libncurses-dev tmux curl python3-prometheus-client
-	libmosquitto-dev mosquitto mosquitto-clients openssl clang-format"
+	libmosquitto-dev mosquitto mosquitto-clients openssl clang-format clang libclang-rt-dev"
 missing=""
 for p in $pkgs; do
 	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
