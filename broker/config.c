@@ -70,6 +70,10 @@ static const struct config_key keys[] = {
 	"names one connection may own"),
     KEY(max_subscriptions_per_client, CONFIG_UINT, 1, MAX_COUNT, LBUS_DEFAULT_MAX_SUBSCRIPTIONS,
 	"subscriptions one connection may hold"),
+    KEY(max_fds_per_client, CONFIG_UINT, 0, MAX_COUNT, LBUS_DEFAULT_MAX_FDS_PER_CLIENT,
+	"file descriptors one client may have in the broker at once (sent, not yet delivered); 0: none"),
+    KEY(memfd_budget, CONFIG_UINT, 0, UINT64_MAX / 4, LBUS_DEFAULT_MEMFD_BUDGET,
+	"bytes of sealed memfds one client may have in the broker at once"),
     KEY_NAMED("shutdown_timeout", shutdown_timeout_ms, CONFIG_MS, 0, 600000, LBUS_DEFAULT_SHUTDOWN_TIMEOUT_MS,
 	      "on SIGTERM/SIGINT, wait at most this long for queued output to reach the clients"),
 };

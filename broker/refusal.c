@@ -13,6 +13,10 @@
 static const struct refusal refusals[REFUSAL_END - REFUSAL_FIRST] = {
     R(TOPIC_E_INVALID, ERR_INVALID, "invalid topic"),
     R(FRAME_E_NUL_IN_STRING, ERR_INVALID, "invalid: a string holds a NUL byte"),
+    R(FRAME_E_FDS_NOT_ALLOWED, ERR_INVALID,
+      "file descriptors are allowed only with publish, send, call and reply"),
+    R(FRAME_E_FDS_LIMIT, ERR_LIMIT,
+      "too many file descriptors or memfd bytes in flight (max_fds_per_client, memfd_budget)"),
     R(TOPIC_E_RESERVED, ERR_DENIED, "topics starting with $ are reserved"),
     R(NAME_E_INVALID, ERR_INVALID, "invalid name"),
     R(NAME_E_NO_SUCH_NAME, ERR_NO_SUCH_NAME, "no such name"),

@@ -28,6 +28,8 @@ enum refusal_code {
 	/* topics and names (router, callreply, naming) */
 	TOPIC_E_INVALID = REFUSAL_FIRST, /* invalid topic */
 	FRAME_E_NUL_IN_STRING,		 /* a string field holds a NUL byte */
+	FRAME_E_FDS_NOT_ALLOWED,	 /* descriptors with a kind that takes none */
+	FRAME_E_FDS_LIMIT,		 /* max_fds_per_client or memfd_budget reached */
 	TOPIC_E_RESERVED,		 /* a '$' topic from a client */
 	NAME_E_INVALID,			 /* invalid name */
 	NAME_E_NO_SUCH_NAME,		 /* nobody owns it */

@@ -74,7 +74,9 @@
 	X(MONITOR_EVENT, monitor_event, PAYLOAD, payload, 6)                                                 \
 	X(MONITOR_EVENT, monitor_event, CALL_ID, call_id, 7)                                                 \
 	X(MONITOR_EVENT, monitor_event, RETAIN, retain, 8)                                                   \
-	X(MONITOR_EVENT, monitor_event, ERROR, error, 9)
+	X(MONITOR_EVENT, monitor_event, ERROR, error, 9)                                                     \
+	X(MONITOR_EVENT, monitor_event, FDS, fds, 10)                                                        \
+	X(MONITOR_EVENT, monitor_event, MEMFD_SIZE, memfd_size, 11)
 
 #define LBUS_WIRE_FIELD_ENUM(M, m, F, f, num) LBUS_F_##M##_##F = num,
 enum lbus_field { LBUS_WIRE_FIELDS(LBUS_WIRE_FIELD_ENUM) };

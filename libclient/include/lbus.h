@@ -722,6 +722,9 @@ struct lbus_broker_stats {
 	/* access rules (lbusd.conf(5)): operations of other users refused, and
 	 * deliveries withheld from subscribers that may not receive the topic */
 	uint64_t denied, filtered;
+	/* file descriptors: received with frames, sent with deliveries, held
+	 * now, refused by max_fds_per_client or memfd_budget */
+	uint64_t fds_in, fds_out, fds_held, fds_refused;
 };
 
 struct lbus_client_stats {
@@ -730,6 +733,9 @@ struct lbus_client_stats {
 	uint64_t queued_bytes;
 	uint64_t queued_bytes_max; /* as in struct lbus_client_info */
 	uint64_t blocked_on;	   /* as in struct lbus_client_info */
+	uint64_t fds_held;	   /* descriptors it sent that the broker holds */
+	uint64_t memfd_bytes_held; /* sizes of the sealed memfds among them */
+	uint64_t fds_in, fds_out;  /* descriptors from it, to it */
 };
 
 struct lbus_stats {
