@@ -93,6 +93,32 @@ int lbus_publish(lbus *bus, const char *topic, const void *data, size_t len, uns
 	return io_out_commit(bus, size, flags & LBUS_MORE);
 }
 
+int lbus_publish_fds(lbus *bus, const char *topic, const void *data, size_t len, unsigned flags,
+		     const int *fds, size_t nfds)
+{
+	Lbus__Publish p = LBUS__PUBLISH__INIT;
+	Lbus__Frame f = LBUS__FRAME__INIT;
+	if (!nfds)
+		return lbus_publish(bus, topic, data, len, flags);
+	if (!topic || (!data && len) || (flags & ~(LBUS_RETAIN | LBUS_MORE)))
+		return -EINVAL;
+	int r = publish_topic_check(bus, topic, strlen(topic));
+	if (r < 0)
+		return r;
+	r = io_attach_prepare(bus, fds, nfds);
+	if (r < 0)
+		return r;
+	p.topic = (char *)topic;
+	p.payload.data = (uint8_t *)data;
+	p.payload.len = len;
+	p.retain = flags & LBUS_RETAIN;
+	f.kind_case = LBUS__FRAME__KIND_PUBLISH;
+	f.publish = &p;
+	r = io_out_frame(bus, &f);
+	io_attach_cancel(bus); /* left over when the frame was not queued */
+	return r;
+}
+
 /* The caller's options, reading only what its size covers (a program built
  * against an older lbus.h passes a smaller struct); NULL: the defaults. */
 static int sub_opts_read(const struct lbus_sub_opts *in, struct lbus_sub_opts *out)
@@ -430,6 +456,10 @@ int sub_on_deliver(struct lbus *bus, const struct lbus_wire_frame *f)
 	if (deliver_decode_msg(&d, &msg, topic, sizeof(topic)) < 0 ||
 	    copy_str(name, sizeof(name), d.sender.name, d.sender.name_len) < 0)
 		return -EPROTO;
+	if (bus->frame_fds && bus->frame_fds->n) {
+		msg.fds = bus->frame_fds->fds;
+		msg.nfds = bus->frame_fds->n;
+	}
 	deliver_route(bus, &msg);
 	return 1;
 }

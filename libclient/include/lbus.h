@@ -148,7 +148,22 @@ struct lbus_msg {
 			       * away for a call without limit): work for a
 			       * call whose deadline passed is wasted; 0
 			       * otherwise */
+	const int *fds;	      /* file descriptors sent with the message
+			       * (lbus_publish_fds() ...), nfds of them, or
+			       * NULL. The library closes them when the
+			       * callback returns, except those the callback
+			       * took with lbus_msg_take_fd(). They share the
+			       * sender's open file (one offset: use pread()
+			       * or mmap()). */
+	size_t nfds;
 };
+
+/*
+ * Take descriptor i of msg->fds (from inside the callback): the caller owns
+ * the returned descriptor (close it) and the library no longer closes it.
+ * -EINVAL (no such index) or -EBADF (taken already).
+ */
+LBUS_API int lbus_msg_take_fd(const struct lbus_msg *msg, size_t i);
 
 typedef void (*lbus_msg_fn)(lbus *bus, const struct lbus_msg *msg, void *userdata);
 
@@ -371,6 +386,22 @@ LBUS_API int lbus_name_query(lbus *bus, const char *name, uint64_t *owner);
  */
 LBUS_API int lbus_publish(lbus *bus, const char *topic, const void *data, size_t len, unsigned flags);
 
+/*
+ * File descriptors with a message (publish, send, call, reply): up to
+ * LBUS_MAX_FDS (16) descriptors travel with the message (SCM_RIGHTS); each
+ * receiver gets its own copies in struct lbus_msg.fds (struct
+ * lbus_reply.fds for a reply). The caller keeps its descriptors: the
+ * library sends duplicates, so they may be closed as soon as the call
+ * returns. nfds 0 is the plain call. -EINVAL (more than 16), -EOPNOTSUPP
+ * (reconnect mode), else as the plain call; the broker refuses more than
+ * max_fds_per_client descriptors in flight per client (-ENOSPC, see
+ * lbusd.conf(5)). The receivers share the open file description: read a
+ * file with pread() or mmap(), not read().
+ */
+#define LBUS_MAX_FDS 16
+LBUS_API int lbus_publish_fds(lbus *bus, const char *topic, const void *data, size_t len, unsigned flags,
+			      const int *fds, size_t nfds);
+
 /* What to do when this subscriber's queue in the broker is full. */
 enum lbus_policy {
 	LBUS_POLICY_DROP = 0, /* drop new messages and report how many (msg->missed) */
@@ -462,6 +493,9 @@ LBUS_API int lbus_unsubscribe_timeout(lbus *bus, uint64_t sub_id, int timeout_ms
  * -ETIMEDOUT. With LBUS_NOWAIT it only sends the frame, like lbus_publish().
  */
 LBUS_API int lbus_send(lbus *bus, const char *name, const void *data, size_t len, unsigned flags);
+/* lbus_send() with descriptors (see lbus_publish_fds()). */
+LBUS_API int lbus_send_fds(lbus *bus, const char *name, const void *data, size_t len, unsigned flags,
+			   const int *fds, size_t nfds);
 
 /* lbus_send() without waiting, but with the verdict: done (not NULL) runs
  * once, from dispatch, with what lbus_send() would have returned. Returns 0
@@ -498,7 +532,17 @@ struct lbus_reply {
 	const char *error;	   /* NULL for a reply; for a call that failed
 				    * with -EREMOTEIO, the responder's reason
 				    * (one line; data is then empty) */
+	const int *fds;		   /* descriptors sent with the reply
+				    * (lbus_reply_fds()), nfds of them: owned
+				    * by the reply, closed by lbus_reply_free()
+				    * (or, in an lbus_call_async() callback,
+				    * when it returns) unless taken with
+				    * lbus_reply_take_fd() */
+	size_t nfds;
 };
+
+/* Take descriptor i of reply->fds: the caller owns it (see lbus_msg_take_fd()). */
+LBUS_API int lbus_reply_take_fd(const struct lbus_reply *reply, size_t i);
 
 /*
  * Call target (a name, or else a topic with a responder subscription) with a
@@ -519,6 +563,9 @@ LBUS_API int lbus_call(lbus *bus, const char *target, const void *data, size_t l
 
 /* Free a reply from lbus_call(). Accepts NULL. */
 LBUS_API void lbus_reply_free(struct lbus_reply *reply);
+/* lbus_call() with descriptors (see lbus_publish_fds()). */
+LBUS_API int lbus_call_fds(lbus *bus, const char *target, const void *data, size_t len, int timeout_ms,
+			   const int *fds, size_t nfds, struct lbus_reply **reply);
 
 /* Completion of an asynchronous call: err is 0 and reply valid (only during
  * the callback), or err < 0 and reply NULL, except for -EREMOTEIO (the
@@ -556,6 +603,9 @@ LBUS_API void lbus_on_call(lbus *bus, lbus_msg_fn fn, void *userdata);
  * Returns 0, -EINVAL for token 0, -EMSGSIZE when the reply does not fit the
  * broker's maximum frame (answer with lbus_reply_error() then). */
 LBUS_API int lbus_reply(lbus *bus, uint64_t reply_token, const void *data, size_t len);
+/* lbus_reply() with descriptors (see lbus_publish_fds()). */
+LBUS_API int lbus_reply_fds(lbus *bus, uint64_t reply_token, const void *data, size_t len, const int *fds,
+			    size_t nfds);
 
 /* Answer a call with a failure instead of a reply: the caller's lbus_call()
  * returns -EREMOTEIO with reason (one human-readable line, NULL for none;
