@@ -330,12 +330,15 @@ int callreply_handle_reply(struct peer *c, const struct lbus_wire_frame *f)
 	caller = container_of(pc->caller, struct peer, calls);
 	r.call_id = pc->call_id;
 	result_from_reply(&r, &in);
-	if (!r.error && c->frame_fds)
+	if (!r.error && c->frame_fds) {
 		r.fds = c->frame_fds->n;
+		r.payload_memfd = in.payload_memfd;
+	}
 	if (lbus_wire_result_frame_size(&r) - LBUS_FRAME_HEADER > caller->conn.max_frame) {
 		r.payload_len = 0;
 		r.sender_len = 0;
 		r.fds = 0;
+		r.payload_memfd = false;
 		result_set_error(&r, CALL_E_REPLY_TOO_LARGE);
 	}
 	if (!conn_make_room(&caller->conn, lbus_wire_result_frame_size(&r) + r.fds * OUTQ_FD_COST)) {
@@ -349,6 +352,7 @@ int callreply_handle_reply(struct peer *c, const struct lbus_wire_frame *f)
 	if (ret < 0) {
 		r.payload_len = 0;
 		r.fds = 0;
+		r.payload_memfd = false;
 		result_set_error(&r, ret);
 		ret = result_queue(caller, &r);
 	}

@@ -208,9 +208,16 @@ int call_on_result(struct lbus *bus, const struct lbus_wire_frame *f)
 			reply.nfds = bus->frame_fds->n;
 		}
 		int err = lbus_errcode_to_errno(res->error);
+		bool memfd = res->payload_memfd && !err;
+		if (memfd && sub_memfd_payload(bus, &reply.data, &reply.len, &reply.fds, &reply.nfds) < 0) {
+			err = -EBADMSG;
+			memfd = false;
+		}
 		if (err == -EREMOTEIO)
 			reply.error = res->reason && *res->reason ? res->reason : lbus_strerror(err);
 		call_complete(bus, c, err, &reply);
+		if (memfd)
+			memfd_unmap(reply.data, reply.len);
 	}
 	lbus__call_result__free_unpacked(res, NULL);
 	return c ? 1 : 0;

@@ -20,6 +20,7 @@
  *   introspect.c  list clients, stats, presence decoding
  *   fds.c         file descriptors with frames: attachments to output,
  *                 batches of input, lbus_msg_take_fd()
+ *   memfd.c       payloads offloaded to sealed memfds
  *   monitor.c     monitor mode
  *   reconnect.c   reconnect mode: backoff, the stable fd, re-taking names
  *                 and re-subscribing, the publishes kept meanwhile
@@ -215,6 +216,8 @@ struct lbus {
 	struct io_retired *retired;		   /* old input buffers, see above */
 	size_t in_bound;			   /* lbus_connect_opts.input_buffer */
 	bool shed_pending;			   /* some sub has shed > 0 */
+	size_t memfd_threshold;			   /* lbus_connect_opts; 0: no offload */
+	bool memfd_keep_fd;			   /* lbus_connect_opts: hand the payload's memfd too */
 	uint64_t in_pos;			   /* stream offset of in.start */
 	struct io_batch *batch_head, **batch_tail; /* received descriptors */
 	struct io_fds *frame_fds;		   /* the handled frame's, or NULL */
@@ -326,6 +329,29 @@ int io_batch_claim(struct lbus *bus, uint64_t frame_pos, uint32_t n, struct io_f
 /* Close batches no frame can claim any more (read before in_pos). */
 void io_batch_drop_stale(struct lbus *bus);
 void io_batch_clear(struct lbus *bus);
+
+/* ---- memfd.c ---------------------------------------------------------------- */
+/* Room for a copy of the message whose payload is offloaded. */
+union memfd_msg {
+	Lbus__Publish publish;
+	Lbus__Send send;
+	Lbus__Call call;
+	Lbus__Reply reply;
+};
+/* Would a payload of len bytes be offloaded now? */
+bool memfd_wants(const struct lbus *bus, size_t len);
+/* If g's payload is to be offloaded: a sealed memfd with it becomes the
+ * first prepared descriptor, g's message (copied into copy) gets an empty
+ * payload and payload_memfd. 0 or -errno. */
+int memfd_offload_frame(struct lbus *bus, Lbus__Frame *g, union memfd_msg *copy);
+/* Check that fd is a memfd sealed against change and map it read-only:
+ * *data, *len. 0, -EBADMSG (not sealed) or -errno. */
+int memfd_map(int fd, const void **data, size_t *len);
+void memfd_unmap(const void *data, size_t len);
+/* A received memfd payload (the first of *fds): mapped into *data, *len;
+ * it leaves *fds unless memfd_keep_fd. -EBADMSG (reported) when it is not
+ * a sealed memfd. Unmap with memfd_unmap() after the callback. */
+int sub_memfd_payload(struct lbus *bus, const void **data, size_t *len, const int **fds, size_t *nfds);
 
 /* ---- client.c ------------------------------------------------------------- */
 

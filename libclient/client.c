@@ -137,6 +137,8 @@ static struct lbus *client_new(const struct lbus_connect_opts *opts)
 	bus->timeout_ms = opts->timeout_ms;
 	bus->out_batch = opts->publish_buffer;
 	bus->in_bound = opts->input_buffer;
+	bus->memfd_threshold = opts->memfd_threshold;
+	bus->memfd_keep_fd = opts->memfd_keep_fd;
 	bus->attach_tail = &bus->attach_head;
 	bus->batch_tail = &bus->batch_head;
 	lbus_rbuf_init(&bus->in);

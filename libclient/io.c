@@ -583,6 +583,10 @@ int io_out_frame(struct lbus *bus, const Lbus__Frame *f)
 	if (out_refused(bus, f))
 		return -ENOTCONN;
 	Lbus__Frame g = *f;
+	union memfd_msg copy;
+	int r = memfd_offload_frame(bus, &g, &copy);
+	if (r < 0)
+		return r;
 	g.fds = bus->attach_n; /* the descriptors prepared for it (fds.c) */
 	size_t size = lbus_frame_packed_size(&g);
 	if (size - LBUS_FRAME_HEADER > bus->max_frame)

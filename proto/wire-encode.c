@@ -132,7 +132,8 @@ static size_t result_body_size(const struct lbus_wire_result *r)
 	       opt_len_field_size(LBUS_F_CALL_RESULT_PAYLOAD, r->payload_len) +
 	       lbus_pb_varint_field_size(LBUS_F_CALL_RESULT_ERROR, r->error) +
 	       opt_len_field_size(LBUS_F_CALL_RESULT_REASON, r->reason_len) +
-	       opt_len_field_size(LBUS_F_CALL_RESULT_SENDER, r->sender_len);
+	       opt_len_field_size(LBUS_F_CALL_RESULT_SENDER, r->sender_len) +
+	       lbus_pb_varint_field_size(LBUS_F_CALL_RESULT_PAYLOAD_MEMFD, r->payload_memfd);
 }
 
 size_t lbus_wire_result_frame_size(const struct lbus_wire_result *r)
@@ -153,6 +154,7 @@ size_t lbus_wire_result_frame_encode(uint8_t *out, const struct lbus_wire_result
 	n += lbus_pb_put_varint_field(out + n, LBUS_F_CALL_RESULT_ERROR, r->error);
 	n += lbus_pb_put_bytes(out + n, LBUS_F_CALL_RESULT_REASON, r->reason, r->reason_len, true);
 	n += lbus_pb_put_bytes(out + n, LBUS_F_CALL_RESULT_SENDER, r->sender, r->sender_len, true);
+	n += lbus_pb_put_varint_field(out + n, LBUS_F_CALL_RESULT_PAYLOAD_MEMFD, r->payload_memfd);
 	n += lbus_pb_put_varint_field(out + n, LBUS_F_FRAME_REQ_ID, r->req_id);
 	n += lbus_pb_put_varint_field(out + n, LBUS_F_FRAME_FDS, r->fds);
 	return n;

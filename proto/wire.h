@@ -65,6 +65,7 @@ struct lbus_wire_publish {
 	const uint8_t *payload;
 	size_t payload_len;
 	bool retain;
+	bool payload_memfd; /* the payload is the first descriptor (a sealed memfd) */
 };
 int lbus_wire_publish_decode(const uint8_t *body, size_t len, struct lbus_wire_publish *out);
 
@@ -73,6 +74,7 @@ struct lbus_wire_send {
 	size_t name_len;
 	const uint8_t *payload;
 	size_t payload_len;
+	bool payload_memfd;
 };
 int lbus_wire_send_decode(const uint8_t *body, size_t len, struct lbus_wire_send *out);
 
@@ -83,6 +85,7 @@ struct lbus_wire_call {
 	size_t payload_len;
 	uint64_t call_id;
 	uint32_t timeout_ms;
+	bool payload_memfd;
 };
 int lbus_wire_call_decode(const uint8_t *body, size_t len, struct lbus_wire_call *out);
 
@@ -114,6 +117,7 @@ struct lbus_wire_reply {
 	uint32_t error;	    /* ErrorCode */
 	const char *reason; /* not NUL-terminated */
 	size_t reason_len;
+	bool payload_memfd;
 };
 int lbus_wire_reply_decode(const uint8_t *body, size_t len, struct lbus_wire_reply *out);
 
@@ -176,7 +180,8 @@ struct lbus_wire_result {
 	const uint8_t *sender; /* the encoded Sender body */
 	size_t sender_len;
 	uint32_t req_id;
-	uint32_t fds; /* descriptors sent with the frame (Frame.fds) */
+	uint32_t fds;	    /* descriptors sent with the frame (Frame.fds) */
+	bool payload_memfd; /* the payload is the first of them */
 };
 /* Complete CallResult frame (length header included): size and encoding. */
 size_t lbus_wire_result_frame_size(const struct lbus_wire_result *r);

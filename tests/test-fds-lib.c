@@ -145,9 +145,12 @@ static void on_send(lbus *bus, const struct lbus_msg *m, void *ud)
 
 static void on_call(lbus *bus, const struct lbus_msg *m, void *ud)
 {
-	int r = memfd_with("reply");
-
 	(void)ud;
+	if (m->len > 100000) { /* a large request (offloaded): echo it (offloaded too) */
+		lbus_reply(bus, m->reply_token, m->data, m->len);
+		return;
+	}
+	int r = memfd_with("reply");
 	if (m->nfds != 1)
 		_exit(5);
 	lbus_reply_fds(bus, m->reply_token, "r", 1, &r, 1);
@@ -199,6 +202,18 @@ static void test_send_call_reply(void **state)
 	assert_int_equal(rep->nfds, 1);
 	expect_content(rep->fds[0], "reply");
 	lbus_reply_free(rep); /* closes it */
+
+	/* 300 KiB each way: offloaded to sealed memfds both ways. */
+	size_t big = 300 * 1024;
+	uint8_t *req = malloc(big);
+	assert_non_null(req);
+	lbt_fill_random(req, big, 7);
+	assert_int_equal(lbus_call(caller, "lib.svc", req, big, lbt_ms(5000), &rep), 0);
+	assert_int_equal(rep->len, big);
+	assert_memory_equal(rep->data, req, big);
+	assert_int_equal(rep->nfds, 0);
+	lbus_reply_free(rep);
+	free(req);
 	kill(pid, SIGTERM);
 	waitpid(pid, NULL, 0);
 	lbus_close(caller);
@@ -258,6 +273,147 @@ static void test_drop_subscriber(void **state)
 	expect_no_leak(self);
 }
 
+/* ---- memfd offload ----------------------------------------------------------------- */
+
+struct big_seen {
+	int msgs;
+	size_t len;
+	bool same;
+	size_t nfds;
+	const uint8_t *want;
+};
+
+static void on_big(lbus *bus, const struct lbus_msg *m, void *ud)
+{
+	struct big_seen *s = ud;
+
+	(void)bus;
+	s->msgs++;
+	s->len = m->len;
+	s->nfds = m->nfds;
+	s->same = s->want && m->len && memcmp(m->data, s->want, m->len) == 0;
+}
+
+static uint64_t broker_fds_in(lbus *bus)
+{
+	struct lbus_stats *st;
+	uint64_t n;
+
+	assert_int_equal(lbus_stats_get(bus, lbt_ms(5000), &st), 0);
+	n = st->broker.fds_in;
+	lbus_stats_free(st);
+	return n;
+}
+
+/*
+ * A payload above the threshold travels as a sealed memfd (one descriptor
+ * through the broker), even one larger than the broker's max_frame; the
+ * subscriber sees ordinary data. Threshold 0: in-band, as before.
+ */
+static void test_offload(void **state)
+{
+	int self = lbt_fd_count();
+	size_t big = 12u * 1024 * 1024; /* above the default max_frame (8 MiB) */
+	uint8_t *data = malloc(big);
+	lbus *pub, *sub, *inband;
+	struct big_seen s = {.want = data};
+	struct lbus_connect_opts o = LBUS_CONNECT_OPTS_INIT;
+
+	assert_non_null(data);
+	lbt_fill_random(data, big, 3);
+	assert_int_equal(lbt_connect(&broker, &pub), 0);
+	assert_int_equal(lbt_connect(&broker, &sub), 0);
+	assert_int_equal(lbus_subscribe(sub, "big/t", on_big, &s, NULL, NULL), 0);
+	uint64_t in0 = broker_fds_in(pub);
+	assert_int_equal(lbus_publish(pub, "big/t", data, big, 0), 0);
+	run_until(sub, &s.msgs, 1);
+	assert_int_equal(s.len, big);
+	assert_true(s.same);
+	assert_int_equal(s.nfds, 0);
+	assert_int_equal(broker_fds_in(pub), in0 + 1);
+
+	o.memfd_threshold = 0;
+	assert_int_equal(lbus_connect_with(&inband, broker.sock, &o), 0);
+	assert_int_equal(lbus_publish(inband, "big/t", data, 100000, 0), 0);
+	run_until(sub, &s.msgs, 2);
+	assert_int_equal(s.len, 100000);
+	assert_true(s.same);
+	assert_int_equal(broker_fds_in(pub), in0 + 1); /* no descriptor this time */
+	assert_int_equal(lbus_publish(inband, "big/t", data, big, 0), -EMSGSIZE);
+	lbus_close(inband);
+	lbus_close(pub);
+	lbus_close(sub);
+	free(data);
+	expect_no_leak(self);
+}
+
+/* memfd_keep_fd: the payload's memfd also comes in msg->fds[0]. */
+static void test_offload_keep_fd(void **state)
+{
+	int self = lbt_fd_count();
+	size_t big = 70000;
+	uint8_t *data = calloc(1, big);
+	lbus *pub, *sub;
+	struct big_seen s = {.want = data};
+	struct lbus_connect_opts o = LBUS_CONNECT_OPTS_INIT;
+
+	assert_non_null(data);
+	data[0] = 1;
+	o.memfd_keep_fd = true;
+	assert_int_equal(lbt_connect(&broker, &pub), 0);
+	assert_int_equal(lbus_connect_with(&sub, broker.sock, &o), 0);
+	assert_int_equal(lbus_subscribe(sub, "keep/t", on_big, &s, NULL, NULL), 0);
+	assert_int_equal(lbus_publish(pub, "keep/t", data, big, 0), 0);
+	run_until(sub, &s.msgs, 1);
+	assert_int_equal(s.len, big);
+	assert_true(s.same);
+	assert_int_equal(s.nfds, 1);
+	lbus_close(pub);
+	lbus_close(sub);
+	free(data);
+	expect_no_leak(self);
+}
+
+/* A memfd payload that is not sealed against every change is a bad
+ * message: not delivered, reported as -EBADMSG. */
+static void test_unsealed_memfd_refused(void **state)
+{
+	int self = lbt_fd_count();
+	lbus *sub;
+	struct big_seen s = {0};
+	static const unsigned seals[] = {0, F_SEAL_WRITE, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_SEAL};
+
+	assert_int_equal(lbt_connect(&broker, &sub), 0);
+	assert_int_equal(lbus_subscribe(sub, "evil/t", on_big, &s, NULL, NULL), 0);
+	int raw = lbt_raw_connect(&broker);
+	assert_true(raw >= 0);
+	assert_int_equal(lbt_raw_hello(raw, NULL), 0);
+	for (size_t i = 0; i < 3; i++) {
+		int m = memfd_create("evil", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		Lbus__Frame f = LBUS__FRAME__INIT;
+		Lbus__Publish p = LBUS__PUBLISH__INIT;
+
+		assert_int_equal(write(m, "evil", 4), 4);
+		if (seals[i])
+			assert_int_equal(fcntl(m, F_ADD_SEALS, seals[i]), 0);
+		p.topic = "evil/t";
+		p.payload_memfd = true;
+		f.kind_case = LBUS__FRAME__KIND_PUBLISH;
+		f.publish = &p;
+		f.fds = 1;
+		assert_int_equal(lbt_raw_send_frame_fds(raw, &f, &m, 1, 0, 0), 0);
+		close(m);
+	}
+	assert_int_equal(lbt_raw_sync(raw, 1, lbt_ms(5000), NULL), 0);
+	assert_int_equal(lbus_sync(sub, lbt_ms(5000)), 0);
+	lbus_run(sub, 50);
+	assert_int_equal(s.msgs, 0);
+	assert_int_equal(lbus_last_error(sub, NULL), -EBADMSG);
+	close(raw);
+	lbus_close(sub);
+	expect_no_leak(self);
+}
+
 static void test_too_many(void **state)
 {
 	lbus *bus;
@@ -273,9 +429,10 @@ static void test_too_many(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_publish_fds), cmocka_unit_test(test_send_call_reply),
-	    cmocka_unit_test(test_retained),	cmocka_unit_test(test_drop_subscriber),
-	    cmocka_unit_test(test_too_many),
+	    cmocka_unit_test(test_publish_fds),	    cmocka_unit_test(test_send_call_reply),
+	    cmocka_unit_test(test_retained),	    cmocka_unit_test(test_drop_subscriber),
+	    cmocka_unit_test(test_too_many),	    cmocka_unit_test(test_offload),
+	    cmocka_unit_test(test_offload_keep_fd), cmocka_unit_test(test_unsealed_memfd_refused),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -207,7 +207,19 @@ struct lbus_connect_opts {
 				  * drops (lbus_on_dropped(), msg->missed).
 				  * Never less than the broker's maximum frame
 				  * plus 256 KiB. 0: the default */
+	/* Large payloads at memory speed (see lbus_publish_fds()): a publish,
+	 * send, call or reply payload of at least memfd_threshold bytes is
+	 * written into a sealed memfd that travels instead of the bytes, so
+	 * its size is bounded by memory, not by the broker's max_frame. 0:
+	 * never (in reconnect mode, never either). Receivers map it and see
+	 * ordinary data/len. */
+	size_t memfd_threshold;
+	bool memfd_keep_fd; /* a received memfd payload also stays in
+			     * msg->fds[0] (take it with lbus_msg_take_fd()) */
 };
+
+/* Default of lbus_connect_opts.memfd_threshold (64 KiB). */
+#define LBUS_DEFAULT_MEMFD_THRESHOLD (64u * 1024u)
 
 /* Default of lbus_connect_opts.input_buffer (16 MiB). */
 #define LBUS_DEFAULT_INPUT_BUFFER (16u * 1024u * 1024u)
@@ -221,7 +233,8 @@ struct lbus_connect_opts {
 	{                                                                                                    \
 		sizeof(struct lbus_connect_opts), LBUS_DEFAULT_TIMEOUT_MS, LBUS_DEFAULT_PUBLISH_BUFFER,      \
 		    false, LBUS_DEFAULT_RECONNECT_MIN_MS, LBUS_DEFAULT_RECONNECT_MAX_MS,                     \
-		    LBUS_DEFAULT_RECONNECT_BUFFER, LBUS_DEFAULT_INPUT_BUFFER                                 \
+		    LBUS_DEFAULT_RECONNECT_BUFFER, LBUS_DEFAULT_INPUT_BUFFER, LBUS_DEFAULT_MEMFD_THRESHOLD,  \
+		    false                                                                                    \
 	}
 
 /*
