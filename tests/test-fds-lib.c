@@ -16,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <limits.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -414,6 +417,73 @@ static void test_unsealed_memfd_refused(void **state)
 	expect_no_leak(self);
 }
 
+/* ---- the CLI ------------------------------------------------------------------------ */
+
+/*
+ * lbus pub -f of a 1 MiB file goes through a memfd (the monitor shows it:
+ * fds=1 memfd=SIZE) and lbus sub prints the bytes as always; lbus pub --fd
+ * sends the open file, lbus sub --save-fds writes what it holds.
+ */
+static void test_cli(void **state)
+{
+	size_t big = 1024 * 1024;
+	char *data = malloc(big), bigpath[PATH_MAX], small[PATH_MAX], saved[PATH_MAX];
+	struct lbt_proc sub = {0}, mon = {0}, pub = {0};
+
+	assert_non_null(data);
+	for (size_t i = 0; i < big; i++)
+		data[i] = (char)('a' + i % 26);
+	assert_int_equal(lbt_write_file(broker.dir, "big.txt", data, big, bigpath), 0);
+	assert_int_equal(lbt_write_file(broker.dir, "small.txt", "in the file", 11, small), 0);
+	assert_int_equal(lbt_path(saved, broker.dir, "saved"), 0);
+	assert_int_equal(mkdir(saved, 0700), 0);
+
+	assert_int_equal(lbt_cli_spawn(&mon, &broker, "monitor", "cli/#", NULL), 0);
+	assert_int_equal(lbt_cli_spawn(&sub, &broker, "sub", "cli/t", "--save-fds", saved, NULL), 0);
+	long at = lbt_sub_ready(&broker, &sub, "cli/t", lbt_ms(5000));
+	assert_true(at >= 0);
+	assert_int_equal(
+	    lbt_cli_run(&broker, NULL, 0, lbt_ms(10000), &pub, "pub", "cli/t", "-f", bigpath, NULL), 0);
+	assert_int_equal(pub.exit_code, 0);
+	lbt_proc_free(&pub);
+	assert_int_equal(lbt_proc_read_bytes(&sub, (size_t)at + big + 1, lbt_ms(10000)), 0);
+	assert_memory_equal(sub.out + at, data, big);
+	assert_int_equal(sub.out[at + (long)big], '\n');
+	char want[64];
+	snprintf(want, sizeof(want), "fds=1 memfd=%zu", big);
+	assert_true(lbt_proc_read_until(&mon, want, 0, lbt_ms(5000)) >= 0);
+
+	assert_int_equal(
+	    lbt_cli_run(&broker, NULL, 0, lbt_ms(10000), &pub, "pub", "--fd", "cli/t", "-f", small, NULL), 0);
+	assert_int_equal(pub.exit_code, 0);
+	lbt_proc_free(&pub);
+	assert_true(lbt_proc_read_until(&mon, "fds=1 from", 0, lbt_ms(5000)) >= 0);
+	/* sub printed an empty payload: one more newline */
+	assert_int_equal(lbt_proc_read_bytes(&sub, (size_t)at + big + 2, lbt_ms(5000)), 0);
+	/* the only message with a descriptor: one file, DIR/N-0 */
+	char path[2 * PATH_MAX], got[32] = {0};
+	DIR *d = opendir(saved);
+	struct dirent *e;
+	int files = 0;
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.') {
+			files++;
+			assert_non_null(strstr(e->d_name, "-0"));
+			snprintf(path, sizeof(path), "%s/%s", saved, e->d_name);
+		}
+	closedir(d);
+	assert_int_equal(files, 1);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, got, sizeof(got)), 11);
+	assert_string_equal(got, "in the file");
+	close(fd);
+	lbt_proc_free(&sub);
+	lbt_proc_free(&mon);
+	free(data);
+}
+
 static void test_too_many(void **state)
 {
 	lbus *bus;
@@ -429,10 +499,15 @@ static void test_too_many(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_publish_fds),	    cmocka_unit_test(test_send_call_reply),
-	    cmocka_unit_test(test_retained),	    cmocka_unit_test(test_drop_subscriber),
-	    cmocka_unit_test(test_too_many),	    cmocka_unit_test(test_offload),
-	    cmocka_unit_test(test_offload_keep_fd), cmocka_unit_test(test_unsealed_memfd_refused),
+	    cmocka_unit_test(test_publish_fds),
+	    cmocka_unit_test(test_send_call_reply),
+	    cmocka_unit_test(test_retained),
+	    cmocka_unit_test(test_drop_subscriber),
+	    cmocka_unit_test(test_too_many),
+	    cmocka_unit_test(test_offload),
+	    cmocka_unit_test(test_offload_keep_fd),
+	    cmocka_unit_test(test_unsealed_memfd_refused),
+	    cmocka_unit_test(test_cli),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

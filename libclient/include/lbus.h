@@ -713,7 +713,11 @@ struct lbus_monitor_event {
 	size_t len;
 	uint64_t call_id; /* CALL/REPLY/ERROR: correlation (broker's token) */
 	bool retain;
-	int error; /* ERROR: negative errno */
+	int error;	     /* ERROR: negative errno */
+	uint32_t nfds;	     /* file descriptors the message carried (only
+			      * counted: a monitor never gets them) */
+	uint64_t memfd_size; /* total size of the sealed memfds among them (a
+			      * payload offloaded to a memfd: its size) */
 };
 
 typedef void (*lbus_monitor_fn)(lbus *bus, const struct lbus_monitor_event *ev, void *userdata);
