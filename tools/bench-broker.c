@@ -107,7 +107,7 @@ static _Noreturn void exec_broker(const struct bench_broker *b, int log_fd)
 	dup2(log_fd, 2);
 	/* -c /dev/null: the defaults, whatever the user's lbusd.conf says, so
 	 * figures compare across machines and runs. */
-	execl(b->exe, "lbusd", "-S", b->sock, "-c", "/dev/null", (char *)NULL);
+	execl(b->exe, "lbusd", "-S", b->sock, "-c", b->config ? b->config : "/dev/null", (char *)NULL);
 	dprintf(2, "lbus-bench: cannot run %s: %s\n", b->exe, strerror(errno));
 	_exit(127);
 }

@@ -58,7 +58,9 @@ struct bench_result {
 	double p50_us, p99_us, p999_us;
 	unsigned clients; /* clients reached */
 	double rss_per_client_kib;
-	int err; /* 0, or why the run failed */
+	double rss_growth_kib; /* large: the broker's peak RSS over its RSS at go; < 0: none */
+	bool inband;	       /* large: payloads in the frames, not offloaded */
+	int err;	       /* 0, or why the run failed */
 	bool timed_out;
 	char why[160]; /* what failed, when err != 0 */
 };
@@ -143,9 +145,10 @@ bool bench_child_should_stop(const struct bench_child *c);
 /* ---- broker (bench-broker.c) ------------------------------------------- */
 
 struct bench_broker {
-	char exe[4096];	 /* lbusd to run */
-	char sock[4200]; /* socket path inside the private directory */
-	char log[4200];	 /* its stderr */
+	char exe[4096];	    /* lbusd to run */
+	char sock[4200];    /* socket path inside the private directory */
+	char log[4200];	    /* its stderr */
+	const char *config; /* lbusd.conf to use; NULL: the defaults */
 	pid_t pid;
 };
 
@@ -170,6 +173,7 @@ struct bench_flow {
 	size_t size;
 	unsigned time_limit_s;
 	const char *sock; /* lbus only */
+	bool inband;	  /* lbus publishers: memfd offload off (threshold 0) */
 };
 
 struct bench_latency {
@@ -225,6 +229,8 @@ uint64_t bench_now_ns(void);
 /* Sorts samples (nanoseconds) in place; percentiles in microseconds. */
 void bench_percentiles(uint64_t *ns, size_t n, double *p50, double *p99, double *p999);
 int bench_proc_rss_kib(pid_t pid, uint64_t *kib);
+/* Its peak resident memory so far (VmHWM), KiB. 0 or -errno. */
+int bench_proc_hwm_kib(pid_t pid, uint64_t *kib);
 int bench_proc_cpu_s(pid_t pid, double *seconds);
 /* Raise RLIMIT_NOFILE to want (possible only with privilege), else the soft
  * limit to the hard one; returns the new soft limit. */

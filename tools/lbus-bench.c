@@ -11,6 +11,8 @@
  *   fanin       K publishers -> 1 subscriber                  msgs/s
  *   latency     request/reply, one call at a time             p50/p99/p99.9 us
  *   clients     C idle clients with one subscription each     broker KiB/client
+ *   large       1 MiB and 64 MiB, 1 -> 1 and 1 -> K, lbus with  MiB/s, broker
+ *               memfd offload and in-band (max_frame raised)  RSS growth
  * For every scenario but clients the raw baseline runs first (same frames,
  * no broker), then the lbus run on a private lbusd started for that run
  * alone; each lbus figure is printed with its ratio to the baseline
@@ -40,6 +42,8 @@ volatile sig_atomic_t bench_interrupted;
 #define DEFAULT_TIME_LIMIT_S 60
 #define MAX_SIZE (4u << 20)
 #define NOFILE_SPARE 256 /* descriptors beyond one per client */
+
+#define MIB (1024.0 * 1024.0)
 
 struct bench_opts {
 	const char *scenario; /* NULL: all */
@@ -106,7 +110,15 @@ static void json_figures(const struct bench_result *r)
 {
 	const char *key = strcmp(r->scenario, "fanout") == 0 ? "deliveries_per_s" : "msgs_per_s";
 
-	if (strcmp(r->scenario, "clients") == 0) {
+	if (strcmp(r->scenario, "large") == 0) {
+		printf(",\"subscribers\":%u", r->peers);
+		if (r->subject == BENCH_LBUS)
+			printf(",\"offload\":%s", r->inband ? "false" : "true");
+		printf(",\"mib_per_s\":%.1f,\"deliveries_per_s\":%.1f", r->rate * (double)r->size / MIB,
+		       r->rate);
+		if (r->rss_growth_kib >= 0)
+			printf(",\"broker_rss_growth_kib\":%.0f", r->rss_growth_kib);
+	} else if (strcmp(r->scenario, "clients") == 0) {
 		printf(",\"clients\":%u,\"rss_per_client_kib\":%.3f", r->clients, r->rss_per_client_kib);
 	} else if (strcmp(r->scenario, "latency") == 0) {
 		printf(",\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f", r->p50_us, r->p99_us, r->p999_us);
@@ -158,6 +170,11 @@ static void figure_text(const struct bench_result *r, char *buf, size_t len)
 	else if (strcmp(r->scenario, "latency") == 0)
 		snprintf(buf, len, "p50 %.1f us  p99 %.1f us  p99.9 %.1f us", r->p50_us, r->p99_us,
 			 r->p999_us);
+	else if (strcmp(r->scenario, "large") == 0 && r->subject == BENCH_LBUS)
+		snprintf(buf, len, "%.0f MiB/s (1->%u, %s, RSS +%.0f KiB)", r->rate * (double)r->size / MIB,
+			 r->peers, r->inband ? "in-band" : "memfd", r->rss_growth_kib);
+	else if (strcmp(r->scenario, "large") == 0)
+		snprintf(buf, len, "%.0f MiB/s (1->%u)", r->rate * (double)r->size / MIB, r->peers);
 	else if (strcmp(r->scenario, "fanout") == 0)
 		snprintf(buf, len, "%.3f M deliveries/s (%u subs)", r->rate / 1e6, r->peers);
 	else if (strcmp(r->scenario, "fanin") == 0)
@@ -240,6 +257,10 @@ static void report(struct bench_run *run, const struct bench_result *r, const st
 #define COUNT_FANOUT 4000000u /* messages; deliveries are K times more */
 #define COUNT_FANIN 20000000u /* in all, split over the publishers */
 #define COUNT_LATENCY 100000u
+#define COUNT_LARGE_1M 200u /* large: messages of 1 MiB */
+#define COUNT_LARGE_64M 6u  /* ... and of 64 MiB */
+/* large, in-band: the broker's max_frame, above the biggest payload */
+#define LARGE_MAX_FRAME (128u * 1024u * 1024u)
 
 static void result_init(struct bench_result *r, const char *scenario, enum bench_subject subject, size_t size,
 			unsigned peers)
@@ -250,6 +271,7 @@ static void result_init(struct bench_result *r, const char *scenario, enum bench
 	r->size = size;
 	r->peers = peers;
 	r->broker_cpu_s = -1;
+	r->rss_growth_kib = -1;
 }
 
 /* Default message count for a throughput run of this payload size. */
@@ -372,6 +394,64 @@ static void scenario_fanin(struct bench_run *run)
 	flow_pair(run, &f, o->peers);
 }
 
+/*
+ * large: 1 MiB and 64 MiB payloads, 1->1 and 1->K, through lbus with memfd
+ * offload (the default) and in-band (threshold 0; the broker's max_frame
+ * raised to take them), against the raw baseline. Figures in MiB/s at the
+ * subscribers, and the broker's peak RSS growth during the run.
+ */
+static void scenario_large(struct bench_run *run)
+{
+	const struct bench_opts *o = &run->opts;
+	size_t sizes[2] = {1u << 20, 64u << 20};
+	unsigned peers[2] = {1, o->peers}, nsizes = o->size_set ? 1 : 2;
+	char conf[4200];
+	FILE *fp;
+
+	if (o->size_set)
+		sizes[0] = o->size;
+	snprintf(conf, sizeof(conf), "%s/large.conf", run->dir);
+	fp = fopen(conf, "w");
+	if (!fp) {
+		fprintf(stderr, "lbus-bench: large: cannot write %s\n", conf);
+		run->failures++;
+		return;
+	}
+	fprintf(fp, "max_frame = %u\n", LARGE_MAX_FRAME);
+	fclose(fp);
+	for (unsigned s = 0; s < nsizes && !bench_interrupted; s++)
+		for (unsigned p = 0; p < 2 && !bench_interrupted; p++) {
+			struct bench_flow f = {
+			    .scenario = "large",
+			    .publishers = 1,
+			    .subscribers = peers[p],
+			    .per_publisher = o->count		       ? o->count
+					     : sizes[s] >= (32u << 20) ? COUNT_LARGE_64M
+								       : COUNT_LARGE_1M,
+			    .size = sizes[s],
+			    .time_limit_s = o->time_limit_s,
+			};
+			struct bench_result raw, lb;
+
+			result_init(&raw, "large", BENCH_RAW, f.size, f.subscribers);
+			bench_raw_flow(&f, &raw);
+			report(run, &raw, NULL);
+			for (int inband = 0; inband < 2 && !bench_interrupted; inband++) {
+				f.inband = inband;
+				result_init(&lb, "large", BENCH_LBUS, f.size, f.subscribers);
+				lb.inband = inband;
+				run->broker.config = conf;
+				if (bench_broker_start(&run->broker, run->dir, &lb) == 0) {
+					f.sock = run->broker.sock;
+					bench_lbus_flow(&f, run->broker.pid, &lb);
+					broker_finish(run, &lb);
+				}
+				run->broker.config = NULL;
+				report(run, &lb, &raw);
+			}
+		}
+}
+
 static void scenario_latency(struct bench_run *run)
 {
 	const struct bench_opts *o = &run->opts;
@@ -419,6 +499,7 @@ static const struct scenario {
 } scenarios[] = {
     {"throughput", scenario_throughput}, {"unbatched", scenario_unbatched}, {"fanout", scenario_fanout},
     {"fanin", scenario_fanin},		 {"latency", scenario_latency},	    {"clients", scenario_clients},
+    {"large", scenario_large},
 };
 
 /* ---- options and main ------------------------------------------------------ */
@@ -434,12 +515,13 @@ static void usage(FILE *f)
 		"unbatched (1 -> 1, 64 B, every publish written at once: no loop, no\n"
 		"LBUS_MORE), fanout (1 -> K), fanin (K -> 1), latency (request/reply round\n"
 		"trips), clients (idle clients with one subscription each: broker RSS per\n"
-		"client).\n"
+		"client), large (1 MiB and 64 MiB, 1 -> 1 and 1 -> K, lbus with sealed-memfd\n"
+		"offload and in-band: MiB/s at the subscribers, broker RSS growth).\n"
 		"\n"
 		"  --scenario NAME   run only this scenario (default: all)\n"
 		"  --count N         messages per run (latency: round trips; fanin: in all)\n"
 		"                    default: %u at 64 B, %u at 1 KiB, unbatched %u,\n"
-		"                    fanout %u, fanin %u, latency %u\n"
+		"                    fanout %u, fanin %u, latency %u; large %u at 1 MiB, %u at 64 MiB\n"
 		"  --size S          payload bytes (default: 64 and 1024 for throughput, 64 else)\n"
 		"  --subscribers K   fanout subscribers and fanin publishers (default %u)\n"
 		"  --clients C       idle clients (default %u; capped by RLIMIT_NOFILE)\n"
@@ -454,7 +536,7 @@ static void usage(FILE *f)
 		"Exit status: 0 all runs complete with nothing lost, 1 a run failed or lost\n"
 		"messages, 2 usage error.\n",
 		COUNT_64B, COUNT_1KIB, COUNT_UNBATCHED, COUNT_FANOUT, COUNT_FANIN, COUNT_LATENCY,
-		DEFAULT_PEERS, DEFAULT_CLIENTS, DEFAULT_TIME_LIMIT_S);
+		COUNT_LARGE_1M, COUNT_LARGE_64M, DEFAULT_PEERS, DEFAULT_CLIENTS, DEFAULT_TIME_LIMIT_S);
 }
 
 static int parse_number(const char *opt, const char *arg, uint64_t min, uint64_t max, uint64_t *out)
