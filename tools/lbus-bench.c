@@ -48,6 +48,7 @@ volatile sig_atomic_t bench_interrupted;
 struct bench_opts {
 	const char *scenario; /* NULL: all */
 	uint64_t count;	      /* 0: each scenario's default */
+	uint64_t large_count; /* large: messages per run; 0: its defaults */
 	size_t size;
 	bool size_set;
 	unsigned peers;
@@ -425,7 +426,7 @@ static void scenario_large(struct bench_run *run)
 			    .scenario = "large",
 			    .publishers = 1,
 			    .subscribers = peers[p],
-			    .per_publisher = o->count		       ? o->count
+			    .per_publisher = o->large_count	       ? o->large_count
 					     : sizes[s] >= (32u << 20) ? COUNT_LARGE_64M
 								       : COUNT_LARGE_1M,
 			    .size = sizes[s],
@@ -521,7 +522,8 @@ static void usage(FILE *f)
 		"  --scenario NAME   run only this scenario (default: all)\n"
 		"  --count N         messages per run (latency: round trips; fanin: in all)\n"
 		"                    default: %u at 64 B, %u at 1 KiB, unbatched %u,\n"
-		"                    fanout %u, fanin %u, latency %u; large %u at 1 MiB, %u at 64 MiB\n"
+		"                    fanout %u, fanin %u, latency %u\n"
+		"  --large-count N   messages per large run (default %u at 1 MiB, %u at 64 MiB)\n"
 		"  --size S          payload bytes (default: 64 and 1024 for throughput, 64 else)\n"
 		"  --subscribers K   fanout subscribers and fanin publishers (default %u)\n"
 		"  --clients C       idle clients (default %u; capped by RLIMIT_NOFILE)\n"
@@ -579,6 +581,9 @@ static int parse_one(int opt, const char *arg, struct bench_opts *o)
 	case 'n':
 		r = parse_number("--count", arg, 1, UINT64_MAX / BENCH_MAX_PROCS, &o->count);
 		break;
+	case 'l':
+		r = parse_number("--large-count", arg, 1, UINT64_MAX / BENCH_MAX_PROCS, &o->large_count);
+		break;
 	case 'z':
 		r = parse_number("--size", arg, 0, MAX_SIZE, &v);
 		o->size = v;
@@ -612,11 +617,17 @@ static int parse_one(int opt, const char *arg, struct bench_opts *o)
 static int parse_options(int argc, char **argv, struct bench_opts *o)
 {
 	static const struct option longopts[] = {
-	    {"scenario", required_argument, NULL, 's'}, {"count", required_argument, NULL, 'n'},
-	    {"size", required_argument, NULL, 'z'},	{"subscribers", required_argument, NULL, 'k'},
-	    {"clients", required_argument, NULL, 'c'},	{"time-limit", required_argument, NULL, 't'},
-	    {"json", no_argument, NULL, 'j'},		{"lbusd", required_argument, NULL, 'L'},
-	    {"help", no_argument, NULL, 'h'},		{NULL, 0, NULL, 0},
+	    {"scenario", required_argument, NULL, 's'},
+	    {"count", required_argument, NULL, 'n'},
+	    {"large-count", required_argument, NULL, 'l'},
+	    {"size", required_argument, NULL, 'z'},
+	    {"subscribers", required_argument, NULL, 'k'},
+	    {"clients", required_argument, NULL, 'c'},
+	    {"time-limit", required_argument, NULL, 't'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"lbusd", required_argument, NULL, 'L'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int opt;
 
