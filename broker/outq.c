@@ -205,6 +205,7 @@ static uint32_t outq_attach_fds(const struct outq *q, struct msghdr *mh, union o
 
 	if (e->off || !s || !s->n)
 		return 0;
+	memset(cbuf->buf, 0, CMSG_SPACE(s->n * sizeof(int))); /* the padding too */
 	mh->msg_control = cbuf->buf;
 	mh->msg_controllen = CMSG_SPACE(s->n * sizeof(int));
 	cm = CMSG_FIRSTHDR(mh);

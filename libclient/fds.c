@@ -113,6 +113,7 @@ size_t io_attach_limit(const struct lbus *bus, size_t len, struct msghdr *mh, un
 		return len;
 	if (a->at > bus->out_pos) /* stop right before the frame with descriptors */
 		return a->at - bus->out_pos < len ? (size_t)(a->at - bus->out_pos) : len;
+	memset(cbuf->buf, 0, CMSG_SPACE(a->n * sizeof(int))); /* the padding too */
 	mh->msg_control = cbuf->buf;
 	mh->msg_controllen = CMSG_SPACE(a->n * sizeof(int));
 	cm = CMSG_FIRSTHDR(mh);

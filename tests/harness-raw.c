@@ -79,6 +79,7 @@ static int send_with_fds(int fd, const uint8_t *data, size_t len, const int *fds
 	if (nfds) {
 		struct cmsghdr *cm;
 
+		memset(cbuf.buf, 0, sizeof(cbuf.buf));
 		mh.msg_control = cbuf.buf;
 		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
 		cm = CMSG_FIRSTHDR(&mh);
