@@ -108,12 +108,17 @@ static int broker_state_init(struct broker *b)
 	return 0;
 }
 
-/* Hand the limits of b->cfg to the modules that keep a copy. */
+/* Hand the limits of b->cfg to the modules that keep a copy. The bound on
+ * partial frames is never below what one frame of max_frame bytes needs
+ * while it arrives (its buffer grows by doubling: twice the frame), or
+ * max_frame would be a promise the broker cannot keep. */
 void broker_apply_config(struct broker *b)
 {
+	uint64_t one_frame = 2 * ((uint64_t)b->cfg.max_frame + LBUS_FRAME_HEADER);
+
 	retained_set_max(&b->retained, b->cfg.retained_max);
 	b->conns.max_queue = b->cfg.max_queue;
-	b->conns.max_held = b->cfg.partial_frames_max;
+	b->conns.max_held = b->cfg.partial_frames_max > one_frame ? b->cfg.partial_frames_max : one_frame;
 	b->conns.frame_timeout_ms = b->cfg.frame_timeout_ms;
 }
 

@@ -46,6 +46,8 @@ struct broker_counters {
 	    refused_max_subscriptions;
 	/* access rules (access.h): operations refused, deliveries withheld */
 	uint64_t denied, filtered;
+	/* file descriptors: held now (fdset.h), refused by a limit */
+	uint64_t fds_held, fds_refused;
 };
 
 struct broker {

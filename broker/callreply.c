@@ -50,21 +50,26 @@
 #include "topic.h"
 #include "subscription.h"
 
-/* The complete CallResult frame in a new buffer, or NULL on ENOMEM. */
-static struct msgbuf *result_encode(struct broker *b, const struct lbus_wire_result *r)
+/* The complete CallResult frame in a new buffer, with fds when r->fds,
+ * or NULL on ENOMEM. */
+static struct msgbuf *result_encode(struct broker *b, const struct lbus_wire_result *r, struct fdset *fds)
 {
 	struct msgbuf *m = msgbuf_new(&b->pool, lbus_wire_result_frame_size(r));
 
-	if (m)
-		m->len = (uint32_t)lbus_wire_result_frame_encode(m->data, r);
+	if (!m)
+		return NULL;
+	m->len = (uint32_t)lbus_wire_result_frame_encode(m->data, r);
+	if (r->fds)
+		m->fds = fdset_ref(fds);
 	return m;
 }
 
-/* Queue r to the caller, whatever its queue holds (errors are small, and a
- * reply's room was checked by the caller of this). 0 or -ENOMEM. */
-static int result_queue(struct peer *caller, const struct lbus_wire_result *r)
+/* Queue r (with fds when r->fds) to the caller, whatever its queue holds
+ * (errors are small, and a reply's room was checked by the caller of
+ * this). 0 or -ENOMEM. */
+static int result_queue_fds(struct peer *caller, const struct lbus_wire_result *r, struct fdset *fds)
 {
-	struct msgbuf *m = result_encode(caller->broker, r);
+	struct msgbuf *m = result_encode(caller->broker, r, fds);
 
 	if (!m || conn_queue(&caller->conn, m, NULL, 0) < 0)
 		return -ENOMEM;
@@ -72,6 +77,11 @@ static int result_queue(struct peer *caller, const struct lbus_wire_result *r)
 	if (r->error)
 		peer_count_error(caller);
 	return 0;
+}
+
+static int result_queue(struct peer *caller, const struct lbus_wire_result *r)
+{
+	return result_queue_fds(caller, r, NULL);
 }
 
 /* Set r's error and reason from a refusal code or a failure (-errno). */
@@ -212,6 +222,8 @@ static int call_route(struct peer *c, const struct lbus_wire_frame *f, const str
 	}
 	body->len = (uint32_t)lbus_wire_deliver_body_encode(body->data, LBUS_D_CALL, f->body, f->body_len,
 							    c->sender, c->sender_len, pc->token);
+	if (c->frame_fds)
+		body->fds = fdset_ref(c->frame_fds);
 	if (!deliver_one(b, to, sub, body)) { /* fits, has room: out of memory */
 		msgbuf_unref(body);
 		calls_remove(&b->calls, pc);
@@ -236,6 +248,7 @@ static int call_route(struct peer *c, const struct lbus_wire_frame *f, const str
 			ev.name = call->target;
 			ev.name_len = call->target_len;
 		}
+		monitor_note_fds(&ev, c->frame_fds);
 		monitor_emit(b, &ev);
 	}
 	return 0;
@@ -279,7 +292,7 @@ int callreply_handle_call(struct peer *c, const struct lbus_wire_frame *f)
 			return call_refuse(c, f, &call, ret);
 		if (!deliver_fits(to, need - OUTQ_HDR_MAX))
 			return call_refuse(c, f, &call, CALL_E_TOO_LARGE);
-		if (!conn_make_room(&to->conn, need)) {
+		if (!conn_make_room(&to->conn, need + (c->frame_fds ? c->frame_fds->n * OUTQ_FD_COST : 0))) {
 			peer_wait_on(c, to, 0);
 			return PEER_BLOCKED;
 		}
@@ -340,6 +353,8 @@ static void monitor_reply(struct peer *c, struct peer *caller, uint64_t token,
 	    .error = r->error,
 	};
 
+	if (r->fds)
+		monitor_note_fds(&ev, c->frame_fds);
 	monitor_emit(c->broker, &ev);
 }
 
@@ -360,21 +375,29 @@ int callreply_handle_reply(struct peer *c, const struct lbus_wire_frame *f)
 	caller = container_of(pc->caller, struct peer, calls);
 	r.call_id = pc->call_id;
 	result_from_reply(&r, &in);
+	if (!r.error && c->frame_fds) {
+		r.fds = c->frame_fds->n;
+		r.payload_memfd = in.payload_memfd;
+	}
 	if (lbus_wire_result_frame_size(&r) - LBUS_FRAME_HEADER > caller->conn.max_frame) {
 		r.payload_len = 0;
 		r.sender_len = 0;
+		r.fds = 0;
+		r.payload_memfd = false;
 		result_set_error(&r, CALL_E_REPLY_TOO_LARGE);
 	}
-	if (!conn_make_room(&caller->conn, lbus_wire_result_frame_size(&r))) {
+	if (!conn_make_room(&caller->conn, lbus_wire_result_frame_size(&r) + r.fds * OUTQ_FD_COST)) {
 		peer_wait_on(c, caller, 0);
 		return PEER_BLOCKED;
 	}
 	if (caller->state == PEER_CLOSED)
 		return 0; /* its calls were dropped with it */
 	peer_count_in(c);
-	ret = result_queue(caller, &r);
+	ret = result_queue_fds(caller, &r, c->frame_fds);
 	if (ret < 0) {
 		r.payload_len = 0;
+		r.fds = 0;
+		r.payload_memfd = false;
 		result_set_error(&r, ret);
 		ret = result_queue(caller, &r);
 	}

@@ -63,8 +63,7 @@ static const struct config_key keys[] = {
 	"0: retain nothing)"),
     KEY(partial_frames_max, CONFIG_UINT, LBUS_MIN_MAX_FRAME, UINT64_MAX / 4, LBUS_DEFAULT_PARTIAL_FRAMES_MAX,
 	"bytes of unfinished frames all connections together may hold; a connection whose frame would pass "
-	"it is "
-	"closed with a 'limit' error (keep it above max_frame)"),
+	"it is closed with a 'limit' error (never less than twice max_frame)"),
     KEY(socket_mode, CONFIG_OCTAL, 0, 0777, 0600,
 	"permission bits of the socket file lbusd binds (read at start only)"),
     KEY(max_clients, CONFIG_UINT, 1, MAX_COUNT, LBUS_DEFAULT_MAX_CLIENTS,
@@ -77,6 +76,10 @@ static const struct config_key keys[] = {
 	"subscriptions one connection may hold"),
     KEY(max_pending_calls_per_client, CONFIG_UINT, 1, MAX_COUNT, LBUS_DEFAULT_MAX_PENDING_CALLS,
 	"calls one connection may have waiting for a reply at once"),
+    KEY(max_fds_per_client, CONFIG_UINT, 0, MAX_COUNT, LBUS_DEFAULT_MAX_FDS_PER_CLIENT,
+	"file descriptors one client may have in the broker at once (sent, not yet delivered); 0: none"),
+    KEY(memfd_budget, CONFIG_UINT, 0, UINT64_MAX / 4, LBUS_DEFAULT_MEMFD_BUDGET,
+	"bytes of sealed memfds one client may have in the broker at once"),
     KEY_NAMED("shutdown_timeout", shutdown_timeout_ms, CONFIG_MS, 0, 600000, LBUS_DEFAULT_SHUTDOWN_TIMEOUT_MS,
 	      "on SIGTERM/SIGINT, wait at most this long for queued output to reach the clients"),
 };

@@ -40,6 +40,8 @@ struct config {
 	uint32_t max_names_per_client;
 	uint32_t max_subscriptions_per_client;
 	uint32_t max_pending_calls_per_client; /* calls one client waits on at once */
+	uint32_t max_fds_per_client;	       /* descriptors a client may have in the broker */
+	uint64_t memfd_budget;		       /* bytes of sealed memfds a client may have in it */
 	uint32_t shutdown_timeout_ms;	       /* bound of the flush on SIGTERM/SIGINT */
 	struct policy *policy;		       /* the access rules (policy.h), owned; NULL: none */
 };

@@ -6,7 +6,9 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -49,6 +51,7 @@ int conn_init(struct conn *c, struct conn_loop *l, int fd, uint32_t max_frame)
 	list_init(&c->ready_link);
 	list_init(&c->backlog_link);
 	list_init(&c->deadline_link);
+	c->fds_tail = &c->fds_head;
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		c->fd = -1;
 		return -errno;
@@ -163,10 +166,12 @@ uint8_t *conn_queue_reserve(struct conn *c, size_t len)
 /* Write what the socket takes; -errno when the connection is broken. */
 static int conn_write(struct conn *c)
 {
+	uint64_t fds_sent = c->outq.fds_sent;
 	ssize_t n;
 	bool blocked;
 
 	n = outq_write(&c->outq, c->fd);
+	c->loop->fds_out += c->outq.fds_sent - fds_sent;
 	if (n < 0)
 		return (int)n;
 	if (n > 0)
@@ -335,6 +340,127 @@ static void conn_update_frame_deadline(struct conn *c, bool progressed)
 		conn_set_deadline(c, clock_now_ms() + c->loop->frame_timeout_ms);
 }
 
+/* ---- received descriptors ------------------------------------------------ */
+
+/* Room for one read's SCM_RIGHTS: one more than a frame may carry, so that
+ * a sender of too many is told, not silently truncated to the limit. */
+union conn_cmsg {
+	char buf[CMSG_SPACE((LBUS_MAX_FDS_PER_FRAME + 1) * sizeof(int))];
+	struct cmsghdr align;
+};
+
+static void conn_fds_pop(struct conn *c)
+{
+	struct conn_fds *b = c->fds_head;
+
+	c->fds_head = b->next;
+	if (!c->fds_head)
+		c->fds_tail = &c->fds_head;
+	c->fds_pending -= b->set->n;
+	fdset_unref(b->set);
+	free(b);
+}
+
+static void conn_fds_clear(struct conn *c)
+{
+	while (c->fds_head)
+		conn_fds_pop(c);
+	c->fds_claimed = false;
+}
+
+/* Queue the descriptors of one read (closed on ENOMEM, then false). */
+static bool conn_fds_add(struct conn *c, const int *fds, uint32_t n, uint64_t start, uint64_t end)
+{
+	struct conn_fds *b = malloc(sizeof(*b));
+	struct fdset *set = fdset_new(fds, n);
+
+	if (!b || !set) {
+		free(b);
+		if (set)
+			fdset_unref(set);
+		return false;
+	}
+	b->next = NULL;
+	b->set = set;
+	b->read_start = start;
+	b->read_end = end;
+	*c->fds_tail = b;
+	c->fds_tail = &b->next;
+	c->fds_pending += n;
+	c->fds_in += n;
+	c->loop->fds_in += n;
+	return true;
+}
+
+/* Collect the SCM_RIGHTS descriptors of a recvmsg() that read [start, end).
+ * 0, or -E2BIG (truncated: too many) / -ENOMEM, the descriptors closed. */
+static int conn_fds_collect(struct conn *c, struct msghdr *mh, uint64_t start, uint64_t end)
+{
+	int ret = (mh->msg_flags & MSG_CTRUNC) ? -E2BIG : 0;
+
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		const int *fds = (const int *)(void *)CMSG_DATA(cm);
+		uint32_t n;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (uint32_t)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		if (ret == 0 && n > LBUS_MAX_FDS_PER_FRAME)
+			ret = -E2BIG;
+		if (ret < 0) {
+			for (uint32_t i = 0; i < n; i++)
+				close(fds[i]);
+		} else if (n && !conn_fds_add(c, fds, n, start, end)) {
+			ret = -ENOMEM;
+		}
+	}
+	return ret;
+}
+
+int conn_frame_fds(struct conn *c, uint32_t n, struct fdset **out)
+{
+	const struct conn_fds *b = c->fds_head;
+
+	if (!b || b->set->n != n || b->read_start > c->frame_pos || b->read_end <= c->frame_pos)
+		return -EBADMSG;
+	c->fds_claimed = true;
+	*out = b->set;
+	return 0;
+}
+
+/* After the frame ending at in_pos was consumed: drop the batch it claimed;
+ * one that no frame can claim any more is a protocol error (false). */
+static bool conn_fds_after_frame(struct conn *c)
+{
+	if (c->fds_claimed) {
+		c->fds_claimed = false;
+		conn_fds_pop(c);
+	}
+	if (c->fds_head && c->fds_head->read_end <= c->in_pos) {
+		c->loop->ops->bad_fds(c, -EBADMSG);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Once every complete frame was reported: only the pending partial frame,
+ * at in_pos, can still claim descriptors, so at most one batch may wait,
+ * the one whose read brought that frame's first byte. This also bounds what
+ * a sender can make the broker hold to one frame's worth.
+ */
+static bool conn_fds_settled(struct conn *c)
+{
+	const struct conn_fds *b = c->fds_head;
+
+	if (!b || c->input_paused)
+		return true;
+	if (!b->next && b->read_start <= c->in_pos && c->in_pos < b->read_end)
+		return true;
+	c->loop->ops->bad_fds(c, -EBADMSG);
+	return false;
+}
+
 /* Report the complete frames in the input buffer, at most
  * CONN_FRAMES_PER_TURN (*budget_spent when they were not all reported);
  * false when c closed. */
@@ -364,18 +490,25 @@ static bool conn_report_frames(struct conn *c, bool *progressed, bool *budget_sp
 				       lbus_frame_get_len(c->rbuf.data + c->rbuf.start));
 			return false;
 		}
+		c->frame_pos = c->in_pos;
+		c->fds_claimed = false;
 		r = ops->frame(c, body, len);
 		if (r == CONN_KEEP) {
+			c->fds_claimed = false;
 			conn_unget(c, body, len);
 			break;
 		}
 		if (r < 0)
 			return false;
 		*progressed = true;
+		c->in_pos += len + LBUS_FRAME_HEADER;
 		c->bytes_in += len + LBUS_FRAME_HEADER;
 		c->loop->bytes_in += len + LBUS_FRAME_HEADER;
+		if (!conn_fds_after_frame(c))
+			return false;
 	}
-	return !conn_closed(c);
+	/* frames left past the budget may still claim their batches */
+	return !conn_closed(c) && (*budget_spent || conn_fds_settled(c));
 }
 
 /* c has input left past its turn's budget: it waits on the backlog with its
@@ -407,6 +540,31 @@ static void conn_process(struct conn *c)
 		conn_backlog(c);
 }
 
+/* recvmsg() up to avail bytes into the buffer's tail, and the descriptors
+ * that came with them; bytes read, 0 at EOF, or -errno. */
+static ssize_t conn_recv(struct conn *c, size_t avail)
+{
+	struct iovec iov = {.iov_base = lbus_rbuf_tail(&c->rbuf), .iov_len = avail};
+	union conn_cmsg cbuf;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	uint64_t start = c->in_pos + lbus_rbuf_len(&c->rbuf);
+	ssize_t n;
+	int r;
+
+	do {
+		mh.msg_control = cbuf.buf;
+		mh.msg_controllen = sizeof(cbuf.buf);
+		n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	r = conn_fds_collect(c, &mh, start, start + (uint64_t)n);
+	lbus_rbuf_advance(&c->rbuf, (size_t)n);
+	if (r < 0)
+		return r;
+	return n;
+}
+
 /*
  * Read one chunk; returns bytes read, 0 at EOF, -errno (-EAGAIN: nothing).
  * A big pending frame's buffer grows as its bytes arrive (at most doubling
@@ -415,7 +573,6 @@ static void conn_process(struct conn *c)
 static ssize_t conn_read(struct conn *c)
 {
 	size_t len, min_free = CONN_READ_MIN, avail;
-	ssize_t n;
 
 	conn_rbuf_borrow(c);
 	len = lbus_rbuf_len(&c->rbuf);
@@ -432,13 +589,7 @@ static ssize_t conn_read(struct conn *c)
 	avail = lbus_rbuf_avail(&c->rbuf);
 	if (avail > CONN_READ_CHUNK && avail > min_free)
 		avail = min_free > CONN_READ_CHUNK ? min_free : CONN_READ_CHUNK;
-	do
-		n = read(c->fd, lbus_rbuf_tail(&c->rbuf), avail);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	lbus_rbuf_advance(&c->rbuf, (size_t)n);
-	return n;
+	return conn_recv(c, avail);
 }
 
 static void conn_on_readable(struct conn *c)
@@ -452,6 +603,10 @@ static void conn_on_readable(struct conn *c)
 	}
 	if (n == -ENOBUFS) {
 		conn_report_over(c);
+		return;
+	}
+	if (n == -E2BIG) {
+		c->loop->ops->bad_fds(c, -E2BIG);
 		return;
 	}
 	if (n <= 0) {
@@ -573,6 +728,7 @@ void conn_close(struct conn *c)
 	c->fd = -1;
 	if (c->rbuf_scratch)
 		conn_rbuf_return(c);
+	conn_fds_clear(c);
 	list_del(&c->flush_link);
 	list_del(&c->ready_link);
 	list_del(&c->backlog_link);
@@ -582,6 +738,7 @@ void conn_close(struct conn *c)
 
 void conn_deinit(struct conn *c)
 {
+	conn_fds_clear(c);
 	outq_deinit(&c->outq);
 	lbus_rbuf_deinit(&c->rbuf);
 	conn_rbuf_account(c);

@@ -46,6 +46,18 @@
  * (conn_loop_busy). Every path that reports frames (readable, resumed,
  * backlogged) spends the same budget, so a conn is on the list at most once.
  *
+ * Descriptors: reads use recvmsg(); the descriptors a read brings (at most
+ * one sender's batch: the kernel ends a read after the bytes they came
+ * with) are queued as a struct conn_fds with the stream range of that
+ * read. A frame announces its count (Frame.fds); while its handler runs
+ * the owner claims them (conn_frame_fds), which succeeds only if the oldest
+ * pending batch has exactly that count and arrived in the read that brought
+ * the frame's first byte, so descriptors never attach to another frame,
+ * however reads coalesce. A batch no frame claims by the end of the frames
+ * its read covered is reported (ops->bad_fds): a sender of descriptors
+ * outside a frame's first byte is a protocol error. More than
+ * LBUS_MAX_FDS_PER_FRAME at once (the kernel truncates) is one too.
+ *
  * Pausing: the owner may pause input (conn_pause_input: a publisher waits for
  * a full queue); its EPOLLIN is off and buffered frames stay. conn_resume_input
  * puts it on the loop's ready list; conn_loop_run_ready() reports its buffered
@@ -67,6 +79,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "fdset.h"
 #include "frame.h"
 #include "list.h"
 #include "msgbuf.h"
@@ -94,6 +107,10 @@ struct conn_ops {
 	 * pass the loop's max_held; `len` is the frame's length). The owner
 	 * ends the connection. */
 	void (*bad_frame)(struct conn *c, int err, uint32_t len);
+	/* Descriptors came that no frame claimed where they arrived
+	 * (-EBADMSG), or more than LBUS_MAX_FDS_PER_FRAME at once (-E2BIG):
+	 * they are closed; the owner ends the connection. */
+	void (*bad_fds)(struct conn *c, int err);
 	/* The socket took bytes (or had nothing to take): outq shrank. */
 	void (*wrote)(struct conn *c);
 	/* c's deadline (conn_set_deadline) passed. */
@@ -122,6 +139,14 @@ struct conn_loop {
 				    * (exact, unlike the coarse sweep of the rest) */
 	bool stopping;		   /* shutting down: no conn reads any more */
 	uint64_t bytes_in, bytes_out;
+	uint64_t fds_in, fds_out; /* descriptors received, sent */
+};
+
+/* A batch of received descriptors, waiting for the frame that claims it. */
+struct conn_fds {
+	struct conn_fds *next;
+	struct fdset *set;	       /* one reference */
+	uint64_t read_start, read_end; /* stream offsets of the read that brought it */
 };
 
 struct conn {
@@ -148,6 +173,13 @@ struct conn {
 	int64_t progress_ms;	   /* last write the socket took, or when output
 				    * last started waiting (monotonic) */
 	uint64_t bytes_in, bytes_out;
+	uint64_t in_pos;	   /* stream offset of rbuf's first byte */
+	uint64_t frame_pos;	   /* stream offset of the frame being reported */
+	struct conn_fds *fds_head; /* received descriptors, oldest first */
+	struct conn_fds **fds_tail;
+	uint32_t fds_pending; /* descriptors in that list */
+	bool fds_claimed;     /* the frame being reported took fds_head */
+	uint64_t fds_in;      /* descriptors received */
 };
 
 void conn_loop_init(struct conn_loop *l, int epfd, struct msgpool *pool, const struct conn_ops *ops);
@@ -203,11 +235,21 @@ void conn_pause_input(struct conn *c, int64_t recheck_ms);
 /* Read c again: its buffered frames are reported at the end of the turn. */
 void conn_resume_input(struct conn *c);
 
-/* Is c's queue too full to take `add` more bytes? (An empty queue takes any.) */
+/* Is c's queue too full to take `add` more bytes? (An empty queue takes
+ * any.) Queued descriptors count OUTQ_FD_COST each. */
 static inline bool conn_queue_full(const struct conn *c, size_t add)
 {
-	return c->outq.bytes > 0 && c->outq.bytes + add > c->loop->max_queue;
+	return c->outq.bytes > 0 && c->outq.bytes + c->outq.fd_cost + add > c->loop->max_queue;
 }
+
+/*
+ * From inside ops->frame: the n descriptors (n > 0) sent with the first
+ * byte of the frame being reported, borrowed (fdset_ref() to keep them past
+ * the handler; the transport closes them once the frame is consumed).
+ * -EBADMSG when the oldest pending batch did not arrive with this frame's
+ * first byte or holds another count.
+ */
+int conn_frame_fds(struct conn *c, uint32_t n, struct fdset **out);
 
 /* conn_make_room() once the queue was found full. */
 bool conn_make_room_slow(struct conn *c, size_t need);

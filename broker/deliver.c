@@ -73,8 +73,12 @@ void deliver_flush_dropped(struct peer *c)
  * always copied; a body up to OUTQ_COPY_ALONE_MAX too when nobody else gets
  * it (its buffer is then reused at once, and the queue holds only bytes).
  */
-static bool copy_body(size_t len, unsigned flags)
+static bool copy_body(const struct msgbuf *body, unsigned flags)
 {
+	size_t len = body->len;
+
+	if (body->fds)
+		return false; /* an entry of its own: its descriptors go with its first byte */
 	return len <= OUTQ_COPY_MAX || ((flags & DELIVER_ALONE) && len <= OUTQ_COPY_ALONE_MAX);
 }
 
@@ -85,14 +89,14 @@ static int queue_deliver(struct peer *to, uint64_t sub_id, struct msgbuf *body, 
 	bool retained = flags & DELIVER_RETAINED;
 	uint8_t hdr[OUTQ_HDR_MAX], *p;
 
-	if (!copy_body(body->len, flags)) {
-		lbus_wire_deliver_header(hdr, sub_id, retained, body->len);
+	if (!copy_body(body, flags)) {
+		lbus_wire_deliver_header(hdr, sub_id, retained, body->len, msgbuf_nfds(body));
 		return conn_queue(&to->conn, msgbuf_ref(body), hdr, hlen);
 	}
 	p = conn_queue_reserve(&to->conn, hlen + body->len);
 	if (!p)
 		return -ENOMEM;
-	lbus_wire_deliver_header(p, sub_id, retained, body->len);
+	lbus_wire_deliver_header(p, sub_id, retained, body->len, 0);
 	memcpy(p + hlen, body->data, body->len);
 	return 0;
 }
@@ -104,12 +108,12 @@ bool deliver_to(struct broker *b, struct peer *to, struct sub *s, struct msgbuf 
 
 	if (to->state != PEER_READY || (s && s->expired))
 		return false;
-	hlen = lbus_wire_deliver_header_size(sub_id, flags & DELIVER_RETAINED, body->len);
+	hlen = lbus_wire_deliver_header_size(sub_id, flags & DELIVER_RETAINED, body->len, msgbuf_nfds(body));
 	if (!deliver_fits(to, body->len)) {
 		count_drop(to, s);
 		return false;
 	}
-	if (s && conn_queue_full(&to->conn, hlen + body->len) &&
+	if (s && conn_queue_full(&to->conn, hlen + body->len + msgbuf_nfds(body) * OUTQ_FD_COST) &&
 	    (deliver_drops_when_full(s) || (flags & DELIVER_NEVER_WAIT))) {
 		count_drop(to, s);
 		return false;

@@ -239,6 +239,10 @@ static void fill_broker_counters(struct broker *b, Lbus__BrokerCounters *bc)
 	fill_broker_resources(bc);
 	bc->denied = b->ctr.denied;
 	bc->filtered = b->ctr.filtered;
+	bc->fds_in = b->conns.fds_in;
+	bc->fds_out = b->conns.fds_out;
+	bc->fds_held = b->ctr.fds_held;
+	bc->fds_refused = b->ctr.fds_refused;
 }
 
 int introspect_handle_stats(struct peer *c, const struct lbus_wire_frame *f)
@@ -263,6 +267,10 @@ int introspect_handle_stats(struct peer *c, const struct lbus_wire_frame *f)
 		a.stats[i].queued_bytes = cl->conn.outq.bytes;
 		a.stats[i].queued_bytes_max = cl->conn.outq.bytes_max;
 		a.stats[i].blocked_on = cl->blocked_on ? cl->blocked_on->id : 0;
+		a.stats[i].fds_held = cl->fdacct->fds;
+		a.stats[i].memfd_bytes_held = cl->fdacct->memfd_bytes;
+		a.stats[i].fds_in = cl->conn.fds_in;
+		a.stats[i].fds_out = cl->conn.outq.fds_sent;
 		fill_counters(&a.ctrs[i], cl);
 		a.stats[i].counters = &a.ctrs[i];
 		a.stats_ptrs[i] = &a.stats[i];

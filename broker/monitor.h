@@ -30,7 +30,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fdset.h"
 #include "list.h"
+#include "wire.h"
 
 struct broker;
 struct peer;
@@ -78,3 +80,10 @@ int monitor_handle_request(struct peer *c, const struct lbus_wire_frame *f);
 /* Queue ev to every monitor that wants it; call only when
  * b->monitors.count != 0. */
 void monitor_emit(struct broker *b, const struct lbus_wire_monitor_event *ev);
+/* Note in ev the descriptors a message carries (fds may be NULL): their
+ * count and memfd bytes, never the descriptors themselves. */
+static inline void monitor_note_fds(struct lbus_wire_monitor_event *ev, const struct fdset *fds)
+{
+	ev->fds = fds ? fds->n : 0;
+	ev->memfd_size = fds ? fds->memfd_bytes : 0;
+}

@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 
+#include "fdset.h"
 #include "msgbuf.h"
 
 #define MSGPOOL_CACHE_BYTES (2u * 1024u * 1024u)
@@ -63,6 +64,7 @@ struct msgbuf *msgbuf_new(struct msgpool *p, size_t size)
 	m->refs = 1;
 	m->len = 0;
 	m->next_free = NULL;
+	m->fds = NULL;
 	p->live++;
 	return m;
 }
@@ -82,8 +84,14 @@ struct msgbuf *msgbuf_new_exact(struct msgpool *p, size_t size)
 	m->refs = 1;
 	m->len = 0;
 	m->next_free = NULL;
+	m->fds = NULL;
 	p->live++;
 	return m;
+}
+
+uint32_t msgbuf_nfds(const struct msgbuf *m)
+{
+	return m->fds ? m->fds->n : 0;
 }
 
 void msgbuf_unref(struct msgbuf *m)
@@ -92,6 +100,8 @@ void msgbuf_unref(struct msgbuf *m)
 
 	if (!m || --m->refs > 0)
 		return;
+	fdset_unref(m->fds);
+	m->fds = NULL;
 	p = m->pool;
 	p->live--;
 	if (m->cls < MSGPOOL_CLASSES &&

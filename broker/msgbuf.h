@@ -10,6 +10,10 @@
  * Ownership: msgbuf_new() returns a buffer with one reference owned by the
  * caller; every msgbuf_ref() must be paired with a msgbuf_unref(); the last
  * unref returns the buffer to its pool (which must outlive it).
+ *
+ * A body may carry file descriptors (fds, fdset.h): the buffer owns one
+ * reference to the set, dropped with its last reference, so whoever holds
+ * the body (queues, the retained store) holds its descriptors.
  */
 #pragma once
 
@@ -19,6 +23,7 @@
 #define MSGPOOL_MIN_SHIFT 7u
 #define MSGPOOL_CLASSES 10u /* 128 B .. 64 KiB */
 
+struct fdset;
 struct msgpool;
 
 struct msgbuf {
@@ -28,6 +33,7 @@ struct msgbuf {
 	uint32_t cls; /* size class, MSGPOOL_CLASSES for unpooled */
 	struct msgpool *pool;
 	struct msgbuf *next_free;
+	struct fdset *fds; /* descriptors sent with the body, or NULL (owned) */
 	uint8_t data[];
 };
 
@@ -54,6 +60,9 @@ static inline struct msgbuf *msgbuf_ref(struct msgbuf *m)
  * unref frees it): for a body kept long, which should not hold a class
  * buffer's spare room. len 0, one reference; NULL on ENOMEM. */
 struct msgbuf *msgbuf_new_exact(struct msgpool *p, size_t size);
+
+/* Descriptors the body carries. */
+uint32_t msgbuf_nfds(const struct msgbuf *m);
 
 /* Drop one reference; the last one recycles the buffer. NULL is accepted. */
 void msgbuf_unref(struct msgbuf *m);

@@ -13,15 +13,28 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "fdset.h"
+#include "lbus-limits.h"
 #include "outq.h"
 
 #define OUTQ_MIN_CAP 16u
 #define OUTQ_KEEP_CAP 256u
 #define OUTQ_IOV (IOV_MAX < 1024 ? IOV_MAX : 1024)
 
+/* Room for the SCM_RIGHTS of one frame, aligned for struct cmsghdr. */
+union outq_cmsg {
+	char buf[CMSG_SPACE(LBUS_MAX_FDS_PER_FRAME * sizeof(int))];
+	struct cmsghdr align;
+};
+
 void outq_init(struct outq *q)
 {
 	memset(q, 0, sizeof(*q));
+}
+
+static bool entry_has_fds(const struct outq_entry *e)
+{
+	return e->buf && e->buf->fds && e->buf->fds->n;
 }
 
 void outq_deinit(struct outq *q)
@@ -51,6 +64,11 @@ static int outq_grow(struct outq *q)
 	return 0;
 }
 
+static size_t entry_fd_cost(const struct outq_entry *e)
+{
+	return e->buf && e->buf->fds ? (size_t)e->buf->fds->n * OUTQ_FD_COST : 0;
+}
+
 int outq_push(struct outq *q, struct msgbuf *buf, const void *hdr, size_t hlen)
 {
 	struct outq_entry *e;
@@ -68,6 +86,7 @@ int outq_push(struct outq *q, struct msgbuf *buf, const void *hdr, size_t hlen)
 		memcpy(e->hdr, hdr, hlen);
 	q->count++;
 	q->bytes += hlen + (buf ? buf->len : 0);
+	q->fd_cost += entry_fd_cost(e);
 	if (q->bytes > q->bytes_max)
 		q->bytes_max = q->bytes;
 	return 0;
@@ -131,6 +150,7 @@ void outq_consume(struct outq *q, size_t n)
 			return;
 		}
 		n -= left;
+		q->fd_cost -= entry_fd_cost(e);
 		if (e->buf == q->tail)
 			q->tail = NULL;
 		msgbuf_unref(e->buf);
@@ -155,6 +175,9 @@ static int outq_fill_iov(const struct outq *q, struct iovec *iov, size_t *total)
 		const struct outq_entry *e = &q->ring[(q->head + i) & (q->cap - 1)];
 		size_t off = e->off;
 
+		if (i > 0 && entry_has_fds(e))
+			break; /* its descriptors go with its first byte */
+
 		if (off < e->hlen) {
 			iov[n].iov_base = (void *)(e->hdr + off);
 			iov[n++].iov_len = e->hlen - off;
@@ -172,16 +195,40 @@ static int outq_fill_iov(const struct outq *q, struct iovec *iov, size_t *total)
 	return n;
 }
 
+/* The head entry's descriptors, when none of its bytes went out yet, as
+ * SCM_RIGHTS control data in mh (cbuf holds it); the count attached. */
+static uint32_t outq_attach_fds(const struct outq *q, struct msghdr *mh, union outq_cmsg *cbuf)
+{
+	const struct outq_entry *e = &q->ring[q->head];
+	const struct fdset *s = e->buf ? e->buf->fds : NULL;
+	struct cmsghdr *cm;
+
+	if (e->off || !s || !s->n)
+		return 0;
+	memset(cbuf->buf, 0, CMSG_SPACE(s->n * sizeof(int))); /* the padding too */
+	mh->msg_control = cbuf->buf;
+	mh->msg_controllen = CMSG_SPACE(s->n * sizeof(int));
+	cm = CMSG_FIRSTHDR(mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(s->n * sizeof(int));
+	memcpy(CMSG_DATA(cm), s->fds, s->n * sizeof(int));
+	return s->n;
+}
+
 ssize_t outq_write(struct outq *q, int fd)
 {
 	struct iovec iov[OUTQ_IOV];
+	union outq_cmsg cbuf;
 	size_t written = 0, total;
 
 	while (q->count) {
 		struct msghdr mh = {.msg_iov = iov};
+		uint32_t nfds;
 		ssize_t n;
 
 		mh.msg_iovlen = (size_t)outq_fill_iov(q, iov, &total);
+		nfds = outq_attach_fds(q, &mh, &cbuf);
 		n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -190,6 +237,8 @@ ssize_t outq_write(struct outq *q, int fd)
 				break;
 			return -errno;
 		}
+		if (n > 0)
+			q->fds_sent += nfds;
 		outq_consume(q, (size_t)n);
 		written += (size_t)n;
 		if ((size_t)n < total)

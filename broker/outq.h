@@ -19,6 +19,13 @@
  * the queue was initialised (one compare-and-store per queued entry, for
  * introspection).
  *
+ * A body with file descriptors (msgbuf.fds) is always a referenced entry
+ * of its own, and outq_write() starts a sendmsg() at its first byte and
+ * attaches the descriptors there (SCM_RIGHTS): they reach the recipient
+ * with that frame's first byte and no other. Each descriptor counts
+ * OUTQ_FD_COST bytes against the queue limit (fd_cost), whatever the size
+ * of the file behind it, so a flood of descriptors fills a queue too.
+ *
  * An empty queue owns no memory, so idle clients cost nothing here.
  */
 #pragma once
@@ -38,6 +45,8 @@
 #define OUTQ_COPY_ALONE_MAX 2048u
 #define OUTQ_CHUNK_MIN 256u
 #define OUTQ_CHUNK_MAX (64u * 1024u)
+/* What one queued file descriptor counts against the queue limit. */
+#define OUTQ_FD_COST 1024u
 
 struct outq_entry {
 	struct msgbuf *buf; /* body (one reference owned by the entry); may be NULL */
@@ -53,6 +62,8 @@ struct outq {
 	uint32_t count;	     /* entries queued */
 	size_t bytes;	     /* bytes still to write */
 	size_t bytes_max;    /* the most `bytes` has been */
+	size_t fd_cost;	     /* OUTQ_FD_COST per descriptor queued */
+	uint64_t fds_sent;   /* descriptors written (attached to a frame) */
 	struct msgbuf *tail; /* last entry's chunk while open for appending, or NULL */
 };
 
@@ -79,8 +90,9 @@ int outq_push(struct outq *q, struct msgbuf *buf, const void *hdr, size_t hlen);
 uint8_t *outq_append(struct outq *q, struct msgpool *pool, size_t len);
 
 /*
- * Write as much as the socket takes. Returns the bytes written (>= 0; 0 when
- * the socket was full) or -errno when the connection is broken.
+ * Write as much as the socket takes, descriptors with their frames. Returns
+ * the bytes written (>= 0; 0 when the socket was full) or -errno when the
+ * connection is broken.
  */
 ssize_t outq_write(struct outq *q, int fd);
 

@@ -16,6 +16,7 @@
 #include "deliver.h"
 #include "dispatch.h"
 #include "introspect.h"
+#include "lbus-limits.h"
 #include "peer.h"
 #include "access.h"
 #include "subscription.h"
@@ -28,7 +29,13 @@ struct peer *peer_new(struct broker *b, int fd, pid_t pid, uid_t uid, gid_t gid)
 	struct peer *c = calloc(1, sizeof(*c));
 	int ret;
 
+	if (c && !(c->fdacct = fdacct_new(&b->ctr.fds_held))) {
+		free(c);
+		c = NULL;
+	}
 	if (!c || uid_limits_add(&b->uid_limits, uid) < 0) {
+		if (c)
+			fdacct_unref(c->fdacct);
 		free(c);
 		log_msg(&b->log, LOG_ERR, "out of memory accepting a client");
 		close(fd);
@@ -39,6 +46,7 @@ struct peer *peer_new(struct broker *b, int fd, pid_t pid, uid_t uid, gid_t gid)
 		log_msg(&b->log, LOG_ERR, "epoll_ctl: %s", strerror(-ret));
 		uid_limits_del(&b->uid_limits, uid);
 		close(fd);
+		fdacct_unref(c->fdacct);
 		free(c);
 		return NULL;
 	}
@@ -115,6 +123,19 @@ static int peer_on_frame(struct conn *conn, const uint8_t *body, uint32_t len)
 	return dispatch_frame(peer_of(conn), body, len);
 }
 
+static void peer_on_bad_fds(struct conn *conn, int err)
+{
+	struct peer *c = peer_of(conn);
+
+	if (err == -E2BIG)
+		answer_fatal(c, NULL, LBUS__ERROR_CODE__ERR_LIMIT,
+			     "more than %u file descriptors with one frame", LBUS_MAX_FDS_PER_FRAME);
+	else
+		answer_fatal(
+		    c, NULL, LBUS__ERROR_CODE__ERR_PROTOCOL,
+		    "file descriptors not sent with the first byte of the frame that announces them");
+}
+
 static void peer_on_bad_frame(struct conn *conn, int err, uint32_t len)
 {
 	struct peer *c = peer_of(conn);
@@ -174,6 +195,7 @@ static void peer_on_gone(struct conn *conn, int err)
 const struct conn_ops peer_conn_ops = {
     .frame = peer_on_frame,
     .bad_frame = peer_on_bad_frame,
+    .bad_fds = peer_on_bad_fds,
     .wrote = peer_on_wrote,
     .deadline = peer_on_deadline,
     .gone = peer_on_gone,
@@ -227,5 +249,6 @@ void peer_free(struct peer *c)
 	router_cache_free(c);
 	free(c->sender);
 	access_id_free(c->foreign);
+	fdacct_unref(c->fdacct);
 	free(c);
 }

@@ -84,6 +84,10 @@ struct peer {
 	struct calls_peer calls; /* pending calls made and answered */
 	struct monitor *monitor; /* set once the peer asked to monitor */
 
+	struct fdacct *fdacct;	 /* descriptors it has in the broker (fdset.h) */
+	struct fdset *frame_fds; /* the frame being handled carries these
+				  * (borrowed; fdset_ref() to keep), or NULL */
+
 	struct peer_counters ctr; /* moved with the broker's: peer_count_* (broker.h) */
 	/* NULL: trusted (the broker's uid or root), no rule is ever consulted;
 	 * else the identity the access rules judge (access.h), owned. */

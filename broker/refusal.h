@@ -30,6 +30,8 @@ enum refusal_code {
 	TOPIC_E_TOO_LONG,		 /* topic or pattern past its length or depth limit */
 	FRAME_E_NUL_IN_STRING,		 /* a string field holds a NUL byte */
 	FRAME_E_UNKNOWN_NESTED,		 /* unknown fields inside a nested control message */
+	FRAME_E_FDS_NOT_ALLOWED,	 /* descriptors with a kind that takes none */
+	FRAME_E_FDS_LIMIT,		 /* max_fds_per_client or memfd_budget reached */
 	TOPIC_E_RESERVED,		 /* a '$' topic from a client */
 	NAME_E_INVALID,			 /* invalid name */
 	NAME_E_NO_SUCH_NAME,		 /* nobody owns it */

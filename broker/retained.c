@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fdset.h"
 #include "list.h"
 #include "topic.h"
 #include "retained.h"
@@ -114,7 +115,8 @@ void retained_clear(struct retained_store *s, const char *topic, size_t topic_le
 }
 
 /* The body to keep: body itself (a new reference) when it has no spare
- * room, else a copy of its exact size; NULL on ENOMEM. */
+ * room, else a copy of its exact size that shares its descriptors; NULL on
+ * ENOMEM. */
 static struct msgbuf *retained_keep_body(struct msgbuf *body)
 {
 	struct msgbuf *copy;
@@ -126,6 +128,8 @@ static struct msgbuf *retained_keep_body(struct msgbuf *body)
 		return NULL;
 	memcpy(copy->data, body->data, body->len);
 	copy->len = body->len;
+	if (body->fds)
+		copy->fds = fdset_ref(body->fds);
 	return copy;
 }
 

@@ -274,6 +274,7 @@ static void monitor_publish(struct broker *b, const struct peer *c, const struct
 	    .retain = p->retain,
 	};
 
+	monitor_note_fds(&ev, c ? c->frame_fds : NULL);
 	monitor_emit(b, &ev);
 }
 
@@ -294,18 +295,27 @@ static struct msgbuf *body_buffer(struct broker *b, size_t size, bool kept)
 }
 
 /* Encode the shared Deliver body (from NULL: the broker's message, no
- * sender); NULL on ENOMEM. */
+ * sender), with the descriptors of from's frame; NULL on ENOMEM. */
 static struct msgbuf *encode_body(struct broker *b, uint32_t what, const uint8_t *msg, size_t msg_len,
 				  const struct peer *from, bool kept)
 {
 	const uint8_t *sender = from ? from->sender : NULL;
 	size_t sender_len = from ? from->sender_len : 0;
-	struct msgbuf *m = body_buffer(b, lbus_wire_deliver_body_size(msg_len, sender_len, 0), kept);
+	struct fdset *fds = from ? from->frame_fds : NULL;
+	struct msgbuf *m = body_buffer(b, lbus_wire_deliver_body_size(msg_len, sender_len, 0), kept || fds);
 
-	if (m)
-		m->len = (uint32_t)lbus_wire_deliver_body_encode(m->data, what, msg, msg_len, sender,
-								 sender_len, 0);
+	if (!m)
+		return NULL;
+	m->len = (uint32_t)lbus_wire_deliver_body_encode(m->data, what, msg, msg_len, sender, sender_len, 0);
+	if (fds)
+		m->fds = fdset_ref(fds);
 	return m;
+}
+
+/* What a message's descriptors count against a recipient's queue. */
+static size_t fds_cost(const struct peer *from)
+{
+	return from->frame_fds ? (size_t)from->frame_fds->n * OUTQ_FD_COST : 0;
 }
 
 void router_cache_free(struct peer *c)
@@ -337,7 +347,7 @@ static int router_retain(struct broker *b, const struct lbus_wire_publish *p, st
 static int router_publish(struct broker *b, struct peer *from, const struct route *rt, const uint8_t *msg,
 			  size_t msg_len, const struct lbus_wire_publish *p, unsigned flags)
 {
-	bool keep = p->retain && p->payload_len;
+	bool keep = p->retain && (p->payload_len || (from && from->frame_fds));
 	struct msgbuf *body = NULL;
 	int ret = 0;
 
@@ -393,7 +403,7 @@ int router_handle_publish(struct peer *c, const struct lbus_wire_frame *f)
 		return ret;
 	if (c->foreign && access_denied(c, f, POLICY_PUBLISH, POLICY_TOPIC, p.topic, p.topic_len, &ret))
 		return ret;
-	frame_len = lbus_wire_deliver_body_size(f->body_len, c->sender_len, 0) + OUTQ_HDR_MAX;
+	frame_len = lbus_wire_deliver_body_size(f->body_len, c->sender_len, 0) + OUTQ_HDR_MAX + fds_cost(c);
 	ret = router_pick_groups(b, c->route, frame_len);
 	if (ret < 0)
 		return ret;
@@ -455,7 +465,7 @@ int router_handle_send(struct peer *c, const struct lbus_wire_frame *f)
 	body_len = lbus_wire_deliver_body_size(f->body_len, c->sender_len, 0);
 	if (!deliver_fits(to, body_len))
 		return send_refuse(c, f, &s, ROUTER_E_TOO_LARGE);
-	if (!conn_make_room(&to->conn, body_len + OUTQ_HDR_MAX)) {
+	if (!conn_make_room(&to->conn, body_len + OUTQ_HDR_MAX + fds_cost(c))) {
 		peer_wait_on(c, to, 0);
 		return PEER_BLOCKED;
 	}
@@ -475,6 +485,7 @@ int router_handle_send(struct peer *c, const struct lbus_wire_frame *f)
 		    .payload = s.payload,
 		    .payload_len = s.payload_len,
 		};
+		monitor_note_fds(&ev, c->frame_fds);
 		monitor_emit(b, &ev);
 	}
 	msgbuf_unref(body);

@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "client-internal.h"
 #include "errcode.h"
@@ -202,10 +203,21 @@ int call_on_result(struct lbus *bus, const struct lbus_wire_frame *f)
 			    .gid = s ? (gid_t)s->gid : 0,
 			},
 		};
+		if (bus->frame_fds && bus->frame_fds->n) {
+			reply.fds = bus->frame_fds->fds;
+			reply.nfds = bus->frame_fds->n;
+		}
 		int err = lbus_errcode_to_errno(res->error);
+		bool memfd = res->payload_memfd && !err;
+		if (memfd && sub_memfd_payload(bus, &reply.data, &reply.len, &reply.fds, &reply.nfds) < 0) {
+			err = -EBADMSG;
+			memfd = false;
+		}
 		if (err == -EREMOTEIO)
 			reply.error = res->reason && *res->reason ? res->reason : lbus_strerror(err);
 		call_complete(bus, c, err, &reply);
+		if (memfd)
+			memfd_unmap(reply.data, reply.len);
 	}
 	lbus__call_result__free_unpacked(res, NULL);
 	return c ? 1 : 0;
@@ -295,15 +307,20 @@ struct call_wait {
 static struct lbus_reply *reply_copy(const struct lbus_reply *r)
 {
 	size_t nlen = strlen(r->sender.name), elen = r->error ? strlen(r->error) + 1 : 0;
-	struct lbus_reply *c = malloc(sizeof(*c) + r->len + nlen + 1 + elen);
+	size_t fdlen = r->nfds * sizeof(int);
+	struct lbus_reply *c = malloc(sizeof(*c) + fdlen + r->len + nlen + 1 + elen);
 	if (!c)
 		return NULL;
-	uint8_t *data = (uint8_t *)(c + 1);
+	int *fds = (int *)(void *)(c + 1); /* first: aligned for int */
+	uint8_t *data = (uint8_t *)fds + fdlen;
+	for (size_t i = 0; i < r->nfds; i++)
+		fds[i] = lbus_reply_take_fd(r, i); /* moved into the copy */
 	char *name = (char *)data + r->len;
 	if (r->len)
 		memcpy(data, r->data, r->len);
 	memcpy(name, r->sender.name, nlen + 1);
 	*c = *r;
+	c->fds = r->nfds ? fds : NULL;
 	c->data = data;
 	c->sender.name = name;
 	if (r->error)
@@ -344,6 +361,12 @@ int lbus_call(lbus *bus, const char *target, const void *data, size_t len, int t
 
 void lbus_reply_free(struct lbus_reply *reply)
 {
+	if (reply)
+		for (size_t i = 0; i < reply->nfds; i++) {
+			int fd = lbus_reply_take_fd(reply, i);
+			if (fd >= 0)
+				close(fd);
+		}
 	free(reply);
 }
 
@@ -364,6 +387,30 @@ static int reply_send(struct lbus *bus, uint64_t token, const void *data, size_t
 	f.kind_case = LBUS__FRAME__KIND_REPLY;
 	f.reply = &rep;
 	return io_out_frame(bus, &f);
+}
+
+int lbus_reply_fds(lbus *bus, uint64_t reply_token, const void *data, size_t len, const int *fds, size_t nfds)
+{
+	int r = io_attach_prepare(bus, fds, nfds);
+	if (r < 0)
+		return r;
+	r = reply_send(bus, reply_token, data, len, LBUS__ERROR_CODE__ERR_NONE, NULL);
+	io_attach_cancel(bus); /* left over when the frame was not queued */
+	return r;
+}
+
+int lbus_call_fds(lbus *bus, const char *target, const void *data, size_t len, int timeout_ms, const int *fds,
+		  size_t nfds, struct lbus_reply **reply)
+{
+	if (!reply)
+		return -EINVAL;
+	*reply = NULL;
+	int r = io_attach_prepare(bus, fds, nfds);
+	if (r < 0)
+		return r;
+	r = lbus_call(bus, target, data, len, timeout_ms, reply);
+	io_attach_cancel(bus);
+	return r;
 }
 
 int lbus_reply(lbus *bus, uint64_t reply_token, const void *data, size_t len)

@@ -18,6 +18,9 @@
  *   call.c        calls (async + blocking) with deadlines, cancel, replies
  *   names.c       take/release/query names, send to a name
  *   introspect.c  list clients, stats, presence decoding
+ *   fds.c         file descriptors with frames: attachments to output,
+ *                 batches of input, lbus_msg_take_fd()
+ *   memfd.c       payloads offloaded to sealed memfds
  *   monitor.c     monitor mode
  *   reconnect.c   reconnect mode: backoff, the stable fd, re-taking names
  *                 and re-subscribing, the publishes kept meanwhile
@@ -42,7 +45,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include "frame.h"
+#include "lbus-limits.h"
 #include "lbus.h"
 #include "lbus.pb-c.h"
 #include "wire.h"
@@ -149,6 +155,31 @@ struct rc_state {
 	char *monitor; /* monitor pattern ("" = all), NULL: not a monitor */
 };
 
+/* Descriptors of one frame (fds.c). */
+struct io_fds {
+	int fds[LBUS_MAX_FDS_PER_FRAME];
+	uint32_t n;
+};
+/* Output: descriptors to send with the frame starting at stream offset at. */
+struct io_attach {
+	struct io_attach *next;
+	uint64_t at;
+	int fds[LBUS_MAX_FDS_PER_FRAME];
+	uint32_t n;
+};
+/* Input: descriptors one read brought, with that read's stream range. */
+struct io_batch {
+	struct io_batch *next;
+	uint64_t read_start, read_end;
+	int fds[LBUS_MAX_FDS_PER_FRAME];
+	uint32_t n;
+};
+/* Room for one frame's SCM_RIGHTS, aligned for struct cmsghdr. */
+union io_cmsg {
+	char buf[CMSG_SPACE(LBUS_MAX_FDS_PER_FRAME * sizeof(int))];
+	struct cmsghdr align;
+};
+
 struct io_retired {
 	struct io_retired *next;
 	uint8_t *data;
@@ -168,19 +199,28 @@ struct lbus {
 	 * start of the first frame not completely written */
 	uint8_t *out;
 	size_t out_cap, out_head, out_tail, out_mark;
-	size_t out_batch;     /* lbus_connect_opts.publish_buffer */
-	unsigned dispatching; /* io_work() on the stack: sends are gathered */
-	uint64_t out_lost;    /* frames lost with the connection */
+	size_t out_batch;			      /* lbus_connect_opts.publish_buffer */
+	unsigned dispatching;			      /* io_work() on the stack: sends are gathered */
+	uint64_t out_lost;			      /* frames lost with the connection */
+	uint64_t out_pos;			      /* bytes written since connect: out_head's offset */
+	struct io_attach *attach_head, **attach_tail; /* fds.c */
+	int attach_fds[LBUS_MAX_FDS_PER_FRAME];	      /* for the next frame committed */
+	uint32_t attach_n;
 
 	/* input */
 	struct lbus_rbuf in;
-	unsigned frame_depth;	    /* frame handlers on the stack */
-	const uint8_t *pin_data;    /* buffer holding frames being handled */
-	size_t pin_end;		    /* ... up to this offset in it */
-	struct io_retired *retired; /* old input buffers, see above */
-	size_t in_bound;	    /* lbus_connect_opts.input_buffer */
-	bool any_broker_uid;	    /* lbus_connect_opts.any_broker_uid */
-	bool shed_pending;	    /* some sub has shed > 0 */
+	unsigned frame_depth;			   /* frame handlers on the stack */
+	const uint8_t *pin_data;		   /* buffer holding frames being handled */
+	size_t pin_end;				   /* ... up to this offset in it */
+	struct io_retired *retired;		   /* old input buffers, see above */
+	size_t in_bound;			   /* lbus_connect_opts.input_buffer */
+	bool any_broker_uid;			   /* lbus_connect_opts.any_broker_uid */
+	bool shed_pending;			   /* some sub has shed > 0 */
+	size_t memfd_threshold;			   /* lbus_connect_opts; 0: no offload */
+	bool memfd_keep_fd;			   /* lbus_connect_opts: hand the payload's memfd too */
+	uint64_t in_pos;			   /* stream offset of in.start */
+	struct io_batch *batch_head, **batch_tail; /* received descriptors */
+	struct io_fds *frame_fds;		   /* the handled frame's, or NULL */
 
 	/* publish: the last topic that passed validation (sub.c) */
 	char *pub_topic;
@@ -259,6 +299,59 @@ bool io_in_ready(const struct lbus *bus);
 int io_wait(struct lbus *bus, const bool *done, int64_t deadline);
 /* Release the I/O buffers (close). */
 void io_deinit(struct lbus *bus);
+
+/* ---- fds.c ------------------------------------------------------------------ */
+/* Close the non-negative fds[0..n), setting them to -1. */
+void io_fds_close(int *fds, size_t n);
+/* Duplicate fds for the next frame committed (io_out_commit attaches them).
+ * 0, -EINVAL (more than LBUS_MAX_FDS_PER_FRAME), -EOPNOTSUPP (reconnect
+ * mode) or -errno. */
+int io_attach_prepare(struct lbus *bus, const int *fds, size_t nfds);
+/* Close the prepared duplicates (the frame was not queued). */
+void io_attach_cancel(struct lbus *bus);
+/* The frame of frame_size bytes that ends the pending output takes the
+ * prepared descriptors. 0 or -ENOMEM (closed). */
+int io_attach_commit(struct lbus *bus, size_t frame_size);
+/* Close every attachment (the output was discarded). */
+void io_attach_clear(struct lbus *bus);
+/* For a sendmsg() of len pending bytes at out_pos: attach the head's
+ * descriptors when it starts there, and return how many bytes to send so
+ * that the next attachment starts a sendmsg() of its own. */
+size_t io_attach_limit(const struct lbus *bus, size_t len, struct msghdr *mh, union io_cmsg *cbuf);
+/* After out_pos advanced: close the head's descriptors once sent. */
+void io_attach_sent(struct lbus *bus);
+/* Queue the descriptors of a recvmsg() that read [start, end). 0 or -EPROTO
+ * (truncated, too many: closed). */
+int io_batch_collect(struct lbus *bus, struct msghdr *mh, uint64_t start, uint64_t end);
+/* The n descriptors of the frame at frame_pos into out (n 0: none).
+ * -EPROTO when they did not come with its first byte. */
+int io_batch_claim(struct lbus *bus, uint64_t frame_pos, uint32_t n, struct io_fds *out);
+/* Close batches no frame can claim any more (read before in_pos). */
+void io_batch_drop_stale(struct lbus *bus);
+void io_batch_clear(struct lbus *bus);
+
+/* ---- memfd.c ---------------------------------------------------------------- */
+/* Room for a copy of the message whose payload is offloaded. */
+union memfd_msg {
+	Lbus__Publish publish;
+	Lbus__Send send;
+	Lbus__Call call;
+	Lbus__Reply reply;
+};
+/* Would a payload of len bytes be offloaded now? */
+bool memfd_wants(const struct lbus *bus, size_t len);
+/* If g's payload is to be offloaded: a sealed memfd with it becomes the
+ * first prepared descriptor, g's message (copied into copy) gets an empty
+ * payload and payload_memfd. 0 or -errno. */
+int memfd_offload_frame(struct lbus *bus, Lbus__Frame *g, union memfd_msg *copy);
+/* Check that fd is a memfd sealed against change and map it read-only:
+ * *data, *len. 0, -EBADMSG (not sealed) or -errno. */
+int memfd_map(int fd, const void **data, size_t *len);
+void memfd_unmap(const void *data, size_t len);
+/* A received memfd payload (the first of *fds): mapped into *data, *len;
+ * it leaves *fds unless memfd_keep_fd. -EBADMSG (reported) when it is not
+ * a sealed memfd. Unmap with memfd_unmap() after the callback. */
+int sub_memfd_payload(struct lbus *bus, const void **data, size_t *len, const int **fds, size_t *nfds);
 
 /* ---- client.c ------------------------------------------------------------- */
 

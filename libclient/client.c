@@ -165,6 +165,10 @@ static struct lbus *client_new(const struct lbus_connect_opts *opts)
 	bus->out_batch = opts->publish_buffer;
 	bus->in_bound = opts->input_buffer;
 	bus->any_broker_uid = opts->any_broker_uid;
+	bus->memfd_threshold = opts->memfd_threshold;
+	bus->memfd_keep_fd = opts->memfd_keep_fd;
+	bus->attach_tail = &bus->attach_head;
+	bus->batch_tail = &bus->batch_head;
 	lbus_rbuf_init(&bus->in);
 	idmap_init(&bus->subs);
 	idmap_init(&bus->calls);

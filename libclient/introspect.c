@@ -189,6 +189,10 @@ static void broker_stats_copy(struct lbus_broker_stats *out, const Lbus__BrokerC
 	out->cpu_system_us = in->cpu_system_us;
 	out->denied = in->denied;
 	out->filtered = in->filtered;
+	out->fds_in = in->fds_in;
+	out->fds_out = in->fds_out;
+	out->fds_held = in->fds_held;
+	out->fds_refused = in->fds_refused;
 }
 
 static struct lbus_stats *stats_build(const Lbus__Stats *in)
@@ -208,6 +212,10 @@ static struct lbus_stats *stats_build(const Lbus__Stats *in)
 		clients[i].queued_bytes = c->queued_bytes;
 		clients[i].queued_bytes_max = c->queued_bytes_max;
 		clients[i].blocked_on = c->blocked_on;
+		clients[i].fds_held = c->fds_held;
+		clients[i].memfd_bytes_held = c->memfd_bytes_held;
+		clients[i].fds_in = c->fds_in;
+		clients[i].fds_out = c->fds_out;
 	}
 	st->clients = clients;
 	st->n_clients = in->n_clients;

@@ -137,10 +137,17 @@ uint8_t *io_out_reserve(struct lbus *bus, size_t n)
 static int out_write(struct lbus *bus)
 {
 	while (io_out_pending(bus)) {
-		ssize_t n =
-		    send(bus->fd, bus->out + bus->out_head, io_out_pending(bus), MSG_NOSIGNAL | MSG_DONTWAIT);
+		union io_cmsg cbuf;
+		struct iovec iov = {.iov_base = bus->out + bus->out_head};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+
+		/* a frame with descriptors starts a sendmsg() of its own */
+		iov.iov_len = io_attach_limit(bus, io_out_pending(bus), &mh, &cbuf);
+		ssize_t n = sendmsg(bus->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
 			bus->out_head += (size_t)n;
+			bus->out_pos += (uint64_t)n;
+			io_attach_sent(bus);
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -163,6 +170,7 @@ static void out_discard(struct lbus *bus)
 {
 	bus->out_lost += io_out_frames(bus);
 	bus->out_head = bus->out_tail = bus->out_mark = 0;
+	io_attach_clear(bus);
 }
 
 static int in_fill(struct lbus *bus, bool *full);
@@ -263,11 +271,22 @@ static int in_fill(struct lbus *bus, bool *full)
 	if (avail > INT_MAX)
 		avail = INT_MAX;
 	for (;;) {
-		ssize_t n = recv(bus->fd, lbus_rbuf_tail(&bus->in), avail, MSG_DONTWAIT);
+		union {
+			char buf[CMSG_SPACE((LBUS_MAX_FDS_PER_FRAME + 1) * sizeof(int))];
+			struct cmsghdr align;
+		} cbuf;
+		struct iovec iov = {.iov_base = lbus_rbuf_tail(&bus->in), .iov_len = avail};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = cbuf.buf,
+				    .msg_controllen = sizeof(cbuf.buf)};
+		uint64_t start = bus->in_pos + lbus_rbuf_len(&bus->in);
+		ssize_t n = recvmsg(bus->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		if (n > 0) {
 			lbus_rbuf_advance(&bus->in, (size_t)n);
 			*full = (size_t)n == avail;
-			return (int)n;
+			r = io_batch_collect(bus, &mh, start, start + (uint64_t)n);
+			return r < 0 ? r : (int)n;
 		}
 		if (n == 0)
 			return -ECONNRESET;
@@ -305,12 +324,33 @@ static const frame_fn frame_table[LBUS_K_MAX + 1] = {
     [LBUS_K_MONITOR_EVENT] = monitor_on_event,
 };
 
-/* Scan and handle one frame body. Returns messages handled (0/1) or -EPROTO. */
-static int io_handle(struct lbus *bus, const uint8_t *body, uint32_t len)
+static int io_handle_kind(struct lbus *bus, const struct lbus_wire_frame *fp, const uint8_t *body,
+			  uint32_t len);
+
+/* Scan and handle one frame body, which started at stream offset pos.
+ * Returns messages handled (0/1) or -EPROTO. */
+static int io_handle(struct lbus *bus, const uint8_t *body, uint32_t len, uint64_t pos)
 {
 	struct lbus_wire_frame f;
+	struct io_fds fds;
 	if (lbus_wire_frame_scan(body, len, &f) < 0)
 		return -EPROTO;
+	if (f.fds > LBUS_MAX_FDS_PER_FRAME || io_batch_claim(bus, pos, f.fds, &fds) < 0)
+		return -EPROTO;
+	struct io_fds *saved_fds = bus->frame_fds;
+	bus->frame_fds = &fds;
+	int r = io_handle_kind(bus, &f, body, len);
+	bus->frame_fds = saved_fds;
+	io_fds_close(fds.fds, fds.n); /* what the handler did not take */
+	io_batch_drop_stale(bus);
+	return r;
+}
+
+/* io_handle() for f, its descriptors in bus->frame_fds. */
+static int io_handle_kind(struct lbus *bus, const struct lbus_wire_frame *fp, const uint8_t *body,
+			  uint32_t len)
+{
+	const struct lbus_wire_frame f = *fp;
 	if (!bus->welcomed && f.kind != LBUS_K_WELCOME && f.kind != LBUS_K_ERROR)
 		return -EPROTO;
 	if (f.kind > LBUS_K_MAX || !frame_table[f.kind])
@@ -344,14 +384,19 @@ static int io_process(struct lbus *bus, bool stop_on_break)
 	while (!(stop_on_break && bus->brk)) {
 		const uint8_t *body;
 		uint32_t len;
+		uint64_t pos = bus->in_pos;
 		int r = lbus_frame_next(&bus->in, in_max_frame(bus), &body, &len, NULL);
 		if (r == 0)
 			break;
-		if (r > 0)
-			r = io_handle(bus, body, len);
+		if (r > 0) {
+			bus->in_pos += LBUS_FRAME_HEADER + len;
+			r = io_handle(bus, body, len, pos);
+		}
 		if (r < 0) {
 			io_fail(bus, -EPROTO);
+			bus->in_pos += lbus_rbuf_len(&bus->in);
 			bus->in.start = bus->in.end;
+			io_batch_clear(bus);
 			break;
 		}
 		handled += r;
@@ -508,6 +553,10 @@ int io_out_commit(struct lbus *bus, size_t n, bool more)
 		return 0;
 	}
 	bus->out_tail += n;
+	if (bus->attach_n && io_attach_commit(bus, n) < 0) {
+		bus->out_tail -= n; /* not queued */
+		return -ENOMEM;
+	}
 	if (bus->dispatching || more) {
 		if (io_out_pending(bus) < bus->out_batch)
 			return 0;
@@ -533,13 +582,19 @@ int io_out_frame(struct lbus *bus, const Lbus__Frame *f)
 		return bus->dead;
 	if (out_refused(bus, f))
 		return -ENOTCONN;
-	size_t size = lbus_frame_packed_size(f);
+	Lbus__Frame g = *f;
+	union memfd_msg copy;
+	int r = memfd_offload_frame(bus, &g, &copy);
+	if (r < 0)
+		return r;
+	g.fds = bus->attach_n; /* the descriptors prepared for it (fds.c) */
+	size_t size = lbus_frame_packed_size(&g);
 	if (size - LBUS_FRAME_HEADER > bus->max_frame)
 		return -EMSGSIZE;
 	uint8_t *p = io_out_reserve(bus, size);
 	if (!p)
 		return -ENOMEM;
-	lbus_frame_pack(f, p);
+	lbus_frame_pack(&g, p);
 	return io_out_commit(bus, size, false);
 }
 
@@ -568,6 +623,8 @@ void io_deinit(struct lbus *bus)
 	bus->out_cap = bus->out_head = bus->out_tail = 0;
 	lbus_rbuf_deinit(&bus->in);
 	in_release_retired(bus);
+	io_attach_clear(bus);
+	io_batch_clear(bus);
 }
 
 /* ---- public event-loop API -------------------------------------------------- */

@@ -79,6 +79,8 @@ int monitor_on_event(struct lbus *bus, const struct lbus_wire_frame *f)
 	    .call_id = e->call_id,
 	    .retain = e->retain,
 	    .error = lbus_errcode_to_errno(e->error),
+	    .nfds = e->fds,
+	    .memfd_size = e->memfd_size,
 	};
 	if (bus->mon_fn)
 		bus->mon_fn(bus, &ev, bus->mon_ud);

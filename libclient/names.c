@@ -111,6 +111,17 @@ int lbus_send(lbus *bus, const char *name, const void *data, size_t len, unsigne
 	return req_simple(bus, &f, NULL);
 }
 
+int lbus_send_fds(lbus *bus, const char *name, const void *data, size_t len, unsigned flags, const int *fds,
+		  size_t nfds)
+{
+	int r = io_attach_prepare(bus, fds, nfds);
+	if (r < 0)
+		return r;
+	r = lbus_send(bus, name, data, len, flags);
+	io_attach_cancel(bus); /* left over when the frame was not queued */
+	return r;
+}
+
 int lbus_send_async(lbus *bus, const char *name, const void *data, size_t len, lbus_done_fn done,
 		    void *userdata)
 {

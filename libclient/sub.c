@@ -70,8 +70,12 @@ static int publish_topic_check(struct lbus *bus, const char *topic, size_t tlen)
 	return 0;
 }
 
+static int publish_frame(lbus *bus, const char *topic, const void *data, size_t len, unsigned flags);
+
 int lbus_publish(lbus *bus, const char *topic, const void *data, size_t len, unsigned flags)
 {
+	if (memfd_wants(bus, len)) /* through io_out_frame(), which offloads it */
+		return lbus_publish_fds(bus, topic, data, len, flags, NULL, 0);
 	if (!topic || (!data && len) || (flags & ~(LBUS_RETAIN | LBUS_MORE)))
 		return -EINVAL;
 	size_t tlen = strlen(topic);
@@ -91,6 +95,38 @@ int lbus_publish(lbus *bus, const char *topic, const void *data, size_t len, uns
 		return -ENOMEM;
 	lbus_wire_publish_frame_encode(p, topic, tlen, data, len, retain, 0);
 	return io_out_commit(bus, size, flags & LBUS_MORE);
+}
+
+int lbus_publish_fds(lbus *bus, const char *topic, const void *data, size_t len, unsigned flags,
+		     const int *fds, size_t nfds)
+{
+	if (!nfds && !memfd_wants(bus, len))
+		return lbus_publish(bus, topic, data, len, flags);
+	int r = io_attach_prepare(bus, fds, nfds);
+	if (r < 0)
+		return r;
+	r = publish_frame(bus, topic, data, len, flags);
+	io_attach_cancel(bus); /* left over when the frame was not queued */
+	return r;
+}
+
+/* A publish through io_out_frame(), with the prepared descriptors. */
+static int publish_frame(lbus *bus, const char *topic, const void *data, size_t len, unsigned flags)
+{
+	Lbus__Publish p = LBUS__PUBLISH__INIT;
+	Lbus__Frame f = LBUS__FRAME__INIT;
+	if (!topic || (!data && len) || (flags & ~(LBUS_RETAIN | LBUS_MORE)))
+		return -EINVAL;
+	int r = publish_topic_check(bus, topic, strlen(topic));
+	if (r < 0)
+		return r;
+	p.topic = (char *)topic;
+	p.payload.data = (uint8_t *)data;
+	p.payload.len = len;
+	p.retain = flags & LBUS_RETAIN;
+	f.kind_case = LBUS__FRAME__KIND_PUBLISH;
+	f.publish = &p;
+	return io_out_frame(bus, &f);
 }
 
 /* The caller's options, reading only what its size covers (a program built
@@ -276,10 +312,11 @@ static int copy_str(char *dst, size_t cap, const char *src, size_t len)
 
 /* Decode the message a Deliver carries into msg (topic copied into topic). */
 static int deliver_decode_msg(const struct lbus_wire_deliver *d, struct lbus_msg *msg, char *topic,
-			      size_t cap)
+			      size_t cap, bool *memfd)
 {
 	const char *s;
 	size_t slen;
+	*memfd = false;
 	if (d->what == LBUS_D_PUBLISH) {
 		struct lbus_wire_publish p;
 		if (lbus_wire_publish_decode(d->msg, d->msg_len, &p) < 0)
@@ -288,6 +325,7 @@ static int deliver_decode_msg(const struct lbus_wire_deliver *d, struct lbus_msg
 		s = p.topic, slen = p.topic_len;
 		msg->data = p.payload, msg->len = p.payload_len;
 		msg->retain = p.retain;
+		*memfd = p.payload_memfd;
 	} else if (d->what == LBUS_D_SEND) {
 		struct lbus_wire_send sd;
 		if (lbus_wire_send_decode(d->msg, d->msg_len, &sd) < 0)
@@ -295,6 +333,7 @@ static int deliver_decode_msg(const struct lbus_wire_deliver *d, struct lbus_msg
 		msg->kind = LBUS_MSG_SEND;
 		s = sd.name, slen = sd.name_len;
 		msg->data = sd.payload, msg->len = sd.payload_len;
+		*memfd = sd.payload_memfd;
 	} else {
 		struct lbus_wire_call c;
 		if (lbus_wire_call_decode(d->msg, d->msg_len, &c) < 0)
@@ -304,6 +343,7 @@ static int deliver_decode_msg(const struct lbus_wire_deliver *d, struct lbus_msg
 		msg->deadline_ms = io_now_ms() + (c.timeout_ms ? c.timeout_ms : LBUS_DEFAULT_CALL_TIMEOUT_MS);
 		s = c.target, slen = c.target_len;
 		msg->data = c.payload, msg->len = c.payload_len;
+		*memfd = c.payload_memfd;
 	}
 	if (!msg->data)
 		msg->data = ""; /* an empty payload: never NULL, so memcpy(dst, data, 0) is fine */
@@ -405,6 +445,20 @@ static void deliver_route(struct lbus *bus, struct lbus_msg *msg)
 		sub_free(idmap_del(&bus->subs, msg->sub_id));
 }
 
+int sub_memfd_payload(struct lbus *bus, const void **data, size_t *len, const int **fds, size_t *nfds)
+{
+	if (!*nfds || memfd_map((*fds)[0], data, len) < 0) {
+		req_async_error(bus, -EBADMSG, "a message's payload is not in a sealed memfd: not delivered");
+		return -EBADMSG;
+	}
+	if (!bus->memfd_keep_fd) { /* the payload's memfd is the library's */
+		(*fds)++;
+		if (!--*nfds)
+			*fds = NULL;
+	}
+	return 0;
+}
+
 int sub_on_deliver(struct lbus *bus, const struct lbus_wire_frame *f)
 {
 	struct lbus_wire_deliver d;
@@ -427,10 +481,19 @@ int sub_on_deliver(struct lbus *bus, const struct lbus_wire_frame *f)
 		    .gid = (gid_t)d.sender.gid,
 		},
 	};
-	if (deliver_decode_msg(&d, &msg, topic, sizeof(topic)) < 0 ||
+	bool memfd;
+	if (deliver_decode_msg(&d, &msg, topic, sizeof(topic), &memfd) < 0 ||
 	    copy_str(name, sizeof(name), d.sender.name, d.sender.name_len) < 0)
 		return -EPROTO;
+	if (bus->frame_fds && bus->frame_fds->n) {
+		msg.fds = bus->frame_fds->fds;
+		msg.nfds = bus->frame_fds->n;
+	}
+	if (memfd && sub_memfd_payload(bus, &msg.data, &msg.len, &msg.fds, &msg.nfds) < 0)
+		return 0; /* refused: reported, its descriptors closed */
 	deliver_route(bus, &msg);
+	if (memfd)
+		memfd_unmap(msg.data, msg.len);
 	return 1;
 }
 

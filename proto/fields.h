@@ -37,12 +37,15 @@
 	X(PUBLISH, publish, TOPIC, topic, 1)                                                                 \
 	X(PUBLISH, publish, PAYLOAD, payload, 2)                                                             \
 	X(PUBLISH, publish, RETAIN, retain, 3)                                                               \
+	X(PUBLISH, publish, PAYLOAD_MEMFD, payload_memfd, 4)                                                 \
 	X(SEND, send, NAME, name, 1)                                                                         \
 	X(SEND, send, PAYLOAD, payload, 2)                                                                   \
+	X(SEND, send, PAYLOAD_MEMFD, payload_memfd, 3)                                                       \
 	X(CALL, call, TARGET, target, 1)                                                                     \
 	X(CALL, call, PAYLOAD, payload, 2)                                                                   \
 	X(CALL, call, CALL_ID, call_id, 3)                                                                   \
 	X(CALL, call, TIMEOUT_MS, timeout_ms, 4)                                                             \
+	X(CALL, call, PAYLOAD_MEMFD, payload_memfd, 5)                                                       \
 	X(SENDER, sender, ID, id, 1)                                                                         \
 	X(SENDER, sender, NAME, name, 2)                                                                     \
 	X(SENDER, sender, PID, pid, 3)                                                                       \
@@ -59,11 +62,13 @@
 	X(REPLY, reply, PAYLOAD, payload, 2)                                                                 \
 	X(REPLY, reply, ERROR, error, 3)                                                                     \
 	X(REPLY, reply, REASON, reason, 4)                                                                   \
+	X(REPLY, reply, PAYLOAD_MEMFD, payload_memfd, 5)                                                     \
 	X(CALL_RESULT, call_result, CALL_ID, call_id, 1)                                                     \
 	X(CALL_RESULT, call_result, PAYLOAD, payload, 2)                                                     \
 	X(CALL_RESULT, call_result, ERROR, error, 3)                                                         \
 	X(CALL_RESULT, call_result, REASON, reason, 4)                                                       \
 	X(CALL_RESULT, call_result, SENDER, sender, 5)                                                       \
+	X(CALL_RESULT, call_result, PAYLOAD_MEMFD, payload_memfd, 6)                                         \
 	X(DROPPED, dropped, SUB_ID, sub_id, 1)                                                               \
 	X(DROPPED, dropped, COUNT, count, 2)                                                                 \
 	X(MONITOR_EVENT, monitor_event, KIND, kind, 1)                                                       \
@@ -74,7 +79,9 @@
 	X(MONITOR_EVENT, monitor_event, PAYLOAD, payload, 6)                                                 \
 	X(MONITOR_EVENT, monitor_event, CALL_ID, call_id, 7)                                                 \
 	X(MONITOR_EVENT, monitor_event, RETAIN, retain, 8)                                                   \
-	X(MONITOR_EVENT, monitor_event, ERROR, error, 9)
+	X(MONITOR_EVENT, monitor_event, ERROR, error, 9)                                                     \
+	X(MONITOR_EVENT, monitor_event, FDS, fds, 10)                                                        \
+	X(MONITOR_EVENT, monitor_event, MEMFD_SIZE, memfd_size, 11)
 
 #define LBUS_WIRE_FIELD_ENUM(M, m, F, f, num) LBUS_F_##M##_##F = num,
 enum lbus_field { LBUS_WIRE_FIELDS(LBUS_WIRE_FIELD_ENUM) };

@@ -50,5 +50,14 @@
 /* Queue group name length in bytes. */
 #define LBUS_MAX_GROUP_LEN 255u
 
+/* File descriptors one frame may carry (SCM_RIGHTS with its first byte). */
+#define LBUS_MAX_FDS_PER_FRAME 16u
+/* Descriptors, and bytes of sealed memfds, one client may have in the
+ * broker at once (received, not yet delivered to everyone), default. */
+#define LBUS_DEFAULT_MAX_FDS_PER_CLIENT 256u
+#define LBUS_DEFAULT_MEMFD_BUDGET (1024ull * 1024u * 1024u)
+/* Payloads at least this long travel as a sealed memfd (library default). */
+#define LBUS_DEFAULT_MEMFD_THRESHOLD (64u * 1024u)
+
 /* Length of the frame header (little-endian uint32). */
 #define LBUS_FRAME_HEADER 4u

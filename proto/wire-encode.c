@@ -52,27 +52,29 @@ size_t lbus_wire_sender_encode(uint8_t *out, const struct lbus_wire_sender *s)
 	return n;
 }
 
-size_t lbus_wire_deliver_header(uint8_t *out, uint64_t sub_id, bool retained, size_t body_len)
+size_t lbus_wire_deliver_header(uint8_t *out, uint64_t sub_id, bool retained, size_t body_len, uint32_t fds)
 {
 	size_t deliver_len = lbus_pb_varint_field_size(LBUS_F_DELIVER_SUB_ID, sub_id) +
 			     lbus_pb_varint_field_size(LBUS_F_DELIVER_RETAINED, retained) + body_len;
-	size_t frame_len = lbus_pb_len_field_size(LBUS_K_DELIVER, deliver_len);
+	size_t frame_len = lbus_pb_varint_field_size(LBUS_F_FRAME_FDS, fds) +
+			   lbus_pb_len_field_size(LBUS_K_DELIVER, deliver_len);
 	size_t n = LBUS_FRAME_HEADER;
 
 	lbus_frame_put_len(out, (uint32_t)frame_len);
+	n += lbus_pb_put_varint_field(out + n, LBUS_F_FRAME_FDS, fds); /* Frame.fds first */
 	n += lbus_pb_put_len_header(out + n, LBUS_K_DELIVER, deliver_len);
 	n += lbus_pb_put_varint_field(out + n, LBUS_F_DELIVER_SUB_ID, sub_id);
 	n += lbus_pb_put_varint_field(out + n, LBUS_F_DELIVER_RETAINED, retained ? 1 : 0);
 	return n;
 }
 
-size_t lbus_wire_deliver_header_size(uint64_t sub_id, bool retained, size_t body_len)
+size_t lbus_wire_deliver_header_size(uint64_t sub_id, bool retained, size_t body_len, uint32_t fds)
 {
 	size_t fields = lbus_pb_varint_field_size(LBUS_F_DELIVER_SUB_ID, sub_id) +
 			lbus_pb_varint_field_size(LBUS_F_DELIVER_RETAINED, retained);
 
-	return LBUS_FRAME_HEADER + lbus_pb_tag_len(LBUS_K_DELIVER) + lbus_pb_varint_len(fields + body_len) +
-	       fields;
+	return LBUS_FRAME_HEADER + lbus_pb_varint_field_size(LBUS_F_FRAME_FDS, fds) +
+	       lbus_pb_tag_len(LBUS_K_DELIVER) + lbus_pb_varint_len(fields + body_len) + fields;
 }
 
 size_t lbus_wire_deliver_body_size(size_t msg_len, size_t sender_len, uint64_t call_token)
@@ -130,13 +132,15 @@ static size_t result_body_size(const struct lbus_wire_result *r)
 	       opt_len_field_size(LBUS_F_CALL_RESULT_PAYLOAD, r->payload_len) +
 	       lbus_pb_varint_field_size(LBUS_F_CALL_RESULT_ERROR, r->error) +
 	       opt_len_field_size(LBUS_F_CALL_RESULT_REASON, r->reason_len) +
-	       opt_len_field_size(LBUS_F_CALL_RESULT_SENDER, r->sender_len);
+	       opt_len_field_size(LBUS_F_CALL_RESULT_SENDER, r->sender_len) +
+	       lbus_pb_varint_field_size(LBUS_F_CALL_RESULT_PAYLOAD_MEMFD, r->payload_memfd);
 }
 
 size_t lbus_wire_result_frame_size(const struct lbus_wire_result *r)
 {
 	return LBUS_FRAME_HEADER + lbus_pb_len_field_size(LBUS_K_RESULT, result_body_size(r)) +
-	       lbus_pb_varint_field_size(LBUS_F_FRAME_REQ_ID, r->req_id);
+	       lbus_pb_varint_field_size(LBUS_F_FRAME_REQ_ID, r->req_id) +
+	       lbus_pb_varint_field_size(LBUS_F_FRAME_FDS, r->fds);
 }
 
 size_t lbus_wire_result_frame_encode(uint8_t *out, const struct lbus_wire_result *r)
@@ -150,7 +154,9 @@ size_t lbus_wire_result_frame_encode(uint8_t *out, const struct lbus_wire_result
 	n += lbus_pb_put_varint_field(out + n, LBUS_F_CALL_RESULT_ERROR, r->error);
 	n += lbus_pb_put_bytes(out + n, LBUS_F_CALL_RESULT_REASON, r->reason, r->reason_len, true);
 	n += lbus_pb_put_bytes(out + n, LBUS_F_CALL_RESULT_SENDER, r->sender, r->sender_len, true);
+	n += lbus_pb_put_varint_field(out + n, LBUS_F_CALL_RESULT_PAYLOAD_MEMFD, r->payload_memfd);
 	n += lbus_pb_put_varint_field(out + n, LBUS_F_FRAME_REQ_ID, r->req_id);
+	n += lbus_pb_put_varint_field(out + n, LBUS_F_FRAME_FDS, r->fds);
 	return n;
 }
 
@@ -175,7 +181,9 @@ static size_t event_body_size(const struct lbus_wire_monitor_event *ev)
 	       opt_len_field_size(LBUS_F_MONITOR_EVENT_PAYLOAD, ev->payload_len) +
 	       lbus_pb_varint_field_size(LBUS_F_MONITOR_EVENT_CALL_ID, ev->call_token) +
 	       lbus_pb_varint_field_size(LBUS_F_MONITOR_EVENT_RETAIN, ev->retain ? 1 : 0) +
-	       lbus_pb_varint_field_size(LBUS_F_MONITOR_EVENT_ERROR, ev->error);
+	       lbus_pb_varint_field_size(LBUS_F_MONITOR_EVENT_ERROR, ev->error) +
+	       lbus_pb_varint_field_size(LBUS_F_MONITOR_EVENT_FDS, ev->fds) +
+	       lbus_pb_varint_field_size(LBUS_F_MONITOR_EVENT_MEMFD_SIZE, ev->memfd_size);
 }
 
 size_t lbus_wire_monitor_event_frame_size(const struct lbus_wire_monitor_event *ev)
@@ -203,6 +211,8 @@ size_t lbus_wire_monitor_event_frame_encode(uint8_t *out, const struct lbus_wire
 	n += lbus_pb_put_varint_field(out + n, LBUS_F_MONITOR_EVENT_CALL_ID, ev->call_token);
 	n += lbus_pb_put_varint_field(out + n, LBUS_F_MONITOR_EVENT_RETAIN, ev->retain ? 1 : 0);
 	n += lbus_pb_put_varint_field(out + n, LBUS_F_MONITOR_EVENT_ERROR, ev->error);
+	n += lbus_pb_put_varint_field(out + n, LBUS_F_MONITOR_EVENT_FDS, ev->fds);
+	n += lbus_pb_put_varint_field(out + n, LBUS_F_MONITOR_EVENT_MEMFD_SIZE, ev->memfd_size);
 	return n;
 }
 

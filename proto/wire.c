@@ -63,6 +63,7 @@ static const struct lbus_pb_field_desc publish_fields[] = {
     BYTES(struct lbus_wire_publish, LBUS_F_PUBLISH_TOPIC, topic, topic_len),
     BYTES(struct lbus_wire_publish, LBUS_F_PUBLISH_PAYLOAD, payload, payload_len),
     SCALAR(struct lbus_wire_publish, LBUS_F_PUBLISH_RETAIN, LBUS_PB_S_BOOL, retain),
+    SCALAR(struct lbus_wire_publish, LBUS_F_PUBLISH_PAYLOAD_MEMFD, LBUS_PB_S_BOOL, payload_memfd),
 };
 const struct lbus_pb_msg_desc lbus_wire_publish_desc =
     DESC(struct lbus_wire_publish, lbus__publish__descriptor, publish_fields, publish_in_order);
@@ -72,6 +73,7 @@ static bool send_in_order(const uint8_t *p, size_t len, void *out);
 static const struct lbus_pb_field_desc send_fields[] = {
     BYTES(struct lbus_wire_send, LBUS_F_SEND_NAME, name, name_len),
     BYTES(struct lbus_wire_send, LBUS_F_SEND_PAYLOAD, payload, payload_len),
+    SCALAR(struct lbus_wire_send, LBUS_F_SEND_PAYLOAD_MEMFD, LBUS_PB_S_BOOL, payload_memfd),
 };
 const struct lbus_pb_msg_desc lbus_wire_send_desc =
     DESC(struct lbus_wire_send, lbus__send__descriptor, send_fields, send_in_order);
@@ -83,6 +85,7 @@ static const struct lbus_pb_field_desc call_fields[] = {
     BYTES(struct lbus_wire_call, LBUS_F_CALL_PAYLOAD, payload, payload_len),
     SCALAR(struct lbus_wire_call, LBUS_F_CALL_CALL_ID, LBUS_PB_S_U64, call_id),
     SCALAR(struct lbus_wire_call, LBUS_F_CALL_TIMEOUT_MS, LBUS_PB_S_U32, timeout_ms),
+    SCALAR(struct lbus_wire_call, LBUS_F_CALL_PAYLOAD_MEMFD, LBUS_PB_S_BOOL, payload_memfd),
 };
 const struct lbus_pb_msg_desc lbus_wire_call_desc =
     DESC(struct lbus_wire_call, lbus__call__descriptor, call_fields, call_in_order);
@@ -122,6 +125,7 @@ static const struct lbus_pb_field_desc reply_fields[] = {
     BYTES(struct lbus_wire_reply, LBUS_F_REPLY_PAYLOAD, payload, payload_len),
     SCALAR(struct lbus_wire_reply, LBUS_F_REPLY_ERROR, LBUS_PB_S_U32, error),
     BYTES(struct lbus_wire_reply, LBUS_F_REPLY_REASON, reason, reason_len),
+    SCALAR(struct lbus_wire_reply, LBUS_F_REPLY_PAYLOAD_MEMFD, LBUS_PB_S_BOOL, payload_memfd),
 };
 const struct lbus_pb_msg_desc lbus_wire_reply_desc =
     DESC(struct lbus_wire_reply, lbus__reply__descriptor, reply_fields, reply_in_order);

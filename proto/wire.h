@@ -76,6 +76,7 @@ struct lbus_wire_publish {
 	const uint8_t *payload;
 	size_t payload_len;
 	bool retain;
+	bool payload_memfd; /* the payload is the first descriptor (a sealed memfd) */
 };
 int lbus_wire_publish_decode(const uint8_t *body, size_t len, struct lbus_wire_publish *out);
 
@@ -84,6 +85,7 @@ struct lbus_wire_send {
 	size_t name_len;
 	const uint8_t *payload;
 	size_t payload_len;
+	bool payload_memfd;
 };
 int lbus_wire_send_decode(const uint8_t *body, size_t len, struct lbus_wire_send *out);
 
@@ -94,6 +96,7 @@ struct lbus_wire_call {
 	size_t payload_len;
 	uint64_t call_id;
 	uint32_t timeout_ms;
+	bool payload_memfd;
 };
 int lbus_wire_call_decode(const uint8_t *body, size_t len, struct lbus_wire_call *out);
 
@@ -125,6 +128,7 @@ struct lbus_wire_reply {
 	uint32_t error;	    /* ErrorCode */
 	const char *reason; /* not NUL-terminated */
 	size_t reason_len;
+	bool payload_memfd;
 };
 int lbus_wire_reply_decode(const uint8_t *body, size_t len, struct lbus_wire_reply *out);
 
@@ -161,9 +165,9 @@ extern const struct lbus_pb_msg_desc *const lbus_wire_descs[];
  * and length, sub_id, retained. Returns the header's byte count; the frame is
  * header followed by body.
  */
-size_t lbus_wire_deliver_header(uint8_t *out, uint64_t sub_id, bool retained, size_t body_len);
+size_t lbus_wire_deliver_header(uint8_t *out, uint64_t sub_id, bool retained, size_t body_len, uint32_t fds);
 /* The byte count lbus_wire_deliver_header() will write for these values. */
-size_t lbus_wire_deliver_header_size(uint64_t sub_id, bool retained, size_t body_len);
+size_t lbus_wire_deliver_header_size(uint64_t sub_id, bool retained, size_t body_len, uint32_t fds);
 /* Size and encoding of a Deliver's shared body: the message (what, msg), the
  * encoded Sender body and the call token (0 = none). */
 size_t lbus_wire_deliver_body_size(size_t msg_len, size_t sender_len, uint64_t call_token);
@@ -187,6 +191,8 @@ struct lbus_wire_result {
 	const uint8_t *sender; /* the encoded Sender body */
 	size_t sender_len;
 	uint32_t req_id;
+	uint32_t fds;	    /* descriptors sent with the frame (Frame.fds) */
+	bool payload_memfd; /* the payload is the first of them */
 };
 /* Complete CallResult frame (length header included): size and encoding. */
 size_t lbus_wire_result_frame_size(const struct lbus_wire_result *r);
@@ -207,7 +213,9 @@ struct lbus_wire_monitor_event {
 	size_t payload_len;
 	uint64_t call_token; /* MonitorEvent.call_id */
 	bool retain;
-	uint32_t error; /* MON_ERROR: the ErrorCode */
+	uint32_t error;	     /* MON_ERROR: the ErrorCode */
+	uint32_t fds;	     /* descriptors the message carried */
+	uint64_t memfd_size; /* sizes of the sealed memfds among them */
 };
 /* Complete MonitorEvent frame (length header included): size and encoding. */
 size_t lbus_wire_monitor_event_frame_size(const struct lbus_wire_monitor_event *ev);

@@ -10,7 +10,7 @@
 #               the CLI's pure parts: top's model, the HTTP responder, the
 #               protobuf walker) and lbus.h, never libclient/'s private
 #               headers;
-#   inside broker/, the transport (conn, outq, msgbuf, clock, list) includes
+#   inside broker/, the transport (conn, outq, msgbuf, fdset, clock, list) includes
 #               only itself and proto/, never a header of the bus above it.
 # Wire knowledge stays in proto/: broker/ and libclient/ call its codecs
 # (wire.h) and never the field-level protobuf primitives of pbwire.h.
@@ -61,8 +61,8 @@ proto_h="$(headers proto) lbus.pb-c.h lbus-version.h" # and the generated ones
 # The transport's files include only each other and proto/ (conn.h: it
 # reports events up through struct conn_ops, never by calling the bus).
 transport() {
-	allowed=$(printf '%s\n' conn.h outq.h msgbuf.h clock.h list.h $proto_h)
-	for f in conn.c conn.h outq.c outq.h msgbuf.c msgbuf.h clock.c clock.h list.h; do
+	allowed=$(printf '%s\n' conn.h outq.h msgbuf.h fdset.h clock.h list.h $proto_h)
+	for f in conn.c conn.h outq.c outq.h msgbuf.c msgbuf.h fdset.c fdset.h clock.c clock.h list.h; do
 		[ -e "$root/broker/$f" ] || continue
 		sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$root/broker/$f" | while IFS= read -r inc; do
 			printf '%s\n' "$allowed" | grep -qxF "$inc" ||

@@ -265,7 +265,7 @@ static void check_deliver_roundtrip(const struct lbus_wire_deliver *d)
 {
 	size_t slen = lbus_wire_sender_size(&d->sender);
 	size_t blen = lbus_wire_deliver_body_size(d->msg_len, slen, d->call_token);
-	size_t hlen = lbus_wire_deliver_header_size(d->sub_id, d->retained, blen);
+	size_t hlen = lbus_wire_deliver_header_size(d->sub_id, d->retained, blen, 0);
 	uint8_t *sender = malloc(slen ? slen : 1), *frame = malloc(hlen + blen);
 	struct lbus_wire_sender s2;
 	struct lbus_wire_frame f;
@@ -276,7 +276,7 @@ static void check_deliver_roundtrip(const struct lbus_wire_deliver *d)
 	CHECK(lbus_wire_sender_encode(sender, &d->sender) == slen);
 	CHECK(lbus_pb_decode(&lbus_wire_sender_desc, sender, slen, &s2) == 0 && same_sender(&s2, &d->sender));
 	CHECK(hlen <= LBUS_WIRE_DELIVER_HDR_MAX);
-	CHECK(lbus_wire_deliver_header(frame, d->sub_id, d->retained, blen) == hlen);
+	CHECK(lbus_wire_deliver_header(frame, d->sub_id, d->retained, blen, 0) == hlen);
 	CHECK(lbus_wire_deliver_body_encode(frame + hlen, d->what, d->msg, d->msg_len, sender, slen,
 					    d->call_token) == blen);
 	CHECK(lbus_frame_get_len(frame) == hlen + blen - LBUS_FRAME_HEADER);

@@ -334,7 +334,8 @@ static void seeds_add_wire(struct fz_seeds *s)
 	for (uint32_t what = LBUS_D_PUBLISH; what <= LBUS_D_CALL; what++) {
 		size_t blen = lbus_wire_deliver_body_encode(body, what, call, sizeof(call), sender, slen,
 							    what == LBUS_D_CALL ? 99 : 0);
-		n = lbus_wire_deliver_header(buf, what == LBUS_D_SEND ? 0 : 5, what == LBUS_D_PUBLISH, blen);
+		n = lbus_wire_deliver_header(buf, what == LBUS_D_SEND ? 0 : 5, what == LBUS_D_PUBLISH, blen,
+					     0);
 		memcpy(buf + n, body, blen);
 		seeds_add(s, LBUS_K_DELIVER, false, buf, n + blen);
 	}

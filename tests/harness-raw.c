@@ -63,8 +63,111 @@ int lbt_raw_send_frame(int fd, const Lbus__Frame *f)
 	return r;
 }
 
+/* sendmsg() all of data[0..len) with fds on its first byte. 0 or -errno. */
+static int send_with_fds(int fd, const uint8_t *data, size_t len, const int *fds, size_t nfds)
+{
+	union {
+		char buf[CMSG_SPACE(64 * sizeof(int))];
+		struct cmsghdr align;
+	} cbuf;
+	struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	ssize_t n;
+
+	if (nfds > 64)
+		return -EINVAL;
+	if (nfds) {
+		struct cmsghdr *cm;
+
+		memset(cbuf.buf, 0, sizeof(cbuf.buf));
+		mh.msg_control = cbuf.buf;
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
+	}
+	do
+		n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return lbt_raw_send_bytes(fd, data + n, len - (size_t)n);
+}
+
+int lbt_raw_send_frame_fds(int fd, const Lbus__Frame *f, const int *fds, size_t nfds, size_t split,
+			   int pause_ms)
+{
+	size_t len = lbus__frame__get_packed_size(f) + 4;
+	uint8_t *buf = malloc(len);
+	int r;
+
+	if (!buf)
+		return -ENOMEM;
+	buf[0] = (uint8_t)(len - 4);
+	buf[1] = (uint8_t)((len - 4) >> 8);
+	buf[2] = (uint8_t)((len - 4) >> 16);
+	buf[3] = (uint8_t)((len - 4) >> 24);
+	lbus__frame__pack(f, buf + 4);
+	if (split == 0 || split >= len) {
+		r = send_with_fds(fd, buf, len, fds, nfds);
+	} else {
+		r = lbt_raw_send_bytes(fd, buf, split);
+		if (r == 0) {
+			lbt_sleep_ms(pause_ms);
+			r = send_with_fds(fd, buf + split, len - split, fds, nfds);
+		}
+	}
+	free(buf);
+	return r;
+}
+
+/* Receive into buf, collecting SCM_RIGHTS descriptors into fds (up to max,
+ * *nfds counting them; the rest closed) when fds is not NULL. */
+static ssize_t recv_fds(int fd, uint8_t *buf, size_t n, int *fds, size_t max, size_t *nfds)
+{
+	union {
+		char buf[CMSG_SPACE(253 * sizeof(int))];
+		struct cmsghdr align;
+	} cbuf;
+	struct iovec iov = {.iov_base = buf, .iov_len = n};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	ssize_t got;
+
+	if (!fds)
+		return recv(fd, buf, n, 0);
+	mh.msg_control = cbuf.buf;
+	mh.msg_controllen = sizeof(cbuf.buf);
+	got = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	if (got < 0)
+		return got;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		const int *in = (const int *)(void *)CMSG_DATA(cm);
+		for (size_t i = 0; i < k; i++) {
+			if (*nfds < max)
+				fds[(*nfds)++] = in[i];
+			else
+				close(in[i]);
+		}
+	}
+	return got;
+}
+
 /* Read exactly n bytes before deadline. 0, -ETIMEDOUT, -ECONNRESET (EOF). */
+static int read_exact_fds(int fd, uint8_t *buf, size_t n, int64_t deadline, int *fds, size_t max,
+			  size_t *nfds);
+
 static int read_exact(int fd, uint8_t *buf, size_t n, int64_t deadline)
+{
+	return read_exact_fds(fd, buf, n, deadline, NULL, 0, NULL);
+}
+
+static int read_exact_fds(int fd, uint8_t *buf, size_t n, int64_t deadline, int *fds, size_t max,
+			  size_t *nfds)
 {
 	while (n) {
 		int64_t left = deadline - lbt_now_ms();
@@ -76,7 +179,7 @@ static int read_exact(int fd, uint8_t *buf, size_t n, int64_t deadline)
 			return -ETIMEDOUT;
 		if (r < 0)
 			continue;
-		ssize_t got = recv(fd, buf, n, 0);
+		ssize_t got = recv_fds(fd, buf, n, fds, max, nfds);
 		if (got == 0)
 			return -ECONNRESET;
 		if (got < 0) {
@@ -92,10 +195,17 @@ static int read_exact(int fd, uint8_t *buf, size_t n, int64_t deadline)
 
 int lbt_raw_read_frame(int fd, int timeout_ms, Lbus__Frame **out)
 {
+	return lbt_raw_read_frame_fds(fd, timeout_ms, out, NULL, 0, NULL);
+}
+
+int lbt_raw_read_frame_fds(int fd, int timeout_ms, Lbus__Frame **out, int *fds, size_t max, size_t *nfds)
+{
 	int64_t deadline = lbt_now_ms() + timeout_ms;
 	uint8_t hdr[4];
 	*out = NULL;
-	int r = read_exact(fd, hdr, 4, deadline);
+	if (nfds)
+		*nfds = 0;
+	int r = read_exact_fds(fd, hdr, 4, deadline, fds, max, nfds);
 	if (r < 0)
 		return r;
 	uint32_t len =

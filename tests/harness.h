@@ -279,6 +279,19 @@ int lbt_raw_send_frame(int fd, const Lbus__Frame *f);
  * or -EMSGSIZE (length over 64 MiB).
  */
 int lbt_raw_read_frame(int fd, int timeout_ms, Lbus__Frame **out);
+/*
+ * Send the frame's bytes [0, split) in one sendmsg() with fds[0..nfds)
+ * attached (SCM_RIGHTS), and the rest (split < the frame's size) after
+ * pause_ms; split 0: the whole frame in one. The caller keeps its fds.
+ */
+int lbt_raw_send_frame_fds(int fd, const Lbus__Frame *f, const int *fds, size_t nfds, size_t fds_at,
+			   int pause_ms);
+/*
+ * lbt_raw_read_frame(), also collecting the descriptors that came with the
+ * frame's first bytes (at most max) into fds (*nfds of them; the caller
+ * closes them). Descriptors beyond max are closed.
+ */
+int lbt_raw_read_frame_fds(int fd, int timeout_ms, Lbus__Frame **out, int *fds, size_t max, size_t *nfds);
 /* Send Hello{version 1} and read the Welcome. On 0, *client_id (if not NULL)
  * is the id the broker assigned. -EPROTO if the answer is not a Welcome. */
 int lbt_raw_hello(int fd, uint64_t *client_id);

@@ -516,8 +516,9 @@ static void test_invalid_requests_keep_connection(void **state)
 	check_bystanders();
 }
 
-/* A frame announcing file descriptors is refused with ERR_INVALID, fatal
- * (PROTOCOL.md: version 1 brokers do not take descriptors). */
+/* A frame announcing file descriptors that did not come with it is
+ * refused, fatal (PROTOCOL.md: descriptors travel with the first byte of
+ * the frame that announces them; test-fds.c covers the rest). */
 static void test_frame_with_fds_refused(void **state)
 {
 	int fd = raw_hello();
@@ -529,7 +530,7 @@ static void test_frame_with_fds_refused(void **state)
 	f.fds = 1;
 	f.req_id = 18;
 	assert_int_equal(lbt_raw_send_frame(fd, &f), 0);
-	expect_fatal(fd, LBUS__ERROR_CODE__ERR_INVALID);
+	expect_fatal(fd, LBUS__ERROR_CODE__ERR_PROTOCOL);
 	check_bystanders();
 }
 

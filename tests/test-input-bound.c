@@ -92,7 +92,8 @@ static struct child_report child_run(const struct lbt_broker *b, int ready_fd)
 	static char payload[STUCK_PAYLOAD];
 	lbus *bus;
 	o.timeout_ms = WAIT_MS;
-	o.input_buffer = 1; /* the floor: the broker's largest frame + 256 KiB */
+	o.input_buffer = 1;    /* the floor: the broker's largest frame + 256 KiB */
+	o.memfd_threshold = 0; /* its 64 KiB publishes fill the socket in-band */
 	if (lbus_connect_with(&bus, b->sock, &o) < 0 ||
 	    lbus_subscribe(bus, "flood/#", on_flood, &rep.received, NULL, NULL) < 0)
 		_exit(90);

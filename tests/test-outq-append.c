@@ -212,8 +212,10 @@ static void test_deliver_header_size(void **state)
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
 		for (size_t j = 0; j < sizeof(lens) / sizeof(lens[0]); j++)
 			for (int r = 0; r < 2; r++)
-				assert_int_equal(lbus_wire_deliver_header_size(subs[i], r, lens[j]),
-						 lbus_wire_deliver_header(hdr, subs[i], r, lens[j]));
+				for (uint32_t fds = 0; fds <= 16; fds += 16)
+					assert_int_equal(
+					    lbus_wire_deliver_header_size(subs[i], r, lens[j], fds),
+					    lbus_wire_deliver_header(hdr, subs[i], r, lens[j], fds));
 }
 
 int main(void)

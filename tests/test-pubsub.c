@@ -394,19 +394,27 @@ static void test_close_flushes_buffered_publishes(void **state)
 	lbus_close(sub);
 }
 
-/* The broker's limit is announced and enforced before anything is sent. */
+/* The broker's limit is announced and enforced before anything is sent
+ * (payloads in-band: memfd offload off); offloaded, the same payload goes. */
 static void test_max_frame(void **state)
 {
-	lbus *bus = connect_ok();
+	struct lbus_connect_opts o = LBUS_CONNECT_OPTS_INIT;
+	lbus *bus, *offload = connect_ok();
+	o.memfd_threshold = 0;
+	assert_int_equal(lbus_connect_with(&bus, broker.sock, &o), 0);
 	assert_int_equal(lbus_max_frame(bus), 8u * 1024 * 1024);
 	size_t big = lbus_max_frame(bus);
 	char *data = calloc(1, big);
 	assert_int_equal(lbus_publish(bus, "max/t", data, big, 0), -EMSGSIZE);
 	assert_int_equal(lbus_send(bus, "max.name", data, big, 0), -EMSGSIZE);
+	assert_int_equal(lbus_publish(offload, "max/t", data, big, 0), 0);
 	free(data);
 	assert_int_equal(lbus_sync(bus, lbt_ms(5000)), 0);
 	assert_int_equal(lbus_last_error(bus, NULL), 0);
+	assert_int_equal(lbus_sync(offload, lbt_ms(5000)), 0);
+	assert_int_equal(lbus_last_error(offload, NULL), 0);
 	lbus_close(bus);
+	lbus_close(offload);
 }
 
 /* ---- ordering -------------------------------------------------------------- */

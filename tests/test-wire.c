@@ -206,7 +206,8 @@ static size_t build_deliver(uint8_t *out, uint64_t sub_id, bool retained, uint32
 	size_t blen = lbus_wire_deliver_body_size(msg_len, slen, token);
 	uint8_t *body = malloc(blen);
 	assert_int_equal(lbus_wire_deliver_body_encode(body, what, msg, msg_len, sender, slen, token), blen);
-	size_t h = lbus_wire_deliver_header(out, sub_id, retained, blen);
+	/* A retained variant also carries descriptors (Frame.fds in front). */
+	size_t h = lbus_wire_deliver_header(out, sub_id, retained, blen, retained ? 16 : 0);
 	assert_true(h <= LBUS_WIRE_DELIVER_HDR_MAX);
 	memcpy(out + h, body, blen);
 	free(body);
@@ -236,6 +237,7 @@ static void test_deliver_publish_decodes_with_protoc(void **state)
 					 mlen, &snd, 0);
 		Lbus__Frame *f = unpack_frame(out, n);
 		assert_int_equal(f->kind_case, LBUS__FRAME__KIND_DELIVER);
+		assert_int_equal(f->fds, variants[i].retained ? 16 : 0);
 		Lbus__Deliver *d = f->deliver;
 		assert_true(d->sub_id == variants[i].sub_id);
 		assert_int_equal(d->retained, variants[i].retained);

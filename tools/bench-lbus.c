@@ -149,10 +149,13 @@ static int publish_all(struct bench_child *c, lbus *bus, const struct bench_flow
 static int lbus_publisher(struct bench_child *c)
 {
 	const struct bench_flow *f = c->args;
+	struct lbus_connect_opts o = LBUS_CONNECT_OPTS_INIT;
 	lbus *bus = NULL;
 	int r;
 
-	r = lbus_connect(&bus, f->sock);
+	if (f->inband)
+		o.memfd_threshold = 0;
+	r = lbus_connect_with(&bus, f->sock, &o);
 	if (r < 0)
 		return lbus_fail(c, r, "publisher lbus_connect");
 	bench_child_ready(c);
@@ -190,10 +193,15 @@ int bench_lbus_flow(const struct bench_flow *f, pid_t broker, struct bench_resul
 	if (r == 0)
 		r = spawn_flow(&g, f, res);
 	if (r == 0) {
+		uint64_t rss0 = 0, hwm = 0;
+		bool rss = bench_proc_rss_kib(broker, &rss0) == 0;
+
 		bench_proc_cpu_s(broker, &cpu0);
 		bench_group_go(&g);
 		r = bench_group_finish(&g);
 		bench_flow_collect(f, &g, res);
+		if (rss && bench_proc_hwm_kib(broker, &hwm) == 0)
+			res->rss_growth_kib = hwm > rss0 ? (double)(hwm - rss0) : 0;
 		/* /proc counts in clock ticks: below a few, the figure is noise */
 		if (bench_proc_cpu_s(broker, &cpu1) == 0 && cpu1 - cpu0 >= MIN_CPU_S)
 			res->broker_cpu_s = cpu1 - cpu0;

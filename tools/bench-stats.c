@@ -72,6 +72,28 @@ static int read_proc(pid_t pid, const char *what, char *buf, size_t len)
 	return 0;
 }
 
+/* The KiB of a "Key:" line of /proc/PID/status. */
+static int proc_status_kib(pid_t pid, const char *key, uint64_t *kib)
+{
+	char buf[4096];
+	const char *line;
+	int r;
+
+	r = read_proc(pid, "status", buf, sizeof(buf));
+	if (r < 0)
+		return r;
+	line = strstr(buf, key);
+	if (!line)
+		return -ENODATA;
+	*kib = strtoull(line + strlen(key), NULL, 10);
+	return 0;
+}
+
+int bench_proc_hwm_kib(pid_t pid, uint64_t *kib)
+{
+	return proc_status_kib(pid, "\nVmHWM:", kib);
+}
+
 int bench_proc_rss_kib(pid_t pid, uint64_t *kib)
 {
 	char buf[4096];

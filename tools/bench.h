@@ -59,11 +59,13 @@ struct bench_result {
 	double p50_us, p99_us, p999_us;
 	unsigned clients; /* clients reached */
 	double rss_per_client_kib;
-	const char *item; /* held: "names" or "subscriptions" */
-	uint64_t held;	  /* held: items the client held when timed */
-	double us_per_op; /* held: microseconds per request */
-	double vs_first;  /* held: us_per_op / the 1x level's */
-	int err;	  /* 0, or why the run failed */
+	const char *item;      /* held: "names" or "subscriptions" */
+	uint64_t held;	       /* held: items the client held when timed */
+	double us_per_op;      /* held: microseconds per request */
+	double vs_first;       /* held: us_per_op / the 1x level's */
+	double rss_growth_kib; /* large: the broker's peak RSS over its RSS at go; < 0: none */
+	bool inband;	       /* large: payloads in the frames, not offloaded */
+	int err;	       /* 0, or why the run failed */
 	bool timed_out;
 	char why[160]; /* what failed, when err != 0 */
 };
@@ -176,6 +178,7 @@ struct bench_flow {
 	size_t size;
 	unsigned time_limit_s;
 	const char *sock; /* lbus only */
+	bool inband;	  /* lbus publishers: memfd offload off (threshold 0) */
 };
 
 struct bench_latency {
@@ -245,6 +248,8 @@ uint64_t bench_now_ns(void);
 /* Sorts samples (nanoseconds) in place; percentiles in microseconds. */
 void bench_percentiles(uint64_t *ns, size_t n, double *p50, double *p99, double *p999);
 int bench_proc_rss_kib(pid_t pid, uint64_t *kib);
+/* Its peak resident memory so far (VmHWM), KiB. 0 or -errno. */
+int bench_proc_hwm_kib(pid_t pid, uint64_t *kib);
 int bench_proc_cpu_s(pid_t pid, double *seconds);
 /* Raise RLIMIT_NOFILE to want (possible only with privilege), else the soft
  * limit to the hard one; returns the new soft limit. */

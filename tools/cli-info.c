@@ -308,8 +308,9 @@ static void stats_text(const struct lbus_stats *s, struct table *t)
 	       ", max_names_per_client %" PRIu64 ", max_subscriptions_per_client %" PRIu64 "\n",
 	       b->refused_max_clients, b->refused_max_clients_per_uid, b->refused_max_names,
 	       b->refused_max_subscriptions);
-	printf("access rules: denied %" PRIu64 ", deliveries filtered %" PRIu64 "\n\n", b->denied,
-	       b->filtered);
+	printf("access rules: denied %" PRIu64 ", deliveries filtered %" PRIu64 "\n", b->denied, b->filtered);
+	printf("file descriptors: in %" PRIu64 ", out %" PRIu64 ", held %" PRIu64 ", refused %" PRIu64 "\n\n",
+	       b->fds_in, b->fds_out, b->fds_held, b->fds_refused);
 	for (size_t c = 0; c < 10; c++)
 		table_cell(t, row, c, "%s", head[c]);
 	for (size_t i = 0; i < s->n_clients; i++) {
@@ -347,16 +348,21 @@ static void stats_json(const struct lbus_stats *s)
 	       b->refused_max_clients, b->refused_max_clients_per_uid, b->refused_max_names,
 	       b->refused_max_subscriptions);
 	printf(",\"rss_bytes\":%" PRIu64 ",\"cpu_user_us\":%" PRIu64 ",\"cpu_system_us\":%" PRIu64
-	       ",\"denied\":%" PRIu64 ",\"filtered\":%" PRIu64 "},\"clients\":[",
+	       ",\"denied\":%" PRIu64 ",\"filtered\":%" PRIu64,
 	       b->rss_bytes, b->cpu_user_us, b->cpu_system_us, b->denied, b->filtered);
+	printf(",\"fds_in\":%" PRIu64 ",\"fds_out\":%" PRIu64 ",\"fds_held\":%" PRIu64
+	       ",\"fds_refused\":%" PRIu64 "},\"clients\":[",
+	       b->fds_in, b->fds_out, b->fds_held, b->fds_refused);
 	for (size_t i = 0; i < s->n_clients; i++) {
 		const struct lbus_client_stats *c = &s->clients[i];
 
 		printf("%s{\"id\":%" PRIu64 ",", i ? "," : "", c->id);
 		json_counters(&c->counters);
 		printf(",\"queued_bytes\":%" PRIu64 ",\"queued_bytes_max\":%" PRIu64
-		       ",\"blocked_on\":%" PRIu64 "}",
-		       c->queued_bytes, c->queued_bytes_max, c->blocked_on);
+		       ",\"blocked_on\":%" PRIu64 ",\"fds_held\":%" PRIu64 ",\"memfd_bytes_held\":%" PRIu64
+		       ",\"fds_in\":%" PRIu64 ",\"fds_out\":%" PRIu64 "}",
+		       c->queued_bytes, c->queued_bytes_max, c->blocked_on, c->fds_held, c->memfd_bytes_held,
+		       c->fds_in, c->fds_out);
 	}
 	fputs("]}\n", stdout);
 }

@@ -12,7 +12,9 @@
  *   error #14 from 7(upper) to 9: the responder failed: command exited with status 3
  *   error nobody #0 from 0 to 9: no such name      (a refused send)
  *
- * A publish flagged retain shows "retain" after its topic. -v adds the
+ * A publish flagged retain shows "retain" after its topic; a message with
+ * file descriptors shows "fds=N" (and "memfd=BYTES" for sealed memfds,
+ * e.g. a payload offloaded to one). -v adds the
  * sender's pid and uid; --json writes one object per event with kind,
  * topic, name, call_id, retain, sender, receivers, the payload (or
  * payload_base64), error and, for presence events, presence.
@@ -80,6 +82,10 @@ static void print_text(const struct lbus_monitor_event *ev, bool verbose, const 
 		printf(" #%" PRIu64, ev->call_id);
 	if (ev->retain)
 		fputs(" retain", stdout);
+	if (ev->nfds)
+		printf(" fds=%" PRIu32, ev->nfds);
+	if (ev->memfd_size)
+		printf(" memfd=%" PRIu64, ev->memfd_size);
 	fputs(" from ", stdout);
 	cli_print_sender(stdout, &ev->sender);
 	if (verbose)
@@ -110,8 +116,9 @@ static void print_json(const struct lbus_monitor_event *ev, const char *json)
 	cli_json_cstring(stdout, ev->topic);
 	fputs(",\"name\":", stdout);
 	cli_json_cstring(stdout, ev->name);
-	printf(",\"call_id\":%" PRIu64 ",\"retain\":%s,\"sender\":", ev->call_id,
-	       ev->retain ? "true" : "false");
+	printf(",\"call_id\":%" PRIu64 ",\"retain\":%s,\"fds\":%" PRIu32 ",\"memfd_size\":%" PRIu64
+	       ",\"sender\":",
+	       ev->call_id, ev->retain ? "true" : "false", ev->nfds, ev->memfd_size);
 	cli_json_sender(stdout, &ev->sender);
 	fputs(",\"receivers\":[", stdout);
 	for (size_t i = 0; i < ev->n_receivers; i++)

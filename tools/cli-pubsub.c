@@ -28,6 +28,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -42,6 +44,7 @@ struct pub_opts {
 	bool lines, retain;
 	const char *file;
 	const char *encode; /* --encode FILE.desc:pkg.Type */
+	bool fd;	    /* --fd: send the open file (stdin or -f) itself */
 	uint64_t count;
 };
 
@@ -71,6 +74,9 @@ static int pub_option(struct cli *cli, int opt, const char *arg, void *data)
 		return 0;
 	case 'E':
 		o->encode = arg;
+		return 0;
+	case 'D':
+		o->fd = true;
 		return 0;
 	default: /* 'n' */
 		return cli_parse_count(cli, arg, &o->count);
@@ -185,6 +191,27 @@ static int pub_lines(struct pub_state *st, int fd, const char *source)
 	return r;
 }
 
+/* --fd: publish the open file itself (stdin, or -f FILE), count times,
+ * with an empty payload; receivers read it (lbus sub --save-fds). */
+static int pub_fd(struct pub_state *st)
+{
+	const struct pub_opts *o = st->opts;
+	int fd = STDIN_FILENO, r = 0;
+
+	if (o->file && (fd = open(o->file, O_RDONLY | O_CLOEXEC)) < 0) {
+		cli_fail(-errno, "open %s", o->file);
+		return CLI_REFUSED;
+	}
+	for (uint64_t i = 0; i < o->count && r == 0; i++) {
+		int e = lbus_publish_fds(st->bus, st->topic, "", 0, o->retain ? LBUS_RETAIN : 0, &fd, 1);
+		if (e < 0)
+			r = cli_fail(e, "publish to %s", st->topic);
+	}
+	if (o->file)
+		close(fd);
+	return r;
+}
+
 static int pub_run(struct pub_state *st, const char *message)
 {
 	const struct pub_opts *o = st->opts;
@@ -194,6 +221,8 @@ static int pub_run(struct pub_state *st, const char *message)
 	int fd = STDIN_FILENO, r;
 
 	st->source = message ? "MESSAGE" : o->file ? o->file : "stdin";
+	if (o->fd)
+		return pub_fd(st);
 	if (!o->lines) {
 		if ((r = cli_payload(message, o->file, &b, &data, &len)) != 0)
 			return r;
@@ -219,6 +248,7 @@ int cli_pub(struct cli *cli, int argc, char **argv)
 	    {"file", required_argument, NULL, 'f'},
 	    {"count", required_argument, NULL, 'n'},
 	    {"encode", required_argument, NULL, 'E'},
+	    {"fd", no_argument, NULL, 'D'},
 	    CLI_COMMON_LONGOPTS,
 	    {0},
 	};
@@ -232,8 +262,10 @@ int cli_pub(struct cli *cli, int argc, char **argv)
 		return cli_usage_error(cli, "missing TOPIC");
 	if (argc - first > 2)
 		return cli_usage_error(cli, "too many arguments (quote a MESSAGE with spaces)");
-	if (argc - first == 2 && (o.lines || o.file))
-		return cli_usage_error(cli, "a MESSAGE argument excludes -l and -f");
+	if (argc - first == 2 && (o.lines || o.file || o.fd))
+		return cli_usage_error(cli, "a MESSAGE argument excludes -l, -f and --fd");
+	if (o.fd && (o.lines || o.encode))
+		return cli_usage_error(cli, "--fd excludes -l and --encode");
 	st.topic = argv[first];
 	if ((status = cli_pb_open(cli, o.encode, NULL, &st.pb)) != 0)
 		return status;
@@ -256,6 +288,7 @@ struct sub_opts {
 	struct cli_watch_opts watch;
 	struct lbus_sub_opts sub;
 	enum cli_format fmt;
+	const char *save_fds; /* --save-fds DIR */
 };
 
 /* Default --stall when stdout is a terminal: how long a sub that reads
@@ -302,6 +335,9 @@ static int sub_option(struct cli *cli, int opt, const char *arg, void *data)
 		else
 			return cli_usage_error(cli, "invalid policy '%s' (want drop or block)", arg);
 		return 0;
+	case 'F': /* --save-fds */
+		o->save_fds = arg;
+		return 0;
 	case 'T': { /* --stall */
 		int64_t ms;
 		int r = cli_parse_secs(cli, arg, &ms);
@@ -314,6 +350,60 @@ static int sub_option(struct cli *cli, int opt, const char *arg, void *data)
 	}
 }
 
+/* Copy what fd holds (from its start when it has one) to path. 0 or -errno. */
+static int sub_copy_fd(int fd, const char *path)
+{
+	char buf[64 * 1024];
+	off_t off = 0;
+	bool seekable = true;
+	int out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), r = 0;
+
+	if (out < 0)
+		return -errno;
+	for (;;) {
+		ssize_t n = seekable ? pread(fd, buf, sizeof(buf), off) : read(fd, buf, sizeof(buf));
+
+		if (n < 0 && errno == ESPIPE && seekable) {
+			seekable = false; /* a pipe or socket: read it as it comes */
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r = n < 0 ? -errno : 0;
+			break;
+		}
+		off += n;
+		for (ssize_t w, done = 0; done < n; done += w) {
+			w = write(out, buf + done, (size_t)(n - done));
+			if (w < 0 && errno == EINTR) {
+				w = 0;
+			} else if (w < 0) {
+				r = -errno;
+				break;
+			}
+		}
+		if (r < 0)
+			break;
+	}
+	if (close(out) < 0 && r == 0)
+		r = -errno;
+	return r;
+}
+
+/* --save-fds DIR: each descriptor of message number seq into DIR/SEQ-I. */
+static void sub_save_fds(const struct sub_state *st, const struct lbus_msg *msg, uint64_t seq)
+{
+	for (size_t i = 0; i < msg->nfds; i++) {
+		char path[PATH_MAX];
+		int r;
+
+		snprintf(path, sizeof(path), "%s/%" PRIu64 "-%zu", st->opts->save_fds, seq, i);
+		if ((r = sub_copy_fd(msg->fds[i], path)) < 0)
+			fprintf(stderr, "lbus: save %s: %s\n", path, strerror(-r));
+	}
+}
+
 static void sub_on_msg(lbus *bus, const struct lbus_msg *msg, void *userdata)
 {
 	struct sub_one *one = userdata;
@@ -321,6 +411,8 @@ static void sub_on_msg(lbus *bus, const struct lbus_msg *msg, void *userdata)
 
 	if (st->done)
 		return;
+	if (st->opts->save_fds)
+		sub_save_fds(st, msg, st->received + 1);
 	cli_print_msg_missed(st->opts->fmt, msg, one->missed, st->opts->watch.pb);
 	one->missed = 0;
 	if (++st->received == st->opts->watch.count) {
@@ -408,6 +500,7 @@ int cli_sub(struct cli *cli, int argc, char **argv)
 	    {"group", required_argument, NULL, 'g'},
 	    {"policy", required_argument, NULL, 'P'},
 	    {"stall", required_argument, NULL, 'T'},
+	    {"save-fds", required_argument, NULL, 'F'},
 	    CLI_RECONNECT_LONGOPT,
 	    CLI_COMMON_LONGOPTS,
 	    {0},

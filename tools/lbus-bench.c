@@ -13,6 +13,8 @@
  *   clients     C idle clients with one subscription each     broker KiB/client
  *   held        names taken, subscriptions added, with 1x,    us/request
  *               10x, 100x as many already held (N = --count)  (and vs 1x)
+ *   large       1 MiB and 64 MiB, 1 -> 1 and 1 -> K, lbus with  MiB/s, broker
+ *               memfd offload and in-band (max_frame raised)  RSS growth
  * For every scenario but clients and held the raw baseline runs first (same frames,
  * no broker), then the lbus run on a private lbusd started for that run
  * alone; each lbus figure is printed with its ratio to the baseline
@@ -45,9 +47,12 @@ volatile sig_atomic_t bench_interrupted;
 #define DEFAULT_HELD 1000u
 #define MAX_HELD 10000u /* 101 x this stays under the broker's limit range */
 
+#define MIB (1024.0 * 1024.0)
+
 struct bench_opts {
 	const char *scenario; /* NULL: all */
 	uint64_t count;	      /* 0: each scenario's default */
+	uint64_t large_count; /* large: messages per run; 0: its defaults */
 	size_t size;
 	bool size_set;
 	unsigned peers;
@@ -117,7 +122,15 @@ static void json_figures(const struct bench_result *r)
 {
 	const char *key = strcmp(r->scenario, "fanout") == 0 ? "deliveries_per_s" : "msgs_per_s";
 
-	if (strcmp(r->scenario, "clients") == 0) {
+	if (strcmp(r->scenario, "large") == 0) {
+		printf(",\"subscribers\":%u", r->peers);
+		if (r->subject == BENCH_LBUS)
+			printf(",\"offload\":%s", r->inband ? "false" : "true");
+		printf(",\"mib_per_s\":%.1f,\"deliveries_per_s\":%.1f", r->rate * (double)r->size / MIB,
+		       r->rate);
+		if (r->rss_growth_kib >= 0)
+			printf(",\"broker_rss_growth_kib\":%.0f", r->rss_growth_kib);
+	} else if (strcmp(r->scenario, "clients") == 0) {
 		printf(",\"clients\":%u,\"rss_per_client_kib\":%.3f", r->clients, r->rss_per_client_kib);
 	} else if (strcmp(r->scenario, "held") == 0) {
 		printf(",\"item\":\"%s\",\"held\":%llu,\"us_per_op\":%.3f,\"vs_1x\":%.3f", r->item,
@@ -175,6 +188,11 @@ static void figure_text(const struct bench_result *r, char *buf, size_t len)
 	else if (strcmp(r->scenario, "latency") == 0)
 		snprintf(buf, len, "p50 %.1f us  p99 %.1f us  p99.9 %.1f us", r->p50_us, r->p99_us,
 			 r->p999_us);
+	else if (strcmp(r->scenario, "large") == 0 && r->subject == BENCH_LBUS)
+		snprintf(buf, len, "%.0f MiB/s (1->%u, %s, RSS +%.0f KiB)", r->rate * (double)r->size / MIB,
+			 r->peers, r->inband ? "in-band" : "memfd", r->rss_growth_kib);
+	else if (strcmp(r->scenario, "large") == 0)
+		snprintf(buf, len, "%.0f MiB/s (1->%u)", r->rate * (double)r->size / MIB, r->peers);
 	else if (strcmp(r->scenario, "fanout") == 0)
 		snprintf(buf, len, "%.3f M deliveries/s (%u subs)", r->rate / 1e6, r->peers);
 	else if (strcmp(r->scenario, "fanin") == 0)
@@ -261,6 +279,10 @@ static void report(struct bench_run *run, const struct bench_result *r, const st
 #define COUNT_FANOUT 4000000u /* messages; deliveries are K times more */
 #define COUNT_FANIN 20000000u /* in all, split over the publishers */
 #define COUNT_LATENCY 100000u
+#define COUNT_LARGE_1M 200u /* large: messages of 1 MiB */
+#define COUNT_LARGE_64M 6u  /* ... and of 64 MiB */
+/* large, in-band: the broker's max_frame, above the biggest payload */
+#define LARGE_MAX_FRAME (128u * 1024u * 1024u)
 
 static void result_init(struct bench_result *r, const char *scenario, enum bench_subject subject, size_t size,
 			unsigned peers)
@@ -271,6 +293,7 @@ static void result_init(struct bench_result *r, const char *scenario, enum bench
 	r->size = size;
 	r->peers = peers;
 	r->broker_cpu_s = -1;
+	r->rss_growth_kib = -1;
 }
 
 /* Default message count for a throughput run of this payload size. */
@@ -393,6 +416,64 @@ static void scenario_fanin(struct bench_run *run)
 	flow_pair(run, &f, o->peers);
 }
 
+/*
+ * large: 1 MiB and 64 MiB payloads, 1->1 and 1->K, through lbus with memfd
+ * offload (the default) and in-band (threshold 0; the broker's max_frame
+ * raised to take them), against the raw baseline. Figures in MiB/s at the
+ * subscribers, and the broker's peak RSS growth during the run.
+ */
+static void scenario_large(struct bench_run *run)
+{
+	const struct bench_opts *o = &run->opts;
+	size_t sizes[2] = {1u << 20, 64u << 20};
+	unsigned peers[2] = {1, o->peers}, nsizes = o->size_set ? 1 : 2;
+	char conf[4200];
+	FILE *fp;
+
+	if (o->size_set)
+		sizes[0] = o->size;
+	snprintf(conf, sizeof(conf), "%s/large.conf", run->dir);
+	fp = fopen(conf, "w");
+	if (!fp) {
+		fprintf(stderr, "lbus-bench: large: cannot write %s\n", conf);
+		run->failures++;
+		return;
+	}
+	fprintf(fp, "max_frame = %u\n", LARGE_MAX_FRAME);
+	fclose(fp);
+	for (unsigned s = 0; s < nsizes && !bench_interrupted; s++)
+		for (unsigned p = 0; p < 2 && !bench_interrupted; p++) {
+			struct bench_flow f = {
+			    .scenario = "large",
+			    .publishers = 1,
+			    .subscribers = peers[p],
+			    .per_publisher = o->large_count	       ? o->large_count
+					     : sizes[s] >= (32u << 20) ? COUNT_LARGE_64M
+								       : COUNT_LARGE_1M,
+			    .size = sizes[s],
+			    .time_limit_s = o->time_limit_s,
+			};
+			struct bench_result raw, lb;
+
+			result_init(&raw, "large", BENCH_RAW, f.size, f.subscribers);
+			bench_raw_flow(&f, &raw);
+			report(run, &raw, NULL);
+			for (int inband = 0; inband < 2 && !bench_interrupted; inband++) {
+				f.inband = inband;
+				result_init(&lb, "large", BENCH_LBUS, f.size, f.subscribers);
+				lb.inband = inband;
+				run->broker.config = conf;
+				if (bench_broker_start(&run->broker, run->dir, &lb) == 0) {
+					f.sock = run->broker.sock;
+					bench_lbus_flow(&f, run->broker.pid, &lb);
+					broker_finish(run, &lb);
+				}
+				run->broker.config = NULL;
+				report(run, &lb, &raw);
+			}
+		}
+}
+
 static void scenario_latency(struct bench_run *run)
 {
 	const struct bench_opts *o = &run->opts;
@@ -490,6 +571,7 @@ static const struct scenario {
     {"latency", scenario_latency},
     {"clients", scenario_clients},
     {"held", scenario_held},
+    {"large", scenario_large},
 };
 
 /* ---- options and main ------------------------------------------------------ */
@@ -506,13 +588,16 @@ static void usage(FILE *f)
 		"LBUS_MORE), fanout (1 -> K), fanin (K -> 1), latency (request/reply round\n"
 		"trips), clients (idle clients with one subscription each: broker RSS per\n"
 		"client), held (names taken and subscriptions added while the client holds\n"
-		"N, 10 N and 100 N of them: microseconds per request, and the ratio to N).\n"
+		"N, 10 N and 100 N of them: microseconds per request, and the ratio to N),\n"
+		"large (1 MiB and 64 MiB, 1 -> 1 and 1 -> K, lbus with sealed-memfd\n"
+		"offload and in-band: MiB/s at the subscribers, broker RSS growth).\n"
 		"\n"
 		"  --scenario NAME   run only this scenario (default: all)\n"
 		"  --count N         messages per run (latency: round trips; fanin: in all;\n"
 		"                    held: N, at most %u)\n"
 		"                    default: %u at 64 B, %u at 1 KiB, unbatched %u,\n"
 		"                    fanout %u, fanin %u, latency %u, held %u\n"
+		"  --large-count N   messages per large run (default %u at 1 MiB, %u at 64 MiB)\n"
 		"  --size S          payload bytes (default: 64 and 1024 for throughput, 64 else)\n"
 		"  --subscribers K   fanout subscribers and fanin publishers (default %u)\n"
 		"  --clients C       idle clients (default %u; capped by RLIMIT_NOFILE)\n"
@@ -527,7 +612,8 @@ static void usage(FILE *f)
 		"Exit status: 0 all runs complete with nothing lost, 1 a run failed or lost\n"
 		"messages, 2 usage error.\n",
 		MAX_HELD, COUNT_64B, COUNT_1KIB, COUNT_UNBATCHED, COUNT_FANOUT, COUNT_FANIN, COUNT_LATENCY,
-		DEFAULT_HELD, DEFAULT_PEERS, DEFAULT_CLIENTS, DEFAULT_TIME_LIMIT_S);
+		DEFAULT_HELD, COUNT_LARGE_1M, COUNT_LARGE_64M, DEFAULT_PEERS, DEFAULT_CLIENTS,
+		DEFAULT_TIME_LIMIT_S);
 }
 
 static int parse_number(const char *opt, const char *arg, uint64_t min, uint64_t max, uint64_t *out)
@@ -570,6 +656,9 @@ static int parse_one(int opt, const char *arg, struct bench_opts *o)
 	case 'n':
 		r = parse_number("--count", arg, 1, UINT64_MAX / BENCH_MAX_PROCS, &o->count);
 		break;
+	case 'l':
+		r = parse_number("--large-count", arg, 1, UINT64_MAX / BENCH_MAX_PROCS, &o->large_count);
+		break;
 	case 'z':
 		r = parse_number("--size", arg, 0, MAX_SIZE, &v);
 		o->size = v;
@@ -603,11 +692,17 @@ static int parse_one(int opt, const char *arg, struct bench_opts *o)
 static int parse_options(int argc, char **argv, struct bench_opts *o)
 {
 	static const struct option longopts[] = {
-	    {"scenario", required_argument, NULL, 's'}, {"count", required_argument, NULL, 'n'},
-	    {"size", required_argument, NULL, 'z'},	{"subscribers", required_argument, NULL, 'k'},
-	    {"clients", required_argument, NULL, 'c'},	{"time-limit", required_argument, NULL, 't'},
-	    {"json", no_argument, NULL, 'j'},		{"lbusd", required_argument, NULL, 'L'},
-	    {"help", no_argument, NULL, 'h'},		{NULL, 0, NULL, 0},
+	    {"scenario", required_argument, NULL, 's'},
+	    {"count", required_argument, NULL, 'n'},
+	    {"large-count", required_argument, NULL, 'l'},
+	    {"size", required_argument, NULL, 'z'},
+	    {"subscribers", required_argument, NULL, 'k'},
+	    {"clients", required_argument, NULL, 'c'},
+	    {"time-limit", required_argument, NULL, 't'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"lbusd", required_argument, NULL, 'L'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int opt;
 

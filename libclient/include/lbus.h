@@ -150,7 +150,22 @@ struct lbus_msg {
 			       * away for a call without limit): work for a
 			       * call whose deadline passed is wasted; 0
 			       * otherwise */
+	const int *fds;	      /* file descriptors sent with the message
+			       * (lbus_publish_fds() ...), nfds of them, or
+			       * NULL. The library closes them when the
+			       * callback returns, except those the callback
+			       * took with lbus_msg_take_fd(). They share the
+			       * sender's open file (one offset: use pread()
+			       * or mmap()). */
+	size_t nfds;
 };
+
+/*
+ * Take descriptor i of msg->fds (from inside the callback): the caller owns
+ * the returned descriptor (close it) and the library no longer closes it.
+ * -EINVAL (no such index) or -EBADF (taken already).
+ */
+LBUS_API int lbus_msg_take_fd(const struct lbus_msg *msg, size_t i);
 
 typedef void (*lbus_msg_fn)(lbus *bus, const struct lbus_msg *msg, void *userdata);
 
@@ -199,7 +214,19 @@ struct lbus_connect_opts {
 				  * default): the broker must run as this
 				  * process's effective user or root, or
 				  * lbus_connect() fails with -EPERM */
+	/* Large payloads at memory speed (see lbus_publish_fds()): a publish,
+	 * send, call or reply payload of at least memfd_threshold bytes is
+	 * written into a sealed memfd that travels instead of the bytes, so
+	 * its size is bounded by memory, not by the broker's max_frame. 0:
+	 * never (in reconnect mode, never either). Receivers map it and see
+	 * ordinary data/len. */
+	size_t memfd_threshold;
+	bool memfd_keep_fd; /* a received memfd payload also stays in
+			     * msg->fds[0] (take it with lbus_msg_take_fd()) */
 };
+
+/* Default of lbus_connect_opts.memfd_threshold (64 KiB). */
+#define LBUS_DEFAULT_MEMFD_THRESHOLD (64u * 1024u)
 
 /* Default of lbus_connect_opts.input_buffer (16 MiB). */
 #define LBUS_DEFAULT_INPUT_BUFFER (16u * 1024u * 1024u)
@@ -213,7 +240,8 @@ struct lbus_connect_opts {
 	{                                                                                                    \
 		sizeof(struct lbus_connect_opts), LBUS_DEFAULT_TIMEOUT_MS, LBUS_DEFAULT_PUBLISH_BUFFER,      \
 		    false, LBUS_DEFAULT_RECONNECT_MIN_MS, LBUS_DEFAULT_RECONNECT_MAX_MS,                     \
-		    LBUS_DEFAULT_RECONNECT_BUFFER, LBUS_DEFAULT_INPUT_BUFFER, false                          \
+		    LBUS_DEFAULT_RECONNECT_BUFFER, LBUS_DEFAULT_INPUT_BUFFER, false,                         \
+		    LBUS_DEFAULT_MEMFD_THRESHOLD, false                                                      \
 	}
 
 /*
@@ -380,6 +408,22 @@ LBUS_API int lbus_name_query(lbus *bus, const char *name, uint64_t *owner);
  */
 LBUS_API int lbus_publish(lbus *bus, const char *topic, const void *data, size_t len, unsigned flags);
 
+/*
+ * File descriptors with a message (publish, send, call, reply): up to
+ * LBUS_MAX_FDS (16) descriptors travel with the message (SCM_RIGHTS); each
+ * receiver gets its own copies in struct lbus_msg.fds (struct
+ * lbus_reply.fds for a reply). The caller keeps its descriptors: the
+ * library sends duplicates, so they may be closed as soon as the call
+ * returns. nfds 0 is the plain call. -EINVAL (more than 16), -EOPNOTSUPP
+ * (reconnect mode), else as the plain call; the broker refuses more than
+ * max_fds_per_client descriptors in flight per client (-ENOSPC, see
+ * lbusd.conf(5)). The receivers share the open file description: read a
+ * file with pread() or mmap(), not read().
+ */
+#define LBUS_MAX_FDS 16
+LBUS_API int lbus_publish_fds(lbus *bus, const char *topic, const void *data, size_t len, unsigned flags,
+			      const int *fds, size_t nfds);
+
 /* What to do when this subscriber's queue in the broker is full. */
 enum lbus_policy {
 	LBUS_POLICY_DROP = 0, /* drop new messages and report how many (msg->missed) */
@@ -471,6 +515,9 @@ LBUS_API int lbus_unsubscribe_timeout(lbus *bus, uint64_t sub_id, int timeout_ms
  * -ETIMEDOUT. With LBUS_NOWAIT it only sends the frame, like lbus_publish().
  */
 LBUS_API int lbus_send(lbus *bus, const char *name, const void *data, size_t len, unsigned flags);
+/* lbus_send() with descriptors (see lbus_publish_fds()). */
+LBUS_API int lbus_send_fds(lbus *bus, const char *name, const void *data, size_t len, unsigned flags,
+			   const int *fds, size_t nfds);
 
 /* lbus_send() without waiting, but with the verdict: done (not NULL) runs
  * once, from dispatch, with what lbus_send() would have returned. Returns 0
@@ -507,7 +554,17 @@ struct lbus_reply {
 	const char *error;	   /* NULL for a reply; for a call that failed
 				    * with -EREMOTEIO, the responder's reason
 				    * (one line; data is then empty) */
+	const int *fds;		   /* descriptors sent with the reply
+				    * (lbus_reply_fds()), nfds of them: owned
+				    * by the reply, closed by lbus_reply_free()
+				    * (or, in an lbus_call_async() callback,
+				    * when it returns) unless taken with
+				    * lbus_reply_take_fd() */
+	size_t nfds;
 };
+
+/* Take descriptor i of reply->fds: the caller owns it (see lbus_msg_take_fd()). */
+LBUS_API int lbus_reply_take_fd(const struct lbus_reply *reply, size_t i);
 
 /*
  * Call target (a name, or else a topic with a responder subscription) with a
@@ -531,6 +588,9 @@ LBUS_API int lbus_call(lbus *bus, const char *target, const void *data, size_t l
 
 /* Free a reply from lbus_call(). Accepts NULL. */
 LBUS_API void lbus_reply_free(struct lbus_reply *reply);
+/* lbus_call() with descriptors (see lbus_publish_fds()). */
+LBUS_API int lbus_call_fds(lbus *bus, const char *target, const void *data, size_t len, int timeout_ms,
+			   const int *fds, size_t nfds, struct lbus_reply **reply);
 
 /* Completion of an asynchronous call: err is 0 and reply valid (only during
  * the callback), or err < 0 and reply NULL, except for -EREMOTEIO (the
@@ -568,6 +628,9 @@ LBUS_API void lbus_on_call(lbus *bus, lbus_msg_fn fn, void *userdata);
  * Returns 0, -EINVAL for token 0, -EMSGSIZE when the reply does not fit the
  * broker's maximum frame (answer with lbus_reply_error() then). */
 LBUS_API int lbus_reply(lbus *bus, uint64_t reply_token, const void *data, size_t len);
+/* lbus_reply() with descriptors (see lbus_publish_fds()). */
+LBUS_API int lbus_reply_fds(lbus *bus, uint64_t reply_token, const void *data, size_t len, const int *fds,
+			    size_t nfds);
 
 /* Answer a call with a failure instead of a reply: the caller's lbus_call()
  * returns -EREMOTEIO with reason (one human-readable line, NULL for none;
@@ -662,7 +725,11 @@ struct lbus_monitor_event {
 	size_t len;
 	uint64_t call_id; /* CALL/REPLY/ERROR: correlation (broker's token) */
 	bool retain;
-	int error; /* ERROR: negative errno */
+	int error;	     /* ERROR: negative errno */
+	uint32_t nfds;	     /* file descriptors the message carried (only
+			      * counted: a monitor never gets them) */
+	uint64_t memfd_size; /* total size of the sealed memfds among them (a
+			      * payload offloaded to a memfd: its size) */
 };
 
 typedef void (*lbus_monitor_fn)(lbus *bus, const struct lbus_monitor_event *ev, void *userdata);
@@ -734,6 +801,9 @@ struct lbus_broker_stats {
 	/* access rules (lbusd.conf(5)): operations of other users refused, and
 	 * deliveries withheld from subscribers that may not receive the topic */
 	uint64_t denied, filtered;
+	/* file descriptors: received with frames, sent with deliveries, held
+	 * now, refused by max_fds_per_client or memfd_budget */
+	uint64_t fds_in, fds_out, fds_held, fds_refused;
 };
 
 struct lbus_client_stats {
@@ -742,6 +812,9 @@ struct lbus_client_stats {
 	uint64_t queued_bytes;
 	uint64_t queued_bytes_max; /* as in struct lbus_client_info */
 	uint64_t blocked_on;	   /* as in struct lbus_client_info */
+	uint64_t fds_held;	   /* descriptors it sent that the broker holds */
+	uint64_t memfd_bytes_held; /* sizes of the sealed memfds among them */
+	uint64_t fds_in, fds_out;  /* descriptors from it, to it */
 };
 
 struct lbus_stats {
