@@ -304,7 +304,12 @@ static void conn_rbuf_borrow(struct conn *c)
 	size_t len = lbus_rbuf_len(&c->rbuf);
 	struct lbus_rbuf s;
 
-	if (c->rbuf_need > CONN_READ_CHUNK || len + CONN_READ_MIN > CONN_READ_CHUNK)
+	/* a big frame reads into its own buffer once it holds a good part of
+	 * a chunk; before that (a slow sender's first bytes) the scratch
+	 * buffer takes them, so a byte that trickles in costs a copy of what
+	 * is held, not a chunk-sized buffer grown and shrunk again */
+	if (len + CONN_READ_MIN > CONN_READ_CHUNK ||
+	    (c->rbuf_need > CONN_READ_CHUNK && len >= CONN_READ_CHUNK / 4))
 		return;
 	if (!l->scratch.data && lbus_rbuf_reserve(&l->scratch, CONN_READ_CHUNK) < 0)
 		return;
@@ -575,6 +580,8 @@ static ssize_t conn_read(struct conn *c)
 	size_t len, min_free = CONN_READ_MIN, avail;
 
 	conn_rbuf_borrow(c);
+	if (c->rbuf_scratch) /* it has room for at least CONN_READ_MIN */
+		return conn_recv(c, lbus_rbuf_avail(&c->rbuf));
 	len = lbus_rbuf_len(&c->rbuf);
 	if (c->rbuf_need > len + min_free) {
 		min_free = c->rbuf_need - len;

@@ -25,9 +25,12 @@
  * to a buffer of the connection's own, sized to it, and the scratch buffer
  * goes back to the loop, so a connection storm costs one read buffer, not
  * one per connection.
- * Only a frame bigger than the scratch buffer is read into the connection's
- * own buffer, which grows as the frame's bytes arrive (not to the length it
- * announces) and is freed once the frame is consumed.
+ * Only a frame bigger than the scratch buffer, once a quarter of a chunk of
+ * it arrived, is read into the connection's own buffer, which grows as the
+ * frame's bytes arrive (not to the length it announces) and is freed once
+ * the frame is consumed. (Its first bytes go through the scratch buffer too,
+ * so a frame trickling in a byte at a time never costs a chunk-sized
+ * buffer per byte.)
  *
  * Input held across connections is bounded: the loop counts the bytes of
  * every connection's own buffer (loop->held) against max_held

@@ -491,6 +491,33 @@ int lbt_broker_wait_exit(struct lbt_broker *b, int timeout_ms)
 	return code;
 }
 
+/*
+ * Descriptors the broker left open at exit, as valgrind --track-fds=yes
+ * reports them in its log ("Open file descriptor N: ..."), not counting
+ * those it inherited (stdio, a socket-activation listener): every one it
+ * opened itself must be closed by a clean exit, or it leaked one.
+ */
+static int leaked_fds_in_log(const struct lbt_broker *b)
+{
+	char *log = lbt_broker_log(b);
+	int n = 0;
+
+	for (char *p = log; p && (p = strstr(p, "Open file descriptor ")) != NULL;) {
+		char *next = strchr(p, '\n'), *end;
+
+		if (!next) {
+			n++;
+			break;
+		}
+		p = next + 1;
+		end = strchrnul(p, '\n');
+		if (!memmem(p, (size_t)(end - p), "<inherited from parent>", 23))
+			n++;
+	}
+	free(log);
+	return n;
+}
+
 int lbt_broker_stop(struct lbt_broker *b)
 {
 	int ret = 0;
@@ -514,6 +541,12 @@ int lbt_broker_stop(struct lbt_broker *b)
 	if (ret == 0 && lstat(b->sock, &st) == 0) {
 		fprintf(stderr, "harness: lbusd left its socket %s behind\n", b->sock);
 		ret = -EEXIST;
+	}
+	int leaked = ret == 0 ? leaked_fds_in_log(b) : 0;
+	if (leaked > 0) {
+		fprintf(stderr, "harness: lbusd left %d descriptors open at exit (valgrind --track-fds)\n",
+			leaked);
+		ret = -EBADF;
 	}
 	if (ret < 0)
 		dump_log(b);
