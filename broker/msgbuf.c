@@ -40,27 +40,23 @@ static unsigned size_class(size_t size)
 	return cls;
 }
 
-struct msgbuf *msgbuf_new(struct msgpool *p, size_t size)
+/* A new buffer of cap bytes in class cls (MSGPOOL_CLASSES: none); NULL on
+ * ENOMEM. */
+static struct msgbuf *msgbuf_alloc(struct msgpool *p, size_t cap, unsigned cls)
 {
-	unsigned cls = size_class(size);
-	struct msgbuf *m;
-	size_t cap;
+	struct msgbuf *m = malloc(sizeof(*m) + cap);
 
-	if (size > UINT32_MAX)
+	if (!m)
 		return NULL;
-	if (cls < MSGPOOL_CLASSES && p->free[cls]) {
-		m = p->free[cls];
-		p->free[cls] = m->next_free;
-		p->nfree[cls]--;
-	} else {
-		cap = cls < MSGPOOL_CLASSES ? (size_t)1 << (MSGPOOL_MIN_SHIFT + cls) : size;
-		m = malloc(sizeof(*m) + cap);
-		if (!m)
-			return NULL;
-		m->cap = (uint32_t)cap;
-		m->cls = cls;
-		m->pool = p;
-	}
+	m->cap = (uint32_t)cap;
+	m->cls = cls;
+	m->pool = p;
+	return m;
+}
+
+/* m, fresh or recycled, handed out: empty, one reference. */
+static struct msgbuf *msgbuf_handed_out(struct msgpool *p, struct msgbuf *m)
+{
 	m->refs = 1;
 	m->len = 0;
 	m->next_free = NULL;
@@ -69,24 +65,34 @@ struct msgbuf *msgbuf_new(struct msgpool *p, size_t size)
 	return m;
 }
 
+struct msgbuf *msgbuf_new(struct msgpool *p, size_t size)
+{
+	unsigned cls = size_class(size);
+	struct msgbuf *m;
+
+	if (size > UINT32_MAX)
+		return NULL;
+	if (cls < MSGPOOL_CLASSES && p->free[cls]) {
+		m = p->free[cls];
+		p->free[cls] = m->next_free;
+		p->nfree[cls]--;
+	} else {
+		m = msgbuf_alloc(p, cls < MSGPOOL_CLASSES ? (size_t)1 << (MSGPOOL_MIN_SHIFT + cls) : size,
+				 cls);
+		if (!m)
+			return NULL;
+	}
+	return msgbuf_handed_out(p, m);
+}
+
 struct msgbuf *msgbuf_new_exact(struct msgpool *p, size_t size)
 {
 	struct msgbuf *m;
 
 	if (size > UINT32_MAX)
 		return NULL;
-	m = malloc(sizeof(*m) + size);
-	if (!m)
-		return NULL;
-	m->cap = (uint32_t)size;
-	m->cls = MSGPOOL_CLASSES;
-	m->pool = p;
-	m->refs = 1;
-	m->len = 0;
-	m->next_free = NULL;
-	m->fds = NULL;
-	p->live++;
-	return m;
+	m = msgbuf_alloc(p, size, MSGPOOL_CLASSES);
+	return m ? msgbuf_handed_out(p, m) : NULL;
 }
 
 uint32_t msgbuf_nfds(const struct msgbuf *m)
