@@ -260,6 +260,7 @@ struct lbus {
 	int last_err;
 	char *last_reason;
 	uint64_t n_errors;
+	char *request_reason; /* the broker's reason for the last refused request */
 };
 
 /* ---- io.c ------------------------------------------------------------------ */

@@ -262,6 +262,7 @@ int lbus_close(lbus *bus)
 	io_deinit(bus);
 	rc_deinit(bus);
 	free(bus->last_reason);
+	free(bus->request_reason);
 	free(bus);
 	return r;
 }
@@ -322,6 +323,11 @@ void lbus_on_error(lbus *bus, lbus_error_fn fn, void *userdata)
 {
 	bus->err_fn = fn;
 	bus->err_ud = userdata;
+}
+
+const char *lbus_request_reason(const lbus *bus)
+{
+	return bus->request_reason;
 }
 
 int lbus_last_error(const lbus *bus, const char **reason)

@@ -216,6 +216,15 @@ int req_on_ok(struct lbus *bus, const struct lbus_wire_frame *f)
 	return 0;
 }
 
+/* Keep the reason of an Error that answered a waiting request or call. */
+static void req_note_reason(struct lbus *bus, const char *reason)
+{
+	char *copy = reason && *reason ? strdup(reason) : NULL;
+
+	free(bus->request_reason);
+	bus->request_reason = copy;
+}
+
 int req_on_error(struct lbus *bus, const struct lbus_wire_frame *f)
 {
 	Lbus__Error *e = lbus__error__unpack(NULL, f->body_len, f->body);
@@ -225,11 +234,13 @@ int req_on_error(struct lbus *bus, const struct lbus_wire_frame *f)
 	if (!err)
 		err = -EIO;
 	struct req *req = f->req_id ? req_find(bus, f->req_id, 0) : NULL;
-	if (req)
+	if (req) {
+		req_note_reason(bus, e->reason);
 		req_answered(bus, req, err);
-	else if (e->request == LBUS_K_CALL)
+	} else if (e->request == LBUS_K_CALL) {
+		req_note_reason(bus, e->reason);
 		calls_error(bus, f->req_id, err); /* none: cancelled or timed out */
-	else
+	} else
 		req_async_error(bus, err, e->reason);
 	if (e->fatal)
 		bus->dead = err;

@@ -631,6 +631,8 @@ static int no_introspect_child(const struct lbt_broker *b, void *arg)
 	(void)arg;
 	CHECK(1, lbus_connect(&bus, b->sock) == 0);
 	CHECK(2, lbus_client_list_get(bus, lbt_ms(5000), &list) == -EACCES);
+	/* the broker's reason reaches the caller of a blocking request */
+	CHECK(8, lbus_request_reason(bus) && strstr(lbus_request_reason(bus), "denied: introspect"));
 	CHECK(3, lbus_stats_get(bus, lbt_ms(5000), &stats) == -EACCES);
 	/* subscribe without a pattern allows every topic, not the broker's own */
 	CHECK(4, lbus_subscribe(bus, "$lbus/client/#", on_nothing, NULL, NULL, NULL) == -EACCES);
@@ -638,6 +640,7 @@ static int no_introspect_child(const struct lbt_broker *b, void *arg)
 	lbus_close(bus);
 	CHECK(6, lbt_cli_run(b, NULL, 0, lbt_ms(5000), &p, "list", NULL) == 0);
 	CHECK(7, p.exit_code == 1);
+	CHECK(9, p.err && strstr(p.err, "(denied: introspect (no rule allows it))"));
 	lbt_proc_free(&p);
 	return 0;
 }

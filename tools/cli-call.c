@@ -95,8 +95,8 @@ static int call_run(lbus *bus, const struct call_opts *o, const char *target, co
 		if (r == -EREMOTEIO && reply && reply->error)
 			status = responder_failed(target, reply->error);
 		else
-			status =
-			    r < 0 ? cli_fail(r, "call %s", target) : print_reply(reply, o->reply, target);
+			status = r < 0 ? cli_fail_bus(bus, r, "call %s", target)
+				       : print_reply(reply, o->reply, target);
 	}
 	lbus_reply_free(reply);
 	cli_buf_free(&b);

@@ -124,16 +124,37 @@ int cli_status_of(int err)
 	}
 }
 
+static int cli_vfail(const char *reason, int err, const char *what_fmt, va_list ap)
+{
+	fputs("lbus: ", stderr);
+	vfprintf(stderr, what_fmt, ap);
+	if (reason)
+		fprintf(stderr, ": %s (%s)\n", lbus_strerror(err), reason);
+	else
+		fprintf(stderr, ": %s\n", lbus_strerror(err));
+	return cli_status_of(err);
+}
+
 int cli_fail(int err, const char *what_fmt, ...)
 {
 	va_list ap;
+	int status;
 
-	fputs("lbus: ", stderr);
 	va_start(ap, what_fmt);
-	vfprintf(stderr, what_fmt, ap);
+	status = cli_vfail(NULL, err, what_fmt, ap);
 	va_end(ap);
-	fprintf(stderr, ": %s\n", lbus_strerror(err));
-	return cli_status_of(err);
+	return status;
+}
+
+int cli_fail_bus(const lbus *bus, int err, const char *what_fmt, ...)
+{
+	va_list ap;
+	int status;
+
+	va_start(ap, what_fmt);
+	status = cli_vfail(lbus_request_reason(bus), err, what_fmt, ap);
+	va_end(ap);
+	return status;
 }
 
 /* The path lbus_connect() uses for NULL, for the error message only (the

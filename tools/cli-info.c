@@ -271,9 +271,11 @@ int cli_list(struct cli *cli, int argc, char **argv)
 	if (!info_start(cli, argc, argv, longopts, &fmt, &bus, &status))
 		return status;
 	r = lbus_client_list_get(bus, INFO_TIMEOUT_MS, &list);
+	if (r < 0)
+		status = cli_fail_bus(bus, r, "list clients");
 	lbus_close(bus);
 	if (r < 0)
-		return cli_fail(r, "list clients");
+		return status;
 	if (fmt == INFO_JSON) {
 		list_json(list);
 	} else {
@@ -386,11 +388,13 @@ static int stats_metrics(lbus *bus, enum metrics_format mf)
 {
 	struct lbus_client_list *list;
 	struct lbus_stats *stats;
-	int r = cli_bus_sample(bus, &stats, &list);
+	int r = cli_bus_sample(bus, &stats, &list), status = 0;
 
+	if (r < 0)
+		status = cli_fail_bus(bus, r, "get stats");
 	lbus_close(bus);
 	if (r < 0)
-		return cli_fail(r, "get stats");
+		return status;
 	metrics_write(stdout, mf, &stats->broker, list);
 	lbus_stats_free(stats);
 	lbus_client_list_free(list);
@@ -415,9 +419,11 @@ int cli_stats(struct cli *cli, int argc, char **argv)
 	if (fmt == INFO_OPENMETRICS || fmt == INFO_PROMETHEUS)
 		return stats_metrics(bus, fmt == INFO_OPENMETRICS ? METRICS_OPENMETRICS : METRICS_PROMETHEUS);
 	r = lbus_stats_get(bus, INFO_TIMEOUT_MS, &stats);
+	if (r < 0)
+		status = cli_fail_bus(bus, r, "get stats");
 	lbus_close(bus);
 	if (r < 0)
-		return cli_fail(r, "get stats");
+		return status;
 	if (fmt == INFO_JSON) {
 		stats_json(stats);
 	} else {

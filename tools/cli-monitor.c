@@ -183,7 +183,7 @@ int cli_monitor(struct cli *cli, int argc, char **argv)
 	if ((status = cli_loop_signals()) == 0 && (status = cli_connect_long(cli, &bus)) == 0) {
 		cli_loop_init(&st.loop, bus, st.opts.timeout_ms);
 		if ((r = lbus_monitor(bus, pattern, monitor_on_event, &st)) < 0)
-			status = cli_fail(r, "monitor %s", pattern ? pattern : "#");
+			status = cli_fail_bus(bus, r, "monitor %s", pattern ? pattern : "#");
 		else
 			status = cli_watch_run(&st.loop, &st.opts, &st.seen, false);
 		lbus_close(bus);

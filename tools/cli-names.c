@@ -51,7 +51,7 @@ int cli_send(struct cli *cli, int argc, char **argv)
 		return status;
 	status = cli_payload(argc - first == 2 ? argv[first + 1] : NULL, file, &b, &data, &len);
 	if (status == 0 && (r = lbus_send(bus, name, data, len, 0)) < 0)
-		status = cli_fail(r, "send to %s", name);
+		status = cli_fail_bus(bus, r, "send to %s", name);
 	cli_buf_free(&b);
 	lbus_close(bus);
 	return status;
@@ -105,7 +105,7 @@ int cli_listen(struct cli *cli, int argc, char **argv)
 		cli_loop_init(&st.loop, bus, st.opts.timeout_ms);
 		lbus_on_message(bus, listen_on_msg, &st);
 		if ((r = lbus_name_take(bus, argv[first])) < 0)
-			status = cli_fail(r, "take name %s", argv[first]);
+			status = cli_fail_bus(bus, r, "take name %s", argv[first]);
 		else
 			status = cli_watch_run(&st.loop, &st.opts, &st.received, false);
 		lbus_close(bus);
@@ -152,10 +152,10 @@ static int wait_run(lbus *bus, struct wait_state *st)
 	cli_loop_init(&st->loop, bus, st->timeout_ms);
 	r = lbus_subscribe(bus, LBUS_TOPIC_NAME_TAKEN, wait_on_taken, st, NULL, NULL);
 	if (r < 0)
-		return cli_fail(r, "subscribe to %s", LBUS_TOPIC_NAME_TAKEN);
+		return cli_fail_bus(bus, r, "subscribe to %s", LBUS_TOPIC_NAME_TAKEN);
 	r = lbus_name_query(bus, st->name, NULL);
 	if (r < 0)
-		return cli_fail(r, "query name %s", st->name);
+		return cli_fail_bus(bus, r, "query name %s", st->name);
 	if (r == 1)
 		return CLI_OK;
 	r = cli_loop_run(&st->loop);

@@ -478,7 +478,7 @@ static int sub_run(lbus *bus, struct sub_state *st, char **patterns, int n)
 		ones[i] = (struct sub_one){.st = st, .pattern = patterns[i]};
 		int r = lbus_subscribe(bus, patterns[i], sub_on_msg, &ones[i], &sub, &ones[i].id);
 		if (r < 0)
-			status = cli_fail(r, "subscribe to %s", patterns[i]);
+			status = cli_fail_bus(bus, r, "subscribe to %s", patterns[i]);
 	}
 	if (status == CLI_OK) {
 		end = cli_loop_run(&st->loop);

@@ -445,9 +445,9 @@ static int serve_run(struct serve_state *st)
 		opts.policy = LBUS_POLICY_BLOCK;
 		r = lbus_subscribe(st->bus, st->name, serve_on_topic, st, &opts, NULL);
 		if (r < 0)
-			return cli_fail(r, "subscribe to %s", st->name);
+			return cli_fail_bus(st->bus, r, "subscribe to %s", st->name);
 	} else if ((r = lbus_name_take(st->bus, st->name)) < 0) {
-		return cli_fail(r, "take name %s", st->name);
+		return cli_fail_bus(st->bus, r, "take name %s", st->name);
 	}
 	r = cli_loop_run(&st->loop);
 	if (r == CLI_LOOP_HOOK)

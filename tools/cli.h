@@ -114,6 +114,11 @@ int cli_status_of(int err);
 /* Print "lbus: <what>: <lbus_strerror(err)>" and return cli_status_of(err). */
 int cli_fail(int err, const char *what_fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* cli_fail for a request on bus, followed by the broker's reason when it gave
+ * one (lbus_request_reason(): "lbus: list clients: Permission denied
+ * (introspect denied: ...)"). */
+int cli_fail_bus(const lbus *bus, int err, const char *what_fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Connect to the broker (cli->socket or the default path). On failure prints
  * why and returns CLI_REFUSED when the broker refused the connection (its
  * reason shown: another user, a limit), else CLI_NO_BROKER. */

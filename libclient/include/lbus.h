@@ -650,6 +650,16 @@ LBUS_API void lbus_on_error(lbus *bus, lbus_error_fn fn, void *userdata);
 /* The last asynchronous error (0 if none) and its reason (may be NULL). */
 LBUS_API int lbus_last_error(const lbus *bus, const char **reason);
 
+/*
+ * The broker's reason for the most recent request it refused that a function
+ * waited for (lbus_client_list_get() or lbus_stats_get() returning -EPERM, a
+ * call refused by the access rules, a subscribe past a limit, ...), e.g.
+ * "introspect denied: no rule allows it"; NULL when none came. Owned by bus:
+ * valid until the next refusal or lbus_close(). Print it next to
+ * lbus_strerror() of the error code.
+ */
+LBUS_API const char *lbus_request_reason(const lbus *bus);
+
 /* ---- event loop integration ---------------------------------------------- */
 
 /* The connection's file descriptor, to poll in your own loop. */
