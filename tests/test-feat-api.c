@@ -210,7 +210,7 @@ static void test_close_after_loss_without_unsent(void **state)
 static void test_close_does_not_block(void **state)
 {
 	struct lbt_broker *b = *state;
-	const int t = lbt_ms(1000);
+	const int t = lbt_ms(300);
 	lbus *pub = connect_with(b, t, 64u << 20);
 	static char chunk[64 * 1024];
 
@@ -260,7 +260,7 @@ static void on_nothing(lbus *bus, const struct lbus_msg *msg, void *userdata) {}
 static void test_requests_time_out_against_stopped_broker(void **state)
 {
 	struct lbt_broker *b = *state;
-	const int t = lbt_ms(1000);
+	const int t = lbt_ms(300);
 	lbus *bus = connect_with(b, t, 0);
 	struct done d[3] = {{0}};
 	uint64_t sub_id = 0;
@@ -387,7 +387,7 @@ static void test_call_cancel_and_timeouts(void **state)
 	lbus_on_call(responder, on_silent_call, &s);
 
 	/* Cancelled: its callback never runs, not even at its deadline. */
-	const int t = lbt_ms(1000);
+	const int t = lbt_ms(300);
 	assert_int_equal(lbus_call_async(caller, "api.silent", "a", 1, t, on_reply, &slot, &id), 0);
 	assert_true(id > 0);
 	run_until_calls(caller, responder, &s, 1);

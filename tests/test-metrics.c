@@ -161,9 +161,12 @@ struct scene {
 	int received;
 };
 
+#define SCENE_MSGS 7
+
 static void on_msg(lbus *bus, const struct lbus_msg *msg, void *userdata)
 {
-	((struct scene *)userdata)->received++;
+	if (++((struct scene *)userdata)->received == SCENE_MSGS)
+		lbus_break(bus); /* lbus_run() returns now, not at its timeout */
 }
 
 static void scene_build(struct scene *s, const struct lbt_broker *b)
@@ -181,10 +184,10 @@ static void scene_build(struct scene *s, const struct lbt_broker *b)
 	assert_int_equal(lbt_connect(b, &s->sub), 0);
 	assert_int_equal(lbus_name_take(s->pub, "m.pub"), 0);
 	assert_int_equal(lbus_subscribe(s->sub, "m/#", on_msg, s, NULL, NULL), 0);
-	for (int i = 0; i < 7; i++)
+	for (int i = 0; i < SCENE_MSGS; i++)
 		assert_int_equal(lbus_publish(s->pub, "m/t", "0123456789", 10, 0), 0);
 	assert_int_equal(lbus_sync(s->pub, lbt_ms(5000)), 0);
-	while (s->received < 7)
+	while (s->received < SCENE_MSGS)
 		assert_true(lbus_run(s->sub, lbt_ms(5000)) >= 0);
 }
 

@@ -12,7 +12,8 @@ set -eu
 cd "$(dirname "$0")/.."
 sh tools/deps.sh
 
-step() { printf '\n=== %s\n' "$*"; }
+started=$(date +%s)
+step() { printf '\n=== %s (at %ss)\n' "$*" "$(($(date +%s) - started))"; }
 
 step "build (werror)"
 [ -f build-check/build.ninja ] || meson setup build-check -Dwerror=true >/dev/null
@@ -25,10 +26,10 @@ step "build with ASan+UBSan"
 	meson setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 meson compile -C build-asan
 step "tests under ASan+UBSan"
-meson test -C build-asan --print-errorlogs
+meson test -C build-asan --no-suite bench --print-errorlogs
 
 step "integration tests with lbusd under valgrind"
-meson test -C build-check --setup valgrind --suite integration --print-errorlogs
+meson test -C build-check --setup valgrind --suite integration --suite bench --print-errorlogs
 
 fuzz_targets="fuzz-decode fuzz-inproc fuzz-topic fuzz-config fuzz-client"
 if command -v clang >/dev/null 2>&1; then
