@@ -24,17 +24,12 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fuzz-check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const uint8_t *cur_data;
 static size_t cur_size;
-
-#define CHECK(cond)                                                                                          \
-	do {                                                                                                 \
-		if (!(cond))                                                                                 \
-			check_failed(__LINE__, #cond);                                                       \
-	} while (0)
 
 static void check_failed(int line, const char *what)
 {

@@ -51,6 +51,8 @@
 #include "fuzz-mutate.h"
 #endif
 
+#include "fuzz-check.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* ---- checks ---------------------------------------------------------------------- */
@@ -78,12 +80,6 @@ static void check_failed(int line, const char *what)
 	fail_msg("fuzz-decode.c:%d: %s", line, what);
 #endif
 }
-
-#define CHECK(cond)                                                                                          \
-	do {                                                                                                 \
-		if (!(cond))                                                                                 \
-			check_failed(__LINE__, #cond);                                                       \
-	} while (0)
 
 /* [p, p+n) lies inside [base, base+len) (an empty slice may be NULL). */
 static bool inside(const void *p, size_t n, const uint8_t *base, size_t len)

@@ -41,6 +41,7 @@
 
 #include "brokertest.h"
 #include "lbus-limits.h"
+#include "fuzz-check.h"
 
 #define FI_CONNS 4
 #define FI_READ_CHUNK 65536u
@@ -59,12 +60,6 @@ static const uint8_t *cur_data;
 static size_t cur_size;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                          \
-	do {                                                                                                 \
-		if (!(cond))                                                                                 \
-			check_failed(__LINE__, #cond);                                                       \
-	} while (0)
 
 static void check_failed(int line, const char *what)
 {

@@ -27,6 +27,7 @@
 
 #include "topic.h"
 #include "trie.h"
+#include "fuzz-check.h"
 
 #define FT_MAX 24
 
@@ -39,12 +40,6 @@ struct ft_str {
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                          \
-	do {                                                                                                 \
-		if (!(cond))                                                                                 \
-			check_failed(__LINE__, #cond);                                                       \
-	} while (0)
 
 static const struct ft_str *cur_a, *cur_b;
 
