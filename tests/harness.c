@@ -44,6 +44,32 @@ int64_t lbt_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Does every directory above path let others through? */
+static bool dirs_open_to_others(const char *path)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	while ((slash = strrchr(dir, '/')) && slash != dir) {
+		*slash = '\0';
+		if (stat(dir, &st) < 0 || !(st.st_mode & S_IXOTH)) {
+			fprintf(stderr,
+				"skipped: %s is closed to other users (mode %o), so a client of another "
+				"uid cannot run the programs under test\n",
+				dir, (unsigned)(st.st_mode & 07777));
+			return false;
+		}
+	}
+	return true;
+}
+
+bool lbt_tree_open_to_others(void)
+{
+	return dirs_open_to_others(lbt_lbusd_path()) && dirs_open_to_others(lbt_cli_path());
+}
+
 int lbt_ms(int ms)
 {
 	const char *w = getenv("LBUSD_WRAPPER");

@@ -53,6 +53,12 @@
 /* ms scaled for slow runs: x10 when LBUSD_WRAPPER is set (valgrind), else x1.
  * Use it for every deadline that waits on the broker. */
 int lbt_ms(int ms);
+
+/* Can a process of another uid run the programs under test? Every directory
+ * above $LBUSD and $LBUS_CLI must let others through (o+x): a tree cloned
+ * into `mktemp -d` (mode 0700) does not. Says why on stderr when not; tests
+ * that switch uid skip then. */
+bool lbt_tree_open_to_others(void);
 /* Monotonic clock in milliseconds. */
 int64_t lbt_now_ms(void);
 /* Sleep; only for polling a condition that has no notification. */

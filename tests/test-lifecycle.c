@@ -122,7 +122,7 @@ static void run_lbusd(const char *path, bool as_nobody, struct lbt_proc *p)
 static bool can_switch_uid(void)
 {
 	if (geteuid() == 0 && access("/usr/bin/setpriv", X_OK) == 0)
-		return true;
+		return lbt_tree_open_to_others();
 	fprintf(stderr, "skipped: needs root and /usr/bin/setpriv to run lbusd as uid 65534\n");
 	return false;
 }
